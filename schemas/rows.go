@@ -1,0 +1,128 @@
+package schemas
+
+import "time"
+
+// Fact-row structs. Column names are the snake_case of the Graph property path,
+// nested objects flattened with "_"; converted durations carry a unit suffix.
+// Every row carries tenant_id and its parents' keys. Session ids repeat within a
+// record (reference pitfall 6), so children are keyed by their ordinal position
+// (session_index, segment_index, media_index, stream_index) under the record at
+// its version; the Graph ids are kept as plain columns.
+//
+// Strings tagged optional store "" as NULL. The partition column dt is not a
+// column of the files: it is the Hive directory (dt=YYYY-MM-DD) the file lives in.
+
+// CallRecordRow is one row of table call_records: one per call record id, at its
+// highest version.
+type CallRecordRow struct {
+	TenantID                     string    `parquet:"tenant_id,dict"`
+	CallRecordID                 string    `parquet:"call_record_id"`
+	Version                      int64     `parquet:"version"`
+	Type                         string    `parquet:"type,optional,dict"`
+	Modalities                   []string  `parquet:"modalities,list"`
+	StartDateTime                time.Time `parquet:"start_date_time,timestamp(microsecond)"`
+	EndDateTime                  time.Time `parquet:"end_date_time,optional,timestamp(microsecond)"`
+	LastModifiedDateTime         time.Time `parquet:"last_modified_date_time,optional,timestamp(microsecond)"`
+	JoinWebURL                   string    `parquet:"join_web_url,optional"`
+	OrganizerID                  string    `parquet:"organizer_id,optional"`
+	OrganizerIdentityKind        string    `parquet:"organizer_identity_kind,optional,dict"`
+	OrganizerDisplayName         string    `parquet:"organizer_display_name,optional"`
+	OrganizerTenantID            string    `parquet:"organizer_tenant_id,optional"`
+	OrganizerUserPrincipalName   string    `parquet:"organizer_user_principal_name,optional"`
+	OrganizerAdministrativeUnits []string  `parquet:"organizer_administrative_unit_ids,list"`
+	SessionCount                 int32     `parquet:"session_count"`
+	ParticipantCount             int32     `parquet:"participant_count"`
+	DurationSeconds              *float64  `parquet:"duration_seconds,optional"`
+}
+
+// SessionRow is one row of table sessions.
+type SessionRow struct {
+	TenantID          string    `parquet:"tenant_id,dict"`
+	CallRecordID      string    `parquet:"call_record_id"`
+	CallRecordVersion int64     `parquet:"call_record_version"`
+	SessionIndex      int32     `parquet:"session_index"`
+	SessionID         string    `parquet:"session_id,optional"`
+	Modalities        []string  `parquet:"modalities,list"`
+	StartDateTime     time.Time `parquet:"start_date_time,optional,timestamp(microsecond)"`
+	EndDateTime       time.Time `parquet:"end_date_time,optional,timestamp(microsecond)"`
+	IsTest            *bool     `parquet:"is_test,optional"`
+	FailureReason     string    `parquet:"failure_info_reason,optional"`
+	FailureStage      string    `parquet:"failure_info_stage,optional,dict"`
+	CallerEndpoint
+	CalleeEndpoint
+}
+
+// SegmentRow is one row of table segments.
+type SegmentRow struct {
+	TenantID          string    `parquet:"tenant_id,dict"`
+	CallRecordID      string    `parquet:"call_record_id"`
+	CallRecordVersion int64     `parquet:"call_record_version"`
+	SessionIndex      int32     `parquet:"session_index"`
+	SessionID         string    `parquet:"session_id,optional"`
+	SegmentIndex      int32     `parquet:"segment_index"`
+	SegmentID         string    `parquet:"segment_id,optional"`
+	StartDateTime     time.Time `parquet:"start_date_time,optional,timestamp(microsecond)"`
+	EndDateTime       time.Time `parquet:"end_date_time,optional,timestamp(microsecond)"`
+	FailureReason     string    `parquet:"failure_info_reason,optional"`
+	FailureStage      string    `parquet:"failure_info_stage,optional,dict"`
+	CallerEndpoint
+	CalleeEndpoint
+}
+
+// MediaStreamRow is one row of table media_streams: one stream of one media line
+// of a segment, with the media line's label, networks and devices. A media line
+// without streams still gets one row (stream columns NULL) so nothing is dropped.
+type MediaStreamRow struct {
+	TenantID          string    `parquet:"tenant_id,dict"`
+	CallRecordID      string    `parquet:"call_record_id"`
+	CallRecordVersion int64     `parquet:"call_record_version"`
+	SessionIndex      int32     `parquet:"session_index"`
+	SessionID         string    `parquet:"session_id,optional"`
+	SegmentIndex      int32     `parquet:"segment_index"`
+	SegmentID         string    `parquet:"segment_id,optional"`
+	MediaIndex        int32     `parquet:"media_index"`
+	MediaLabel        string    `parquet:"media_label,optional,dict"`
+	StreamIndex       *int32    `parquet:"stream_index,optional"`
+	StreamID          string    `parquet:"stream_id,optional"`
+	StreamDirection   string    `parquet:"stream_direction,optional,dict"`
+	StartDateTime     time.Time `parquet:"start_date_time,optional,timestamp(microsecond)"`
+	EndDateTime       time.Time `parquet:"end_date_time,optional,timestamp(microsecond)"`
+	StreamMetrics
+	CallerNetwork
+	CalleeNetwork
+	CallerDevice
+	CalleeDevice
+}
+
+// TraceRouteHopRow is one hop of a network's trace route.
+type TraceRouteHopRow struct {
+	HopCount        *int32   `parquet:"hop_count,optional"`
+	IPAddress       string   `parquet:"ip_address,optional"`
+	RoundTripTimeMS *float64 `parquet:"round_trip_time_ms,optional"`
+}
+
+// ParticipantRow is one row of table participants: one participants_v2 item.
+type ParticipantRow struct {
+	TenantID            string   `parquet:"tenant_id,dict"`
+	CallRecordID        string   `parquet:"call_record_id"`
+	CallRecordVersion   int64    `parquet:"call_record_version"`
+	ParticipantIndex    int32    `parquet:"participant_index"`
+	ParticipantID       string   `parquet:"participant_id,optional"`
+	IdentityKind        string   `parquet:"identity_kind,optional,dict"`
+	IdentityID          string   `parquet:"identity_id,optional"`
+	DisplayName         string   `parquet:"identity_display_name,optional"`
+	IdentityTenantID    string   `parquet:"identity_tenant_id,optional"`
+	UserPrincipalName   string   `parquet:"identity_user_principal_name,optional"`
+	Email               string   `parquet:"identity_email,optional"`
+	EndpointType        string   `parquet:"identity_endpoint_type,optional,dict"`
+	AdministrativeUnits []string `parquet:"administrative_unit_ids,list"`
+}
+
+// CallRecordRows is every fact row of one call record.
+type CallRecordRows struct {
+	CallRecord   CallRecordRow
+	Sessions     []SessionRow
+	Segments     []SegmentRow
+	MediaStreams []MediaStreamRow
+	Participants []ParticipantRow
+}

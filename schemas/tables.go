@@ -1,0 +1,55 @@
+package schemas
+
+import (
+	"fmt"
+	"time"
+)
+
+// Table names (fixed by the lake contract).
+const (
+	TableCallRecords  = "call_records"
+	TableSessions     = "sessions"
+	TableSegments     = "segments"
+	TableMediaStreams = "media_streams"
+	TableParticipants = "participants"
+)
+
+// Dataset names, as --datasets takes them.
+const (
+	DatasetCallRecords = "callrecords"
+)
+
+// PartitionColumn is the Hive partition key of every table.
+const PartitionColumn = "dt"
+
+// Table describes one fact table.
+type Table struct {
+	Name    string
+	Dataset string
+	Row     any // a zero row value, for schema reflection
+	Doc     string
+}
+
+// Tables lists every fact table in a stable order.
+var Tables = []Table{
+	{TableCallRecords, DatasetCallRecords, CallRecordRow{}, "one row per call record id, at its highest version"},
+	{TableSessions, DatasetCallRecords, SessionRow{}, "one row per session of a call record"},
+	{TableSegments, DatasetCallRecords, SegmentRow{}, "one row per segment of a session"},
+	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, "one row per media stream of a segment's media line"},
+	{TableParticipants, DatasetCallRecords, ParticipantRow{}, "one row per participants_v2 entry of a call record"},
+}
+
+// TableByName returns the table named name.
+func TableByName(name string) (Table, error) {
+	for _, t := range Tables {
+		if t.Name == name {
+			return t, nil
+		}
+	}
+	return Table{}, fmt.Errorf("unknown table %q", name)
+}
+
+// PartitionDate is the dt value for an instant: its UTC date.
+func PartitionDate(t time.Time) string {
+	return t.UTC().Format("2006-01-02")
+}

@@ -1,0 +1,368 @@
+// Package transform turns Graph payloads into fact rows. It is pure: no I/O, no
+// logging; errors name the record they concern.
+package transform
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// ErrInvalidRecord marks a payload that cannot become fact rows. The caller keeps
+// the raw payload and reports it; it never drops it silently.
+var ErrInvalidRecord = errors.New("invalid call record")
+
+// DecodeCallRecord parses one whole call record (sessions, segments and
+// participants_v2 merged in) as Graph sends it.
+func DecodeCallRecord(raw []byte) (schemas.CallRecord, error) {
+	var rec schemas.CallRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		id := peekID(raw)
+		return rec, fmt.Errorf("decode call record %s: %w: %v", id, ErrInvalidRecord, err)
+	}
+	if rec.ID == "" {
+		return rec, fmt.Errorf("decode call record: %w: no id", ErrInvalidRecord)
+	}
+	if rec.StartDateTime.IsZero() {
+		return rec, fmt.Errorf("decode call record %s: %w: no startDateTime", rec.ID, ErrInvalidRecord)
+	}
+	return rec, nil
+}
+
+// peekID finds the id of a record that does not decode, for the error message.
+func peekID(raw []byte) string {
+	var probe struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.ID != "" {
+		return probe.ID
+	}
+	return "(unknown id)"
+}
+
+// FlattenCallRecord turns a decoded record into its rows in every call-record table.
+func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallRecordRows {
+	var out schemas.CallRecordRows
+	cr := schemas.CallRecordRow{
+		TenantID:             tenantID,
+		CallRecordID:         rec.ID,
+		Version:              rec.Version,
+		Type:                 rec.Type,
+		Modalities:           nonNil(rec.Modalities),
+		StartDateTime:        rec.StartDateTime.Time,
+		EndDateTime:          rec.EndDateTime.Time,
+		LastModifiedDateTime: rec.LastModifiedDateTime.Time,
+		JoinWebURL:           str(rec.JoinWebURL),
+		SessionCount:         int32(len(rec.Sessions)),
+		ParticipantCount:     int32(len(rec.ParticipantsV2)),
+	}
+	if !rec.EndDateTime.IsZero() {
+		d := rec.EndDateTime.Sub(rec.StartDateTime.Time).Seconds()
+		cr.DurationSeconds = &d
+	}
+	organizer(&cr, rec)
+	if len(rec.ParticipantsV2) == 0 {
+		// Records older than the participants_v2 era carry the deprecated list only.
+		cr.ParticipantCount = int32(len(rec.Participants))
+	}
+	out.CallRecord = cr
+
+	for si, s := range rec.Sessions {
+		sr := schemas.SessionRow{
+			TenantID:          tenantID,
+			CallRecordID:      rec.ID,
+			CallRecordVersion: rec.Version,
+			SessionIndex:      int32(si),
+			SessionID:         s.ID,
+			Modalities:        nonNil(s.Modalities),
+			StartDateTime:     s.StartDateTime.Time,
+			EndDateTime:       s.EndDateTime.Time,
+			IsTest:            s.IsTest,
+			CallerEndpoint:    schemas.CallerEndpoint(endpoint(s.Caller)),
+			CalleeEndpoint:    schemas.CalleeEndpoint(endpoint(s.Callee)),
+		}
+		sr.FailureReason, sr.FailureStage = failure(s.FailureInfo)
+		out.Sessions = append(out.Sessions, sr)
+
+		for gi, g := range s.Segments {
+			gr := schemas.SegmentRow{
+				TenantID:          tenantID,
+				CallRecordID:      rec.ID,
+				CallRecordVersion: rec.Version,
+				SessionIndex:      int32(si),
+				SessionID:         s.ID,
+				SegmentIndex:      int32(gi),
+				SegmentID:         g.ID,
+				StartDateTime:     g.StartDateTime.Time,
+				EndDateTime:       g.EndDateTime.Time,
+				CallerEndpoint:    schemas.CallerEndpoint(endpoint(g.Caller)),
+				CalleeEndpoint:    schemas.CalleeEndpoint(endpoint(g.Callee)),
+			}
+			gr.FailureReason, gr.FailureStage = failure(g.FailureInfo)
+			out.Segments = append(out.Segments, gr)
+
+			for mi, m := range g.Media {
+				base := schemas.MediaStreamRow{
+					TenantID:          tenantID,
+					CallRecordID:      rec.ID,
+					CallRecordVersion: rec.Version,
+					SessionIndex:      int32(si),
+					SessionID:         s.ID,
+					SegmentIndex:      int32(gi),
+					SegmentID:         g.ID,
+					MediaIndex:        int32(mi),
+					MediaLabel:        str(m.Label),
+					CallerNetwork:     schemas.CallerNetwork(network(m.CallerNetwork)),
+					CalleeNetwork:     schemas.CalleeNetwork(network(m.CalleeNetwork)),
+					CallerDevice:      schemas.CallerDevice(device(m.CallerDevice)),
+					CalleeDevice:      schemas.CalleeDevice(device(m.CalleeDevice)),
+				}
+				if len(m.Streams) == 0 {
+					out.MediaStreams = append(out.MediaStreams, base)
+					continue
+				}
+				for ti, st := range m.Streams {
+					r := base
+					idx := int32(ti)
+					r.StreamIndex = &idx
+					r.StreamID = str(st.StreamID)
+					r.StreamDirection = str(st.StreamDirection)
+					r.StartDateTime = st.StartDateTime.Time
+					r.EndDateTime = st.EndDateTime.Time
+					r.StreamMetrics = metrics(st)
+					out.MediaStreams = append(out.MediaStreams, r)
+				}
+			}
+		}
+	}
+
+	for pi, p := range rec.ParticipantsV2 {
+		pr := schemas.ParticipantRow{
+			TenantID:            tenantID,
+			CallRecordID:        rec.ID,
+			CallRecordVersion:   rec.Version,
+			ParticipantIndex:    int32(pi),
+			ParticipantID:       p.ID,
+			EndpointType:        p.Identity.EndpointType(),
+			AdministrativeUnits: adminUnits(p.AdministrativeUnitInfos),
+		}
+		if id, ok := p.Identity.Primary(); ok {
+			pr.IdentityKind = id.Kind
+			pr.IdentityID = str(id.ID)
+			pr.DisplayName = str(id.DisplayName)
+			pr.IdentityTenantID = str(id.TenantID)
+			pr.UserPrincipalName = str(id.UserPrincipalName)
+			pr.Email = str(id.Email)
+		}
+		out.Participants = append(out.Participants, pr)
+	}
+	return out
+}
+
+func organizer(cr *schemas.CallRecordRow, rec schemas.CallRecord) {
+	set := rec.Organizer
+	if rec.OrganizerV2 != nil {
+		cr.OrganizerID = rec.OrganizerV2.ID
+		cr.OrganizerAdministrativeUnits = adminUnits(rec.OrganizerV2.AdministrativeUnitInfos)
+		set = rec.OrganizerV2.Identity
+	}
+	id, ok := set.Primary()
+	if !ok {
+		return
+	}
+	if cr.OrganizerID == "" {
+		cr.OrganizerID = str(id.ID)
+	}
+	cr.OrganizerIdentityKind = id.Kind
+	cr.OrganizerDisplayName = str(id.DisplayName)
+	cr.OrganizerTenantID = str(id.TenantID)
+	cr.OrganizerUserPrincipalName = str(id.UserPrincipalName)
+}
+
+func adminUnits(in []schemas.AdministrativeUnitInfo) []string {
+	out := make([]string, 0, len(in))
+	for _, a := range in {
+		out = append(out, a.ID)
+	}
+	return out
+}
+
+func failure(f *schemas.FailureInfo) (reason, stage string) {
+	if f == nil {
+		return "", ""
+	}
+	return str(f.Reason), str(f.Stage)
+}
+
+// odataType strips the namespace from an @odata.type value:
+// "#microsoft.graph.callRecords.participantEndpoint" -> "participantEndpoint".
+func odataType(t string) string {
+	if i := strings.LastIndexByte(t, '.'); i >= 0 {
+		return t[i+1:]
+	}
+	return strings.TrimPrefix(t, "#")
+}
+
+func endpoint(e *schemas.Endpoint) schemas.CallerEndpoint {
+	var r schemas.CallerEndpoint
+	if e == nil {
+		return r
+	}
+	r.EndpointType = odataType(e.ODataType)
+	r.Name = str(e.Name)
+	r.CPUName = str(e.CPUName)
+	r.CPUCoresCount = e.CPUCoresCount
+	r.CPUProcessorSpeedInMhz = e.CPUProcessorSpeedInMhz
+	if ua := e.UserAgent; ua != nil {
+		r.UserAgentType = odataType(ua.ODataType)
+		r.UserAgentHeaderValue = str(ua.HeaderValue)
+		r.UserAgentApplicationVersion = str(ua.ApplicationVersion)
+		r.UserAgentPlatform = str(ua.Platform)
+		r.UserAgentProductFamily = str(ua.ProductFamily)
+		r.UserAgentCommunicationServiceID = str(ua.CommunicationServiceID)
+		r.UserAgentAzureADAppID = str(ua.AzureADAppID)
+		r.UserAgentRole = str(ua.Role)
+	}
+	if a := e.AssociatedIdentity; a != nil {
+		r.AssociatedIdentityID = str(a.ID)
+		r.AssociatedIdentityDisplayName = str(a.DisplayName)
+		r.AssociatedIdentityTenantID = str(a.TenantID)
+		r.AssociatedIdentityUserPrincipalName = str(a.UserPrincipalName)
+	}
+	if id, ok := e.Identity.Primary(); ok {
+		r.IdentityKind = id.Kind
+		r.IdentityID = str(id.ID)
+		r.IdentityDisplayName = str(id.DisplayName)
+		r.IdentityTenantID = str(id.TenantID)
+	}
+	if f := e.Feedback; f != nil {
+		r.FeedbackRating = str(f.Rating)
+		r.FeedbackText = str(f.Text)
+		if len(f.Tokens) > 0 {
+			r.FeedbackTokens = make(map[string]bool, len(f.Tokens))
+			for k, v := range f.Tokens {
+				if v != nil {
+					r.FeedbackTokens[k] = *v
+				}
+			}
+		}
+	}
+	return r
+}
+
+func network(n *schemas.NetworkInfo) schemas.CallerNetwork {
+	var r schemas.CallerNetwork
+	if n == nil {
+		return r
+	}
+	r.BandwidthLowEventRatio = n.BandwidthLowEventRatio.Ptr()
+	r.BasicServiceSetIdentifier = str(n.BasicServiceSetIdentifier)
+	r.ConnectionType = str(n.ConnectionType)
+	r.DelayEventRatio = n.DelayEventRatio.Ptr()
+	r.DNSSuffix = str(n.DNSSuffix)
+	r.IPAddress = str(n.IPAddress)
+	r.LinkSpeed = n.LinkSpeed
+	r.MACAddress = str(n.MACAddress)
+	r.NetworkTransportProtocol = str(n.NetworkTransportProtocol)
+	r.Port = n.Port
+	r.ReceivedQualityEventRatio = n.ReceivedQualityEventRatio.Ptr()
+	r.ReflexiveIPAddress = str(n.ReflexiveIPAddress)
+	r.RelayIPAddress = str(n.RelayIPAddress)
+	r.RelayPort = n.RelayPort
+	r.SentQualityEventRatio = n.SentQualityEventRatio.Ptr()
+	r.Subnet = str(n.Subnet)
+	for _, h := range n.TraceRouteHops {
+		r.TraceRouteHops = append(r.TraceRouteHops, schemas.TraceRouteHopRow{
+			HopCount:        h.HopCount,
+			IPAddress:       str(h.IPAddress),
+			RoundTripTimeMS: h.RoundTripTime.Millis(),
+		})
+	}
+	r.WifiBand = str(n.WifiBand)
+	r.WifiBatteryCharge = n.WifiBatteryCharge
+	r.WifiChannel = n.WifiChannel
+	r.WifiMicrosoftDriver = str(n.WifiMicrosoftDriver)
+	r.WifiMicrosoftDriverVersion = str(n.WifiMicrosoftDriverVersion)
+	r.WifiRadioType = str(n.WifiRadioType)
+	r.WifiSignalStrength = n.WifiSignalStrength
+	r.WifiVendorDriver = str(n.WifiVendorDriver)
+	r.WifiVendorDriverVersion = str(n.WifiVendorDriverVersion)
+	return r
+}
+
+func device(d *schemas.DeviceInfo) schemas.CallerDevice {
+	var r schemas.CallerDevice
+	if d == nil {
+		return r
+	}
+	r.CaptureDeviceDriver = str(d.CaptureDeviceDriver)
+	r.CaptureDeviceName = str(d.CaptureDeviceName)
+	r.CaptureNotFunctioningEventRatio = d.CaptureNotFunctioningEventRatio.Ptr()
+	r.CPUInsufficentEventRatio = d.CPUInsufficentEventRatio.Ptr()
+	r.DeviceClippingEventRatio = d.DeviceClippingEventRatio.Ptr()
+	r.DeviceGlitchEventRatio = d.DeviceGlitchEventRatio.Ptr()
+	r.HowlingEventCount = d.HowlingEventCount
+	r.InitialSignalLevelRootMeanSquare = d.InitialSignalLevelRootMeanSquare.Ptr()
+	r.LowSpeechLevelEventRatio = d.LowSpeechLevelEventRatio.Ptr()
+	r.LowSpeechToNoiseEventRatio = d.LowSpeechToNoiseEventRatio.Ptr()
+	r.MicGlitchRate = d.MicGlitchRate.Ptr()
+	r.ReceivedNoiseLevel = d.ReceivedNoiseLevel
+	r.ReceivedSignalLevel = d.ReceivedSignalLevel
+	r.RenderDeviceDriver = str(d.RenderDeviceDriver)
+	r.RenderDeviceName = str(d.RenderDeviceName)
+	r.RenderMuteEventRatio = d.RenderMuteEventRatio.Ptr()
+	r.RenderNotFunctioningEventRatio = d.RenderNotFunctioningEventRatio.Ptr()
+	r.RenderZeroVolumeEventRatio = d.RenderZeroVolumeEventRatio.Ptr()
+	r.SentNoiseLevel = d.SentNoiseLevel
+	r.SentSignalLevel = d.SentSignalLevel
+	r.SpeakerGlitchRate = d.SpeakerGlitchRate.Ptr()
+	return r
+}
+
+func metrics(s schemas.MediaStream) schemas.StreamMetrics {
+	return schemas.StreamMetrics{
+		AudioCodec:                               str(s.AudioCodec),
+		VideoCodec:                               str(s.VideoCodec),
+		AverageAudioDegradation:                  s.AverageAudioDegradation.Ptr(),
+		AverageAudioNetworkJitterMS:              s.AverageAudioNetworkJitter.Millis(),
+		MaxAudioNetworkJitterMS:                  s.MaxAudioNetworkJitter.Millis(),
+		AverageBandwidthEstimate:                 s.AverageBandwidthEstimate,
+		AverageFreezeDurationMS:                  s.AverageFreezeDuration.Millis(),
+		RMSFreezeDurationMS:                      s.RmsFreezeDuration.Millis(),
+		AverageJitterMS:                          s.AverageJitter.Millis(),
+		MaxJitterMS:                              s.MaxJitter.Millis(),
+		AveragePacketLossRate:                    s.AveragePacketLossRate.Ptr(),
+		MaxPacketLossRate:                        s.MaxPacketLossRate.Ptr(),
+		AverageRatioOfConcealedSamples:           s.AverageRatioOfConcealedSamples.Ptr(),
+		MaxRatioOfConcealedSamples:               s.MaxRatioOfConcealedSamples.Ptr(),
+		AverageReceivedFrameRate:                 s.AverageReceivedFrameRate.Ptr(),
+		AverageRoundTripTimeMS:                   s.AverageRoundTripTime.Millis(),
+		MaxRoundTripTimeMS:                       s.MaxRoundTripTime.Millis(),
+		AverageVideoFrameLossPercentage:          s.AverageVideoFrameLossPercentage.Ptr(),
+		AverageVideoFrameRate:                    s.AverageVideoFrameRate.Ptr(),
+		AverageVideoPacketLossRate:               s.AverageVideoPacketLossRate.Ptr(),
+		IsAudioForwardErrorCorrectionUsed:        s.IsAudioForwardErrorCorrectionUsed,
+		LowFrameRateRatio:                        s.LowFrameRateRatio.Ptr(),
+		LowVideoProcessingCapabilityRatio:        s.LowVideoProcessingCapabilityRatio.Ptr(),
+		PacketUtilization:                        s.PacketUtilization,
+		PostForwardErrorCorrectionPacketLossRate: s.PostForwardErrorCorrectionPacketLossRate.Ptr(),
+		WasMediaBypassed:                         s.WasMediaBypassed,
+	}
+}
+
+func str(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
