@@ -1,0 +1,163 @@
+package schemas_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func checkGolden(t *testing.T, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs; rerun with -update and review the diff.\ngot:\n%s", path, got)
+	}
+}
+
+// TestParquetSchema_Golden pins each table's Parquet schema (names, physical and
+// logical types, repetition) as parquet-go derives it from the row structs.
+func TestParquetSchema_Golden(t *testing.T) {
+	for _, tb := range schemas.Tables {
+		t.Run(tb.Name, func(t *testing.T) {
+			s := parquet.SchemaOf(tb.Row)
+			checkGolden(t, filepath.Join("testdata", tb.Name+".schema.golden"), []byte(s.String()+"\n"))
+		})
+	}
+}
+
+// TestParquetSchema_Contract checks the lake contract on every leaf column:
+// instants are TIMESTAMP(MICROS, UTC), no unsigned integers, lists are LIST-annotated.
+func TestParquetSchema_Contract(t *testing.T) {
+	for _, tb := range schemas.Tables {
+		s := parquet.SchemaOf(tb.Row).String()
+		for _, line := range strings.Split(s, "\n") {
+			l := strings.TrimSpace(line)
+			if strings.Contains(l, "TIMESTAMP") && !strings.Contains(l, "TIMESTAMP(isAdjustedToUTC=true,unit=MICROS)") {
+				t.Errorf("%s: %q: instants must be TIMESTAMP(MICROS, UTC)", tb.Name, l)
+			}
+			if strings.Contains(l, "isSigned=false") || strings.Contains(l, "UINT") {
+				t.Errorf("%s: %q: unsigned integers are not allowed", tb.Name, l)
+			}
+			// A repeated node must be the middle level of a LIST or MAP: a bare
+			// repeated field breaks Athena's Hive SerDe.
+			if strings.HasPrefix(l, "repeated") && !strings.HasPrefix(l, "repeated group list {") && !strings.HasPrefix(l, "repeated group key_value {") {
+				t.Errorf("%s: %q: repeated field outside a LIST or MAP", tb.Name, l)
+			}
+		}
+		for _, c := range schemas.Columns(tb.Row) {
+			if c.Name == "" || strings.ToLower(c.Name) != c.Name {
+				t.Errorf("%s: column %q is not snake_case", tb.Name, c.Name)
+			}
+		}
+		if cols := schemas.Columns(tb.Row); cols[0].Name != "tenant_id" {
+			t.Errorf("%s: first column = %s, want tenant_id", tb.Name, cols[0].Name)
+		}
+	}
+}
+
+// TestColumns_MatchParquet checks that the column list behind the DDL names exactly
+// the top-level fields of the Parquet schema, in order.
+func TestColumns_MatchParquet(t *testing.T) {
+	for _, tb := range schemas.Tables {
+		var want []string
+		for _, f := range parquet.SchemaOf(tb.Row).Fields() {
+			want = append(want, f.Name())
+		}
+		var got []string
+		for _, c := range schemas.Columns(tb.Row) {
+			got = append(got, c.Name)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("Columns(%s) = %v, want %v", tb.Name, got, want)
+		}
+	}
+}
+
+func TestWriteDDL_Golden(t *testing.T) {
+	for _, format := range []string{schemas.FormatAthena, schemas.FormatSpark, schemas.FormatDuckDB, schemas.FormatJSON} {
+		t.Run(format, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := schemas.WriteDDL(&b, format, "s3://example-bucket/lake", "teams_lake"); err != nil {
+				t.Fatal(err)
+			}
+			checkGolden(t, filepath.Join("testdata", "ddl."+format+".golden"), b.Bytes())
+		})
+	}
+	if err := schemas.WriteDDL(&bytes.Buffer{}, "oracle", "x", "y"); err == nil {
+		t.Error("WriteDDL(oracle) = nil, want an error naming the format")
+	}
+}
+
+func TestParseISODuration(t *testing.T) {
+	tests := []struct {
+		in     string
+		want   int64
+		wantOK bool
+	}{
+		{"PT0.016S", 16000, true},
+		{"PT1S", 1_000_000, true},
+		{"PT1M2.5S", 62_500_000, true},
+		{"P0DT0H0M0.002S", 2000, true},
+		{"P1DT1H", 25 * 3600 * 1_000_000, true},
+		{"PT0S", 0, true},
+		{"-PT1S", -1_000_000, true},
+		{"P1W", 7 * 24 * 3600 * 1_000_000, true},
+		{"PT0,5S", 500_000, true},
+		{"P1Y", 0, false},
+		{"P1M", 0, false},
+		{"1.5", 0, false},
+		{"PT", 0, false},
+		{"P", 0, false},
+		{"PTS", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := schemas.ParseISODuration(tt.in)
+		if (err == nil) != tt.wantOK || (tt.wantOK && got != tt.want) {
+			t.Errorf("ParseISODuration(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.wantOK)
+		}
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"2020-02-25T18:52:21.2169889Z", "2020-02-25T18:52:21.216988Z"},
+		{"2023-09-25T10:36:40Z", "2023-09-25T10:36:40Z"},
+		{"2023-09-25T12:36:40+02:00", "2023-09-25T10:36:40Z"},
+		{"2023-09-25T10:36:40.5", "2023-09-25T10:36:40.5Z"},
+		{"0001-01-01T00:00:00Z", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		got, err := schemas.ParseTime(tt.in)
+		if err != nil {
+			t.Fatalf("ParseTime(%q) = %v", tt.in, err)
+		}
+		s := ""
+		if !got.IsZero() {
+			s = got.Format("2006-01-02T15:04:05.999999Z07:00")
+		}
+		if s != tt.want {
+			t.Errorf("ParseTime(%q) = %q, want %q", tt.in, s, tt.want)
+		}
+	}
+	if _, err := schemas.ParseTime("yesterday"); err == nil {
+		t.Error(`ParseTime("yesterday") = nil error`)
+	}
+}
