@@ -1,0 +1,46 @@
+# callrecords-etl. `make demo` and `make test` install what they need themselves.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+BIN       := $(CURDIR)/bin
+VERSITYGW_VERSION := v1.8.0
+
+.PHONY: build demo test race lint tidy-check integration e2e clean
+
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.Version=$(VERSION)" -o $(BIN)/callrecords-etl .
+
+demo: build
+	$(BIN)/callrecords-etl demo --dest ./lake
+
+# The S3 conformance and end-to-end tests run against a real versitygw server,
+# installed at a pinned version into ./bin (about two minutes the first time).
+$(BIN)/versitygw:
+	GOBIN=$(BIN) CGO_ENABLED=0 $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
+
+# Every test: lint, the unit and S3 tests with the race detector, and the DuckDB
+# read-back tests (a separate module: our binary stays CGO-free).
+test: lint $(BIN)/versitygw
+	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 ./...
+
+race: $(BIN)/versitygw
+	CGO_ENABLED=1 $(GO) test -race ./...
+
+integration: $(BIN)/versitygw
+	CALLRECORDS_TEST_DISALLOW_SKIP=1 CGO_ENABLED=1 $(GO) test -count=1 ./...
+	cd e2e && CALLRECORDS_TEST_DISALLOW_SKIP=1 CGO_ENABLED=1 $(GO) test -count=1 ./...
+
+e2e: $(BIN)/versitygw
+	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 -v ./...
+
+lint:
+	@unformatted=$$(gofmt -l . e2e); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	cd e2e && $(GO) vet ./...
+
+tidy-check:
+	$(GO) mod tidy && git diff --exit-code go.mod go.sum
+	cd e2e && $(GO) mod tidy && git diff --exit-code go.mod go.sum
+
+clean:
+	rm -rf $(BIN) ./lake

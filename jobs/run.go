@@ -1,0 +1,168 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/callrecords-etl/callrecords-etl/extract"
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// Sentinels a caller maps to exit codes. A run that returns one of them has
+// otherwise completed and committed everything it could.
+var (
+	// ErrRetentionGap: some data had expired from Graph before it was read.
+	ErrRetentionGap = errors.New("retention gap: data expired before it was read")
+	// ErrQuarantined: some records could not be processed; their payloads are kept.
+	ErrQuarantined = errors.New("some records could not be processed")
+)
+
+type runner struct {
+	cfg   Config
+	store load.Store
+	graph *extract.Client
+	tmp   string
+	sum   *Summary
+}
+
+// Run runs the job once: for every enabled dataset, from its checkpoint (or the
+// explicit window) to now. Data files and manifests are written before the
+// checkpoint moves, so an interrupted run loses nothing and the next one repairs.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = DefaultConfig().Logger
+	}
+	started := cfg.Now().UTC()
+	if cfg.RunID == "" {
+		cfg.RunID = newRunID(started)
+	}
+	cfg.Logger = cfg.Logger.With("run", cfg.RunID, "tenant", cfg.TenantID)
+
+	graph, err := extract.New(extract.Config{
+		BaseURL:    cfg.GraphURL,
+		Credential: cfg.Credential,
+		MaxRPS:     cfg.MaxRPS,
+		Logger:     cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	store, err := load.OpenStore(ctx, cfg.Dest, cfg.S3)
+	if err != nil {
+		return nil, fmt.Errorf("open destination %s: %w", cfg.Dest, err)
+	}
+	tmp, err := os.MkdirTemp(cfg.TempDir, "callrecords-etl-")
+	if err != nil {
+		return nil, fmt.Errorf("create temp dir: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	r := &runner{cfg: cfg, store: store, graph: graph, tmp: tmp,
+		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero()}}
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, ds := range cfg.Datasets {
+		switch ds {
+		case schemas.DatasetCallRecords:
+			g.Go(func() error { return r.callRecords(gctx) })
+		}
+	}
+	runErr := g.Wait()
+
+	r.sum.Graph = graph.Stats()
+	r.sum.Finished = cfg.Now().UTC()
+	r.sum.Seconds = r.sum.Finished.Sub(started).Seconds()
+	if runErr != nil {
+		r.sum.Error = runErr.Error()
+	}
+	if err := r.writeSummary(ctx); err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr != nil {
+		return r.sum, runErr
+	}
+	var errs []error
+	if len(r.sum.Gaps) > 0 {
+		errs = append(errs, ErrRetentionGap)
+	}
+	if len(r.sum.Quarantined) > 0 {
+		errs = append(errs, fmt.Errorf("%w: %d quarantined under %squarantine/", ErrQuarantined, len(r.sum.Quarantined), etlPrefix))
+	}
+	return r.sum, errors.Join(errs...)
+}
+
+func (r *runner) writeSummary(ctx context.Context) error {
+	r.sum.mu.Lock()
+	data, err := json.MarshalIndent(r.sum, "", "  ")
+	r.sum.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("encode run summary: %w", err)
+	}
+	// A fresh context: the summary of a cancelled run is still worth keeping.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if _, err := r.store.PutIfAbsent(ctx, runKey(r.cfg.TenantID, r.cfg.RunID), data); err != nil {
+		return fmt.Errorf("write run summary: %w", err)
+	}
+	return nil
+}
+
+func newRunID(t time.Time) string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// window is a half-open interval [From, To).
+type window struct{ From, To time.Time }
+
+// days splits w at UTC midnights: a partition is one UTC day.
+func (w window) days() []window {
+	var out []window
+	for from := w.From; from.Before(w.To); {
+		next := time.Date(from.Year(), from.Month(), from.Day()+1, 0, 0, 0, 0, time.UTC)
+		to := next
+		if w.To.Before(to) {
+			to = w.To
+		}
+		out = append(out, window{from, to})
+		from = to
+	}
+	return out
+}
+
+// plan decides the window of a dataset: the explicit one, or from the checkpoint
+// (less the lookback) to now, never starting before what Graph still retains. A
+// watermark older than the retention means a gap, which is returned.
+func (r *runner) plan(cp Checkpoint, found bool, now time.Time, retention time.Duration) (window, *Gap) {
+	if !r.cfg.From.IsZero() {
+		return window{r.cfg.From.UTC(), r.cfg.To.UTC()}, nil
+	}
+	oldest := now.Add(-retention)
+	w := window{oldest, now}
+	if !found {
+		return w, nil
+	}
+	if cp.Watermark.Before(oldest) {
+		return w, &Gap{From: cp.Watermark, To: oldest, DetectedAt: now, RunID: r.cfg.RunID}
+	}
+	if from := cp.Watermark.Add(-r.cfg.Lookback); from.After(oldest) {
+		w.From = from
+	}
+	return w, nil
+}

@@ -1,0 +1,130 @@
+package jobs
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/extract"
+)
+
+// Summary is what a run did. It is printed at the end and written under
+// _etl/runs/ so that a scheduler or a person can see it afterwards.
+type Summary struct {
+	mu sync.Mutex
+
+	RunID       string                     `json:"run_id"`
+	Tenant      string                     `json:"tenant_id"`
+	Started     time.Time                  `json:"started"`
+	Finished    time.Time                  `json:"finished"`
+	Seconds     float64                    `json:"duration_seconds"`
+	Explicit    bool                       `json:"explicit_window"`
+	Datasets    map[string]*DatasetSummary `json:"datasets"`
+	Tables      map[string]*TableSummary   `json:"tables"`
+	Graph       extract.Stats              `json:"graph"`
+	Gaps        []Gap                      `json:"retention_gaps,omitempty"`
+	Quarantined []string                   `json:"quarantined,omitempty"`
+	Error       string                     `json:"error,omitempty"`
+}
+
+// DatasetSummary counts what a dataset's part of the run did.
+type DatasetSummary struct {
+	From       time.Time `json:"from"`
+	To         time.Time `json:"to"`
+	Partitions int       `json:"partitions_rewritten"`
+	Listed     int       `json:"listed"`
+	New        int       `json:"new"`
+	Updated    int       `json:"updated"`
+	Unchanged  int       `json:"unchanged"`
+	NotFound   int       `json:"not_found"`
+	Failed     int       `json:"quarantined"`
+}
+
+// TableSummary counts the files a run wrote for one table. Rows include the rows
+// carried over unchanged into a rewritten partition.
+type TableSummary struct {
+	Rows  int64 `json:"rows"`
+	Files int64 `json:"files"`
+	Bytes int64 `json:"bytes"`
+}
+
+func (s *Summary) dataset(name string) *DatasetSummary {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.Datasets == nil {
+		s.Datasets = map[string]*DatasetSummary{}
+	}
+	d, ok := s.Datasets[name]
+	if !ok {
+		d = &DatasetSummary{}
+		s.Datasets[name] = d
+	}
+	return d
+}
+
+func (s *Summary) update(fn func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn()
+}
+
+func (s *Summary) addFile(table string, rows, bytes int64) {
+	s.update(func() {
+		if s.Tables == nil {
+			s.Tables = map[string]*TableSummary{}
+		}
+		t, ok := s.Tables[table]
+		if !ok {
+			t = &TableSummary{}
+			s.Tables[table] = t
+		}
+		t.Rows += rows
+		t.Files++
+		t.Bytes += bytes
+	})
+}
+
+// Print writes a human-readable summary.
+func (s *Summary) Print(w io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fmt.Fprintf(w, "run %s for tenant %s: %.1fs\n", s.RunID, s.Tenant, s.Seconds)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "dataset\twindow\tlisted\tnew\tupdated\tunchanged\tnot found\tquarantined\tpartitions")
+	for _, name := range sortedKeys(s.Datasets) {
+		d := s.Datasets[name]
+		fmt.Fprintf(tw, "%s\t%s .. %s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, d.From.Format(time.RFC3339), d.To.Format(time.RFC3339),
+			d.Listed, d.New, d.Updated, d.Unchanged, d.NotFound, d.Failed, d.Partitions)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "table\trows\tfiles\tbytes")
+	for _, name := range sortedKeys(s.Tables) {
+		t := s.Tables[name]
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", name, t.Rows, t.Files, t.Bytes)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "graph endpoint\trequests")
+	for _, name := range sortedKeys(s.Graph.Requests) {
+		fmt.Fprintf(tw, "%s\t%d\n", name, s.Graph.Requests[name])
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "graph retries %d, throttled (429) %d, server errors %d\n", s.Graph.Retries, s.Graph.Throttled, s.Graph.ServerErrors)
+	for _, g := range s.Gaps {
+		fmt.Fprintf(w, "RETENTION GAP: records that started %s .. %s expired before they were read\n", g.From.Format(time.RFC3339), g.To.Format(time.RFC3339))
+	}
+	for _, id := range s.Quarantined {
+		fmt.Fprintf(w, "QUARANTINED: call record %s could not be processed; its payload is kept under %squarantine/\n", id, etlPrefix)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

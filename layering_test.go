@@ -1,0 +1,56 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLayering enforces the one-way imports of STYLE.md: schemas imports no
+// package of ours; extract, transform and load import only schemas; graphsim (a
+// fake of Microsoft's server) imports none; only jobs wires them together.
+func TestLayering(t *testing.T) {
+	const mod = "github.com/callrecords-etl/callrecords-etl"
+	allowed := map[string][]string{
+		"schemas":   {},
+		"graphsim":  {},
+		"transform": {"schemas"},
+		"extract":   {"schemas"},
+		"load":      {"schemas"},
+		"jobs":      {"schemas", "extract", "transform", "load"},
+	}
+	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		fields := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(fields[0], mod), "/")
+		top, _, _ := strings.Cut(pkg, "/")
+		ok, ruled := allowed[top]
+		if !ruled {
+			continue
+		}
+		for _, imp := range fields[1:] {
+			if !strings.HasPrefix(imp, mod+"/") {
+				continue
+			}
+			dep, _, _ := strings.Cut(strings.TrimPrefix(imp, mod+"/"), "/")
+			if dep == top {
+				continue
+			}
+			if !contains(ok, dep) {
+				t.Errorf("%s imports %s: not allowed (allowed: %v)", pkg, imp, ok)
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}

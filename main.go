@@ -1,0 +1,420 @@
+// Command callrecords-etl copies Microsoft Teams call records out of Microsoft
+// Graph into partitioned Parquet fact tables on S3-compatible storage or a local
+// directory. See README.md.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/callrecords-etl/callrecords-etl/extract"
+	"github.com/callrecords-etl/callrecords-etl/graphsim"
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// Version is set at build time with -ldflags "-X main.Version=...".
+var Version = "dev"
+
+// Exit codes. Stable: schedulers key retries on them.
+const (
+	exitOK           = 0
+	exitFailed       = 1 // transient or unexpected: worth retrying
+	exitUsage        = 2 // bad flags or configuration: fix, do not retry
+	exitRetentionGap = 3 // completed, but some data had expired before it was read
+	exitDataError    = 4 // completed, but some records could not be processed (kept under _etl/quarantine/)
+	exitCancelled    = 130
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := newApp().RunContext(ctx, os.Args)
+	stop()
+	code := exitCode(err)
+	if err != nil && code != exitOK {
+		fmt.Fprintln(os.Stderr, "callrecords-etl:", err)
+	}
+	os.Exit(code)
+}
+
+// exitCode maps an error to the process exit code; the one place that does.
+func exitCode(err error) int {
+	var ec cli.ExitCoder
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, context.Canceled):
+		return exitCancelled
+	case errors.Is(err, jobs.ErrConfig), errors.Is(err, errUsage):
+		return exitUsage
+	case errors.Is(err, jobs.ErrRetentionGap):
+		return exitRetentionGap
+	case errors.Is(err, jobs.ErrQuarantined):
+		return exitDataError
+	case errors.As(err, &ec):
+		return ec.ExitCode()
+	}
+	return exitFailed
+}
+
+var errUsage = errors.New("usage")
+
+func usageError(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+func env(names ...string) []string {
+	return names
+}
+
+var (
+	tenantFlag = &cli.StringFlag{Name: "tenant-id", Usage: "Entra tenant (directory) id", EnvVars: env("CALLRECORDS_TENANT_ID", "AZURE_TENANT_ID")}
+	graphFlag  = &cli.StringFlag{Name: "graph-url", Value: "https://graph.microsoft.com", Usage: "Graph endpoint (sovereign clouds differ)", EnvVars: env("CALLRECORDS_GRAPH_URL")}
+	destFlag   = &cli.StringFlag{Name: "dest", Usage: "lake root: s3://bucket/prefix, file:///abs/path or a path", EnvVars: env("CALLRECORDS_DEST")}
+	s3Flags    = []cli.Flag{
+		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint URL", EnvVars: env("CALLRECORDS_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3")},
+		&cli.BoolFlag{Name: "s3-path-style", Usage: "path-style S3 addressing (MinIO, Ceph, versitygw)", EnvVars: env("CALLRECORDS_S3_PATH_STYLE")},
+		&cli.StringFlag{Name: "s3-region", Usage: "S3 region", EnvVars: env("CALLRECORDS_S3_REGION", "AWS_REGION")},
+	}
+	logFlags = []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: env("CALLRECORDS_LOG_LEVEL")},
+		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: env("CALLRECORDS_LOG_FORMAT")},
+	}
+	authFlags = []cli.Flag{
+		&cli.StringFlag{Name: "client-id", Usage: "app registration (client) id; default: the azidentity default chain", EnvVars: env("CALLRECORDS_CLIENT_ID")},
+		&cli.StringFlag{Name: "client-secret", Usage: "client secret (prefer the environment variable)", EnvVars: env("CALLRECORDS_CLIENT_SECRET")},
+		&cli.StringFlag{Name: "client-certificate", Usage: "client certificate file (PEM or PFX)", EnvVars: env("CALLRECORDS_CLIENT_CERTIFICATE")},
+		&cli.StringFlag{Name: "client-certificate-password", Usage: "password of the certificate file", EnvVars: env("CALLRECORDS_CLIENT_CERTIFICATE_PASSWORD")},
+		&cli.StringFlag{Name: "authority-host", Usage: "Entra login endpoint (sovereign clouds)", EnvVars: env("CALLRECORDS_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST")},
+	}
+	graphTuning = []cli.Flag{
+		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: env("CALLRECORDS_CONCURRENCY")},
+		&cli.Float64Flag{Name: "graph-max-rps", Value: jobs.DefaultConfig().MaxRPS, Usage: "client-side pacing of Graph requests per second (0: off)", EnvVars: env("CALLRECORDS_GRAPH_MAX_RPS")},
+	}
+	runFlags = []cli.Flag{
+		&cli.StringFlag{Name: "datasets", Value: strings.Join(jobs.DefaultConfig().Datasets, ","), Usage: "datasets to run: " + strings.Join(jobs.KnownDatasets, ","), EnvVars: env("CALLRECORDS_DATASETS")},
+		&cli.StringFlag{Name: "from", Usage: "explicit window start (RFC 3339); with --to, a backfill that never moves the watermark", EnvVars: env("CALLRECORDS_FROM")},
+		&cli.StringFlag{Name: "to", Usage: "explicit window end (RFC 3339, exclusive)", EnvVars: env("CALLRECORDS_TO")},
+		&cli.DurationFlag{Name: "lookback", Value: jobs.DefaultConfig().Lookback, Usage: "how far before the watermark a scheduled run re-lists", EnvVars: env("CALLRECORDS_LOOKBACK")},
+		&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary Parquet files (default: the system's)", EnvVars: env("CALLRECORDS_TEMP_DIR")},
+	}
+)
+
+func flags(groups ...[]cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "callrecords-etl",
+		Usage:   "copy Microsoft Teams call records from Microsoft Graph into a Parquet data lake",
+		Version: Version,
+		Commands: []*cli.Command{
+			{
+				Name:   "run",
+				Usage:  "run the job: every enabled dataset from its checkpoint (or --from/--to) to now",
+				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag}, s3Flags, runFlags, graphTuning, authFlags, logFlags),
+				Action: runAction,
+			},
+			{
+				Name:  "demo",
+				Usage: "start the built-in Graph simulator on loopback and run the whole job into a local lake",
+				Flags: flags([]cli.Flag{
+					&cli.StringFlag{Name: "dest", Value: "./lake", Usage: "lake root", EnvVars: env("CALLRECORDS_DEST")},
+					&cli.IntFlag{Name: "records-per-day", Value: 48, Usage: "simulated call records per day"},
+					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
+					&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "parallel Graph detail requests"},
+				}, logFlags),
+				Action: demoAction,
+			},
+			{
+				Name:  "simulate",
+				Usage: "serve the simulated Graph tenant over HTTP",
+				Flags: flags([]cli.Flag{
+					&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", Usage: "address to listen on", EnvVars: env("CALLRECORDS_LISTEN")},
+					&cli.IntFlag{Name: "records-per-day", Value: 48, Usage: "simulated call records per day"},
+					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
+					&cli.BoolFlag{Name: "throttle", Usage: "enforce Graph's documented rate limits (429 + Retry-After)"},
+					&cli.Float64Flag{Name: "fault-rate", Usage: "fraction of requests answered 503/504 or dropped"},
+					&cli.StringFlag{Name: "tenant-id", Value: "11111111-2222-3333-4444-555555555555", Usage: "simulated tenant id"},
+				}, logFlags),
+				Action: simulateAction,
+			},
+			{
+				Name:   "get",
+				Usage:  "look up one call record by id (every session and participant page) and print it as JSON",
+				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Required: true, Usage: "call record id"}, tenantFlag, graphFlag}, authFlags, logFlags),
+				Action: getAction,
+			},
+			{
+				Name:  "schema",
+				Usage: "print the tables' schemas: Athena DDL (partition projection on dt), Spark SQL, DuckDB views or JSON",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "format", Value: schemas.FormatAthena, Usage: "athena, spark, duckdb or json"},
+					&cli.StringFlag{Name: "dest", Value: "s3://BUCKET/PREFIX", Usage: "lake root to put in LOCATION clauses", EnvVars: env("CALLRECORDS_DEST")},
+					&cli.StringFlag{Name: "database", Value: "teams_lake", Usage: "database (schema) name"},
+				},
+				Action: func(c *cli.Context) error {
+					return schemas.WriteDDL(c.App.Writer, c.String("format"), c.String("dest"), c.String("database"))
+				},
+			},
+			{
+				Name:  "status",
+				Usage: "checkpoints per tenant and dataset: watermark, lag and time left before unread data expires",
+				Flags: flags([]cli.Flag{destFlag, &cli.StringFlag{Name: "tenant-id", Usage: "only this tenant", EnvVars: env("CALLRECORDS_TENANT_ID")},
+					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, s3Flags),
+				Action: statusAction,
+			},
+		},
+	}
+}
+
+func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usageError("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError("--log-format %q: want text or json", c.String("log-format"))
+}
+
+func s3Config(c *cli.Context) load.S3Config {
+	return load.S3Config{Endpoint: c.String("s3-endpoint"), ForcePathStyle: c.Bool("s3-path-style"), Region: c.String("s3-region")}
+}
+
+// credential picks the Graph credential: a static token from
+// CALLRECORDS_GRAPH_TOKEN (tokens obtained elsewhere, the simulator), else
+// azidentity (client secret, certificate, or the default chain).
+func credential(c *cli.Context) (extract.CredentialConfig, bool, error) {
+	if tok := os.Getenv("CALLRECORDS_GRAPH_TOKEN"); tok != "" {
+		return extract.CredentialConfig{}, true, nil
+	}
+	return extract.CredentialConfig{
+		TenantID:            c.String("tenant-id"),
+		ClientID:            c.String("client-id"),
+		ClientSecret:        c.String("client-secret"),
+		CertificatePath:     c.String("client-certificate"),
+		CertificatePassword: c.String("client-certificate-password"),
+		AuthorityHost:       c.String("authority-host"),
+	}, false, nil
+}
+
+func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
+	cfg := jobs.DefaultConfig()
+	cfg.TenantID = c.String("tenant-id")
+	cfg.GraphURL = c.String("graph-url")
+	cfg.Dest = c.String("dest")
+	cfg.S3 = s3Config(c)
+	cfg.Logger = log
+	if c.IsSet("concurrency") || c.Int("concurrency") != 0 {
+		cfg.Concurrency = c.Int("concurrency")
+	}
+	cfg.MaxRPS = c.Float64("graph-max-rps")
+	credCfg, static, err := credential(c)
+	if err != nil {
+		return cfg, err
+	}
+	if static {
+		cfg.Credential = extract.StaticToken(os.Getenv("CALLRECORDS_GRAPH_TOKEN"))
+	} else {
+		cred, err := extract.NewCredential(credCfg)
+		if err != nil {
+			return cfg, fmt.Errorf("%w: graph credential: %v", jobs.ErrConfig, err)
+		}
+		cfg.Credential = cred
+	}
+	return cfg, nil
+}
+
+func runAction(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	cfg, err := jobConfig(c, log)
+	if err != nil {
+		return err
+	}
+	cfg.Datasets = splitList(c.String("datasets"))
+	cfg.Lookback = c.Duration("lookback")
+	cfg.TempDir = c.String("temp-dir")
+	if cfg.From, err = parseTime("from", c.String("from")); err != nil {
+		return err
+	}
+	if cfg.To, err = parseTime("to", c.String("to")); err != nil {
+		return err
+	}
+	sum, err := jobs.Run(c.Context, cfg)
+	if sum != nil {
+		sum.Print(c.App.Writer)
+	}
+	return err
+}
+
+func parseTime(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError("--%s %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z", flag, v)
+	}
+	return t, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// demoTenant is the simulated tenant the demo and simulate commands serve.
+const demoTenant = "11111111-2222-3333-4444-555555555555"
+
+func demoAction(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	sim := graphsim.New(graphsim.Config{Seed: c.Int64("seed"), TenantID: demoTenant, RecordsPerDay: c.Int("records-per-day"), Token: "demo-token"})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("start simulator: %w", err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	graphURL := "http://" + ln.Addr().String()
+	fmt.Fprintf(c.App.Writer, "simulated Graph tenant %s on %s\n", demoTenant, graphURL)
+
+	dest, err := filepath.Abs(c.String("dest"))
+	if err != nil {
+		return usageError("--dest: %v", err)
+	}
+	cfg := jobs.DefaultConfig()
+	cfg.TenantID, cfg.GraphURL, cfg.Dest = demoTenant, graphURL, dest
+	cfg.Credential = extract.StaticToken("demo-token")
+	cfg.Concurrency = c.Int("concurrency")
+	cfg.MaxRPS = 0 // the simulator is not Graph: no need to pace
+	cfg.Logger = log
+	start := time.Now()
+	sum, err := jobs.Run(c.Context, cfg)
+	if sum != nil {
+		sum.Print(c.App.Writer)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.App.Writer, "\nwrote the lake to %s in %.1fs. Try it with DuckDB:\n\n", dest, time.Since(start).Seconds())
+	fmt.Fprintf(c.App.Writer, "  duckdb -c \"SELECT dt, count(*) AS calls, round(avg(duration_seconds)) AS avg_s FROM read_parquet('%s/call_records/*/*.parquet', hive_partitioning=true) GROUP BY dt ORDER BY dt\"\n", dest)
+	fmt.Fprintf(c.App.Writer, "  duckdb -c \"SELECT stream_direction, round(avg(average_jitter_ms),1) AS jitter_ms, round(avg(average_packet_loss_rate),4) AS loss FROM read_parquet('%s/media_streams/*/*.parquet') GROUP BY 1\"\n", dest)
+	return nil
+}
+
+func simulateAction(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	sim := graphsim.New(graphsim.Config{
+		Seed: c.Int64("seed"), TenantID: c.String("tenant-id"), RecordsPerDay: c.Int("records-per-day"),
+		Token: os.Getenv("CALLRECORDS_GRAPH_TOKEN"), Throttle: c.Bool("throttle"), FaultRate: c.Float64("fault-rate"),
+	})
+	ln, err := net.Listen("tcp", c.String("listen"))
+	if err != nil {
+		return usageError("--listen %s: %v", c.String("listen"), err)
+	}
+	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
+	log.Info("serving simulated Graph", "url", "http://"+ln.Addr().String(), "tenant", c.String("tenant-id"))
+	go func() {
+		<-c.Context.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+func getAction(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	cfg, err := jobConfig(c, log)
+	if err != nil {
+		return err
+	}
+	raw, err := jobs.GetCallRecord(c.Context, cfg, c.String("id"))
+	if err != nil {
+		return err
+	}
+	var pretty any
+	if err := json.Unmarshal(raw, &pretty); err != nil {
+		return fmt.Errorf("get call record %s: %w", c.String("id"), err)
+	}
+	enc := json.NewEncoder(c.App.Writer)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(json.RawMessage(raw))
+}
+
+func statusAction(c *cli.Context) error {
+	if c.String("dest") == "" {
+		return usageError("--dest is required")
+	}
+	now := time.Now().UTC()
+	st, err := jobs.ReadStatus(c.Context, c.String("dest"), s3Config(c), c.String("tenant-id"), now)
+	if err != nil {
+		return err
+	}
+	if c.Bool("json") {
+		enc := json.NewEncoder(c.App.Writer)
+		enc.SetIndent("", "  ")
+		return enc.Encode(st)
+	}
+	if len(st) == 0 {
+		fmt.Fprintln(c.App.Writer, "no checkpoints yet")
+		return nil
+	}
+	for _, s := range st {
+		fmt.Fprintf(c.App.Writer, "%s %s: watermark %s (lag %s), last success %s, unread data starts expiring in %s\n",
+			s.Tenant, s.Dataset, s.Watermark.Format(time.RFC3339), time.Duration(s.LagSeconds*float64(time.Second)).Round(time.Second),
+			s.LastSuccess.Format(time.RFC3339), time.Duration(s.ExpiresInSeconds*float64(time.Second)).Round(time.Minute))
+		for _, g := range s.Gaps {
+			fmt.Fprintf(c.App.Writer, "  RETENTION GAP %s .. %s (found by run %s)\n", g.From.Format(time.RFC3339), g.To.Format(time.RFC3339), g.RunID)
+		}
+	}
+	return nil
+}
