@@ -1,0 +1,195 @@
+package loadtest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+)
+
+// Credentials and bucket of the server started by StartS3.
+const (
+	S3AccessKey = "loadtest-access"
+	S3SecretKey = "loadtest-secret-key-0123456789"
+	S3Bucket    = "lake"
+	S3Region    = "us-east-1"
+)
+
+// startTimeout bounds how long StartS3 waits for the server to answer.
+const startTimeout = 30 * time.Second
+
+// VersitygwPath returns the versitygw binary to use: $VERSITYGW_BIN if set,
+// else bin/versitygw in the repository root (the nearest directory above the
+// working directory holding go.mod). It returns "" if that file does not
+// exist.
+func VersitygwPath() string {
+	if p := os.Getenv("VERSITYGW_BIN"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return ""
+		}
+		return p
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			p := filepath.Join(dir, "bin", "versitygw")
+			if _, err := os.Stat(p); err == nil {
+				return p
+			}
+			return ""
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+// mustNotSkip reports whether tests must fail instead of skipping when a
+// real server is missing.
+func mustNotSkip() bool {
+	return os.Getenv("CI") == "true" || os.Getenv("CALLRECORDS_TEST_DISALLOW_SKIP") == "1"
+}
+
+// StartS3 starts a versitygw server with a POSIX backend on a free loopback
+// port, rooted in a fresh t.TempDir(), and stops it when t ends. It creates
+// the bucket S3Bucket and sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+// AWS_REGION with t.Setenv (so t and its parents cannot be parallel). It
+// returns a config for the bucket (path-style, no prefix) and the server's
+// root directory: objects are the files root/<bucket>/<key>.
+//
+// Without a binary (see VersitygwPath) the test is skipped with a loud
+// message, or fails when CI=true or CALLRECORDS_TEST_DISALLOW_SKIP=1.
+func StartS3(t *testing.T) (cfg load.S3Config, root string) {
+	t.Helper()
+	bin := VersitygwPath()
+	if bin == "" {
+		msg := "!!! versitygw not found: S3 tests NOT RUN. Install it with " +
+			"`GOBIN=$PWD/bin go install github.com/versity/versitygw/cmd/versitygw@v1.8.0` " +
+			"in the repository root, or set VERSITYGW_BIN"
+		if mustNotSkip() {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	root = t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, S3Bucket), 0o755); err != nil {
+		t.Fatalf("create bucket directory: %v", err)
+	}
+	// Keep the SDK away from the developer's own AWS configuration.
+	t.Setenv("AWS_ACCESS_KEY_ID", S3AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", S3SecretKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	t.Setenv("AWS_REGION", S3Region)
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(root, "no-aws-config"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(root, "no-aws-credentials"))
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	t.Setenv("AWS_ENDPOINT_URL_S3", "")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+	var lastErr error
+	for range 3 { // the free port may be taken between probe and bind
+		addr, err := freePort()
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		if lastErr = startVersitygw(t, bin, addr, root); lastErr == nil {
+			return load.S3Config{
+				Bucket:         S3Bucket,
+				Endpoint:       "http://" + addr,
+				Region:         S3Region,
+				ForcePathStyle: true,
+			}, root
+		}
+	}
+	t.Fatalf("start versitygw: %v", lastErr)
+	return load.S3Config{}, ""
+}
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	return addr, l.Close()
+}
+
+// syncBuffer collects the server's output for error messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startVersitygw starts the server and waits until it answers HTTP. On
+// success the process is stopped at t's cleanup.
+func startVersitygw(t *testing.T, bin, addr, root string) error {
+	var out syncBuffer
+	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", root)
+	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+S3AccessKey, "ROOT_SECRET_KEY="+S3SecretKey)
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = cmd.Wait()
+		close(exited)
+	}()
+	stop := func() {
+		cmd.Process.Kill()
+		<-exited
+	}
+
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(startTimeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := client.Get("http://" + addr + "/")
+		if err == nil {
+			resp.Body.Close()
+			t.Cleanup(stop)
+			return nil
+		}
+		select {
+		case <-exited:
+			return fmt.Errorf("versitygw exited (%v): %s", waitErr, out.String())
+		case <-tick.C:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return errors.New("versitygw did not answer on " + addr + " within " +
+				strconv.Itoa(int(startTimeout/time.Second)) + "s: " + out.String())
+		}
+	}
+}

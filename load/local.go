@@ -1,0 +1,457 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// lockDirName is the directory under a LocalStore root that holds the lock
+// files. Its leading dot keeps it out of List and out of Hive-style readers.
+const lockDirName = ".locks"
+
+// tempPrefix starts the name of every temporary file a LocalStore writes
+// next to its final location. The leading dot keeps them out of List, and
+// the random suffix never ends in ".parquet".
+const tempPrefix = ".tmp-"
+
+// lockStripes is the number of lock files; keys hash onto them.
+const lockStripes = 64
+
+// LocalStore is a [Store] backed by a directory: the object with key "a/b.c"
+// is the file <root>/a/b.c.
+//
+// Put writes a temporary file in the destination directory, fsyncs it and
+// renames it into place, so readers never see a partial object. Every write,
+// delete and conditional operation commits while holding a lock file under
+// <root>/.locks (flock(2), one of a fixed set of stripes chosen by key hash;
+// plus an in-process mutex), so conditional operations are correct across
+// goroutines and across processes sharing the directory (on a local
+// filesystem: flock is not reliable on every network filesystem). ETags are
+// the hex SHA-256 of the content.
+//
+// Because keys map to files, a key cannot also be a "directory" of other
+// keys ("a" and "a/b" cannot both exist). Empty directories left behind by
+// Delete are not removed.
+type LocalStore struct {
+	root string
+	mu   [lockStripes]sync.Mutex
+}
+
+var _ Store = (*LocalStore)(nil)
+
+// NewLocalStore returns a LocalStore rooted at root, creating the directory
+// if it is missing.
+func NewLocalStore(root string) (*LocalStore, error) {
+	if root == "" {
+		return nil, errors.New("new local store: empty root")
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("new local store %s: %w", root, err)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, lockDirName), 0o755); err != nil {
+		return nil, fmt.Errorf("new local store %s: %w", root, err)
+	}
+	return &LocalStore{root: abs}, nil
+}
+
+// Root returns the absolute directory the store writes into.
+func (s *LocalStore) Root() string { return s.root }
+
+func (s *LocalStore) path(key string) (string, error) {
+	if err := CheckKey(key); err != nil {
+		return "", err
+	}
+	return filepath.Join(s.root, filepath.FromSlash(key)), nil
+}
+
+// lock takes the lock stripe of key, in this process and across processes.
+func (s *LocalStore) lock(key string) (unlock func(), err error) {
+	h := fnv.New32a()
+	h.Write([]byte(key))
+	i := h.Sum32() % lockStripes
+	s.mu[i].Lock()
+	name := filepath.Join(s.root, lockDirName, fmt.Sprintf("%02d.lock", i))
+	unlockFile, err := lockFile(name)
+	if err != nil {
+		s.mu[i].Unlock()
+		return nil, fmt.Errorf("lock %s: %w", name, err)
+	}
+	return func() {
+		unlockFile()
+		s.mu[i].Unlock()
+	}, nil
+}
+
+// Put implements [Sink].
+func (s *LocalStore) Put(ctx context.Context, key string, r io.Reader) error {
+	path, err := s.path(key)
+	if err != nil {
+		return fmt.Errorf("put: %w", err)
+	}
+	tmp, err := writeTemp(ctx, path, r)
+	if err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if err := s.commit(key, tmp, path, nil); err != nil {
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	return nil
+}
+
+// commit renames tmp to path under the key's lock after check (if not nil)
+// agreed. tmp is removed whenever it is not renamed.
+func (s *LocalStore) commit(key, tmp, path string, check func() error) error {
+	unlock, err := s.lock(key)
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			unlock()
+			os.Remove(tmp)
+			return err
+		}
+	}
+	err = os.Rename(tmp, path)
+	unlock()
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeTemp streams r into a new temporary file next to path and fsyncs it.
+func writeTemp(ctx context.Context, path string, r io.Reader) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, ctxReader{ctx: ctx, r: r})
+	if err == nil {
+		err = f.Chmod(0o644)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ctxReader stops a copy once its context is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// isNotExist reports whether err means that a path or one of its parents is
+// missing (a parent that is a file counts as missing).
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// Open implements [Sink]. The returned reader is an *os.File.
+func (s *LocalStore) Open(ctx context.Context, key string) (io.ReadCloser, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return nil, fmt.Errorf("open: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	f, err := os.Open(path)
+	if isNotExist(err) {
+		return nil, fmt.Errorf("open %s: %w", key, ErrNotExist)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", key, err)
+		}
+		return nil, fmt.Errorf("open %s: %w", key, ErrNotExist)
+	}
+	return f, nil
+}
+
+// List implements [Lister]. Temporary files and the lock directory are
+// never reported.
+func (s *LocalStore) List(ctx context.Context, prefix string, fn func(Object) error) error {
+	dir := ""
+	if i := strings.LastIndex(prefix, "/"); i >= 0 {
+		dir = prefix[:i]
+	}
+	if err := s.walk(ctx, dir, prefix, fn); err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	return nil
+}
+
+// walk lists the directory with relative key dir, calling fn for files whose
+// key starts with prefix in lexical key order. Directory names sort as if
+// followed by "/", which is the order of the keys beneath them.
+func (s *LocalStore) walk(ctx context.Context, dir, prefix string, fn func(Object) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	entries, err := os.ReadDir(filepath.Join(s.root, filepath.FromSlash(dir)))
+	if isNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		name  string // key, with a trailing "/" for directories
+		isDir bool
+		e     fs.DirEntry
+	}
+	var list []entry
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") {
+			continue
+		}
+		name := e.Name()
+		if dir != "" {
+			name = dir + "/" + name
+		}
+		isDir := e.IsDir()
+		if e.Type()&fs.ModeSymlink != 0 {
+			fi, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(name)))
+			if err != nil {
+				continue
+			}
+			isDir = fi.IsDir()
+		}
+		if isDir {
+			name += "/"
+		}
+		if !strings.HasPrefix(name, prefix) && !(isDir && strings.HasPrefix(prefix, name)) {
+			continue
+		}
+		list = append(list, entry{name: name, isDir: isDir, e: e})
+	}
+	slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.name, b.name) })
+	for _, en := range list {
+		if en.isDir {
+			if err := s.walk(ctx, strings.TrimSuffix(en.name, "/"), prefix, fn); err != nil {
+				return err
+			}
+			continue
+		}
+		fi, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(en.name)))
+		if isNotExist(err) {
+			continue // deleted while listing
+		}
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := fn(Object{Key: en.name, Size: fi.Size()}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete implements [Deleter].
+func (s *LocalStore) Delete(ctx context.Context, key string) error {
+	path, err := s.path(key)
+	if err != nil {
+		return fmt.Errorf("delete: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	unlock, err := s.lock(key)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	err = removeFile(path)
+	unlock()
+	if err != nil && !isNotExist(err) {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// removeFile removes path unless it is a directory (keys are files only).
+func removeFile(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() {
+		return fs.ErrNotExist
+	}
+	return os.Remove(path)
+}
+
+func localETag(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// readCurrent returns the content of path and its ETag.
+func readCurrent(path string) ([]byte, string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if isNotExist(err) || errors.Is(err, syscall.EISDIR) {
+			return nil, "", ErrNotExist
+		}
+		return nil, "", err
+	}
+	return data, localETag(data), nil
+}
+
+// Get implements [Conditional].
+func (s *LocalStore) Get(ctx context.Context, key string) ([]byte, string, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return nil, "", fmt.Errorf("get: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, "", fmt.Errorf("get %s: %w", key, err)
+	}
+	data, etag, err := readCurrent(path)
+	if err != nil {
+		return nil, "", fmt.Errorf("get %s: %w", key, err)
+	}
+	return data, etag, nil
+}
+
+// PutIfAbsent implements [Conditional].
+func (s *LocalStore) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return "", fmt.Errorf("put if absent: %w", err)
+	}
+	tmp, err := writeTemp(ctx, path, bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("put if absent %s: %w", key, err)
+	}
+	err = s.commit(key, tmp, path, func() error {
+		_, err := os.Lstat(path)
+		if err == nil {
+			return ErrPrecondition
+		}
+		if isNotExist(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("put if absent %s: %w", key, err)
+	}
+	return localETag(data), nil
+}
+
+// PutIfMatch implements [Conditional].
+func (s *LocalStore) PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return "", fmt.Errorf("put if match: %w", err)
+	}
+	tmp, err := writeTemp(ctx, path, bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("put if match %s: %w", key, err)
+	}
+	err = s.commit(key, tmp, path, func() error {
+		_, cur, err := readCurrent(path)
+		if err != nil {
+			return err
+		}
+		if cur != strings.Trim(etag, `"`) {
+			return ErrPrecondition
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("put if match %s: %w", key, err)
+	}
+	return localETag(data), nil
+}
+
+// DeleteIfMatch implements [Conditional].
+func (s *LocalStore) DeleteIfMatch(ctx context.Context, key string, etag string) error {
+	path, err := s.path(key)
+	if err != nil {
+		return fmt.Errorf("delete if match: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("delete if match %s: %w", key, err)
+	}
+	unlock, err := s.lock(key)
+	if err != nil {
+		return fmt.Errorf("delete if match %s: %w", key, err)
+	}
+	defer unlock()
+	_, cur, err := readCurrent(path)
+	if errors.Is(err, ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("delete if match %s: %w", key, err)
+	}
+	if cur != strings.Trim(etag, `"`) {
+		return fmt.Errorf("delete if match %s: %w", key, ErrPrecondition)
+	}
+	if err := os.Remove(path); err != nil {
+		return fmt.Errorf("delete if match %s: %w", key, err)
+	}
+	return nil
+}

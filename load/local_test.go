@@ -1,0 +1,168 @@
+package load_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
+)
+
+// Environment of the child processes of TestLocalStoreCrossProcess.
+const (
+	childRootEnv = "LOAD_TEST_CROSS_PROCESS_ROOT"
+	childIDEnv   = "LOAD_TEST_CROSS_PROCESS_ID"
+)
+
+const (
+	crossProcesses  = 3  // child processes
+	crossIncrements = 15 // compare-and-swap increments per process
+)
+
+// TestLocalStoreCrossProcess runs compare-and-swap increments and a
+// PutIfAbsent race from several processes on one directory: no increment may
+// be lost and exactly one process may win the race.
+func TestLocalStoreCrossProcess(t *testing.T) {
+	if root := os.Getenv(childRootEnv); root != "" {
+		crossProcessChild(t, root, os.Getenv(childIDEnv))
+		return
+	}
+	root := t.TempDir()
+	s := MustLocalStore(t, root)
+	ctx := context.Background()
+	if _, err := s.PutIfAbsent(ctx, "_etl/state/counter", []byte("0")); err != nil {
+		t.Fatalf("PutIfAbsent(counter) = %v", err)
+	}
+	outs := make([]bytes.Buffer, crossProcesses)
+	errs := make([]error, crossProcesses)
+	var wg sync.WaitGroup
+	for i := range crossProcesses {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestLocalStoreCrossProcess$", "-test.count=1")
+		cmd.Env = append(os.Environ(), childRootEnv+"="+root, childIDEnv+"="+strconv.Itoa(i))
+		cmd.Stdout = &outs[i]
+		cmd.Stderr = &outs[i]
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start child %d: %v", i, err)
+		}
+		wg.Go(func() { errs[i] = cmd.Wait() })
+	}
+	wg.Wait()
+	winners := 0
+	for i, err := range errs {
+		out := outs[i].String()
+		if err != nil {
+			t.Fatalf("child %d: %v\n%s", i, err, out)
+		}
+		switch {
+		case strings.Contains(out, "race: won"):
+			winners++
+		case strings.Contains(out, "race: lost"):
+		default:
+			t.Fatalf("child %d did not report the race:\n%s", i, out)
+		}
+	}
+	if winners != 1 {
+		t.Errorf("PutIfAbsent race across %d processes: %d winners, want 1", crossProcesses, winners)
+	}
+	data, _, err := s.Get(ctx, "_etl/state/counter")
+	if want := strconv.Itoa(crossProcesses * crossIncrements); err != nil || string(data) != want {
+		t.Errorf("counter after %d processes × %d increments = %q, %v; want %s",
+			crossProcesses, crossIncrements, data, err, want)
+	}
+}
+
+func crossProcessChild(t *testing.T, root, id string) {
+	s := MustLocalStore(t, root)
+	ctx := context.Background()
+	_, err := s.PutIfAbsent(ctx, "_etl/locks/race", []byte(id))
+	switch {
+	case err == nil:
+		fmt.Println("race: won")
+	case errors.Is(err, load.ErrPrecondition):
+		fmt.Println("race: lost")
+	default:
+		t.Fatalf("PutIfAbsent = %v", err)
+	}
+	if err := loadtest.Increment(ctx, s, "_etl/state/counter", crossIncrements); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLocalStoreTempFilesHidden checks that a Put in progress is invisible:
+// not listed, not openable, and its temporary file does not look like
+// Parquet to a glob over the directory.
+func TestLocalStoreTempFilesHidden(t *testing.T) {
+	root := t.TempDir()
+	s := MustLocalStore(t, root)
+	ctx := context.Background()
+	key := "calls/dt=2024-01-01/part-0.parquet"
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() { done <- s.Put(ctx, key, pr) }()
+	if _, err := pw.Write([]byte("PAR1 partial")); err != nil { // returns once Put has read it
+		t.Fatalf("write to pipe: %v", err)
+	}
+
+	var listed []string
+	if err := s.List(ctx, "", func(o load.Object) error {
+		listed = append(listed, o.Key)
+		return nil
+	}); err != nil {
+		t.Fatalf("List = %v", err)
+	}
+	if len(listed) != 0 {
+		t.Errorf("List during a Put = %q, want nothing", listed)
+	}
+	if _, err := s.Open(ctx, key); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Open(%s) during its Put = %v, want ErrNotExist", key, err)
+	}
+	var temps []string
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasSuffix(path, ".lock") {
+			temps = append(temps, path)
+		}
+		return nil
+	})
+	if len(temps) != 1 {
+		t.Fatalf("files on disk during a Put = %q, want exactly one temporary file", temps)
+	}
+	if base := filepath.Base(temps[0]); !strings.HasPrefix(base, ".") || strings.HasSuffix(base, ".parquet") {
+		t.Errorf("temporary file %s: want a hidden name not ending in .parquet", base)
+	}
+
+	pw.Close()
+	if err := <-done; err != nil {
+		t.Fatalf("Put = %v", err)
+	}
+	if got := loadtest.MustRead(t, s, key); string(got) != "PAR1 partial" {
+		t.Errorf("Open(%s) = %q, want %q", key, got, "PAR1 partial")
+	}
+	if _, err := os.Stat(temps[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("temporary file %s still exists after Put: %v", temps[0], err)
+	}
+}
+
+func TestLocalStoreFileLayout(t *testing.T) {
+	root := t.TempDir()
+	s := MustLocalStore(t, root)
+	loadtest.MustPut(t, s, "a/b/c.txt", []byte("abc"))
+	got, err := os.ReadFile(filepath.Join(root, "a", "b", "c.txt"))
+	if err != nil || string(got) != "abc" {
+		t.Errorf("file for key a/b/c.txt = %q, %v; want %q", got, err, "abc")
+	}
+	fi, err := os.Stat(filepath.Join(root, "a", "b", "c.txt"))
+	if err == nil && fi.Mode().Perm() != 0o644 {
+		t.Errorf("file mode = %v, want 0644", fi.Mode().Perm())
+	}
+}

@@ -1,0 +1,407 @@
+package load_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
+)
+
+// testRow has the column shapes the lake uses: microsecond timestamps,
+// optional values, a 3-level LIST and dictionary-encoded strings.
+type testRow struct {
+	ID      string    `parquet:"id"`
+	Kind    string    `parquet:"kind,dict"`
+	Start   time.Time `parquet:"start_time,timestamp(microsecond)"`
+	End     time.Time `parquet:"end_time,optional,timestamp(microsecond)"`
+	Count   int64     `parquet:"count"`
+	Jitter  *float64  `parquet:"jitter_ms,optional"`
+	Tags    []string  `parquet:"tags,list" parquet-element:",dict"`
+	Payload string    `parquet:"payload"`
+}
+
+var kinds = []string{"groupCall", "peerToPeer", "unknown"}
+
+// makeRows returns n deterministic rows starting at row number from;
+// payload bytes of random text make them hard to compress.
+func makeRows(from, n, payload int) []testRow {
+	rnd := rand.New(rand.NewPCG(uint64(from), 7))
+	base := time.Date(2024, 3, 4, 5, 6, 7, 0, time.UTC)
+	rows := make([]testRow, n)
+	for i := range rows {
+		k := from + i
+		r := testRow{
+			ID:    fmt.Sprintf("call-%08d", k),
+			Kind:  kinds[k%len(kinds)],
+			Start: base.Add(time.Duration(k) * 1500 * time.Microsecond),
+			Count: int64(k) * 3,
+		}
+		if k%4 != 0 {
+			r.End = r.Start.Add(time.Duration(k%90) * time.Second)
+		}
+		if k%3 != 0 {
+			j := float64(k) / 8
+			r.Jitter = &j
+		}
+		for t := range k % 4 {
+			r.Tags = append(r.Tags, kinds[(k+t)%len(kinds)])
+		}
+		if payload > 0 {
+			b := make([]byte, payload)
+			for i := range b {
+				b[i] = byte('a' + rnd.IntN(26))
+			}
+			r.Payload = string(b)
+		}
+		rows[i] = r
+	}
+	return rows
+}
+
+func equalRows(a, b testRow) bool {
+	return a.ID == b.ID && a.Kind == b.Kind && a.Start.Equal(b.Start) && a.End.Equal(b.End) &&
+		a.Count == b.Count && (a.Jitter == nil) == (b.Jitter == nil) &&
+		(a.Jitter == nil || *a.Jitter == *b.Jitter) && slices.Equal(a.Tags, b.Tags) && a.Payload == b.Payload
+}
+
+// writeAll writes rows in batches and closes the writer.
+func writeAll(t *testing.T, w *load.FileSetWriter[testRow], rows []testRow, batch int) []load.LocalFile {
+	t.Helper()
+	for len(rows) > 0 {
+		n := min(batch, len(rows))
+		if err := w.Write(rows[:n]); err != nil {
+			t.Fatalf("Write = %v", err)
+		}
+		rows = rows[n:]
+	}
+	files, err := w.Close()
+	if err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	return files
+}
+
+// readAll reads every row of the files, in order.
+func readAll(t *testing.T, files []load.LocalFile, batch int) []testRow {
+	t.Helper()
+	var got []testRow
+	for _, f := range files {
+		n := 0
+		err := load.ReadParquet(f.Path, batch, func(rows []testRow) error {
+			if len(rows) > batch {
+				return fmt.Errorf("batch of %d rows, want at most %d", len(rows), batch)
+			}
+			n += len(rows)
+			got = append(got, rows...)
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("ReadParquet(%s) = %v", f.Path, err)
+		}
+		if int64(n) != f.Rows {
+			t.Errorf("ReadParquet(%s) read %d rows, LocalFile.Rows = %d", f.Path, n, f.Rows)
+		}
+	}
+	return got
+}
+
+func openParquet(t *testing.T, path string) *parquet.File {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	fi, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, fi.Size())
+	if err != nil {
+		t.Fatalf("parquet.OpenFile(%s) = %v", path, err)
+	}
+	return pf
+}
+
+// dirEntries lists the names in dir.
+func dirEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestFileSetWriterRoundTrip(t *testing.T) {
+	tmp := t.TempDir()
+	w := load.NewFileSetWriter[testRow](load.ParquetOptions{
+		TempDir:   tmp,
+		CreatedBy: "callrecords-etl version test (build abc)",
+		Metadata:  map[string]string{"etl.schema_version": "3", "etl.run_id": "run-1"},
+	})
+	want := makeRows(0, 10_000, 0)
+	files := writeAll(t, w, want, 1000)
+	if len(files) != 1 || files[0].Rows != int64(len(want)) {
+		t.Fatalf("Close = %+v, want one file of %d rows", files, len(want))
+	}
+	if fi, err := os.Stat(files[0].Path); err != nil || fi.Size() != files[0].Bytes {
+		t.Errorf("LocalFile.Bytes = %d, file on disk: %v, %v", files[0].Bytes, fi, err)
+	}
+	if names := dirEntries(t, tmp); !slices.Equal(names, []string{filepath.Base(files[0].Path)}) {
+		t.Errorf("TempDir after Close holds %q, want only the returned file", names)
+	}
+
+	got := readAll(t, files, 777)
+	if len(got) != len(want) {
+		t.Fatalf("read %d rows, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if !equalRows(got[i], want[i]) {
+			t.Fatalf("row %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+
+	pf := openParquet(t, files[0].Path)
+	md := pf.Metadata()
+	if md.CreatedBy != "callrecords-etl version test (build abc)" {
+		t.Errorf("created_by = %q", md.CreatedBy)
+	}
+	for k, v := range map[string]string{"etl.schema_version": "3", "etl.run_id": "run-1"} {
+		if got, ok := pf.Lookup(k); !ok || got != v {
+			t.Errorf("metadata %s = %q, %v; want %q", k, got, ok, v)
+		}
+	}
+	schema := pf.Schema().String()
+	for _, want := range []string{
+		"required int64 start_time (TIMESTAMP(isAdjustedToUTC=true,unit=MICROS))",
+		"optional int64 end_time (TIMESTAMP(isAdjustedToUTC=true,unit=MICROS))",
+		"optional double jitter_ms",
+		"required group tags (LIST)",
+	} {
+		if !strings.Contains(schema, want) {
+			t.Errorf("schema lacks %q:\n%s", want, schema)
+		}
+	}
+	for _, rg := range md.RowGroups {
+		for _, cc := range rg.Columns {
+			col := strings.Join(cc.MetaData.PathInSchema, ".")
+			if cc.MetaData.Codec != format.Zstd {
+				t.Errorf("column %s codec = %v, want ZSTD", col, cc.MetaData.Codec)
+			}
+			if cc.ColumnIndexOffset == 0 || cc.OffsetIndexOffset == 0 {
+				t.Errorf("column %s has no page index", col)
+			}
+			dict := slices.Contains(cc.MetaData.Encoding, format.RLEDictionary)
+			if wantDict := col == "kind" || col == "tags.list.element"; dict != wantDict {
+				t.Errorf("column %s dictionary-encoded = %v, want %v (encodings %v)", col, dict, wantDict, cc.MetaData.Encoding)
+			}
+		}
+	}
+	// Page statistics: the start_time column index bounds the real values.
+	col, ok := pf.Schema().Lookup("start_time")
+	if !ok {
+		t.Fatal("no start_time column")
+	}
+	ci, err := pf.RowGroups()[0].ColumnChunks()[col.ColumnIndex].ColumnIndex()
+	if err != nil {
+		t.Fatalf("ColumnIndex(start_time) = %v", err)
+	}
+	first := ci.MinValue(0).Int64()
+	if wantMin := want[0].Start.UnixMicro(); first != wantMin {
+		t.Errorf("start_time page 0 min = %d, want %d", first, wantMin)
+	}
+}
+
+func TestFileSetWriterRotation(t *testing.T) {
+	tmp := t.TempDir()
+	const target = 256 << 10
+	w := load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp, TargetFileBytes: target})
+	want := makeRows(0, 6000, 200) // ≈ 1.2 MB of random text
+	files := writeAll(t, w, want, 500)
+	if len(files) < 3 {
+		t.Fatalf("Close returned %d files, want several with TargetFileBytes=%d", len(files), target)
+	}
+	var total int64
+	for i, f := range files {
+		total += f.Rows
+		if f.Rows == 0 {
+			t.Errorf("file %d has no rows", i)
+		}
+		if f.Bytes > 2*target {
+			t.Errorf("file %d is %d bytes, far past TargetFileBytes=%d", i, f.Bytes, target)
+		}
+		if n := openParquet(t, f.Path).NumRows(); n != f.Rows {
+			t.Errorf("file %d footer has %d rows, LocalFile.Rows = %d", i, n, f.Rows)
+		}
+	}
+	if total != int64(len(want)) {
+		t.Errorf("files hold %d rows in all, want %d", total, len(want))
+	}
+	got := readAll(t, files, 1024)
+	for i := range want {
+		if i >= len(got) || !equalRows(got[i], want[i]) {
+			t.Fatalf("row %d differs or is missing after rotation", i)
+		}
+	}
+}
+
+func TestFileSetWriterRowGroups(t *testing.T) {
+	tests := []struct {
+		name     string
+		opts     load.ParquetOptions
+		rows     int
+		payload  int
+		minGroup int // at least this many row groups
+		maxRows  int64
+	}{
+		{"by rows", load.ParquetOptions{MaxRowsPerRowGroup: 1000}, 5500, 0, 6, 1000},
+		{"by bytes", load.ParquetOptions{MaxRowGroupBytes: 64 << 10}, 4000, 200, 5, 4000},
+	}
+	for _, tt := range tests {
+		tt.opts.TempDir = t.TempDir()
+		w := load.NewFileSetWriter[testRow](tt.opts)
+		files := writeAll(t, w, makeRows(0, tt.rows, tt.payload), 700)
+		if len(files) != 1 {
+			t.Fatalf("%s: Close returned %d files, want 1", tt.name, len(files))
+		}
+		groups := openParquet(t, files[0].Path).Metadata().RowGroups
+		if len(groups) < tt.minGroup {
+			t.Errorf("%s: %d row groups, want at least %d", tt.name, len(groups), tt.minGroup)
+		}
+		var total int64
+		for i, rg := range groups {
+			total += rg.NumRows
+			if rg.NumRows > tt.maxRows {
+				t.Errorf("%s: row group %d has %d rows, want at most %d", tt.name, i, rg.NumRows, tt.maxRows)
+			}
+		}
+		if total != int64(tt.rows) {
+			t.Errorf("%s: row groups hold %d rows, want %d", tt.name, total, tt.rows)
+		}
+	}
+}
+
+func TestFileSetWriterNoRows(t *testing.T) {
+	tmp := t.TempDir()
+	w := load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp})
+	if err := w.Write(nil); err != nil {
+		t.Fatalf("Write(nil) = %v", err)
+	}
+	files, err := w.Close()
+	if err != nil || len(files) != 0 {
+		t.Errorf("Close without rows = %v, %v; want no file, nil", files, err)
+	}
+	if names := dirEntries(t, tmp); len(names) != 0 {
+		t.Errorf("TempDir after Close without rows holds %q, want nothing", names)
+	}
+	if _, err := w.Close(); err == nil {
+		t.Errorf("second Close = nil, want an error")
+	}
+	if err := w.Write(makeRows(0, 1, 0)); err == nil {
+		t.Errorf("Write after Close = nil, want an error")
+	}
+}
+
+func TestFileSetWriterAbort(t *testing.T) {
+	tmp := t.TempDir()
+	w := load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp, TargetFileBytes: 64 << 10})
+	for i := range 10 {
+		if err := w.Write(makeRows(i*300, 300, 200)); err != nil {
+			t.Fatalf("Write = %v", err)
+		}
+	}
+	if names := dirEntries(t, tmp); len(names) < 3 {
+		t.Fatalf("TempDir while writing holds %q, want finished files, a file in progress and page buffers", names)
+	}
+	w.Abort()
+	if names := dirEntries(t, tmp); len(names) != 0 {
+		t.Errorf("TempDir after Abort holds %q, want nothing", names)
+	}
+	if files, err := w.Close(); err == nil || len(files) != 0 {
+		t.Errorf("Close after Abort = %v, %v; want an error", files, err)
+	}
+}
+
+type badTagRow struct {
+	X int64 `parquet:"x,no-such-option"`
+}
+
+func TestFileSetWriterBadStructTag(t *testing.T) {
+	tmp := t.TempDir()
+	w := load.NewFileSetWriter[badTagRow](load.ParquetOptions{TempDir: tmp})
+	if err := w.Write([]badTagRow{{1}}); err == nil {
+		t.Fatalf("Write with an invalid struct tag = nil, want an error")
+	}
+	if _, err := w.Close(); err == nil {
+		t.Errorf("Close after a failed Write = nil, want the error")
+	}
+	if names := dirEntries(t, tmp); len(names) != 0 {
+		t.Errorf("TempDir after failed Write and Close holds %q, want nothing", names)
+	}
+}
+
+func TestReadParquetErrors(t *testing.T) {
+	tmp := t.TempDir()
+	files := writeAll(t, load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp}), makeRows(0, 3000, 0), 3000)
+	stop := errors.New("stop")
+	calls := 0
+	err := load.ReadParquet(files[0].Path, 1000, func([]testRow) error { calls++; return stop })
+	if !errors.Is(err, stop) || calls != 1 {
+		t.Errorf("ReadParquet with failing fn = %v after %d calls, want %v after 1", err, calls, stop)
+	}
+	notParquet := filepath.Join(tmp, "x.parquet")
+	os.WriteFile(notParquet, []byte("not parquet at all"), 0o644)
+	for _, path := range []string{notParquet, filepath.Join(tmp, "missing.parquet")} {
+		if err := load.ReadParquet(path, 10, func([]testRow) error { return nil }); err == nil {
+			t.Errorf("ReadParquet(%s) = nil, want an error", path)
+		}
+	}
+}
+
+func TestDownload(t *testing.T) {
+	ctx := context.Background()
+	s := loadtest.Memory()
+	tmp := t.TempDir()
+	files := writeAll(t, load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp}), makeRows(0, 2000, 10), 500)
+	data, err := os.ReadFile(files[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadtest.MustPut(t, s, "t/dt=2024-03-04/part-0.parquet", data)
+
+	dl := t.TempDir()
+	path, err := load.Download(ctx, s, "t/dt=2024-03-04/part-0.parquet", dl)
+	if err != nil {
+		t.Fatalf("Download = %v", err)
+	}
+	if filepath.Dir(path) != dl {
+		t.Errorf("Download path %s is not in %s", path, dl)
+	}
+	if got := readAll(t, []load.LocalFile{{Path: path, Rows: 2000}}, 512); len(got) != 2000 {
+		t.Errorf("downloaded file has %d rows, want 2000", len(got))
+	}
+	os.Remove(path)
+	if _, err := load.Download(ctx, s, "t/missing.parquet", dl); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Download(missing) = %v, want ErrNotExist", err)
+	}
+	if names := dirEntries(t, dl); len(names) != 0 {
+		t.Errorf("download dir holds %q after a failed Download, want nothing", names)
+	}
+}

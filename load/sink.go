@@ -1,0 +1,140 @@
+// Package load moves bytes into the lake and writes Parquet.
+//
+// It offers a narrow object-store contract ([Sink], plus the optional
+// [Lister], [Deleter] and [Conditional] interfaces, bundled as [Store]) with
+// two real implementations, [LocalStore] (a directory) and [S3Store] (any
+// S3-compatible service), and a Parquet writer ([FileSetWriter]) and reader
+// ([ReadParquet]) built on parquet-go.
+//
+// The caller decides keys and layout; load only moves bytes. Keys are
+// slash-separated and relative to the store's root (see [CheckKey]).
+package load
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// ErrNotExist is returned (wrapped, with the key) when an operation needs an
+// object that does not exist.
+var ErrNotExist = errors.New("object does not exist")
+
+// ErrPrecondition is returned (wrapped, with the key) when a conditional write
+// or delete lost: the object exists for PutIfAbsent, or its ETag differs for
+// PutIfMatch and DeleteIfMatch.
+var ErrPrecondition = errors.New("precondition failed")
+
+// ErrInvalidKey is returned (wrapped, with the key) for a key that no store
+// accepts; see [CheckKey].
+var ErrInvalidKey = errors.New("invalid key")
+
+// ErrConditionalUnsupported is returned by [ProbeConditional] when a store
+// accepts conditional writes but does not enforce them, so locks and
+// compare-and-swap checkpoints built on it would silently always succeed.
+var ErrConditionalUnsupported = errors.New("store does not enforce conditional writes")
+
+// Sink is the narrow storage contract: stream an object in, read it back.
+//
+// Implementations are safe for concurrent use by multiple goroutines.
+// Put on an existing key replaces the object atomically: readers see the old
+// or the new content, never a partial one. A Put that fails (the reader
+// returns an error, the context is cancelled, the upload is rejected) leaves
+// no visible object at key and leaves an existing object untouched.
+type Sink interface {
+	// Put stores everything read from r under key, replacing any existing
+	// object. It returns only after the object is durable and visible.
+	Put(ctx context.Context, key string, r io.Reader) error
+	// Open returns the content of key. The error matches ErrNotExist when
+	// the key is absent. The caller closes the reader.
+	Open(ctx context.Context, key string) (io.ReadCloser, error)
+}
+
+// Object describes one stored object as reported by [Lister].
+type Object struct {
+	// Key is relative to the store's root (the store prefix is not part of it).
+	Key string
+	// Size is the object's length in bytes.
+	Size int64
+}
+
+// Lister enumerates objects.
+type Lister interface {
+	// List calls fn for every object whose key starts with prefix, in
+	// lexical (byte-wise) key order, descending into "subdirectories"
+	// (there are none: keys are flat strings). Keys passed to fn are relative
+	// to the store root. An error from fn stops the listing and is returned
+	// as is. Objects written or deleted during the listing may or may not be
+	// reported.
+	List(ctx context.Context, prefix string, fn func(Object) error) error
+}
+
+// Deleter removes objects.
+type Deleter interface {
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Conditional is for small control objects (checkpoints, locks, manifests):
+// compare-and-swap on ETags. ETags are opaque strings; only compare them with
+// ETags returned by the same store. The whole object is held in memory.
+//
+// The conditional operations are atomic with respect to each other and to
+// Put and Delete on the same key. Retrying a conditional write after an
+// ambiguous failure (the request may have been applied but the reply was
+// lost) can report ErrPrecondition for a write that in fact succeeded: callers
+// must treat ErrPrecondition as "someone else may have won" and re-read.
+type Conditional interface {
+	// Get returns the content of key and its ETag. The error matches
+	// ErrNotExist when the key is absent.
+	Get(ctx context.Context, key string) (data []byte, etag string, err error)
+	// PutIfAbsent creates key with data only if no object exists there.
+	// The error matches ErrPrecondition if the key exists.
+	PutIfAbsent(ctx context.Context, key string, data []byte) (etag string, err error)
+	// PutIfMatch replaces key with data only if its current ETag is etag.
+	// The error matches ErrPrecondition on a mismatch and ErrNotExist if the
+	// key is missing.
+	PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error)
+	// DeleteIfMatch removes key only if its current ETag is etag. The error
+	// matches ErrPrecondition on a mismatch. Like Delete, a missing key is not
+	// an error (S3-compatible services differ on it, so every store reports
+	// success).
+	DeleteIfMatch(ctx context.Context, key string, etag string) error
+}
+
+// Store is everything the jobs package needs: a Sink that can also list,
+// delete and compare-and-swap. Both real stores implement it.
+type Store interface {
+	Sink
+	Lister
+	Deleter
+	Conditional
+}
+
+// CheckKey reports whether key is acceptable to every store. A key is a
+// non-empty, slash-separated relative path: no leading or trailing slash, no
+// empty segment, no "." or ".." segment, no segment starting with "." (hidden
+// names are ignored by Hive-style readers and are used by [LocalStore] for its
+// temporary and lock files), no backslash and no NUL or other control
+// character. The error matches ErrInvalidKey.
+func CheckKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("key %q: %w: empty", key, ErrInvalidKey)
+	}
+	for _, c := range key {
+		if c < 0x20 || c == 0x7f || c == '\\' {
+			return fmt.Errorf("key %q: %w: contains %q", key, ErrInvalidKey, c)
+		}
+	}
+	for seg := range strings.SplitSeq(key, "/") {
+		switch {
+		case seg == "":
+			return fmt.Errorf("key %q: %w: empty segment", key, ErrInvalidKey)
+		case strings.HasPrefix(seg, "."):
+			return fmt.Errorf("key %q: %w: segment %q starts with a dot", key, ErrInvalidKey, seg)
+		}
+	}
+	return nil
+}
