@@ -1,0 +1,461 @@
+package extract
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// ListedRecord is the part of a listed call record that decides whether to
+// fetch it: its id, version and times.
+type ListedRecord struct {
+	// ID is the call record id.
+	ID string
+	// Version grows each time Graph rewrites the record.
+	Version int64
+	// StartDateTime is when the first participant joined (the list filter key).
+	StartDateTime time.Time
+	// EndDateTime is when the last participant left.
+	EndDateTime time.Time
+	// LastModifiedDateTime is when this version was written.
+	LastModifiedDateTime time.Time
+}
+
+// page is one page of an OData collection.
+type page struct {
+	Value    []json.RawMessage `json:"value"`
+	NextLink string            `json:"@odata.nextLink"`
+}
+
+// listedJSON is the wire shape of a listed record's fields of interest.
+type listedJSON struct {
+	ID                   string    `json:"id"`
+	Version              flexInt64 `json:"version"`
+	StartDateTime        time.Time `json:"startDateTime"`
+	EndDateTime          time.Time `json:"endDateTime"`
+	LastModifiedDateTime time.Time `json:"lastModifiedDateTime"`
+}
+
+// flexInt64 reads an Int64 sent as a JSON number or, with
+// IEEE754Compatible, as a string.
+type flexInt64 int64
+
+// UnmarshalJSON accepts 42, "42" and null.
+func (f *flexInt64) UnmarshalJSON(b []byte) error {
+	s := string(bytes.TrimSpace(b))
+	if s == "null" {
+		return nil
+	}
+	if uq, err := strconv.Unquote(s); err == nil {
+		s = uq
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("parse int64 %s: %w", b, err)
+	}
+	*f = flexInt64(n)
+	return nil
+}
+
+// graphTime formats t for an OData filter literal: UTC, at most 7 fractional
+// digits (Graph's precision), rounded up so that "ge"/"lt" keep their meaning
+// for the 100 ns timestamps Graph stores.
+func graphTime(t time.Time) string {
+	t = t.UTC()
+	if tr := t.Truncate(100 * time.Nanosecond); !tr.Equal(t) {
+		t = tr.Add(100 * time.Nanosecond)
+	}
+	return t.Format("2006-01-02T15:04:05.9999999Z")
+}
+
+// versionPath is the API root, e.g. https://graph.microsoft.com/v1.0.
+func (c *Client) versionPath() string { return c.baseStr + "/v1.0" }
+
+func (c *Client) recordURL(id string) string {
+	return c.versionPath() + "/communications/callRecords/" + url.PathEscape(id)
+}
+
+// ListCallRecords lists the call records whose startDateTime is in [from, to)
+// ($filter=startDateTime ge from and startDateTime lt to), follows every
+// @odata.nextLink as an opaque URL (an empty page with a nextLink continues),
+// and calls fn for each record in page order. An error from fn stops the
+// listing and is returned wrapped.
+func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn func(ListedRecord) error) error {
+	if !from.Before(to) {
+		return fmt.Errorf("list call records: window [%s, %s) is empty", from.Format(time.RFC3339Nano), to.Format(time.RFC3339Nano))
+	}
+	filter := "startDateTime ge " + graphTime(from) + " and startDateTime lt " + graphTime(to)
+	first := c.versionPath() + "/communications/callRecords?$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
+	err := c.pages(ctx, endpointList, first, func(pageURL string, values []json.RawMessage) error {
+		for i, v := range values {
+			var lj listedJSON
+			if err := json.Unmarshal(v, &lj); err != nil {
+				return fmt.Errorf("decode record %d of page %s: %w", i, pageURL, err)
+			}
+			if lj.ID == "" {
+				return fmt.Errorf("decode record %d of page %s: no id", i, pageURL)
+			}
+			if err := fn(ListedRecord{
+				ID:                   lj.ID,
+				Version:              int64(lj.Version),
+				StartDateTime:        lj.StartDateTime,
+				EndDateTime:          lj.EndDateTime,
+				LastModifiedDateTime: lj.LastModifiedDateTime,
+			}); err != nil {
+				return fmt.Errorf("record %s: %w", lj.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("list call records [%s, %s): %w", graphTime(from), graphTime(to), err)
+	}
+	return nil
+}
+
+// pages GETs first and every @odata.nextLink after it, calling fn with each
+// page's values. Links must stay on the Graph host, and a link seen before
+// in the chain is an error rather than an endless loop.
+func (c *Client) pages(ctx context.Context, endpoint, first string, fn func(pageURL string, values []json.RawMessage) error) error {
+	seen := map[string]bool{}
+	for next := first; next != ""; {
+		if seen[next] {
+			return fmt.Errorf("next link %s repeats an earlier page", next)
+		}
+		seen[next] = true
+		body, err := c.get(ctx, endpoint, next)
+		if err != nil {
+			return err
+		}
+		var p page
+		if err := json.Unmarshal(body, &p); err != nil {
+			return fmt.Errorf("decode page %s: %w", next, err)
+		}
+		if err := fn(next, p.Value); err != nil {
+			return err
+		}
+		if p.NextLink == "" {
+			return nil
+		}
+		link, err := c.checkLink(next, p.NextLink)
+		if err != nil {
+			return fmt.Errorf("page %s: %w", next, err)
+		}
+		next = link
+	}
+	return nil
+}
+
+// member is one key of a JSON object with its value verbatim.
+type member struct {
+	key   string
+	value json.RawMessage
+}
+
+// decodeObject splits a JSON object into its members in document order,
+// keeping every value's bytes as received (numbers stay exact).
+func decodeObject(data []byte) ([]member, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, fmt.Errorf("want a JSON object, got %v", tok)
+	}
+	var ms []member
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("want an object key, got %v", tok)
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("value of %q: %w", key, err)
+		}
+		ms = append(ms, member{key: key, value: raw})
+	}
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the JSON object")
+	}
+	return ms, nil
+}
+
+// encodeObject writes members back as one JSON object.
+func encodeObject(ms []member) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	for i, m := range ms {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, err := json.Marshal(m.key)
+		if err != nil {
+			return nil, err
+		}
+		buf.Write(k)
+		buf.WriteByte(':')
+		buf.Write(m.value)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
+}
+
+// encodeArray writes values as one JSON array.
+func encodeArray(vs []json.RawMessage) json.RawMessage {
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	for i, v := range vs {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(v)
+	}
+	buf.WriteByte(']')
+	return buf.Bytes()
+}
+
+// decodeArray reads a JSON array (or null) into its elements, verbatim.
+func decodeArray(raw json.RawMessage) ([]json.RawMessage, error) {
+	var vs []json.RawMessage
+	if err := json.Unmarshal(raw, &vs); err != nil {
+		return nil, err
+	}
+	return vs, nil
+}
+
+// decodeLink reads a nextLink value (a JSON string or null).
+func decodeLink(raw json.RawMessage) (string, error) {
+	var s *string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", err
+	}
+	if s == nil {
+		return "", nil
+	}
+	return *s, nil
+}
+
+// GetCallRecord returns one whole call record as a JSON object: it GETs
+// /v1.0/communications/callRecords/{id}?$expand=sessions($expand=segments),
+// follows every sessions@odata.nextLink page, fetches every page of
+// /participants_v2, and returns the record with the complete "sessions" and
+// "participants_v2" arrays and without any *@odata.nextLink key. All other
+// members are kept as received, in order, byte for byte. A 404 matches
+// ErrNotFound (expired or not yet published).
+func (c *Client) GetCallRecord(ctx context.Context, id string) (json.RawMessage, error) {
+	if id == "" {
+		return nil, errors.New("get call record: empty id")
+	}
+	raw, err := c.getCallRecord(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("get call record %s: %w", id, err)
+	}
+	return raw, nil
+}
+
+func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage, error) {
+	recURL := c.recordURL(id) + "?$expand=sessions($expand=segments)"
+	body, err := c.get(ctx, endpointGet, recURL)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := decodeObject(body)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", recURL, err)
+	}
+
+	var sessions []json.RawMessage
+	var sessionsNext string
+	kept := ms[:0]
+	for _, m := range ms {
+		switch {
+		case m.key == "sessions":
+			if sessions, err = decodeArray(m.value); err != nil {
+				return nil, fmt.Errorf("decode sessions of %s: %w", recURL, err)
+			}
+			kept = append(kept, m)
+		case m.key == "sessions@odata.nextLink":
+			if sessionsNext, err = decodeLink(m.value); err != nil {
+				return nil, fmt.Errorf("decode sessions@odata.nextLink of %s: %w", recURL, err)
+			}
+		case strings.HasSuffix(m.key, "@odata.nextLink"):
+			// Dropped: participants_v2 is fetched whole below.
+		default:
+			kept = append(kept, m)
+		}
+	}
+
+	if sessionsNext != "" {
+		link, err := c.checkLink(recURL, sessionsNext)
+		if err != nil {
+			return nil, fmt.Errorf("sessions of %s: %w", recURL, err)
+		}
+		err = c.pages(ctx, endpointSessions, link, func(_ string, values []json.RawMessage) error {
+			sessions = append(sessions, values...)
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("sessions: %w", err)
+		}
+	}
+	for i, s := range sessions {
+		if s, err = c.completeSegments(ctx, recURL, s); err != nil {
+			return nil, fmt.Errorf("session %d: %w", i, err)
+		}
+		sessions[i] = s
+	}
+
+	var participants []json.RawMessage
+	err = c.pages(ctx, endpointParticipants, c.recordURL(id)+"/participants_v2", func(_ string, values []json.RawMessage) error {
+		participants = append(participants, values...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("participants_v2: %w", err)
+	}
+
+	sessionsRaw := encodeArray(sessions)
+	participantsRaw := encodeArray(participants)
+	haveSessions, haveParticipants := false, false
+	for i := range kept {
+		switch kept[i].key {
+		case "sessions":
+			kept[i].value, haveSessions = sessionsRaw, true
+		case "participants_v2":
+			kept[i].value, haveParticipants = participantsRaw, true
+		}
+	}
+	if !haveSessions {
+		kept = append(kept, member{key: "sessions", value: sessionsRaw})
+	}
+	if !haveParticipants {
+		kept = append(kept, member{key: "participants_v2", value: participantsRaw})
+	}
+	out, err := encodeObject(kept)
+	if err != nil {
+		return nil, fmt.Errorf("encode record: %w", err)
+	}
+	return out, nil
+}
+
+// completeSegments follows a session's segments@odata.nextLink, if any, and
+// returns the session with all its segments and without the link. Graph does
+// not document segment paging; this only guards against losing data if it appears.
+func (c *Client) completeSegments(ctx context.Context, from string, session json.RawMessage) (json.RawMessage, error) {
+	if !bytes.Contains(session, []byte(`"segments@odata.nextLink"`)) {
+		return session, nil
+	}
+	ms, err := decodeObject(session)
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	var segments []json.RawMessage
+	var next string
+	kept := ms[:0]
+	for _, m := range ms {
+		switch m.key {
+		case "segments":
+			if segments, err = decodeArray(m.value); err != nil {
+				return nil, fmt.Errorf("decode segments: %w", err)
+			}
+			kept = append(kept, m)
+		case "segments@odata.nextLink":
+			if next, err = decodeLink(m.value); err != nil {
+				return nil, fmt.Errorf("decode segments@odata.nextLink: %w", err)
+			}
+		default:
+			kept = append(kept, m)
+		}
+	}
+	if next == "" {
+		return session, nil
+	}
+	link, err := c.checkLink(from, next)
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	err = c.pages(ctx, endpointSessions, link, func(_ string, values []json.RawMessage) error {
+		segments = append(segments, values...)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
+	found := false
+	for i := range kept {
+		if kept[i].key == "segments" {
+			kept[i].value, found = encodeArray(segments), true
+		}
+	}
+	if !found {
+		kept = append(kept, member{key: "segments", value: encodeArray(segments)})
+	}
+	return encodeObject(kept)
+}
+
+// GetCallRecords fetches ids with at most concurrency requests chains in
+// flight (GetCallRecord each) and calls fn with each record, one call at a
+// time (never concurrently), in completion order. An id that Graph answers
+// with 404 is passed to notFound (if not nil), also serialised, instead of
+// failing the batch. The first other error, from Graph or from fn, cancels
+// the remaining fetches and is returned.
+func (c *Client) GetCallRecords(ctx context.Context, ids []string, concurrency int, fn func(id string, raw json.RawMessage) error, notFound func(id string)) error {
+	if concurrency < 1 {
+		concurrency = 1
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(concurrency)
+	var mu sync.Mutex // serialises fn and notFound
+	for _, id := range ids {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			raw, err := c.GetCallRecord(gctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if errors.Is(err, ErrNotFound) {
+					if notFound != nil {
+						notFound(id)
+					}
+					return nil
+				}
+				return err
+			}
+			if err := gctx.Err(); err != nil {
+				return err
+			}
+			if err := fn(id, raw); err != nil {
+				return fmt.Errorf("call record %s: %w", id, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	// A cancelled parent may have stopped the loop before any goroutine failed.
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("get call records: %w", err)
+	}
+	return nil
+}

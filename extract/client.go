@@ -1,0 +1,501 @@
+// Package extract is the Microsoft Graph client for Teams call records: it
+// authenticates with azidentity (or a static token), lists and fetches call
+// records with all their session and participant pages, paces its requests,
+// and retries throttling and transient failures.
+//
+// The client only ever sends its token to the configured Graph host, over
+// https (or plain http to a loopback host); an @odata.nextLink that points
+// elsewhere is an error.
+package extract
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+)
+
+// Retry and safety limits.
+const (
+	defaultMaxRetries = 8
+	backoffBase       = 200 * time.Millisecond
+	backoffCap        = 30 * time.Second
+	// maxRetryAfter bounds a server's Retry-After, so a bogus value cannot park a run for hours.
+	maxRetryAfter = 10 * time.Minute
+	// maxResponseBytes bounds one response body held in memory.
+	maxResponseBytes = 256 << 20
+	// tokenRefreshMargin is how long before expiry a cached token is renewed.
+	tokenRefreshMargin = 5 * time.Minute
+)
+
+// Endpoint names used as keys of Stats.Requests.
+const (
+	endpointList         = "list"
+	endpointGet          = "get"
+	endpointSessions     = "sessions"
+	endpointParticipants = "participants"
+)
+
+var endpoints = [...]string{endpointList, endpointGet, endpointSessions, endpointParticipants}
+
+// Config configures a Client.
+type Config struct {
+	// BaseURL is the Graph root without the version, e.g. https://graph.microsoft.com.
+	// It must be https; plain http is accepted only for loopback hosts
+	// (127.0.0.0/8, ::1, localhost).
+	BaseURL string
+	// Credential supplies bearer tokens for the scope "<BaseURL>/.default". Required.
+	Credential azcore.TokenCredential
+	// HTTPClient sends the requests; nil means a client with a 2-minute
+	// timeout. The client is copied and its CheckRedirect replaced by one
+	// that refuses redirects away from the Graph host.
+	HTTPClient *http.Client
+	// MaxRPS paces all requests of the client (token bucket, burst of 100 ms
+	// worth of requests); 0 turns pacing off.
+	MaxRPS float64
+	// MaxRetries bounds the retries of one request (429, 5xx, connection
+	// errors); 0 means 8 and a negative value disables retries.
+	MaxRetries int
+	// Logger receives one debug record per request; nil discards.
+	Logger *slog.Logger
+	// IncludeUnknownEnumMembers sends Prefer: include-unknown-enum-members, so
+	// evolvable enum members (e.g. productFamily azureCommunicationServices)
+	// come back by name instead of as unknownFutureValue.
+	IncludeUnknownEnumMembers bool
+}
+
+// Client is a Microsoft Graph client for call records. It is safe for
+// concurrent use.
+type Client struct {
+	base       *url.URL // scheme, host and optional path prefix; no trailing slash
+	baseStr    string
+	scopes     []string
+	cred       azcore.TokenCredential
+	hc         *http.Client
+	bucket     *tokenBucket
+	maxRetries int
+	log        *slog.Logger
+	prefer     string
+
+	// Hooks, replaced by tests.
+	sleep  func(ctx context.Context, d time.Duration) error
+	jitter func(d time.Duration) time.Duration // uniform in [0, d)
+
+	tokMu sync.Mutex
+	tok   azcore.AccessToken
+
+	requests     [len(endpoints)]atomic.Int64
+	retries      atomic.Int64
+	throttled    atomic.Int64
+	serverErrors atomic.Int64
+}
+
+// New validates cfg and returns a Client.
+func New(cfg Config) (*Client, error) {
+	base, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Credential == nil {
+		return nil, errors.New("new graph client: a credential is required")
+	}
+	if cfg.MaxRPS < 0 || math.IsNaN(cfg.MaxRPS) || math.IsInf(cfg.MaxRPS, 0) {
+		return nil, fmt.Errorf("new graph client: invalid max rps %v", cfg.MaxRPS)
+	}
+	c := &Client{
+		base:       base,
+		baseStr:    base.String(),
+		cred:       cfg.Credential,
+		maxRetries: cfg.MaxRetries,
+		log:        cfg.Logger,
+		sleep:      sleepCtx,
+		jitter: func(d time.Duration) time.Duration {
+			if d <= 0 {
+				return 0
+			}
+			return rand.N(d)
+		},
+	}
+	c.scopes = []string{c.baseStr + "/.default"}
+	// A copy of the caller's client whose redirects cannot leave the Graph
+	// origin, so the Authorization header never follows one elsewhere.
+	hc := http.Client{Timeout: 2 * time.Minute}
+	if cfg.HTTPClient != nil {
+		hc = *cfg.HTTPClient
+	}
+	hc.CheckRedirect = c.checkRedirect
+	c.hc = &hc
+	switch {
+	case c.maxRetries == 0:
+		c.maxRetries = defaultMaxRetries
+	case c.maxRetries < 0:
+		c.maxRetries = 0
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxRPS > 0 {
+		c.bucket = newTokenBucket(cfg.MaxRPS, int(math.Ceil(cfg.MaxRPS/10)), time.Now)
+	}
+	if cfg.IncludeUnknownEnumMembers {
+		c.prefer = "include-unknown-enum-members"
+	}
+	return c, nil
+}
+
+// parseBaseURL checks the scheme rule (https, or http to loopback) and
+// returns the URL without a trailing slash.
+func parseBaseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("new graph client: base url is required")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("new graph client: parse base url: %w", err)
+	}
+	if u.Host == "" || u.Opaque != "" {
+		return nil, fmt.Errorf("new graph client: base url %q has no host", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("new graph client: base url %q must not carry user info, a query or a fragment", raw)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("new graph client: base url %q: plain http is only allowed to a loopback host; use https", raw)
+		}
+	default:
+		return nil, fmt.Errorf("new graph client: base url %q: scheme must be https", raw)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Stats counts the client's traffic since New.
+type Stats struct {
+	// Requests counts HTTP requests sent (retries included) by endpoint:
+	// "list", "get", "sessions", "participants".
+	Requests map[string]int64
+	// Retries counts requests repeated after a 429, 5xx, connection error or 401.
+	Retries int64
+	// Throttled counts 429 responses.
+	Throttled int64
+	// ServerErrors counts retryable 5xx responses.
+	ServerErrors int64
+}
+
+// Stats returns a snapshot of the counters; it is safe for concurrent use.
+func (c *Client) Stats() Stats {
+	s := Stats{
+		Requests:     make(map[string]int64, len(endpoints)),
+		Retries:      c.retries.Load(),
+		Throttled:    c.throttled.Load(),
+		ServerErrors: c.serverErrors.Load(),
+	}
+	for i, name := range endpoints {
+		s.Requests[name] = c.requests[i].Load()
+	}
+	return s
+}
+
+func (c *Client) countRequest(endpoint string) {
+	for i, name := range endpoints {
+		if name == endpoint {
+			c.requests[i].Add(1)
+			return
+		}
+	}
+}
+
+// token returns a cached bearer token, fetching a new one when it is missing
+// or close to expiry. The lock makes concurrent callers share one fetch.
+func (c *Client) token(ctx context.Context) (string, error) {
+	c.tokMu.Lock()
+	defer c.tokMu.Unlock()
+	if c.tok.Token != "" && time.Now().Before(refreshAt(c.tok)) {
+		return c.tok.Token, nil
+	}
+	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: c.scopes})
+	if err != nil {
+		return "", fmt.Errorf("get token for %s: %w", c.scopes[0], err)
+	}
+	if tok.Token == "" {
+		return "", fmt.Errorf("get token for %s: credential returned an empty token", c.scopes[0])
+	}
+	c.tok = tok
+	return tok.Token, nil
+}
+
+func refreshAt(t azcore.AccessToken) time.Time {
+	if !t.RefreshOn.IsZero() {
+		return t.RefreshOn
+	}
+	return t.ExpiresOn.Add(-tokenRefreshMargin)
+}
+
+// dropToken forgets the cached token if it is still the one that was rejected.
+func (c *Client) dropToken(rejected string) {
+	c.tokMu.Lock()
+	defer c.tokMu.Unlock()
+	if c.tok.Token == rejected {
+		c.tok = azcore.AccessToken{}
+	}
+}
+
+// checkRedirect allows at most 10 redirects, all within the Graph origin.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errors.New("stopped after 10 redirects")
+	}
+	if !sameOrigin(req.URL, c.base) {
+		return permanent{fmt.Errorf("redirect to %s leaves the configured graph host %s", req.URL.Redacted(), c.baseStr)}
+	}
+	return nil
+}
+
+// checkLink resolves a next link against the page it came from and refuses
+// any target outside the configured Graph scheme and host, so the token is
+// never sent elsewhere. It returns the URL to request.
+func (c *Client) checkLink(from, link string) (string, error) {
+	cur, err := url.Parse(from)
+	if err != nil {
+		return "", fmt.Errorf("parse url %s: %w", from, err)
+	}
+	lu, err := url.Parse(link)
+	if err != nil {
+		return "", fmt.Errorf("parse next link %q: %w", link, err)
+	}
+	u := cur.ResolveReference(lu)
+	if !sameOrigin(u, c.base) || u.User != nil {
+		return "", fmt.Errorf("next link %q leaves the configured graph host %s: refusing to send credentials there", link, c.baseStr)
+	}
+	if lu.IsAbs() {
+		return link, nil // verbatim: the link is opaque
+	}
+	return u.String(), nil
+}
+
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+		return "443"
+	case "http":
+		return "80"
+	}
+	return ""
+}
+
+// get sends GET rawURL with the bearer token and returns the 2xx body. It
+// paces every attempt, retries 429 (honouring Retry-After), 500/502/503/504
+// and connection errors with exponential backoff and full jitter up to
+// MaxRetries times, refreshes the token once after a 401, and returns a
+// *GraphError for any other response.
+func (c *Client) get(ctx context.Context, endpoint, rawURL string) ([]byte, error) {
+	refreshed := false
+	retries := 0
+	for {
+		status, header, body, tok, err := c.attempt(ctx, endpoint, rawURL, retries)
+		var lastErr error
+		var wait time.Duration
+		switch {
+		case err != nil:
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				return nil, fmt.Errorf("get %s: %w", rawURL, ctxErr)
+			}
+			if !retryableTransport(err) {
+				return nil, err
+			}
+			lastErr = err
+			wait = c.backoff(retries)
+		case status >= 200 && status < 300:
+			return body, nil
+		case status == http.StatusUnauthorized && !refreshed && tok != "":
+			refreshed = true
+			c.dropToken(tok)
+			c.retries.Add(1)
+			c.log.DebugContext(ctx, "graph token rejected, refreshing", "endpoint", endpoint)
+			continue
+		case status == http.StatusTooManyRequests:
+			c.throttled.Add(1)
+			lastErr = newGraphError(status, rawURL, header, body)
+			wait = c.retryAfter(header, retries)
+		case status == http.StatusInternalServerError || status == http.StatusBadGateway ||
+			status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
+			c.serverErrors.Add(1)
+			lastErr = newGraphError(status, rawURL, header, body)
+			wait = c.retryAfter(header, retries)
+		default:
+			return nil, newGraphError(status, rawURL, header, body)
+		}
+		if retries >= c.maxRetries {
+			return nil, lastErr
+		}
+		retries++
+		c.retries.Add(1)
+		c.log.DebugContext(ctx, "graph retry", "endpoint", endpoint, "retry", retries, "wait", wait, "error", lastErr)
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("get %s: retry %d: %w", rawURL, retries, err)
+		}
+	}
+}
+
+// attempt sends one request. A non-nil error means no usable response
+// (pacing cancelled, token, transport or body read failure).
+func (c *Client) attempt(ctx context.Context, endpoint, rawURL string, retry int) (status int, header http.Header, body []byte, tok string, err error) {
+	if c.bucket != nil {
+		if err := c.bucket.wait(ctx, c.sleep); err != nil {
+			return 0, nil, nil, "", fmt.Errorf("get %s: pace: %w", rawURL, err)
+		}
+	}
+	tok, err = c.token(ctx)
+	if err != nil {
+		return 0, nil, nil, "", permanent{err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return 0, nil, nil, "", permanent{fmt.Errorf("new request %s: %w", rawURL, err)}
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "application/json")
+	if c.prefer != "" {
+		req.Header.Set("Prefer", c.prefer)
+	}
+	c.countRequest(endpoint)
+	start := time.Now()
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.log.DebugContext(ctx, "graph request", "method", http.MethodGet, "endpoint", endpoint, "path", req.URL.Path,
+			"retry", retry, "duration", time.Since(start), "error", err)
+		return 0, nil, nil, tok, fmt.Errorf("get %s: %w", rawURL, stripURLError(err))
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	c.log.DebugContext(ctx, "graph request", "method", http.MethodGet, "endpoint", endpoint, "path", req.URL.Path,
+		"retry", retry, "status", resp.StatusCode, "bytes", len(body), "duration", time.Since(start))
+	if err != nil {
+		return 0, nil, nil, tok, fmt.Errorf("get %s: read body: %w", rawURL, err)
+	}
+	if len(body) > maxResponseBytes {
+		return 0, nil, nil, tok, permanent{fmt.Errorf("get %s: response larger than %d bytes", rawURL, maxResponseBytes)}
+	}
+	return resp.StatusCode, resp.Header, body, tok, nil
+}
+
+// permanent marks an error that retrying cannot fix.
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
+// stripURLError drops the *url.Error wrapper, whose message repeats the URL
+// that the caller already names.
+func stripURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+// retryableTransport reports whether a transport-level error is worth
+// retrying: connection resets, EOFs and timeouts are; certificate problems
+// and permanent errors are not.
+func retryableTransport(err error) bool {
+	var p permanent
+	if errors.As(err, &p) {
+		return false
+	}
+	var cve *tls.CertificateVerificationError
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var ie x509.CertificateInvalidError
+	if errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &ie) {
+		return false
+	}
+	return true
+}
+
+// backoff returns the full-jitter exponential delay before retry n+1.
+func (c *Client) backoff(n int) time.Duration {
+	d := backoffCap
+	if n < 30 {
+		if e := backoffBase << n; e < backoffCap {
+			d = e
+		}
+	}
+	return c.jitter(d)
+}
+
+// retryAfter returns the delay a Retry-After header asks for (float seconds
+// or an HTTP date), plus a little jitter to spread concurrent retries, or the
+// backoff delay when the header is absent or unreadable.
+func (c *Client) retryAfter(h http.Header, n int) time.Duration {
+	d, ok := parseRetryAfter(h.Get("Retry-After"), time.Now())
+	if !ok {
+		return c.backoff(n)
+	}
+	return d + c.jitter(min(d/10, time.Second))
+}
+
+// parseRetryAfter reads Retry-After as (fractional) seconds or an HTTP date,
+// capped at maxRetryAfter.
+func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if math.IsNaN(secs) || secs < 0 {
+			return 0, false
+		}
+		if secs > maxRetryAfter.Seconds() {
+			return maxRetryAfter, true
+		}
+		d = time.Duration(secs * float64(time.Second))
+	} else if t, err := http.ParseTime(v); err == nil {
+		d = t.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+	} else {
+		return 0, false
+	}
+	return min(d, maxRetryAfter), true
+}

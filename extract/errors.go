@@ -1,0 +1,98 @@
+package extract
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+)
+
+// ErrNotFound is matched (errors.Is) by a *GraphError for HTTP 404: the call
+// record has expired (older than 30 days) or is not published yet.
+var ErrNotFound = errors.New("not found")
+
+// ErrThrottled is matched (errors.Is) by a *GraphError for HTTP 429 once the
+// retries are exhausted.
+var ErrThrottled = errors.New("throttled")
+
+// GraphError is an error response from Microsoft Graph. It unwraps to
+// ErrNotFound for 404 and to ErrThrottled for 429.
+type GraphError struct {
+	// Status is the HTTP status code.
+	Status int
+	// Code is Graph's error code, e.g. "BadRequest" or "TooManyRequests".
+	Code string
+	// Message is Graph's human-readable message.
+	Message string
+	// RequestID is Graph's request-id, for support cases.
+	RequestID string
+	// URL is the request URL (it never holds credentials).
+	URL string
+}
+
+// Error names the URL, the status and Graph's code and message.
+func (e *GraphError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "graph GET %s: %d %s", e.URL, e.Status, http.StatusText(e.Status))
+	if e.Code != "" {
+		fmt.Fprintf(&b, ": %s", e.Code)
+	}
+	if e.Message != "" {
+		fmt.Fprintf(&b, ": %s", e.Message)
+	}
+	if e.RequestID != "" {
+		fmt.Fprintf(&b, " (request-id %s)", e.RequestID)
+	}
+	return b.String()
+}
+
+// Unwrap returns ErrNotFound for 404, ErrThrottled for 429 and nil otherwise.
+func (e *GraphError) Unwrap() error {
+	switch e.Status {
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusTooManyRequests:
+		return ErrThrottled
+	}
+	return nil
+}
+
+// graphErrorBody is Graph's error envelope. The docs spell the inner object
+// both innerError and innererror; both are accepted.
+type graphErrorBody struct {
+	Error struct {
+		Code       string         `json:"code"`
+		Message    string         `json:"message"`
+		InnerError map[string]any `json:"innerError"`
+		InnerLower map[string]any `json:"innererror"`
+	} `json:"error"`
+}
+
+// newGraphError builds a GraphError from a non-2xx response. A body that is
+// not Graph's envelope leaves Code empty and uses a prefix of the body as Message.
+func newGraphError(status int, rawURL string, header http.Header, body []byte) *GraphError {
+	ge := &GraphError{Status: status, URL: rawURL}
+	var eb graphErrorBody
+	if err := json.Unmarshal(body, &eb); err == nil && (eb.Error.Code != "" || eb.Error.Message != "") {
+		ge.Code = eb.Error.Code
+		ge.Message = eb.Error.Message
+		inner := eb.Error.InnerError
+		if inner == nil {
+			inner = eb.Error.InnerLower
+		}
+		if id, ok := inner["request-id"].(string); ok {
+			ge.RequestID = id
+		}
+	} else if msg := strings.TrimSpace(string(body)); msg != "" {
+		const maxMsg = 200
+		if len(msg) > maxMsg {
+			msg = msg[:maxMsg] + "…"
+		}
+		ge.Message = msg
+	}
+	if ge.RequestID == "" {
+		ge.RequestID = header.Get("request-id")
+	}
+	return ge
+}

@@ -1,0 +1,360 @@
+package jobs_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/extract"
+	"github.com/callrecords-etl/callrecords-etl/graphsim"
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+const tenant = "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f"
+
+// clock is a settable time source shared by the simulator and the job.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+type fixture struct {
+	clock *clock
+	sim   *graphsim.Simulator
+	url   string
+	dest  string
+}
+
+func newFixture(t *testing.T, wrap func(http.Handler) http.Handler) *fixture {
+	t.Helper()
+	c := &clock{t: time.Date(2026, 11, 20, 15, 30, 0, 0, time.UTC)}
+	sim := graphsim.New(graphsim.Config{Seed: 3, TenantID: tenant, Now: c.Now, RecordsPerDay: 6, Token: "tok"})
+	var h http.Handler = sim
+	if wrap != nil {
+		h = wrap(sim)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &fixture{clock: c, sim: sim, url: srv.URL, dest: t.TempDir()}
+}
+
+func (f *fixture) config() jobs.Config {
+	cfg := jobs.DefaultConfig()
+	cfg.TenantID, cfg.GraphURL, cfg.Dest = tenant, f.url, f.dest
+	cfg.Credential = extract.StaticToken("tok")
+	cfg.MaxRPS, cfg.Concurrency = 0, 4
+	cfg.Now = f.clock.Now
+	cfg.Logger = testLogger()
+	return cfg
+}
+
+func (f *fixture) run(t *testing.T, edit func(*jobs.Config)) (*jobs.Summary, error) {
+	t.Helper()
+	cfg := f.config()
+	if edit != nil {
+		edit(&cfg)
+	}
+	return jobs.Run(context.Background(), cfg)
+}
+
+// MustRun runs the job and fails the test on error.
+func (f *fixture) MustRun(t *testing.T, edit func(*jobs.Config)) *jobs.Summary {
+	t.Helper()
+	sum, err := f.run(t, edit)
+	if err != nil {
+		t.Fatalf("jobs.Run: %v", err)
+	}
+	return sum
+}
+
+// callRecords reads every call_records row of the local lake back.
+func callRecords(t *testing.T, dest string) []schemas.CallRecordRow {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dest, schemas.TableCallRecords, "dt=*", "*.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []schemas.CallRecordRow
+	for _, f := range files {
+		err := load.ReadParquet(f, 1000, func(rows []schemas.CallRecordRow) error {
+			out = append(out, rows...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+func countRows[T any](t *testing.T, dest, table string) int {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dest, table, "dt=*", "*.parquet"))
+	n := 0
+	for _, f := range files {
+		if err := load.ReadParquet(f, 1000, func(rows []T) error { n += len(rows); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+func TestRun_FirstRunReadsRetainedWindow(t *testing.T) {
+	f := newFixture(t, nil)
+	sum := f.MustRun(t, nil)
+	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
+
+	rows := callRecords(t, f.dest)
+	if len(rows) != truth.Records {
+		t.Fatalf("call_records rows = %d, want %d (simulator truth)", len(rows), truth.Records)
+	}
+	seen := map[string]bool{}
+	for _, r := range rows {
+		if seen[r.CallRecordID] {
+			t.Errorf("call record %s stored twice", r.CallRecordID)
+		}
+		seen[r.CallRecordID] = true
+	}
+	for _, id := range truth.IDs {
+		if !seen[id] {
+			t.Errorf("call record %s missing", id)
+		}
+	}
+	if got := countRows[schemas.SessionRow](t, f.dest, schemas.TableSessions); got != truth.Sessions {
+		t.Errorf("sessions rows = %d, want %d", got, truth.Sessions)
+	}
+	if got := countRows[schemas.SegmentRow](t, f.dest, schemas.TableSegments); got != truth.Segments {
+		t.Errorf("segments rows = %d, want %d", got, truth.Segments)
+	}
+	if got := countRows[schemas.ParticipantRow](t, f.dest, schemas.TableParticipants); got != truth.Participants {
+		t.Errorf("participants rows = %d, want %d", got, truth.Participants)
+	}
+	d := sum.Datasets[schemas.DatasetCallRecords]
+	if d.New != truth.Records || d.Listed != truth.Records {
+		t.Errorf("summary listed %d new %d, want %d", d.Listed, d.New, truth.Records)
+	}
+	if sum.Graph.Requests["get"] != int64(truth.Records) {
+		t.Errorf("detail requests = %d, want one per record (%d)", sum.Graph.Requests["get"], truth.Records)
+	}
+	if _, err := os.Stat(filepath.Join(f.dest, "_etl", "state", tenant, "callrecords.json")); err != nil {
+		t.Errorf("checkpoint not written: %v", err)
+	}
+	if m, _ := filepath.Glob(filepath.Join(f.dest, "_etl", "runs", tenant, "*.json")); len(m) != 1 {
+		t.Errorf("run summaries = %v, want one", m)
+	}
+}
+
+// TestRun_Incremental changes the source between runs: the second run fetches
+// only new and changed records and the lake holds each id once, at its newest
+// version, with that version's sessions.
+func TestRun_Incremental(t *testing.T) {
+	f := newFixture(t, nil)
+	f.MustRun(t, nil)
+	before := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
+
+	// Bump two records inside the lookback window.
+	var bumped []string
+	for _, id := range before.IDs {
+		raw, _ := f.sim.Record(id)
+		var rec struct {
+			Start time.Time `json:"startDateTime"`
+		}
+		json.Unmarshal(raw, &rec)
+		if f.clock.Now().Sub(rec.Start) < 24*time.Hour && len(bumped) < 2 {
+			if !f.sim.Bump(id) {
+				t.Fatalf("Bump(%s) = false", id)
+			}
+			bumped = append(bumped, id)
+		}
+	}
+	if len(bumped) != 2 {
+		t.Fatalf("found %d recent records to bump, want 2", len(bumped))
+	}
+	f.clock.Add(6 * time.Hour)
+	after := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
+	sum := f.MustRun(t, nil)
+
+	d := sum.Datasets[schemas.DatasetCallRecords]
+	newIDs := 0
+	old := map[string]bool{}
+	for _, id := range before.IDs {
+		old[id] = true
+	}
+	for _, id := range after.IDs {
+		if !old[id] {
+			newIDs++
+		}
+	}
+	if d.Updated != len(bumped) || d.New != newIDs {
+		t.Errorf("second run: updated %d new %d, want %d and %d", d.Updated, d.New, len(bumped), newIDs)
+	}
+	if got, want := sum.Graph.Requests["get"], int64(len(bumped)+newIDs); got != want {
+		t.Errorf("second run made %d detail requests, want %d (changed and new only)", got, want)
+	}
+
+	rows := callRecords(t, f.dest)
+	versions := map[string]int64{}
+	for _, r := range rows {
+		if _, dup := versions[r.CallRecordID]; dup {
+			t.Errorf("call record %s stored twice", r.CallRecordID)
+		}
+		versions[r.CallRecordID] = r.Version
+	}
+	// Everything the first run stored stays (even what has since expired), plus the new.
+	if len(rows) < after.Records {
+		t.Errorf("lake holds %d records, want at least %d", len(rows), after.Records)
+	}
+	for _, id := range bumped {
+		raw, _ := f.sim.Record(id)
+		var rec struct {
+			Version  int64 `json:"version"`
+			Sessions []any `json:"sessions"`
+		}
+		json.Unmarshal(raw, &rec)
+		if versions[id] != rec.Version {
+			t.Errorf("record %s at version %d, want %d", id, versions[id], rec.Version)
+		}
+	}
+	if got := countRows[schemas.SessionRow](t, f.dest, schemas.TableSessions); got < after.Sessions {
+		t.Errorf("sessions = %d, want at least %d", got, after.Sessions)
+	}
+}
+
+func TestRun_RetentionGap(t *testing.T) {
+	f := newFixture(t, nil)
+	store, err := load.NewLocalStore(f.dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := jobs.Checkpoint{Tenant: tenant, Dataset: "callrecords", Watermark: f.clock.Now().Add(-40 * 24 * time.Hour)}
+	data, _ := json.Marshal(old)
+	if _, err := store.PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", data); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := f.run(t, nil)
+	if !errors.Is(err, jobs.ErrRetentionGap) {
+		t.Fatalf("Run = %v, want ErrRetentionGap", err)
+	}
+	if len(sum.Gaps) != 1 || !sum.Gaps[0].From.Equal(old.Watermark) {
+		t.Errorf("summary gaps = %+v, want one from %s", sum.Gaps, old.Watermark)
+	}
+	st, err := jobs.ReadStatus(context.Background(), f.dest, load.S3Config{}, tenant, f.clock.Now())
+	if err != nil || len(st) != 1 || len(st[0].Gaps) != 1 {
+		t.Fatalf("status = %+v, %v; want the gap recorded in state", st, err)
+	}
+	if got := len(callRecords(t, f.dest)); got == 0 {
+		t.Error("the run did not carry on with what still exists")
+	}
+}
+
+func TestRun_ExplicitWindowKeepsWatermark(t *testing.T) {
+	f := newFixture(t, nil)
+	f.MustRun(t, nil)
+	read := func() jobs.Checkpoint {
+		st, err := jobs.ReadStatus(context.Background(), f.dest, load.S3Config{}, tenant, f.clock.Now())
+		if err != nil || len(st) != 1 {
+			t.Fatalf("status: %v %v", st, err)
+		}
+		return st[0].Checkpoint
+	}
+	before := read()
+	f.clock.Add(time.Hour)
+	to := f.clock.Now().Add(-24 * time.Hour)
+	sum := f.MustRun(t, func(c *jobs.Config) { c.From, c.To = to.Add(-48*time.Hour), to })
+	if d := sum.Datasets[schemas.DatasetCallRecords]; d.New+d.Updated != 0 {
+		t.Errorf("backfill over stored data fetched %d records, want 0", d.New+d.Updated)
+	}
+	if after := read(); !after.Watermark.Equal(before.Watermark) || after.LastRunID != before.LastRunID {
+		t.Errorf("explicit window moved the checkpoint: %+v -> %+v", before, after)
+	}
+}
+
+// TestRun_Quarantine serves one record with a payload our decoder refuses: the
+// run completes everything else, keeps the payload, and says so.
+func TestRun_Quarantine(t *testing.T) {
+	var badID string
+	var mu sync.Mutex
+	f := newFixture(t, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			id := badID
+			mu.Unlock()
+			if id == "" || !strings.HasSuffix(r.URL.Path, "/callRecords/"+id) {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rec := httptest.NewRecorder()
+			next.ServeHTTP(rec, r)
+			body := bytes.Replace(rec.Body.Bytes(), []byte(`"startDateTime":"`), []byte(`"startDateTime":"not a time `), 1)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(rec.Code)
+			w.Write(body)
+		})
+	})
+	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
+	mu.Lock()
+	badID = truth.IDs[len(truth.IDs)/2]
+	mu.Unlock()
+
+	sum, err := f.run(t, nil)
+	if !errors.Is(err, jobs.ErrQuarantined) {
+		t.Fatalf("Run = %v, want ErrQuarantined", err)
+	}
+	if len(sum.Quarantined) != 1 || sum.Quarantined[0] != badID {
+		t.Errorf("quarantined = %v, want [%s]", sum.Quarantined, badID)
+	}
+	kept, err := os.ReadFile(filepath.Join(f.dest, "_etl", "quarantine", tenant, "callrecords", badID+".json"))
+	if err != nil {
+		t.Fatalf("quarantined payload not kept: %v", err)
+	}
+	if !bytes.Contains(kept, []byte("not a time")) || !bytes.Contains(kept, []byte(badID)) {
+		t.Errorf("quarantine file does not hold the payload and its error: %.200s", kept)
+	}
+	if got := len(callRecords(t, f.dest)); got != truth.Records-1 {
+		t.Errorf("call_records = %d, want every other record (%d)", got, truth.Records-1)
+	}
+}
+
+// TestRun_RemovesLeftovers puts a file no manifest names into a partition (what a
+// run killed before its commit leaves behind): the next run touching that day
+// deletes it.
+func TestRun_RemovesLeftovers(t *testing.T) {
+	f := newFixture(t, nil)
+	f.MustRun(t, nil)
+	day := schemas.PartitionDate(f.clock.Now())
+	stray := filepath.Join(f.dest, schemas.TableSessions, "dt="+day, tenant+"_crashed-run_0000.parquet")
+	files, _ := filepath.Glob(filepath.Join(f.dest, schemas.TableSessions, "dt="+day, "*.parquet"))
+	if len(files) == 0 {
+		t.Fatal("no sessions file today")
+	}
+	src, _ := os.Open(files[0])
+	dst, _ := os.Create(stray)
+	io.Copy(dst, src)
+	src.Close()
+	dst.Close()
+
+	f.clock.Add(time.Minute)
+	f.MustRun(t, nil)
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("leftover %s still there (%v)", stray, err)
+	}
+}
