@@ -1,7 +1,8 @@
 // Package extract is the Microsoft Graph client for Teams call records: it
 // authenticates with azidentity (or a static token), lists and fetches call
-// records with all their session and participant pages, paces its requests,
-// and retries throttling and transient failures.
+// records with all their session and participant pages, reads the PSTN and
+// Direct Routing usage reports, paces its requests, and retries throttling
+// and transient failures.
 //
 // The client only ever sends its token to the configured Graph host, over
 // https (or plain http to a loopback host); an @odata.nextLink that points
@@ -50,9 +51,11 @@ const (
 	endpointGet          = "get"
 	endpointSessions     = "sessions"
 	endpointParticipants = "participants"
+	endpointPstn         = "pstn"
+	endpointDR           = "directrouting"
 )
 
-var endpoints = [...]string{endpointList, endpointGet, endpointSessions, endpointParticipants}
+var endpoints = [...]string{endpointList, endpointGet, endpointSessions, endpointParticipants, endpointPstn, endpointDR}
 
 // Config configures a Client.
 type Config struct {
@@ -201,7 +204,7 @@ func isLoopback(host string) bool {
 // Stats counts the client's traffic since New.
 type Stats struct {
 	// Requests counts HTTP requests sent (retries included) by endpoint:
-	// "list", "get", "sessions", "participants".
+	// "list", "get", "sessions", "participants", "pstn", "directrouting".
 	Requests map[string]int64
 	// Retries counts requests repeated after a 429, 5xx, connection error or 401.
 	Retries int64

@@ -322,8 +322,12 @@ func carryOver[T any](ctx context.Context, p *partition, table string, w *load.F
 
 func (r *runner) parquetOptions() load.ParquetOptions {
 	return load.ParquetOptions{
-		TempDir:   r.tmp,
-		CreatedBy: "callrecords-etl",
-		Metadata:  map[string]string{"callrecords_etl.run_id": r.cfg.RunID},
+		// Five writers are open at once; 32 MiB row groups keep their page
+		// buffers (in memory: spilling them costs more than it saves at a
+		// day's volume) well bounded and still large for readers.
+		MaxRowGroupBytes: 32 << 20,
+		TempDir:          r.tmp,
+		CreatedBy:        "callrecords-etl",
+		Metadata:         map[string]string{"callrecords_etl.run_id": r.cfg.RunID},
 	}
 }

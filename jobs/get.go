@@ -20,7 +20,7 @@ func GetCallRecord(ctx context.Context, cfg Config, id string) (json.RawMessage,
 	}
 	raw, err := graph.GetCallRecord(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("get call record %s: %w", id, err)
+		return nil, err // extract names the record and the URL
 	}
 	return raw, nil
 }

@@ -37,10 +37,14 @@ type ParquetOptions struct {
 	// the current file grows past it (default 256 MiB). Files end up at
 	// about this size or a little below.
 	TargetFileBytes int64
-	// TempDir receives the Parquet files and, while a row group is being
-	// built, its encoded pages (so memory stays bounded). Default
-	// os.TempDir().
+	// TempDir receives the Parquet files and, with SpillPages, the encoded
+	// pages of the row group being built. Default os.TempDir().
 	TempDir string
+	// SpillPages keeps the encoded pages of the row group being built in temp
+	// files instead of memory. It bounds memory for very large row groups at a
+	// cost in system calls (one temp file per column chunk), which dominates
+	// for small partitions; without it memory is bounded by MaxRowGroupBytes.
+	SpillPages bool
 	// CreatedBy is written verbatim to the footer's created_by, by
 	// convention "<application> version <version> (build <build>)".
 	// Default: parquet-go's own.
@@ -172,7 +176,7 @@ type createdBy string
 func (c createdBy) ConfigureWriter(cfg *parquet.WriterConfig) { cfg.CreatedBy = string(c) }
 
 func (w *FileSetWriter[T]) open() (err error) {
-	if w.pageDir == "" {
+	if w.pageDir == "" && w.opts.SpillPages {
 		dir, err := os.MkdirTemp(w.opts.TempDir, "parquet-pages-")
 		if err != nil {
 			return fmt.Errorf("create parquet page directory: %w", err)
@@ -186,7 +190,9 @@ func (w *FileSetWriter[T]) open() (err error) {
 	options := []parquet.WriterOption{
 		parquet.Compression(&zstd.Codec{}),
 		parquet.MaxRowsPerRowGroup(w.opts.MaxRowsPerRowGroup),
-		parquet.ColumnPageBuffers(parquet.NewFileBufferPool(w.pageDir, "page-*")),
+	}
+	if w.opts.SpillPages {
+		options = append(options, parquet.ColumnPageBuffers(parquet.NewFileBufferPool(w.pageDir, "page-*")))
 	}
 	if w.opts.CreatedBy != "" {
 		options = append(options, createdBy(w.opts.CreatedBy))
@@ -211,9 +217,6 @@ func (w *FileSetWriter[T]) open() (err error) {
 func (w *FileSetWriter[T]) finish() error {
 	name := w.f.Name()
 	err := w.w.Close()
-	if err == nil {
-		err = w.f.Sync()
-	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
