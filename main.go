@@ -38,6 +38,7 @@ const (
 	exitUsage        = 2 // bad flags or configuration: fix, do not retry
 	exitRetentionGap = 3 // completed, but some data had expired before it was read
 	exitDataError    = 4 // completed, but some records could not be processed (kept under _etl/quarantine/)
+	exitLocked       = 5 // another run holds the tenant's lock: nothing was done
 	exitCancelled    = 130
 )
 
@@ -62,6 +63,8 @@ func exitCode(err error) int {
 		return exitCancelled
 	case errors.Is(err, jobs.ErrConfig), errors.Is(err, errUsage):
 		return exitUsage
+	case errors.Is(err, jobs.ErrLocked):
+		return exitLocked
 	case errors.Is(err, jobs.ErrRetentionGap):
 		return exitRetentionGap
 	case errors.Is(err, jobs.ErrQuarantined):
@@ -110,7 +113,10 @@ var (
 		&cli.StringFlag{Name: "datasets", Value: strings.Join(jobs.DefaultConfig().Datasets, ","), Usage: "datasets to run: " + strings.Join(jobs.KnownDatasets, ","), EnvVars: env("CALLRECORDS_DATASETS")},
 		&cli.StringFlag{Name: "from", Usage: "explicit window start (RFC 3339); with --to, a backfill that never moves the watermark", EnvVars: env("CALLRECORDS_FROM")},
 		&cli.StringFlag{Name: "to", Usage: "explicit window end (RFC 3339, exclusive)", EnvVars: env("CALLRECORDS_TO")},
-		&cli.DurationFlag{Name: "lookback", Value: jobs.DefaultConfig().Lookback, Usage: "how far before the watermark a scheduled run re-lists", EnvVars: env("CALLRECORDS_LOOKBACK")},
+		&cli.DurationFlag{Name: "lookback", Value: jobs.DefaultConfig().Lookback, Usage: "how far before the watermark a scheduled run re-lists call records", EnvVars: env("CALLRECORDS_LOOKBACK")},
+		&cli.DurationFlag{Name: "usage-lookback", Value: jobs.DefaultConfig().UsageLookback, Usage: "how far before the watermark PSTN and Direct Routing runs re-read (rows arrive 24-48 h late)", EnvVars: env("CALLRECORDS_USAGE_LOOKBACK")},
+		&cli.DurationFlag{Name: "usage-history", Value: jobs.DefaultConfig().UsageHistory, Usage: "how far back a first PSTN or Direct Routing run reads", EnvVars: env("CALLRECORDS_USAGE_HISTORY")},
+		&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes (only when one run ever writes there)", EnvVars: env("CALLRECORDS_SINGLE_WRITER")},
 		&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary Parquet files (default: the system's)", EnvVars: env("CALLRECORDS_TEMP_DIR")},
 	}
 )
@@ -262,7 +268,10 @@ func runAction(c *cli.Context) error {
 	}
 	cfg.Datasets = splitList(c.String("datasets"))
 	cfg.Lookback = c.Duration("lookback")
+	cfg.UsageLookback = c.Duration("usage-lookback")
+	cfg.UsageHistory = c.Duration("usage-history")
 	cfg.TempDir = c.String("temp-dir")
+	cfg.SingleWriter = c.Bool("single-writer")
 	if cfg.From, err = parseTime("from", c.String("from")); err != nil {
 		return err
 	}

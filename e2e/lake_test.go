@@ -75,7 +75,7 @@ func table(root, name string) string {
 // own records (its truth), not from our flattening code.
 type expected struct {
 	records, sessions, segments, streamRows, participants int
-	byID                                                    map[string]map[string]any
+	byID                                                  map[string]map[string]any
 }
 
 func truth(tb testing.TB, sim *graphsim.Simulator) expected {

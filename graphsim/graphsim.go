@@ -3,8 +3,9 @@
 // /v1.0/communications/callRecords (list with $filter on startDateTime and
 // @odata.nextLink paging), GET by id with $expand of sessions, segments and
 // participants_v2 (paged at 60 and 130), the sessions and participants_v2
-// collections, bearer-token checks, the documented throttling limits and
-// injected faults.
+// collections, the getPstnCalls and getDirectRoutingCalls usage reports
+// (paged at 1,000 with $skip), bearer-token checks, the documented
+// throttling limits and injected faults.
 //
 // It is an independent fake of Microsoft's server and imports nothing from
 // the rest of the repository: it renders JSON the way Graph does, quirks
@@ -58,6 +59,16 @@ type Config struct {
 	// with Retry-After), 504 or a dropped connection, chosen from Seed and
 	// the request's sequence number.
 	FaultRate float64
+	// PstnPerDay is how many getPstnCalls rows start on each UTC day
+	// (default 40).
+	PstnPerDay int
+	// DirectRoutingPerDay is how many getDirectRoutingCalls rows start on
+	// each UTC day (default 25).
+	DirectRoutingPerDay int
+	// UsageRetention is how far before Now PSTN and Direct Routing rows
+	// still exist (default 365 days). Rows appear 24 to 48 hours after the
+	// call ended.
+	UsageRetention time.Duration
 }
 
 // Limits are the call-records throttling limits (reference §4.1).
@@ -73,10 +84,24 @@ type Limits struct {
 	// PerRecord limits requests for one call record: get, sessions and
 	// participants_v2 (documented: 40 per window).
 	PerRecord int
+	// UsageWindow is the sliding window of the PSTN usage functions
+	// getPstnCalls and getDirectRoutingCalls (reference §4.2; documented:
+	// 60 s). Their requests count only against the Usage limits.
+	UsageWindow time.Duration
+	// UsagePerAppPerTenant limits all usage-function requests of the app in
+	// the tenant (documented: 200 per window).
+	UsagePerAppPerTenant int
+	// UsagePerCollection limits the requests of one usage function
+	// (documented: 50 per window).
+	UsagePerCollection int
 }
 
-// documentedLimits are the documented Graph limits for call records.
-var documentedLimits = Limits{Window: 20 * time.Second, PerAppPerTenant: 1500, List: 40, PerRecord: 40}
+// documentedLimits are the documented Graph limits for call records and
+// the PSTN usage functions.
+var documentedLimits = Limits{
+	Window: 20 * time.Second, PerAppPerTenant: 1500, List: 40, PerRecord: 40,
+	UsageWindow: 60 * time.Second, UsagePerAppPerTenant: 200, UsagePerCollection: 50,
+}
 
 // Simulator is a simulated Graph tenant; it is an http.Handler and is safe
 // for concurrent use.
@@ -129,6 +154,15 @@ func New(cfg Config) *Simulator {
 	}
 	if l.PerRecord <= 0 {
 		l.PerRecord = documentedLimits.PerRecord
+	}
+	if l.UsageWindow <= 0 {
+		l.UsageWindow = documentedLimits.UsageWindow
+	}
+	if l.UsagePerAppPerTenant <= 0 {
+		l.UsagePerAppPerTenant = documentedLimits.UsagePerAppPerTenant
+	}
+	if l.UsagePerCollection <= 0 {
+		l.UsagePerCollection = documentedLimits.UsagePerCollection
 	}
 	s.limits = l
 	s.thr = newThrottler(l, s.now)
@@ -192,7 +226,8 @@ func (s *Simulator) Record(id string) (json.RawMessage, bool) {
 // Stats counts requests since New.
 type Stats struct {
 	// Requests counts every request received, by endpoint kind: "list",
-	// "get", "sessions", "participants" and "other".
+	// "get", "sessions", "participants", "pstn" (getPstnCalls),
+	// "directrouting" (getDirectRoutingCalls) and "other".
 	Requests map[string]int
 	// Throttled counts 429 answers, Faults injected failures, Unauthorized
 	// 401 answers.

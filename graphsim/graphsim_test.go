@@ -928,7 +928,7 @@ func TestOtherRequests(t *testing.T) {
 	}{
 		{"GET", "/v1.0/communications/calls", 400},
 		{"GET", listPath + "/" + id + "/segments", 400},
-		{"GET", listPath + "/getPstnCalls(fromDateTime=2026-03-01,toDateTime=2026-03-02)", 400},
+		{"GET", listPath + "/getSmsLog(fromDateTime=2026-03-01,toDateTime=2026-03-02)", 400},
 		{"GET", "/beta/communications/callRecords", 404},
 		{"POST", listPath, 405},
 	}

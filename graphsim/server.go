@@ -31,9 +31,12 @@ type route struct {
 
 // functionRoutes are the bound functions of the callRecords collection,
 // matched by name (with or without the microsoft.graph.callRecords.
-// namespace) before the parameter list. getPstnCalls and
-// getDirectRoutingCalls will be added here.
-var functionRoutes = map[string]func(s *Simulator, w http.ResponseWriter, r *http.Request, rc *reqCtx, args string){}
+// namespace) before the parameter list; functionKinds (pstn.go) gives their
+// endpoint kinds.
+var functionRoutes = map[string]func(s *Simulator, w http.ResponseWriter, r *http.Request, rc *reqCtx, args string){
+	"getPstnCalls":          (*Simulator).servePstn,
+	"getDirectRoutingCalls": (*Simulator).serveDirectRouting,
+}
 
 func resolve(path string) route {
 	path = strings.TrimSuffix(path, "/")
@@ -49,7 +52,10 @@ func resolve(path string) route {
 	}
 	parts := strings.Split(rest, "/")
 	if strings.Contains(parts[0], "(") {
-		return route{kind: kindOther, v1: true, segment: parts[0]}
+		if len(parts) > 1 {
+			return route{kind: kindOther, v1: true, segment: parts[1]}
+		}
+		return route{kind: functionKind(parts[0]), v1: true, segment: parts[0]}
 	}
 	switch {
 	case len(parts) == 1:
@@ -330,7 +336,7 @@ func (s *Simulator) serveOther(w http.ResponseWriter, r *http.Request, rc *reqCt
 		return
 	}
 	name, args, isFunc := strings.Cut(rt.segment, "(")
-	if isFunc {
+	if isFunc && rt.kind != kindOther {
 		if h, ok := functionRoutes[strings.TrimPrefix(name, "microsoft.graph.callRecords.")]; ok {
 			h(s, w, r, rc, strings.TrimSuffix(args, ")"))
 			return

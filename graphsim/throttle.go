@@ -43,10 +43,14 @@ type throttler struct {
 	last      time.Duration
 	app, list window
 	rec       map[string]*window
+	// PSTN usage functions (reference §4.2): their own limits, not counted
+	// against the call-records windows.
+	usageApp  window
+	usageColl map[string]*window
 }
 
 func newThrottler(lim Limits, now func() time.Time) *throttler {
-	return &throttler{lim: lim, now: now, realStart: time.Now(), simStart: now(), rec: map[string]*window{}}
+	return &throttler{lim: lim, now: now, realStart: time.Now(), simStart: now(), rec: map[string]*window{}, usageColl: map[string]*window{}}
 }
 
 func (t *throttler) clock() time.Duration {
@@ -65,6 +69,9 @@ func (t *throttler) admit(kind, recID string) (time.Duration, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.clock()
+	if kind == kindPstn || kind == kindDirectRouting {
+		return t.admitUsage(now, kind)
+	}
 	size := t.lim.Window
 	wait := t.app.wait(now, size, t.lim.PerAppPerTenant)
 	var rw *window
@@ -102,4 +109,21 @@ func (t *throttler) sweep(now, size time.Duration) {
 			delete(t.rec, id)
 		}
 	}
+}
+
+// admitUsage admits a PSTN usage-function request (kind is the collection)
+// against the per-app-per-tenant and per-collection windows.
+func (t *throttler) admitUsage(now time.Duration, kind string) (time.Duration, bool) {
+	size := t.lim.UsageWindow
+	cw := t.usageColl[kind]
+	if cw == nil {
+		cw = &window{}
+		t.usageColl[kind] = cw
+	}
+	if wait := max(t.usageApp.wait(now, size, t.lim.UsagePerAppPerTenant), cw.wait(now, size, t.lim.UsagePerCollection)); wait > 0 {
+		return wait, false
+	}
+	t.usageApp.hits = append(t.usageApp.hits, now)
+	cw.hits = append(cw.hits, now)
+	return 0, true
 }

@@ -30,36 +30,48 @@ type Config struct {
 	Credential azcore.TokenCredential // Graph credential (never logged)
 	Dest       string                 // s3://bucket/prefix, file:///abs/path or a plain path
 	S3         load.S3Config
-	Datasets   []string
+	// Store, when set, is used instead of opening Dest (embedding, fault injection).
+	Store    load.Store
+	Datasets []string
 	// From and To set an explicit window (backfill, Airflow's data interval). Both
 	// or neither. An explicit window never moves the scheduled watermark.
 	From, To time.Time
 	// Lookback is how far before the watermark a scheduled run re-lists, for records
 	// published late and for later versions of records already stored.
-	Lookback    time.Duration
-	Concurrency int     // parallel Graph detail requests
-	MaxRPS      float64 // client-side pacing of Graph requests; 0 = off
-	TempDir     string
-	RunID       string // default: derived from the start time
-	Now         func() time.Time
-	Logger      *slog.Logger
+	Lookback time.Duration
+	// UsageLookback is how far before the watermark PSTN and Direct Routing
+	// runs re-read: their rows arrive 24-48 h after the call.
+	UsageLookback time.Duration
+	// UsageHistory is how far back a first PSTN or Direct Routing run reads.
+	UsageHistory time.Duration
+	Concurrency  int     // parallel Graph detail requests
+	MaxRPS       float64 // client-side pacing of Graph requests; 0 = off
+	TempDir      string
+	// SingleWriter skips the start-up check that the destination enforces
+	// conditional writes, for stores that do not and have one writer only.
+	SingleWriter bool
+	RunID        string // default: derived from the start time
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // DefaultConfig returns a Config with the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		GraphURL:    "https://graph.microsoft.com",
-		Datasets:    []string{schemas.DatasetCallRecords},
-		Lookback:    48 * time.Hour,
-		Concurrency: 8,
-		MaxRPS:      75, // Graph's 1,500 requests / 20 s per app per tenant
-		Now:         time.Now,
-		Logger:      slog.Default(),
+		GraphURL:      "https://graph.microsoft.com",
+		Datasets:      []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting},
+		Lookback:      48 * time.Hour,
+		UsageLookback: 72 * time.Hour,
+		UsageHistory:  Retention,
+		Concurrency:   8,
+		MaxRPS:        75, // Graph's 1,500 requests / 20 s per app per tenant
+		Now:           time.Now,
+		Logger:        slog.Default(),
 	}
 }
 
 // KnownDatasets lists the datasets --datasets accepts.
-var KnownDatasets = []string{schemas.DatasetCallRecords}
+var KnownDatasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}
 
 // Validate reports the first configuration error, wrapped in ErrConfig.
 func (c Config) Validate() error {
@@ -79,8 +91,10 @@ func (c Config) Validate() error {
 		return bad("--concurrency must be at least 1, got %d", c.Concurrency)
 	case c.MaxRPS < 0:
 		return bad("--graph-max-rps must not be negative")
-	case c.Lookback < 0:
-		return bad("--lookback must not be negative")
+	case c.Lookback < 0 || c.UsageLookback < 0:
+		return bad("--lookback and --usage-lookback must not be negative")
+	case c.UsageHistory <= 0 && (slices.Contains(c.Datasets, schemas.DatasetPstn) || slices.Contains(c.Datasets, schemas.DatasetDirectRouting)):
+		return bad("--usage-history must be positive")
 	case c.From.IsZero() != c.To.IsZero():
 		return bad("--from and --to go together")
 	case !c.From.IsZero() && !c.From.Before(c.To):

@@ -62,15 +62,46 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
-	store, err := load.OpenStore(ctx, cfg.Dest, cfg.S3)
-	if err != nil {
-		return nil, fmt.Errorf("open destination %s: %w", cfg.Dest, err)
+	store := cfg.Store
+	if store == nil {
+		if store, err = load.OpenStore(ctx, cfg.Dest, cfg.S3); err != nil {
+			return nil, fmt.Errorf("open destination %s: %w", cfg.Dest, err)
+		}
 	}
 	tmp, err := os.MkdirTemp(cfg.TempDir, "callrecords-etl-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
+
+	if cfg.SingleWriter {
+		cfg.Logger.Warn("not checking that the destination enforces conditional writes (--single-writer)")
+	} else if err := load.ProbeConditional(ctx, store); err != nil {
+		if errors.Is(err, load.ErrConditionalUnsupported) {
+			return nil, fmt.Errorf("%w: %s does not enforce conditional writes, so locks and checkpoints are unsafe; pass --single-writer if only one run ever writes there: %v", ErrConfig, cfg.Dest, err)
+		}
+		return nil, fmt.Errorf("probe %s: %w", cfg.Dest, err)
+	}
+	lock, err := acquireLease(ctx, store, cfg.TenantID, cfg.RunID, cfg.Now)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	renewDone := make(chan struct{})
+	go func() {
+		defer close(renewDone)
+		lock.keepAlive(ctx, cfg.Logger, cancel)
+	}()
+	defer func() {
+		cancel(nil)
+		<-renewDone
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer rcancel()
+		if err := lock.release(rctx); err != nil {
+			cfg.Logger.Warn("lock not released; it expires by itself", "err", err)
+		}
+	}()
 
 	r := &runner{cfg: cfg, store: store, graph: graph, tmp: tmp,
 		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero()}}
@@ -80,9 +111,16 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		switch ds {
 		case schemas.DatasetCallRecords:
 			g.Go(func() error { return r.callRecords(gctx) })
+		case schemas.DatasetPstn:
+			g.Go(func() error { return runUsage(gctx, r, r.pstnDataset()) })
+		case schemas.DatasetDirectRouting:
+			g.Go(func() error { return runUsage(gctx, r, r.directRoutingDataset()) })
 		}
 	}
 	runErr := g.Wait()
+	if cause := context.Cause(ctx); errors.Is(cause, errLockLost) {
+		runErr = cause
+	}
 
 	r.sum.Graph = graph.Stats()
 	r.sum.Finished = cfg.Now().UTC()

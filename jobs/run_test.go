@@ -64,6 +64,7 @@ func (f *fixture) config() jobs.Config {
 	cfg.MaxRPS, cfg.Concurrency = 0, 4
 	cfg.Now = f.clock.Now
 	cfg.Logger = testLogger()
+	cfg.Datasets = []string{schemas.DatasetCallRecords} // the usage tests choose their own
 	return cfg
 }
 

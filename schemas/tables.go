@@ -7,16 +7,20 @@ import (
 
 // Table names (fixed by the lake contract).
 const (
-	TableCallRecords  = "call_records"
-	TableSessions     = "sessions"
-	TableSegments     = "segments"
-	TableMediaStreams = "media_streams"
-	TableParticipants = "participants"
+	TableCallRecords        = "call_records"
+	TableSessions           = "sessions"
+	TableSegments           = "segments"
+	TableMediaStreams       = "media_streams"
+	TableParticipants       = "participants"
+	TablePstnCalls          = "pstn_calls"
+	TableDirectRoutingCalls = "direct_routing_calls"
 )
 
 // Dataset names, as --datasets takes them.
 const (
-	DatasetCallRecords = "callrecords"
+	DatasetCallRecords   = "callrecords"
+	DatasetPstn          = "pstn"
+	DatasetDirectRouting = "directrouting"
 )
 
 // PartitionColumn is the Hive partition key of every table.
@@ -37,6 +41,8 @@ var Tables = []Table{
 	{TableSegments, DatasetCallRecords, SegmentRow{}, "one row per segment of a session"},
 	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, "one row per media stream of a segment's media line"},
 	{TableParticipants, DatasetCallRecords, ParticipantRow{}, "one row per participants_v2 entry of a call record"},
+	{TablePstnCalls, DatasetPstn, PstnCallRow{}, "one row per PSTN usage row id (calling plans, conferencing dial-in/out)"},
+	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, "one row per Direct Routing usage row id"},
 }
 
 // TableByName returns the table named name.

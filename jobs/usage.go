@@ -1,0 +1,257 @@
+package jobs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/extract"
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+	"github.com/callrecords-etl/callrecords-etl/transform"
+)
+
+// usageDataset is a PSTN or Direct Routing report: flat rows keyed by id,
+// partitioned by the call's start date, arriving 24-48 h late.
+type usageDataset[T any] struct {
+	name  string
+	table string
+	list  func(ctx context.Context, from, to time.Time, fn func(extract.UsageRow) error) error
+	// row decodes and flattens one raw row.
+	row func(tenant string, raw []byte) (T, error)
+	id  func(*T) string
+}
+
+func (r *runner) pstnDataset() usageDataset[schemas.PstnCallRow] {
+	return usageDataset[schemas.PstnCallRow]{
+		name: schemas.DatasetPstn, table: schemas.TablePstnCalls, list: r.graph.ListPstnCalls,
+		row: func(tenant string, raw []byte) (schemas.PstnCallRow, error) {
+			v, err := transform.DecodePstnCall(raw)
+			return transform.FlattenPstnCall(tenant, v), err
+		},
+		id: func(r *schemas.PstnCallRow) string { return r.ID },
+	}
+}
+
+func (r *runner) directRoutingDataset() usageDataset[schemas.DirectRoutingCallRow] {
+	return usageDataset[schemas.DirectRoutingCallRow]{
+		name: schemas.DatasetDirectRouting, table: schemas.TableDirectRoutingCalls, list: r.graph.ListDirectRoutingCalls,
+		row: func(tenant string, raw []byte) (schemas.DirectRoutingCallRow, error) {
+			v, err := transform.DecodeDirectRoutingCall(raw)
+			return transform.FlattenDirectRoutingCall(tenant, v), err
+		},
+		id: func(r *schemas.DirectRoutingCallRow) string { return r.ID },
+	}
+}
+
+// runUsage reads a report window in one pass (the client splits it into
+// requests of at most 90 days), spools the raw rows per start date on local disk,
+// then rewrites each date's partition: the rows received, deduplicated on id
+// (the latest received wins), plus the stored rows of every other id.
+func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
+	log := r.cfg.Logger.With("dataset", ds.name)
+	now := r.cfg.Now().UTC()
+	var cp Checkpoint
+	etag, found, err := readJSON(ctx, r.store, checkpointKey(r.cfg.TenantID, ds.name), &cp)
+	if err != nil {
+		return err
+	}
+	w := r.planUsage(cp, found, now)
+	stats := r.sum.dataset(ds.name)
+	r.sum.update(func() { stats.From, stats.To = w.From, w.To })
+	log.Info("window planned", "from", w.From, "to", w.To, "explicit", r.sum.Explicit)
+
+	spool, err := newSpool(filepath.Join(r.tmp, ds.name))
+	if err != nil {
+		return err
+	}
+	defer spool.remove()
+	var listed int
+	err = ds.list(ctx, w.From, w.To, func(row extract.UsageRow) error {
+		listed++
+		if row.ID == "" || row.StartDateTime.IsZero() {
+			_, err := ds.row(r.cfg.TenantID, row.Raw) // for the error that names what is wrong
+			return r.quarantine(ctx, ds.name, fmt.Sprintf("row-%d-%d", now.Unix(), listed), row.Raw, err, log)
+		}
+		return spool.add(schemas.PartitionDate(row.StartDateTime), row.Raw)
+	})
+	if err != nil {
+		return fmt.Errorf("list %s %s .. %s: %w", ds.name, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339), err)
+	}
+	r.sum.update(func() { stats.Listed += listed })
+	for _, date := range spool.dates() {
+		if err := usageDay(ctx, r, ds, date, spool, log.With("dt", date)); err != nil {
+			return err
+		}
+	}
+	if r.sum.Explicit {
+		return nil
+	}
+	cp.Tenant, cp.Dataset = r.cfg.TenantID, ds.name
+	cp.Watermark, cp.LastSuccess, cp.LastRunID = w.To, now, r.cfg.RunID
+	if _, err := writeJSON(ctx, r.store, checkpointKey(r.cfg.TenantID, ds.name), etag, cp); err != nil {
+		return fmt.Errorf("advance %s checkpoint: %w", ds.name, err)
+	}
+	log.Info("checkpoint advanced", "watermark", cp.Watermark)
+	return nil
+}
+
+// planUsage: the explicit window, or from the watermark less the usage lookback
+// (rows arrive late) to now; a first run reads UsageHistory back.
+func (r *runner) planUsage(cp Checkpoint, found bool, now time.Time) window {
+	if !r.cfg.From.IsZero() {
+		return window{r.cfg.From.UTC(), r.cfg.To.UTC()}
+	}
+	from := now.Add(-r.cfg.UsageHistory)
+	if found {
+		if f := cp.Watermark.Add(-r.cfg.UsageLookback); f.After(from) {
+			from = f
+		}
+	}
+	return window{from, now}
+}
+
+func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date string, spool *spool, log *slog.Logger) error {
+	stats := r.sum.dataset(ds.name)
+	part, err := r.openPartition(ctx, ds.name, date)
+	if err != nil {
+		return err
+	}
+	defer part.cleanup()
+	w := load.NewFileSetWriter[T](r.parquetOptions())
+	defer w.Abort()
+
+	seen := map[string]bool{}
+	var failed int
+	err = spool.each(date, func(raw []byte) error {
+		row, err := ds.row(r.cfg.TenantID, raw)
+		if err != nil {
+			failed++
+			var probe struct {
+				ID string `json:"id"`
+			}
+			json.Unmarshal(raw, &probe)
+			return r.quarantine(ctx, ds.name, probe.ID, raw, err, log)
+		}
+		id := ds.id(&row)
+		if seen[id] {
+			return nil // the same row on two pages or in overlapping requests
+		}
+		seen[id] = true
+		return w.Write([]T{row})
+	})
+	if err != nil {
+		return fmt.Errorf("%s partition %s: %w", ds.name, date, err)
+	}
+	var replaced int
+	keep := func(id string) bool {
+		if seen[id] {
+			replaced++
+			return false
+		}
+		return true
+	}
+	if err := carryOver(ctx, part, ds.table, w, ds.id, keep); err != nil {
+		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
+	}
+	files, err := w.Close()
+	if err != nil {
+		return fmt.Errorf("write %s partition %s: %w", ds.name, date, err)
+	}
+	if err := part.commit(ctx, map[string][]load.LocalFile{ds.table: files}, log); err != nil {
+		return err
+	}
+	r.sum.update(func() {
+		stats.Partitions++
+		stats.New += len(seen) - replaced
+		stats.Updated += replaced
+		stats.Failed += failed
+	})
+	log.Info("partition committed", "rows_received", len(seen), "rows", part.next.Records)
+	return nil
+}
+
+// spool keeps raw report rows on local disk, one JSON-lines file per date, so
+// that memory does not grow with the window.
+type spool struct {
+	dir   string
+	files map[string]*spoolFile
+}
+
+type spoolFile struct {
+	f *os.File
+	w *bufio.Writer
+}
+
+func newSpool(dir string) (*spool, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create spool: %w", err)
+	}
+	return &spool{dir: dir, files: map[string]*spoolFile{}}, nil
+}
+
+func (s *spool) add(date string, raw []byte) error {
+	sf, ok := s.files[date]
+	if !ok {
+		f, err := os.Create(filepath.Join(s.dir, date+".jsonl"))
+		if err != nil {
+			return fmt.Errorf("spool %s: %w", date, err)
+		}
+		sf = &spoolFile{f: f, w: bufio.NewWriterSize(f, 32<<10)}
+		s.files[date] = sf
+	}
+	// Compact to one line: a raw row may contain newlines.
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, raw); err != nil {
+		buf.Reset()
+		b, _ := json.Marshal(string(raw)) // not JSON: keep it as a string for the quarantine
+		buf.Write(b)
+	}
+	buf.WriteByte('\n')
+	if _, err := sf.w.Write(buf.Bytes()); err != nil {
+		return fmt.Errorf("spool %s: %w", date, err)
+	}
+	return nil
+}
+
+func (s *spool) dates() []string {
+	out := make([]string, 0, len(s.files))
+	for d := range s.files {
+		out = append(out, d)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// each calls fn with every spooled row of date, in arrival order.
+func (s *spool) each(date string, fn func([]byte) error) error {
+	sf := s.files[date]
+	if err := sf.w.Flush(); err != nil {
+		return err
+	}
+	if _, err := sf.f.Seek(0, 0); err != nil {
+		return err
+	}
+	sc := bufio.NewScanner(sf.f)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		if err := fn(sc.Bytes()); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func (s *spool) remove() {
+	for _, sf := range s.files {
+		sf.f.Close()
+	}
+	os.RemoveAll(s.dir)
+}
