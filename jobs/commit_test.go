@@ -142,8 +142,8 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 	if total < 20 {
 		t.Fatalf("a clean run made only %d writes", total)
 	}
-	points := []int64{1, 2, 3, 4, total - 3, total - 2, total - 1, total}
-	for k := int64(5); k < total-3; k += max(1, total/12) {
+	points := []int64{1, 2, total - 2, total - 1, total}
+	for k := int64(3); k < total-2; k += max(1, total/6) {
 		points = append(points, k)
 	}
 	for _, k := range points {

@@ -1,0 +1,142 @@
+package jobs_test
+
+import (
+	"math/big"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+func readTable[T any](t *testing.T, dest, table string) []T {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dest, table, "dt=*", "*.parquet"))
+	var out []T
+	for _, f := range files {
+		if err := load.ReadParquet(f, 1000, func(rows []T) error { out = append(out, rows...); return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// sumByCurrency adds DECIMAL(18,6) charges exactly.
+func sumByCurrency(rows []schemas.PstnCallRow, charge func(schemas.PstnCallRow) *int64) map[string]string {
+	sums := map[string]*big.Int{}
+	for _, r := range rows {
+		if sums[r.Currency] == nil {
+			sums[r.Currency] = new(big.Int)
+		}
+		if c := charge(r); c != nil {
+			sums[r.Currency].Add(sums[r.Currency], big.NewInt(*c))
+		}
+	}
+	out := map[string]string{}
+	for cur, n := range sums {
+		out[cur] = new(big.Rat).SetFrac(n, big.NewInt(1_000_000)).FloatString(6)
+	}
+	return out
+}
+
+func checkUsageLake(t *testing.T, f *fixture, from, to time.Time) {
+	t.Helper()
+	pstn := readTable[schemas.PstnCallRow](t, f.dest, schemas.TablePstnCalls)
+	dr := readTable[schemas.DirectRoutingCallRow](t, f.dest, schemas.TableDirectRoutingCalls)
+	wantP, wantD := f.sim.PstnTruth(from, to), f.sim.DirectRoutingTruth(from, to)
+
+	ids := map[string]bool{}
+	for _, r := range pstn {
+		if ids[r.ID] {
+			t.Errorf("PSTN row %s stored twice", r.ID)
+		}
+		ids[r.ID] = true
+		if got := schemas.PartitionDate(r.StartDateTime); got == "" {
+			t.Errorf("row %s without start", r.ID)
+		}
+	}
+	if len(pstn) != wantP.Rows {
+		t.Errorf("pstn_calls rows = %d, want %d", len(pstn), wantP.Rows)
+	}
+	for _, id := range wantP.IDs {
+		if !ids[id] {
+			t.Errorf("PSTN row %s missing", id)
+		}
+	}
+	for cur, want := range wantP.ChargeByCurrency {
+		if got := sumByCurrency(pstn, func(r schemas.PstnCallRow) *int64 { return r.Charge })[cur]; got != want {
+			t.Errorf("charge %s = %s, want %s", cur, got, want)
+		}
+	}
+	for cur, want := range wantP.ConnectionChargeByCurrency {
+		if got := sumByCurrency(pstn, func(r schemas.PstnCallRow) *int64 { return r.ConnectionCharge })[cur]; got != want {
+			t.Errorf("connection charge %s = %s, want %s", cur, got, want)
+		}
+	}
+	if len(dr) != wantD.Rows {
+		t.Errorf("direct_routing_calls rows = %d, want %d", len(dr), wantD.Rows)
+	}
+	failed := 0
+	seen := map[string]bool{}
+	for _, r := range dr {
+		if seen[r.ID] {
+			t.Errorf("Direct Routing row %s stored twice", r.ID)
+		}
+		seen[r.ID] = true
+		if r.SuccessfulCall != nil && !*r.SuccessfulCall {
+			failed++
+		}
+		if r.SuccessfulCall != nil && *r.SuccessfulCall && !r.FailureDateTime.IsZero() {
+			t.Errorf("successful call %s has failure_date_time %v, want NULL (sentinel)", r.ID, r.FailureDateTime)
+		}
+	}
+	if failed != wantD.Failed {
+		t.Errorf("failed Direct Routing calls = %d, want %d", failed, wantD.Failed)
+	}
+}
+
+func usageOnly(c *jobs.Config) {
+	c.Datasets = []string{schemas.DatasetPstn, schemas.DatasetDirectRouting}
+}
+
+// TestUsage_ScheduledRuns: the first run reads the usage history; later runs
+// re-read the lookback (rows arrive 24-48 h late) and pick up late rows without
+// doubling any.
+func TestUsage_ScheduledRuns(t *testing.T) {
+	f := newFixture(t, nil)
+	start := f.clock.Now()
+	f.MustRun(t, usageOnly)
+	checkUsageLake(t, f, start.Add(-jobs.DefaultConfig().UsageHistory), start)
+
+	f.clock.Add(20 * time.Hour) // late rows of the last days get published
+	sum := f.MustRun(t, usageOnly)
+	checkUsageLake(t, f, start.Add(-jobs.DefaultConfig().UsageHistory), f.clock.Now())
+	if d := sum.Datasets[schemas.DatasetPstn]; d.New == 0 || d.Updated == 0 {
+		t.Errorf("second PSTN run: new %d updated %d, want late rows added and the lookback re-read", d.New, d.Updated)
+	}
+}
+
+// TestUsage_Backfill120Days: a 120-day backfill goes out in requests of at most
+// 90 days, loses nothing at any edge, and running it twice changes nothing.
+func TestUsage_Backfill120Days(t *testing.T) {
+	f := newFixture(t, nil)
+	to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	from := to.Add(-120 * 24 * time.Hour)
+	backfill := func(c *jobs.Config) { usageOnly(c); c.From, c.To = from, to }
+	f.MustRun(t, backfill)
+	checkUsageLake(t, f, from, to)
+	first := lakeRows(t, f.dest)
+	sum := f.MustRun(t, backfill)
+	diffLakes(t, "second backfill", lakeRows(t, f.dest), first)
+	if got := sum.Graph.Requests["pstn"]; got < 2 {
+		t.Errorf("PSTN requests = %d, want at least two (<= 90 days each)", got)
+	}
+	// Adjacent windows: [from, mid) then [mid, to) store each edge row once.
+	g := newFixture(t, nil)
+	mid := from.Add(45 * 24 * time.Hour)
+	g.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = from, mid })
+	g.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = mid, to })
+	diffLakes(t, "two adjacent windows", lakeRows(t, g.dest), first)
+}
