@@ -117,6 +117,7 @@ var (
 		&cli.DurationFlag{Name: "usage-lookback", Value: jobs.DefaultConfig().UsageLookback, Usage: "how far before the watermark PSTN and Direct Routing runs re-read (rows arrive 24-48 h late)", EnvVars: env("CALLRECORDS_USAGE_LOOKBACK")},
 		&cli.DurationFlag{Name: "usage-history", Value: jobs.DefaultConfig().UsageHistory, Usage: "how far back a first PSTN or Direct Routing run reads", EnvVars: env("CALLRECORDS_USAGE_HISTORY")},
 		&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes (only when one run ever writes there)", EnvVars: env("CALLRECORDS_SINGLE_WRITER")},
+		&cli.DurationFlag{Name: "lock-ttl", Value: jobs.DefaultLockTTL, Usage: "how long the tenant's lease outlives its last renewal: a crashed run blocks the next for at most this", EnvVars: env("CALLRECORDS_LOCK_TTL")},
 		&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary Parquet files (default: the system's)", EnvVars: env("CALLRECORDS_TEMP_DIR")},
 	}
 )
@@ -272,6 +273,7 @@ func runAction(c *cli.Context) error {
 	cfg.UsageHistory = c.Duration("usage-history")
 	cfg.TempDir = c.String("temp-dir")
 	cfg.SingleWriter = c.Bool("single-writer")
+	cfg.LockTTL = c.Duration("lock-ttl")
 	if cfg.From, err = parseTime("from", c.String("from")); err != nil {
 		return err
 	}

@@ -50,9 +50,12 @@ type Config struct {
 	// SingleWriter skips the start-up check that the destination enforces
 	// conditional writes, for stores that do not and have one writer only.
 	SingleWriter bool
-	RunID        string // default: derived from the start time
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// LockTTL is how long the tenant's lease outlives its last renewal (renewed
+	// every third of it).
+	LockTTL time.Duration
+	RunID   string // default: derived from the start time
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // DefaultConfig returns a Config with the documented defaults.
@@ -65,6 +68,7 @@ func DefaultConfig() Config {
 		UsageHistory:  Retention,
 		Concurrency:   8,
 		MaxRPS:        75, // Graph's 1,500 requests / 20 s per app per tenant
+		LockTTL:       DefaultLockTTL,
 		Now:           time.Now,
 		Logger:        slog.Default(),
 	}
@@ -89,6 +93,8 @@ func (c Config) Validate() error {
 		return bad("no Graph credential")
 	case c.Concurrency < 1:
 		return bad("--concurrency must be at least 1, got %d", c.Concurrency)
+	case c.LockTTL < 3*time.Second:
+		return bad("--lock-ttl must be at least 3s, got %s", c.LockTTL)
 	case c.MaxRPS < 0:
 		return bad("--graph-max-rps must not be negative")
 	case c.Lookback < 0 || c.UsageLookback < 0:

@@ -20,10 +20,9 @@ var ErrLocked = errors.New("another run holds the lock")
 // time, e.g. a paused process): it must not commit anything more.
 var errLockLost = errors.New("lock lost to another run")
 
-const (
-	leaseTTL   = 60 * time.Second
-	leaseRenew = 20 * time.Second
-)
+// DefaultLockTTL is how long a lease outlives its last renewal: a run that
+// crashed blocks the next one for at most this long.
+const DefaultLockTTL = 60 * time.Second
 
 // lease is the lock object of one tenant: _etl/locks/<tenant>.json. Acquired with
 // If-None-Match, renewed and released with If-Match, so two runs (a CronJob
@@ -34,6 +33,7 @@ type lease struct {
 	key   string
 	doc   leaseDoc
 	now   func() time.Time
+	ttl   time.Duration
 
 	mu   sync.Mutex
 	etag string
@@ -49,11 +49,11 @@ type leaseDoc struct {
 
 func lockKey(tenant string) string { return etlPrefix + "locks/" + tenant + ".json" }
 
-func acquireLease(ctx context.Context, s load.Conditional, tenant, runID string, now func() time.Time) (*lease, error) {
+func acquireLease(ctx context.Context, s load.Conditional, tenant, runID string, ttl time.Duration, now func() time.Time) (*lease, error) {
 	host, _ := os.Hostname()
-	l := &lease{store: s, key: lockKey(tenant), now: now,
+	l := &lease{store: s, key: lockKey(tenant), now: now, ttl: ttl,
 		doc: leaseDoc{RunID: runID, Host: host, PID: os.Getpid(), Acquired: now().UTC()}}
-	l.doc.Expires = l.doc.Acquired.Add(leaseTTL)
+	l.doc.Expires = l.doc.Acquired.Add(ttl)
 	data, _ := json.Marshal(l.doc)
 	etag, err := s.PutIfAbsent(ctx, l.key, data)
 	if err == nil {
@@ -65,7 +65,7 @@ func acquireLease(ctx context.Context, s load.Conditional, tenant, runID string,
 	}
 	held, heldTag, err := s.Get(ctx, l.key)
 	if errors.Is(err, load.ErrNotExist) {
-		return acquireLease(ctx, s, tenant, runID, now) // released meanwhile
+		return acquireLease(ctx, s, tenant, runID, ttl, now) // released meanwhile
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read lock %s: %w", l.key, err)
@@ -89,7 +89,7 @@ func acquireLease(ctx context.Context, s load.Conditional, tenant, runID string,
 // keepAlive renews the lease until ctx ends. If a renewal finds the lease taken
 // over, it calls lost: the run must stop before its next commit.
 func (l *lease) keepAlive(ctx context.Context, log *slog.Logger, lost func(error)) {
-	t := time.NewTicker(leaseRenew)
+	t := time.NewTicker(l.ttl / 3)
 	defer t.Stop()
 	for {
 		select {
@@ -99,7 +99,7 @@ func (l *lease) keepAlive(ctx context.Context, log *slog.Logger, lost func(error
 		}
 		l.mu.Lock()
 		doc := l.doc
-		doc.Expires = l.now().UTC().Add(leaseTTL)
+		doc.Expires = l.now().UTC().Add(l.ttl)
 		data, _ := json.Marshal(doc)
 		etag, err := l.store.PutIfMatch(ctx, l.key, data, l.etag)
 		if err == nil {

@@ -82,7 +82,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		return nil, fmt.Errorf("probe %s: %w", cfg.Dest, err)
 	}
-	lock, err := acquireLease(ctx, store, cfg.TenantID, cfg.RunID, cfg.Now)
+	lock, err := acquireLease(ctx, store, cfg.TenantID, cfg.RunID, cfg.LockTTL, cfg.Now)
 	if err != nil {
 		return nil, err
 	}
