@@ -88,15 +88,8 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 	}
 
 	var fetch []string
-	var newCount, updated int
 	for id, v := range listed {
-		sv, ok := stored[id]
-		switch {
-		case !ok:
-			newCount++
-			fetch = append(fetch, id)
-		case v > sv:
-			updated++
+		if sv, ok := stored[id]; !ok || v > sv {
 			fetch = append(fetch, id)
 		}
 	}
@@ -109,49 +102,70 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 		return part.removeOrphans(ctx, log)
 	}
 
-	w := newCallRecordWriters(r.parquetOptions())
-	defer w.abort()
-	replaced := make(map[string]bool, len(fetch))
-	var notFound, failed int
-	err = r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, func(id string, raw json.RawMessage) error {
-		rec, err := transform.DecodeCallRecord(raw)
+	var notFound int
+	replaced, failed, err := r.rewriteCallRecords(ctx, part, func(add func(id string, raw []byte) error) error {
+		err := r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, func(id string, raw json.RawMessage) error {
+			return add(id, raw)
+		}, func(id string) {
+			// Listed a moment ago, gone now: expired or not yet published. Its
+			// stored rows (if any) stay; the next run tries again.
+			notFound++
+			log.Warn("call record not found", "id", id)
+		})
 		if err != nil {
-			failed++
-			return r.quarantine(ctx, ds, id, raw, err, log)
+			return fmt.Errorf("fetch call records %s: %w", date, err)
 		}
-		if err := w.add(transform.FlattenCallRecord(r.cfg.TenantID, rec)); err != nil {
-			return fmt.Errorf("write call record %s: %w", id, err)
-		}
-		replaced[id] = true
 		return nil
-	}, func(id string) {
-		// Listed a moment ago, gone now: expired or not yet published. Its stored
-		// rows (if any) stay; the next run tries again.
-		notFound++
-		log.Warn("call record not found", "id", id)
-	})
+	}, log)
 	if err != nil {
-		return fmt.Errorf("fetch call records %s: %w", date, err)
+		return err
 	}
 	r.sum.update(func() {
 		stats.NotFound += notFound
 		stats.Failed += failed
-		// New and updated count what was actually replaced or added.
-		for _, id := range fetch {
-			if !replaced[id] {
-				continue
-			}
+		for id := range replaced {
 			if _, ok := stored[id]; ok {
 				stats.Updated++
 			} else {
 				stats.New++
 			}
 		}
+		if len(replaced) > 0 {
+			stats.Partitions++
+		}
 	})
-	if len(replaced) == 0 {
-		return part.removeOrphans(ctx, log)
-	}
+	log.Info("partition done", "listed", len(listed), "fetched", len(replaced),
+		"records", part.prev.Records, "not_found", notFound, "quarantined", failed)
+	return nil
+}
 
+// rewriteCallRecords writes a partition anew: the records that feed hands to add
+// replace the stored rows of their ids, and the stored rows of every other record
+// are carried over; then the partition is committed. A record that does not
+// decode is quarantined and its stored rows stay. Nothing is written when no
+// record was replaced (beyond removing leftovers).
+func (r *runner) rewriteCallRecords(ctx context.Context, part *partition, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, err error) {
+	w := newCallRecordWriters(r.parquetOptions())
+	defer w.abort()
+	replaced = map[string]bool{}
+	err = feed(func(id string, raw []byte) error {
+		rec, err := transform.DecodeCallRecord(raw)
+		if err != nil {
+			failed++
+			return r.quarantine(ctx, part.dataset, id, raw, err, log)
+		}
+		if err := w.add(transform.FlattenCallRecord(r.cfg.TenantID, rec)); err != nil {
+			return fmt.Errorf("write call record %s: %w", id, err)
+		}
+		replaced[id] = true
+		return nil
+	})
+	if err != nil {
+		return nil, failed, err
+	}
+	if len(replaced) == 0 {
+		return replaced, failed, part.removeOrphans(ctx, log)
+	}
 	keep := func(id string) bool { return !replaced[id] }
 	if err := errors.Join(
 		carryOver(ctx, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep),
@@ -160,19 +174,13 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 		carryOver(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
 		carryOver(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
 	); err != nil {
-		return fmt.Errorf("carry over partition %s: %w", date, err)
+		return nil, failed, fmt.Errorf("carry over partition %s: %w", part.date, err)
 	}
 	files, err := w.close()
 	if err != nil {
-		return fmt.Errorf("write partition %s: %w", date, err)
+		return nil, failed, fmt.Errorf("write partition %s: %w", part.date, err)
 	}
-	if err := part.commit(ctx, files, log); err != nil {
-		return err
-	}
-	r.sum.update(func() { stats.Partitions++ })
-	log.Info("partition committed", "listed", len(listed), "fetched", len(replaced),
-		"records", part.next.Records, "not_found", notFound, "quarantined", failed)
-	return nil
+	return replaced, failed, part.commit(ctx, files, log)
 }
 
 // quarantine keeps a payload that could not be processed under _etl/quarantine/

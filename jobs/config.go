@@ -78,18 +78,20 @@ func DefaultConfig() Config {
 var KnownDatasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}
 
 // Validate reports the first configuration error, wrapped in ErrConfig.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(true) }
+
+func (c Config) validate(needGraph bool) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 	}
 	switch {
 	case c.TenantID == "":
 		return bad("--tenant-id is required")
-	case c.GraphURL == "":
+	case needGraph && c.GraphURL == "":
 		return bad("--graph-url is required")
 	case c.Dest == "":
 		return bad("--dest is required")
-	case c.Credential == nil:
+	case needGraph && c.Credential == nil:
 		return bad("no Graph credential")
 	case c.Concurrency < 1:
 		return bad("--concurrency must be at least 1, got %d", c.Concurrency)

@@ -41,6 +41,25 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	return execute(ctx, cfg, true, func(ctx context.Context, r *runner) error {
+		g, gctx := errgroup.WithContext(ctx)
+		for _, ds := range cfg.Datasets {
+			switch ds {
+			case schemas.DatasetCallRecords:
+				g.Go(func() error { return r.callRecords(gctx) })
+			case schemas.DatasetPstn:
+				g.Go(func() error { return runUsage(gctx, r, r.pstnDataset()) })
+			case schemas.DatasetDirectRouting:
+				g.Go(func() error { return runUsage(gctx, r, r.directRoutingDataset()) })
+			}
+		}
+		return g.Wait()
+	})
+}
+
+// execute sets a run up (Graph client when withGraph, store, conditional-write
+// probe, tenant lease), does work, and writes the run summary.
+func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.Context, *runner) error) (*Summary, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -53,15 +72,20 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	cfg.Logger = cfg.Logger.With("run", cfg.RunID, "tenant", cfg.TenantID)
 
-	graph, err := extract.New(extract.Config{
-		BaseURL:    cfg.GraphURL,
-		Credential: cfg.Credential,
-		MaxRPS:     cfg.MaxRPS,
-		Logger:     cfg.Logger,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+	var graph *extract.Client
+	if withGraph {
+		var err error
+		graph, err = extract.New(extract.Config{
+			BaseURL:    cfg.GraphURL,
+			Credential: cfg.Credential,
+			MaxRPS:     cfg.MaxRPS,
+			Logger:     cfg.Logger,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		}
 	}
+	var err error
 	store := cfg.Store
 	if store == nil {
 		if store, err = load.OpenStore(ctx, cfg.Dest, cfg.S3); err != nil {
@@ -106,23 +130,14 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	r := &runner{cfg: cfg, store: store, graph: graph, tmp: tmp,
 		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero()}}
 
-	g, gctx := errgroup.WithContext(ctx)
-	for _, ds := range cfg.Datasets {
-		switch ds {
-		case schemas.DatasetCallRecords:
-			g.Go(func() error { return r.callRecords(gctx) })
-		case schemas.DatasetPstn:
-			g.Go(func() error { return runUsage(gctx, r, r.pstnDataset()) })
-		case schemas.DatasetDirectRouting:
-			g.Go(func() error { return runUsage(gctx, r, r.directRoutingDataset()) })
-		}
-	}
-	runErr := g.Wait()
+	runErr := work(ctx, r)
 	if cause := context.Cause(ctx); errors.Is(cause, errLockLost) {
 		runErr = cause
 	}
 
-	r.sum.Graph = graph.Stats()
+	if graph != nil {
+		r.sum.Graph = graph.Stats()
+	}
 	r.sum.Finished = cfg.Now().UTC()
 	r.sum.Seconds = r.sum.Finished.Sub(started).Seconds()
 	if runErr != nil {

@@ -1,0 +1,234 @@
+package jobs
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+	"github.com/callrecords-etl/callrecords-etl/transform"
+)
+
+// importSpoolBytes bounds the local spool: past it, every date spooled so far is
+// loaded and the spool starts again.
+const importSpoolBytes = 256 << 20
+
+// Import loads whole call records (one JSON object per line, as `get` prints
+// them or as kept in a raw archive) into the lake, through the same partition
+// rewrite and commit as a run: a record replaces the stored one only when its
+// version is at least as high. Records are spooled per start date on local disk
+// and each date's partition is rewritten once per spool-full (input in any order
+// is correct: a date seen again after a flush is merged in again). It never
+// touches Graph nor the checkpoints.
+func Import(ctx context.Context, cfg Config, src io.Reader) (*Summary, error) {
+	if err := cfg.validate(false); err != nil {
+		return nil, err
+	}
+	return execute(ctx, cfg, false, func(ctx context.Context, r *runner) error {
+		return r.importCallRecords(ctx, src)
+	})
+}
+
+func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
+	const ds = schemas.DatasetCallRecords
+	log := r.cfg.Logger.With("dataset", ds, "import", true)
+	sc := bufio.NewScanner(src)
+	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	dir := filepath.Join(r.tmp, "import")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create import spool: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	chunks := map[string]*importChunk{}
+	var spooled int64
+	flush := func() error {
+		for _, date := range sortedKeys(chunks) {
+			c := chunks[date]
+			err := r.importChunk(ctx, c, log)
+			c.remove()
+			delete(chunks, date)
+			if err != nil {
+				return err
+			}
+		}
+		spooled = 0
+		return nil
+	}
+	defer func() {
+		for _, c := range chunks {
+			c.remove()
+		}
+	}()
+
+	line := 0
+	for sc.Scan() {
+		line++
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		var head struct {
+			ID      string       `json:"id"`
+			Version int64        `json:"version"`
+			Start   schemas.Time `json:"startDateTime"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" || head.Start.IsZero() {
+			_, derr := transform.DecodeCallRecord(raw) // names what is wrong
+			id := head.ID
+			if id == "" {
+				id = fmt.Sprintf("line-%d", line)
+			}
+			r.sum.dataset(ds) // the dataset shows in the summary even if nothing loads
+			if err := r.quarantine(ctx, ds, id, raw, derr, log); err != nil {
+				return err
+			}
+			continue
+		}
+		date := schemas.PartitionDate(head.Start.Time)
+		c, ok := chunks[date]
+		if !ok {
+			var err error
+			if c, err = newImportChunk(dir, date); err != nil {
+				return err
+			}
+			chunks[date] = c
+		}
+		if err := c.add(head.ID, head.Version, raw); err != nil {
+			return err
+		}
+		if spooled += int64(len(raw)) + 1; spooled > importSpoolBytes {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read import line %d: %w", line+1, err)
+	}
+	return flush()
+}
+
+// importChunk rewrites one date's partition with the chunk's records: of several
+// copies of a record the highest version wins, and a stored higher version is
+// never replaced by a lower one.
+func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logger) error {
+	const ds = schemas.DatasetCallRecords
+	stats := r.sum.dataset(ds)
+	if err := c.w.Flush(); err != nil {
+		return fmt.Errorf("spool import: %w", err)
+	}
+	part, err := r.openPartition(ctx, ds, c.date)
+	if err != nil {
+		return err
+	}
+	defer part.cleanup()
+	stored, err := storedVersions(ctx, part)
+	if err != nil {
+		return err
+	}
+	take := map[int64]bool{} // offsets of the lines to load
+	unchanged := 0
+	for id, best := range c.best {
+		if sv, ok := stored[id]; ok && sv > best.version {
+			unchanged++
+			continue
+		}
+		take[best.offset] = true
+	}
+	replaced, failed, err := r.rewriteCallRecords(ctx, part, func(add func(string, []byte) error) error {
+		if _, err := c.f.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		rd := bufio.NewReaderSize(c.f, 1<<20)
+		var off int64
+		for {
+			b, err := rd.ReadBytes('\n')
+			if len(b) > 0 && take[off] {
+				raw := bytes.TrimSuffix(b, []byte("\n"))
+				var head struct {
+					ID string `json:"id"`
+				}
+				json.Unmarshal(raw, &head)
+				if err := add(head.ID, raw); err != nil {
+					return err
+				}
+			}
+			off += int64(len(b))
+			if err == io.EOF {
+				return nil
+			}
+			if err != nil {
+				return fmt.Errorf("read import spool: %w", err)
+			}
+		}
+	}, log)
+	if err != nil {
+		return err
+	}
+	r.sum.update(func() {
+		stats.Listed += len(c.best)
+		stats.Unchanged += unchanged
+		stats.Failed += failed
+		for id := range replaced {
+			if _, ok := stored[id]; ok {
+				stats.Updated++
+			} else {
+				stats.New++
+			}
+		}
+		if len(replaced) > 0 {
+			stats.Partitions++
+		}
+	})
+	log.Info("partition done", "dt", c.date, "records", len(c.best), "loaded", len(replaced))
+	return nil
+}
+
+// importChunk spools the raw records of one date.
+type importChunk struct {
+	f    *os.File
+	w    *bufio.Writer
+	date string
+	size int64
+	best map[string]spooled // highest version per id
+}
+
+type spooled struct {
+	version int64
+	offset  int64
+}
+
+func newImportChunk(dir, date string) (*importChunk, error) {
+	f, err := os.Create(filepath.Join(dir, date+".jsonl"))
+	if err != nil {
+		return nil, fmt.Errorf("create import spool: %w", err)
+	}
+	return &importChunk{f: f, date: date, w: bufio.NewWriterSize(f, 64<<10), best: map[string]spooled{}}, nil
+}
+
+func (c *importChunk) add(id string, version int64, raw []byte) error {
+	if b, ok := c.best[id]; !ok || version >= b.version {
+		c.best[id] = spooled{version: version, offset: c.size}
+	}
+	n, err := c.w.Write(raw)
+	if err == nil {
+		err = c.w.WriteByte('\n')
+		n++
+	}
+	c.size += int64(n)
+	if err != nil {
+		return fmt.Errorf("spool import: %w", err)
+	}
+	return nil
+}
+
+func (c *importChunk) remove() {
+	c.f.Close()
+	os.Remove(c.f.Name())
+}
