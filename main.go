@@ -4,6 +4,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,9 +164,20 @@ func newApp() *cli.App {
 					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
 					&cli.BoolFlag{Name: "throttle", Usage: "enforce Graph's documented rate limits (429 + Retry-After)"},
 					&cli.Float64Flag{Name: "fault-rate", Usage: "fraction of requests answered 503/504 or dropped"},
-					&cli.StringFlag{Name: "tenant-id", Value: "11111111-2222-3333-4444-555555555555", Usage: "simulated tenant id"},
+					&cli.StringFlag{Name: "tenant-id", Value: demoTenant, Usage: "simulated tenant id"},
+					&cli.BoolFlag{Name: "dump", Usage: "write every retained call record as JSON lines to standard output (for import) instead of serving"},
 				}, logFlags),
 				Action: simulateAction,
+			},
+			{
+				Name:      "import",
+				Usage:     "load whole call records (JSON lines, as `get` prints them) into the lake, e.g. from a raw archive",
+				ArgsUsage: "[FILE|-]",
+				Flags: flags([]cli.Flag{tenantFlag, destFlag,
+					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: env("CALLRECORDS_SINGLE_WRITER")},
+					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: env("CALLRECORDS_TEMP_DIR")},
+				}, s3Flags, logFlags),
+				Action: importAction,
 			},
 			{
 				Name:   "get",
@@ -360,6 +373,9 @@ func simulateAction(c *cli.Context) error {
 		Seed: c.Int64("seed"), TenantID: c.String("tenant-id"), RecordsPerDay: c.Int("records-per-day"),
 		Token: os.Getenv("CALLRECORDS_GRAPH_TOKEN"), Throttle: c.Bool("throttle"), FaultRate: c.Float64("fault-rate"),
 	})
+	if c.Bool("dump") {
+		return dumpRecords(c, sim)
+	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return usageError("--listen %s: %v", c.String("listen"), err)
@@ -376,6 +392,58 @@ func simulateAction(c *cli.Context) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	return nil
+}
+
+// dumpRecords writes the simulated tenant's records, day by day, one compact JSON
+// object per line.
+func dumpRecords(c *cli.Context, sim *graphsim.Simulator) error {
+	w := bufio.NewWriterSize(c.App.Writer, 1<<20)
+	now := time.Now().UTC()
+	day := now.Add(-jobs.Retention).Truncate(24 * time.Hour)
+	for ; day.Before(now); day = day.Add(24 * time.Hour) {
+		for _, id := range sim.Truth(day, day.Add(24*time.Hour)).IDs {
+			raw, ok := sim.Record(id)
+			if !ok {
+				continue
+			}
+			var line bytes.Buffer
+			if err := json.Compact(&line, raw); err != nil {
+				return fmt.Errorf("dump %s: %w", id, err)
+			}
+			line.WriteByte('\n')
+			if _, err := w.Write(line.Bytes()); err != nil {
+				return fmt.Errorf("dump: %w", err)
+			}
+		}
+		if err := c.Context.Err(); err != nil {
+			return err
+		}
+	}
+	return w.Flush()
+}
+
+func importAction(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	var src io.Reader = os.Stdin
+	if name := c.Args().First(); name != "" && name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return usageError("import %s: %v", name, err)
+		}
+		defer f.Close()
+		src = f
+	}
+	cfg := jobs.DefaultConfig()
+	cfg.TenantID, cfg.Dest, cfg.S3, cfg.Logger = c.String("tenant-id"), c.String("dest"), s3Config(c), log
+	cfg.SingleWriter, cfg.TempDir = c.Bool("single-writer"), c.String("temp-dir")
+	sum, err := jobs.Import(c.Context, cfg, bufio.NewReaderSize(src, 1<<20))
+	if sum != nil {
+		sum.Print(c.App.Writer)
+	}
+	return err
 }
 
 func getAction(c *cli.Context) error {

@@ -96,7 +96,11 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintln(tw, "dataset\twindow\tlisted\tnew\tupdated\tunchanged\tnot found\tquarantined\tpartitions")
 	for _, name := range sortedKeys(s.Datasets) {
 		d := s.Datasets[name]
-		fmt.Fprintf(tw, "%s\t%s .. %s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, d.From.Format(time.RFC3339), d.To.Format(time.RFC3339),
+		win := "(import)"
+		if !d.From.IsZero() {
+			win = d.From.Format(time.RFC3339) + " .. " + d.To.Format(time.RFC3339)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", name, win,
 			d.Listed, d.New, d.Updated, d.Unchanged, d.NotFound, d.Failed, d.Partitions)
 	}
 	fmt.Fprintln(tw)
