@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 BIN       := $(CURDIR)/bin
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: build demo test race lint tidy-check integration e2e clean
+.PHONY: build demo test race lint tidy-check integration e2e clean pushgateway
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.Version=$(VERSION)" -o $(BIN)/callrecords-etl .
@@ -17,16 +17,20 @@ demo: build
 $(BIN)/versitygw:
 	GOBIN=$(BIN) CGO_ENABLED=0 $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
+# The metrics test pushes to a real Prometheus Pushgateway (Debian package).
+pushgateway:
+	@command -v prometheus-pushgateway >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-pushgateway; }
+
 # Every test: lint, the unit and S3 tests with the race detector, and the DuckDB
 # read-back tests (a separate module: our binary stays CGO-free).
-test: lint $(BIN)/versitygw
+test: lint $(BIN)/versitygw pushgateway
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 ./...
 
-race: $(BIN)/versitygw
+race: $(BIN)/versitygw pushgateway
 	CGO_ENABLED=1 $(GO) test -race ./...
 
-integration: $(BIN)/versitygw
+integration: $(BIN)/versitygw pushgateway
 	CALLRECORDS_TEST_DISALLOW_SKIP=1 CGO_ENABLED=1 $(GO) test -count=1 ./...
 	cd e2e && CALLRECORDS_TEST_DISALLOW_SKIP=1 CGO_ENABLED=1 $(GO) test -count=1 ./...
 

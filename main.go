@@ -98,7 +98,7 @@ var (
 	}
 	logFlags = []cli.Flag{
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: env("CALLRECORDS_LOG_LEVEL")},
-		&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: env("CALLRECORDS_LOG_FORMAT")},
+		&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "text, json, or auto (text on a terminal, json otherwise)", EnvVars: env("CALLRECORDS_LOG_FORMAT")},
 	}
 	authFlags = []cli.Flag{
 		&cli.StringFlag{Name: "client-id", Usage: "app registration (client) id; default: the azidentity default chain", EnvVars: env("CALLRECORDS_CLIENT_ID")},
@@ -119,6 +119,9 @@ var (
 		&cli.DurationFlag{Name: "usage-lookback", Value: jobs.DefaultConfig().UsageLookback, Usage: "how far before the watermark PSTN and Direct Routing runs re-read (rows arrive 24-48 h late)", EnvVars: env("CALLRECORDS_USAGE_LOOKBACK")},
 		&cli.DurationFlag{Name: "usage-history", Value: jobs.DefaultConfig().UsageHistory, Usage: "how far back a first PSTN or Direct Routing run reads", EnvVars: env("CALLRECORDS_USAGE_HISTORY")},
 		&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes (only when one run ever writes there)", EnvVars: env("CALLRECORDS_SINGLE_WRITER")},
+		&cli.BoolFlag{Name: "dry-run", Usage: "plan the windows and report what would be fetched and rewritten, writing nothing", EnvVars: env("CALLRECORDS_DRY_RUN")},
+		&cli.StringFlag{Name: "summary-file", Usage: "also write the run summary as JSON to this local file (e.g. for Airflow)", EnvVars: env("CALLRECORDS_SUMMARY_FILE")},
+		&cli.StringFlag{Name: "pushgateway-url", Usage: "push run metrics to this Prometheus Pushgateway", EnvVars: env("CALLRECORDS_PUSHGATEWAY_URL")},
 		&cli.DurationFlag{Name: "lock-ttl", Value: jobs.DefaultLockTTL, Usage: "how long the tenant's lease outlives its last renewal: a crashed run blocks the next for at most this", EnvVars: env("CALLRECORDS_LOCK_TTL")},
 		&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary Parquet files (default: the system's)", EnvVars: env("CALLRECORDS_TEMP_DIR")},
 	}
@@ -214,13 +217,22 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 		return nil, usageError("--log-level %q: want debug, info, warn or error", c.String("log-level"))
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	switch c.String("log-format") {
+	format := c.String("log-format")
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok {
+			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+				format = "text"
+			}
+		}
+	}
+	switch format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
-	return nil, usageError("--log-format %q: want text or json", c.String("log-format"))
+	return nil, usageError("--log-format %q: want text, json or auto", c.String("log-format"))
 }
 
 func s3Config(c *cli.Context) load.S3Config {
@@ -287,6 +299,7 @@ func runAction(c *cli.Context) error {
 	cfg.TempDir = c.String("temp-dir")
 	cfg.SingleWriter = c.Bool("single-writer")
 	cfg.LockTTL = c.Duration("lock-ttl")
+	cfg.DryRun = c.Bool("dry-run")
 	if cfg.From, err = parseTime("from", c.String("from")); err != nil {
 		return err
 	}
@@ -294,8 +307,30 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	sum, err := jobs.Run(c.Context, cfg)
-	if sum != nil {
-		sum.Print(c.App.Writer)
+	if sum == nil {
+		return err
+	}
+	sum.Print(c.App.Writer)
+	if path := c.String("summary-file"); path != "" {
+		data, jerr := json.MarshalIndent(sum, "", "  ")
+		if jerr == nil {
+			jerr = os.WriteFile(path, append(data, '\n'), 0o644)
+		}
+		if jerr != nil {
+			log.Error("summary file not written", "path", path, "err", jerr)
+		}
+	}
+	if gw := c.String("pushgateway-url"); gw != "" && !cfg.DryRun {
+		// Metrics are best effort: a failed push is logged, never the run's result.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 30*time.Second)
+		defer cancel()
+		states, serr := jobs.ReadStatus(ctx, cfg.Dest, cfg.S3, cfg.TenantID, time.Now().UTC())
+		if serr == nil {
+			serr = jobs.PushMetrics(ctx, gw, sum, states, exitCode(err), time.Now().UTC(), nil)
+		}
+		if serr != nil {
+			log.Error("metrics not pushed", "gateway", gw, "err", serr)
+		}
 	}
 	return err
 }

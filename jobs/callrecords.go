@@ -34,14 +34,15 @@ func (r *runner) callRecords(ctx context.Context) error {
 	}
 	stats := r.sum.dataset(ds)
 	r.sum.update(func() { stats.From, stats.To = w.From, w.To })
-	log.Info("window planned", "from", w.From, "to", w.To, "explicit", r.sum.Explicit)
+	log = log.With("window", w.String())
+	log.Info("window planned", "explicit", r.sum.Explicit)
 
 	for _, day := range w.days() {
 		if err := r.callRecordsDay(ctx, day, log); err != nil {
 			return err
 		}
 	}
-	if r.sum.Explicit {
+	if r.sum.Explicit || r.cfg.DryRun {
 		return nil // a backfill never moves the scheduled watermark
 	}
 	cp.Tenant, cp.Dataset = r.cfg.TenantID, ds
@@ -98,6 +99,21 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 		stats.Listed += len(listed)
 		stats.Unchanged += len(listed) - len(fetch)
 	})
+	if r.cfg.DryRun {
+		r.sum.update(func() {
+			for _, id := range fetch {
+				if _, ok := stored[id]; ok {
+					stats.Updated++
+				} else {
+					stats.New++
+				}
+			}
+		})
+		if len(fetch) > 0 {
+			log.Info("dry run: would fetch and rewrite the partition", "listed", len(listed), "fetch", len(fetch))
+		}
+		return nil
+	}
 	if len(fetch) == 0 {
 		return part.removeOrphans(ctx, log)
 	}

@@ -50,6 +50,9 @@ type Config struct {
 	// SingleWriter skips the start-up check that the destination enforces
 	// conditional writes, for stores that do not and have one writer only.
 	SingleWriter bool
+	// DryRun plans the windows, lists what Graph has and compares it with the
+	// lake, and reports what a run would fetch and rewrite, writing nothing.
+	DryRun bool
 	// LockTTL is how long the tenant's lease outlives its last renewal (renewed
 	// every third of it).
 	LockTTL time.Duration

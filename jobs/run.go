@@ -98,7 +98,10 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	}
 	defer os.RemoveAll(tmp)
 
-	if cfg.SingleWriter {
+	var lock *lease
+	if cfg.DryRun {
+		cfg.Logger.Info("dry run: nothing will be written")
+	} else if cfg.SingleWriter {
 		cfg.Logger.Warn("not checking that the destination enforces conditional writes (--single-writer)")
 	} else if err := load.ProbeConditional(ctx, store); err != nil {
 		if errors.Is(err, load.ErrConditionalUnsupported) {
@@ -106,26 +109,27 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 		}
 		return nil, fmt.Errorf("probe %s: %w", cfg.Dest, err)
 	}
-	lock, err := acquireLease(ctx, store, cfg.TenantID, cfg.RunID, cfg.LockTTL, cfg.Now)
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	renewDone := make(chan struct{})
-	go func() {
-		defer close(renewDone)
-		lock.keepAlive(ctx, cfg.Logger, cancel)
-	}()
-	defer func() {
-		cancel(nil)
-		<-renewDone
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer rcancel()
-		if err := lock.release(rctx); err != nil {
-			cfg.Logger.Warn("lock not released; it expires by itself", "err", err)
+	if !cfg.DryRun {
+		if lock, err = acquireLease(ctx, store, cfg.TenantID, cfg.RunID, cfg.LockTTL, cfg.Now); err != nil {
+			return nil, err
 		}
-	}()
+		renewDone := make(chan struct{})
+		go func() {
+			defer close(renewDone)
+			lock.keepAlive(ctx, cfg.Logger, cancel)
+		}()
+		defer func() {
+			cancel(nil)
+			<-renewDone
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer rcancel()
+			if err := lock.release(rctx); err != nil {
+				cfg.Logger.Warn("lock not released; it expires by itself", "err", err)
+			}
+		}()
+	}
 
 	r := &runner{cfg: cfg, store: store, graph: graph, tmp: tmp,
 		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero()}}
@@ -143,8 +147,10 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	if runErr != nil {
 		r.sum.Error = runErr.Error()
 	}
-	if err := r.writeSummary(ctx); err != nil && runErr == nil {
-		runErr = err
+	if !cfg.DryRun {
+		if err := r.writeSummary(ctx); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	if runErr != nil {
 		return r.sum, runErr
@@ -183,6 +189,10 @@ func newRunID(t time.Time) string {
 
 // window is a half-open interval [From, To).
 type window struct{ From, To time.Time }
+
+func (w window) String() string {
+	return w.From.Format(time.RFC3339) + "/" + w.To.Format(time.RFC3339)
+}
 
 // days splits w at UTC midnights: a partition is one UTC day.
 func (w window) days() []window {

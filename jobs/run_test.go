@@ -359,3 +359,26 @@ func TestRun_RemovesLeftovers(t *testing.T) {
 		t.Errorf("leftover %s still there (%v)", stray, err)
 	}
 }
+
+// TestRun_DryRun reports what a run would do and writes nothing at all.
+func TestRun_DryRun(t *testing.T) {
+	f := newFixture(t, nil)
+	sum := f.MustRun(t, func(c *jobs.Config) {
+		c.DryRun = true
+		c.Datasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}
+	})
+	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
+	if d := sum.Datasets[schemas.DatasetCallRecords]; d.New != truth.Records || d.Partitions != 0 {
+		t.Errorf("dry run: would fetch %d new in %d partitions, want %d and none written", d.New, d.Partitions, truth.Records)
+	}
+	var files []string
+	filepath.Walk(f.dest, func(path string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			files = append(files, path)
+		}
+		return nil
+	})
+	if len(files) != 0 {
+		t.Errorf("dry run wrote %v", files)
+	}
+}

@@ -66,7 +66,8 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	w := r.planUsage(cp, found, now)
 	stats := r.sum.dataset(ds.name)
 	r.sum.update(func() { stats.From, stats.To = w.From, w.To })
-	log.Info("window planned", "from", w.From, "to", w.To, "explicit", r.sum.Explicit)
+	log = log.With("window", w.String())
+	log.Info("window planned", "explicit", r.sum.Explicit)
 
 	spool, err := newSpool(filepath.Join(r.tmp, ds.name))
 	if err != nil {
@@ -86,6 +87,12 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		return fmt.Errorf("list %s %s .. %s: %w", ds.name, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339), err)
 	}
 	r.sum.update(func() { stats.Listed += listed })
+	if r.cfg.DryRun {
+		for _, date := range spool.dates() {
+			log.Info("dry run: would rewrite the partition", "dt", date)
+		}
+		return nil
+	}
 	for _, date := range spool.dates() {
 		if err := usageDay(ctx, r, ds, date, spool, log.With("dt", date)); err != nil {
 			return err
