@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 BIN       := $(CURDIR)/bin
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: build demo test race lint tidy-check integration e2e clean pushgateway
+.PHONY: build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.Version=$(VERSION)" -o $(BIN)/callrecords-etl .
@@ -26,6 +26,18 @@ pushgateway:
 test: lint $(BIN)/versitygw pushgateway
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
 	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 ./...
+	$(MAKE) deploy-check
+
+# The container image the Kubernetes manifests and the Airflow DAG run (needs a
+# Docker engine; none runs on the development machines here).
+IMAGE ?= ghcr.io/callrecords-etl/callrecords-etl
+image:
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+
+# Offline validation of deploy/: strict decoding into k8s.io/api types, kustomize
+# builds, podFailurePolicy against our exit codes, alert rules, the DAG's syntax.
+deploy-check:
+	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
 race: $(BIN)/versitygw pushgateway
 	CGO_ENABLED=1 $(GO) test -race ./...
@@ -45,6 +57,7 @@ lint:
 tidy-check:
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum
 	cd e2e && $(GO) mod tidy && git diff --exit-code go.mod go.sum
+	cd deploy/validate && $(GO) mod tidy && git diff --exit-code go.mod go.sum
 
 clean:
 	rm -rf $(BIN) ./lake

@@ -46,13 +46,33 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newApp().RunContext(ctx, os.Args)
+	err := run(ctx, os.Args, os.Stdout)
 	stop()
 	code := exitCode(err)
 	if err != nil && code != exitOK {
 		fmt.Fprintln(os.Stderr, "callrecords-etl:", err)
 	}
 	os.Exit(code)
+}
+
+// run runs the command line, turning urfave's own usage failures (an unknown
+// flag or command) into usage errors, so they exit 2 like every other one.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	app := newApp()
+	app.Writer = stdout
+	var unknown error
+	app.CommandNotFound = func(c *cli.Context, name string) {
+		unknown = usageError("unknown command %q (see `callrecords-etl help`)", name)
+	}
+	onUsage := func(c *cli.Context, err error, _ bool) error { return usageError("%v", err) }
+	app.OnUsageError = onUsage
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsage
+	}
+	if err := app.RunContext(ctx, args); err != nil {
+		return err
+	}
+	return unknown
 }
 
 // exitCode maps an error to the process exit code; the one place that does.
@@ -197,6 +217,11 @@ func newApp() *cli.App {
 					&cli.StringFlag{Name: "database", Value: "teams_lake", Usage: "database (schema) name"},
 				},
 				Action: func(c *cli.Context) error {
+					switch f := c.String("format"); f {
+					case schemas.FormatAthena, schemas.FormatSpark, schemas.FormatDuckDB, schemas.FormatJSON:
+					default:
+						return usageError("--format %q: want athena, spark, duckdb or json", f)
+					}
 					return schemas.WriteDDL(c.App.Writer, c.String("format"), c.String("dest"), c.String("database"))
 				},
 			},

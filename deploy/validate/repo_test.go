@@ -1,0 +1,463 @@
+package validate_test
+
+import (
+	"bufio"
+	"bytes"
+	"debug/elf"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/patternmatcher"
+	"github.com/moby/patternmatcher/ignorefile"
+)
+
+// mainModule is the module path of the repository root's go.mod.
+const mainModule = "github.com/callrecords-etl/callrecords-etl"
+
+// buildVersion is stamped into the test build with -X main.Version.
+const buildVersion = "v0.0.0-validate"
+
+// The Dockerfile must build with these (checked in dockerfile_test.go), and the
+// test binary is built with the same.
+var dockerBuildFlags = []string{"-trimpath", "-s -w", "-X main.Version=${VERSION}"}
+
+// repoRoot returns the repository root: two levels above this module.
+func repoRoot(tb testing.TB) string {
+	tb.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		tb.Fatalf("repository root: %v", err)
+	}
+	data, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		tb.Fatalf("read go.mod of the repository: %v", err)
+	}
+	if got := modulePath(data); got != mainModule {
+		tb.Fatalf("module at %s = %q, want %q", root, got, mainModule)
+	}
+	return root
+}
+
+func modulePath(gomod []byte) string {
+	m := regexp.MustCompile(`(?m)^module\s+(\S+)`).FindSubmatch(gomod)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
+}
+
+// goDirective returns the go line of a go.mod ("1.26.8").
+func goDirective(gomod []byte) string {
+	m := regexp.MustCompile(`(?m)^go\s+(\S+)`).FindSubmatch(gomod)
+	if m == nil {
+		return ""
+	}
+	return string(m[1])
+}
+
+// requireTool returns the path of an external program, or skips the test,
+// loudly, unless CI=true or CALLRECORDS_TEST_DISALLOW_SKIP is set, where a
+// missing tool fails it (STYLE.md 13).
+func requireTool(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") == "true" || os.Getenv("CALLRECORDS_TEST_DISALLOW_SKIP") != "" {
+		tb.Fatalf("%s not found on PATH, and skipping is disallowed here", name)
+	}
+	tb.Skipf("SKIPPING: %s not found on PATH", name)
+	return ""
+}
+
+// dockerContext lists the files of the repository that `docker build .` sends
+// as its context: everything not excluded by .dockerignore, with Docker's own
+// pattern matcher. Paths are slash-separated and relative to root.
+func dockerContext(root string) ([]string, error) {
+	f, err := os.Open(filepath.Join(root, ".dockerignore"))
+	if err != nil {
+		return nil, fmt.Errorf("open .dockerignore: %w", err)
+	}
+	defer f.Close()
+	patterns, err := ignorefile.ReadAll(f)
+	if err != nil {
+		return nil, fmt.Errorf("read .dockerignore: %w", err)
+	}
+	pm, err := patternmatcher.New(patterns)
+	if err != nil {
+		return nil, fmt.Errorf("compile .dockerignore: %w", err)
+	}
+	var files []string
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(root, path)
+		if err != nil || rel == "." {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		excluded, err := pm.MatchesOrParentMatches(rel)
+		if err != nil {
+			return fmt.Errorf("match %s: %w", rel, err)
+		}
+		if excluded {
+			if d.IsDir() && !pm.Exclusions() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			files = append(files, rel)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("walk %s: %w", root, err)
+	}
+	return files, nil
+}
+
+var (
+	binOnce sync.Once
+	binDir  string // removed by TestMain
+	binPath string
+	binErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// etlBinary builds callrecords-etl once per test process the way the
+// Dockerfile does: from a copy of the Docker build context, CGO off, with the
+// Dockerfile's flags and GOTOOLCHAIN=local. Every caller gets the same binary.
+func etlBinary(tb testing.TB) string {
+	tb.Helper()
+	root := repoRoot(tb)
+	binOnce.Do(func() {
+		binDir, binErr = os.MkdirTemp("", "callrecords-etl-validate-")
+		if binErr == nil {
+			binPath, binErr = buildFromDockerContext(root, binDir)
+		}
+	})
+	if binErr != nil {
+		tb.Fatalf("build callrecords-etl from the Docker build context: %v", binErr)
+	}
+	return binPath
+}
+
+// buildFromDockerContext copies the build context into dir/context and builds
+// dir/callrecords-etl from it. Not in a t.TempDir: the binary outlives the
+// test that built it.
+func buildFromDockerContext(root, dir string) (string, error) {
+	ctxDir := filepath.Join(dir, "context")
+	files, err := dockerContext(root)
+	if err != nil {
+		return "", err
+	}
+	for _, rel := range files {
+		if err := copyFile(filepath.Join(root, filepath.FromSlash(rel)), filepath.Join(ctxDir, filepath.FromSlash(rel))); err != nil {
+			return "", err
+		}
+	}
+	out := filepath.Join(dir, "callrecords-etl")
+	ldflags := strings.ReplaceAll(strings.Join(dockerBuildFlags[1:], " "), "${VERSION}", buildVersion)
+	cmd := exec.Command("go", "build", dockerBuildFlags[0], "-ldflags="+ldflags, "-o", out, ".")
+	cmd.Dir = ctxDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=-mod=readonly")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%s: %w\n%s", cmd, err, msg)
+	}
+	return out, nil
+}
+
+func copyFile(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}
+
+// runHelp is what `callrecords-etl help run` says: the flags of run and the
+// environment variables they read.
+type runHelp struct {
+	flags     map[string]bool // flag name without dashes -> takes a value
+	envs      map[string]bool // environment variable names
+	flagOfEnv map[string]string
+}
+
+var (
+	helpOnce sync.Once
+	help     runHelp
+	helpErr  error
+)
+
+// runFlags runs the built binary's `help run` and parses it.
+func runFlags(tb testing.TB) runHelp {
+	tb.Helper()
+	bin := etlBinary(tb)
+	helpOnce.Do(func() {
+		out, err := exec.Command(bin, "help", "run").CombinedOutput()
+		if err != nil {
+			helpErr = fmt.Errorf("%s help run: %w\n%s", bin, err, out)
+			return
+		}
+		help, helpErr = parseHelp(out)
+	})
+	if helpErr != nil {
+		tb.Fatal(helpErr)
+	}
+	return help
+}
+
+// parseHelp reads urfave/cli v2's OPTIONS section: lines such as
+//
+//	--tenant-id value  Entra tenant (directory) id [$CALLRECORDS_TENANT_ID, $AZURE_TENANT_ID]
+//	--s3-path-style    path-style S3 addressing (default: false) [$CALLRECORDS_S3_PATH_STYLE]
+var (
+	optionLine = regexp.MustCompile(`^\s+(--?[a-z0-9][a-z0-9-]*(?:, --?[a-z0-9][a-z0-9-]*)*)( value)?\s`)
+	envRef     = regexp.MustCompile(`\$([A-Z][A-Z0-9_]*)`)
+)
+
+func parseHelp(out []byte) (runHelp, error) {
+	h := runHelp{flags: map[string]bool{}, envs: map[string]bool{}, flagOfEnv: map[string]string{}}
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	inOptions := false
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "OPTIONS:") {
+			inOptions = true
+			continue
+		}
+		if !inOptions {
+			continue
+		}
+		m := optionLine.FindStringSubmatch(line + " ")
+		if m == nil {
+			continue
+		}
+		var first string
+		for _, name := range strings.Split(m[1], ", ") {
+			name = strings.TrimLeft(name, "-")
+			h.flags[name] = m[2] != ""
+			if first == "" {
+				first = name
+			}
+		}
+		if i := strings.LastIndex(line, "[$"); i >= 0 {
+			for _, e := range envRef.FindAllStringSubmatch(line[i:], -1) {
+				h.envs[e[1]] = true
+				h.flagOfEnv[e[1]] = first
+			}
+		}
+	}
+	if len(h.flags) < 5 || len(h.envs) == 0 {
+		return h, fmt.Errorf("help run: found %d flags and %d environment variables; the help format changed?\n%s", len(h.flags), len(h.envs), out)
+	}
+	return h, nil
+}
+
+// checkArgs checks a container's args against `help run`: the subcommand,
+// then only known flags, a value for each flag that takes one, and an explicit
+// window as RFC 3339 with from < to. It returns the flag values it saw.
+func (h runHelp) checkArgs(args []string) (map[string]string, error) {
+	if len(args) == 0 || args[0] != "run" {
+		return nil, fmt.Errorf("args %q: want the run command first", args)
+	}
+	seen := map[string]string{}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") {
+			return nil, fmt.Errorf("args %q: unexpected positional argument %q", args, a)
+		}
+		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		takesValue, ok := h.flags[name]
+		if !ok {
+			return nil, fmt.Errorf("args %q: flag --%s is not in `callrecords-etl help run`", args, name)
+		}
+		if takesValue && !hasValue {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("args %q: flag --%s needs a value", args, name)
+			}
+			i++
+			value = args[i]
+		}
+		seen[name] = value
+	}
+	var window [2]time.Time
+	for i, name := range []string{"from", "to"} {
+		v, ok := seen[name]
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return nil, fmt.Errorf("args %q: --%s %q is not RFC 3339", args, name, v)
+		}
+		window[i] = t
+	}
+	if !window[0].IsZero() && !window[1].IsZero() && !window[0].Before(window[1]) {
+		return nil, fmt.Errorf("args %q: --from must be before --to", args)
+	}
+	return seen, nil
+}
+
+// knownEnv reports whether name is read by `callrecords-etl run`, or is one
+// of the variables the binary reads outside flags.
+func (h runHelp) knownEnv(name string) bool {
+	return h.envs[name] || name == "CALLRECORDS_GRAPH_TOKEN"
+}
+
+// TestDockerContextBuilds builds the binary from exactly what `docker build`
+// would send, so a .dockerignore that drops a needed file fails here, and
+// checks it is static and carries the version.
+func TestDockerContextBuilds(t *testing.T) {
+	root := repoRoot(t)
+	files, err := dockerContext(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"go.mod", "go.sum", "main.go"} {
+		if !slices.Contains(files, want) {
+			t.Errorf("build context lacks %s", want)
+		}
+	}
+	for _, f := range files {
+		for _, prefix := range []string{".git/", "bin/", "lake/", "e2e/", "deploy/"} {
+			if strings.HasPrefix(f, prefix) {
+				t.Errorf("build context includes %s (.dockerignore should exclude %s)", f, prefix)
+			}
+		}
+	}
+
+	bin := etlBinary(t)
+	ef, err := elf.Open(bin)
+	if err != nil {
+		t.Fatalf("open %s as ELF: %v", bin, err)
+	}
+	defer ef.Close()
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Errorf("binary has a PT_INTERP program header: dynamically linked, cannot run on distroless/static")
+		}
+	}
+	if libs, _ := ef.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("binary imports shared libraries %v, want none", libs)
+	}
+	out, err := exec.Command(bin, "--version").CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s --version: %v\n%s", bin, err, out)
+	}
+	if !strings.Contains(string(out), buildVersion) {
+		t.Errorf("%s --version = %q, want it to contain %q (-X main.Version)", bin, out, buildVersion)
+	}
+}
+
+// TestUsageErrorsExit2 checks the exit code the manifests' podFailurePolicy
+// and the DAG treat as "do not retry" on bad flag values.
+func TestUsageErrorsExit2(t *testing.T) {
+	bin := etlBinary(t)
+	tests := [][]string{
+		{"run", "--log-format", "xml"},
+		{"run", "--log-format", "json", "--from", "yesterday"},
+	}
+	for _, args := range tests {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = []string{"HOME=" + t.TempDir()} // nothing from the caller's CALLRECORDS_* or AZURE_*
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+			t.Errorf("callrecords-etl %q = %v, want exit code 2\n%s", args, err, out)
+		}
+	}
+}
+
+func TestParseHelp(t *testing.T) {
+	out := []byte(`NAME:
+   callrecords-etl run - run the job
+
+USAGE:
+   callrecords-etl run [command options] [arguments...]
+
+OPTIONS:
+   --tenant-id value   Entra tenant (directory) id [$CALLRECORDS_TENANT_ID, $AZURE_TENANT_ID]
+   --s3-path-style     path-style S3 addressing (MinIO, Ceph, versitygw) (default: false) [$CALLRECORDS_S3_PATH_STYLE]
+   --from value        explicit window start (RFC 3339) [$CALLRECORDS_FROM]
+   --to value          explicit window end [$CALLRECORDS_TO]
+   --log-format value  text or json (default: "text") [$CALLRECORDS_LOG_FORMAT]
+   --help, -h          show help
+`)
+	h, err := parseHelp(out)
+	if err != nil {
+		t.Fatalf("parseHelp: %v", err)
+	}
+	wantFlags := map[string]bool{"tenant-id": true, "s3-path-style": false, "from": true, "to": true, "log-format": true, "help": false, "h": false}
+	for name, takes := range wantFlags {
+		got, ok := h.flags[name]
+		if !ok || got != takes {
+			t.Errorf("flags[%q] = %v, %v; want %v, true", name, got, ok, takes)
+		}
+	}
+	if len(h.flags) != len(wantFlags) {
+		t.Errorf("parseHelp found %d flags %v, want %d", len(h.flags), h.flags, len(wantFlags))
+	}
+	for _, env := range []string{"CALLRECORDS_TENANT_ID", "AZURE_TENANT_ID", "CALLRECORDS_S3_PATH_STYLE", "CALLRECORDS_LOG_FORMAT"} {
+		if !h.envs[env] {
+			t.Errorf("envs lacks %s", env)
+		}
+	}
+	if got := h.flagOfEnv["AZURE_TENANT_ID"]; got != "tenant-id" {
+		t.Errorf("flagOfEnv[AZURE_TENANT_ID] = %q, want tenant-id", got)
+	}
+
+	tests := []struct {
+		args    []string
+		wantErr bool
+	}{
+		{[]string{"run"}, false},
+		{[]string{"run", "--from", "2026-01-01T00:00:00Z", "--to=2026-01-02T00:00:00Z"}, false},
+		{[]string{"run", "--s3-path-style", "--tenant-id", "x"}, false},
+		{[]string{"demo"}, true},
+		{[]string{"run", "--window=auto"}, true},
+		{[]string{"run", "--from"}, true},
+		{[]string{"run", "extra"}, true},
+		{[]string{"run", "--from", "yesterday"}, true},
+		{[]string{"run", "--from", "2026-01-02T00:00:00Z", "--to", "2026-01-01T00:00:00Z"}, true},
+	}
+	for _, tt := range tests {
+		_, err := h.checkArgs(tt.args)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("checkArgs(%q) = %v, want error %v", tt.args, err, tt.wantErr)
+		}
+	}
+}

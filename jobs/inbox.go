@@ -1,0 +1,235 @@
+package jobs
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+)
+
+// Change notifications land in an inbox under _etl/: one object per call record
+// id, written before the notification is acknowledged, deleted by a run only
+// once the record is committed. Duplicates collapse on the key; order does not
+// matter because the run fetches the record's current version.
+
+// MaxInboxAttempts is how many runs try an id that Graph answers 404 for (not yet
+// published) before giving up on it with an error line; the batch window still
+// catches the record when it appears.
+const MaxInboxAttempts = 10
+
+func inboxPrefix(tenant string) string { return etlPrefix + "inbox/" + tenant + "/" }
+
+func inboxKey(tenant, id string) string { return inboxPrefix(tenant) + id + ".json" }
+
+// inboxEntry is the object recorded for a notified call record id.
+type inboxEntry struct {
+	ID             string    `json:"id"`
+	ChangeType     string    `json:"change_type"`
+	SubscriptionID string    `json:"subscription_id"`
+	ReceivedAt     time.Time `json:"received_at"`
+	Attempts       int       `json:"attempts,omitempty"`
+}
+
+// validID is what a call record id may look like (a GUID, in practice); anything
+// else in a notification is refused rather than used to build a key.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ReceiverConfig configures the change-notification endpoint.
+type ReceiverConfig struct {
+	TenantID    string
+	ClientState string // the secret given to Graph when subscribing; never logged
+	Store       load.Store
+	Logger      *slog.Logger
+	// MaxBody bounds a request body (default 1 MiB; Graph batches are small).
+	MaxBody int64
+	// Reauthorize answers a reauthorizationRequired lifecycle event (e.g. by
+	// renewing the subscription). It runs after the event is acknowledged.
+	Reauthorize func(ctx context.Context, subscriptionID string) error
+	Now         func() time.Time
+}
+
+// NewReceiver returns the HTTP handler Graph posts change notifications and
+// lifecycle events to. It answers the validation handshake (echoing the decoded
+// validationToken as text/plain), checks clientState and tenant on every
+// notification, records each notified id durably and only then answers 202.
+func NewReceiver(cfg ReceiverConfig) http.Handler {
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return &receiver{cfg: cfg}
+}
+
+type receiver struct {
+	cfg ReceiverConfig
+	bg  sync.WaitGroup
+}
+
+type notification struct {
+	SubscriptionID string `json:"subscriptionId"`
+	ClientState    string `json:"clientState"`
+	ChangeType     string `json:"changeType"`
+	Resource       string `json:"resource"`
+	TenantID       string `json:"tenantId"`
+	LifecycleEvent string `json:"lifecycleEvent"`
+	ResourceData   struct {
+		ID string `json:"id"`
+	} `json:"resourceData"`
+}
+
+func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := h.cfg.Logger
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", "POST")
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	if tok, ok := r.URL.Query()["validationToken"]; ok {
+		// Graph's handshake: answer the decoded token, as text, within 10 s.
+		if len(tok) != 1 || len(tok[0]) > 4096 {
+			http.Error(w, "bad validationToken", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusOK)
+		io.WriteString(w, tok[0])
+		log.Info("subscription validation answered", "path", r.URL.Path)
+		return
+	}
+	var body struct {
+		Value []notification `json:"value"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
+	if err := dec.Decode(&body); err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "malformed notification body", http.StatusBadRequest)
+		log.Warn("malformed notification refused", "err", err)
+		return
+	}
+	if len(body.Value) == 0 {
+		http.Error(w, "no notifications", http.StatusBadRequest)
+		return
+	}
+	var rejected int
+	var entries []inboxEntry
+	for _, n := range body.Value {
+		if subtle.ConstantTimeCompare([]byte(n.ClientState), []byte(h.cfg.ClientState)) != 1 || n.TenantID != h.cfg.TenantID {
+			rejected++
+			continue
+		}
+		if n.LifecycleEvent != "" {
+			h.lifecycle(n)
+			continue
+		}
+		id := n.ResourceData.ID
+		if id == "" {
+			id = path.Base(n.Resource)
+		}
+		if !validID.MatchString(id) || !strings.Contains(strings.ToLower(n.Resource), "callrecords") {
+			rejected++
+			continue
+		}
+		entries = append(entries, inboxEntry{ID: id, ChangeType: n.ChangeType, SubscriptionID: n.SubscriptionID, ReceivedAt: h.cfg.Now().UTC()})
+	}
+	for _, e := range entries {
+		data, _ := json.Marshal(e)
+		if err := h.cfg.Store.Put(r.Context(), inboxKey(h.cfg.TenantID, e.ID), strings.NewReader(string(data))); err != nil {
+			// Not acknowledged: Graph delivers it again.
+			log.Error("notification not recorded", "id", e.ID, "err", err)
+			http.Error(w, "not recorded, retry", http.StatusServiceUnavailable)
+			return
+		}
+	}
+	if len(entries) > 0 {
+		log.Info("notifications recorded", "ids", len(entries))
+	}
+	if rejected > 0 {
+		log.Warn("notifications rejected: wrong clientState, tenant or resource", "rejected", rejected)
+		http.Error(w, "rejected", http.StatusForbidden)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// lifecycle handles a lifecycle event after the request is acknowledged.
+func (h *receiver) lifecycle(n notification) {
+	log := h.cfg.Logger.With("subscription", n.SubscriptionID, "event", n.LifecycleEvent)
+	switch n.LifecycleEvent {
+	case "reauthorizationRequired":
+		if h.cfg.Reauthorize == nil {
+			log.Warn("reauthorization required; run `subscribe` to renew")
+			return
+		}
+		h.bg.Add(1)
+		go func() {
+			defer h.bg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := h.cfg.Reauthorize(ctx, n.SubscriptionID); err != nil {
+				log.Error("reauthorization failed", "err", err)
+				return
+			}
+			log.Info("subscription reauthorized")
+		}()
+	case "missed":
+		log.Warn("Graph missed notifications; the scheduled run's window catches the records")
+	default:
+		log.Warn("lifecycle event")
+	}
+}
+
+// Wait blocks until background lifecycle work (reauthorizations) is done.
+func (h *receiver) Wait() { h.bg.Wait() }
+
+// inboxItem is an inbox entry as read by a run, with the ETag that lets the run
+// delete it only if no newer notification replaced it meanwhile.
+type inboxItem struct {
+	inboxEntry
+	etag string
+}
+
+// readInbox lists the tenant's inbox.
+func (r *runner) readInbox(ctx context.Context) ([]inboxItem, error) {
+	var keys []string
+	err := r.store.List(ctx, inboxPrefix(r.cfg.TenantID), func(o load.Object) error {
+		if strings.HasSuffix(o.Key, ".json") {
+			keys = append(keys, o.Key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list inbox: %w", err)
+	}
+	var items []inboxItem
+	for _, key := range keys {
+		var e inboxEntry
+		etag, found, err := readJSON(ctx, r.store, key, &e)
+		if err != nil {
+			return nil, err
+		}
+		if found {
+			items = append(items, inboxItem{e, etag})
+		}
+	}
+	return items, nil
+}

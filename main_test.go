@@ -1,0 +1,55 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+)
+
+// TestExitCode pins the documented exit codes: schedulers key retries on them.
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		err  error
+		want int
+	}{
+		{nil, 0},
+		{errors.New("graph unreachable"), 1},
+		{fmt.Errorf("x: %w", jobs.ErrConfig), 2},
+		{usageError("bad"), 2},
+		{fmt.Errorf("x: %w", jobs.ErrRetentionGap), 3},
+		{fmt.Errorf("x: %w", jobs.ErrQuarantined), 4},
+		{errors.Join(jobs.ErrRetentionGap, jobs.ErrQuarantined), 3},
+		{fmt.Errorf("x: %w", jobs.ErrLocked), 5},
+		{fmt.Errorf("x: %w", context.Canceled), 130},
+	}
+	for _, tt := range tests {
+		if got := exitCode(tt.err); got != tt.want {
+			t.Errorf("exitCode(%v) = %d, want %d", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestRun_UsageErrors: an unknown command or flag is a usage error (exit 2), not
+// a retryable failure nor urfave's own code 3 (which is our retention gap).
+func TestRun_UsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"callrecords-etl", "nosuch"},
+		{"callrecords-etl", "run", "--nosuch"},
+		{"callrecords-etl", "run", "--dest", "/tmp/x", "--tenant-id", "t", "--from", "yesterday", "--to", "today"},
+		{"callrecords-etl", "schema", "--format", "oracle"},
+	} {
+		t.Setenv("CALLRECORDS_GRAPH_TOKEN", "x")
+		err := runQuiet(args)
+		if got := exitCode(err); got != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args[1:], got, err)
+		}
+	}
+}
+
+func runQuiet(args []string) error {
+	return run(context.Background(), args, io.Discard)
+}
