@@ -203,6 +203,33 @@ func newApp() *cli.App {
 				Action: importAction,
 			},
 			{
+				Name:  "subscribe",
+				Usage: "create or renew (idempotent) the Graph change-notification subscription on call records; --delete removes it",
+				Flags: flags([]cli.Flag{tenantFlag, graphFlag,
+					&cli.StringFlag{Name: "notification-url", Usage: "public https URL of `notifications serve`", EnvVars: env("CALLRECORDS_NOTIFICATION_URL")},
+					&cli.StringFlag{Name: "lifecycle-url", Usage: "URL for lifecycle events (reauthorizationRequired); can only be set at creation", EnvVars: env("CALLRECORDS_LIFECYCLE_URL")},
+					&cli.StringFlag{Name: "client-state", Usage: "secret Graph echoes in every notification (prefer the environment variable)", EnvVars: env("CALLRECORDS_CLIENT_STATE")},
+					&cli.StringSliceFlag{Name: "participant-id", Usage: "only records with this participant (Entra object id); repeatable", EnvVars: env("CALLRECORDS_PARTICIPANT_ID")},
+					&cli.BoolFlag{Name: "delete", Usage: "delete the subscription instead"},
+				}, authFlags, logFlags),
+				Action: subscribeAction,
+			},
+			{
+				Name:  "notifications",
+				Usage: "Graph change notifications",
+				Subcommands: []*cli.Command{{
+					Name:  "serve",
+					Usage: "receive change notifications: answer the validation handshake, check clientState, record the ids in <dest>/_etl/inbox/ before acknowledging",
+					Flags: flags([]cli.Flag{tenantFlag, graphFlag, destFlag,
+						&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "address to listen on", EnvVars: env("CALLRECORDS_LISTEN")},
+						&cli.StringFlag{Name: "client-state", Usage: "the secret given to `subscribe`", EnvVars: env("CALLRECORDS_CLIENT_STATE")},
+						&cli.StringFlag{Name: "tls-cert", Usage: "serve https with this certificate (else plain http behind an ingress)", EnvVars: env("CALLRECORDS_TLS_CERT")},
+						&cli.StringFlag{Name: "tls-key", Usage: "key of --tls-cert", EnvVars: env("CALLRECORDS_TLS_KEY")},
+					}, s3Flags, authFlags, logFlags),
+					Action: serveNotificationsAction,
+				}},
+			},
+			{
 				Name:   "get",
 				Usage:  "look up one call record by id (every session and participant page) and print it as JSON",
 				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Required: true, Usage: "call record id"}, tenantFlag, graphFlag}, authFlags, logFlags),
@@ -504,6 +531,63 @@ func importAction(c *cli.Context) error {
 		sum.Print(c.App.Writer)
 	}
 	return err
+}
+
+func subscribeAction(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	cfg, err := jobConfig(c, log)
+	if err != nil {
+		return err
+	}
+	subs, err := jobs.Subscribe(c.Context, cfg, jobs.SubscribeOptions{
+		NotificationURL: c.String("notification-url"), LifecycleURL: c.String("lifecycle-url"),
+		ClientState: c.String("client-state"), ParticipantIDs: c.StringSlice("participant-id"), Delete: c.Bool("delete"),
+	})
+	for _, s := range subs {
+		fmt.Fprintf(c.App.Writer, "subscription %s on %s -> %s, expires %s\n", s.ID, s.Resource, s.NotificationURL, s.ExpirationDateTime.Format(time.RFC3339))
+	}
+	return err
+}
+
+func serveNotificationsAction(c *cli.Context) error {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return err
+	}
+	if c.String("tenant-id") == "" || c.String("dest") == "" || c.String("client-state") == "" {
+		return usageError("--tenant-id, --dest and --client-state are required")
+	}
+	store, err := load.OpenStore(c.Context, c.String("dest"), s3Config(c))
+	if err != nil {
+		return fmt.Errorf("open destination %s: %w", c.String("dest"), err)
+	}
+	rc := jobs.ReceiverConfig{TenantID: c.String("tenant-id"), ClientState: c.String("client-state"), Store: store, Logger: log}
+	if cfg, err := jobConfig(c, log); err == nil {
+		if reauth, err := jobs.Reauthorizer(cfg); err == nil {
+			rc.Reauthorize = reauth
+		}
+	}
+	srv := &http.Server{Addr: c.String("listen"), Handler: jobs.NewReceiver(rc),
+		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	go func() {
+		<-c.Context.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}()
+	log.Info("receiving change notifications", "listen", srv.Addr, "tenant", rc.TenantID)
+	if cert := c.String("tls-cert"); cert != "" {
+		err = srv.ListenAndServeTLS(cert, c.String("tls-key"))
+	} else {
+		err = srv.ListenAndServe()
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve notifications: %w", err)
+	}
+	return nil
 }
 
 func getAction(c *cli.Context) error {

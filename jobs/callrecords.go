@@ -21,6 +21,11 @@ func (r *runner) callRecords(ctx context.Context) error {
 	log := r.cfg.Logger.With("dataset", ds)
 	now := r.cfg.Now().UTC()
 
+	// Notified records first: the window below then finds them stored at their
+	// current version and does not fetch them again.
+	if err := r.drainInbox(ctx); err != nil {
+		return err
+	}
 	var cp Checkpoint
 	etag, found, err := readJSON(ctx, r.store, checkpointKey(r.cfg.TenantID, ds), &cp)
 	if err != nil {

@@ -78,7 +78,11 @@ func DefaultConfig() Config {
 }
 
 // KnownDatasets lists the datasets --datasets accepts.
-var KnownDatasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}
+var KnownDatasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting, DatasetNotifications}
+
+// DatasetNotifications drains the change-notification inbox only: a cheap run
+// to schedule every few minutes. The callrecords dataset drains it too.
+const DatasetNotifications = "notifications"
 
 // Validate reports the first configuration error, wrapped in ErrConfig.
 func (c Config) Validate() error { return c.validate(true) }

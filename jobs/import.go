@@ -73,24 +73,19 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 		if len(raw) == 0 {
 			continue
 		}
-		var head struct {
-			ID      string       `json:"id"`
-			Version int64        `json:"version"`
-			Start   schemas.Time `json:"startDateTime"`
-		}
-		if err := json.Unmarshal(raw, &head); err != nil || head.ID == "" || head.Start.IsZero() {
-			_, derr := transform.DecodeCallRecord(raw) // names what is wrong
+		head, herr := peekRecord(raw)
+		if herr != nil {
 			id := head.ID
 			if id == "" {
 				id = fmt.Sprintf("line-%d", line)
 			}
 			r.sum.dataset(ds) // the dataset shows in the summary even if nothing loads
-			if err := r.quarantine(ctx, ds, id, raw, derr, log); err != nil {
+			if err := r.quarantine(ctx, ds, id, raw, herr, log); err != nil {
 				return err
 			}
 			continue
 		}
-		date := schemas.PartitionDate(head.Start.Time)
+		date := head.date()
 		c, ok := chunks[date]
 		if !ok {
 			var err error
@@ -135,7 +130,7 @@ func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logg
 	take := map[int64]bool{} // offsets of the lines to load
 	unchanged := 0
 	for id, best := range c.best {
-		if sv, ok := stored[id]; ok && sv > best.version {
+		if sv, ok := stored[id]; ok && sv >= best.version {
 			unchanged++
 			continue
 		}
@@ -188,6 +183,29 @@ func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logg
 	})
 	log.Info("partition done", "dt", c.date, "records", len(c.best), "loaded", len(replaced))
 	return nil
+}
+
+// recordHead is what routing a raw record needs.
+type recordHead struct {
+	ID      string       `json:"id"`
+	Version int64        `json:"version"`
+	Start   schemas.Time `json:"startDateTime"`
+}
+
+func (h recordHead) date() string { return schemas.PartitionDate(h.Start.Time) }
+
+// peekRecord reads a record's id, version and start; a record without them is
+// refused with the decoder's own explanation.
+func peekRecord(raw []byte) (recordHead, error) {
+	var h recordHead
+	if err := json.Unmarshal(raw, &h); err != nil || h.ID == "" || h.Start.IsZero() {
+		_, derr := transform.DecodeCallRecord(raw)
+		if derr == nil {
+			derr = fmt.Errorf("%w: %v", transform.ErrInvalidRecord, err)
+		}
+		return h, derr
+	}
+	return h, nil
 }
 
 // importChunk spools the raw records of one date.

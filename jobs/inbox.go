@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"path"
 	"regexp"
 	"strings"
@@ -232,4 +233,91 @@ func (r *runner) readInbox(ctx context.Context) ([]inboxItem, error) {
 		}
 	}
 	return items, nil
+}
+
+// drainInbox fetches every call record the inbox names (all pages, like any
+// other), writes it version-aware into its partition, and deletes each entry only
+// after its record is committed — and only if no newer notification replaced the
+// entry meanwhile. Ids Graph does not know yet are tried again by later runs, up
+// to MaxInboxAttempts.
+func (r *runner) drainInbox(ctx context.Context) error {
+	const ds = "callrecords"
+	log := r.cfg.Logger.With("dataset", ds, "inbox", true)
+	items, err := r.readInbox(ctx)
+	if err != nil || len(items) == 0 {
+		return err
+	}
+	if r.cfg.DryRun {
+		log.Info("dry run: would fetch notified call records", "ids", len(items))
+		return nil
+	}
+	byID := make(map[string]inboxItem, len(items))
+	ids := make([]string, 0, len(items))
+	for _, it := range items {
+		byID[it.ID] = it
+		ids = append(ids, it.ID)
+	}
+	log.Info("draining notified call records", "ids", len(ids))
+
+	dir, err := os.MkdirTemp(r.tmp, "inbox-")
+	if err != nil {
+		return fmt.Errorf("create inbox spool: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	chunks := map[string]*importChunk{}
+	defer func() {
+		for _, c := range chunks {
+			c.remove()
+		}
+	}()
+	var done []inboxItem
+	var missing []inboxItem
+	err = r.graph.GetCallRecords(ctx, ids, r.cfg.Concurrency, func(id string, raw json.RawMessage) error {
+		done = append(done, byID[id])
+		head, herr := peekRecord(raw)
+		if herr != nil {
+			return r.quarantine(ctx, ds, id, raw, herr, log)
+		}
+		date := head.date()
+		c, ok := chunks[date]
+		if !ok {
+			var err error
+			if c, err = newImportChunk(dir, date); err != nil {
+				return err
+			}
+			chunks[date] = c
+		}
+		return c.add(head.ID, head.Version, raw)
+	}, func(id string) { missing = append(missing, byID[id]) })
+	if err != nil {
+		return fmt.Errorf("fetch notified call records: %w", err)
+	}
+	for _, date := range sortedKeys(chunks) {
+		if err := r.importChunk(ctx, chunks[date], log); err != nil {
+			return err
+		}
+	}
+	// Committed: the entries can go.
+	for _, it := range done {
+		if err := r.store.DeleteIfMatch(ctx, inboxKey(r.cfg.TenantID, it.ID), it.etag); err != nil && !errors.Is(err, load.ErrPrecondition) {
+			return fmt.Errorf("delete inbox entry %s: %w", it.ID, err)
+		}
+	}
+	for _, it := range missing {
+		it.Attempts++
+		key := inboxKey(r.cfg.TenantID, it.ID)
+		if it.Attempts >= MaxInboxAttempts {
+			log.Error("giving up on a notified call record Graph does not know; the scheduled window will still catch it if it appears",
+				"id", it.ID, "attempts", it.Attempts, "received_at", it.ReceivedAt)
+			if err := r.store.DeleteIfMatch(ctx, key, it.etag); err != nil && !errors.Is(err, load.ErrPrecondition) {
+				return fmt.Errorf("delete inbox entry %s: %w", it.ID, err)
+			}
+			continue
+		}
+		log.Warn("notified call record not found yet; retrying next run", "id", it.ID, "attempts", it.Attempts)
+		if _, err := writeJSON(ctx, r.store, key, it.etag, it.inboxEntry); err != nil && !errors.Is(err, load.ErrPrecondition) {
+			return fmt.Errorf("update inbox entry %s: %w", it.ID, err)
+		}
+	}
+	return nil
 }

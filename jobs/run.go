@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -47,6 +48,10 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			switch ds {
 			case schemas.DatasetCallRecords:
 				g.Go(func() error { return r.callRecords(gctx) })
+			case DatasetNotifications:
+				if !slices.Contains(cfg.Datasets, schemas.DatasetCallRecords) {
+					g.Go(func() error { return r.drainInbox(gctx) })
+				}
 			case schemas.DatasetPstn:
 				g.Go(func() error { return runUsage(gctx, r, r.pstnDataset()) })
 			case schemas.DatasetDirectRouting:
