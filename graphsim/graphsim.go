@@ -4,8 +4,10 @@
 // @odata.nextLink paging), GET by id with $expand of sessions, segments and
 // participants_v2 (paged at 60 and 130), the sessions and participants_v2
 // collections, the getPstnCalls and getDirectRoutingCalls usage reports
-// (paged at 1,000 with $skip), bearer-token checks, the documented
-// throttling limits and injected faults.
+// (paged at 1,000 with $skip), change-notification subscriptions
+// (/v1.0/subscriptions with the validation handshake; Deliver posts the
+// notifications), bearer-token checks, the documented throttling limits and
+// injected faults.
 //
 // It is an independent fake of Microsoft's server and imports nothing from
 // the rest of the repository: it renders JSON the way Graph does, quirks
@@ -120,6 +122,8 @@ type Simulator struct {
 
 	statsMu sync.Mutex
 	stats   Stats
+
+	subs subState
 }
 
 // New returns a Simulator for cfg.
@@ -227,7 +231,7 @@ func (s *Simulator) Record(id string) (json.RawMessage, bool) {
 type Stats struct {
 	// Requests counts every request received, by endpoint kind: "list",
 	// "get", "sessions", "participants", "pstn" (getPstnCalls),
-	// "directrouting" (getDirectRoutingCalls) and "other".
+	// "directrouting" (getDirectRoutingCalls), "subscriptions" and "other".
 	Requests map[string]int
 	// Throttled counts 429 answers, Faults injected failures, Unauthorized
 	// 401 answers.
@@ -259,6 +263,7 @@ func (s *Simulator) Bump(id string) bool {
 	s.mu.Lock()
 	s.bumps[m.id] = append(s.bumps[m.id], now)
 	s.mu.Unlock()
+	s.logBump(m.id, now)
 	return true
 }
 

@@ -46,6 +46,9 @@ func resolve(path string) route {
 	if path == basePath {
 		return route{kind: kindList, v1: true}
 	}
+	if sub, ok := strings.CutPrefix(path, "/v1.0/subscriptions"); ok && (sub == "" || sub[0] == '/') {
+		return route{kind: kindSubscriptions, v1: true, segment: strings.TrimPrefix(sub, "/")}
+	}
 	rest, ok := strings.CutPrefix(path, basePath+"/")
 	if !ok {
 		return route{kind: kindOther, v1: true, segment: strings.TrimPrefix(path, "/v1.0/")}
@@ -164,7 +167,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, rc, http.StatusUnauthorized, "InvalidAuthenticationToken", msg)
 		return
 	}
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet && rt.kind != kindSubscriptions {
 		w.Header().Set("Allow", http.MethodGet)
 		s.writeError(w, rc, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method '"+r.Method+"' is not allowed for this resource.")
 		return
@@ -188,6 +191,8 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveSessions(w, r, rc, rt.id)
 	case kindParticipants:
 		s.serveParticipants(w, r, rc, rt.id)
+	case kindSubscriptions:
+		s.serveSubscriptions(w, r, rc, rt.segment)
 	default:
 		s.serveOther(w, r, rc, rt)
 	}
