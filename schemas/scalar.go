@@ -24,9 +24,11 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, jsonNull) {
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("timestamp %s: %w", b, err)
+	s, ok := plainString(b)
+	if !ok {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("timestamp %s: %w", b, err)
+		}
 	}
 	v, err := ParseTime(s)
 	if err != nil {
@@ -34,6 +36,22 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	}
 	t.Time = v
 	return nil
+}
+
+// plainString returns the value of JSON string token b when it needs no
+// unquoting (no escapes, control characters or non-ASCII bytes), which is
+// what json.Unmarshal into a string gives for it; ok is false otherwise.
+func plainString(b []byte) (s string, ok bool) {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return "", false
+	}
+	c := b[1 : len(b)-1]
+	for _, x := range c {
+		if x == '"' || x == '\\' || x < 0x20 || x >= 0x80 {
+			return "", false
+		}
+	}
+	return string(c), true
 }
 
 // ParseTime parses a Graph timestamp into UTC, truncated to the microsecond the
@@ -73,9 +91,11 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 		return nil
 	}
 	if len(b) > 0 && b[0] == '"' {
-		var s string
-		if err := json.Unmarshal(b, &s); err != nil {
-			return fmt.Errorf("number %s: %w", b, err)
+		s, ok := plainString(b)
+		if !ok {
+			if err := json.Unmarshal(b, &s); err != nil {
+				return fmt.Errorf("number %s: %w", b, err)
+			}
 		}
 		switch strings.ToUpper(s) {
 		case "NAN", "INF", "-INF", "INFINITY", "-INFINITY", "":
@@ -120,9 +140,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, jsonNull) {
 		return nil
 	}
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return fmt.Errorf("duration %s: %w", b, err)
+	s, ok := plainString(b)
+	if !ok {
+		if err := json.Unmarshal(b, &s); err != nil {
+			return fmt.Errorf("duration %s: %w", b, err)
+		}
 	}
 	if s == "" {
 		return nil
