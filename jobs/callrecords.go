@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
+	"sync"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -42,10 +44,8 @@ func (r *runner) callRecords(ctx context.Context) error {
 	log = log.With("window", w.String())
 	log.Info("window planned", "explicit", r.sum.Explicit)
 
-	for _, day := range w.days() {
-		if err := r.callRecordsDay(ctx, day, log); err != nil {
-			return err
-		}
+	if err := r.callRecordsDays(ctx, w.days(), log); err != nil {
+		return err
 	}
 	if r.sum.Explicit || r.cfg.DryRun {
 		return nil // a backfill never moves the scheduled watermark
@@ -62,11 +62,101 @@ func (r *runner) callRecords(ctx context.Context) error {
 	return nil
 }
 
-// callRecordsDay brings one day's partition up to date: list the records that
-// started in day, fetch those that are new or have a higher version than the lake
-// holds, and rewrite the partition as the stored rows of every other record plus
-// the new rows. The new manifest is the commit; old files go after it.
-func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logger) error {
+// callRecordsDays brings each day's partition up to date, oldest first, as a
+// pipeline: while the records of one day are fetched, the next day is listed
+// and the previous day's files are finished and committed in the background,
+// so the Graph requests do not stall between days. Partitions are committed
+// one at a time, in day order; it returns once every day is committed.
+func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.Logger) (err error) {
+	// Cancelling stops the listing of the next day; a partition being
+	// committed runs on (under the parent context) and is waited for.
+	finishCtx := ctx
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type planned struct {
+		plan *dayPlan
+		err  error
+	}
+	planAsync := func(day window) <-chan planned {
+		ch := make(chan planned, 1)
+		go func() {
+			p, err := r.planCallRecordsDay(ctx, day, log)
+			ch <- planned{p, err}
+		}()
+		return ch
+	}
+	var (
+		next      <-chan planned
+		finishing chan error // the previous day's finish, if running
+	)
+	defer func() {
+		// On error, stop listing and wait for what still runs.
+		cancel()
+		if next != nil {
+			if pl := <-next; pl.plan != nil {
+				pl.plan.part.cleanup()
+			}
+		}
+		if finishing != nil {
+			if ferr := <-finishing; err == nil {
+				err = ferr
+			}
+		}
+	}()
+	if len(days) > 0 {
+		next = planAsync(days[0])
+	}
+	for i := range days {
+		pl := <-next
+		next = nil
+		if pl.err != nil {
+			return pl.err
+		}
+		if i+1 < len(days) {
+			next = planAsync(days[i+1])
+		}
+		finish, err := r.fetchCallRecordsDay(ctx, pl.plan)
+		if err != nil {
+			pl.plan.part.cleanup()
+			return err
+		}
+		if finishing != nil {
+			ferr := <-finishing
+			finishing = nil
+			if ferr != nil {
+				pl.plan.part.cleanup()
+				return ferr
+			}
+		}
+		finishing = make(chan error, 1)
+		go func() {
+			defer pl.plan.part.cleanup()
+			finishing <- finish(finishCtx)
+		}()
+	}
+	if finishing == nil {
+		return nil
+	}
+	ferr := <-finishing
+	finishing = nil
+	return ferr
+}
+
+// dayPlan is one day of a run: what Graph lists, what the lake holds, what to
+// fetch. Its partition's local copies go with part.cleanup.
+type dayPlan struct {
+	day    window
+	date   string
+	log    *slog.Logger
+	listed map[string]int64
+	part   *partition
+	stored map[string]int64
+	fetch  []string
+}
+
+// planCallRecordsDay lists the records that started in day and compares their
+// versions with the partition's.
+func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.Logger) (*dayPlan, error) {
 	const ds = schemas.DatasetCallRecords
 	date := schemas.PartitionDate(day.From)
 	log = log.With("dt", date)
@@ -80,17 +170,17 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("list call records %s: %w", date, err)
+		return nil, fmt.Errorf("list call records %s: %w", date, err)
 	}
 
 	part, err := r.openPartition(ctx, ds, date)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer part.cleanup()
 	stored, err := storedVersions(ctx, part)
 	if err != nil {
-		return err
+		part.cleanup()
+		return nil, err
 	}
 
 	var fetch []string
@@ -104,6 +194,15 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 		stats.Listed += len(listed)
 		stats.Unchanged += len(listed) - len(fetch)
 	})
+	return &dayPlan{day: day, date: date, log: log, listed: listed, part: part, stored: stored, fetch: fetch}, nil
+}
+
+// fetchCallRecordsDay fetches the planned records into new files; finish
+// carries the stored rows over, commits the partition and counts it.
+func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish func(context.Context) error, err error) {
+	const ds = schemas.DatasetCallRecords
+	stats := r.sum.dataset(ds)
+	log, part, stored, fetch, listed, date := pl.log, pl.part, pl.stored, pl.fetch, pl.listed, pl.date
 	if r.cfg.DryRun {
 		r.sum.update(func() {
 			for _, id := range fetch {
@@ -117,14 +216,14 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 		if len(fetch) > 0 {
 			log.Info("dry run: would fetch and rewrite the partition", "listed", len(listed), "fetch", len(fetch))
 		}
-		return nil
+		return func(context.Context) error { return nil }, nil
 	}
 	if len(fetch) == 0 {
-		return part.removeOrphans(ctx, log)
+		return func(ctx context.Context) error { return part.removeOrphans(ctx, log) }, nil
 	}
 
 	var notFound int
-	replaced, failed, err := r.rewriteCallRecords(ctx, part, func(add func(id string, raw []byte) error) error {
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, func(add func(id string, raw []byte) error) error {
 		err := r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, func(id string, raw json.RawMessage) error {
 			return add(id, raw)
 		}, func(id string) {
@@ -139,25 +238,30 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 		return nil
 	}, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.sum.update(func() {
-		stats.NotFound += notFound
-		stats.Failed += failed
-		for id := range replaced {
-			if _, ok := stored[id]; ok {
-				stats.Updated++
-			} else {
-				stats.New++
+	return func(ctx context.Context) error {
+		if err := write(ctx); err != nil {
+			return err
+		}
+		r.sum.update(func() {
+			stats.NotFound += notFound
+			stats.Failed += failed
+			for id := range replaced {
+				if _, ok := stored[id]; ok {
+					stats.Updated++
+				} else {
+					stats.New++
+				}
 			}
-		}
-		if len(replaced) > 0 {
-			stats.Partitions++
-		}
-	})
-	log.Info("partition done", "listed", len(listed), "fetched", len(replaced),
-		"records", part.prev.Records, "not_found", notFound, "quarantined", failed)
-	return nil
+			if len(replaced) > 0 {
+				stats.Partitions++
+			}
+		})
+		log.Info("partition done", "listed", len(listed), "fetched", len(replaced),
+			"records", part.prev.Records, "not_found", notFound, "quarantined", failed)
+		return nil
+	}, nil
 }
 
 // rewriteCallRecords writes a partition anew: the records that feed hands to add
@@ -166,42 +270,178 @@ func (r *runner) callRecordsDay(ctx context.Context, day window, log *slog.Logge
 // decode is quarantined and its stored rows stay. Nothing is written when no
 // record was replaced (beyond removing leftovers).
 func (r *runner) rewriteCallRecords(ctx context.Context, part *partition, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, err error) {
-	w := newCallRecordWriters(r.parquetOptions())
-	defer w.abort()
-	replaced = map[string]bool{}
-	err = feed(func(id string, raw []byte) error {
-		rec, err := transform.DecodeCallRecord(raw)
-		if err != nil {
-			failed++
-			return r.quarantine(ctx, part.dataset, id, raw, err, log)
-		}
-		if err := w.add(transform.FlattenCallRecord(r.cfg.TenantID, rec)); err != nil {
-			return fmt.Errorf("write call record %s: %w", id, err)
-		}
-		replaced[id] = true
-		return nil
-	})
+	replaced, failed, finish, err := r.writeCallRecords(ctx, part, feed, log)
 	if err != nil {
 		return nil, failed, err
 	}
-	if len(replaced) == 0 {
-		return replaced, failed, part.removeOrphans(ctx, log)
+	return replaced, failed, finish(ctx)
+}
+
+// writeCallRecords is rewriteCallRecords in two steps: it writes the records
+// that feed hands to add, and finish (to be called once, unless err is not nil)
+// carries the stored rows over and commits, so that a caller can overlap it
+// with the next partition's work.
+func (r *runner) writeCallRecords(ctx context.Context, part *partition, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, finish func(context.Context) error, err error) {
+	w := newCallRecordWriters(r.parquetOptions())
+	replaced = map[string]bool{}
+	fp := r.startFlatten(ctx, part, w, replaced, &failed, log)
+	err = feed(fp.add)
+	if perr := fp.wait(); perr != nil {
+		err = perr
 	}
-	keep := func(id string) bool { return !replaced[id] }
-	if err := errors.Join(
-		carryOver(ctx, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep),
-		carryOver(ctx, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep),
-		carryOver(ctx, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep),
-		carryOver(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
-		carryOver(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
-	); err != nil {
-		return nil, failed, fmt.Errorf("carry over partition %s: %w", part.date, err)
-	}
-	files, err := w.close()
 	if err != nil {
-		return nil, failed, fmt.Errorf("write partition %s: %w", part.date, err)
+		w.abort()
+		return nil, failed, nil, err
 	}
-	return replaced, failed, part.commit(ctx, files, log)
+	if len(replaced) == 0 {
+		w.abort()
+		return replaced, failed, func(ctx context.Context) error { return part.removeOrphans(ctx, log) }, nil
+	}
+	return replaced, failed, func(ctx context.Context) error {
+		defer w.abort()
+		keep := func(id string) bool { return !replaced[id] }
+		if err := parallel(
+			func() error {
+				return carryOver(ctx, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep)
+			},
+			func() error {
+				return carryOver(ctx, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep)
+			},
+			func() error {
+				return carryOver(ctx, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep)
+			},
+			func() error {
+				return carryOver(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep)
+			},
+			func() error {
+				return carryOver(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep)
+			},
+		); err != nil {
+			return fmt.Errorf("carry over partition %s: %w", part.date, err)
+		}
+		files, err := w.close()
+		if err != nil {
+			return fmt.Errorf("write partition %s: %w", part.date, err)
+		}
+		return part.commit(ctx, files, log)
+	}, nil
+}
+
+// parallel runs fns at once (one table each) and joins their errors in order.
+func parallel(fns ...func() error) error {
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i, fn := range fns {
+		wg.Go(func() { errs[i] = fn() })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// flattenPipeline decodes and flattens the records fed to a partition rewrite
+// on every core, and hands their rows to the writers (or quarantines them) in
+// the order they were fed, so the files are those of a sequential rewrite.
+// The decoding used to run on one core, under the fetch callback's lock.
+type flattenPipeline struct {
+	work    chan *flattenJob // to the decoders
+	order   chan *flattenJob // to the writer, in feed order
+	done    chan struct{}    // closed when the writer is done
+	workers sync.WaitGroup
+
+	mu  sync.Mutex
+	err error // the first write or quarantine error
+}
+
+type flattenJob struct {
+	id    string
+	raw   []byte
+	rows  schemas.CallRecordRows
+	err   error         // decode error
+	ready chan struct{} // closed once decoded
+}
+
+// startFlatten starts the decoders and the writer of one partition rewrite;
+// the writer alone touches w, replaced and failed until wait returns.
+func (r *runner) startFlatten(ctx context.Context, part *partition, w *callRecordWriters, replaced map[string]bool, failed *int, log *slog.Logger) *flattenPipeline {
+	n := runtime.GOMAXPROCS(0)
+	depth := max(8, 4*n) // records in flight: bounds memory
+	p := &flattenPipeline{
+		work:  make(chan *flattenJob, depth),
+		order: make(chan *flattenJob, depth),
+		done:  make(chan struct{}),
+	}
+	for range n {
+		p.workers.Add(1)
+		go func() {
+			defer p.workers.Done()
+			for j := range p.work {
+				rec, err := transform.DecodeCallRecord(j.raw)
+				if err != nil {
+					j.err = err
+				} else {
+					j.rows = transform.FlattenCallRecord(r.cfg.TenantID, rec)
+				}
+				close(j.ready)
+			}
+		}()
+	}
+	go func() {
+		defer close(p.done)
+		for j := range p.order {
+			<-j.ready
+			if p.failed() != nil {
+				continue // drain
+			}
+			if j.err != nil {
+				*failed++
+				if err := r.quarantine(ctx, part.dataset, j.id, j.raw, j.err, log); err != nil {
+					p.fail(err)
+				}
+				continue
+			}
+			if err := w.add(j.rows); err != nil {
+				p.fail(fmt.Errorf("write call record %s: %w", j.id, err))
+				continue
+			}
+			replaced[j.id] = true
+		}
+	}()
+	return p
+}
+
+// add queues one record; it returns the pipeline's error once there is one.
+func (p *flattenPipeline) add(id string, raw []byte) error {
+	if err := p.failed(); err != nil {
+		return err
+	}
+	j := &flattenJob{id: id, raw: raw, ready: make(chan struct{})}
+	p.order <- j // the writer always drains, so this cannot block for ever
+	p.work <- j
+	return nil
+}
+
+// wait stops the pipeline once everything fed is written; it returns the
+// first write or quarantine error.
+func (p *flattenPipeline) wait() error {
+	close(p.work)
+	close(p.order)
+	<-p.done
+	p.workers.Wait()
+	return p.failed()
+}
+
+func (p *flattenPipeline) fail(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.err == nil {
+		p.err = err
+	}
+}
+
+func (p *flattenPipeline) failed() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
 }
 
 // quarantine keeps a payload that could not be processed under _etl/quarantine/
@@ -273,24 +513,24 @@ func writeIfAny[T any](w *load.FileSetWriter[T], rows []T) error {
 	return w.Write(rows)
 }
 
+// close finishes the five tables' files at once (encoding and compressing
+// the last pages is most of a partition's writing).
 func (w *callRecordWriters) close() (map[string][]load.LocalFile, error) {
-	out := map[string][]load.LocalFile{}
-	var errs []error
-	add := func(table string, files []load.LocalFile, err error) {
-		out[table] = files
-		errs = append(errs, err)
-	}
-	f, err := w.records.Close()
-	add(schemas.TableCallRecords, f, err)
-	f, err = w.sessions.Close()
-	add(schemas.TableSessions, f, err)
-	f, err = w.segments.Close()
-	add(schemas.TableSegments, f, err)
-	f, err = w.streams.Close()
-	add(schemas.TableMediaStreams, f, err)
-	f, err = w.participants.Close()
-	add(schemas.TableParticipants, f, err)
-	return out, errors.Join(errs...)
+	var files [5][]load.LocalFile
+	err := parallel(
+		func() (err error) { files[0], err = w.records.Close(); return err },
+		func() (err error) { files[1], err = w.sessions.Close(); return err },
+		func() (err error) { files[2], err = w.segments.Close(); return err },
+		func() (err error) { files[3], err = w.streams.Close(); return err },
+		func() (err error) { files[4], err = w.participants.Close(); return err },
+	)
+	return map[string][]load.LocalFile{
+		schemas.TableCallRecords:  files[0],
+		schemas.TableSessions:     files[1],
+		schemas.TableSegments:     files[2],
+		schemas.TableMediaStreams: files[3],
+		schemas.TableParticipants: files[4],
+	}, err
 }
 
 func (w *callRecordWriters) abort() {

@@ -131,15 +131,20 @@ func (f *faultyStore) PutIfMatch(ctx context.Context, key string, data []byte, e
 // the lake a clean run produces, row for row, with no leftover files.
 func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 	f := newFixture(t, nil)
-	clean := f.MustRun(t, func(c *jobs.Config) { c.Datasets = []string{schemas.DatasetCallRecords} })
+	// Scheduled runs from a checkpoint three days old: a few partitions, the
+	// checkpoint write, the summary.
+	watermark := f.clock.Now().Add(-72 * time.Hour)
+	f.seedCheckpoint(t, f.dest, watermark)
+	f.MustRun(t, nil)
 	want := lakeRows(t, f.dest)
-	_ = clean
 
 	// Count the mutating operations of a clean run into an empty lake.
-	probe := &faultyStore{Store: mustLocal(t, t.TempDir())}
-	f.MustRun(t, func(c *jobs.Config) { c.Store, c.Datasets = probe, []string{schemas.DatasetCallRecords} })
+	probeDir := t.TempDir()
+	f.seedCheckpoint(t, probeDir, watermark)
+	probe := &faultyStore{Store: mustLocal(t, probeDir)}
+	f.MustRun(t, func(c *jobs.Config) { c.Dest, c.Store = probeDir, probe })
 	total := probe.ops.Load()
-	if total < 20 {
+	if total < 12 {
 		t.Fatalf("a clean run made only %d writes", total)
 	}
 	points := []int64{1, 2, total - 2, total - 1, total}
@@ -148,12 +153,19 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 	}
 	for _, k := range points {
 		dest := t.TempDir()
+		f.seedCheckpoint(t, dest, watermark)
 		fs := &faultyStore{Store: mustLocal(t, dest), failAt: k}
-		_, err := f.run(t, func(c *jobs.Config) { c.Dest, c.Store, c.Datasets = dest, fs, []string{schemas.DatasetCallRecords} })
+		_, err := f.run(t, func(c *jobs.Config) { c.Dest, c.Store = dest, fs })
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("fault at write %d of %d: Run = %v, want the injected error", k, total, err)
 		}
-		if _, err := f.run(t, func(c *jobs.Config) { c.Dest, c.Datasets = dest, []string{schemas.DatasetCallRecords} }); err != nil {
+		if k < total-1 { // the checkpoint is the run's last write but the summary
+			st, err := jobs.ReadStatus(context.Background(), dest, load.S3Config{}, tenant, f.clock.Now())
+			if err != nil || len(st) != 1 || !st[0].Watermark.Equal(watermark) {
+				t.Fatalf("fault at write %d of %d: checkpoint = %+v (%v), want it unmoved at %s", k, total, st, err, watermark)
+			}
+		}
+		if _, err := f.run(t, func(c *jobs.Config) { c.Dest = dest }); err != nil {
 			t.Fatalf("rerun after fault at write %d: %v", k, err)
 		}
 		diffLakes(t, fmt.Sprintf("fault at write %d of %d", k, total), lakeRows(t, dest), want)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,18 +46,34 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 	defer os.RemoveAll(dir)
 	chunks := map[string]*importChunk{}
 	var spooled int64
+	// Each date's files are finished and committed in the background while
+	// the next date is decoded; commits stay one at a time, in date order.
 	flush := func() error {
+		var finishing chan error
+		wait := func() error {
+			if finishing == nil {
+				return nil
+			}
+			err := <-finishing
+			finishing = nil
+			return err
+		}
 		for _, date := range sortedKeys(chunks) {
 			c := chunks[date]
-			err := r.importChunk(ctx, c, log)
+			finish, err := r.writeImportChunk(ctx, c, log)
 			c.remove()
 			delete(chunks, date)
+			if werr := wait(); werr != nil {
+				return werr
+			}
 			if err != nil {
 				return err
 			}
+			finishing = make(chan error, 1)
+			go func() { finishing <- finish(ctx) }()
 		}
 		spooled = 0
-		return nil
+		return wait()
 	}
 	defer func() {
 		for _, c := range chunks {
@@ -113,30 +128,45 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 // copies of a record the highest version wins, and a stored higher version is
 // never replaced by a lower one.
 func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logger) error {
+	finish, err := r.writeImportChunk(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	return finish(ctx)
+}
+
+// writeImportChunk is importChunk in two steps: it writes the chunk's records
+// (after which the chunk may go), and finish commits the partition and counts
+// it.
+func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, log *slog.Logger) (finish func(context.Context) error, err error) {
 	const ds = schemas.DatasetCallRecords
 	stats := r.sum.dataset(ds)
 	if err := c.w.Flush(); err != nil {
-		return fmt.Errorf("spool import: %w", err)
+		return nil, fmt.Errorf("spool import: %w", err)
 	}
 	part, err := r.openPartition(ctx, ds, c.date)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer part.cleanup()
+	defer func() {
+		if err != nil {
+			part.cleanup()
+		}
+	}()
 	stored, err := storedVersions(ctx, part)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	take := map[int64]bool{} // offsets of the lines to load
+	take := map[int64]string{} // offsets of the lines to load -> their ids
 	unchanged := 0
 	for id, best := range c.best {
 		if sv, ok := stored[id]; ok && sv >= best.version {
 			unchanged++
 			continue
 		}
-		take[best.offset] = true
+		take[best.offset] = id
 	}
-	replaced, failed, err := r.rewriteCallRecords(ctx, part, func(add func(string, []byte) error) error {
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, func(add func(string, []byte) error) error {
 		if _, err := c.f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
@@ -144,13 +174,8 @@ func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logg
 		var off int64
 		for {
 			b, err := rd.ReadBytes('\n')
-			if len(b) > 0 && take[off] {
-				raw := bytes.TrimSuffix(b, []byte("\n"))
-				var head struct {
-					ID string `json:"id"`
-				}
-				json.Unmarshal(raw, &head)
-				if err := add(head.ID, raw); err != nil {
+			if id, ok := take[off]; ok && len(b) > 0 {
+				if err := add(id, bytes.TrimSuffix(b, []byte("\n"))); err != nil {
 					return err
 				}
 			}
@@ -164,25 +189,32 @@ func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logg
 		}
 	}, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	r.sum.update(func() {
-		stats.Listed += len(c.best)
-		stats.Unchanged += unchanged
-		stats.Failed += failed
-		for id := range replaced {
-			if _, ok := stored[id]; ok {
-				stats.Updated++
-			} else {
-				stats.New++
+	records := len(c.best)
+	return func(ctx context.Context) error {
+		defer part.cleanup()
+		if err := write(ctx); err != nil {
+			return err
+		}
+		r.sum.update(func() {
+			stats.Listed += records
+			stats.Unchanged += unchanged
+			stats.Failed += failed
+			for id := range replaced {
+				if _, ok := stored[id]; ok {
+					stats.Updated++
+				} else {
+					stats.New++
+				}
 			}
-		}
-		if len(replaced) > 0 {
-			stats.Partitions++
-		}
-	})
-	log.Info("partition done", "dt", c.date, "records", len(c.best), "loaded", len(replaced))
-	return nil
+			if len(replaced) > 0 {
+				stats.Partitions++
+			}
+		})
+		log.Info("partition done", "dt", part.date, "records", records, "loaded", len(replaced))
+		return nil
+	}, nil
 }
 
 // recordHead is what routing a raw record needs.
@@ -197,8 +229,9 @@ func (h recordHead) date() string { return schemas.PartitionDate(h.Start.Time) }
 // peekRecord reads a record's id, version and start; a record without them is
 // refused with the decoder's own explanation.
 func peekRecord(raw []byte) (recordHead, error) {
-	var h recordHead
-	if err := json.Unmarshal(raw, &h); err != nil || h.ID == "" || h.Start.IsZero() {
+	th, err := transform.PeekCallRecord(raw) // as json.Unmarshal into a recordHead
+	h := recordHead(th)
+	if err != nil || h.ID == "" || h.Start.IsZero() {
 		_, derr := transform.DecodeCallRecord(raw)
 		if derr == nil {
 			derr = fmt.Errorf("%w: %v", transform.ErrInvalidRecord, err)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
@@ -18,10 +19,13 @@ import (
 // a run over Graph writes, and the broken line is quarantined.
 func TestImport_EqualsRun(t *testing.T) {
 	f := newFixture(t, nil)
+	// A run over the last four days (checkpoint two days old, 48 h lookback).
+	watermark := f.clock.Now().Add(-48 * time.Hour)
+	f.seedCheckpoint(t, f.dest, watermark)
 	f.MustRun(t, nil)
 	want := lakeRows(t, f.dest)
 
-	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
+	truth := f.sim.Truth(watermark.Add(-jobs.DefaultConfig().Lookback), f.clock.Now())
 	var lines [][]byte
 	for _, id := range truth.IDs {
 		raw, _ := f.sim.Record(id)

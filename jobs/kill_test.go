@@ -58,7 +58,7 @@ func newProcessFixture(t *testing.T, latency time.Duration) processFixture {
 		RecordsPerDay: 6, PstnPerDay: 20, DirectRoutingPerDay: 10, Token: "tok", Latency: [2]time.Duration{latency / 2, latency}})
 	srv := httptest.NewServer(sim)
 	t.Cleanup(srv.Close)
-	return processFixture{bin: buildBinary(t), url: srv.URL, from: t0.Add(-12 * 24 * time.Hour), to: t0.Add(-2 * 24 * time.Hour)}
+	return processFixture{bin: buildBinary(t), url: srv.URL, from: t0.Add(-6 * 24 * time.Hour), to: t0.Add(-2 * 24 * time.Hour)}
 }
 
 // TestKill_RealProcess SIGKILLs the real command at random instants of a run,
@@ -81,7 +81,7 @@ func TestKill_RealProcess(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("clean run took %s; kill points drawn with seed %d", took, seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	for i := range 6 {
+	for i := range 5 {
 		start := time.Now()
 		dest := t.TempDir()
 		cmd := p.command(dest)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
@@ -24,7 +25,9 @@ type partition struct {
 	prev    Manifest
 	etag    string // of prev; empty when there was none
 	next    Manifest
-	copies  map[string]string // key -> local path
+
+	mu     sync.Mutex        // guards copies: tables are carried over at once
+	copies map[string]string // key -> local path
 }
 
 func (r *runner) openPartition(ctx context.Context, dataset, date string) (*partition, error) {
@@ -44,19 +47,26 @@ func (r *runner) openPartition(ctx context.Context, dataset, date string) (*part
 
 // local returns a local copy of a committed data file, downloading it once.
 func (p *partition) local(ctx context.Context, key string) (string, error) {
-	if path, ok := p.copies[key]; ok {
+	p.mu.Lock()
+	path, ok := p.copies[key]
+	p.mu.Unlock()
+	if ok {
 		return path, nil
 	}
 	path, err := load.Download(ctx, p.r.store, key, p.r.tmp)
 	if err != nil {
 		return "", fmt.Errorf("download %s: %w", key, err)
 	}
+	p.mu.Lock()
 	p.copies[key] = path
+	p.mu.Unlock()
 	return path, nil
 }
 
 // forget removes the local copy of key once it has been read for the last time.
 func (p *partition) forget(key string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if path, ok := p.copies[key]; ok {
 		os.Remove(path)
 		delete(p.copies, key)
@@ -64,7 +74,13 @@ func (p *partition) forget(key string) {
 }
 
 func (p *partition) cleanup() {
+	p.mu.Lock()
+	keys := make([]string, 0, len(p.copies))
 	for key := range p.copies {
+		keys = append(keys, key)
+	}
+	p.mu.Unlock()
+	for _, key := range keys {
 		p.forget(key)
 	}
 }

@@ -45,9 +45,18 @@ type fixture struct {
 }
 
 func newFixture(t *testing.T, wrap func(http.Handler) http.Handler) *fixture {
+	return newFixtureWith(t, nil, wrap)
+}
+
+// newFixtureWith lets a test change the simulated tenant (e.g. fewer rows).
+func newFixtureWith(t *testing.T, edit func(*graphsim.Config), wrap func(http.Handler) http.Handler) *fixture {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 20, 15, 30, 0, 0, time.UTC)}
-	sim := graphsim.New(graphsim.Config{Seed: 3, TenantID: tenant, Now: c.Now, RecordsPerDay: 6, Token: "tok"})
+	sc := graphsim.Config{Seed: 3, TenantID: tenant, Now: c.Now, RecordsPerDay: 6, Token: "tok"}
+	if edit != nil {
+		edit(&sc)
+	}
+	sim := graphsim.New(sc)
 	var h http.Handler = sim
 	if wrap != nil {
 		h = wrap(sim)
@@ -55,6 +64,17 @@ func newFixture(t *testing.T, wrap func(http.Handler) http.Handler) *fixture {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &fixture{clock: c, sim: sim, url: srv.URL, dest: t.TempDir()}
+}
+
+// seedCheckpoint writes a call-records checkpoint into dest, so that the next
+// scheduled run covers only the days since (plus the lookback) instead of the
+// whole retained month: a smaller window for the slower tests.
+func (f *fixture) seedCheckpoint(t *testing.T, dest string, watermark time.Time) {
+	t.Helper()
+	data, _ := json.Marshal(jobs.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetCallRecords, Watermark: watermark})
+	if _, err := mustLocal(t, dest).PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", data); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (f *fixture) config() jobs.Config {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
@@ -120,8 +121,10 @@ func TestUsage_ScheduledRuns(t *testing.T) {
 
 // TestUsage_Backfill120Days: a 120-day backfill goes out in requests of at most
 // 90 days, loses nothing at any edge, and running it twice changes nothing.
+func thinUsage(c *graphsim.Config) { c.PstnPerDay, c.DirectRoutingPerDay = 10, 6 }
+
 func TestUsage_Backfill120Days(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixtureWith(t, thinUsage, nil)
 	to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	from := to.Add(-120 * 24 * time.Hour)
 	backfill := func(c *jobs.Config) { usageOnly(c); c.From, c.To = from, to }
@@ -133,10 +136,15 @@ func TestUsage_Backfill120Days(t *testing.T) {
 	if got := sum.Graph.Requests["pstn"]; got < 2 {
 		t.Errorf("PSTN requests = %d, want at least two (<= 90 days each)", got)
 	}
-	// Adjacent windows: [from, mid) then [mid, to) store each edge row once.
-	g := newFixture(t, nil)
-	mid := from.Add(45 * 24 * time.Hour)
-	g.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = from, mid })
-	g.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = mid, to })
-	diffLakes(t, "two adjacent windows", lakeRows(t, g.dest), first)
+	// Adjacent windows: [a, mid) then [mid, b) store exactly what [a, b) does,
+	// rows on the shared edge once.
+	mid := time.Date(2026, 9, 15, 0, 0, 0, 0, time.UTC)
+	a, b := mid.Add(-10*24*time.Hour), mid.Add(10*24*time.Hour)
+	whole := newFixtureWith(t, thinUsage, nil)
+	whole.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = a, b })
+	checkUsageLake(t, whole, a, b)
+	g := newFixtureWith(t, thinUsage, nil)
+	g.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = a, mid })
+	g.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = mid, b })
+	diffLakes(t, "two adjacent windows", lakeRows(t, g.dest), lakeRows(t, whole.dest))
 }
