@@ -10,6 +10,7 @@
 package extract
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -53,9 +54,10 @@ const (
 	endpointParticipants = "participants"
 	endpointPstn         = "pstn"
 	endpointDR           = "directrouting"
+	endpointSubs         = "subscriptions"
 )
 
-var endpoints = [...]string{endpointList, endpointGet, endpointSessions, endpointParticipants, endpointPstn, endpointDR}
+var endpoints = [...]string{endpointList, endpointGet, endpointSessions, endpointParticipants, endpointPstn, endpointDR, endpointSubs}
 
 // Config configures a Client.
 type Config struct {
@@ -100,8 +102,9 @@ type Client struct {
 	sleep  func(ctx context.Context, d time.Duration) error
 	jitter func(d time.Duration) time.Duration // uniform in [0, d)
 
-	tokMu sync.Mutex
-	tok   azcore.AccessToken
+	tokMu    sync.Mutex
+	tok      azcore.AccessToken
+	tokCount int // tokens acquired so far
 
 	requests     [len(endpoints)]atomic.Int64
 	retries      atomic.Int64
@@ -204,7 +207,8 @@ func isLoopback(host string) bool {
 // Stats counts the client's traffic since New.
 type Stats struct {
 	// Requests counts HTTP requests sent (retries included) by endpoint:
-	// "list", "get", "sessions", "participants", "pstn", "directrouting".
+	// "list", "get", "sessions", "participants", "pstn", "directrouting",
+	// "subscriptions".
 	Requests map[string]int64
 	// Retries counts requests repeated after a 429, 5xx, connection error or 401.
 	Retries int64
@@ -247,12 +251,14 @@ func (c *Client) token(ctx context.Context) (string, error) {
 	}
 	tok, err := c.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: c.scopes})
 	if err != nil {
-		return "", fmt.Errorf("get token for %s: %w", c.scopes[0], err)
+		return "", c.explainTokenError(ctx, err)
 	}
 	if tok.Token == "" {
 		return "", fmt.Errorf("get token for %s: credential returned an empty token", c.scopes[0])
 	}
 	c.tok = tok
+	c.tokCount++
+	c.logToken(ctx, tok)
 	return tok.Token, nil
 }
 
@@ -330,94 +336,166 @@ func portOf(u *url.URL) string {
 // MaxRetries times, refreshes the token once after a 401, and returns a
 // *GraphError for any other response.
 func (c *Client) get(ctx context.Context, endpoint, rawURL string) ([]byte, error) {
+	return c.do(ctx, request{endpoint: endpoint, method: http.MethodGet, url: rawURL, idempotent: true})
+}
+
+// request is one Graph call for do.
+type request struct {
+	endpoint string // key of Stats.Requests
+	method   string
+	url      string
+	body     []byte // sent as application/json; nil sends no body
+	// idempotent is false for a request that must not be repeated once
+	// Graph may have acted on it (POST /subscriptions creates one each time).
+	idempotent bool
+}
+
+// do sends r through the same pacing, token and retry machinery as get and
+// returns the 2xx body (possibly empty).
+//
+// An idempotent request is retried on 429, 500/502/503/504 and connection
+// errors. A non-idempotent one is retried only when Graph cannot have acted
+// on it: after a 429 (throttling is decided before the request is handled),
+// after a 401 (token refresh, at most once) and after a connection that was
+// never established. Any other failure once the request may have been sent
+// (a timeout, a connection lost before the response, a 5xx, cancellation)
+// returns at once with an error matching ErrOutcomeUnknown, because repeating
+// the request could act twice.
+func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 	refreshed := false
 	retries := 0
+	verb := strings.ToLower(r.method)
 	for {
-		status, header, body, tok, err := c.attempt(ctx, endpoint, rawURL, retries)
+		resp, err := c.attempt(ctx, r, retries)
 		var lastErr error
 		var wait time.Duration
 		switch {
 		case err != nil:
+			unknown := !r.idempotent && resp.sent
 			if ctxErr := ctx.Err(); ctxErr != nil {
-				return nil, fmt.Errorf("get %s: %w", rawURL, ctxErr)
+				if unknown {
+					return nil, fmt.Errorf("%s %s: %w: %w", verb, r.url, ctxErr, ErrOutcomeUnknown)
+				}
+				return nil, fmt.Errorf("%s %s: %w", verb, r.url, ctxErr)
 			}
 			if !retryableTransport(err) {
 				return nil, err
 			}
+			if unknown {
+				return nil, fmt.Errorf("%w: %w", err, ErrOutcomeUnknown)
+			}
 			lastErr = err
 			wait = c.backoff(retries)
-		case status >= 200 && status < 300:
-			return body, nil
-		case status == http.StatusUnauthorized && !refreshed && tok != "":
+		case resp.status >= 200 && resp.status < 300:
+			return resp.body, nil
+		case resp.status == http.StatusUnauthorized && !refreshed && resp.tok != "":
 			refreshed = true
-			c.dropToken(tok)
+			c.dropToken(resp.tok)
 			c.retries.Add(1)
-			c.log.DebugContext(ctx, "graph token rejected, refreshing", "endpoint", endpoint)
+			c.log.DebugContext(ctx, "graph token rejected, refreshing", "endpoint", r.endpoint)
 			continue
-		case status == http.StatusTooManyRequests:
+		case resp.status == http.StatusTooManyRequests:
 			c.throttled.Add(1)
-			lastErr = newGraphError(status, rawURL, header, body)
-			wait = c.retryAfter(header, retries)
-		case status == http.StatusInternalServerError || status == http.StatusBadGateway ||
-			status == http.StatusServiceUnavailable || status == http.StatusGatewayTimeout:
+			lastErr = newGraphError(resp.status, r.url, resp.header, resp.body)
+			wait = c.retryAfter(resp.header, retries)
+		case resp.status == http.StatusInternalServerError || resp.status == http.StatusBadGateway ||
+			resp.status == http.StatusServiceUnavailable || resp.status == http.StatusGatewayTimeout:
+			ge := newGraphError(resp.status, r.url, resp.header, resp.body)
+			if !r.idempotent {
+				return nil, fmt.Errorf("%w: %w", ge, ErrOutcomeUnknown)
+			}
 			c.serverErrors.Add(1)
-			lastErr = newGraphError(status, rawURL, header, body)
-			wait = c.retryAfter(header, retries)
+			lastErr = ge
+			wait = c.retryAfter(resp.header, retries)
+		case resp.status == http.StatusUnauthorized || resp.status == http.StatusForbidden:
+			return nil, c.explainAuth(newGraphError(resp.status, r.url, resp.header, resp.body), resp.tok)
 		default:
-			return nil, newGraphError(status, rawURL, header, body)
+			return nil, newGraphError(resp.status, r.url, resp.header, resp.body)
 		}
 		if retries >= c.maxRetries {
 			return nil, lastErr
 		}
 		retries++
 		c.retries.Add(1)
-		c.log.DebugContext(ctx, "graph retry", "endpoint", endpoint, "retry", retries, "wait", wait, "error", lastErr)
+		c.log.DebugContext(ctx, "graph retry", "endpoint", r.endpoint, "retry", retries, "wait", wait, "error", lastErr)
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("get %s: retry %d: %w", rawURL, retries, err)
+			return nil, fmt.Errorf("%s %s: retry %d: %w", verb, r.url, retries, err)
 		}
 	}
 }
 
+// response is the outcome of one attempt.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+	tok    string // the bearer token sent, for dropToken after a 401
+	// sent is true once the request may have reached Graph: it was handed
+	// to the transport and did not fail while connecting.
+	sent bool
+}
+
 // attempt sends one request. A non-nil error means no usable response
 // (pacing cancelled, token, transport or body read failure).
-func (c *Client) attempt(ctx context.Context, endpoint, rawURL string, retry int) (status int, header http.Header, body []byte, tok string, err error) {
+func (c *Client) attempt(ctx context.Context, r request, retry int) (response, error) {
+	verb := strings.ToLower(r.method)
 	if c.bucket != nil {
 		if err := c.bucket.wait(ctx, c.sleep); err != nil {
-			return 0, nil, nil, "", fmt.Errorf("get %s: pace: %w", rawURL, err)
+			return response{}, fmt.Errorf("%s %s: pace: %w", verb, r.url, err)
 		}
 	}
-	tok, err = c.token(ctx)
+	tok, err := c.token(ctx)
 	if err != nil {
-		return 0, nil, nil, "", permanent{err}
+		return response{}, permanent{err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	var body io.Reader
+	if r.body != nil {
+		body = bytes.NewReader(r.body)
+	}
+	req, err := http.NewRequestWithContext(ctx, r.method, r.url, body)
 	if err != nil {
-		return 0, nil, nil, "", permanent{fmt.Errorf("new request %s: %w", rawURL, err)}
+		return response{}, permanent{fmt.Errorf("new request %s %s: %w", r.method, r.url, err)}
 	}
 	req.Header.Set("Authorization", "Bearer "+tok)
 	req.Header.Set("Accept", "application/json")
+	if r.body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	if c.prefer != "" {
 		req.Header.Set("Prefer", c.prefer)
 	}
-	c.countRequest(endpoint)
+	c.countRequest(r.endpoint)
 	start := time.Now()
-	resp, err := c.hc.Do(req)
+	hresp, err := c.hc.Do(req)
 	if err != nil {
-		c.log.DebugContext(ctx, "graph request", "method", http.MethodGet, "endpoint", endpoint, "path", req.URL.Path,
+		c.log.DebugContext(ctx, "graph request", "method", r.method, "endpoint", r.endpoint, "path", req.URL.Path,
 			"retry", retry, "duration", time.Since(start), "error", err)
-		return 0, nil, nil, tok, fmt.Errorf("get %s: %w", rawURL, stripURLError(err))
+		return response{tok: tok, sent: !notConnected(err)}, fmt.Errorf("%s %s: %w", verb, r.url, stripURLError(err))
 	}
-	defer resp.Body.Close()
-	body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
-	c.log.DebugContext(ctx, "graph request", "method", http.MethodGet, "endpoint", endpoint, "path", req.URL.Path,
-		"retry", retry, "status", resp.StatusCode, "bytes", len(body), "duration", time.Since(start))
+	defer hresp.Body.Close()
+	out := response{status: hresp.StatusCode, header: hresp.Header, tok: tok, sent: true}
+	out.body, err = io.ReadAll(io.LimitReader(hresp.Body, maxResponseBytes+1))
+	c.log.DebugContext(ctx, "graph request", "method", r.method, "endpoint", r.endpoint, "path", req.URL.Path,
+		"retry", retry, "status", hresp.StatusCode, "bytes", len(out.body), "duration", time.Since(start))
 	if err != nil {
-		return 0, nil, nil, tok, fmt.Errorf("get %s: read body: %w", rawURL, err)
+		return response{tok: tok, sent: true}, fmt.Errorf("%s %s: read body: %w", verb, r.url, err)
 	}
-	if len(body) > maxResponseBytes {
-		return 0, nil, nil, tok, permanent{fmt.Errorf("get %s: response larger than %d bytes", rawURL, maxResponseBytes)}
+	if len(out.body) > maxResponseBytes {
+		return response{tok: tok, sent: true}, permanent{fmt.Errorf("%s %s: response larger than %d bytes", verb, r.url, maxResponseBytes)}
 	}
-	return resp.StatusCode, resp.Header, body, tok, nil
+	return out, nil
+}
+
+// notConnected reports whether a transport error happened while dialling
+// (DNS lookup, refused or unreachable connection), so no byte of the request
+// can have reached the server.
+func notConnected(err error) bool {
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return true
+	}
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial"
 }
 
 // permanent marks an error that retrying cannot fix.
