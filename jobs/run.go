@@ -97,6 +97,15 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 			return nil, fmt.Errorf("open destination %s: %w", cfg.Dest, err)
 		}
 	}
+	if who, ok := store.(interface {
+		Identity(context.Context) (string, error)
+	}); ok {
+		id, err := who.Identity(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: %w", cfg.Dest, err)
+		}
+		cfg.Logger.Info("storage identity", "dest", cfg.Dest, "aws", id)
+	}
 	tmp, err := os.MkdirTemp(cfg.TempDir, "callrecords-etl-")
 	if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)

@@ -80,6 +80,7 @@ func (c S3Config) Validate() error {
 type S3Store struct {
 	client   *s3.Client
 	uploader *transfermanager.Client
+	creds    aws.CredentialsProvider
 	bucket   string
 	prefix   string // "" or ending in "/"
 }
@@ -126,7 +127,26 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
-	return &S3Store{client: client, uploader: uploader, bucket: cfg.Bucket, prefix: prefix}, nil
+	return &S3Store{client: client, uploader: uploader, creds: awsCfg.Credentials, bucket: cfg.Bucket, prefix: prefix}, nil
+}
+
+// Identity says which AWS credentials the store uses — the provider that found
+// them (environment, shared profile, web identity/IRSA, container/Pod Identity,
+// instance role) and the access key id with its middle masked — so an operator
+// can tell a misconfigured pod that fell back to the node role. Never a secret.
+func (s *S3Store) Identity(ctx context.Context) (string, error) {
+	if s.creds == nil {
+		return "anonymous", nil
+	}
+	c, err := s.creds.Retrieve(ctx)
+	if err != nil {
+		return "", fmt.Errorf("aws credentials: %w", err)
+	}
+	id := c.AccessKeyID
+	if len(id) > 8 {
+		id = id[:4] + "…" + id[len(id)-4:]
+	}
+	return fmt.Sprintf("%s (access key %s)", c.Source, id), nil
 }
 
 func (s *S3Store) key(key string) (string, error) {

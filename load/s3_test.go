@@ -139,3 +139,18 @@ func TestS3ConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestS3Store_IdentityNamesSourceNotSecret(t *testing.T) {
+	cfg, _ := loadtest.StartS3(t)
+	s, err := load.NewS3Store(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := s.Identity(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(id, "EnvConfigCredentials") || strings.Contains(id, loadtest.S3SecretKey) || strings.Contains(id, loadtest.S3AccessKey) {
+		t.Errorf("Identity = %q, want the provider named and neither key in full", id)
+	}
+}
