@@ -174,3 +174,25 @@ func TestDrainInbox(t *testing.T) {
 		t.Errorf("later drains changed the lake: %d records", n)
 	}
 }
+
+// TestReceiver_LostAcknowledgement: the receiver recorded an id but its 202 never
+// reached Graph (killed in between): Graph delivers again, and the inbox still
+// holds the id once; a drain stores the record once.
+func TestReceiver_LostAcknowledgement(t *testing.T) {
+	f := newFixture(t, nil)
+	id := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now()).IDs[0]
+	body := notificationBody(clientState, tenant, id)
+	first := jobs.NewReceiver(jobs.ReceiverConfig{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, f.dest), Logger: testLogger()})
+	post(t, first, "/n", body) // the answer is lost with the process
+	restarted := jobs.NewReceiver(jobs.ReceiverConfig{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, f.dest), Logger: testLogger()})
+	if rec := post(t, restarted, "/n", body); rec.Code != 202 {
+		t.Fatalf("redelivery: %d", rec.Code)
+	}
+	if got := inboxIDs(t, f.dest); len(got) != 1 || got[0] != id {
+		t.Fatalf("inbox = %v, want [%s]", got, id)
+	}
+	f.MustRun(t, func(c *jobs.Config) { c.Datasets = []string{jobs.DatasetNotifications} })
+	if rows := callRecords(t, f.dest); len(rows) != 1 || rows[0].CallRecordID != id {
+		t.Errorf("lake = %d rows, want record %s once", len(rows), id)
+	}
+}

@@ -66,6 +66,7 @@ func newProcessFixture(t *testing.T, latency time.Duration) processFixture {
 // up equal, row for row, to the lake of a run that was never interrupted, with
 // no file that no manifest names.
 func TestKill_RealProcess(t *testing.T) {
+	t.Parallel() // mostly waiting for leases to expire
 	p := newProcessFixture(t, 2*time.Millisecond)
 	clean := t.TempDir()
 	start := time.Now()
@@ -115,6 +116,7 @@ func TestKill_RealProcess(t *testing.T) {
 // TestKill_ConcurrentProcesses: a second process started while the first holds
 // the tenant's lock exits with code 5 and writes nothing; the first completes.
 func TestKill_ConcurrentProcesses(t *testing.T) {
+	t.Parallel()
 	p := newProcessFixture(t, 20*time.Millisecond)
 	dest := t.TempDir()
 	first := p.command(dest)
