@@ -21,6 +21,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/urfave/cli/v2"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
@@ -50,6 +51,11 @@ func main() {
 	stop()
 	code := exitCode(err)
 	if err != nil && code != exitOK {
+		var auth *extract.AuthError
+		if errors.As(err, &auth) {
+			// The one sentence that says what to fix comes first.
+			fmt.Fprintln(os.Stderr, "callrecords-etl:", auth.Fix)
+		}
 		fmt.Fprintln(os.Stderr, "callrecords-etl:", err)
 	}
 	os.Exit(code)
@@ -83,7 +89,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, context.Canceled):
 		return exitCancelled
-	case errors.Is(err, jobs.ErrConfig), errors.Is(err, errUsage):
+	case errors.Is(err, jobs.ErrConfig), errors.Is(err, errUsage), errors.Is(err, extract.ErrAuth):
 		return exitUsage
 	case errors.Is(err, jobs.ErrLocked):
 		return exitLocked
@@ -109,7 +115,7 @@ func env(names ...string) []string {
 
 var (
 	tenantFlag = &cli.StringFlag{Name: "tenant-id", Usage: "Entra tenant (directory) id", EnvVars: env("CALLRECORDS_TENANT_ID", "AZURE_TENANT_ID")}
-	graphFlag  = &cli.StringFlag{Name: "graph-url", Value: "https://graph.microsoft.com", Usage: "Graph endpoint (sovereign clouds differ)", EnvVars: env("CALLRECORDS_GRAPH_URL")}
+	graphFlag  = &cli.StringFlag{Name: "graph-url", Value: "https://graph.microsoft.com", Usage: "Graph endpoint (default: the --cloud's)", EnvVars: env("CALLRECORDS_GRAPH_URL")}
 	destFlag   = &cli.StringFlag{Name: "dest", Usage: "lake root: s3://bucket/prefix, file:///abs/path or a path", EnvVars: env("CALLRECORDS_DEST")}
 	s3Flags    = []cli.Flag{
 		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint URL", EnvVars: env("CALLRECORDS_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3")},
@@ -125,7 +131,9 @@ var (
 		&cli.StringFlag{Name: "client-secret", Usage: "client secret (prefer the environment variable)", EnvVars: env("CALLRECORDS_CLIENT_SECRET")},
 		&cli.StringFlag{Name: "client-certificate", Usage: "client certificate file (PEM or PFX)", EnvVars: env("CALLRECORDS_CLIENT_CERTIFICATE")},
 		&cli.StringFlag{Name: "client-certificate-password", Usage: "password of the certificate file", EnvVars: env("CALLRECORDS_CLIENT_CERTIFICATE_PASSWORD")},
-		&cli.StringFlag{Name: "authority-host", Usage: "Entra login endpoint (sovereign clouds)", EnvVars: env("CALLRECORDS_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST")},
+		&cli.StringFlag{Name: "authority-host", Usage: "Entra login endpoint (default: the --cloud's)", EnvVars: env("CALLRECORDS_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST")},
+		&cli.StringFlag{Name: "federated-token-file", Usage: "workload identity outside AKS's webhook: the projected service-account token (with --tenant-id and --client-id)", EnvVars: env("CALLRECORDS_FEDERATED_TOKEN_FILE")},
+		&cli.StringFlag{Name: "cloud", Value: "global", Usage: "global, usgov (GCC High, L4), usgovdod (DoD, L5) or china: Graph and login endpoints", EnvVars: env("CALLRECORDS_CLOUD")},
 	}
 	graphTuning = []cli.Flag{
 		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: env("CALLRECORDS_CONCURRENCY")},
@@ -291,27 +299,45 @@ func s3Config(c *cli.Context) load.S3Config {
 	return load.S3Config{Endpoint: c.String("s3-endpoint"), ForcePathStyle: c.Bool("s3-path-style"), Region: c.String("s3-region")}
 }
 
-// credential picks the Graph credential: a static token from
-// CALLRECORDS_GRAPH_TOKEN (tokens obtained elsewhere, the simulator), else
-// azidentity (client secret, certificate, or the default chain).
-func credential(c *cli.Context) (extract.CredentialConfig, bool, error) {
-	if tok := os.Getenv("CALLRECORDS_GRAPH_TOKEN"); tok != "" {
-		return extract.CredentialConfig{}, true, nil
+// graphCredential builds the Graph credential and the Graph URL from the flags:
+// a static token from CALLRECORDS_GRAPH_TOKEN (tokens obtained elsewhere, the
+// simulator), a client secret, a certificate, a federated token file, a managed
+// identity, or azidentity's default chain; endpoints from --cloud unless
+// --graph-url or --authority-host say otherwise. It logs which identity it uses,
+// never a secret.
+func graphCredential(c *cli.Context, log *slog.Logger) (azcore.TokenCredential, string, error) {
+	cloud, err := extract.LookupCloud(c.String("cloud"))
+	if err != nil {
+		return nil, "", usageError("--cloud: %v", err)
 	}
-	return extract.CredentialConfig{
+	graphURL, authority := cloud.GraphURL, cloud.AuthorityHost
+	if c.IsSet("graph-url") || graphURL == "" {
+		graphURL = c.String("graph-url")
+	}
+	if c.IsSet("authority-host") {
+		authority = c.String("authority-host")
+	}
+	cc := extract.CredentialConfig{
 		TenantID:            c.String("tenant-id"),
 		ClientID:            c.String("client-id"),
 		ClientSecret:        c.String("client-secret"),
 		CertificatePath:     c.String("client-certificate"),
 		CertificatePassword: c.String("client-certificate-password"),
-		AuthorityHost:       c.String("authority-host"),
-	}, false, nil
+		FederatedTokenFile:  c.String("federated-token-file"),
+		AuthorityHost:       authority,
+		Token:               os.Getenv("CALLRECORDS_GRAPH_TOKEN"),
+	}
+	cred, err := extract.NewCredential(cc)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: graph credential: %v", jobs.ErrConfig, err)
+	}
+	log.Info("graph credential", "identity", cc.Describe(), "cloud", cloud.Name, "graph_url", graphURL)
+	return cred, graphURL, nil
 }
 
 func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 	cfg := jobs.DefaultConfig()
 	cfg.TenantID = c.String("tenant-id")
-	cfg.GraphURL = c.String("graph-url")
 	cfg.Dest = c.String("dest")
 	cfg.S3 = s3Config(c)
 	cfg.Logger = log
@@ -319,19 +345,11 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 		cfg.Concurrency = c.Int("concurrency")
 	}
 	cfg.MaxRPS = c.Float64("graph-max-rps")
-	credCfg, static, err := credential(c)
+	cred, graphURL, err := graphCredential(c, log)
 	if err != nil {
 		return cfg, err
 	}
-	if static {
-		cfg.Credential = extract.StaticToken(os.Getenv("CALLRECORDS_GRAPH_TOKEN"))
-	} else {
-		cred, err := extract.NewCredential(credCfg)
-		if err != nil {
-			return cfg, fmt.Errorf("%w: graph credential: %v", jobs.ErrConfig, err)
-		}
-		cfg.Credential = cred
-	}
+	cfg.Credential, cfg.GraphURL = cred, graphURL
 	return cfg, nil
 }
 

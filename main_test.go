@@ -7,6 +7,7 @@ import (
 	"io"
 	"testing"
 
+	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 )
 
@@ -25,6 +26,7 @@ func TestExitCode(t *testing.T) {
 		{errors.Join(jobs.ErrRetentionGap, jobs.ErrQuarantined), 3},
 		{fmt.Errorf("x: %w", jobs.ErrLocked), 5},
 		{fmt.Errorf("x: %w", context.Canceled), 130},
+		{fmt.Errorf("list: %w", &extract.AuthError{Fix: "grant consent", Err: errors.New("AADSTS65001")}), 2},
 	}
 	for _, tt := range tests {
 		if got := exitCode(tt.err); got != tt.want {

@@ -334,7 +334,8 @@ func portOf(u *url.URL) string {
 // paces every attempt, retries 429 (honouring Retry-After), 500/502/503/504
 // and connection errors with exponential backoff and full jitter up to
 // MaxRetries times, refreshes the token once after a 401, and returns a
-// *GraphError for any other response.
+// *GraphError for any other response (inside an *AuthError that says what to
+// fix for 401 and 403).
 func (c *Client) get(ctx context.Context, endpoint, rawURL string) ([]byte, error) {
 	return c.do(ctx, request{endpoint: endpoint, method: http.MethodGet, url: rawURL, idempotent: true})
 }
@@ -396,11 +397,11 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 			continue
 		case resp.status == http.StatusTooManyRequests:
 			c.throttled.Add(1)
-			lastErr = newGraphError(resp.status, r.url, resp.header, resp.body)
+			lastErr = newGraphError(r.method, resp.status, r.url, resp.header, resp.body)
 			wait = c.retryAfter(resp.header, retries)
 		case resp.status == http.StatusInternalServerError || resp.status == http.StatusBadGateway ||
 			resp.status == http.StatusServiceUnavailable || resp.status == http.StatusGatewayTimeout:
-			ge := newGraphError(resp.status, r.url, resp.header, resp.body)
+			ge := newGraphError(r.method, resp.status, r.url, resp.header, resp.body)
 			if !r.idempotent {
 				return nil, fmt.Errorf("%w: %w", ge, ErrOutcomeUnknown)
 			}
@@ -408,9 +409,9 @@ func (c *Client) do(ctx context.Context, r request) ([]byte, error) {
 			lastErr = ge
 			wait = c.retryAfter(resp.header, retries)
 		case resp.status == http.StatusUnauthorized || resp.status == http.StatusForbidden:
-			return nil, c.explainAuth(newGraphError(resp.status, r.url, resp.header, resp.body), resp.tok)
+			return nil, c.explainAuth(newGraphError(r.method, resp.status, r.url, resp.header, resp.body), resp.tok)
 		default:
-			return nil, newGraphError(resp.status, r.url, resp.header, resp.body)
+			return nil, newGraphError(r.method, resp.status, r.url, resp.header, resp.body)
 		}
 		if retries >= c.maxRetries {
 			return nil, lastErr

@@ -47,7 +47,9 @@ func MustWriteCertPEM(tb testing.TB) string {
 }
 
 func TestNewCredential(t *testing.T) {
+	clearAzureEnv(t)
 	certPath := MustWriteCertPEM(t)
+	tokenFile := MustWriteFile(t, "azure-identity-token", []byte("federated-token"))
 	junk := filepath.Join(t.TempDir(), "junk.pem")
 	if err := os.WriteFile(junk, []byte("not a certificate"), 0o600); err != nil {
 		t.Fatal(err)
@@ -65,6 +67,9 @@ func TestNewCredential(t *testing.T) {
 		{"certificate missing", extract.CredentialConfig{TenantID: tenant, ClientID: client, CertificatePath: filepath.Join(t.TempDir(), "nope.pem")}, ""},
 		{"certificate junk", extract.CredentialConfig{TenantID: tenant, ClientID: client, CertificatePath: junk}, ""},
 		{"secret and certificate", extract.CredentialConfig{TenantID: tenant, ClientID: client, ClientSecret: "s", CertificatePath: certPath}, ""},
+		{"workload identity", extract.CredentialConfig{TenantID: tenant, ClientID: client, FederatedTokenFile: tokenFile}, "*azidentity.ClientAssertionCredential"},
+		{"user-assigned managed identity", extract.CredentialConfig{ClientID: client}, "*azidentity.ManagedIdentityCredential"},
+		{"static token", extract.CredentialConfig{Token: "tok"}, "extract.staticToken"},
 		{"default chain", extract.CredentialConfig{TenantID: tenant}, "*azidentity.DefaultAzureCredential"},
 	}
 	for _, tt := range tests {
@@ -87,9 +92,12 @@ func TestNewCredential(t *testing.T) {
 }
 
 func TestCredentialConfig_RedactsSecrets(t *testing.T) {
-	cfg := extract.CredentialConfig{TenantID: "t", ClientID: "c", ClientSecret: "hunter2", CertificatePassword: "pfxpass"}
+	cfg := extract.CredentialConfig{TenantID: "t", ClientID: "c", ClientSecret: "hunter2", CertificatePassword: "pfxpass", Token: "bearer-tok"}
+	if d := cfg.Describe(); strings.Contains(d, "hunter2") || strings.Contains(d, "bearer-tok") {
+		t.Errorf("Describe() = %q leaks a secret", d)
+	}
 	for _, s := range []string{cfg.String(), fmt.Sprintf("%v %+v", cfg, cfg), cfg.LogValue().String()} {
-		if strings.Contains(s, "hunter2") || strings.Contains(s, "pfxpass") || !strings.Contains(s, "redacted") {
+		if strings.Contains(s, "hunter2") || strings.Contains(s, "pfxpass") || strings.Contains(s, "bearer-tok") || !strings.Contains(s, "redacted") {
 			t.Errorf("formatted config %q leaks a secret or lacks the redaction mark", s)
 		}
 	}

@@ -189,6 +189,15 @@ func (f *fakeEntra) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"issuer":                                base + "/v2.0",
 			"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
 		})
+	case r.Method == http.MethodGet && tenant == "common" && rest == "discovery/instance":
+		// Instance discovery, which MSAL asks the authority host itself for
+		// the known clouds: this host is its own only alias.
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{
+			"tenant_discovery_endpoint": "https://" + r.Host + "/{tenant}/v2.0/.well-known/openid-configuration",
+			"api-version":               "1.1",
+			"metadata":                  []map[string]any{{"preferred_network": r.Host, "preferred_cache": r.Host, "aliases": []string{r.Host}}},
+		})
 	case r.Method == http.MethodPost && rest == "oauth2/v2.0/token":
 		f.serveToken(w, r, tenant)
 	default:
@@ -215,9 +224,10 @@ func (f *fakeEntra) serveToken(w http.ResponseWriter, r *http.Request, tenant st
 			"You may have sent your authentication request to the wrong tenant.", form.Get("client_id"), tenant))
 		return
 	case f.scope != "" && !slices.Contains(strings.Fields(form.Get("scope")), f.scope):
+		scope, _, _ := strings.Cut(form.Get("scope"), " ")
 		entraError(w, http.StatusBadRequest, "invalid_resource", 500011, fmt.Sprintf("The resource principal named %s was not found in the tenant named %s. "+
 			"This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. "+
-			"You might have sent your authentication request to the wrong tenant.", strings.TrimSuffix(form.Get("scope"), "/.default"), tenant))
+			"You might have sent your authentication request to the wrong tenant.", strings.TrimSuffix(scope, "/.default"), tenant))
 		return
 	}
 	var grant string

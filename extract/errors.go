@@ -17,7 +17,8 @@ var ErrNotFound = errors.New("not found")
 var ErrThrottled = errors.New("throttled")
 
 // GraphError is an error response from Microsoft Graph. It unwraps to
-// ErrNotFound for 404 and to ErrThrottled for 429.
+// ErrNotFound for 404 and to ErrThrottled for 429. The client returns 401 and
+// 403 inside an *AuthError (errors.As still finds the GraphError).
 type GraphError struct {
 	// Status is the HTTP status code.
 	Status int
@@ -29,12 +30,18 @@ type GraphError struct {
 	RequestID string
 	// URL is the request URL (it never holds credentials).
 	URL string
+	// Method is the request's HTTP method (GET when empty).
+	Method string
 }
 
 // Error names the URL, the status and Graph's code and message.
 func (e *GraphError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "graph GET %s: %d %s", e.URL, e.Status, http.StatusText(e.Status))
+	method := e.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	fmt.Fprintf(&b, "graph %s %s: %d %s", method, e.URL, e.Status, http.StatusText(e.Status))
 	if e.Code != "" {
 		fmt.Fprintf(&b, ": %s", e.Code)
 	}
@@ -71,8 +78,8 @@ type graphErrorBody struct {
 
 // newGraphError builds a GraphError from a non-2xx response. A body that is
 // not Graph's envelope leaves Code empty and uses a prefix of the body as Message.
-func newGraphError(status int, rawURL string, header http.Header, body []byte) *GraphError {
-	ge := &GraphError{Status: status, URL: rawURL}
+func newGraphError(method string, status int, rawURL string, header http.Header, body []byte) *GraphError {
+	ge := &GraphError{Status: status, URL: rawURL, Method: method}
 	var eb graphErrorBody
 	if err := json.Unmarshal(body, &eb); err == nil && (eb.Error.Code != "" || eb.Error.Message != "") {
 		ge.Code = eb.Error.Code
