@@ -4,7 +4,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 BIN       := $(CURDIR)/bin
 VERSITYGW_VERSION := v1.8.0
 
-.PHONY: build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check
+.PHONY: build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.Version=$(VERSION)" -o $(BIN)/callrecords-etl .
@@ -24,7 +24,7 @@ pushgateway:
 # Every test: lint, the unit and S3 tests with the race detector, and the DuckDB
 # read-back tests (a separate module: our binary stays CGO-free).
 test: lint $(BIN)/versitygw pushgateway
-	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 ./...
 	$(MAKE) deploy-check
 
@@ -58,6 +58,21 @@ tidy-check:
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum
 	cd e2e && $(GO) mod tidy && git diff --exit-code go.mod go.sum
 	cd deploy/validate && $(GO) mod tidy && git diff --exit-code go.mod go.sum
+
+# Benchmarks (BENCHMARKS.md): flatten-and-write against DuckDB on the same
+# work and cores, peak RSS at 10k and 100k call records, extraction against
+# Graph's throttle ceiling. About 5 minutes on 2 cores; the figures go into
+# BENCHMARKS.md. The harness is in the e2e module (cgo, for DuckDB).
+BENCH_FLAGS ?=
+bench: build
+	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -bin $(BIN)/callrecords-etl -markdown $(CURDIR)/BENCHMARKS.md $(BENCH_FLAGS)
+
+# The memory benchmark at 1M call records too (opt-in: about an hour on 2
+# cores, ~20 GB of JSON streamed through a pipe, ~6 GB of Parquet on disk).
+bench-1m: build
+	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -bin $(BIN)/callrecords-etl -run scale -scale 100000,1000000 -markdown $(CURDIR)/BENCHMARKS.md -section bench-1m $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN) ./lake

@@ -72,9 +72,14 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	onUsage := func(c *cli.Context, err error, _ bool) error { return usageError("%v", err) }
 	app.OnUsageError = onUsage
-	for _, cmd := range app.Commands {
-		cmd.OnUsageError = onUsage
+	var setOnUsage func([]*cli.Command)
+	setOnUsage = func(cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			cmd.OnUsageError = onUsage
+			setOnUsage(cmd.Subcommands)
+		}
 	}
+	setOnUsage(app.Commands)
 	if err := app.RunContext(ctx, args); err != nil {
 		return err
 	}
@@ -202,7 +207,7 @@ func newApp() *cli.App {
 			},
 			{
 				Name:      "import",
-				Usage:     "load whole call records (JSON lines, as `get` prints them) into the lake, e.g. from a raw archive",
+				Usage:     "load whole call records (JSON lines, as get prints them) into the lake, e.g. from a raw archive",
 				ArgsUsage: "[FILE|-]",
 				Flags: flags([]cli.Flag{tenantFlag, destFlag,
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: env("CALLRECORDS_SINGLE_WRITER")},
@@ -214,7 +219,7 @@ func newApp() *cli.App {
 				Name:  "subscribe",
 				Usage: "create or renew (idempotent) the Graph change-notification subscription on call records; --delete removes it",
 				Flags: flags([]cli.Flag{tenantFlag, graphFlag,
-					&cli.StringFlag{Name: "notification-url", Usage: "public https URL of `notifications serve`", EnvVars: env("CALLRECORDS_NOTIFICATION_URL")},
+					&cli.StringFlag{Name: "notification-url", Usage: "public https URL of the notifications serve endpoint", EnvVars: env("CALLRECORDS_NOTIFICATION_URL")},
 					&cli.StringFlag{Name: "lifecycle-url", Usage: "URL for lifecycle events (reauthorizationRequired); can only be set at creation", EnvVars: env("CALLRECORDS_LIFECYCLE_URL")},
 					&cli.StringFlag{Name: "client-state", Usage: "secret Graph echoes in every notification (prefer the environment variable)", EnvVars: env("CALLRECORDS_CLIENT_STATE")},
 					&cli.StringSliceFlag{Name: "participant-id", Usage: "only records with this participant (Entra object id); repeatable", EnvVars: env("CALLRECORDS_PARTICIPANT_ID")},
@@ -230,7 +235,7 @@ func newApp() *cli.App {
 					Usage: "receive change notifications: answer the validation handshake, check clientState, record the ids in <dest>/_etl/inbox/ before acknowledging",
 					Flags: flags([]cli.Flag{tenantFlag, graphFlag, destFlag,
 						&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "address to listen on", EnvVars: env("CALLRECORDS_LISTEN")},
-						&cli.StringFlag{Name: "client-state", Usage: "the secret given to `subscribe`", EnvVars: env("CALLRECORDS_CLIENT_STATE")},
+						&cli.StringFlag{Name: "client-state", Usage: "the secret given to subscribe", EnvVars: env("CALLRECORDS_CLIENT_STATE")},
 						&cli.StringFlag{Name: "tls-cert", Usage: "serve https with this certificate (else plain http behind an ingress)", EnvVars: env("CALLRECORDS_TLS_CERT")},
 						&cli.StringFlag{Name: "tls-key", Usage: "key of --tls-cert", EnvVars: env("CALLRECORDS_TLS_KEY")},
 					}, s3Flags, authFlags, logFlags),

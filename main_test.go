@@ -43,6 +43,7 @@ func TestRun_UsageErrors(t *testing.T) {
 		{"callrecords-etl", "run", "--nosuch"},
 		{"callrecords-etl", "run", "--dest", "/tmp/x", "--tenant-id", "t", "--from", "yesterday", "--to", "today"},
 		{"callrecords-etl", "schema", "--format", "oracle"},
+		{"callrecords-etl", "notifications", "serve", "--bogus"},
 	} {
 		t.Setenv("CALLRECORDS_GRAPH_TOKEN", "x")
 		err := runQuiet(args)

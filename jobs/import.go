@@ -3,12 +3,14 @@ package jobs
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 	"github.com/callrecords-etl/callrecords-etl/transform"
@@ -157,36 +159,33 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, log *slog
 	if err != nil {
 		return nil, err
 	}
-	take := map[int64]string{} // offsets of the lines to load -> their ids
+	type line struct {
+		id           string
+		offset, size int64
+	}
+	var take []line // the lines to load, in spool order
 	unchanged := 0
 	for id, best := range c.best {
 		if sv, ok := stored[id]; ok && sv >= best.version {
 			unchanged++
 			continue
 		}
-		take[best.offset] = id
+		take = append(take, line{id, best.offset, best.size})
 	}
+	slices.SortFunc(take, func(a, b line) int { return cmp.Compare(a.offset, b.offset) })
 	replaced, failed, write, err := r.writeCallRecords(ctx, part, func(add func(string, []byte) error) error {
-		if _, err := c.f.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		rd := bufio.NewReaderSize(c.f, 1<<20)
-		var off int64
-		for {
-			b, err := rd.ReadBytes('\n')
-			if id, ok := take[off]; ok && len(b) > 0 {
-				if err := add(id, bytes.TrimSuffix(b, []byte("\n"))); err != nil {
-					return err
-				}
-			}
-			off += int64(len(b))
-			if err == io.EOF {
-				return nil
-			}
-			if err != nil {
+		// Each record is read on its own (the spool holds every copy of a
+		// record; only the best is loaded) into a buffer the writer keeps.
+		for _, l := range take {
+			raw := make([]byte, l.size)
+			if _, err := c.f.ReadAt(raw, l.offset); err != nil {
 				return fmt.Errorf("read import spool: %w", err)
 			}
+			if err := add(l.id, raw); err != nil {
+				return err
+			}
 		}
+		return nil
 	}, log)
 	if err != nil {
 		return nil, err
@@ -253,6 +252,7 @@ type importChunk struct {
 type spooled struct {
 	version int64
 	offset  int64
+	size    int64 // of the record, without its newline
 }
 
 func newImportChunk(dir, date string) (*importChunk, error) {
@@ -265,7 +265,7 @@ func newImportChunk(dir, date string) (*importChunk, error) {
 
 func (c *importChunk) add(id string, version int64, raw []byte) error {
 	if b, ok := c.best[id]; !ok || version >= b.version {
-		c.best[id] = spooled{version: version, offset: c.size}
+		c.best[id] = spooled{version: version, offset: c.size, size: int64(len(raw))}
 	}
 	n, err := c.w.Write(raw)
 	if err == nil {

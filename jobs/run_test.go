@@ -44,9 +44,16 @@ type fixture struct {
 	dest  string
 }
 
+// newFixture gives a lake whose call-records checkpoint is a day old, so runs
+// cover three days (with the lookback) instead of the retained month: the suite
+// stays quick under -race. newFullFixture starts from an empty lake.
 func newFixture(t *testing.T, wrap func(http.Handler) http.Handler) *fixture {
-	return newFixtureWith(t, nil, wrap)
+	f := newFixtureWith(t, nil, wrap)
+	f.seedCheckpoint(t, f.dest, f.clock.Now().Add(-24*time.Hour))
+	return f
 }
+
+func newFullFixture(t *testing.T) *fixture { return newFixtureWith(t, nil, nil) }
 
 // newFixtureWith lets a test change the simulated tenant (e.g. fewer rows).
 func newFixtureWith(t *testing.T, edit func(*graphsim.Config), wrap func(http.Handler) http.Handler) *fixture {
@@ -72,7 +79,7 @@ func newFixtureWith(t *testing.T, edit func(*graphsim.Config), wrap func(http.Ha
 func (f *fixture) seedCheckpoint(t *testing.T, dest string, watermark time.Time) {
 	t.Helper()
 	data, _ := json.Marshal(jobs.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetCallRecords, Watermark: watermark})
-	if _, err := mustLocal(t, dest).PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", data); err != nil {
+	if err := mustLocal(t, dest).Put(context.Background(), "_etl/state/"+tenant+"/callrecords.json", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -140,7 +147,7 @@ func countRows[T any](t *testing.T, dest, table string) int {
 }
 
 func TestRun_FirstRunReadsRetainedWindow(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFullFixture(t)
 	sum := f.MustRun(t, nil)
 	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
 
@@ -188,7 +195,7 @@ func TestRun_FirstRunReadsRetainedWindow(t *testing.T) {
 // only new and changed records and the lake holds each id once, at its newest
 // version, with that version's sessions.
 func TestRun_Incremental(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFullFixture(t)
 	f.MustRun(t, nil)
 	before := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
 
@@ -261,7 +268,7 @@ func TestRun_Incremental(t *testing.T) {
 }
 
 func TestRun_RetentionGap(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFullFixture(t)
 	store, err := load.NewLocalStore(f.dest)
 	if err != nil {
 		t.Fatal(err)
@@ -314,7 +321,7 @@ func TestRun_ExplicitWindowKeepsWatermark(t *testing.T) {
 func TestRun_Quarantine(t *testing.T) {
 	var badID string
 	var mu sync.Mutex
-	f := newFixture(t, func(next http.Handler) http.Handler {
+	f := newFixtureWith(t, nil, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			id := badID
@@ -382,7 +389,7 @@ func TestRun_RemovesLeftovers(t *testing.T) {
 
 // TestRun_DryRun reports what a run would do and writes nothing at all.
 func TestRun_DryRun(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFullFixture(t)
 	sum := f.MustRun(t, func(c *jobs.Config) {
 		c.DryRun = true
 		c.Datasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}

@@ -11,5 +11,10 @@
 //
 // The tests build the real binary from the Docker build context (the
 // repository filtered by .dockerignore) with the Dockerfile's flags, and check
-// the manifests' arguments and environment against its `help run`.
+// each manifest's arguments and environment against the help of the command it
+// runs (`run`, `subscribe`, `notifications serve`). For the change
+// notifications example (deploy/kubernetes/notifications) they also run the
+// documented flow on loopback with that binary: the Graph simulator, the
+// receiver, `subscribe`, a notification and the drain, each with the
+// manifests' own arguments and environment.
 package validate

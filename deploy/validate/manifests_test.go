@@ -15,8 +15,11 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	k8sjson "k8s.io/apimachinery/pkg/runtime/serializer/json"
@@ -49,7 +52,7 @@ func (o object) String() string {
 // does on the server.
 func strictDecoder() *k8sjson.Serializer {
 	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, batchv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, batchv1.AddToScheme, appsv1.AddToScheme, networkingv1.AddToScheme, policyv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
@@ -203,7 +206,8 @@ func TestManifestsDecodeStrictly(t *testing.T) {
 	for _, o := range set.objects {
 		kinds[fmt.Sprintf("%T", o.obj)]++
 	}
-	for _, want := range []string{"*v1.CronJob", "*v1.Job", "*v1.ServiceAccount", "*v1.ConfigMap", "*v1.Secret"} {
+	for _, want := range []string{"*v1.CronJob", "*v1.Job", "*v1.ServiceAccount", "*v1.ConfigMap", "*v1.Secret",
+		"*v1.Deployment", "*v1.Service", "*v1.Ingress", "*v1.PodDisruptionBudget"} {
 		if kinds[want] == 0 {
 			t.Errorf("deploy/kubernetes has no %s; decoded kinds: %v", want, kinds)
 		}
@@ -238,7 +242,13 @@ func TestStrictDecoderRejects(t *testing.T) {
 		{"misspelt field", "apiVersion: batch/v1\nkind: CronJob\nmetadata: {name: x}\nspec:\n  schedule: '0 * * * *'\n  concurencyPolicy: Forbid\n  jobTemplate: {spec: {template: {spec: {containers: [{name: a, image: b}]}}}}\n"},
 		{"field at the wrong level", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: x}\nspec:\n  template:\n    spec:\n      podFailurePolicy: {rules: []}\n      containers: [{name: a, image: b}]\n"},
 		{"duplicate field", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {A: '1'}\ndata: {B: '2'}\n"},
-		{"unregistered kind", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\n"},
+		{"unregistered kind", "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: x}\n"},
+		{"removed API version", "apiVersion: networking.k8s.io/v1beta1\nkind: Ingress\nmetadata: {name: x}\n"},
+		{"v1beta1 Ingress backend in v1", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x}\nspec:\n  rules: [{host: a.example.com, http: {paths: [{path: /n, pathType: Exact, backend: {serviceName: s, servicePort: 80}}]}}]\n"},
+		{"Ingress pathType misspelt", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x}\nspec:\n  rules: [{host: a.example.com, http: {paths: [{path: /n, pathtype: Exact, backend: {service: {name: s, port: {number: 80}}}}]}}]\n"},
+		{"Deployment field at the wrong level", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      replicas: 2\n      containers: [{name: a, image: b}]\n"},
+		{"probe handler misspelt", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: a, image: b, readinessProbe: {tcpSocked: {port: 8080}}}]\n"},
+		{"Service targetPort as object", "apiVersion: v1\nkind: Service\nmetadata: {name: x}\nspec:\n  ports: [{port: 80, targetPort: {name: http}}]\n"},
 		{"wrong type", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: x}\nspec:\n  backoffLimit: two\n  template: {spec: {containers: [{name: a, image: b}]}}\n"},
 		{"bad quantity", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: x}\nspec:\n  template: {spec: {containers: [{name: a, image: b, resources: {limits: {memory: 512MB}}}]}}\n"},
 		{"kustomization typo", "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresource: [a.yaml]\n"},
@@ -251,18 +261,26 @@ func TestStrictDecoderRejects(t *testing.T) {
 			}
 		})
 	}
-	ok := "apiVersion: batch/v1\nkind: Job\nmetadata: {name: x}\nspec:\n  template: {spec: {restartPolicy: Never, containers: [{name: a, image: b}]}}\n"
-	if _, _, err := decodeManifest(dec, []byte(ok)); err != nil {
-		t.Errorf("decodeManifest(valid Job) = %v, want nil", err)
+	valid := []struct{ name, doc string }{
+		{"Job", "apiVersion: batch/v1\nkind: Job\nmetadata: {name: x}\nspec:\n  template: {spec: {restartPolicy: Never, containers: [{name: a, image: b}]}}\n"},
+		{"Deployment", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: x}\nspec:\n  replicas: 2\n  selector: {matchLabels: {a: b}}\n  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers: [{name: a, image: b, readinessProbe: {tcpSocket: {port: http}}, lifecycle: {preStop: {sleep: {seconds: 5}}}}]\n"},
+		{"Ingress", "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata: {name: x}\nspec:\n  tls: [{hosts: [a.example.com], secretName: t}]\n  rules: [{host: a.example.com, http: {paths: [{path: /n, pathType: Exact, backend: {service: {name: s, port: {name: http}}}}]}}]\n"},
+		{"PodDisruptionBudget", "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: x}\nspec: {minAvailable: 1, selector: {matchLabels: {a: b}}}\n"},
+	}
+	for _, v := range valid {
+		if _, _, err := decodeManifest(dec, []byte(v.doc)); err != nil {
+			t.Errorf("decodeManifest(valid %s) = %v, want nil", v.name, err)
+		}
 	}
 }
 
 func TestKustomizeBuilds(t *testing.T) {
 	set := loadManifests(t, k8sDir(t))
 	entries := entryPoints(set)
-	if len(entries) < 2 {
-		t.Fatalf("entry points %v: want the single-tenant and the multi-tenant kustomizations", entries)
+	if len(entries) < 3 {
+		t.Fatalf("entry points %v: want the single-tenant, the multi-tenant and the notifications kustomizations", entries)
 	}
+	examples := exampleSecrets(set)
 	dirs := slices.Sorted(maps.Keys(set.kustomizations))
 	for _, dir := range dirs {
 		rel, _ := filepath.Rel(k8sDir(t), dir)
@@ -272,16 +290,76 @@ func TestKustomizeBuilds(t *testing.T) {
 				t.Fatalf("kustomize build %s rendered nothing", rel)
 			}
 			if slices.Contains(entries, dir) {
-				checkInstallable(t, objs)
+				checkInstallable(t, objs, examples)
 			}
 		})
 	}
 }
 
+// exampleSecrets are the Secrets of the *.example.yaml files: not applied,
+// they document Secrets created out of band (name and keys).
+func exampleSecrets(set manifestSet) map[string]*corev1.Secret {
+	out := map[string]*corev1.Secret{}
+	for _, o := range set.objects {
+		file, _, _ := strings.Cut(o.source, ":")
+		if s, ok := o.obj.(*corev1.Secret); ok && strings.HasSuffix(file, ".example.yaml") {
+			out[s.Name] = s
+		}
+	}
+	return out
+}
+
+// secretKeys are the keys of a Secret as written (stringData) or encoded (data).
+func secretKeys(s *corev1.Secret) []string {
+	keys := slices.Collect(maps.Keys(s.StringData))
+	for k := range s.Data {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// configRef is a pod's reference to a ConfigMap or Secret: a whole one
+// (envFrom, key empty) or one key (env valueFrom).
+type configRef struct {
+	kind      string // ConfigMap or Secret
+	name, key string
+	optional  bool
+	container string
+}
+
+// configRefs lists the ConfigMaps and Secrets a pod's containers read.
+func configRefs(spec corev1.PodSpec) []configRef {
+	var refs []configRef
+	for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+		for _, ef := range c.EnvFrom {
+			if r := ef.ConfigMapRef; r != nil {
+				refs = append(refs, configRef{"ConfigMap", r.Name, "", isTrue(r.Optional), c.Name})
+			}
+			if r := ef.SecretRef; r != nil {
+				refs = append(refs, configRef{"Secret", r.Name, "", isTrue(r.Optional), c.Name})
+			}
+		}
+		for _, e := range c.Env {
+			if e.ValueFrom == nil {
+				continue
+			}
+			if r := e.ValueFrom.ConfigMapKeyRef; r != nil {
+				refs = append(refs, configRef{"ConfigMap", r.Name, r.Key, isTrue(r.Optional), c.Name})
+			}
+			if r := e.ValueFrom.SecretKeyRef; r != nil {
+				refs = append(refs, configRef{"Secret", r.Name, r.Key, isTrue(r.Optional), c.Name})
+			}
+		}
+	}
+	return refs
+}
+
 // checkInstallable checks that a rendered entry point stands on its own: every
-// pod's ServiceAccount and every non-optional ConfigMap or Secret it reads is
-// in the output, and the ServiceAccount carries both federations.
-func checkInstallable(t *testing.T, objs []object) {
+// pod's ServiceAccount and every non-optional ConfigMap or Secret it reads
+// (whole, or the one key) is in the output, or, for a Secret, is documented
+// by an example manifest (*.example.yaml) with that key, to be created out of
+// band; and the ServiceAccount carries both federations.
+func checkInstallable(t *testing.T, objs []object, examples map[string]*corev1.Secret) {
 	t.Helper()
 	have := map[string]object{}
 	for _, o := range objs {
@@ -291,13 +369,13 @@ func checkInstallable(t *testing.T, objs []object) {
 			t.Errorf("%s: no namespace; the kustomization should set one", o)
 		}
 	}
-	jobs := 0
+	pods := 0
 	for _, o := range objs {
 		spec, ok := podSpecOf(o.obj)
 		if !ok {
 			continue
 		}
-		jobs++
+		pods++
 		sa, ok := have["*v1.ServiceAccount/"+spec.ServiceAccountName]
 		if !ok {
 			t.Errorf("%s: serviceAccountName %q is not in the build", o, spec.ServiceAccountName)
@@ -309,48 +387,89 @@ func checkInstallable(t *testing.T, objs []object) {
 				}
 			}
 		}
-		for _, c := range spec.Containers {
-			for _, ef := range c.EnvFrom {
-				switch {
-				case ef.ConfigMapRef != nil && !isTrue(ef.ConfigMapRef.Optional):
-					if _, ok := have["*v1.ConfigMap/"+ef.ConfigMapRef.Name]; !ok {
-						t.Errorf("%s: envFrom ConfigMap %q is not in the build", o, ef.ConfigMapRef.Name)
-					}
-				case ef.SecretRef != nil && !isTrue(ef.SecretRef.Optional):
-					if _, ok := have["*v1.Secret/"+ef.SecretRef.Name]; !ok {
-						t.Errorf("%s: envFrom Secret %q is not in the build and not optional", o, ef.SecretRef.Name)
-					}
-				}
+		for _, ref := range configRefs(spec) {
+			if ref.optional {
+				continue
+			}
+			var keys []string
+			got, inBuild := have["*v1."+ref.kind+"/"+ref.name]
+			switch {
+			case inBuild && ref.kind == "ConfigMap":
+				keys = slices.Collect(maps.Keys(got.obj.(*corev1.ConfigMap).Data))
+			case inBuild:
+				keys = secretKeys(got.obj.(*corev1.Secret))
+			case ref.kind == "Secret" && examples[ref.name] != nil:
+				keys = secretKeys(examples[ref.name])
+			default:
+				t.Errorf("%s: container %s reads %s %q, which is neither in the build nor optional nor documented by a *.example.yaml", o, ref.container, ref.kind, ref.name)
+				continue
+			}
+			if ref.key != "" && !slices.Contains(keys, ref.key) {
+				t.Errorf("%s: container %s reads key %s of %s %q, which has only %v", o, ref.container, ref.key, ref.kind, ref.name, keys)
 			}
 		}
 	}
-	if jobs == 0 {
-		t.Errorf("build has no CronJob or Job")
+	if pods == 0 {
+		t.Errorf("build has no CronJob, Job or Deployment")
 	}
 }
 
 func isTrue(b *bool) bool { return b != nil && *b }
 
-// podSpecOf returns the pod template of a CronJob or Job.
-func podSpecOf(obj runtime.Object) (corev1.PodSpec, bool) {
-	switch o := obj.(type) {
-	case *batchv1.CronJob:
-		return o.Spec.JobTemplate.Spec.Template.Spec, true
-	case *batchv1.Job:
-		return o.Spec.Template.Spec, true
+// deref prints what p points to, or "unset".
+func deref[T any](p *T) string {
+	if p == nil {
+		return "unset"
 	}
-	return corev1.PodSpec{}, false
+	return fmt.Sprint(*p)
 }
 
-// allObjects is every object of deploy/kubernetes: the files as written and
-// what each entry point renders (name suffixes, namespaces, image tags and
-// patches applied).
-func allObjects(t *testing.T) []object {
+// podTemplateOf returns the pod template of a CronJob, Job or Deployment.
+func podTemplateOf(obj runtime.Object) (corev1.PodTemplateSpec, bool) {
+	switch o := obj.(type) {
+	case *batchv1.CronJob:
+		return o.Spec.JobTemplate.Spec.Template, true
+	case *batchv1.Job:
+		return o.Spec.Template, true
+	case *appsv1.Deployment:
+		return o.Spec.Template, true
+	}
+	return corev1.PodTemplateSpec{}, false
+}
+
+// podSpecOf returns the pod spec of a CronJob, Job or Deployment.
+func podSpecOf(obj runtime.Object) (corev1.PodSpec, bool) {
+	tmpl, ok := podTemplateOf(obj)
+	return tmpl.Spec, ok
+}
+
+// objectGroup is a set of objects meant to be applied together: the files as
+// written, or what one entry point renders.
+type objectGroup struct {
+	name string
+	objs []object
+}
+
+// objectGroups are the files of deploy/kubernetes as written and what each
+// entry point renders (name suffixes, namespaces, image tags, patches and
+// replacements applied).
+func objectGroups(t *testing.T) []objectGroup {
 	t.Helper()
 	set := loadManifests(t, k8sDir(t))
-	objs := slices.Clone(set.objects)
+	groups := []objectGroup{{"deploy/kubernetes files", set.objects}}
 	for _, dir := range entryPoints(set) {
-		objs = append(objs, build(t, dir)...)
+		rel, _ := filepath.Rel(k8sDir(t), dir)
+		groups = append(groups, objectGroup{"build(" + rel + ")", build(t, dir)})
+	}
+	return groups
+}
+
+// allObjects is every object of every group.
+func allObjects(t *testing.T) []object {
+	t.Helper()
+	var objs []object
+	for _, g := range objectGroups(t) {
+		objs = append(objs, g.objs...)
 	}
 	return objs
 }
@@ -363,7 +482,7 @@ func imageRefs(t *testing.T) map[string][]string {
 	refs := map[string][]string{} // image -> where
 	for _, o := range allObjects(t) {
 		if spec, ok := podSpecOf(o.obj); ok {
-			for _, c := range spec.Containers {
+			for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
 				refs[c.Image] = append(refs[c.Image], o.String())
 			}
 		}
@@ -411,9 +530,9 @@ func TestImageReferencesAgree(t *testing.T) {
 }
 
 func TestJobsAreSafe(t *testing.T) {
-	h := runFlags(t)
 	uid := dockerfileUID(t)
 	jobs := 0
+	commands := map[string]int{}
 	for _, o := range allObjects(t) {
 		var js batchv1.JobSpec
 		cj, isCronJob := o.obj.(*batchv1.CronJob)
@@ -426,15 +545,25 @@ func TestJobsAreSafe(t *testing.T) {
 			continue
 		}
 		jobs++
+		if len(js.Template.Spec.Containers) > 0 {
+			if cmd, err := commandOf(js.Template.Spec.Containers[0].Args); err == nil {
+				commands[strings.Join(cmd, " ")]++
+			}
+		}
 		t.Run(o.String(), func(t *testing.T) {
 			if isCronJob {
 				checkCronJob(t, cj)
 			}
-			checkJobSpec(t, js, h, uid)
+			checkJobSpec(t, js, uid)
 		})
 	}
 	if jobs < 3 {
 		t.Errorf("checked %d CronJobs and Jobs, want at least the CronJob, the backfill Job and a rendered CronJob", jobs)
+	}
+	for _, cmd := range []string{"run", "subscribe"} {
+		if commands[cmd] == 0 {
+			t.Errorf("no Job or CronJob runs %s; checked %v", cmd, commands)
+		}
 	}
 }
 
@@ -443,22 +572,27 @@ func checkCronJob(t *testing.T, cj *batchv1.CronJob) {
 	if cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
 		t.Errorf("concurrencyPolicy = %q, want Forbid", cj.Spec.ConcurrencyPolicy)
 	}
-	if cj.Spec.StartingDeadlineSeconds == nil {
+	if sds := cj.Spec.StartingDeadlineSeconds; sds == nil {
 		t.Errorf("startingDeadlineSeconds unset")
+	} else if *sds < 10 {
+		t.Errorf("startingDeadlineSeconds = %d: below 10 the controller (which checks every 10 s) may never start a Job", *sds)
 	}
+	loc := time.UTC
 	if cj.Spec.TimeZone == nil {
 		t.Errorf("timeZone unset: the schedule would follow the controller manager's zone")
-	} else if _, err := time.LoadLocation(*cj.Spec.TimeZone); err != nil {
+	} else if l, err := time.LoadLocation(*cj.Spec.TimeZone); err != nil {
 		t.Errorf("timeZone %q: %v", *cj.Spec.TimeZone, err)
+	} else {
+		loc = l
 	}
-	fields := strings.Fields(cj.Spec.Schedule)
-	if len(fields) != 5 {
-		t.Fatalf("schedule %q: want 5 fields", cj.Spec.Schedule)
+	shortest, _, err := cronGaps(cj.Spec.Schedule, loc)
+	if err != nil {
+		t.Fatalf("schedule: %v", err)
 	}
-	hourly := fields[1] == "*" && fields[2] == "*" && fields[3] == "*" && fields[4] == "*" && !strings.ContainsAny(fields[0], "*/,-")
 	ads := cj.Spec.JobTemplate.Spec.ActiveDeadlineSeconds
-	if hourly && (ads == nil || *ads >= 3600) {
-		t.Errorf("hourly schedule with activeDeadlineSeconds %v: want < 3600 so a stuck run ends before the next slot", ads)
+	if ads == nil || time.Duration(*ads)*time.Second >= shortest {
+		t.Errorf("schedule %q (every %s at the shortest) with activeDeadlineSeconds %s: want below the period, so a stuck run ends before the next slot",
+			cj.Spec.Schedule, shortest, deref(ads))
 	}
 }
 
@@ -479,9 +613,42 @@ func failureAction(p *batchv1.PodFailurePolicy, container string, code int32) ba
 	return batchv1.PodFailurePolicyActionCount
 }
 
-func checkJobSpec(t *testing.T, js batchv1.JobSpec, h runHelp, uid int64) {
+// exitExpectation is what a Job must do when its container exits with code.
+type exitExpectation struct {
+	code int32
+	want []batchv1.PodFailurePolicyAction
+	why  string
+}
+
+var (
+	count   = batchv1.PodFailurePolicyActionCount
+	failJob = batchv1.PodFailurePolicyActionFailJob
+	ignore  = batchv1.PodFailurePolicyActionIgnore
+)
+
+// exitPolicies are the exit codes of each command that runs as a Job, and
+// what the Job's podFailurePolicy must do with them (README, main.go).
+var exitPolicies = map[string][]exitExpectation{
+	"run": {
+		{1, []batchv1.PodFailurePolicyAction{count}, "transient: retry"},
+		{2, []batchv1.PodFailurePolicyAction{failJob}, "usage/config: do not retry"},
+		{3, []batchv1.PodFailurePolicyAction{failJob}, "retention gap: do not retry"},
+		{4, []batchv1.PodFailurePolicyAction{failJob}, "quarantined: do not retry"},
+		{5, []batchv1.PodFailurePolicyAction{ignore, count}, "lock held: retry later"},
+		{130, []batchv1.PodFailurePolicyAction{count, ignore}, "interrupted: retry"},
+		{137, []batchv1.PodFailurePolicyAction{count}, "OOM-killed: retry"},
+	},
+	"subscribe": {
+		{1, []batchv1.PodFailurePolicyAction{count}, "transient (Graph, network, URL validation): retry"},
+		{2, []batchv1.PodFailurePolicyAction{failJob}, "usage/config: do not retry"},
+		{130, []batchv1.PodFailurePolicyAction{count, ignore}, "interrupted: retry"},
+		{137, []batchv1.PodFailurePolicyAction{count}, "OOM-killed: retry"},
+	},
+}
+
+func checkJobSpec(t *testing.T, js batchv1.JobSpec, uid int64) {
 	if js.BackoffLimit == nil || *js.BackoffLimit > 3 {
-		t.Errorf("backoffLimit = %v, want set and small (<= 3)", js.BackoffLimit)
+		t.Errorf("backoffLimit = %s, want set and small (<= 3)", deref(js.BackoffLimit))
 	}
 	if js.ActiveDeadlineSeconds == nil {
 		t.Errorf("activeDeadlineSeconds unset")
@@ -494,6 +661,15 @@ func checkJobSpec(t *testing.T, js batchv1.JobSpec, h runHelp, uid int64) {
 		t.Fatalf("%d containers, want 1", len(spec.Containers))
 	}
 	c := spec.Containers[0]
+	cmd, err := commandOf(c.Args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := commandHelp(t, cmd...)
+	policy, ok := exitPolicies[strings.Join(cmd, " ")]
+	if !ok {
+		t.Fatalf("command %q does not run as a Job (no exit-code policy known)", cmd)
+	}
 
 	// Exit codes.
 	p := js.PodFailurePolicy
@@ -505,22 +681,9 @@ func checkJobSpec(t *testing.T, js batchv1.JobSpec, h runHelp, uid int64) {
 			t.Errorf("podFailurePolicy rule names container %q, the pod's is %q", *r.OnExitCodes.ContainerName, c.Name)
 		}
 	}
-	exitCodes := []struct {
-		code int32
-		want []batchv1.PodFailurePolicyAction
-		why  string
-	}{
-		{1, []batchv1.PodFailurePolicyAction{batchv1.PodFailurePolicyActionCount}, "transient: retry"},
-		{2, []batchv1.PodFailurePolicyAction{batchv1.PodFailurePolicyActionFailJob}, "usage/config: do not retry"},
-		{3, []batchv1.PodFailurePolicyAction{batchv1.PodFailurePolicyActionFailJob}, "retention gap: do not retry"},
-		{4, []batchv1.PodFailurePolicyAction{batchv1.PodFailurePolicyActionFailJob}, "quarantined: do not retry"},
-		{5, []batchv1.PodFailurePolicyAction{batchv1.PodFailurePolicyActionIgnore, batchv1.PodFailurePolicyActionCount}, "lock held: retry later"},
-		{130, []batchv1.PodFailurePolicyAction{batchv1.PodFailurePolicyActionCount, batchv1.PodFailurePolicyActionIgnore}, "interrupted: retry"},
-		{137, []batchv1.PodFailurePolicyAction{batchv1.PodFailurePolicyActionCount}, "OOM-killed: retry"},
-	}
-	for _, ec := range exitCodes {
+	for _, ec := range policy {
 		if got := failureAction(p, c.Name, ec.code); !slices.Contains(ec.want, got) {
-			t.Errorf("exit code %d (%s): podFailurePolicy action %s, want one of %v", ec.code, ec.why, got, ec.want)
+			t.Errorf("%s exit code %d (%s): podFailurePolicy action %s, want one of %v", cmd, ec.code, ec.why, got, ec.want)
 		}
 	}
 	disruption := false
@@ -535,22 +698,59 @@ func checkJobSpec(t *testing.T, js batchv1.JobSpec, h runHelp, uid int64) {
 		t.Errorf("podFailurePolicy: no Ignore rule for the DisruptionTarget condition (drains and preemption would use up retries)")
 	}
 
-	// Identity.
-	if spec.ServiceAccountName == "" {
+	checkIdentity(t, js.Template)
+	checkSecurity(t, spec, c, uid)
+	env := checkResources(t, c)
+	checkCommandLine(t, c, h)
+
+	// Writable temp dir on a read-only root: run writes temporary Parquet files.
+	if slices.Equal(cmd, cmdRun) {
+		tmp := env["CALLRECORDS_TEMP_DIR"]
+		if tmp == "" {
+			t.Errorf("CALLRECORDS_TEMP_DIR unset: with readOnlyRootFilesystem the job needs a writable temp dir")
+		} else {
+			mounted := false
+			for _, m := range c.VolumeMounts {
+				if m.MountPath != tmp || m.ReadOnly {
+					continue
+				}
+				for _, v := range spec.Volumes {
+					if v.Name == m.Name && v.EmptyDir != nil {
+						mounted = true
+					}
+				}
+			}
+			if !mounted {
+				t.Errorf("CALLRECORDS_TEMP_DIR=%s is not a writable emptyDir mount", tmp)
+			}
+		}
+	}
+}
+
+// checkIdentity checks that a pod can reach Graph and S3 through the
+// ServiceAccount's federations.
+func checkIdentity(t *testing.T, tmpl corev1.PodTemplateSpec) {
+	t.Helper()
+	if tmpl.Spec.ServiceAccountName == "" {
 		t.Errorf("serviceAccountName unset")
 	}
-	if got := js.Template.Labels["azure.workload.identity/use"]; got != "true" {
+	if got := tmpl.Labels["azure.workload.identity/use"]; got != "true" {
 		t.Errorf("pod label azure.workload.identity/use = %q, want \"true\"", got)
 	}
+}
 
-	// Security context: the container's settings win over the pod's.
+// checkSecurity checks the pod's and the container's security context: the
+// container's settings win over the pod's.
+func checkSecurity(t *testing.T, spec corev1.PodSpec, c corev1.Container, uid int64) {
+	t.Helper()
 	psc := spec.SecurityContext
 	if psc == nil {
 		psc = &corev1.PodSecurityContext{}
 	}
 	csc := c.SecurityContext
 	if csc == nil {
-		t.Fatalf("container %s: no securityContext", c.Name)
+		t.Errorf("container %s: no securityContext", c.Name)
+		return
 	}
 	nonRoot := psc.RunAsNonRoot
 	if csc.RunAsNonRoot != nil {
@@ -579,11 +779,28 @@ func checkJobSpec(t *testing.T, js batchv1.JobSpec, h runHelp, uid int64) {
 	if csc.AllowPrivilegeEscalation == nil || *csc.AllowPrivilegeEscalation {
 		t.Errorf("allowPrivilegeEscalation is not false")
 	}
+	if isTrue(csc.Privileged) {
+		t.Errorf("privileged is true")
+	}
 	if csc.Capabilities == nil || !slices.Contains(csc.Capabilities.Drop, corev1.Capability("ALL")) || len(csc.Capabilities.Add) > 0 {
 		t.Errorf("capabilities = %v, want drop [ALL] and nothing added", csc.Capabilities)
 	}
+	if spec.AutomountServiceAccountToken == nil || *spec.AutomountServiceAccountToken {
+		t.Errorf("automountServiceAccountToken is not false: the binary never calls the Kubernetes API")
+	}
+	if spec.HostNetwork || spec.HostPID || spec.HostIPC {
+		t.Errorf("pod shares the host's network, PID or IPC namespace")
+	}
+}
 
-	// Resources.
+// checkResources checks requests and limits and returns the container's
+// literal environment values.
+func checkResources(t *testing.T, c corev1.Container) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
 	req, lim := c.Resources.Requests, c.Resources.Limits
 	for _, r := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
 		if _, ok := req[r]; !ok {
@@ -592,14 +809,11 @@ func checkJobSpec(t *testing.T, js batchv1.JobSpec, h runHelp, uid int64) {
 	}
 	memLimit, ok := lim[corev1.ResourceMemory]
 	if !ok {
-		t.Fatalf("resources.limits.memory unset")
+		t.Errorf("resources.limits.memory unset")
+		return env
 	}
 	if memReq := req[corev1.ResourceMemory]; memReq.Cmp(memLimit) > 0 {
 		t.Errorf("memory request %s > limit %s", memReq.String(), memLimit.String())
-	}
-	env := map[string]string{}
-	for _, e := range c.Env {
-		env[e.Name] = e.Value
 	}
 	if v, ok := env["GOMEMLIMIT"]; ok {
 		n, err := goMemLimit(v)
@@ -609,38 +823,22 @@ func checkJobSpec(t *testing.T, js batchv1.JobSpec, h runHelp, uid int64) {
 			t.Errorf("GOMEMLIMIT %s >= memory limit %s: Go would not collect harder before the OOM killer", v, memLimit.String())
 		}
 	}
+	return env
+}
 
-	// Writable temp dir on a read-only root.
-	tmp := env["CALLRECORDS_TEMP_DIR"]
-	if tmp == "" {
-		t.Errorf("CALLRECORDS_TEMP_DIR unset: with readOnlyRootFilesystem the job needs a writable temp dir")
-	} else {
-		mounted := false
-		for _, m := range c.VolumeMounts {
-			if m.MountPath != tmp || m.ReadOnly {
-				continue
-			}
-			for _, v := range spec.Volumes {
-				if v.Name == m.Name && v.EmptyDir != nil {
-					mounted = true
-				}
-			}
-		}
-		if !mounted {
-			t.Errorf("CALLRECORDS_TEMP_DIR=%s is not a writable emptyDir mount", tmp)
-		}
-	}
-
-	// Command line and environment, against the binary's own help.
+// checkCommandLine checks a container's args and environment against the
+// help of the command it runs.
+func checkCommandLine(t *testing.T, c corev1.Container, h cmdHelp) {
+	t.Helper()
 	if len(c.Command) > 0 {
 		t.Errorf("command %q overrides the image's ENTRYPOINT; set args only", c.Command)
 	}
 	if _, err := h.checkArgs(c.Args); err != nil {
 		t.Error(err)
 	}
-	for name := range env {
-		if strings.HasPrefix(name, "CALLRECORDS_") && !h.knownEnv(name) {
-			t.Errorf("env %s: `callrecords-etl help run` reads no such variable", name)
+	for _, e := range c.Env {
+		if strings.HasPrefix(e.Name, "CALLRECORDS_") && !h.knownEnv(e.Name) {
+			t.Errorf("env %s: `callrecords-etl %s` reads no such variable", e.Name, strings.Join(h.command, " "))
 		}
 	}
 }
@@ -666,28 +864,60 @@ func goMemLimit(v string) (int64, error) {
 	return n * mult, nil
 }
 
-// TestEnvironmentIsKnown checks that every variable the manifests hand the job
-// (ConfigMap and Secret keys feed envFrom) is one `callrecords-etl run` reads.
+// TestEnvironmentIsKnown checks that every key of a ConfigMap or Secret that
+// pods take whole (envFrom) is an environment variable that at least one of
+// those pods' commands reads, and that every ConfigMap and Secret is read by
+// some pod of its group.
 func TestEnvironmentIsKnown(t *testing.T) {
-	h := runFlags(t)
-	for _, o := range allObjects(t) {
-		var keys []string
-		switch obj := o.obj.(type) {
-		case *corev1.ConfigMap:
-			for k := range obj.Data {
-				keys = append(keys, k)
+	for _, g := range objectGroups(t) {
+		// ConfigMap or Secret name -> the commands that take it whole, and
+		// whether anything reads it at all.
+		wholeBy := map[string][]cmdHelp{}
+		read := map[string]bool{}
+		for _, o := range g.objs {
+			spec, ok := podSpecOf(o.obj)
+			if !ok {
+				continue
 			}
-		case *corev1.Secret:
-			for k := range obj.StringData {
-				keys = append(keys, k)
-			}
-			for k := range obj.Data {
-				keys = append(keys, k)
+			for _, c := range spec.Containers {
+				cmd, err := commandOf(c.Args)
+				if err != nil {
+					continue // reported by the workload tests
+				}
+				h := commandHelp(t, cmd...)
+				for _, ref := range configRefs(corev1.PodSpec{Containers: []corev1.Container{c}}) {
+					id := ref.kind + "/" + ref.name
+					read[id] = true
+					if ref.key == "" {
+						wholeBy[id] = append(wholeBy[id], h)
+					}
+				}
 			}
 		}
-		for _, k := range keys {
-			if !h.knownEnv(k) {
-				t.Errorf("%s: key %s is not an environment variable of `callrecords-etl run`", o, k)
+		for _, o := range g.objs {
+			var id string
+			var keys []string
+			switch obj := o.obj.(type) {
+			case *corev1.ConfigMap:
+				id, keys = "ConfigMap/"+obj.Name, slices.Collect(maps.Keys(obj.Data))
+			case *corev1.Secret:
+				id, keys = "Secret/"+obj.Name, secretKeys(obj)
+			default:
+				continue
+			}
+			if !read[id] {
+				t.Errorf("%s: %s: no pod of this group reads it", g.name, o)
+				continue
+			}
+			slices.Sort(keys)
+			for _, k := range keys {
+				known := false
+				for _, h := range wholeBy[id] {
+					known = known || h.knownEnv(k)
+				}
+				if len(wholeBy[id]) > 0 && !known {
+					t.Errorf("%s: %s: key %s is not an environment variable of any command that reads it", g.name, o, k)
+				}
 			}
 		}
 	}

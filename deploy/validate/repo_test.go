@@ -208,121 +208,171 @@ func copyFile(src, dst string) error {
 	return out.Close()
 }
 
-// runHelp is what `callrecords-etl help run` says: the flags of run and the
-// environment variables they read.
-type runHelp struct {
-	flags     map[string]bool // flag name without dashes -> takes a value
-	envs      map[string]bool // environment variable names
-	flagOfEnv map[string]string
+// cmdHelp is what `callrecords-etl <command> --help` says: the flags of one
+// command and the environment variables they read.
+type cmdHelp struct {
+	command    []string            // e.g. ["notifications", "serve"]
+	flags      map[string]bool     // flag name without dashes -> takes a value
+	envs       map[string]bool     // environment variable names
+	flagOfEnv  map[string]string   // environment variable -> its flag's first name
+	envsOfFlag map[string][]string // flag's first name -> its variables, in lookup order
+	usage      map[string]string   // flag's first name -> its usage text
 }
 
+// The commands the deployment runs, as manifests name them in args.
 var (
-	helpOnce sync.Once
-	help     runHelp
-	helpErr  error
+	cmdRun       = []string{"run"}
+	cmdSubscribe = []string{"subscribe"}
+	cmdServe     = []string{"notifications", "serve"}
+	deployedCmds = [][]string{cmdServe, cmdSubscribe, cmdRun}
 )
 
-// runFlags runs the built binary's `help run` and parses it.
-func runFlags(tb testing.TB) runHelp {
+var (
+	helpMu    sync.Mutex
+	helpCache = map[string]cmdHelp{}
+)
+
+// commandHelp runs the built binary's `<command> --help` once per command and
+// parses it.
+func commandHelp(tb testing.TB, command ...string) cmdHelp {
 	tb.Helper()
 	bin := etlBinary(tb)
-	helpOnce.Do(func() {
-		out, err := exec.Command(bin, "help", "run").CombinedOutput()
-		if err != nil {
-			helpErr = fmt.Errorf("%s help run: %w\n%s", bin, err, out)
-			return
-		}
-		help, helpErr = parseHelp(out)
-	})
-	if helpErr != nil {
-		tb.Fatal(helpErr)
+	key := strings.Join(command, " ")
+	helpMu.Lock()
+	defer helpMu.Unlock()
+	if h, ok := helpCache[key]; ok {
+		return h
 	}
-	return help
+	out, err := exec.Command(bin, append(slices.Clone(command), "--help")...).CombinedOutput()
+	if err != nil {
+		tb.Fatalf("%s %s --help: %v\n%s", bin, key, err, out)
+	}
+	h, err := parseHelp(command, out)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	helpCache[key] = h
+	return h
 }
 
-// parseHelp reads urfave/cli v2's OPTIONS section: lines such as
+// runFlags is commandHelp for `run`.
+func runFlags(tb testing.TB) cmdHelp {
+	tb.Helper()
+	return commandHelp(tb, cmdRun...)
+}
+
+// commandOf returns which of the deployed commands args start with.
+func commandOf(args []string) ([]string, error) {
+	for _, cmd := range deployedCmds {
+		if len(args) >= len(cmd) && slices.Equal(args[:len(cmd)], cmd) {
+			return cmd, nil
+		}
+	}
+	return nil, fmt.Errorf("args %q: want one of the commands %q first", args, deployedCmds)
+}
+
+// parseHelp reads urfave/cli v2's help of command: the NAME line, which must
+// name command (urfave prints the parent's help for an unknown subcommand),
+// and the OPTIONS section, lines such as
 //
 //	--tenant-id value  Entra tenant (directory) id [$CALLRECORDS_TENANT_ID, $AZURE_TENANT_ID]
 //	--s3-path-style    path-style S3 addressing (default: false) [$CALLRECORDS_S3_PATH_STYLE]
+//	--client-state subscribe  the secret given to subscribe [$CALLRECORDS_CLIENT_STATE]
+//
+// A flag takes a value when a placeholder follows its names: "value", or
+// what urfave takes from a back-quoted word of the usage text.
 var (
-	optionLine = regexp.MustCompile(`^\s+(--?[a-z0-9][a-z0-9-]*(?:, --?[a-z0-9][a-z0-9-]*)*)( value)?\s`)
+	optionLine = regexp.MustCompile(`^\s+(--?[a-z0-9][a-z0-9-]*(?:, --?[a-z0-9][a-z0-9-]*)*)(?: (\S.*?))?\s{2,}(\S.*)$`)
 	envRef     = regexp.MustCompile(`\$([A-Z][A-Z0-9_]*)`)
 )
 
-func parseHelp(out []byte) (runHelp, error) {
-	h := runHelp{flags: map[string]bool{}, envs: map[string]bool{}, flagOfEnv: map[string]string{}}
+func parseHelp(command []string, out []byte) (cmdHelp, error) {
+	h := cmdHelp{command: command, flags: map[string]bool{}, envs: map[string]bool{}, flagOfEnv: map[string]string{},
+		envsOfFlag: map[string][]string{}, usage: map[string]string{}}
+	name := strings.Join(command, " ")
 	sc := bufio.NewScanner(bytes.NewReader(out))
-	inOptions := false
+	section, named := "", false
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "OPTIONS:") {
-			inOptions = true
+		if !strings.HasPrefix(line, " ") && strings.HasSuffix(line, ":") {
+			section = line
 			continue
 		}
-		if !inOptions {
-			continue
-		}
-		m := optionLine.FindStringSubmatch(line + " ")
-		if m == nil {
-			continue
-		}
-		var first string
-		for _, name := range strings.Split(m[1], ", ") {
-			name = strings.TrimLeft(name, "-")
-			h.flags[name] = m[2] != ""
-			if first == "" {
-				first = name
+		switch section {
+		case "NAME:":
+			if strings.HasPrefix(strings.TrimSpace(line), "callrecords-etl "+name+" - ") {
+				named = true
 			}
-		}
-		if i := strings.LastIndex(line, "[$"); i >= 0 {
-			for _, e := range envRef.FindAllStringSubmatch(line[i:], -1) {
-				h.envs[e[1]] = true
-				h.flagOfEnv[e[1]] = first
+		case "OPTIONS:":
+			m := optionLine.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			var first string
+			for _, n := range strings.Split(m[1], ", ") {
+				n = strings.TrimLeft(n, "-")
+				h.flags[n] = m[2] != ""
+				if first == "" {
+					first = n
+				}
+			}
+			h.usage[first] = m[3]
+			if i := strings.LastIndex(line, "[$"); i >= 0 {
+				for _, e := range envRef.FindAllStringSubmatch(line[i:], -1) {
+					h.envs[e[1]] = true
+					h.flagOfEnv[e[1]] = first
+					h.envsOfFlag[first] = append(h.envsOfFlag[first], e[1])
+				}
 			}
 		}
 	}
+	if !named {
+		return h, fmt.Errorf("help of %q does not name that command: unknown command?\n%s", name, out)
+	}
 	if len(h.flags) < 5 || len(h.envs) == 0 {
-		return h, fmt.Errorf("help run: found %d flags and %d environment variables; the help format changed?\n%s", len(h.flags), len(h.envs), out)
+		return h, fmt.Errorf("help of %q: found %d flags and %d environment variables; the help format changed?\n%s", name, len(h.flags), len(h.envs), out)
 	}
 	return h, nil
 }
 
-// checkArgs checks a container's args against `help run`: the subcommand,
-// then only known flags, a value for each flag that takes one, and an explicit
-// window as RFC 3339 with from < to. It returns the flag values it saw.
-func (h runHelp) checkArgs(args []string) (map[string]string, error) {
-	if len(args) == 0 || args[0] != "run" {
-		return nil, fmt.Errorf("args %q: want the run command first", args)
+// checkArgs checks a container's args against the command's help: the
+// command's words, then only known flags, a value for each flag that takes
+// one, and an explicit window as RFC 3339 with from < to. It returns the flag
+// values it saw (the last of a repeated flag).
+func (h cmdHelp) checkArgs(args []string) (map[string]string, error) {
+	if len(args) < len(h.command) || !slices.Equal(args[:len(h.command)], h.command) {
+		return nil, fmt.Errorf("args %q: want the %s command first", args, strings.Join(h.command, " "))
 	}
+	name := strings.Join(h.command, " ")
 	seen := map[string]string{}
-	for i := 1; i < len(args); i++ {
+	for i := len(h.command); i < len(args); i++ {
 		a := args[i]
 		if !strings.HasPrefix(a, "-") {
 			return nil, fmt.Errorf("args %q: unexpected positional argument %q", args, a)
 		}
-		name, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		takesValue, ok := h.flags[name]
+		flag, value, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		takesValue, ok := h.flags[flag]
 		if !ok {
-			return nil, fmt.Errorf("args %q: flag --%s is not in `callrecords-etl help run`", args, name)
+			return nil, fmt.Errorf("args %q: flag --%s is not in `callrecords-etl %s --help`", args, flag, name)
 		}
 		if takesValue && !hasValue {
 			if i+1 >= len(args) {
-				return nil, fmt.Errorf("args %q: flag --%s needs a value", args, name)
+				return nil, fmt.Errorf("args %q: flag --%s needs a value", args, flag)
 			}
 			i++
 			value = args[i]
 		}
-		seen[name] = value
+		seen[flag] = value
 	}
 	var window [2]time.Time
-	for i, name := range []string{"from", "to"} {
-		v, ok := seen[name]
+	for i, flag := range []string{"from", "to"} {
+		v, ok := seen[flag]
 		if !ok {
 			continue
 		}
 		t, err := time.Parse(time.RFC3339, v)
 		if err != nil {
-			return nil, fmt.Errorf("args %q: --%s %q is not RFC 3339", args, name, v)
+			return nil, fmt.Errorf("args %q: --%s %q is not RFC 3339", args, flag, v)
 		}
 		window[i] = t
 	}
@@ -332,9 +382,9 @@ func (h runHelp) checkArgs(args []string) (map[string]string, error) {
 	return seen, nil
 }
 
-// knownEnv reports whether name is read by `callrecords-etl run`, or is one
-// of the variables the binary reads outside flags.
-func (h runHelp) knownEnv(name string) bool {
+// knownEnv reports whether name is read by the command, or is one of the
+// variables the binary reads outside flags.
+func (h cmdHelp) knownEnv(name string) bool {
 	return h.envs[name] || name == "CALLRECORDS_GRAPH_TOKEN"
 }
 
@@ -384,21 +434,78 @@ func TestDockerContextBuilds(t *testing.T) {
 }
 
 // TestUsageErrorsExit2 checks the exit code the manifests' podFailurePolicy
-// and the DAG treat as "do not retry" on bad flag values.
+// and the DAG treat as "do not retry" on bad flag values and missing settings.
 func TestUsageErrorsExit2(t *testing.T) {
 	bin := etlBinary(t)
 	tests := [][]string{
 		{"run", "--log-format", "xml"},
 		{"run", "--log-format", "json", "--from", "yesterday"},
+		{"run", "--log-format", "json", "--tenant-id", "t", "--dest", "${TMP}/lake", "--datasets", "notifications,bogus"},
+		{"subscribe", "--log-format", "xml"},
+		{"subscribe", "--log-format", "json", "--notification-url", "https://a.example.com/notifications"}, // no client state
+		{"notifications", "serve", "--log-format", "json", "--listen", "127.0.0.1:0"},                      // no tenant, dest, client state
 	}
 	for _, args := range tests {
+		tmp := t.TempDir()
+		args = slices.Clone(args)
+		for i := range args {
+			args[i] = strings.ReplaceAll(args[i], "${TMP}", tmp)
+		}
 		cmd := exec.Command(bin, args...)
-		cmd.Env = []string{"HOME=" + t.TempDir()} // nothing from the caller's CALLRECORDS_* or AZURE_*
+		cmd.Env = []string{"HOME=" + tmp} // nothing from the caller's CALLRECORDS_* or AZURE_*
 		out, err := cmd.CombinedOutput()
 		var exit *exec.ExitError
 		if !errors.As(err, &exit) || exit.ExitCode() != 2 {
 			t.Errorf("callrecords-etl %q = %v, want exit code 2\n%s", args, err, out)
 		}
+	}
+}
+
+// TestParseHelpPlaceholders checks flags whose placeholder is not "value":
+// urfave/cli takes it from a back-quoted word of the usage text.
+func TestParseHelpPlaceholders(t *testing.T) {
+	out := []byte(`NAME:
+   callrecords-etl subscribe - create or renew the subscription
+
+USAGE:
+   callrecords-etl subscribe [command options]
+
+OPTIONS:
+   --tenant-id value                                  Entra tenant (directory) id [$CALLRECORDS_TENANT_ID, $AZURE_TENANT_ID]
+   --notification-url notifications serve             public https URL of notifications serve [$CALLRECORDS_NOTIFICATION_URL]
+   --participant-id value [ --participant-id value ]  only records with this participant; repeatable [$CALLRECORDS_PARTICIPANT_ID]
+   --delete                                           delete the subscription instead (default: false)
+   --log-format value                                 text, json, or auto (default: "auto") [$CALLRECORDS_LOG_FORMAT]
+   --help, -h                                         show help
+`)
+	h, err := parseHelp(cmdSubscribe, out)
+	if err != nil {
+		t.Fatalf("parseHelp: %v", err)
+	}
+	for name, takes := range map[string]bool{"tenant-id": true, "notification-url": true, "participant-id": true, "delete": false, "help": false} {
+		if got, ok := h.flags[name]; !ok || got != takes {
+			t.Errorf("flags[%q] = %v, %v; want %v, true", name, got, ok, takes)
+		}
+	}
+	if got := h.usage["notification-url"]; !strings.HasPrefix(got, "public https URL") {
+		t.Errorf("usage[notification-url] = %q, want the usage text without the placeholder", got)
+	}
+	if got := h.envsOfFlag["tenant-id"]; !slices.Equal(got, []string{"CALLRECORDS_TENANT_ID", "AZURE_TENANT_ID"}) {
+		t.Errorf("envsOfFlag[tenant-id] = %q, want both variables in lookup order", got)
+	}
+	args := []string{"subscribe", "--notification-url", "https://a.example.com/n", "--participant-id=x", "--participant-id", "y", "--delete"}
+	seen, err := h.checkArgs(args)
+	if err != nil || seen["notification-url"] != "https://a.example.com/n" || seen["participant-id"] != "y" {
+		t.Errorf("checkArgs(%q) = %v, %v", args, seen, err)
+	}
+	for _, bad := range [][]string{{"run"}, {"subscribe", "--delete=true", "extra"}, {"notifications", "serve"}} {
+		if _, err := h.checkArgs(bad); err == nil {
+			t.Errorf("checkArgs(%q) = nil error, want one", bad)
+		}
+	}
+	// urfave prints the parent's help for an unknown subcommand.
+	if _, err := parseHelp(cmdServe, out); err == nil {
+		t.Errorf("parseHelp(%q) of subscribe's help = nil error, want one", cmdServe)
 	}
 }
 
@@ -417,7 +524,7 @@ OPTIONS:
    --log-format value  text or json (default: "text") [$CALLRECORDS_LOG_FORMAT]
    --help, -h          show help
 `)
-	h, err := parseHelp(out)
+	h, err := parseHelp(cmdRun, out)
 	if err != nil {
 		t.Fatalf("parseHelp: %v", err)
 	}
