@@ -149,7 +149,7 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 		t.Fatalf("a clean run made only %d writes", total)
 	}
 	points := []int64{1, 2, total - 2, total - 1, total}
-	for k := int64(3); k < total-2; k += max(1, total/6) {
+	for k := int64(3); k < total-2; k += max(1, total/4) {
 		points = append(points, k)
 	}
 	for _, k := range points {
