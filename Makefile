@@ -68,8 +68,8 @@ bench: build
 	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -bin $(BIN)/callrecords-etl -markdown $(CURDIR)/BENCHMARKS.md $(BENCH_FLAGS)
 
-# The memory benchmark at 1M call records too (opt-in: about an hour on 2
-# cores, ~20 GB of JSON streamed through a pipe, ~6 GB of Parquet on disk).
+# The memory benchmark at 1M call records too (opt-in: an hour or more on 2
+# cores, ~35 GB of JSON streamed through a pipe, ~6 GB of Parquet on disk).
 bench-1m: build
 	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -bin $(BIN)/callrecords-etl -run scale -scale 100000,1000000 -markdown $(CURDIR)/BENCHMARKS.md -section bench-1m $(BENCH_FLAGS)

@@ -60,8 +60,16 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			finishing = nil
 			return err
 		}
+		prevLarge := false
 		for _, date := range sortedKeys(chunks) {
 			c := chunks[date]
+			if prevLarge || len(c.best) >= spillRecords {
+				// Large partitions are not overlapped: memory stays that of one.
+				if err := wait(); err != nil {
+					return err
+				}
+			}
+			prevLarge = len(c.best) >= spillRecords
 			finish, err := r.writeImportChunk(ctx, c, log)
 			c.remove()
 			delete(chunks, date)
@@ -173,7 +181,7 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, log *slog
 		take = append(take, line{id, best.offset, best.size})
 	}
 	slices.SortFunc(take, func(a, b line) int { return cmp.Compare(a.offset, b.offset) })
-	replaced, failed, write, err := r.writeCallRecords(ctx, part, func(add func(string, []byte) error) error {
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(take), func(add func(string, []byte) error) error {
 		// Each record is read on its own (the spool holds every copy of a
 		// record; only the best is loaded) into a buffer the writer keeps.
 		for _, l := range take {

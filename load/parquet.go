@@ -45,6 +45,11 @@ type ParquetOptions struct {
 	// cost in system calls (one temp file per column chunk), which dominates
 	// for small partitions; without it memory is bounded by MaxRowGroupBytes.
 	SpillPages bool
+	// PageBufferSize is the uncompressed size at which a column's page is
+	// cut (default parquet-go's, 256 KiB). Every column of every open writer
+	// buffers up to about twice this much, so wide tables in large
+	// partitions want less.
+	PageBufferSize int
 	// CreatedBy is written verbatim to the footer's created_by, by
 	// convention "<application> version <version> (build <build>)".
 	// Default: parquet-go's own.
@@ -170,6 +175,10 @@ func (w *FileSetWriter[T]) write(rows []T) (err error) {
 	return err
 }
 
+// zstdCodec is shared by every writer: a codec keeps a pool of encoders, and
+// a new codec per file made a new encoder (and its tables) for every file.
+var zstdCodec = &zstd.Codec{}
+
 // createdBy sets the footer's created_by verbatim.
 type createdBy string
 
@@ -188,11 +197,14 @@ func (w *FileSetWriter[T]) open() (err error) {
 		return fmt.Errorf("create parquet file: %w", err)
 	}
 	options := []parquet.WriterOption{
-		parquet.Compression(&zstd.Codec{}),
+		parquet.Compression(zstdCodec),
 		parquet.MaxRowsPerRowGroup(w.opts.MaxRowsPerRowGroup),
 	}
 	if w.opts.SpillPages {
 		options = append(options, parquet.ColumnPageBuffers(parquet.NewFileBufferPool(w.pageDir, "page-*")))
+	}
+	if w.opts.PageBufferSize > 0 {
+		options = append(options, parquet.PageBufferSize(w.opts.PageBufferSize))
 	}
 	if w.opts.CreatedBy != "" {
 		options = append(options, createdBy(w.opts.CreatedBy))

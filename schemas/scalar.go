@@ -24,6 +24,12 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, jsonNull) {
 		return nil
 	}
+	if c, ok := plainBytes(b); ok {
+		if v, ok := parseTimeBytes(c); ok {
+			t.Time = v
+			return nil
+		}
+	}
 	s, ok := plainString(b)
 	if !ok {
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -42,16 +48,38 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 // unquoting (no escapes, control characters or non-ASCII bytes), which is
 // what json.Unmarshal into a string gives for it; ok is false otherwise.
 func plainString(b []byte) (s string, ok bool) {
+	c, ok := plainBytes(b)
+	return string(c), ok
+}
+
+// plainBytes is plainString without the string.
+func plainBytes(b []byte) (c []byte, ok bool) {
 	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return "", false
+		return nil, false
 	}
-	c := b[1 : len(b)-1]
+	c = b[1 : len(b)-1]
 	for _, x := range c {
 		if x == '"' || x == '\\' || x < 0x20 || x >= 0x80 {
-			return "", false
+			return nil, false
 		}
 	}
-	return string(c), true
+	return c, true
+}
+
+// parseTimeBytes is ParseTime for the common case, without allocating; ok is
+// false when ParseTime must decide (and explain).
+func parseTimeBytes(c []byte) (time.Time, bool) {
+	if len(c) == 0 {
+		return time.Time{}, true
+	}
+	v, err := time.Parse(time.RFC3339Nano, string(c))
+	if err != nil {
+		return time.Time{}, false
+	}
+	if v.Year() <= 1 {
+		return time.Time{}, true
+	}
+	return v.UTC().Truncate(time.Microsecond), true
 }
 
 // ParseTime parses a Graph timestamp into UTC, truncated to the microsecond the
@@ -140,6 +168,15 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	if bytes.Equal(b, jsonNull) {
 		return nil
 	}
+	if c, ok := plainBytes(b); ok {
+		if len(c) == 0 {
+			return nil
+		}
+		if us, ok := secondsDuration(c); ok {
+			d.Micros, d.Valid = us, true
+			return nil
+		}
+	}
 	s, ok := plainString(b)
 	if !ok {
 		if err := json.Unmarshal(b, &s); err != nil {
@@ -164,6 +201,36 @@ func (d Duration) Millis() *float64 {
 	}
 	v := float64(d.Micros) / 1000
 	return &v
+}
+
+// secondsDuration is ParseISODuration for the form Graph sends almost always,
+// "PT<digits>[.<digits>]S", without allocating (same arithmetic); ok is false
+// for any other form.
+func secondsDuration(c []byte) (int64, bool) {
+	if len(c) < 4 || c[0] != 'P' || c[1] != 'T' || c[len(c)-1] != 'S' {
+		return 0, false
+	}
+	num := c[2 : len(c)-1]
+	dot := -1
+	for i, x := range num {
+		switch {
+		case x >= '0' && x <= '9':
+		case x == '.' && dot < 0:
+			dot = i
+		default:
+			return 0, false
+		}
+	}
+	if dot == 0 || dot == len(num)-1 {
+		return 0, false
+	}
+	n, err := strconv.ParseFloat(string(num), 64)
+	if err != nil {
+		return 0, false
+	}
+	var total float64 // as ParseISODuration sums it
+	total += n * 1e6
+	return int64(math.Round(total)), true
 }
 
 // ParseISODuration parses an ISO 8601 duration of the form [-]PnDTnHnMn.nS (weeks

@@ -19,10 +19,18 @@ var ErrInvalidRecord = errors.New("invalid call record")
 // participants_v2 merged in) as Graph sends it.
 func DecodeCallRecord(raw []byte) (schemas.CallRecord, error) {
 	var rec schemas.CallRecord
-	if err := json.Unmarshal(raw, &rec); err != nil {
-		id := peekID(raw)
-		return rec, fmt.Errorf("decode call record %s: %w: %v", id, ErrInvalidRecord, err)
+	if !decodeCallRecordFast(raw, &rec) {
+		rec = schemas.CallRecord{}
+		if err := json.Unmarshal(raw, &rec); err != nil {
+			id := peekID(raw)
+			return rec, fmt.Errorf("decode call record %s: %w: %v", id, ErrInvalidRecord, err)
+		}
 	}
+	return checkCallRecord(rec)
+}
+
+// checkCallRecord refuses a decoded record without the fields every row needs.
+func checkCallRecord(rec schemas.CallRecord) (schemas.CallRecord, error) {
 	if rec.ID == "" {
 		return rec, fmt.Errorf("decode call record: %w: no id", ErrInvalidRecord)
 	}
@@ -30,6 +38,27 @@ func DecodeCallRecord(raw []byte) (schemas.CallRecord, error) {
 		return rec, fmt.Errorf("decode call record %s: %w: no startDateTime", rec.ID, ErrInvalidRecord)
 	}
 	return rec, nil
+}
+
+// CallRecordHead is what routing a raw call record to its partition needs.
+type CallRecordHead struct {
+	ID      string       `json:"id"`
+	Version int64        `json:"version"`
+	Start   schemas.Time `json:"startDateTime"`
+}
+
+// PeekCallRecord reads the head of a whole call record and checks that raw is
+// one valid JSON value, exactly as json.Unmarshal into a CallRecordHead does
+// (the other properties are not looked at), without decoding the rest. On
+// error the head holds what was read before it.
+func PeekCallRecord(raw []byte) (CallRecordHead, error) {
+	var h CallRecordHead
+	if peekCallRecordFast(raw, &h) {
+		return h, nil
+	}
+	h = CallRecordHead{}
+	err := json.Unmarshal(raw, &h)
+	return h, err
 }
 
 // peekID finds the id of a record that does not decode, for the error message.
@@ -46,6 +75,29 @@ func peekID(raw []byte) string {
 // FlattenCallRecord turns a decoded record into its rows in every call-record table.
 func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallRecordRows {
 	var out schemas.CallRecordRows
+	var a slab
+	// The rows are large structs: size the slices once instead of growing them.
+	var segments, streams int
+	for _, s := range rec.Sessions {
+		segments += len(s.Segments)
+		for _, g := range s.Segments {
+			for _, m := range g.Media {
+				streams += max(1, len(m.Streams))
+			}
+		}
+	}
+	if len(rec.Sessions) > 0 {
+		out.Sessions = make([]schemas.SessionRow, 0, len(rec.Sessions))
+	}
+	if segments > 0 {
+		out.Segments = make([]schemas.SegmentRow, 0, segments)
+	}
+	if streams > 0 {
+		out.MediaStreams = make([]schemas.MediaStreamRow, 0, streams)
+	}
+	if len(rec.ParticipantsV2) > 0 {
+		out.Participants = make([]schemas.ParticipantRow, 0, len(rec.ParticipantsV2))
+	}
 	cr := schemas.CallRecordRow{
 		TenantID:             tenantID,
 		CallRecordID:         rec.ID,
@@ -115,10 +167,10 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 					SegmentID:         g.ID,
 					MediaIndex:        int32(mi),
 					MediaLabel:        str(m.Label),
-					CallerNetwork:     schemas.CallerNetwork(network(m.CallerNetwork)),
-					CalleeNetwork:     schemas.CalleeNetwork(network(m.CalleeNetwork)),
-					CallerDevice:      schemas.CallerDevice(device(m.CallerDevice)),
-					CalleeDevice:      schemas.CalleeDevice(device(m.CalleeDevice)),
+					CallerNetwork:     schemas.CallerNetwork(a.network(m.CallerNetwork)),
+					CalleeNetwork:     schemas.CalleeNetwork(a.network(m.CalleeNetwork)),
+					CallerDevice:      schemas.CallerDevice(a.device(m.CallerDevice)),
+					CalleeDevice:      schemas.CalleeDevice(a.device(m.CalleeDevice)),
 				}
 				if len(m.Streams) == 0 {
 					out.MediaStreams = append(out.MediaStreams, base)
@@ -126,13 +178,12 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 				}
 				for ti, st := range m.Streams {
 					r := base
-					idx := int32(ti)
-					r.StreamIndex = &idx
+					r.StreamIndex = a.int32(int32(ti))
 					r.StreamID = str(st.StreamID)
 					r.StreamDirection = str(st.StreamDirection)
 					r.StartDateTime = st.StartDateTime.Time
 					r.EndDateTime = st.EndDateTime.Time
-					r.StreamMetrics = metrics(st)
+					r.StreamMetrics = a.metrics(st)
 					out.MediaStreams = append(out.MediaStreams, r)
 				}
 			}
@@ -253,32 +304,32 @@ func endpoint(e *schemas.Endpoint) schemas.CallerEndpoint {
 	return r
 }
 
-func network(n *schemas.NetworkInfo) schemas.CallerNetwork {
+func (a *slab) network(n *schemas.NetworkInfo) schemas.CallerNetwork {
 	var r schemas.CallerNetwork
 	if n == nil {
 		return r
 	}
-	r.BandwidthLowEventRatio = n.BandwidthLowEventRatio.Ptr()
+	r.BandwidthLowEventRatio = a.float(n.BandwidthLowEventRatio)
 	r.BasicServiceSetIdentifier = str(n.BasicServiceSetIdentifier)
 	r.ConnectionType = str(n.ConnectionType)
-	r.DelayEventRatio = n.DelayEventRatio.Ptr()
+	r.DelayEventRatio = a.float(n.DelayEventRatio)
 	r.DNSSuffix = str(n.DNSSuffix)
 	r.IPAddress = str(n.IPAddress)
 	r.LinkSpeed = n.LinkSpeed
 	r.MACAddress = str(n.MACAddress)
 	r.NetworkTransportProtocol = str(n.NetworkTransportProtocol)
 	r.Port = n.Port
-	r.ReceivedQualityEventRatio = n.ReceivedQualityEventRatio.Ptr()
+	r.ReceivedQualityEventRatio = a.float(n.ReceivedQualityEventRatio)
 	r.ReflexiveIPAddress = str(n.ReflexiveIPAddress)
 	r.RelayIPAddress = str(n.RelayIPAddress)
 	r.RelayPort = n.RelayPort
-	r.SentQualityEventRatio = n.SentQualityEventRatio.Ptr()
+	r.SentQualityEventRatio = a.float(n.SentQualityEventRatio)
 	r.Subnet = str(n.Subnet)
 	for _, h := range n.TraceRouteHops {
 		r.TraceRouteHops = append(r.TraceRouteHops, schemas.TraceRouteHopRow{
 			HopCount:        h.HopCount,
 			IPAddress:       str(h.IPAddress),
-			RoundTripTimeMS: h.RoundTripTime.Millis(),
+			RoundTripTimeMS: a.millis(h.RoundTripTime),
 		})
 	}
 	r.WifiBand = str(n.WifiBand)
@@ -293,62 +344,62 @@ func network(n *schemas.NetworkInfo) schemas.CallerNetwork {
 	return r
 }
 
-func device(d *schemas.DeviceInfo) schemas.CallerDevice {
+func (a *slab) device(d *schemas.DeviceInfo) schemas.CallerDevice {
 	var r schemas.CallerDevice
 	if d == nil {
 		return r
 	}
 	r.CaptureDeviceDriver = str(d.CaptureDeviceDriver)
 	r.CaptureDeviceName = str(d.CaptureDeviceName)
-	r.CaptureNotFunctioningEventRatio = d.CaptureNotFunctioningEventRatio.Ptr()
-	r.CPUInsufficentEventRatio = d.CPUInsufficentEventRatio.Ptr()
-	r.DeviceClippingEventRatio = d.DeviceClippingEventRatio.Ptr()
-	r.DeviceGlitchEventRatio = d.DeviceGlitchEventRatio.Ptr()
+	r.CaptureNotFunctioningEventRatio = a.float(d.CaptureNotFunctioningEventRatio)
+	r.CPUInsufficentEventRatio = a.float(d.CPUInsufficentEventRatio)
+	r.DeviceClippingEventRatio = a.float(d.DeviceClippingEventRatio)
+	r.DeviceGlitchEventRatio = a.float(d.DeviceGlitchEventRatio)
 	r.HowlingEventCount = d.HowlingEventCount
-	r.InitialSignalLevelRootMeanSquare = d.InitialSignalLevelRootMeanSquare.Ptr()
-	r.LowSpeechLevelEventRatio = d.LowSpeechLevelEventRatio.Ptr()
-	r.LowSpeechToNoiseEventRatio = d.LowSpeechToNoiseEventRatio.Ptr()
-	r.MicGlitchRate = d.MicGlitchRate.Ptr()
+	r.InitialSignalLevelRootMeanSquare = a.float(d.InitialSignalLevelRootMeanSquare)
+	r.LowSpeechLevelEventRatio = a.float(d.LowSpeechLevelEventRatio)
+	r.LowSpeechToNoiseEventRatio = a.float(d.LowSpeechToNoiseEventRatio)
+	r.MicGlitchRate = a.float(d.MicGlitchRate)
 	r.ReceivedNoiseLevel = d.ReceivedNoiseLevel
 	r.ReceivedSignalLevel = d.ReceivedSignalLevel
 	r.RenderDeviceDriver = str(d.RenderDeviceDriver)
 	r.RenderDeviceName = str(d.RenderDeviceName)
-	r.RenderMuteEventRatio = d.RenderMuteEventRatio.Ptr()
-	r.RenderNotFunctioningEventRatio = d.RenderNotFunctioningEventRatio.Ptr()
-	r.RenderZeroVolumeEventRatio = d.RenderZeroVolumeEventRatio.Ptr()
+	r.RenderMuteEventRatio = a.float(d.RenderMuteEventRatio)
+	r.RenderNotFunctioningEventRatio = a.float(d.RenderNotFunctioningEventRatio)
+	r.RenderZeroVolumeEventRatio = a.float(d.RenderZeroVolumeEventRatio)
 	r.SentNoiseLevel = d.SentNoiseLevel
 	r.SentSignalLevel = d.SentSignalLevel
-	r.SpeakerGlitchRate = d.SpeakerGlitchRate.Ptr()
+	r.SpeakerGlitchRate = a.float(d.SpeakerGlitchRate)
 	return r
 }
 
-func metrics(s schemas.MediaStream) schemas.StreamMetrics {
+func (a *slab) metrics(s schemas.MediaStream) schemas.StreamMetrics {
 	return schemas.StreamMetrics{
 		AudioCodec:                               str(s.AudioCodec),
 		VideoCodec:                               str(s.VideoCodec),
-		AverageAudioDegradation:                  s.AverageAudioDegradation.Ptr(),
-		AverageAudioNetworkJitterMS:              s.AverageAudioNetworkJitter.Millis(),
-		MaxAudioNetworkJitterMS:                  s.MaxAudioNetworkJitter.Millis(),
+		AverageAudioDegradation:                  a.float(s.AverageAudioDegradation),
+		AverageAudioNetworkJitterMS:              a.millis(s.AverageAudioNetworkJitter),
+		MaxAudioNetworkJitterMS:                  a.millis(s.MaxAudioNetworkJitter),
 		AverageBandwidthEstimate:                 s.AverageBandwidthEstimate,
-		AverageFreezeDurationMS:                  s.AverageFreezeDuration.Millis(),
-		RMSFreezeDurationMS:                      s.RmsFreezeDuration.Millis(),
-		AverageJitterMS:                          s.AverageJitter.Millis(),
-		MaxJitterMS:                              s.MaxJitter.Millis(),
-		AveragePacketLossRate:                    s.AveragePacketLossRate.Ptr(),
-		MaxPacketLossRate:                        s.MaxPacketLossRate.Ptr(),
-		AverageRatioOfConcealedSamples:           s.AverageRatioOfConcealedSamples.Ptr(),
-		MaxRatioOfConcealedSamples:               s.MaxRatioOfConcealedSamples.Ptr(),
-		AverageReceivedFrameRate:                 s.AverageReceivedFrameRate.Ptr(),
-		AverageRoundTripTimeMS:                   s.AverageRoundTripTime.Millis(),
-		MaxRoundTripTimeMS:                       s.MaxRoundTripTime.Millis(),
-		AverageVideoFrameLossPercentage:          s.AverageVideoFrameLossPercentage.Ptr(),
-		AverageVideoFrameRate:                    s.AverageVideoFrameRate.Ptr(),
-		AverageVideoPacketLossRate:               s.AverageVideoPacketLossRate.Ptr(),
+		AverageFreezeDurationMS:                  a.millis(s.AverageFreezeDuration),
+		RMSFreezeDurationMS:                      a.millis(s.RmsFreezeDuration),
+		AverageJitterMS:                          a.millis(s.AverageJitter),
+		MaxJitterMS:                              a.millis(s.MaxJitter),
+		AveragePacketLossRate:                    a.float(s.AveragePacketLossRate),
+		MaxPacketLossRate:                        a.float(s.MaxPacketLossRate),
+		AverageRatioOfConcealedSamples:           a.float(s.AverageRatioOfConcealedSamples),
+		MaxRatioOfConcealedSamples:               a.float(s.MaxRatioOfConcealedSamples),
+		AverageReceivedFrameRate:                 a.float(s.AverageReceivedFrameRate),
+		AverageRoundTripTimeMS:                   a.millis(s.AverageRoundTripTime),
+		MaxRoundTripTimeMS:                       a.millis(s.MaxRoundTripTime),
+		AverageVideoFrameLossPercentage:          a.float(s.AverageVideoFrameLossPercentage),
+		AverageVideoFrameRate:                    a.float(s.AverageVideoFrameRate),
+		AverageVideoPacketLossRate:               a.float(s.AverageVideoPacketLossRate),
 		IsAudioForwardErrorCorrectionUsed:        s.IsAudioForwardErrorCorrectionUsed,
-		LowFrameRateRatio:                        s.LowFrameRateRatio.Ptr(),
-		LowVideoProcessingCapabilityRatio:        s.LowVideoProcessingCapabilityRatio.Ptr(),
+		LowFrameRateRatio:                        a.float(s.LowFrameRateRatio),
+		LowVideoProcessingCapabilityRatio:        a.float(s.LowVideoProcessingCapabilityRatio),
 		PacketUtilization:                        s.PacketUtilization,
-		PostForwardErrorCorrectionPacketLossRate: s.PostForwardErrorCorrectionPacketLossRate.Ptr(),
+		PostForwardErrorCorrectionPacketLossRate: a.float(s.PostForwardErrorCorrectionPacketLossRate),
 		WasMediaBypassed:                         s.WasMediaBypassed,
 	}
 }
@@ -365,4 +416,44 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// slab hands out the pointers of one record's rows (optional metrics are
+// *float64) from shared arrays: one allocation for many instead of one each,
+// which was a large part of the flattening's garbage.
+type slab struct {
+	floats []float64
+	ints   []int32
+}
+
+func (a *slab) float64(v float64) *float64 {
+	if len(a.floats) == cap(a.floats) {
+		a.floats = make([]float64, 0, 256) // never grown in place: pointers stay valid
+	}
+	a.floats = append(a.floats, v)
+	return &a.floats[len(a.floats)-1]
+}
+
+// float is f.Ptr().
+func (a *slab) float(f schemas.Float) *float64 {
+	if !f.Valid {
+		return nil
+	}
+	return a.float64(f.Value)
+}
+
+// millis is d.Millis().
+func (a *slab) millis(d schemas.Duration) *float64 {
+	if !d.Valid {
+		return nil
+	}
+	return a.float64(float64(d.Micros) / 1000)
+}
+
+func (a *slab) int32(v int32) *int32 {
+	if len(a.ints) == cap(a.ints) {
+		a.ints = make([]int32, 0, 64)
+	}
+	a.ints = append(a.ints, v)
+	return &a.ints[len(a.ints)-1]
 }

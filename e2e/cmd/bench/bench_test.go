@@ -1,0 +1,75 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/graphsim"
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// TestDuckJob_SameRowsAsImport: on the simulator's records, the DuckDB side
+// of benchmark 1 writes as many rows per table as callrecords-etl import, and
+// those are the simulator's own counts; so the comparison is of the same work.
+func TestDuckJob_SameRowsAsImport(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 30, 0, 0, time.UTC)
+	sim := graphsim.New(graphsim.Config{Seed: 9, TenantID: tenant, Now: func() time.Time { return now }, RecordsPerDay: 2})
+	truth := sim.Truth(now.Add(-jobs.Retention), now)
+	var lines bytes.Buffer
+	for _, id := range truth.IDs {
+		raw, _ := sim.Record(id)
+		json.Compact(&lines, raw)
+		lines.WriteByte('\n')
+	}
+	dir := t.TempDir()
+	input := filepath.Join(dir, "records.jsonl")
+	if err := os.WriteFile(input, lines.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ours, duck := filepath.Join(dir, "ours"), filepath.Join(dir, "duckdb")
+	cfg := jobs.DefaultConfig()
+	cfg.TenantID, cfg.Dest, cfg.Logger = tenant, ours, quietLogger
+	if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(lines.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	if err := runDuck(input, duck, tenant, 2); err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	count := func(root, table string) int {
+		var n int
+		q := fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", filepath.Join(root, table, "*", "*.parquet"))
+		if err := db.QueryRow(q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		return n
+	}
+	want := map[string]int{
+		schemas.TableCallRecords: truth.Records, schemas.TableSessions: truth.Sessions,
+		schemas.TableSegments: truth.Segments, schemas.TableParticipants: truth.Participants,
+	}
+	for _, table := range tableOrder {
+		o, d := count(ours, table), count(duck, table)
+		if o != d {
+			t.Errorf("%s: import wrote %d rows, DuckDB %d", table, o, d)
+		}
+		if w, ok := want[table]; ok && o != w {
+			t.Errorf("%s: import wrote %d rows, the simulator holds %d", table, o, w)
+		}
+	}
+	if got := count(ours, schemas.TableMediaStreams); got < truth.Streams {
+		t.Errorf("media_streams: %d rows, fewer than the simulator's %d streams", got, truth.Streams)
+	}
+}

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+// flattenResult is benchmark 1.
+type flattenResult struct {
+	Records   int64             `json:"records"`
+	Bytes     int64             `json:"input_bytes"`
+	Runs      int               `json:"runs"`
+	Ours      sideResult        `json:"ours"`
+	DuckDB    sideResult        `json:"duckdb"`
+	Ratio     float64           `json:"throughput_ratio"` // DuckDB wall / ours
+	Threads   int               `json:"duckdb_threads"`
+	RowsMatch bool              `json:"rows_match"`
+	Columns   map[string][2]int `json:"columns"` // table -> ours, DuckDB
+}
+
+// sideResult is one side of benchmark 1 (median run by wall time).
+type sideResult struct {
+	Usage usage            `json:"usage"`
+	Peak  int64            `json:"peak_rss_bytes"` // the largest of the runs
+	Rows  map[string]int64 `json:"rows"`
+}
+
+func (s sideResult) totalRows() int64 {
+	var n int64
+	for _, r := range s.Rows {
+		n += r
+	}
+	return n
+}
+
+func (f *flattenResult) check() []string {
+	var out []string
+	for _, t := range tableOrder {
+		if f.Ours.Rows[t] != f.DuckDB.Rows[t] {
+			out = append(out, fmt.Sprintf("flatten: %s has %d rows from ours, %d from DuckDB", t, f.Ours.Rows[t], f.DuckDB.Rows[t]))
+		}
+	}
+	if f.Ours.Rows["call_records"] != f.Records {
+		out = append(out, fmt.Sprintf("flatten: call_records has %d rows, the input %d records", f.Ours.Rows["call_records"], f.Records))
+	}
+	return out
+}
+
+// benchFlatten runs benchmark 1.
+func benchFlatten(ctx context.Context, o options) (*flattenResult, error) {
+	input := filepath.Join(o.work, fmt.Sprintf("records-%d-per-day.jsonl", o.perDay))
+	if _, err := os.Stat(input); err != nil {
+		fmt.Printf("flatten: writing the simulator's records (%d a day, 30 days) to %s\n", o.perDay, input)
+		f, err := os.Create(input)
+		if err != nil {
+			return nil, err
+		}
+		cmd := exec.CommandContext(ctx, o.bin, "simulate", "--dump", "--records-per-day", strconv.Itoa(o.perDay), "--seed", "1", "--tenant-id", tenant)
+		cmd.Stdout = f
+		_, err = runChild(cmd)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	records, size, err := countLines(input)
+	if err != nil {
+		return nil, err
+	}
+	res := &flattenResult{Records: records, Bytes: size, Runs: o.repeat, Threads: o.duckdbThread}
+	fmt.Printf("flatten: %d records, %.1f MB of JSON; %d runs each, alternating\n", records, float64(size)/1e6, o.repeat)
+
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	oursOut, duckOut := filepath.Join(o.work, "ours"), filepath.Join(o.work, "duckdb")
+	var ours, duck []usage
+	for i := range o.repeat {
+		os.RemoveAll(oursOut)
+		u, err := runChild(exec.CommandContext(ctx, o.bin, "import", "--tenant-id", tenant, "--dest", oursOut, "--log-level", "warn", input))
+		if err != nil {
+			return nil, err
+		}
+		ours = append(ours, u)
+		os.RemoveAll(duckOut)
+		d, err := runChild(exec.CommandContext(ctx, self, "duckdb-child", input, duckOut, tenant, strconv.Itoa(o.duckdbThread)))
+		if err != nil {
+			return nil, err
+		}
+		duck = append(duck, d)
+		fmt.Printf("  run %d: ours %5.2fs (%5.2fs CPU, %4.0f MiB)   DuckDB %5.2fs (%5.2fs CPU, %4.0f MiB)\n", i+1,
+			u.Wall.Seconds(), u.cpu().Seconds(), mib(u.MaxRSS), d.Wall.Seconds(), d.cpu().Seconds(), mib(d.MaxRSS))
+	}
+	res.Ours = sideResult{Usage: median(ours), Peak: maxRSS(ours)}
+	res.DuckDB = sideResult{Usage: median(duck), Peak: maxRSS(duck)}
+	res.Ratio = res.DuckDB.Usage.Wall.Seconds() / res.Ours.Usage.Wall.Seconds()
+
+	// Both outputs, counted by the same reader.
+	db, err := sql.Open("duckdb", "")
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	res.Ours.Rows, res.DuckDB.Rows = map[string]int64{}, map[string]int64{}
+	res.Columns = map[string][2]int{}
+	for _, t := range tableOrder {
+		var cols [2]int
+		for i, root := range []string{oursOut, duckOut} {
+			glob := filepath.Join(root, t, "*", "*.parquet")
+			var n int64
+			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", glob)).Scan(&n); err != nil {
+				return nil, fmt.Errorf("count %s: %w", glob, err)
+			}
+			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (DESCRIBE SELECT * FROM read_parquet('%s', hive_partitioning = false))", glob)).Scan(&cols[i]); err != nil {
+				return nil, fmt.Errorf("columns %s: %w", glob, err)
+			}
+			if i == 0 {
+				res.Ours.Rows[t] = n
+			} else {
+				res.DuckDB.Rows[t] = n
+			}
+		}
+		res.Columns[t] = cols
+	}
+	res.RowsMatch = len(res.check()) == 0
+	return res, nil
+}
+
+// duckChild is the DuckDB side, run in its own process:
+// duckdb-child INPUT OUT TENANT THREADS.
+func duckChild(args []string) {
+	if len(args) != 4 {
+		fatal(fmt.Errorf("duckdb-child INPUT OUT TENANT THREADS"))
+	}
+	threads, err := strconv.Atoi(args[3])
+	if err != nil {
+		fatal(err)
+	}
+	start := time.Now()
+	if err := runDuck(args[0], args[1], args[2], threads); err != nil {
+		fatal(err)
+	}
+	json.NewEncoder(os.Stdout).Encode(map[string]float64{"seconds": time.Since(start).Seconds()})
+}

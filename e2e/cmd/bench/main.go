@@ -1,0 +1,338 @@
+// Command bench measures callrecords-etl (`make bench`; see BENCHMARKS.md):
+//
+//  1. flatten: N expanded call records as JSON lines, turned into the five
+//     call-record tables as partitioned Parquet on local disk, by
+//     `callrecords-etl import` and by DuckDB doing the same job on the same
+//     file and cores; each side runs in its own child process, so wall time,
+//     CPU and peak RSS are the process's own (rusage). Row counts must agree.
+//  2. scale: peak RSS of `callrecords-etl import` at growing volumes, the
+//     records streamed from the simulator through a pipe (no disk copy).
+//  3. extract: a whole run against the simulator with Graph's latency and
+//     documented throttling, paced at the per-app-per-tenant ceiling.
+//
+// The figures are printed and, with -markdown, written between the bench
+// markers of that file.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const tenant = "7a1c0e52-7c4e-4a57-9f0e-2f1f0c3b6a10"
+
+type options struct {
+	bin          string
+	work         string
+	perDay       int
+	repeat       int
+	scale        []int
+	extractDay   int
+	extractConc  int
+	extractRPS   float64
+	latency      [2]time.Duration
+	markdown     string
+	section      string
+	jsonOut      string
+	keep         bool
+	benchmarks   []string
+	duckdbThread int
+}
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "duckdb-child" {
+		duckChild(os.Args[2:])
+		return
+	}
+	var o options
+	var scale, which, latency string
+	flag.StringVar(&o.bin, "bin", "bin/callrecords-etl", "the callrecords-etl binary")
+	flag.StringVar(&o.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
+	flag.IntVar(&o.perDay, "records-per-day", 100, "flatten: simulated records per day (30 days retained)")
+	flag.IntVar(&o.repeat, "repeat", 3, "flatten: runs of each side (the median is reported)")
+	flag.StringVar(&scale, "scale", "10000,100000", "scale: call-record volumes, comma-separated")
+	flag.IntVar(&o.extractDay, "extract-records-per-day", 75, "extract: simulated records per day (about two requests each)")
+	flag.IntVar(&o.extractConc, "extract-concurrency", 16, "extract: --concurrency")
+	flag.Float64Var(&o.extractRPS, "extract-max-rps", 75, "extract: --graph-max-rps (Graph: 1,500 requests / 20 s)")
+	flag.StringVar(&latency, "latency", "50ms-150ms", "extract: simulated Graph latency range")
+	flag.StringVar(&o.markdown, "markdown", "", "write the figures into this file between its section's markers")
+	flag.StringVar(&o.section, "section", "bench", "the section of -markdown: between <!-- SECTION:begin --> and <!-- SECTION:end -->")
+	flag.StringVar(&o.jsonOut, "json", "", "write the figures as JSON to this file")
+	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	flag.StringVar(&which, "run", "flatten,scale,extract", "benchmarks to run")
+	flag.IntVar(&o.duckdbThread, "duckdb-threads", runtime.NumCPU(), "flatten: DuckDB threads (default: the cores, like ours)")
+	flag.Parse()
+	o.benchmarks = strings.Split(which, ",")
+	for _, s := range strings.Split(scale, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			fatal(fmt.Errorf("-scale %q: %v", scale, err))
+		}
+		o.scale = append(o.scale, n)
+	}
+	lo, hi, ok := strings.Cut(latency, "-")
+	var err1, err2 error
+	o.latency[0], err1 = time.ParseDuration(lo)
+	o.latency[1], err2 = time.ParseDuration(hi)
+	if !ok || err1 != nil || err2 != nil {
+		fatal(fmt.Errorf("-latency %q: want MIN-MAX, e.g. 50ms-150ms", latency))
+	}
+	bin, err := filepath.Abs(o.bin)
+	if err != nil {
+		fatal(err)
+	}
+	o.bin = bin
+	if _, err := os.Stat(o.bin); err != nil {
+		fatal(fmt.Errorf("%v (build it with make build)", err))
+	}
+	if o.work == "" {
+		if o.work, err = os.MkdirTemp("", "callrecords-bench-"); err != nil {
+			fatal(err)
+		}
+		if !o.keep {
+			defer os.RemoveAll(o.work)
+		}
+	}
+	if err := run(context.Background(), o); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "bench:", err)
+	os.Exit(1)
+}
+
+// report is every figure of one `make bench`.
+type report struct {
+	Commit   string          `json:"commit"`
+	Date     time.Time       `json:"date"`
+	Machine  machine         `json:"machine"`
+	Flatten  *flattenResult  `json:"flatten,omitempty"`
+	Scale    []scalePoint    `json:"scale,omitempty"`
+	Extract  *extractResult  `json:"extract,omitempty"`
+	Failures []string        `json:"failures,omitempty"`
+	Options  json.RawMessage `json:"-"`
+}
+
+type machine struct {
+	CPUs      int    `json:"cpus"`
+	CPUModel  string `json:"cpu_model"`
+	MemoryGiB string `json:"memory_gib"`
+	Kernel    string `json:"kernel"`
+	Go        string `json:"go"`
+	LoadAvg   string `json:"load_average_at_start"`
+}
+
+func run(ctx context.Context, o options) error {
+	rep := report{Commit: commit(), Date: time.Now().UTC(), Machine: describeMachine()}
+	fmt.Printf("callrecords-etl benchmarks: commit %s, %d CPUs (%s), %s GiB, load %s\n\n",
+		rep.Commit, rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryGiB, rep.Machine.LoadAvg)
+	for _, b := range o.benchmarks {
+		var err error
+		switch strings.TrimSpace(b) {
+		case "flatten":
+			rep.Flatten, err = benchFlatten(ctx, o)
+			if err == nil {
+				rep.Failures = append(rep.Failures, rep.Flatten.check()...)
+			}
+		case "scale":
+			rep.Scale, err = benchScale(ctx, o)
+		case "extract":
+			rep.Extract, err = benchExtract(ctx, o)
+			if err == nil {
+				rep.Failures = append(rep.Failures, rep.Extract.check()...)
+			}
+		case "":
+		default:
+			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract)", b)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	md := rep.markdown()
+	fmt.Println()
+	fmt.Print(md)
+	if o.markdown != "" {
+		if err := writeBetweenMarkers(o.markdown, o.section, md); err != nil {
+			return err
+		}
+		fmt.Printf("\nwrote the figures into %s\n", o.markdown)
+	}
+	if o.jsonOut != "" {
+		b, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(o.jsonOut, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	if len(rep.Failures) > 0 {
+		return fmt.Errorf("consistency checks failed:\n  %s", strings.Join(rep.Failures, "\n  "))
+	}
+	return nil
+}
+
+// usage is what a child process used, from its rusage.
+type usage struct {
+	Wall    time.Duration `json:"wall_ns"`
+	User    time.Duration `json:"user_ns"`
+	Sys     time.Duration `json:"sys_ns"`
+	MaxRSS  int64         `json:"max_rss_bytes"`
+	Started time.Time     `json:"-"`
+}
+
+func (u usage) cpu() time.Duration { return u.User + u.Sys }
+
+// runChild runs cmd to completion and returns its resource usage.
+func runChild(cmd *exec.Cmd) (usage, error) {
+	var stderr strings.Builder
+	if cmd.Stderr == nil {
+		cmd.Stderr = &stderr
+	}
+	start := time.Now()
+	err := cmd.Run()
+	u := usage{Wall: time.Since(start), Started: start}
+	if st := cmd.ProcessState; st != nil {
+		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			u.User = time.Duration(ru.Utime.Nano())
+			u.Sys = time.Duration(ru.Stime.Nano())
+			u.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
+		}
+	}
+	if err != nil {
+		return u, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(stderr.String(), 2000))
+	}
+	return u, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+func median(us []usage) usage {
+	s := slices.Clone(us)
+	slices.SortFunc(s, func(a, b usage) int { return int(a.Wall - b.Wall) })
+	return s[len(s)/2]
+}
+
+func maxRSS(us []usage) int64 {
+	var m int64
+	for _, u := range us {
+		m = max(m, u.MaxRSS)
+	}
+	return m
+}
+
+func commit() string {
+	out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output()
+	if err != nil {
+		return "unknown"
+	}
+	c := strings.TrimSpace(string(out))
+	if exec.Command("git", "diff", "--quiet", "HEAD", "--", ".").Run() != nil {
+		c += " + uncommitted changes"
+	}
+	return c
+}
+
+func describeMachine() machine {
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version()}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				m.MemoryGiB = fmt.Sprintf("%.1f", kb/(1<<20))
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		f := strings.Fields(string(b))
+		if len(f) >= 3 {
+			m.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	return m
+}
+
+// writeBetweenMarkers replaces what lies between the markers of section in path.
+func writeBetweenMarkers(path, section, body string) error {
+	begin, end := "<!-- "+section+":begin -->", "<!-- "+section+":end -->"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	s := string(b)
+	i, j := strings.Index(s, begin), strings.Index(s, end)
+	if i < 0 || j < i {
+		return fmt.Errorf("%s has no %s … %s markers", path, begin, end)
+	}
+	s = s[:i+len(begin)] + "\n" + body + s[j:]
+	return os.WriteFile(path, []byte(s), 0o644)
+}
+
+// countLines counts the records (lines) and bytes of a JSON-lines file.
+func countLines(path string) (lines, size int64, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer f.Close()
+	n, err := io.Copy(&lineCounter{n: &lines}, bufio.NewReaderSize(f, 1<<20))
+	return lines, n, err
+}
+
+// lineCounter counts newlines written through it.
+type lineCounter struct {
+	w io.Writer
+	n *int64
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	for _, b := range p {
+		if b == '\n' {
+			*c.n++
+		}
+	}
+	if c.w == nil {
+		return len(p), nil
+	}
+	return c.w.Write(p)
+}
+
+var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+var errMismatch = errors.New("mismatch")

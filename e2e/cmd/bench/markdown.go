@@ -1,0 +1,104 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+// The targets of the benchmark issue.
+const (
+	targetRatio      = 3.0       // flatten-and-write throughput vs DuckDB
+	targetRSS        = 256 << 20 // peak RSS at 1M call records
+	targetCeiling    = 0.90      // share of the per-app-per-tenant ceiling
+	targetThrottled  = 0.01      // 429s per request
+	flatTolerance    = 1.25      // "flat": the largest volume within 25% of 100k
+	flatReference    = 100_000
+	largestScaleGoal = 1_000_000
+)
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "**not met**"
+}
+
+// markdown renders the report as the figures section of BENCHMARKS.md.
+func (r report) markdown() string {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "Measured %s on commit `%s`: %d CPUs (%s), %s GiB memory, Linux %s, %s; load average at start %s.\n\n",
+		r.Date.Format("2006-01-02 15:04 UTC"), r.Commit, m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.Go, m.LoadAvg)
+
+	if f := r.Flatten; f != nil {
+		o, d := f.Ours, f.DuckDB
+		mb := float64(f.Bytes) / 1e6
+		fmt.Fprintf(&b, "### 1. Flatten and write: %d call records, %.0f MB of JSON lines, five tables of partitioned zstd Parquet\n\n", f.Records, mb)
+		fmt.Fprintf(&b, "Median of %d runs each, alternating; each side in its own process on the same %d cores (DuckDB `threads=%d`).\n\n", f.Runs, m.CPUs, f.Threads)
+		fmt.Fprintln(&b, "| | wall | CPU (user+sys) | rows/s | MB/s of JSON | records/s | peak RSS |")
+		fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|")
+		for _, s := range []struct {
+			name string
+			side sideResult
+		}{{"callrecords-etl import", o}, {"DuckDB 1.5.6 (read_json + unnest + COPY … PARTITION_BY dt)", d}} {
+			w := s.side.Usage.Wall.Seconds()
+			fmt.Fprintf(&b, "| %s | %.2f s | %.2f s | %.0f | %.1f | %.0f | %.0f MiB |\n", s.name, w, s.side.Usage.cpu().Seconds(),
+				float64(s.side.totalRows())/w, mb/w, float64(f.Records)/w, mib(s.side.Peak))
+		}
+		fmt.Fprintf(&b, "\nThroughput ratio (DuckDB wall / ours): **%.2fx** (target ≥ %.0fx: %s). ", f.Ratio, targetRatio, met(f.Ratio >= targetRatio))
+		fmt.Fprintf(&b, "Rows per table, ours = DuckDB: %s.\n\n", map[bool]string{true: "yes", false: "**NO**"}[f.RowsMatch])
+		fmt.Fprintln(&b, "| table | rows (ours) | rows (DuckDB) | columns (ours / DuckDB) |")
+		fmt.Fprintln(&b, "|---|---:|---:|---:|")
+		for _, t := range tableOrder {
+			fmt.Fprintf(&b, "| %s | %d | %d | %d / %d |\n", t, o.Rows[t], d.Rows[t], f.Columns[t][0], f.Columns[t][1])
+		}
+		b.WriteString("\n")
+	}
+
+	if len(r.Scale) > 0 {
+		fmt.Fprintln(&b, "### 2. Memory with scale: `import` fed by `simulate --dump` through a pipe")
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "| call records | JSON | wall | CPU | records/s | peak RSS |")
+		fmt.Fprintln(&b, "|---:|---:|---:|---:|---:|---:|")
+		var ref, largest scalePoint
+		for _, p := range r.Scale {
+			w := p.Usage.Wall.Seconds()
+			fmt.Fprintf(&b, "| %d | %.2f GB | %.1f s | %.1f s | %.0f | %.0f MiB |\n", p.Records, float64(p.Bytes)/1e9, w, p.Usage.cpu().Seconds(), float64(p.Records)/w, mib(p.Usage.MaxRSS))
+			if p.Target == flatReference {
+				ref = p
+			}
+			if p.Target > largest.Target {
+				largest = p
+			}
+		}
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "The simulator producing the JSON runs on the same cores at the same time, so these rates are lower than benchmark 1's.")
+		if largest.Target >= largestScaleGoal && ref.Target != 0 {
+			growth := float64(largest.Usage.MaxRSS) / float64(ref.Usage.MaxRSS)
+			fmt.Fprintf(&b, "Peak RSS at %d records: %.0f MiB (target ≤ 256 MiB: %s); %.2fx the 100k figure (flat: %s).\n",
+				largest.Records, mib(largest.Usage.MaxRSS), met(largest.Usage.MaxRSS <= targetRSS), growth, met(growth <= flatTolerance))
+		} else {
+			fmt.Fprintln(&b, "The 1M point is opt-in (`make bench-1m`); see the last recorded 1M figures below.")
+		}
+		b.WriteString("\n")
+	}
+
+	if e := r.Extract; e != nil {
+		fmt.Fprintf(&b, "### 3. Extraction: a whole run against the simulator (latency %s–%s, documented throttling on)\n\n", e.Latency[0], e.Latency[1])
+		ceil := e.ceiling()
+		share := e.achieved() / ceil
+		rate429 := float64(e.Throttled) / float64(max(e.Requests, 1))
+		fmt.Fprintln(&b, "| records | requests sent | wall | admitted req/s | share of 75 req/s | 429s | records/s | busiest 20 s |")
+		fmt.Fprintln(&b, "|---:|---:|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintf(&b, "| %d | %d | %.1f s | %.1f | %.1f%% | %d (%.2f%%) | %.1f | %d requests |\n\n", e.Fetched, e.Requests, e.Wall.Seconds(),
+			e.achieved(), 100*share, e.Throttled, 100*rate429, float64(e.Fetched)/e.Wall.Seconds(), e.MaxInWindow)
+		fmt.Fprintf(&b, "`--concurrency %d --graph-max-rps %g`; requests by endpoint %v, retries %d. Over the span from the first to the last request (%.1f s) the rate is %.1f req/s (%.1f%%).\n",
+			e.Concurrency, e.MaxRPS, e.ByEndpoint, e.Retries, e.Span.Seconds(), e.achievedSpan(), 100*e.achievedSpan()/ceil)
+		fmt.Fprintf(&b, "Every record fetched and in the lake: %s (%d of %d). Target ≥ 90%% of the ceiling with 429s < 1%%: %s.\n\n",
+			map[bool]string{true: "yes", false: "**NO**"}[len(e.check()) == 0], e.LakeRecords, e.Truth, met(share >= targetCeiling && rate429 < targetThrottled))
+	}
+	for _, f := range r.Failures {
+		fmt.Fprintf(&b, "- FAILED CHECK: %s\n", f)
+	}
+	return b.String()
+}

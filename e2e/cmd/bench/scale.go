@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+)
+
+// scalePoint is one volume of benchmark 2.
+type scalePoint struct {
+	Target  int   `json:"target_records"`
+	Records int64 `json:"records"`
+	Bytes   int64 `json:"input_bytes"`
+	Usage   usage `json:"usage"`
+}
+
+// benchScale runs benchmark 2: for each volume, the simulator's records are
+// streamed (simulate --dump, 30 days) through a pipe into import, whose peak
+// RSS is read from its rusage. The simulator runs at the same time on the
+// same cores, so the throughput here is a lower bound; the figure that
+// matters is the memory.
+func benchScale(ctx context.Context, o options) ([]scalePoint, error) {
+	var out []scalePoint
+	for _, n := range o.scale {
+		perDay := (n + 29) / 30
+		dest := filepath.Join(o.work, fmt.Sprintf("scale-%d", n))
+		dump := exec.CommandContext(ctx, o.bin, "simulate", "--dump", "--records-per-day", strconv.Itoa(perDay), "--seed", "2", "--tenant-id", tenant)
+		imp := exec.CommandContext(ctx, o.bin, "import", "--tenant-id", tenant, "--dest", dest, "--log-level", "warn", "-")
+		src, err := dump.StdoutPipe()
+		if err != nil {
+			return nil, err
+		}
+		sink, err := imp.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		var dumpErr strErr
+		dump.Stderr = &dumpErr
+		if err := dump.Start(); err != nil {
+			return nil, err
+		}
+		var lines, size int64
+		copied := make(chan error, 1)
+		go func() {
+			var err error
+			size, err = io.CopyBuffer(&lineCounter{w: sink, n: &lines}, src, make([]byte, 1<<20))
+			sink.Close()
+			copied <- err
+		}()
+		u, err := runChild(imp)
+		cerr := <-copied
+		werr := dump.Wait()
+		os.RemoveAll(dest)
+		if err != nil {
+			return nil, err
+		}
+		if cerr != nil || werr != nil {
+			return nil, fmt.Errorf("simulate --dump: %v %v\n%s", cerr, werr, tail(string(dumpErr), 2000))
+		}
+		p := scalePoint{Target: n, Records: lines, Bytes: size, Usage: u}
+		fmt.Printf("scale: %8d records (%6.2f GB): import %6.1fs (%6.1fs CPU), peak RSS %4.0f MiB\n",
+			lines, float64(size)/1e9, u.Wall.Seconds(), u.cpu().Seconds(), mib(u.MaxRSS))
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// strErr collects a child's standard error.
+type strErr []byte
+
+func (s *strErr) Write(p []byte) (int, error) {
+	*s = append(*s, p...)
+	if len(*s) > 1<<16 {
+		*s = (*s)[len(*s)-1<<15:]
+	}
+	return len(p), nil
+}
