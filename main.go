@@ -285,10 +285,8 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	format := c.String("log-format")
 	if format == "auto" {
 		format = "json"
-		if f, ok := w.(*os.File); ok {
-			if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-				format = "text"
-			}
+		if isTerminal(w) || isTerminalWriter(w) {
+			format = "text"
 		}
 	}
 	switch format {
@@ -359,13 +357,24 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 }
 
 func runAction(c *cli.Context) error {
-	log, err := newLogger(c, c.App.ErrWriter)
+	logOut := c.App.ErrWriter
+	var term *terminal
+	if isTerminal(logOut) {
+		// A progress bar at the bottom of the terminal, logs above it.
+		term = newTerminal(logOut)
+		logOut = term
+		defer term.Done()
+	}
+	log, err := newLogger(c, logOut)
 	if err != nil {
 		return err
 	}
 	cfg, err := jobConfig(c, log)
 	if err != nil {
 		return err
+	}
+	if term != nil {
+		cfg.Progress = term.Progress
 	}
 	cfg.Datasets = splitList(c.String("datasets"))
 	cfg.Lookback = c.Duration("lookback")
@@ -382,6 +391,9 @@ func runAction(c *cli.Context) error {
 		return err
 	}
 	sum, err := jobs.Run(c.Context, cfg)
+	if term != nil {
+		term.Done()
+	}
 	if sum == nil {
 		return err
 	}
@@ -410,6 +422,11 @@ func runAction(c *cli.Context) error {
 	return err
 }
 
+func isTerminalWriter(w io.Writer) bool {
+	_, ok := w.(*terminal)
+	return ok
+}
+
 func parseTime(flag, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
@@ -435,7 +452,14 @@ func splitList(s string) []string {
 const demoTenant = "11111111-2222-3333-4444-555555555555"
 
 func demoAction(c *cli.Context) error {
-	log, err := newLogger(c, c.App.ErrWriter)
+	logOut := c.App.ErrWriter
+	var term *terminal
+	if isTerminal(logOut) {
+		term = newTerminal(logOut)
+		logOut = term
+		defer term.Done()
+	}
+	log, err := newLogger(c, logOut)
 	if err != nil {
 		return err
 	}
@@ -460,8 +484,14 @@ func demoAction(c *cli.Context) error {
 	cfg.Concurrency = c.Int("concurrency")
 	cfg.MaxRPS = 0 // the simulator is not Graph: no need to pace
 	cfg.Logger = log
+	if term != nil {
+		cfg.Progress = term.Progress
+	}
 	start := time.Now()
 	sum, err := jobs.Run(c.Context, cfg)
+	if term != nil {
+		term.Done()
+	}
 	if sum != nil {
 		sum.Print(c.App.Writer)
 	}

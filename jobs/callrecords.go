@@ -142,7 +142,11 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		finishing = make(chan error, 1)
 		go func() {
 			defer pl.plan.part.cleanup()
-			finishing <- finish(finishCtx)
+			ferr := finish(finishCtx)
+			if ferr == nil {
+				r.progress(schemas.DatasetCallRecords, len(days))
+			}
+			finishing <- ferr
 		}()
 	}
 	if finishing == nil {

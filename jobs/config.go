@@ -50,6 +50,10 @@ type Config struct {
 	// SingleWriter skips the start-up check that the destination enforces
 	// conditional writes, for stores that do not and have one writer only.
 	SingleWriter bool
+	// Progress, when set, is told each time a dataset commits a partition:
+	// done of total partitions (for a progress bar on a terminal). It may be
+	// called from several goroutines, never concurrently for one dataset.
+	Progress func(dataset string, done, total int)
 	// DryRun plans the windows, lists what Graph has and compares it with the
 	// lake, and reports what a run would fetch and rewrite, writing nothing.
 	DryRun bool

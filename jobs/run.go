@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -29,6 +31,7 @@ var (
 
 type runner struct {
 	cfg   Config
+	done  sync.Map // dataset -> *atomic.Int64, partitions committed (Progress)
 	store load.Store
 	graph *extract.Client
 	tmp   string
@@ -199,6 +202,15 @@ func newRunID(t time.Time) string {
 	var b [3]byte
 	_, _ = rand.Read(b[:])
 	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
+}
+
+// progress counts a committed partition of dataset and tells cfg.Progress.
+func (r *runner) progress(dataset string, total int) {
+	if r.cfg.Progress == nil {
+		return
+	}
+	n, _ := r.done.LoadOrStore(dataset, new(atomic.Int64))
+	r.cfg.Progress(dataset, int(n.(*atomic.Int64).Add(1)), total)
 }
 
 // window is a half-open interval [From, To).

@@ -93,10 +93,12 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		}
 		return nil
 	}
-	for _, date := range spool.dates() {
+	dates := spool.dates()
+	for _, date := range dates {
 		if err := usageDay(ctx, r, ds, date, spool, log.With("dt", date)); err != nil {
 			return err
 		}
+		r.progress(ds.name, len(dates))
 	}
 	if r.sum.Explicit {
 		return nil

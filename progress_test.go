@@ -1,0 +1,29 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// TestTerminal keeps the progress line at the bottom: a log line clears it, is
+// written whole, and the line is drawn again under it.
+func TestTerminal(t *testing.T) {
+	var out bytes.Buffer
+	term := newTerminal(&out)
+	term.Progress("pstn", 3, 30)
+	term.Progress("callrecords", 31, 31)
+	if _, err := term.Write([]byte("level=INFO msg=hello\n")); err != nil {
+		t.Fatal(err)
+	}
+	term.Done()
+	got := out.String()
+	bar := "callrecords [####################] 31/31 days  pstn [##..................] 3/30 days"
+	want := "\r\033[Kpstn [##..................] 3/30 days" + "\r\033[K" + bar + "\r\033[K" + "level=INFO msg=hello\n" + bar + "\n"
+	if got != want {
+		t.Errorf("terminal output\n got %q\nwant %q", got, want)
+	}
+	if strings.Count(got, "hello") != 1 {
+		t.Error("log line written more than once")
+	}
+}
