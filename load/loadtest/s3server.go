@@ -29,9 +29,9 @@ const (
 const startTimeout = 30 * time.Second
 
 // VersitygwPath returns the versitygw binary to use: $VERSITYGW_BIN if set,
-// else bin/versitygw in the repository root (the nearest directory above the
-// working directory holding go.mod). It returns "" if that file does not
-// exist.
+// else bin/versitygw in the nearest directory above the working directory that
+// holds a go.mod and that binary (nested modules such as e2e/ find the
+// repository root's). It returns "" if there is none.
 func VersitygwPath() string {
 	if p := os.Getenv("VERSITYGW_BIN"); p != "" {
 		if _, err := os.Stat(p); err != nil {
@@ -49,7 +49,6 @@ func VersitygwPath() string {
 			if _, err := os.Stat(p); err == nil {
 				return p
 			}
-			return ""
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
