@@ -356,18 +356,26 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 	return cfg, nil
 }
 
-func runAction(c *cli.Context) error {
-	logOut := c.App.ErrWriter
+// loggerWithProgress builds the logger; on a terminal it also returns the
+// progress line at the bottom that the log lines are written above (else nil).
+func loggerWithProgress(c *cli.Context) (*slog.Logger, *terminal, error) {
+	out := c.App.ErrWriter
 	var term *terminal
-	if isTerminal(logOut) {
-		// A progress bar at the bottom of the terminal, logs above it.
-		term = newTerminal(logOut)
-		logOut = term
-		defer term.Done()
+	if isTerminal(out) {
+		term = newTerminal(out)
+		out = term
 	}
-	log, err := newLogger(c, logOut)
+	log, err := newLogger(c, out)
+	return log, term, err
+}
+
+func runAction(c *cli.Context) error {
+	log, term, err := loggerWithProgress(c)
 	if err != nil {
 		return err
+	}
+	if term != nil {
+		defer term.Done()
 	}
 	cfg, err := jobConfig(c, log)
 	if err != nil {
@@ -452,16 +460,12 @@ func splitList(s string) []string {
 const demoTenant = "11111111-2222-3333-4444-555555555555"
 
 func demoAction(c *cli.Context) error {
-	logOut := c.App.ErrWriter
-	var term *terminal
-	if isTerminal(logOut) {
-		term = newTerminal(logOut)
-		logOut = term
-		defer term.Done()
-	}
-	log, err := newLogger(c, logOut)
+	log, term, err := loggerWithProgress(c)
 	if err != nil {
 		return err
+	}
+	if term != nil {
+		defer term.Done()
 	}
 	sim := graphsim.New(graphsim.Config{Seed: c.Int64("seed"), TenantID: demoTenant, RecordsPerDay: c.Int("records-per-day"), Token: "demo-token"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
