@@ -338,6 +338,15 @@ func graphCredential(c *cli.Context, log *slog.Logger) (azcore.TokenCredential, 
 	return cred, graphURL, nil
 }
 
+// loggedJobConfig is jobConfig with the logger the flags ask for.
+func loggedJobConfig(c *cli.Context) (jobs.Config, error) {
+	log, err := newLogger(c, c.App.ErrWriter)
+	if err != nil {
+		return jobs.Config{}, err
+	}
+	return jobConfig(c, log)
+}
+
 func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 	cfg := jobs.DefaultConfig()
 	cfg.TenantID = c.String("tenant-id")
@@ -591,11 +600,7 @@ func importAction(c *cli.Context) error {
 }
 
 func subscribeAction(c *cli.Context) error {
-	log, err := newLogger(c, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	cfg, err := jobConfig(c, log)
+	cfg, err := loggedJobConfig(c)
 	if err != nil {
 		return err
 	}
@@ -648,11 +653,7 @@ func serveNotificationsAction(c *cli.Context) error {
 }
 
 func getAction(c *cli.Context) error {
-	log, err := newLogger(c, c.App.ErrWriter)
-	if err != nil {
-		return err
-	}
-	cfg, err := jobConfig(c, log)
+	cfg, err := loggedJobConfig(c)
 	if err != nil {
 		return err
 	}

@@ -642,14 +642,9 @@ func (s *Simulator) serveSessions(w http.ResponseWriter, r *http.Request, rc *re
 		s.badRequest(w, rc, "Parsing OData Select and Expand failed: Could not find a property named '"+e+"' on type 'microsoft.graph.callRecords.session'.")
 		return
 	}
-	off := 0
-	if tok := q.Get("$skiptoken"); tok != "" {
-		n, ok := parseOffsetToken(tok)
-		if !ok {
-			s.badRequest(w, rc, "The $skiptoken is invalid.")
-			return
-		}
-		off = n
+	off, ok := s.skipOffset(w, rc, q)
+	if !ok {
+		return
 	}
 	m, ok := s.lookup(id, rc.now)
 	if !ok {
@@ -680,19 +675,28 @@ func (s *Simulator) serveSessions(w http.ResponseWriter, r *http.Request, rc *re
 	s.writeBody(w, rc, rc.prefs.applied(sessionsPage, true), jw.b)
 }
 
+// skipOffset reads the $skiptoken of a sessions or participants page (0 when
+// absent); an invalid one is answered 400 and ok is false.
+func (s *Simulator) skipOffset(w http.ResponseWriter, rc *reqCtx, q url.Values) (int, bool) {
+	tok := q.Get("$skiptoken")
+	if tok == "" {
+		return 0, true
+	}
+	n, ok := parseOffsetToken(tok)
+	if !ok {
+		s.badRequest(w, rc, "The $skiptoken is invalid.")
+	}
+	return n, ok
+}
+
 func (s *Simulator) serveParticipants(w http.ResponseWriter, r *http.Request, rc *reqCtx, id string) {
 	q, ok := s.query(w, r, rc)
 	if !ok {
 		return
 	}
-	off := 0
-	if tok := q.Get("$skiptoken"); tok != "" {
-		n, ok := parseOffsetToken(tok)
-		if !ok {
-			s.badRequest(w, rc, "The $skiptoken is invalid.")
-			return
-		}
-		off = n
+	off, ok := s.skipOffset(w, rc, q)
+	if !ok {
+		return
 	}
 	m, ok := s.lookup(id, rc.now)
 	if !ok {

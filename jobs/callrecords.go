@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"runtime"
 	"slices"
 	"sync"
@@ -220,13 +221,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 	log, part, stored, fetch, listed, date := pl.log, pl.part, pl.stored, pl.fetch, pl.listed, pl.date
 	if r.cfg.DryRun {
 		r.sum.update(func() {
-			for _, id := range fetch {
-				if _, ok := stored[id]; ok {
-					stats.Updated++
-				} else {
-					stats.New++
-				}
-			}
+			stats.countNewOrUpdated(slices.Values(fetch), stored)
 		})
 		if len(fetch) > 0 {
 			log.Info("dry run: would fetch and rewrite the partition", "listed", len(listed), "fetch", len(fetch))
@@ -262,13 +257,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 		r.sum.update(func() {
 			stats.NotFound += notFound
 			stats.Failed += failed
-			for id := range replaced {
-				if _, ok := stored[id]; ok {
-					stats.Updated++
-				} else {
-					stats.New++
-				}
-			}
+			stats.countNewOrUpdated(maps.Keys(replaced), stored)
 			if len(replaced) > 0 {
 				stats.Partitions++
 			}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -208,13 +209,7 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, log *slog
 			stats.Listed += records
 			stats.Unchanged += unchanged
 			stats.Failed += failed
-			for id := range replaced {
-				if _, ok := stored[id]; ok {
-					stats.Updated++
-				} else {
-					stats.New++
-				}
-			}
+			stats.countNewOrUpdated(maps.Keys(replaced), stored)
 			if len(replaced) > 0 {
 				stats.Partitions++
 			}

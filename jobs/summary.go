@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"io"
+	"iter"
 	"sort"
 	"sync"
 	"text/tabwriter"
@@ -49,6 +50,18 @@ type TableSummary struct {
 	Rows  int64 `json:"rows"`
 	Files int64 `json:"files"`
 	Bytes int64 `json:"bytes"`
+}
+
+// countNewOrUpdated counts ids as updated when the lake held them, else new.
+// Call it under Summary.update.
+func (d *DatasetSummary) countNewOrUpdated(ids iter.Seq[string], stored map[string]int64) {
+	for id := range ids {
+		if _, ok := stored[id]; ok {
+			d.Updated++
+		} else {
+			d.New++
+		}
+	}
 }
 
 func (s *Summary) dataset(name string) *DatasetSummary {
