@@ -8,3 +8,11 @@ func SetSpillRecords(n int) (restore func()) {
 	spillRecords = n
 	return func() { spillRecords = old }
 }
+
+// SetImportSpoolBytes sets the spool size past which an import loads every
+// date spooled so far, for a test; it returns the restore function.
+func SetImportSpoolBytes(n int64) (restore func()) {
+	old := importSpoolBytes
+	importSpoolBytes = n
+	return func() { importSpoolBytes = old }
+}

@@ -19,15 +19,16 @@ import (
 
 // importSpoolBytes bounds the local spool: past it, every date spooled so far is
 // loaded and the spool starts again.
-const importSpoolBytes = 256 << 20
+var importSpoolBytes int64 = 256 << 20 // a variable for the tests
 
 // Import loads whole call records (one JSON object per line, as `get` prints
 // them or as kept in a raw archive) into the lake, through the same partition
 // rewrite and commit as a run: a record replaces the stored one only when its
 // version is at least as high. Records are spooled per start date on local disk
 // and each date's partition is rewritten once per spool-full (input in any order
-// is correct: a date seen again after a flush is merged in again). It never
-// touches Graph nor the checkpoints.
+// is correct: a date seen again after a flush is merged in again). Input sorted
+// by date (a dump, an archive) is written as it is read: a date is loaded as
+// soon as the next one starts. It never touches Graph nor the checkpoints.
 func Import(ctx context.Context, cfg Config, src io.Reader) (*Summary, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
@@ -47,51 +48,31 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 		return fmt.Errorf("create import spool: %w", err)
 	}
 	defer os.RemoveAll(dir)
+
+	// The chunks are written by another goroutine while the input is read:
+	// reading, checking and spooling the input is one core's work that
+	// used to come before any writing.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	q := &importQueue{chunks: make(chan *importChunk, 1), written: make(chan error, 1)}
+	go func() { q.written <- r.writeImportChunks(wctx, q.chunks, log) }()
 	chunks := map[string]*importChunk{}
-	var spooled int64
-	// Each date's files are finished and committed in the background while
-	// the next date is decoded; commits stay one at a time, in date order.
-	flush := func() error {
-		var finishing chan error
-		wait := func() error {
-			if finishing == nil {
-				return nil
-			}
-			err := <-finishing
-			finishing = nil
-			return err
-		}
-		prevLarge := false
-		for _, date := range sortedKeys(chunks) {
-			c := chunks[date]
-			if prevLarge || len(c.best) >= spillRecords {
-				// Large partitions are not overlapped: memory stays that of one.
-				if err := wait(); err != nil {
-					return err
-				}
-			}
-			prevLarge = len(c.best) >= spillRecords
-			finish, err := r.writeImportChunk(ctx, c, log)
-			c.remove()
-			delete(chunks, date)
-			if werr := wait(); werr != nil {
-				return werr
-			}
-			if err != nil {
-				return err
-			}
-			finishing = make(chan error, 1)
-			go func() { finishing <- finish(ctx) }()
-		}
-		spooled = 0
-		return wait()
-	}
+	closed := false
 	defer func() {
+		if !closed {
+			cancel()
+			q.close()
+		}
 		for _, c := range chunks {
 			c.remove()
 		}
 	}()
-
+	send := func(c *importChunk) error {
+		delete(chunks, c.date)
+		return q.send(c)
+	}
+	var spooled int64
+	sorted, last := true, "" // whether the input's dates never went back, the latest
 	line := 0
 	for sc.Scan() {
 		line++
@@ -112,6 +93,20 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			continue
 		}
 		date := head.date()
+		switch {
+		case date < last:
+			sorted = false
+		case date > last:
+			if c := chunks[last]; sorted && c != nil {
+				// Sorted so far: the previous date is most likely
+				// complete. (If it comes back, it is merged in again.)
+				spooled -= c.size
+				if err := send(c); err != nil {
+					return err
+				}
+			}
+			last = date
+		}
 		c, ok := chunks[date]
 		if !ok {
 			var err error
@@ -120,19 +115,111 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			}
 			chunks[date] = c
 		}
+		n := c.size
 		if err := c.add(head.ID, head.Version, raw); err != nil {
 			return err
 		}
-		if spooled += int64(len(raw)) + 1; spooled > importSpoolBytes {
-			if err := flush(); err != nil {
-				return err
+		if spooled += c.size - n; spooled > importSpoolBytes {
+			for _, date := range sortedKeys(chunks) {
+				if err := send(chunks[date]); err != nil {
+					return err
+				}
 			}
+			spooled = 0
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("read import line %d: %w", line+1, err)
 	}
-	return flush()
+	for _, date := range sortedKeys(chunks) {
+		if err := send(chunks[date]); err != nil {
+			return err
+		}
+	}
+	closed = true
+	return q.close()
+}
+
+// importQueue hands chunks to the goroutine that writes them.
+type importQueue struct {
+	chunks  chan *importChunk
+	written chan error // the writer's outcome, once it returns
+	err     error
+	done    bool // the outcome was received
+}
+
+// send queues a chunk; once the writer has given up it returns its error.
+func (q *importQueue) send(c *importChunk) error {
+	if !q.done {
+		select {
+		case q.chunks <- c:
+			return nil
+		case q.err = <-q.written:
+			q.done = true
+		}
+	}
+	c.remove()
+	return q.err
+}
+
+// close ends the queue, waits for the writer and removes whatever chunks it
+// left; it returns the writer's outcome.
+func (q *importQueue) close() error {
+	close(q.chunks)
+	if !q.done {
+		q.err, q.done = <-q.written, true
+	}
+	for c := range q.chunks {
+		c.remove()
+	}
+	return q.err
+}
+
+// writeImportChunks writes the chunks it receives, in order, until the channel
+// closes. Each chunk's files are finished and committed in the background
+// while the next chunk is decoded; commits stay one at a time, in order, and a
+// chunk waits for the commit of an earlier chunk of its date. It returns at
+// the first error.
+func (r *runner) writeImportChunks(ctx context.Context, chunks <-chan *importChunk, log *slog.Logger) error {
+	var finishing chan error
+	finishingDate := ""
+	wait := func() error {
+		if finishing == nil {
+			return nil
+		}
+		err := <-finishing
+		finishing, finishingDate = nil, ""
+		return err
+	}
+	prevLarge := false
+	for c := range chunks {
+		err := func() error {
+			large := len(c.best) >= spillRecords
+			if prevLarge || large || c.date == finishingDate {
+				// Large partitions are not overlapped: memory stays that of one.
+				if err := wait(); err != nil {
+					return err
+				}
+			}
+			prevLarge = large
+			finish, err := r.writeImportChunk(ctx, c, log)
+			c.remove()
+			if werr := wait(); werr != nil {
+				return werr
+			}
+			if err != nil {
+				return err
+			}
+			done := make(chan error, 1)
+			finishing, finishingDate = done, c.date
+			go func() { done <- finish(ctx) }()
+			return nil
+		}()
+		if err != nil {
+			return err // the reader stops sending and removes what is left
+		}
+	}
+	return wait()
 }
 
 // importChunk rewrites one date's partition with the chunk's records: of several
@@ -259,7 +346,8 @@ type spooled struct {
 }
 
 func newImportChunk(dir, date string) (*importChunk, error) {
-	f, err := os.Create(filepath.Join(dir, date+".jsonl"))
+	// A date can have several chunks at once: one written, the next filled.
+	f, err := os.CreateTemp(dir, date+"-*.jsonl")
 	if err != nil {
 		return nil, fmt.Errorf("create import spool: %w", err)
 	}

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,5 +63,125 @@ func TestImport_EqualsRun(t *testing.T) {
 	diffLakes(t, "re-import", lakeRows(t, dest), want)
 	if d := sum.Datasets[schemas.DatasetCallRecords]; d.New != truth.Records {
 		t.Errorf("import loaded %d new records, want %d", d.New, truth.Records)
+	}
+}
+
+// TestImport_SortedInput loads records sorted by start, as a dump or an
+// archive holds them (each date is written as soon as the next begins), with
+// records of earlier dates coming back after later ones and stale copies among
+// them; then again with a spool so small that a date is loaded in several
+// parts, one after another while the previous commit is still in flight. Both lakes equal the run's.
+func TestImport_SortedInput(t *testing.T) {
+	f := newFixture(t, nil)
+	watermark := f.clock.Now().Add(-48 * time.Hour)
+	f.seedCheckpoint(t, f.dest, watermark)
+	f.MustRun(t, nil)
+	want := lakeRows(t, f.dest)
+
+	type rec struct {
+		start string
+		line  []byte
+	}
+	var recs []rec
+	truth := f.sim.Truth(watermark.Add(-jobs.DefaultConfig().Lookback), f.clock.Now())
+	for _, id := range truth.IDs {
+		raw, _ := f.sim.Record(id)
+		var compact bytes.Buffer
+		json.Compact(&compact, raw)
+		var head struct {
+			Start   string  `json:"startDateTime"`
+			Version float64 `json:"version"`
+		}
+		json.Unmarshal(raw, &head)
+		recs = append(recs, rec{head.Start, compact.Bytes()})
+	}
+	slices.SortFunc(recs, func(a, b rec) int { return strings.Compare(a.start, b.start) })
+	var lines [][]byte
+	for _, r := range recs {
+		lines = append(lines, r.line)
+	}
+	// Two records of the first date and a stale copy of one come back at the end.
+	first := slices.Clone(lines[:2])
+	var stale map[string]any
+	json.Unmarshal(first[0], &stale)
+	stale["version"] = stale["version"].(float64) - 1
+	stale["sessions"] = []any{}
+	staleLine, _ := json.Marshal(stale)
+	lines = append(lines[2:], append(first, staleLine)...)
+	if recs[0].start[:10] == recs[len(recs)-1].start[:10] {
+		t.Fatal("the window holds one date; the test needs several")
+	}
+
+	cfg := f.config()
+	cfg.Credential, cfg.GraphURL = nil, ""
+	// A spool of a few records: a flush every few records, and so
+	// consecutive loads of one date.
+	for _, spool := range []int64{0, int64(len(bytes.Join(lines, nil)) / 10)} {
+		if spool > 0 {
+			t.Cleanup(jobs.SetImportSpoolBytes(spool))
+		}
+		cfg.Dest = t.TempDir()
+		if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(bytes.Join(lines, []byte("\n")))); err != nil {
+			t.Fatalf("spool %d: %v", spool, err)
+		}
+		diffLakes(t, fmt.Sprintf("sorted import, spool %d", spool), lakeRows(t, cfg.Dest), want)
+		assertNoLeftovers(t, cfg.Dest)
+	}
+}
+
+// TestImport_StoreFailure fails the store at one write after another while a
+// sorted import writes dates as it reads: the import stops with the error,
+// and importing again gives the clean lake with no leftover files.
+func TestImport_StoreFailure(t *testing.T) {
+	f := newFixture(t, nil)
+	watermark := f.clock.Now().Add(-48 * time.Hour)
+	f.seedCheckpoint(t, f.dest, watermark)
+	f.MustRun(t, nil)
+	want := lakeRows(t, f.dest)
+
+	truth := f.sim.Truth(watermark.Add(-jobs.DefaultConfig().Lookback), f.clock.Now())
+	type rec struct {
+		start string
+		line  []byte
+	}
+	var recs []rec
+	for _, id := range truth.IDs {
+		raw, _ := f.sim.Record(id)
+		var compact bytes.Buffer
+		json.Compact(&compact, raw)
+		var head struct {
+			Start string `json:"startDateTime"`
+		}
+		json.Unmarshal(raw, &head)
+		recs = append(recs, rec{head.Start, compact.Bytes()})
+	}
+	slices.SortFunc(recs, func(a, b rec) int { return strings.Compare(a.start, b.start) })
+	var lines [][]byte
+	for _, r := range recs {
+		lines = append(lines, r.line)
+	}
+	input := bytes.Join(lines, []byte("\n"))
+
+	cfg := f.config()
+	cfg.Credential, cfg.GraphURL = nil, ""
+	probe := &faultyStore{Store: mustLocal(t, t.TempDir())}
+	cfg.Store = probe
+	if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(input)); err != nil {
+		t.Fatal(err)
+	}
+	total := probe.ops.Load()
+	t.Logf("%d records, %d writes", len(lines), total)
+	for k := int64(1); k <= total; k += max(1, total/4) {
+		dest := t.TempDir()
+		cfg.Dest, cfg.Store = dest, &faultyStore{Store: mustLocal(t, dest), failAt: k}
+		if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(input)); !errors.Is(err, errInjected) {
+			t.Fatalf("fault at write %d of %d: Import = %v, want the injected error", k, total, err)
+		}
+		cfg.Store = nil
+		if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(input)); err != nil {
+			t.Fatalf("import after fault at write %d: %v", k, err)
+		}
+		diffLakes(t, fmt.Sprintf("fault at write %d of %d", k, total), lakeRows(t, dest), want)
+		assertNoLeftovers(t, dest)
 	}
 }

@@ -1,8 +1,10 @@
 package transform
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"reflect"
 	"strconv"
 	"strings"
@@ -178,19 +180,38 @@ func (d *decoder) key() []byte {
 		return nil
 	}
 	start := d.i
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		if c == '"' {
-			d.i++
-			return d.b[start : d.i-1]
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
-		d.i++
+	if j := plainUntil(d.b, start); j < len(d.b) && d.b[j] == '"' {
+		d.i = j + 1
+		return d.b[start:j]
 	}
 	d.fail()
 	return nil
+}
+
+// plainUntil returns the index of the first byte from i on that a string scan
+// must look at: a quote, a backslash, a control or a non-ASCII byte (len(b)
+// if none). It tests eight bytes at a time: keys and values are mostly long
+// runs of plain ASCII.
+func plainUntil(b []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ (ones * '"')
+		s := x ^ (ones * '\\')
+		// A byte's high bit is set for a zero byte of q or s, a byte below
+		// 0x20, or a non-ASCII byte; a borrow only marks bytes above the
+		// first such byte, so the lowest mark is exact.
+		m := ((q-ones)&^q | (s-ones)&^s | (x-ones*0x20)&^x | x) & highs
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }
 
 // unknown skips the value of a key the type has no field for. A key that
@@ -242,15 +263,9 @@ func (d *decoder) stringValue() (string, bool) {
 		return "", false
 	}
 	start := d.i + 1
-	for j := start; j < len(d.b); j++ {
-		c := d.b[j]
-		if c == '"' {
-			d.i = j + 1
-			return string(d.b[start:j]), true
-		}
-		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			break
-		}
+	if j := plainUntil(d.b, start); j < len(d.b) && d.b[j] == '"' {
+		d.i = j + 1
+		return string(d.b[start:j]), true
 	}
 	tokStart := d.i
 	d.skipString()
@@ -452,6 +467,10 @@ func (d *decoder) skipString() {
 		return
 	}
 	for d.i < len(d.b) {
+		d.i = plainUntil(d.b, d.i)
+		if d.i == len(d.b) {
+			break
+		}
 		c := d.b[d.i]
 		switch {
 		case c == '"':

@@ -61,7 +61,7 @@ func fixtures(t *testing.T) map[string][]byte {
 	return out
 }
 
-func simulatorRecords(t *testing.T, perDay int) map[string][]byte {
+func simulatorRecords(t testing.TB, perDay int) map[string][]byte {
 	t.Helper()
 	now := time.Date(2026, 11, 20, 15, 30, 0, 0, time.UTC)
 	sim := graphsim.New(graphsim.Config{Seed: 11, Now: func() time.Time { return now }, RecordsPerDay: perDay})
@@ -419,6 +419,38 @@ func TestScalarFastPaths(t *testing.T) {
 		want, werr := schemas.ParseTime(s)
 		if (gerr != nil) != (werr != nil) || gerr == nil && !got.Time.Equal(want) || got.Time.Location() != want.Location() {
 			t.Errorf("Time.UnmarshalJSON(%q) = %v, %v; ParseTime = %v, %v", s, got.Time, gerr, want, werr)
+		}
+	}
+}
+
+// TestPlainUntil compares the eight-bytes-at-a-time scan with a byte loop on
+// random strings dense in the bytes it must stop at.
+func TestPlainUntil(t *testing.T) {
+	naive := func(b []byte, i int) int {
+		for ; i < len(b); i++ {
+			if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
+				return i
+			}
+		}
+		return i
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	special := []byte{'"', '\\', 0, 0x1f, 0x20, 0x7f, 0x80, 0xff, '!', '#', '[', ']', 0x21, 0x5b, 0x5d}
+	for n := range 20000 {
+		b := make([]byte, rng.IntN(40))
+		for i := range b {
+			if rng.IntN(6) == 0 {
+				b[i] = special[rng.IntN(len(special))]
+			} else {
+				b[i] = byte(0x20 + rng.IntN(0x5f))
+			}
+		}
+		from := 0
+		if len(b) > 0 {
+			from = rng.IntN(len(b) + 1)
+		}
+		if got, want := plainUntil(b, from), naive(b, from); got != want {
+			t.Fatalf("case %d: plainUntil(%q, %d) = %d, want %d", n, b, from, got, want)
 		}
 	}
 }
