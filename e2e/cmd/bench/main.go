@@ -156,6 +156,9 @@ func run(ctx context.Context, o options) error {
 			}
 		case "scale":
 			rep.Scale, err = benchScale(ctx, o)
+			if err == nil {
+				rep.Failures = append(rep.Failures, scaleCheck(rep.Scale)...)
+			}
 		case "extract":
 			rep.Extract, err = benchExtract(ctx, o)
 			if err == nil {

@@ -58,12 +58,12 @@ func (r report) markdown() string {
 	if len(r.Scale) > 0 {
 		fmt.Fprintln(&b, "### 2. Memory with scale: `import` fed by `simulate --dump` through a pipe")
 		fmt.Fprintln(&b)
-		fmt.Fprintln(&b, "| call records | JSON | wall | CPU | records/s | peak RSS |")
-		fmt.Fprintln(&b, "|---:|---:|---:|---:|---:|---:|")
+		fmt.Fprintln(&b, "| call records | JSON | wall | CPU | records/s | peak RSS | in the lake |")
+		fmt.Fprintln(&b, "|---:|---:|---:|---:|---:|---:|---:|")
 		var ref, largest scalePoint
 		for _, p := range r.Scale {
 			w := p.Usage.Wall.Seconds()
-			fmt.Fprintf(&b, "| %d | %.2f GB | %.1f s | %.1f s | %.0f | %.0f MiB |\n", p.Records, float64(p.Bytes)/1e9, w, p.Usage.cpu().Seconds(), float64(p.Records)/w, mib(p.Usage.MaxRSS))
+			fmt.Fprintf(&b, "| %d | %.2f GB | %.1f s | %.1f s | %.0f | %.0f MiB | %d |\n", p.Records, float64(p.Bytes)/1e9, w, p.Usage.cpu().Seconds(), float64(p.Records)/w, mib(p.Usage.MaxRSS), p.Stored)
 			if p.Target == flatReference {
 				ref = p
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -16,6 +17,40 @@ type scalePoint struct {
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"input_bytes"`
 	Usage   usage `json:"usage"`
+	Stored  int64 `json:"stored_records"` // call records the committed manifests hold
+}
+
+func scaleCheck(points []scalePoint) []string {
+	var out []string
+	for _, p := range points {
+		if p.Stored != p.Records {
+			out = append(out, fmt.Sprintf("scale: %d records imported, the lake's manifests hold %d", p.Records, p.Stored))
+		}
+	}
+	return out
+}
+
+// storedRecords adds up the call records of the committed partitions.
+func storedRecords(dest string) (int64, error) {
+	files, err := filepath.Glob(filepath.Join(dest, "_etl", "manifests", tenant, "callrecords", "*.json"))
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return 0, err
+		}
+		var m struct {
+			Records int64 `json:"records"`
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return 0, fmt.Errorf("%s: %w", f, err)
+		}
+		n += m.Records
+	}
+	return n, nil
 }
 
 // benchScale runs benchmark 2: for each volume, the simulator's records are
@@ -54,6 +89,7 @@ func benchScale(ctx context.Context, o options) ([]scalePoint, error) {
 		u, err := runChild(imp)
 		cerr := <-copied
 		werr := dump.Wait()
+		stored, serr := storedRecords(dest)
 		os.RemoveAll(dest)
 		if err != nil {
 			return nil, err
@@ -61,9 +97,12 @@ func benchScale(ctx context.Context, o options) ([]scalePoint, error) {
 		if cerr != nil || werr != nil {
 			return nil, fmt.Errorf("simulate --dump: %v %v\n%s", cerr, werr, tail(string(dumpErr), 2000))
 		}
-		p := scalePoint{Target: n, Records: lines, Bytes: size, Usage: u}
-		fmt.Printf("scale: %8d records (%6.2f GB): import %6.1fs (%6.1fs CPU), peak RSS %4.0f MiB\n",
-			lines, float64(size)/1e9, u.Wall.Seconds(), u.cpu().Seconds(), mib(u.MaxRSS))
+		if serr != nil {
+			return nil, serr
+		}
+		p := scalePoint{Target: n, Records: lines, Bytes: size, Usage: u, Stored: stored}
+		fmt.Printf("scale: %8d records (%6.2f GB): import %6.1fs (%6.1fs CPU), peak RSS %4.0f MiB, %d records in the lake\n",
+			lines, float64(size)/1e9, u.Wall.Seconds(), u.cpu().Seconds(), mib(u.MaxRSS), stored)
 		out = append(out, p)
 	}
 	return out, nil
