@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"runtime"
 	"slices"
 	"sync"
@@ -592,8 +593,8 @@ func carryOver[T any](ctx context.Context, p *partition, table string, w *load.F
 		if err != nil {
 			return err
 		}
-		err = load.ReadParquet(path, 4096, func(rows []T) error {
-			kept := make([]T, 0, len(rows))
+		err = load.ReadParquet(path, carryBatch[T](), func(rows []T) error {
+			kept := rows[:0] // the writer copies what it is given
 			for i := range rows {
 				if keep(id(&rows[i])) {
 					kept = append(kept, rows[i])
@@ -607,6 +608,13 @@ func carryOver[T any](ctx context.Context, p *partition, table string, w *load.F
 		p.forget(f.Key)
 	}
 	return nil
+}
+
+// carryBatch is how many rows of T carry-over reads at a time: about 1 MiB
+// of rows (a media stream row is ~1.9 KB, so 4,096 of them were 8 MB, and the
+// largest partitions' memory).
+func carryBatch[T any]() int {
+	return max(64, (1<<20)/int(reflect.TypeFor[T]().Size()))
 }
 
 // spillRecords is the size of a partition (records stored plus new) from

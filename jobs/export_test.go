@@ -9,10 +9,10 @@ func SetSpillRecords(n int) (restore func()) {
 	return func() { spillRecords = old }
 }
 
-// SetImportSpoolBytes sets the spool size past which an import loads every
-// date spooled so far, for a test; it returns the restore function.
-func SetImportSpoolBytes(n int64) (restore func()) {
-	old := importSpoolBytes
-	importSpoolBytes = n
-	return func() { importSpoolBytes = old }
+// SetImportSpoolBytes sets the bounds of an import's spool (any input, and one
+// date of sorted input) for a test; it returns the restore function.
+func SetImportSpoolBytes(any, day int64) (restore func()) {
+	old, oldDay := importSpoolBytes, importDayBytes
+	importSpoolBytes, importDayBytes = any, day
+	return func() { importSpoolBytes, importDayBytes = old, oldDay }
 }

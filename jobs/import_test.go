@@ -69,8 +69,9 @@ func TestImport_EqualsRun(t *testing.T) {
 // TestImport_SortedInput loads records sorted by start, as a dump or an
 // archive holds them (each date is written as soon as the next begins), with
 // records of earlier dates coming back after later ones and stale copies among
-// them; then again with a spool so small that a date is loaded in several
-// parts, one after another while the previous commit is still in flight. Both lakes equal the run's.
+// them: each date is loaded once, whole, even past the spool's bound; then
+// with a bound on a date so small that a date is loaded in several parts, one
+// after another while the previous commit is still in flight. Both lakes equal the run's.
 func TestImport_SortedInput(t *testing.T) {
 	f := newFixture(t, nil)
 	watermark := f.clock.Now().Add(-48 * time.Hour)
@@ -112,19 +113,38 @@ func TestImport_SortedInput(t *testing.T) {
 		t.Fatal("the window holds one date; the test needs several")
 	}
 
+	dates := map[string]bool{} // of the records before the late ones
+	for _, r := range recs[2:] {
+		dates[r.start[:10]] = true
+	}
+
 	cfg := f.config()
 	cfg.Credential, cfg.GraphURL = nil, ""
-	// A spool of a few records: a flush every few records, and so
-	// consecutive loads of one date.
-	for _, spool := range []int64{0, int64(len(bytes.Join(lines, nil)) / 10)} {
-		if spool > 0 {
-			t.Cleanup(jobs.SetImportSpoolBytes(spool))
+	few := int64(len(bytes.Join(lines, nil)) / 10) // a few records' worth
+	for _, tc := range []struct {
+		name       string
+		spool, day int64
+		loads      int // partition commits; 0: not checked
+	}{
+		// Each date once, whole, and one more load for the late records.
+		{"default spool", 0, 0, len(dates) + 1},
+		{"small spool", few, 1 << 30, len(dates) + 1},
+		// Dates loaded in parts, each part after the previous one's commit.
+		{"small spool and day", few, few, 0},
+	} {
+		if tc.spool > 0 {
+			restore := jobs.SetImportSpoolBytes(tc.spool, tc.day)
+			defer restore()
 		}
 		cfg.Dest = t.TempDir()
-		if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(bytes.Join(lines, []byte("\n")))); err != nil {
-			t.Fatalf("spool %d: %v", spool, err)
+		sum, err := jobs.Import(context.Background(), cfg, bytes.NewReader(bytes.Join(lines, []byte("\n"))))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
 		}
-		diffLakes(t, fmt.Sprintf("sorted import, spool %d", spool), lakeRows(t, cfg.Dest), want)
+		if got := sum.Datasets[schemas.DatasetCallRecords].Partitions; tc.loads > 0 && got != tc.loads {
+			t.Errorf("%s: %d partition loads, want %d (%d dates, then the late records)", tc.name, got, tc.loads, len(dates))
+		}
+		diffLakes(t, "sorted import, "+tc.name, lakeRows(t, cfg.Dest), want)
 		assertNoLeftovers(t, cfg.Dest)
 	}
 }
