@@ -65,7 +65,7 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
 	flag.IntVar(&o.perDay, "records-per-day", 100, "flatten: simulated records per day (30 days retained)")
 	flag.IntVar(&o.repeat, "repeat", 3, "flatten: runs of each side (the median is reported)")
-	flag.StringVar(&scale, "scale", "10000,100000", "scale: call-record volumes, comma-separated")
+	flag.StringVar(&scale, "scale", "10000,44000,100000", "scale: call-record volumes, comma-separated (44,000: days just under the size from which partitions are written the large way, the in-memory way's peak)")
 	flag.IntVar(&o.extractDay, "extract-records-per-day", 75, "extract: simulated records per day (about two requests each)")
 	flag.IntVar(&o.extractConc, "extract-concurrency", 16, "extract: --concurrency")
 	flag.Float64Var(&o.extractRPS, "extract-max-rps", 75, "extract: --graph-max-rps (Graph: 1,500 requests / 20 s)")
