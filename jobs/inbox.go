@@ -245,6 +245,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 	log := r.cfg.Logger.With("dataset", ds, "inbox", true)
 	items, err := r.readInbox(ctx)
 	if err != nil || len(items) == 0 {
+		r.inboxEmpty = err == nil
 		return err
 	}
 	if r.cfg.DryRun {

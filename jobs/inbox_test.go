@@ -173,6 +173,25 @@ func TestDrainInbox(t *testing.T) {
 	if n := len(callRecords(t, f.dest)); n != len(notified) {
 		t.Errorf("later drains changed the lake: %d records", n)
 	}
+
+	// Drains with something to do leave a run summary; a drain of an empty
+	// inbox (every few minutes, all day) leaves none.
+	summaries := func() int {
+		files, _ := filepath.Glob(filepath.Join(f.dest, "_etl", "runs", tenant, "*.json"))
+		return len(files)
+	}
+	before := summaries()
+	if before < jobs.MaxInboxAttempts {
+		t.Errorf("%d run summaries after %d drains with work", before, jobs.MaxInboxAttempts)
+	}
+	f.MustRun(t, drain)
+	if n := summaries(); n != before {
+		t.Errorf("a drain of an empty inbox wrote a run summary (%d, was %d)", n, before)
+	}
+	f.MustRun(t, nil) // a scheduled run always leaves one
+	if n := summaries(); n != before+1 {
+		t.Errorf("a scheduled run left %d new run summaries, want 1", n-before)
+	}
 }
 
 // TestReceiver_LostAcknowledgement: the receiver recorded an id but its 202 never

@@ -36,6 +36,9 @@ type runner struct {
 	graph *extract.Client
 	tmp   string
 	sum   *Summary
+	// inboxEmpty: the drain found nothing. A drain-only run that found
+	// nothing writes no summary (it runs every few minutes, all day).
+	inboxEmpty bool
 }
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the
@@ -164,7 +167,8 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	if runErr != nil {
 		r.sum.Error = runErr.Error()
 	}
-	if !cfg.DryRun {
+	idle := r.inboxEmpty && len(cfg.Datasets) == 1 && cfg.Datasets[0] == DatasetNotifications
+	if !cfg.DryRun && !(idle && runErr == nil) {
 		if err := r.writeSummary(ctx); err != nil && runErr == nil {
 			runErr = err
 		}
