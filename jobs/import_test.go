@@ -71,7 +71,8 @@ func TestImport_EqualsRun(t *testing.T) {
 // records of earlier dates coming back after later ones and stale copies among
 // them: each date is loaded once, whole, even past the spool's bound; then
 // with a bound on a date so small that a date is loaded in several parts, one
-// after another while the previous commit is still in flight. Both lakes equal the run's.
+// after another while the previous commit is still in flight. Every lake
+// equals the run's.
 func TestImport_SortedInput(t *testing.T) {
 	f := newFixture(t, nil)
 	watermark := f.clock.Now().Add(-48 * time.Hour)
@@ -79,29 +80,8 @@ func TestImport_SortedInput(t *testing.T) {
 	f.MustRun(t, nil)
 	want := lakeRows(t, f.dest)
 
-	type rec struct {
-		start string
-		line  []byte
-	}
-	var recs []rec
-	truth := f.sim.Truth(watermark.Add(-jobs.DefaultConfig().Lookback), f.clock.Now())
-	for _, id := range truth.IDs {
-		raw, _ := f.sim.Record(id)
-		var compact bytes.Buffer
-		json.Compact(&compact, raw)
-		var head struct {
-			Start   string  `json:"startDateTime"`
-			Version float64 `json:"version"`
-		}
-		json.Unmarshal(raw, &head)
-		recs = append(recs, rec{head.Start, compact.Bytes()})
-	}
-	slices.SortFunc(recs, func(a, b rec) int { return strings.Compare(a.start, b.start) })
-	var lines [][]byte
-	for _, r := range recs {
-		lines = append(lines, r.line)
-	}
-	// Two records of the first date and a stale copy of one come back at the end.
+	lines, starts := sortedLines(f, watermark.Add(-jobs.DefaultConfig().Lookback))
+	// The two earliest records and a stale copy of one come back at the end.
 	first := slices.Clone(lines[:2])
 	var stale map[string]any
 	json.Unmarshal(first[0], &stale)
@@ -109,13 +89,12 @@ func TestImport_SortedInput(t *testing.T) {
 	stale["sessions"] = []any{}
 	staleLine, _ := json.Marshal(stale)
 	lines = append(lines[2:], append(first, staleLine)...)
-	if recs[0].start[:10] == recs[len(recs)-1].start[:10] {
+	if starts[0] == starts[len(starts)-1] {
 		t.Fatal("the window holds one date; the test needs several")
 	}
-
 	dates := map[string]bool{} // of the records before the late ones
-	for _, r := range recs[2:] {
-		dates[r.start[:10]] = true
+	for _, d := range starts[2:] {
+		dates[d] = true
 	}
 
 	cfg := f.config()
@@ -133,8 +112,7 @@ func TestImport_SortedInput(t *testing.T) {
 		{"small spool and day", few, few, 0},
 	} {
 		if tc.spool > 0 {
-			restore := jobs.SetImportSpoolBytes(tc.spool, tc.day)
-			defer restore()
+			t.Cleanup(jobs.SetImportSpoolBytes(tc.spool, tc.day))
 		}
 		cfg.Dest = t.TempDir()
 		sum, err := jobs.Import(context.Background(), cfg, bytes.NewReader(bytes.Join(lines, []byte("\n"))))
@@ -159,27 +137,7 @@ func TestImport_StoreFailure(t *testing.T) {
 	f.MustRun(t, nil)
 	want := lakeRows(t, f.dest)
 
-	truth := f.sim.Truth(watermark.Add(-jobs.DefaultConfig().Lookback), f.clock.Now())
-	type rec struct {
-		start string
-		line  []byte
-	}
-	var recs []rec
-	for _, id := range truth.IDs {
-		raw, _ := f.sim.Record(id)
-		var compact bytes.Buffer
-		json.Compact(&compact, raw)
-		var head struct {
-			Start string `json:"startDateTime"`
-		}
-		json.Unmarshal(raw, &head)
-		recs = append(recs, rec{head.Start, compact.Bytes()})
-	}
-	slices.SortFunc(recs, func(a, b rec) int { return strings.Compare(a.start, b.start) })
-	var lines [][]byte
-	for _, r := range recs {
-		lines = append(lines, r.line)
-	}
+	lines, _ := sortedLines(f, watermark.Add(-jobs.DefaultConfig().Lookback))
 	input := bytes.Join(lines, []byte("\n"))
 
 	cfg := f.config()
@@ -204,4 +162,30 @@ func TestImport_StoreFailure(t *testing.T) {
 		diffLakes(t, fmt.Sprintf("fault at write %d of %d", k, total), lakeRows(t, dest), want)
 		assertNoLeftovers(t, dest)
 	}
+}
+
+// sortedLines is the simulator's records started in [from, now) as compact
+// JSON lines sorted by start, with their start dates.
+func sortedLines(f *fixture, from time.Time) (lines [][]byte, dates []string) {
+	type rec struct {
+		start string
+		line  []byte
+	}
+	var recs []rec
+	for _, id := range f.sim.Truth(from, f.clock.Now()).IDs {
+		raw, _ := f.sim.Record(id)
+		var compact bytes.Buffer
+		json.Compact(&compact, raw)
+		var head struct {
+			Start string `json:"startDateTime"`
+		}
+		json.Unmarshal(raw, &head)
+		recs = append(recs, rec{head.Start, compact.Bytes()})
+	}
+	slices.SortFunc(recs, func(a, b rec) int { return strings.Compare(a.start, b.start) })
+	for _, r := range recs {
+		lines = append(lines, r.line)
+		dates = append(dates, r.start[:10])
+	}
+	return lines, dates
 }
