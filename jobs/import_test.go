@@ -74,13 +74,7 @@ func TestImport_EqualsRun(t *testing.T) {
 // after another while the previous commit is still in flight. Every lake
 // equals the run's.
 func TestImport_SortedInput(t *testing.T) {
-	f := newFixture(t, nil)
-	watermark := f.clock.Now().Add(-48 * time.Hour)
-	f.seedCheckpoint(t, f.dest, watermark)
-	f.MustRun(t, nil)
-	want := lakeRows(t, f.dest)
-
-	lines, starts := sortedLines(f, watermark.Add(-jobs.DefaultConfig().Lookback))
+	f, want, lines, starts := sortedImportFixture(t)
 	// The two earliest records and a stale copy of one come back at the end.
 	first := slices.Clone(lines[:2])
 	var stale map[string]any
@@ -131,13 +125,7 @@ func TestImport_SortedInput(t *testing.T) {
 // sorted import writes dates as it reads: the import stops with the error,
 // and importing again gives the clean lake with no leftover files.
 func TestImport_StoreFailure(t *testing.T) {
-	f := newFixture(t, nil)
-	watermark := f.clock.Now().Add(-48 * time.Hour)
-	f.seedCheckpoint(t, f.dest, watermark)
-	f.MustRun(t, nil)
-	want := lakeRows(t, f.dest)
-
-	lines, _ := sortedLines(f, watermark.Add(-jobs.DefaultConfig().Lookback))
+	f, want, lines, _ := sortedImportFixture(t)
 	input := bytes.Join(lines, []byte("\n"))
 
 	cfg := f.config()
@@ -164,15 +152,20 @@ func TestImport_StoreFailure(t *testing.T) {
 	}
 }
 
-// sortedLines is the simulator's records started in [from, now) as compact
-// JSON lines sorted by start, with their start dates.
-func sortedLines(f *fixture, from time.Time) (lines [][]byte, dates []string) {
+// sortedImportFixture runs over the last four days (checkpoint two days old,
+// 48 h lookback) and returns the fixture, the lake the run wrote, and the
+// window's records as compact JSON lines sorted by start, with their dates.
+func sortedImportFixture(t *testing.T) (f *fixture, want map[string][]string, lines [][]byte, dates []string) {
+	f = newFixture(t, nil)
+	watermark := f.clock.Now().Add(-48 * time.Hour)
+	f.seedCheckpoint(t, f.dest, watermark)
+	f.MustRun(t, nil)
 	type rec struct {
 		start string
 		line  []byte
 	}
 	var recs []rec
-	for _, id := range f.sim.Truth(from, f.clock.Now()).IDs {
+	for _, id := range f.sim.Truth(watermark.Add(-jobs.DefaultConfig().Lookback), f.clock.Now()).IDs {
 		raw, _ := f.sim.Record(id)
 		var compact bytes.Buffer
 		json.Compact(&compact, raw)
@@ -187,5 +180,5 @@ func sortedLines(f *fixture, from time.Time) (lines [][]byte, dates []string) {
 		lines = append(lines, r.line)
 		dates = append(dates, r.start[:10])
 	}
-	return lines, dates
+	return f, lakeRows(t, f.dest), lines, dates
 }
