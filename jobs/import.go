@@ -117,23 +117,14 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			}
 			last = date
 		}
-		c, ok := chunks[date]
-		if !ok {
-			var err error
-			if c, err = newImportChunk(dir, date); err != nil {
-				return err
-			}
-			chunks[date] = c
-		}
-		n := c.size
-		if err := c.add(head.ID, head.Version, raw); err != nil {
+		if err := spoolRecord(chunks, dir, date, head, raw); err != nil {
 			return err
 		}
 		limit := importSpoolBytes
 		if sorted && len(chunks) == 1 {
 			limit = importDayBytes
 		}
-		if spooled += c.size - n; spooled > limit {
+		if spooled += int64(len(raw)) + 1; spooled > limit {
 			for _, date := range sortedKeys(chunks) {
 				if err := send(chunks[date]); err != nil {
 					return err
@@ -357,6 +348,19 @@ type spooled struct {
 	version int64
 	offset  int64
 	size    int64 // of the record, without its newline
+}
+
+// spoolRecord adds a record to the chunk of its date, which it starts if need be.
+func spoolRecord(chunks map[string]*importChunk, dir, date string, head recordHead, raw []byte) error {
+	c, ok := chunks[date]
+	if !ok {
+		var err error
+		if c, err = newImportChunk(dir, date); err != nil {
+			return err
+		}
+		chunks[date] = c
+	}
+	return c.add(head.ID, head.Version, raw)
 }
 
 func newImportChunk(dir, date string) (*importChunk, error) {

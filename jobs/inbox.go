@@ -279,16 +279,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		if herr != nil {
 			return r.quarantine(ctx, ds, id, raw, herr, log)
 		}
-		date := head.date()
-		c, ok := chunks[date]
-		if !ok {
-			var err error
-			if c, err = newImportChunk(dir, date); err != nil {
-				return err
-			}
-			chunks[date] = c
-		}
-		return c.add(head.ID, head.Version, raw)
+		return spoolRecord(chunks, dir, head.date(), head, raw)
 	}, func(id string) { missing = append(missing, byID[id]) })
 	if err != nil {
 		return fmt.Errorf("fetch notified call records: %w", err)
