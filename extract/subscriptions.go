@@ -51,7 +51,7 @@ type Subscription struct {
 func (s Subscription) String() string {
 	return fmt.Sprintf("{ID:%s Resource:%s ChangeType:%s NotificationURL:%s LifecycleNotificationURL:%s ExpirationDateTime:%s ClientState:%s}",
 		s.ID, s.Resource, s.ChangeType, s.NotificationURL, s.LifecycleNotificationURL,
-		s.ExpirationDateTime.Format(time.RFC3339Nano), hidden(s.ClientState))
+		s.ExpirationDateTime.Format(time.RFC3339Nano), redact(s.ClientState))
 }
 
 // LogValue logs the subscription without ClientState.
@@ -63,14 +63,6 @@ func (s Subscription) LogValue() slog.Value {
 		slog.String("notificationUrl", s.NotificationURL),
 		slog.Time("expirationDateTime", s.ExpirationDateTime),
 	)
-}
-
-// hidden stands in for a secret in printed output.
-func hidden(secret string) string {
-	if secret == "" {
-		return ""
-	}
-	return "**redacted**"
 }
 
 func (c *Client) subscriptionsURL() string { return c.versionPath() + "/subscriptions" }

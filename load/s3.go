@@ -156,13 +156,6 @@ func (s *S3Store) key(key string) (string, error) {
 	return s.prefix + key, nil
 }
 
-// permanentError marks an error that retrying cannot fix (an S3 4xx such as
-// AccessDenied or NoSuchBucket).
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string { return e.err.Error() }
-func (e *permanentError) Unwrap() error { return e.err }
-
 // translate maps SDK errors onto the package sentinels.
 func translate(err error) error {
 	if err == nil {
@@ -183,8 +176,6 @@ func translate(err error) error {
 		return ErrNotExist
 	case code == "PreconditionFailed" || status == 412 || code == "ConditionalRequestConflict":
 		return ErrPrecondition
-	case status >= 400 && status < 500 && status != 408 && status != 429:
-		return &permanentError{err: err}
 	}
 	return err
 }

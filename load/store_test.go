@@ -24,12 +24,6 @@ func TestS3Store(t *testing.T) {
 	})
 }
 
-func TestWithRetryConformance(t *testing.T) {
-	loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
-		return load.WithRetry(MustLocalStore(t, t.TempDir()), 3)
-	})
-}
-
 // MustLocalStore returns a LocalStore at root or fails the test.
 func MustLocalStore(tb testing.TB, root string) *load.LocalStore {
 	tb.Helper()
