@@ -199,15 +199,25 @@ func (r *runner) writeImportChunks(ctx context.Context, chunks <-chan *importChu
 	prevLarge := false
 	for c := range chunks {
 		err := func() error {
-			large := len(c.best) >= spillRecords
-			if prevLarge || large || c.date == finishingDate {
-				// Large partitions are not overlapped: memory stays that of one.
+			if c.date == finishingDate { // the partition is read once committed
 				if err := wait(); err != nil {
 					return err
 				}
 			}
+			part, err := r.openPartition(ctx, schemas.DatasetCallRecords, c.date)
+			if err != nil {
+				return err
+			}
+			large := part.large(len(c.best)) // stored rows count too
+			if prevLarge || large {
+				// Large partitions are not overlapped: memory stays that of one.
+				if err := wait(); err != nil {
+					part.cleanup()
+					return err
+				}
+			}
 			prevLarge = large
-			finish, err := r.writeImportChunk(ctx, c, log)
+			finish, err := r.writeImportChunk(ctx, c, part, log)
 			c.remove()
 			if werr := wait(); werr != nil {
 				return werr
@@ -231,7 +241,11 @@ func (r *runner) writeImportChunks(ctx context.Context, chunks <-chan *importChu
 // copies of a record the highest version wins, and a stored higher version is
 // never replaced by a lower one.
 func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logger) error {
-	finish, err := r.writeImportChunk(ctx, c, log)
+	part, err := r.openPartition(ctx, schemas.DatasetCallRecords, c.date)
+	if err != nil {
+		return err
+	}
+	finish, err := r.writeImportChunk(ctx, c, part, log)
 	if err != nil {
 		return err
 	}
@@ -239,23 +253,18 @@ func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logg
 }
 
 // writeImportChunk is importChunk in two steps: it writes the chunk's records
-// (after which the chunk may go), and finish commits the partition and counts
-// it.
-func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, log *slog.Logger) (finish func(context.Context) error, err error) {
-	const ds = schemas.DatasetCallRecords
-	stats := r.sum.dataset(ds)
-	if err := c.w.Flush(); err != nil {
-		return nil, fmt.Errorf("spool import: %w", err)
-	}
-	part, err := r.openPartition(ctx, ds, c.date)
-	if err != nil {
-		return nil, err
-	}
+// into the opened partition (after which the chunk may go), and finish
+// commits the partition and counts it. The partition is cleaned up either way.
+func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *partition, log *slog.Logger) (finish func(context.Context) error, err error) {
+	stats := r.sum.dataset(schemas.DatasetCallRecords)
 	defer func() {
 		if err != nil {
 			part.cleanup()
 		}
 	}()
+	if err := c.w.Flush(); err != nil {
+		return nil, fmt.Errorf("spool import: %w", err)
+	}
 	stored, err := storedVersions(ctx, part)
 	if err != nil {
 		return nil, err
