@@ -235,6 +235,30 @@ func (r *runner) readInbox(ctx context.Context) ([]inboxItem, error) {
 	return items, nil
 }
 
+// errFound stops a listing at its first entry.
+var errFound = errors.New("found")
+
+// inboxEmpty reports whether the tenant's inbox holds no notification.
+func inboxEmpty(ctx context.Context, cfg Config) (bool, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return false, err
+	}
+	err = store.List(ctx, inboxPrefix(cfg.TenantID), func(o load.Object) error {
+		if strings.HasSuffix(o.Key, ".json") {
+			return errFound
+		}
+		return nil
+	})
+	if errors.Is(err, errFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("list inbox: %w", err)
+	}
+	return true, nil
+}
+
 // drainInbox fetches every call record the inbox names (all pages, like any
 // other), writes it version-aware into its partition, and deletes each entry only
 // after its record is committed — and only if no newer notification replaced the
@@ -245,7 +269,6 @@ func (r *runner) drainInbox(ctx context.Context) error {
 	log := r.cfg.Logger.With("dataset", ds, "inbox", true)
 	items, err := r.readInbox(ctx)
 	if err != nil || len(items) == 0 {
-		r.inboxEmpty = err == nil
 		return err
 	}
 	if r.cfg.DryRun {

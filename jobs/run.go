@@ -36,9 +36,6 @@ type runner struct {
 	graph *extract.Client
 	tmp   string
 	sum   *Summary
-	// inboxEmpty: the drain found nothing. A drain-only run that found
-	// nothing writes no summary (it runs every few minutes, all day).
-	inboxEmpty bool
 }
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the
@@ -47,6 +44,17 @@ type runner struct {
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if len(cfg.Datasets) == 1 && cfg.Datasets[0] == DatasetNotifications {
+		// A drain runs every few minutes, all day: an empty inbox costs one
+		// listing, and no probe, lease or run summary.
+		if empty, err := inboxEmpty(ctx, cfg); err != nil || empty {
+			now := time.Now()
+			if cfg.Now != nil {
+				now = cfg.Now()
+			}
+			return &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: now.UTC(), Finished: now.UTC()}, err
+		}
 	}
 	return execute(ctx, cfg, true, func(ctx context.Context, r *runner) error {
 		g, gctx := errgroup.WithContext(ctx)
@@ -66,6 +74,18 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		return g.Wait()
 	})
+}
+
+// openStore opens the destination, unless the configuration carries a store.
+func openStore(ctx context.Context, cfg Config) (load.Store, error) {
+	if cfg.Store != nil {
+		return cfg.Store, nil
+	}
+	store, err := load.OpenStore(ctx, cfg.Dest, cfg.S3)
+	if err != nil {
+		return nil, fmt.Errorf("open destination %s: %w", cfg.Dest, err)
+	}
+	return store, nil
 }
 
 // execute sets a run up (Graph client when withGraph, store, conditional-write
@@ -96,12 +116,9 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 		}
 	}
-	var err error
-	store := cfg.Store
-	if store == nil {
-		if store, err = load.OpenStore(ctx, cfg.Dest, cfg.S3); err != nil {
-			return nil, fmt.Errorf("open destination %s: %w", cfg.Dest, err)
-		}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	if who, ok := store.(interface {
 		Identity(context.Context) (string, error)
@@ -167,8 +184,7 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	if runErr != nil {
 		r.sum.Error = runErr.Error()
 	}
-	idle := r.inboxEmpty && len(cfg.Datasets) == 1 && cfg.Datasets[0] == DatasetNotifications
-	if !cfg.DryRun && !(idle && runErr == nil) {
+	if !cfg.DryRun {
 		if err := r.writeSummary(ctx); err != nil && runErr == nil {
 			runErr = err
 		}
