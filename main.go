@@ -632,13 +632,26 @@ func serveNotificationsAction(c *cli.Context) error {
 			rc.Reauthorize = reauth
 		}
 	}
-	srv := &http.Server{Addr: c.String("listen"), Handler: jobs.NewReceiver(rc),
+	receiver := jobs.NewReceiver(rc)
+	srv := &http.Server{Addr: c.String("listen"), Handler: receiver,
 		ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	stopped := make(chan struct{})
 	go func() {
+		defer close(stopped)
 		<-c.Context.Done()
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		srv.Shutdown(ctx)
+	}()
+	// ListenAndServe returns as soon as Shutdown begins: wait for the
+	// notifications being recorded, then for reauthorizations under way.
+	defer func() {
+		if c.Context.Err() != nil {
+			<-stopped
+		}
+		if bg, ok := receiver.(interface{ Wait() }); ok {
+			bg.Wait()
+		}
 	}()
 	log.Info("receiving change notifications", "listen", srv.Addr, "tenant", rc.TenantID)
 	if cert := c.String("tls-cert"); cert != "" {

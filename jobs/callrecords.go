@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -162,7 +163,6 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 // dayPlan is one day of a run: what Graph lists, what the lake holds, what to
 // fetch. Its partition's local copies go with part.cleanup.
 type dayPlan struct {
-	day    window
 	date   string
 	log    *slog.Logger
 	listed map[string]int64
@@ -211,7 +211,7 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 		stats.Listed += len(listed)
 		stats.Unchanged += len(listed) - len(fetch)
 	})
-	return &dayPlan{day: day, date: date, log: log, listed: listed, part: part, stored: stored, fetch: fetch}, nil
+	return &dayPlan{date: date, log: log, listed: listed, part: part, stored: stored, fetch: fetch}, nil
 }
 
 // fetchCallRecordsDay fetches the planned records into new files; finish
@@ -459,7 +459,7 @@ func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, caus
 		Payload json.RawMessage `json:"payload,omitempty"`
 		Raw     string          `json:"raw,omitempty"`
 	}{ID: id, Error: cause.Error(), RunID: r.cfg.RunID, Payload: validJSON(raw), Raw: invalidJSON(raw)})
-	if err := r.store.Put(ctx, key, bytesReader(doc)); err != nil {
+	if err := r.store.Put(ctx, key, bytes.NewReader(doc)); err != nil {
 		return fmt.Errorf("quarantine call record %s: %w", id, err)
 	}
 	log.Error("call record quarantined", "id", id, "key", key, "err", cause)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
 // Change notifications land in an inbox under _etl/: one object per call record
@@ -265,7 +266,7 @@ func inboxEmpty(ctx context.Context, cfg Config) (bool, error) {
 // entry meanwhile. Ids Graph does not know yet are tried again by later runs, up
 // to MaxInboxAttempts.
 func (r *runner) drainInbox(ctx context.Context) error {
-	const ds = "callrecords"
+	const ds = schemas.DatasetCallRecords
 	log := r.cfg.Logger.With("dataset", ds, "inbox", true)
 	items, err := r.readInbox(ctx)
 	if err != nil || len(items) == 0 {

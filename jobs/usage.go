@@ -87,13 +87,13 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		return fmt.Errorf("list %s %s .. %s: %w", ds.name, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339), err)
 	}
 	r.sum.update(func() { stats.Listed += listed })
+	dates := spool.dates()
 	if r.cfg.DryRun {
-		for _, date := range spool.dates() {
+		for _, date := range dates {
 			log.Info("dry run: would rewrite the partition", "dt", date)
 		}
 		return nil
 	}
-	dates := spool.dates()
 	for _, date := range dates {
 		if err := usageDay(ctx, r, ds, date, spool, log.With("dt", date)); err != nil {
 			return err
