@@ -146,15 +146,6 @@ func (f *Float) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Ptr returns the value as a pointer, nil when not valid.
-func (f Float) Ptr() *float64 {
-	if !f.Valid {
-		return nil
-	}
-	v := f.Value
-	return &v
-}
-
 // Duration is an Edm.Duration: an ISO 8601 duration string such as "PT0.016S",
 // "PT1M2.5S" or "P0DT0H0M0.002S". Go's time.ParseDuration cannot read these.
 type Duration struct {
@@ -192,15 +183,6 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	}
 	d.Micros, d.Valid = us, true
 	return nil
-}
-
-// Millis returns the duration in milliseconds, nil when not valid.
-func (d Duration) Millis() *float64 {
-	if !d.Valid {
-		return nil
-	}
-	v := float64(d.Micros) / 1000
-	return &v
 }
 
 // secondsDuration is ParseISODuration for the form Graph sends almost always,

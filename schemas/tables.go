@@ -1,7 +1,6 @@
 package schemas
 
 import (
-	"fmt"
 	"time"
 )
 
@@ -43,16 +42,6 @@ var Tables = []Table{
 	{TableParticipants, DatasetCallRecords, ParticipantRow{}, "one row per participants_v2 entry of a call record"},
 	{TablePstnCalls, DatasetPstn, PstnCallRow{}, "one row per PSTN usage row id (calling plans, conferencing dial-in/out)"},
 	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, "one row per Direct Routing usage row id"},
-}
-
-// TableByName returns the table named name.
-func TableByName(name string) (Table, error) {
-	for _, t := range Tables {
-		if t.Name == name {
-			return t, nil
-		}
-	}
-	return Table{}, fmt.Errorf("unknown table %q", name)
 }
 
 // PartitionDate is the dt value for an instant: its UTC date.

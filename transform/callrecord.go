@@ -31,13 +31,7 @@ func DecodeCallRecord(raw []byte) (schemas.CallRecord, error) {
 
 // checkCallRecord refuses a decoded record without the fields every row needs.
 func checkCallRecord(rec schemas.CallRecord) (schemas.CallRecord, error) {
-	if rec.ID == "" {
-		return rec, fmt.Errorf("decode call record: %w: no id", ErrInvalidRecord)
-	}
-	if rec.StartDateTime.IsZero() {
-		return rec, fmt.Errorf("decode call record %s: %w: no startDateTime", rec.ID, ErrInvalidRecord)
-	}
-	return rec, nil
+	return rec, checkKeys("call record", rec.ID, rec.StartDateTime)
 }
 
 // CallRecordHead is what routing a raw call record to its partition needs.
@@ -426,15 +420,9 @@ type slab struct {
 	ints   []int32
 }
 
-func (a *slab) float64(v float64) *float64 {
-	if len(a.floats) == cap(a.floats) {
-		a.floats = make([]float64, 0, 256) // never grown in place: pointers stay valid
-	}
-	a.floats = append(a.floats, v)
-	return &a.floats[len(a.floats)-1]
-}
+func (a *slab) float64(v float64) *float64 { return newIn(&a.floats, v, 256) }
 
-// float is f.Ptr().
+// float is f's value, nil when not valid.
 func (a *slab) float(f schemas.Float) *float64 {
 	if !f.Valid {
 		return nil
@@ -442,7 +430,7 @@ func (a *slab) float(f schemas.Float) *float64 {
 	return a.float64(f.Value)
 }
 
-// millis is d.Millis().
+// millis is d in milliseconds, nil when not valid.
 func (a *slab) millis(d schemas.Duration) *float64 {
 	if !d.Valid {
 		return nil
@@ -450,10 +438,4 @@ func (a *slab) millis(d schemas.Duration) *float64 {
 	return a.float64(float64(d.Micros) / 1000)
 }
 
-func (a *slab) int32(v int32) *int32 {
-	if len(a.ints) == cap(a.ints) {
-		a.ints = make([]int32, 0, 64)
-	}
-	a.ints = append(a.ints, v)
-	return &a.ints[len(a.ints)-1]
-}
+func (a *slab) int32(v int32) *int32 { return newIn(&a.ints, v, 64) }

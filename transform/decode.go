@@ -389,20 +389,6 @@ func (d *decoder) unmarshaler(v json.Unmarshaler) {
 	}
 }
 
-func (d *decoder) strings(dst *[]string) {
-	if d.null() {
-		*dst = nil
-		return
-	}
-	out := []string{}
-	d.array(func() {
-		var s string
-		d.str(&s)
-		out = append(out, s)
-	})
-	*dst = out
-}
-
 // slice decodes an array of T with elem (null elements stay zero).
 func slice[T any](d *decoder, dst *[]T, elem func(*T)) {
 	if d.null() {
@@ -636,7 +622,7 @@ func (d *decoder) callRecord(v *schemas.CallRecord) {
 			d.str(&v.Type)
 		case "modalities":
 			d.seen(&seen, 3)
-			d.strings(&v.Modalities)
+			slice(d, &v.Modalities, d.str)
 		case "startDateTime":
 			d.seen(&seen, 4)
 			d.unmarshaler(&v.StartDateTime)
@@ -734,7 +720,7 @@ func (d *decoder) session(v *schemas.Session) {
 			d.str(&v.ID)
 		case "modalities":
 			d.seen(&seen, 1)
-			d.strings(&v.Modalities)
+			slice(d, &v.Modalities, d.str)
 		case "startDateTime":
 			d.seen(&seen, 2)
 			d.unmarshaler(&v.StartDateTime)

@@ -14,7 +14,7 @@ func DecodePstnCall(raw []byte) (schemas.PstnCallLogRow, error) {
 	if err := json.Unmarshal(raw, &row); err != nil {
 		return row, fmt.Errorf("decode PSTN call %s: %w: %v", peekID(raw), ErrInvalidRecord, err)
 	}
-	return row, checkUsage("PSTN call", row.ID, row.StartDateTime)
+	return row, checkKeys("PSTN call", row.ID, row.StartDateTime)
 }
 
 // DecodeDirectRoutingCall parses one directRoutingLogRow.
@@ -23,10 +23,11 @@ func DecodeDirectRoutingCall(raw []byte) (schemas.DirectRoutingLogRow, error) {
 	if err := json.Unmarshal(raw, &row); err != nil {
 		return row, fmt.Errorf("decode Direct Routing call %s: %w: %v", peekID(raw), ErrInvalidRecord, err)
 	}
-	return row, checkUsage("Direct Routing call", row.ID, row.StartDateTime)
+	return row, checkKeys("Direct Routing call", row.ID, row.StartDateTime)
 }
 
-func checkUsage(kind, id string, start schemas.Time) error {
+// checkKeys refuses a record without the fields every row needs.
+func checkKeys(kind, id string, start schemas.Time) error {
 	if id == "" {
 		return fmt.Errorf("decode %s: %w: no id", kind, ErrInvalidRecord)
 	}
