@@ -42,18 +42,25 @@ func (d *Decimal) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// decimalOne is 10^DecimalScale, and decimalMax the largest DECIMAL(18, s)
+// unscaled value.
+var (
+	decimalOne = new(big.Int).Exp(big.NewInt(10), big.NewInt(DecimalScale), nil)
+	decimalMax = big.NewInt(999_999_999_999_999_999)
+)
+
 // ParseDecimal parses a decimal number such as "0.00", "-12.345678" or "1e-3".
 func ParseDecimal(s string) (Decimal, error) {
 	r, ok := new(big.Rat).SetString(strings.TrimSpace(s))
 	if !ok {
 		return Decimal{}, fmt.Errorf("decimal %q: not a number", s)
 	}
-	r.Mul(r, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(DecimalScale), nil)))
+	r.Mul(r, new(big.Rat).SetInt(decimalOne))
 	if !r.IsInt() {
 		return Decimal{}, fmt.Errorf("decimal %q: more than %d fractional digits", s, DecimalScale)
 	}
 	n := r.Num()
-	if n.BitLen() > 63 || new(big.Int).Abs(n).Cmp(big.NewInt(999_999_999_999_999_999)) > 0 {
+	if n.CmpAbs(decimalMax) > 0 {
 		return Decimal{}, fmt.Errorf("decimal %q: out of range for DECIMAL(18,%d)", s, DecimalScale)
 	}
 	return Decimal{Unscaled: n.Int64(), Valid: true}, nil
@@ -73,5 +80,5 @@ func (d Decimal) String() string {
 	if !d.Valid {
 		return "NULL"
 	}
-	return new(big.Rat).SetFrac64(d.Unscaled, 1_000_000).FloatString(DecimalScale)
+	return new(big.Rat).SetFrac(big.NewInt(d.Unscaled), decimalOne).FloatString(DecimalScale)
 }
