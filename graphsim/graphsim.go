@@ -113,7 +113,6 @@ type Simulator struct {
 	tenant string
 	now    func() time.Time
 	perDay int
-	limits Limits
 	thr    *throttler
 	seq    atomic.Uint64
 
@@ -146,29 +145,14 @@ func New(cfg Config) *Simulator {
 	if s.tenant == "" {
 		s.tenant = hashGUID(mix(s.seed, saltTenant))
 	}
-	l := cfg.Limits
-	if l.Window <= 0 {
-		l.Window = documentedLimits.Window
-	}
-	if l.PerAppPerTenant <= 0 {
-		l.PerAppPerTenant = documentedLimits.PerAppPerTenant
-	}
-	if l.List <= 0 {
-		l.List = documentedLimits.List
-	}
-	if l.PerRecord <= 0 {
-		l.PerRecord = documentedLimits.PerRecord
-	}
-	if l.UsageWindow <= 0 {
-		l.UsageWindow = documentedLimits.UsageWindow
-	}
-	if l.UsagePerAppPerTenant <= 0 {
-		l.UsagePerAppPerTenant = documentedLimits.UsagePerAppPerTenant
-	}
-	if l.UsagePerCollection <= 0 {
-		l.UsagePerCollection = documentedLimits.UsagePerCollection
-	}
-	s.limits = l
+	l, d := cfg.Limits, documentedLimits
+	l.Window = positiveOr(l.Window, d.Window)
+	l.PerAppPerTenant = positiveOr(l.PerAppPerTenant, d.PerAppPerTenant)
+	l.List = positiveOr(l.List, d.List)
+	l.PerRecord = positiveOr(l.PerRecord, d.PerRecord)
+	l.UsageWindow = positiveOr(l.UsageWindow, d.UsageWindow)
+	l.UsagePerAppPerTenant = positiveOr(l.UsagePerAppPerTenant, d.UsagePerAppPerTenant)
+	l.UsagePerCollection = positiveOr(l.UsagePerCollection, d.UsagePerCollection)
 	s.thr = newThrottler(l, s.now)
 	return s
 }

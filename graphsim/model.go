@@ -219,8 +219,6 @@ const (
 // meta is the cheap, record-level part of a call record.
 type meta struct {
 	key          uint64
-	day          int64
-	idx          int
 	id           string
 	kind         recKind
 	typ          string
@@ -262,7 +260,7 @@ func (s *Simulator) meta(d int64, idx int) *meta {
 	key := mix(s.seed, saltRecord, uint64(d), uint64(idx))
 	r := newRand(key, saltMeta)
 	m := &meta{
-		key: key, day: d, idx: idx, id: s.recordID(d, idx),
+		key: key, id: s.recordID(d, idx),
 		start: start, style: st, phoneSide: -1, extSide: -1, aaDup: -1,
 	}
 	m.permA = r.IntN(usersInDir)
@@ -418,7 +416,7 @@ type party struct {
 
 func (s *Simulator) user(k int) (id, name, upn string) {
 	h := mix(s.seed, saltUser, uint64(k))
-	id = guid(h, splitmix(h))
+	id = hashGUID(h)
 	var local string
 	if h%17 == 0 {
 		fn := fullNames[(h>>8)%uint64(len(fullNames))]

@@ -3,7 +3,6 @@ package graphsim
 import (
 	"math"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -732,21 +731,9 @@ func parseDateLiteral(lit string) (time.Time, bool) {
 	return t.UTC(), true
 }
 
-// skipLink is the request URL with its query kept as sent and $skip set.
+// skipLink is the request URL with $skip set.
 func skipLink(r *http.Request, skip int) string {
-	var parts []string
-	for p := range strings.SplitSeq(r.URL.RawQuery, "&") {
-		if p == "" {
-			continue
-		}
-		k, _, _ := strings.Cut(p, "=")
-		if uk, err := url.QueryUnescape(k); err == nil && uk == "$skip" {
-			continue
-		}
-		parts = append(parts, p)
-	}
-	parts = append(parts, "$skip="+strconv.Itoa(skip))
-	return requestBase(r) + r.URL.EscapedPath() + "?" + strings.Join(parts, "&")
+	return withQueryParam(r, "$skip", strconv.Itoa(skip))
 }
 
 func (s *Simulator) servePstn(w http.ResponseWriter, r *http.Request, rc *reqCtx, args string) {

@@ -168,8 +168,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet && rt.kind != kindSubscriptions {
-		w.Header().Set("Allow", http.MethodGet)
-		s.writeError(w, rc, http.StatusMethodNotAllowed, "Request_BadRequest", "The HTTP method '"+r.Method+"' is not allowed for this resource.")
+		s.methodNotAllowed(w, rc, r.Method, http.MethodGet)
 		return
 	}
 	if s.cfg.Throttle {
@@ -359,21 +358,24 @@ func requestBase(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// nextLink is the request URL with its query kept as sent and $skiptoken
-// replaced.
-func nextLink(r *http.Request, token string) string {
+// nextLink is the request URL with $skiptoken replaced.
+func nextLink(r *http.Request, token string) string { return withQueryParam(r, "$skiptoken", token) }
+
+// withQueryParam is the request URL with its query kept as sent and key set
+// to value.
+func withQueryParam(r *http.Request, key, value string) string {
 	var parts []string
 	for p := range strings.SplitSeq(r.URL.RawQuery, "&") {
 		if p == "" {
 			continue
 		}
 		k, _, _ := strings.Cut(p, "=")
-		if uk, err := url.QueryUnescape(k); err == nil && uk == "$skiptoken" {
+		if uk, err := url.QueryUnescape(k); err == nil && uk == key {
 			continue
 		}
 		parts = append(parts, p)
 	}
-	parts = append(parts, "$skiptoken="+token)
+	parts = append(parts, key+"="+value)
 	return requestBase(r) + r.URL.EscapedPath() + "?" + strings.Join(parts, "&")
 }
 

@@ -248,7 +248,7 @@ func (s *Simulator) Deliver(ctx context.Context) DeliveryStats {
 	quirks := ss.quirks
 	ss.rounds++
 	round := ss.rounds
-	timeout := cmpOr(ss.deliveryTimeout, deliveryTimeout)
+	timeout := positiveOr(ss.deliveryTimeout, deliveryTimeout)
 	ss.mu.Unlock()
 
 	events := s.changes(now, lo, bumps)
@@ -325,13 +325,6 @@ func (s *Simulator) Deliver(ctx context.Context) DeliveryStats {
 }
 
 // cmpOr returns d, or def when d is not positive.
-func cmpOr(d, def time.Duration) time.Duration {
-	if d > 0 {
-		return d
-	}
-	return def
-}
-
 // trimBumps forgets the bumps every subscription has seen; ss.mu is held.
 func (ss *subState) trimBumps() {
 	if len(ss.list) == 0 {
@@ -824,7 +817,7 @@ func (s *Simulator) createSubscription(w http.ResponseWriter, r *http.Request, r
 		s.quotaExceeded(w, rc)
 		return
 	}
-	timeout := cmpOr(s.subs.validationTimeoutValue(), validationTimeout)
+	timeout := positiveOr(s.subs.validationTimeoutValue(), validationTimeout)
 	for _, u := range urls {
 		if code, msg := s.validate(r.Context(), u, rc, timeout); code != "" {
 			s.writeError(w, rc, http.StatusBadRequest, code, msg)
