@@ -68,8 +68,24 @@ func NewLocalStore(root string) (*LocalStore, error) {
 	return &LocalStore{root: abs}, nil
 }
 
-// Root returns the absolute directory the store writes into.
-func (s *LocalStore) Root() string { return s.root }
+// link hard-links key's file to a new name in tempDir and returns it.
+func (s *LocalStore) link(key, tempDir string) (string, error) {
+	src, err := s.path(key)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(tempDir, "download-*.parquet")
+	if err != nil {
+		return "", err
+	}
+	name := f.Name()
+	f.Close()
+	os.Remove(name)
+	if err := os.Link(src, name); err != nil {
+		return "", err
+	}
+	return name, nil
+}
 
 func (s *LocalStore) path(key string) (string, error) {
 	if err := CheckKey(key); err != nil {
@@ -256,7 +272,6 @@ func (s *LocalStore) walk(ctx context.Context, dir, prefix string, fn func(Objec
 	type entry struct {
 		name  string // key, with a trailing "/" for directories
 		isDir bool
-		e     fs.DirEntry
 	}
 	var list []entry
 	for _, e := range entries {
@@ -281,7 +296,7 @@ func (s *LocalStore) walk(ctx context.Context, dir, prefix string, fn func(Objec
 		if !strings.HasPrefix(name, prefix) && !(isDir && strings.HasPrefix(prefix, name)) {
 			continue
 		}
-		list = append(list, entry{name: name, isDir: isDir, e: e})
+		list = append(list, entry{name: name, isDir: isDir})
 	}
 	slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.name, b.name) })
 	for _, en := range list {

@@ -88,10 +88,10 @@ type LocalFile struct {
 // starting a new file when the current one grows past TargetFileBytes.
 //
 // Files are zstd-compressed, with statistics and a page index; columns are
-// dictionary-encoded where the struct tags of T say so ("dict"). Encoded
-// pages of the row group being built are spilled to TempDir, so memory is
-// bounded by the values not yet encoded (one page per column) rather than by
-// the row-group size. Each finished file is reopened and its footer's row
+// dictionary-encoded where the struct tags of T say so ("dict"). With
+// SpillPages the encoded pages of the row group being built wait in TempDir,
+// so memory is bounded by the values not yet encoded (one page per column)
+// rather than by the row-group size. Each finished file is reopened and its footer's row
 // count checked before it is returned.
 //
 // A FileSetWriter is not safe for concurrent use. After an error, every
@@ -404,6 +404,14 @@ func readRows[T any](r *parquet.GenericReader[T], buf []T) (n int, err error) {
 // means os.TempDir()) and returns its path; the caller removes it. On error
 // no file is left behind. The error matches ErrNotExist if the key is absent.
 func Download(ctx context.Context, s Sink, key, tempDir string) (path string, err error) {
+	if ls, ok := s.(*LocalStore); ok {
+		// Stored files are never changed in place (a new version is a new
+		// file renamed over the key), so a hard link is a copy, without
+		// the copying; across file systems it fails and the bytes are copied.
+		if path, err := ls.link(key, tempDir); err == nil {
+			return path, nil
+		}
+	}
 	rc, err := s.Open(ctx, key)
 	if err != nil {
 		return "", fmt.Errorf("download: %w", err)

@@ -405,3 +405,31 @@ func TestDownload(t *testing.T) {
 		t.Errorf("download dir holds %q after a failed Download, want nothing", names)
 	}
 }
+
+// TestDownload_LocalLinks: from a local store Download links the stored file
+// (same file, no copy), and the copy outlives the stored file's deletion.
+func TestDownload_LocalLinks(t *testing.T) {
+	ctx := context.Background()
+	root, dl := t.TempDir(), t.TempDir()
+	s := MustLocalStore(t, root)
+	data := []byte("PAR1 stand-in bytes")
+	loadtest.MustPut(t, s, "t/dt=2024-03-04/a.parquet", data)
+	path, err := load.Download(ctx, s, "t/dt=2024-03-04/a.parquet", dl)
+	if err != nil {
+		t.Fatalf("Download = %v", err)
+	}
+	src, _ := os.Stat(filepath.Join(root, "t", "dt=2024-03-04", "a.parquet"))
+	dst, _ := os.Stat(path)
+	if !os.SameFile(src, dst) {
+		t.Errorf("Download from a local store copied the file; want a link")
+	}
+	if err := s.Delete(ctx, "t/dt=2024-03-04/a.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(path); err != nil || string(got) != string(data) {
+		t.Errorf("downloaded file after the stored one was deleted = %q, %v", got, err)
+	}
+	if _, err := load.Download(ctx, s, "t/missing.parquet", dl); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Download(missing) = %v, want ErrNotExist", err)
+	}
+}
