@@ -245,6 +245,12 @@ var identityKindOrder = []string{
 // Unknown kinds (Graph adds open keys over time) are considered after the known
 // ones, in name order.
 func (s IdentitySet) Primary() (Identity, bool) {
+	return s.PrimaryWith(func(raw []byte, id *Identity) error { return json.Unmarshal(raw, id) })
+}
+
+// PrimaryWith is Primary with decode in place of json.Unmarshal for each
+// identity (a faster decoder that behaves the same).
+func (s IdentitySet) PrimaryWith(decode func(raw []byte, id *Identity) error) (Identity, bool) {
 	if len(s) == 0 {
 		return Identity{}, false
 	}
@@ -254,7 +260,7 @@ func (s IdentitySet) Primary() (Identity, bool) {
 			return Identity{}, false
 		}
 		var id Identity
-		if err := json.Unmarshal(raw, &id); err != nil {
+		if err := decode(raw, &id); err != nil {
 			return Identity{}, false
 		}
 		id.Kind = kind

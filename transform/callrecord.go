@@ -194,7 +194,7 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 			EndpointType:        p.Identity.EndpointType(),
 			AdministrativeUnits: adminUnits(p.AdministrativeUnitInfos),
 		}
-		if id, ok := p.Identity.Primary(); ok {
+		if id, ok := p.Identity.PrimaryWith(decodeIdentity); ok {
 			pr.IdentityKind = id.Kind
 			pr.IdentityID = str(id.ID)
 			pr.DisplayName = str(id.DisplayName)
@@ -214,7 +214,7 @@ func organizer(cr *schemas.CallRecordRow, rec schemas.CallRecord) {
 		cr.OrganizerAdministrativeUnits = adminUnits(rec.OrganizerV2.AdministrativeUnitInfos)
 		set = rec.OrganizerV2.Identity
 	}
-	id, ok := set.Primary()
+	id, ok := set.PrimaryWith(decodeIdentity)
 	if !ok {
 		return
 	}
@@ -277,7 +277,7 @@ func endpoint(e *schemas.Endpoint) schemas.CallerEndpoint {
 		r.AssociatedIdentityTenantID = str(a.TenantID)
 		r.AssociatedIdentityUserPrincipalName = str(a.UserPrincipalName)
 	}
-	if id, ok := e.Identity.Primary(); ok {
+	if id, ok := e.Identity.PrimaryWith(decodeIdentity); ok {
 		r.IdentityKind = id.Kind
 		r.IdentityID = str(id.ID)
 		r.IdentityDisplayName = str(id.DisplayName)

@@ -552,6 +552,9 @@ func jsonNames(t reflect.Type) []string {
 	var out []string
 	for i := range t.NumField() {
 		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		if name == "" {
+			name = t.Field(i).Name // as encoding/json names an untagged field
+		}
 		out = append(out, name)
 	}
 	return out
@@ -567,6 +570,7 @@ var (
 	namesEndpoint      = jsonNames(reflect.TypeFor[schemas.Endpoint]())
 	namesUserAgent     = jsonNames(reflect.TypeFor[schemas.UserAgent]())
 	namesUserIdentity  = jsonNames(reflect.TypeFor[schemas.UserIdentity]())
+	namesIdentity      = jsonNames(reflect.TypeFor[schemas.Identity]())
 	namesUserFeedback  = jsonNames(reflect.TypeFor[schemas.UserFeedback]())
 	namesMedia         = jsonNames(reflect.TypeFor[schemas.Media]())
 	namesMediaStream   = jsonNames(reflect.TypeFor[schemas.MediaStream]())
@@ -884,6 +888,43 @@ func (d *decoder) userIdentity(v *schemas.UserIdentity) {
 			d.strPtr(&v.UserPrincipalName)
 		default:
 			d.unknown(key, namesUserIdentity)
+		}
+	})
+}
+
+// decodeIdentity is json.Unmarshal of one identity of an identity set, by the
+// fast decoder when it can (flattening reads ~10 identities per record).
+func decodeIdentity(raw []byte, id *schemas.Identity) error {
+	d := &decoder{b: raw, strs: make([]string, 0, 5)} // its five fields
+	var v schemas.Identity
+	if d.whole(func() { d.identity(&v) }) {
+		*id = v
+		return nil
+	}
+	return json.Unmarshal(raw, id)
+}
+
+func (d *decoder) identity(v *schemas.Identity) {
+	var seen uint64
+	d.object(func(key []byte) {
+		switch string(key) {
+		case "id":
+			d.seen(&seen, 0)
+			d.strPtr(&v.ID)
+		case "displayName":
+			d.seen(&seen, 1)
+			d.strPtr(&v.DisplayName)
+		case "tenantId":
+			d.seen(&seen, 2)
+			d.strPtr(&v.TenantID)
+		case "userPrincipalName":
+			d.seen(&seen, 3)
+			d.strPtr(&v.UserPrincipalName)
+		case "email":
+			d.seen(&seen, 4)
+			d.strPtr(&v.Email)
+		default:
+			d.unknown(key, namesIdentity)
 		}
 	})
 }

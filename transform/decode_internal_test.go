@@ -454,3 +454,74 @@ func TestPlainUntil(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeIdentity_SameAsEncodingJSON: every identity of every identity set
+// in the simulator's records, and edge cases, decode as json.Unmarshal
+// decodes them; the simulator's take the fast path.
+func TestDecodeIdentity_SameAsEncodingJSON(t *testing.T) {
+	var sets []schemas.IdentitySet
+	var walk func(v reflect.Value)
+	walk = func(v reflect.Value) {
+		switch v.Kind() {
+		case reflect.Pointer, reflect.Interface:
+			if !v.IsNil() {
+				walk(v.Elem())
+			}
+		case reflect.Struct:
+			for i := range v.NumField() {
+				walk(v.Field(i))
+			}
+		case reflect.Slice:
+			for i := range v.Len() {
+				walk(v.Index(i))
+			}
+		case reflect.Map:
+			if set, ok := v.Interface().(schemas.IdentitySet); ok {
+				sets = append(sets, set)
+			}
+		}
+	}
+	for _, raw := range simulatorRecords(t, 4) {
+		rec, err := DecodeCallRecord(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		walk(reflect.ValueOf(rec))
+	}
+	var inputs [][]byte
+	for _, set := range sets {
+		for _, raw := range set {
+			if len(raw) > 0 && raw[0] == '{' {
+				inputs = append(inputs, raw)
+			}
+		}
+	}
+	fast := len(inputs)
+	if fast < 100 {
+		t.Fatalf("only %d identities in the simulator's records", fast)
+	}
+	inputs = append(inputs,
+		[]byte(`{"id":"a","id":"b"}`), // duplicate key: the last wins
+		[]byte(`{"Kind":"user","displayName":"x"}`),
+		[]byte(`{"DisplayName":"folded"}`),
+		[]byte(`{"displayName":"caf\u00e9 \"q\""}`),
+		[]byte(`{"displayName":null,"email":"e@x","@odata.type":"#microsoft.graph.identity"}`),
+		[]byte(`{"id":1}`),
+		[]byte(`{"id":"a"} x`),
+		[]byte(`{}`),
+	)
+	for i, raw := range inputs {
+		var got, want schemas.Identity
+		gerr := decodeIdentity(raw, &got)
+		werr := json.Unmarshal(raw, &want)
+		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: decodeIdentity = %+v, %v; json.Unmarshal = %+v, %v", raw, got, gerr, want, werr)
+		}
+		if i < fast {
+			var v schemas.Identity
+			if d := (&decoder{b: raw}); !d.whole(func() { d.identity(&v) }) {
+				t.Errorf("%s: left to encoding/json", raw)
+			}
+		}
+	}
+}
