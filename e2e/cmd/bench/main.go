@@ -64,7 +64,7 @@ func main() {
 	flag.StringVar(&o.bin, "bin", "bin/callrecords-etl", "the callrecords-etl binary")
 	flag.StringVar(&o.work, "work", "", "work directory (default: a new temporary one, removed afterwards)")
 	flag.IntVar(&o.perDay, "records-per-day", 100, "flatten: simulated records per day (30 days retained)")
-	flag.IntVar(&o.repeat, "repeat", 3, "flatten: runs of each side (the median is reported)")
+	flag.IntVar(&o.repeat, "repeat", 5, "flatten: runs of each side (the median is reported)")
 	flag.StringVar(&scale, "scale", "10000,44000,100000", "scale: call-record volumes, comma-separated (44,000: days just under the size from which partitions are written the large way, the in-memory way's peak)")
 	flag.IntVar(&o.extractDay, "extract-records-per-day", 75, "extract: simulated records per day (about two requests each)")
 	flag.IntVar(&o.extractConc, "extract-concurrency", 16, "extract: --concurrency")
@@ -140,6 +140,10 @@ type machine struct {
 	Kernel    string `json:"kernel"`
 	Go        string `json:"go"`
 	LoadAvg   string `json:"load_average_at_start"`
+	// CPUPressure is the kernel's share of time some task waited for a CPU
+	// over the last 5 minutes (/proc/pressure/cpu): other guests of a
+	// shared host show there, not in the load average.
+	CPUPressure string `json:"cpu_pressure_at_start,omitempty"`
 }
 
 func run(ctx context.Context, o options) error {
@@ -284,6 +288,14 @@ func describeMachine() machine {
 		f := strings.Fields(string(b))
 		if len(f) >= 3 {
 			m.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
+	if b, err := os.ReadFile("/proc/pressure/cpu"); err == nil {
+		for f := range strings.FieldsSeq(string(b)) {
+			if v, ok := strings.CutPrefix(f, "avg300="); ok {
+				m.CPUPressure = v + "%"
+				break
+			}
 		}
 	}
 	return m

@@ -27,8 +27,12 @@ func met(ok bool) string {
 func (r report) markdown() string {
 	var b strings.Builder
 	m := r.Machine
-	fmt.Fprintf(&b, "Measured %s on commit `%s`: %d CPUs (%s), %s GiB memory, Linux %s, %s; load average at start %s.\n\n",
+	fmt.Fprintf(&b, "Measured %s on commit `%s`: %d CPUs (%s), %s GiB memory, Linux %s, %s; load average at start %s",
 		r.Date.Format("2006-01-02 15:04 UTC"), r.Commit, m.CPUs, m.CPUModel, m.MemoryGiB, m.Kernel, m.Go, m.LoadAvg)
+	if m.CPUPressure != "" {
+		fmt.Fprintf(&b, ", CPU pressure %s (time tasks waited for a CPU, last 5 minutes)", m.CPUPressure)
+	}
+	b.WriteString(".\n\n")
 
 	if f := r.Flatten; f != nil {
 		o, d := f.Ours, f.DuckDB
