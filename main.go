@@ -140,7 +140,13 @@ var (
 		&cli.StringFlag{Name: "federated-token-file", Usage: "workload identity outside AKS's webhook: the projected service-account token (with --tenant-id and --client-id)", EnvVars: env("CALLRECORDS_FEDERATED_TOKEN_FILE")},
 		&cli.StringFlag{Name: "cloud", Value: "global", Usage: "global, usgov (GCC High, L4), usgovdod (DoD, L5) or china: Graph and login endpoints", EnvVars: env("CALLRECORDS_CLOUD")},
 	}
-	graphTuning = []cli.Flag{
+	// nowFlag pins the clock: the current time reads as this instant and runs
+	// on from it. The simulator takes it to serve a tenant as of that instant
+	// (tests pin it so that nothing depends on the hour they run at); the
+	// other commands take it, hidden, so they agree with such a simulator.
+	nowFlag       = &cli.StringFlag{Name: "now", Usage: "the clock starts at this instant (RFC 3339) and runs on from it (default: the real clock)", EnvVars: env("CALLRECORDS_NOW")}
+	hiddenNowFlag = &cli.StringFlag{Name: nowFlag.Name, Usage: nowFlag.Usage, EnvVars: nowFlag.EnvVars, Hidden: true}
+	graphTuning   = []cli.Flag{
 		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: env("CALLRECORDS_CONCURRENCY")},
 		&cli.Float64Flag{Name: "graph-max-rps", Value: jobs.DefaultConfig().MaxRPS, Usage: "client-side pacing of Graph requests per second (0: off)", EnvVars: env("CALLRECORDS_GRAPH_MAX_RPS")},
 	}
@@ -177,7 +183,7 @@ func newApp() *cli.App {
 			{
 				Name:   "run",
 				Usage:  "run the job: every enabled dataset from its checkpoint (or --from/--to) to now",
-				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag}, s3Flags, runFlags, graphTuning, authFlags, logFlags),
+				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag}, s3Flags, runFlags, graphTuning, authFlags, logFlags),
 				Action: runAction,
 			},
 			{
@@ -188,6 +194,7 @@ func newApp() *cli.App {
 					&cli.IntFlag{Name: "records-per-day", Value: 48, Usage: "simulated call records per day"},
 					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
 					&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "parallel Graph detail requests"},
+					nowFlag,
 				}, logFlags),
 				Action: demoAction,
 			},
@@ -202,6 +209,7 @@ func newApp() *cli.App {
 					&cli.Float64Flag{Name: "fault-rate", Usage: "fraction of requests answered 503/504 or dropped"},
 					&cli.StringFlag{Name: "tenant-id", Value: demoTenant, Usage: "simulated tenant id"},
 					&cli.BoolFlag{Name: "dump", Usage: "write every retained call record as JSON lines to standard output (for import) instead of serving"},
+					nowFlag,
 				}, logFlags),
 				Action: simulateAction,
 			},
@@ -209,7 +217,7 @@ func newApp() *cli.App {
 				Name:      "import",
 				Usage:     "load whole call records (JSON lines, as get prints them) into the lake, e.g. from a raw archive",
 				ArgsUsage: "[FILE|-]",
-				Flags: flags([]cli.Flag{tenantFlag, destFlag,
+				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag,
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: env("CALLRECORDS_SINGLE_WRITER")},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: env("CALLRECORDS_TEMP_DIR")},
 				}, s3Flags, logFlags),
@@ -218,7 +226,7 @@ func newApp() *cli.App {
 			{
 				Name:  "subscribe",
 				Usage: "create or renew (idempotent) the Graph change-notification subscription on call records; --delete removes it",
-				Flags: flags([]cli.Flag{tenantFlag, graphFlag,
+				Flags: flags([]cli.Flag{tenantFlag, graphFlag, hiddenNowFlag,
 					&cli.StringFlag{Name: "notification-url", Usage: "public https URL of the notifications serve endpoint", EnvVars: env("CALLRECORDS_NOTIFICATION_URL")},
 					&cli.StringFlag{Name: "lifecycle-url", Usage: "URL for lifecycle events (reauthorizationRequired); can only be set at creation", EnvVars: env("CALLRECORDS_LIFECYCLE_URL")},
 					&cli.StringFlag{Name: "client-state", Usage: "secret Graph echoes in every notification (prefer the environment variable)", EnvVars: env("CALLRECORDS_CLIENT_STATE")},
@@ -233,7 +241,7 @@ func newApp() *cli.App {
 				Subcommands: []*cli.Command{{
 					Name:  "serve",
 					Usage: "receive change notifications: answer the validation handshake, check clientState, record the ids in <dest>/_etl/inbox/ before acknowledging",
-					Flags: flags([]cli.Flag{tenantFlag, graphFlag, destFlag,
+					Flags: flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag,
 						&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "address to listen on", EnvVars: env("CALLRECORDS_LISTEN")},
 						&cli.StringFlag{Name: "client-state", Usage: "the secret given to subscribe", EnvVars: env("CALLRECORDS_CLIENT_STATE")},
 						&cli.StringFlag{Name: "tls-cert", Usage: "serve https with this certificate (else plain http behind an ingress)", EnvVars: env("CALLRECORDS_TLS_CERT")},
@@ -245,7 +253,7 @@ func newApp() *cli.App {
 			{
 				Name:   "get",
 				Usage:  "look up one call record by id (every session and participant page) and print it as JSON",
-				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Required: true, Usage: "call record id"}, tenantFlag, graphFlag}, authFlags, logFlags),
+				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Required: true, Usage: "call record id"}, tenantFlag, graphFlag, hiddenNowFlag}, authFlags, logFlags),
 				Action: getAction,
 			},
 			{
@@ -268,7 +276,7 @@ func newApp() *cli.App {
 			{
 				Name:  "status",
 				Usage: "checkpoints per tenant and dataset: watermark, lag and time left before unread data expires",
-				Flags: flags([]cli.Flag{destFlag, &cli.StringFlag{Name: "tenant-id", Usage: "only this tenant", EnvVars: env("CALLRECORDS_TENANT_ID")},
+				Flags: flags([]cli.Flag{destFlag, hiddenNowFlag, &cli.StringFlag{Name: "tenant-id", Usage: "only this tenant", EnvVars: env("CALLRECORDS_TENANT_ID")},
 					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, s3Flags),
 				Action: statusAction,
 			},
@@ -296,6 +304,21 @@ func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(w, opts)), nil
 	}
 	return nil, usageError("--log-format %q: want text, json or auto", c.String("log-format"))
+}
+
+// clock is the time source --now asks for: the real clock, or one that
+// starts at the given instant and runs on from it.
+func clock(c *cli.Context) (func() time.Time, error) {
+	v := c.String("now")
+	if v == "" {
+		return time.Now, nil
+	}
+	t, err := parseTime("now", v)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	return func() time.Time { return t.Add(time.Since(start)) }, nil
 }
 
 func s3Config(c *cli.Context) load.S3Config {
@@ -347,8 +370,8 @@ func loggedJobConfig(c *cli.Context) (jobs.Config, error) {
 	return jobConfig(c, log)
 }
 
-func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
-	cfg := jobs.DefaultConfig()
+func jobConfig(c *cli.Context, log *slog.Logger) (cfg jobs.Config, err error) {
+	cfg = jobs.DefaultConfig()
 	cfg.TenantID = c.String("tenant-id")
 	cfg.Dest = c.String("dest")
 	cfg.S3 = s3Config(c)
@@ -357,6 +380,9 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 		cfg.Concurrency = c.Int("concurrency")
 	}
 	cfg.MaxRPS = c.Float64("graph-max-rps")
+	if cfg.Now, err = clock(c); err != nil {
+		return cfg, err
+	}
 	cred, graphURL, err := graphCredential(c, log)
 	if err != nil {
 		return cfg, err
@@ -428,9 +454,9 @@ func runAction(c *cli.Context) error {
 		// Metrics are best effort: a failed push is logged, never the run's result.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Context), 30*time.Second)
 		defer cancel()
-		states, serr := jobs.ReadStatus(ctx, cfg.Dest, cfg.S3, cfg.TenantID, time.Now().UTC())
+		states, serr := jobs.ReadStatus(ctx, cfg.Dest, cfg.S3, cfg.TenantID, cfg.Now().UTC())
 		if serr == nil {
-			serr = jobs.PushMetrics(ctx, gw, sum, states, exitCode(err), time.Now().UTC(), nil)
+			serr = jobs.PushMetrics(ctx, gw, sum, states, exitCode(err), cfg.Now().UTC(), nil)
 		}
 		if serr != nil {
 			log.Error("metrics not pushed", "gateway", gw, "err", serr)
@@ -476,7 +502,11 @@ func demoAction(c *cli.Context) error {
 	if term != nil {
 		defer term.Done()
 	}
-	sim := graphsim.New(graphsim.Config{Seed: c.Int64("seed"), TenantID: demoTenant, RecordsPerDay: c.Int("records-per-day"), Token: "demo-token"})
+	now, err := clock(c)
+	if err != nil {
+		return err
+	}
+	sim := graphsim.New(graphsim.Config{Seed: c.Int64("seed"), TenantID: demoTenant, RecordsPerDay: c.Int("records-per-day"), Token: "demo-token", Now: now})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
@@ -497,6 +527,7 @@ func demoAction(c *cli.Context) error {
 	cfg.Concurrency = c.Int("concurrency")
 	cfg.MaxRPS = 0 // the simulator is not Graph: no need to pace
 	cfg.Logger = log
+	cfg.Now = now
 	if term != nil {
 		cfg.Progress = term.Progress
 	}
@@ -522,12 +553,16 @@ func simulateAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	now, err := clock(c)
+	if err != nil {
+		return err
+	}
 	sim := graphsim.New(graphsim.Config{
 		Seed: c.Int64("seed"), TenantID: c.String("tenant-id"), RecordsPerDay: c.Int("records-per-day"),
-		Token: os.Getenv("CALLRECORDS_GRAPH_TOKEN"), Throttle: c.Bool("throttle"), FaultRate: c.Float64("fault-rate"),
+		Token: os.Getenv("CALLRECORDS_GRAPH_TOKEN"), Throttle: c.Bool("throttle"), FaultRate: c.Float64("fault-rate"), Now: now,
 	})
 	if c.Bool("dump") {
-		return dumpRecords(c, sim)
+		return dumpRecords(c, sim, now().UTC())
 	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
@@ -549,9 +584,8 @@ func simulateAction(c *cli.Context) error {
 
 // dumpRecords writes the simulated tenant's records, day by day, one compact JSON
 // object per line.
-func dumpRecords(c *cli.Context, sim *graphsim.Simulator) error {
+func dumpRecords(c *cli.Context, sim *graphsim.Simulator, now time.Time) error {
 	w := bufio.NewWriterSize(c.App.Writer, 1<<20)
-	now := time.Now().UTC()
 	day := now.Add(-jobs.Retention).Truncate(24 * time.Hour)
 	for ; day.Before(now); day = day.Add(24 * time.Hour) {
 		for _, id := range sim.Truth(day, day.Add(24*time.Hour)).IDs {
@@ -592,6 +626,9 @@ func importAction(c *cli.Context) error {
 	cfg := jobs.DefaultConfig()
 	cfg.TenantID, cfg.Dest, cfg.S3, cfg.Logger = c.String("tenant-id"), c.String("dest"), s3Config(c), log
 	cfg.SingleWriter, cfg.TempDir = c.Bool("single-writer"), c.String("temp-dir")
+	if cfg.Now, err = clock(c); err != nil {
+		return err
+	}
 	sum, err := jobs.Import(c.Context, cfg, bufio.NewReaderSize(src, 1<<20))
 	if sum != nil {
 		sum.Print(c.App.Writer)
@@ -626,7 +663,11 @@ func serveNotificationsAction(c *cli.Context) error {
 	if err != nil {
 		return fmt.Errorf("open destination %s: %w", c.String("dest"), err)
 	}
-	rc := jobs.ReceiverConfig{TenantID: c.String("tenant-id"), ClientState: c.String("client-state"), Store: store, Logger: log}
+	now, err := clock(c)
+	if err != nil {
+		return err
+	}
+	rc := jobs.ReceiverConfig{TenantID: c.String("tenant-id"), ClientState: c.String("client-state"), Store: store, Logger: log, Now: now}
 	if cfg, err := jobConfig(c, log); err == nil {
 		if reauth, err := jobs.Reauthorizer(cfg); err == nil {
 			rc.Reauthorize = reauth
@@ -688,8 +729,11 @@ func statusAction(c *cli.Context) error {
 	if c.String("dest") == "" {
 		return usageError("--dest is required")
 	}
-	now := time.Now().UTC()
-	st, err := jobs.ReadStatus(c.Context, c.String("dest"), s3Config(c), c.String("tenant-id"), now)
+	now, err := clock(c)
+	if err != nil {
+		return err
+	}
+	st, err := jobs.ReadStatus(c.Context, c.String("dest"), s3Config(c), c.String("tenant-id"), now().UTC())
 	if err != nil {
 		return err
 	}

@@ -23,24 +23,39 @@ import (
 
 const tenant = "7a1c0e52-7c4e-4a57-9f0e-2f1f0c3b6a10"
 
+// now is the instant the simulator and the job take as the current time in
+// every test here: the simulated tenant moves with the clock, so no result
+// depends on the hour a test runs at (TestLake_AtSeveralInstants runs at
+// others).
 var now = time.Date(2026, 11, 20, 15, 30, 0, 0, time.UTC)
 
 func newSim(tb testing.TB) (*graphsim.Simulator, string) {
+	return newSimAt(tb, now, 8)
+}
+
+func newSimAt(tb testing.TB, at time.Time, perDay int) (*graphsim.Simulator, string) {
 	tb.Helper()
-	sim := graphsim.New(graphsim.Config{Seed: 42, TenantID: tenant, Now: func() time.Time { return now }, RecordsPerDay: 8, Token: "tok"})
+	sim := graphsim.New(graphsim.Config{Seed: 42, TenantID: tenant, Now: func() time.Time { return at }, RecordsPerDay: perDay, Token: "tok"})
 	srv := httptest.NewServer(sim)
 	tb.Cleanup(srv.Close)
 	return sim, srv.URL
 }
 
 func runJob(tb testing.TB, graphURL, dest string, s3 load.S3Config) *jobs.Summary {
+	return runJobAt(tb, now, graphURL, dest, s3)
+}
+
+func runJobAt(tb testing.TB, at time.Time, graphURL, dest string, s3 load.S3Config, edits ...func(*jobs.Config)) *jobs.Summary {
 	tb.Helper()
 	cfg := jobs.DefaultConfig()
 	cfg.TenantID, cfg.GraphURL, cfg.Dest, cfg.S3 = tenant, graphURL, dest, s3
 	cfg.Credential = extract.StaticToken("tok")
 	cfg.MaxRPS = 0
 	cfg.Concurrency = 4
-	cfg.Now = func() time.Time { return now }
+	cfg.Now = func() time.Time { return at }
+	for _, edit := range edits {
+		edit(&cfg)
+	}
 	sum, err := jobs.Run(context.Background(), cfg)
 	if err != nil {
 		tb.Fatalf("jobs.Run(%s): %v", dest, err)
@@ -79,8 +94,12 @@ type expected struct {
 }
 
 func truth(tb testing.TB, sim *graphsim.Simulator) expected {
+	return truthAt(tb, sim, now)
+}
+
+func truthAt(tb testing.TB, sim *graphsim.Simulator, at time.Time) expected {
 	tb.Helper()
-	tr := sim.Truth(now.Add(-jobs.Retention), now)
+	tr := sim.Truth(at.Add(-jobs.Retention), at)
 	e := expected{byID: map[string]map[string]any{}}
 	for _, id := range tr.IDs {
 		raw, ok := sim.Record(id)
@@ -125,41 +144,11 @@ func TestLake_DuckDB(t *testing.T) {
 	runJob(t, url, dest, load.S3Config{})
 	want := truth(t, sim)
 	db := openDuckDB(t)
-
-	counts := map[string]int{
-		schemas.TableCallRecords:  want.records,
-		schemas.TableSessions:     want.sessions,
-		schemas.TableSegments:     want.segments,
-		schemas.TableMediaStreams: want.streamRows,
-		schemas.TableParticipants: want.participants,
-	}
-	for name, n := range counts {
-		if got := scan[int](t, db, "SELECT count(*) FROM "+table(dest, name)); got != n {
-			t.Errorf("%s: %d rows, want %d (simulator truth)", name, got, n)
-		}
-	}
 	if want.sessions <= want.records || want.participants == 0 {
 		t.Fatalf("simulator data too thin for this test: %+v", want)
 	}
+	checkCounts(t, db, dest, want)
 
-	// Keys: one row per record id; children unique by their ordinal keys.
-	if got := scan[int](t, db, "SELECT count(DISTINCT call_record_id) FROM "+table(dest, "call_records")); got != want.records {
-		t.Errorf("distinct call_record_id = %d, want %d", got, want.records)
-	}
-	if dup := scan[int](t, db, "SELECT count(*) FROM (SELECT call_record_id, session_index FROM "+table(dest, "sessions")+" GROUP BY ALL HAVING count(*) > 1)"); dup != 0 {
-		t.Errorf("%d duplicate session keys", dup)
-	}
-	if dup := scan[int](t, db, "SELECT count(*) FROM (SELECT call_record_id, session_index, segment_index, media_index, stream_index FROM "+table(dest, "media_streams")+" GROUP BY ALL HAVING count(*) > 1)"); dup != 0 {
-		t.Errorf("%d duplicate stream keys", dup)
-	}
-	// Every child belongs to a record of the same partition.
-	if orphans := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "sessions")+" s ANTI JOIN "+table(dest, "call_records")+" c USING (call_record_id, dt)"); orphans != 0 {
-		t.Errorf("%d sessions without their call record in the same dt partition", orphans)
-	}
-	// Partition = UTC date of the start.
-	if bad := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "call_records")+" WHERE CAST(dt AS VARCHAR) <> strftime(start_date_time AT TIME ZONE 'UTC', '%Y-%m-%d')"); bad != 0 {
-		t.Errorf("%d call records in the wrong dt partition", bad)
-	}
 	// Types.
 	if typ := scan[string](t, db, "SELECT typeof(start_date_time) FROM "+table(dest, "call_records")+" LIMIT 1"); typ != "TIMESTAMP WITH TIME ZONE" {
 		t.Errorf("start_date_time is %s, want TIMESTAMP WITH TIME ZONE (INT64 TIMESTAMP(MICROS, UTC))", typ)
@@ -189,6 +178,72 @@ func TestLake_DuckDB(t *testing.T) {
 		if checked++; checked == 25 {
 			break
 		}
+	}
+}
+
+// checkCounts compares the lake with the simulator's truth: rows per table,
+// one row per key, children in their record's partition, partition = UTC
+// start date.
+func checkCounts(t *testing.T, db *sql.DB, dest string, want expected) {
+	t.Helper()
+	counts := map[string]int{
+		schemas.TableCallRecords:  want.records,
+		schemas.TableSessions:     want.sessions,
+		schemas.TableSegments:     want.segments,
+		schemas.TableMediaStreams: want.streamRows,
+		schemas.TableParticipants: want.participants,
+	}
+	for name, n := range counts {
+		if got := scan[int](t, db, "SELECT count(*) FROM "+table(dest, name)); got != n {
+			t.Errorf("%s: %d rows, want %d (simulator truth)", name, got, n)
+		}
+	}
+	// Keys: one row per record id; children unique by their ordinal keys.
+	if got := scan[int](t, db, "SELECT count(DISTINCT call_record_id) FROM "+table(dest, "call_records")); got != want.records {
+		t.Errorf("distinct call_record_id = %d, want %d", got, want.records)
+	}
+	if dup := scan[int](t, db, "SELECT count(*) FROM (SELECT call_record_id, session_index FROM "+table(dest, "sessions")+" GROUP BY ALL HAVING count(*) > 1)"); dup != 0 {
+		t.Errorf("%d duplicate session keys", dup)
+	}
+	if dup := scan[int](t, db, "SELECT count(*) FROM (SELECT call_record_id, session_index, segment_index, media_index, stream_index FROM "+table(dest, "media_streams")+" GROUP BY ALL HAVING count(*) > 1)"); dup != 0 {
+		t.Errorf("%d duplicate stream keys", dup)
+	}
+	// Every child belongs to a record of the same partition.
+	if orphans := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "sessions")+" s ANTI JOIN "+table(dest, "call_records")+" c USING (call_record_id, dt)"); orphans != 0 {
+		t.Errorf("%d sessions without their call record in the same dt partition", orphans)
+	}
+	// Partition = UTC date of the start.
+	if bad := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "call_records")+" WHERE CAST(dt AS VARCHAR) <> strftime(start_date_time AT TIME ZONE 'UTC', '%Y-%m-%d')"); bad != 0 {
+		t.Errorf("%d call records in the wrong dt partition", bad)
+	}
+}
+
+// TestLake_AtSeveralInstants runs the whole job at instants spread over a day
+// (the simulated tenant moves with its clock: which records are retained and
+// published, where the list pages break and which of them come back empty)
+// and checks the lake against the simulator's truth at each. At least one of
+// them must meet a list page that is empty but carries a nextLink.
+func TestLake_AtSeveralInstants(t *testing.T) {
+	db := openDuckDB(t)
+	empty := 0
+	for _, at := range []time.Time{
+		time.Date(2026, 12, 4, 0, 20, 0, 0, time.UTC),
+		time.Date(2026, 12, 4, 2, 55, 0, 0, time.UTC),
+		time.Date(2026, 12, 4, 7, 40, 0, 0, time.UTC),
+		time.Date(2026, 12, 4, 13, 5, 0, 0, time.UTC),
+		time.Date(2026, 12, 4, 18, 30, 0, 0, time.UTC),
+		time.Date(2026, 12, 4, 23, 50, 0, 0, time.UTC),
+	} {
+		t.Run(at.Format("15-04Z"), func(t *testing.T) {
+			sim, url := newSimAt(t, at, 3)
+			dest := t.TempDir()
+			runJobAt(t, at, url, dest, load.S3Config{}, func(c *jobs.Config) { c.Datasets = []string{schemas.DatasetCallRecords} })
+			checkCounts(t, db, dest, truthAt(t, sim, at))
+			empty += sim.Stats().EmptyListPages
+		})
+	}
+	if empty == 0 && !t.Failed() {
+		t.Error("no run met an empty list page with a nextLink: the instants no longer cover that case")
 	}
 }
 

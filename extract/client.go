@@ -83,6 +83,9 @@ type Config struct {
 	// evolvable enum members (e.g. productFamily azureCommunicationServices)
 	// come back by name instead of as unknownFutureValue.
 	IncludeUnknownEnumMembers bool
+	// Now is the clock subscription expirations are checked against
+	// (default time.Now).
+	Now func() time.Time
 }
 
 // Client is a Microsoft Graph client for call records. It is safe for
@@ -97,6 +100,7 @@ type Client struct {
 	maxRetries int
 	log        *slog.Logger
 	prefer     string
+	now        func() time.Time
 
 	// Hooks, replaced by tests.
 	sleep  func(ctx context.Context, d time.Duration) error
@@ -130,6 +134,7 @@ func New(cfg Config) (*Client, error) {
 		cred:       cfg.Credential,
 		maxRetries: cfg.MaxRetries,
 		log:        cfg.Logger,
+		now:        cfg.Now,
 		sleep:      sleepCtx,
 		jitter: func(d time.Duration) time.Duration {
 			if d <= 0 {
@@ -139,6 +144,9 @@ func New(cfg Config) (*Client, error) {
 		},
 	}
 	c.scopes = []string{c.baseStr + "/.default"}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	// A copy of the caller's client whose redirects cannot leave the Graph
 	// origin, so the Authorization header never follows one elsewhere.
 	hc := http.Client{Timeout: 2 * time.Minute}

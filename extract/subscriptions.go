@@ -112,7 +112,7 @@ func (c *Client) ListSubscriptions(ctx context.Context) ([]Subscription, error) 
 func (c *Client) CreateSubscription(ctx context.Context, s Subscription) (Subscription, error) {
 	s.ID = ""
 	s.ExpirationDateTime = s.ExpirationDateTime.UTC()
-	if err := checkSubscription(s, time.Now()); err != nil {
+	if err := checkSubscription(s, c.now()); err != nil {
 		return Subscription{}, fmt.Errorf("create subscription for %s: %w", s.Resource, err)
 	}
 	body, err := json.Marshal(s)
@@ -170,7 +170,7 @@ func (c *Client) RenewSubscription(ctx context.Context, id string, expires time.
 	if id == "" {
 		return Subscription{}, errors.New("renew subscription: empty id")
 	}
-	if err := checkExpiration(expires, time.Now()); err != nil {
+	if err := checkExpiration(expires, c.now()); err != nil {
 		return Subscription{}, fmt.Errorf("renew subscription %s: %w", id, err)
 	}
 	body, err := json.Marshal(struct {

@@ -220,6 +220,9 @@ type Stats struct {
 	// Throttled counts 429 answers, Faults injected failures, Unauthorized
 	// 401 answers.
 	Throttled, Faults, Unauthorized int
+	// EmptyListPages counts call-record list pages answered with no items
+	// and a nextLink.
+	EmptyListPages int
 }
 
 // Stats returns a snapshot of the request counters.

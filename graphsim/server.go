@@ -559,6 +559,9 @@ func (s *Simulator) serveList(w http.ResponseWriter, r *http.Request, rc *reqCtx
 	jw.closeArr()
 	if next != nil {
 		jw.str("@odata.nextLink", nextLink(r, listToken(*next, nextEmptied)))
+		if len(page) == 0 {
+			s.count(func(st *Stats) { st.EmptyListPages++ })
+		}
 	}
 	jw.close()
 	s.writeBody(w, rc, rc.prefs.applied(listPage, true), jw.b)

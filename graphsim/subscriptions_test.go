@@ -325,8 +325,7 @@ func TestSubscriptions_Create(t *testing.T) {
 				if got := sim.Subscriptions(); len(got) != 0 {
 					t.Errorf("Subscriptions() = %v after a failed create, want none", got)
 				}
-				list := MustOK(t, MustGet(t, srv.Client(), srv.URL+subsPath), "list")
-				if v := arr(list["value"]); len(v) != 0 {
+				if v := listSubscriptions(t, srv); len(v) != 0 {
 					t.Errorf("GET subscriptions lists %d after a failed create, want 0", len(v))
 				}
 				return
@@ -426,9 +425,8 @@ func TestSubscriptions_Manage(t *testing.T) {
 	other := MustSubscribe(t, srv, subBody(rv, testNow, "updated"))
 	byID := srv.URL + subsPath + "/"
 
-	list := MustOK(t, MustGet(t, srv.Client(), srv.URL+subsPath), "list")
 	var ids []string
-	for _, v := range arr(list["value"]) {
+	for _, v := range listSubscriptions(t, srv) {
 		s, _ := obj(v)["id"].(string)
 		ids = append(ids, s)
 	}
@@ -495,7 +493,7 @@ func TestSubscriptions_Manage(t *testing.T) {
 	if r := MustGet(t, srv.Client(), byID+id); r.status != http.StatusNotFound {
 		t.Errorf("GET expired subscription = %d, want 404", r.status)
 	}
-	if v := arr(MustOK(t, MustGet(t, srv.Client(), srv.URL+subsPath), "list")["value"]); len(v) != 0 {
+	if v := listSubscriptions(t, srv); len(v) != 0 {
 		t.Errorf("list after expiration has %d subscriptions, want 0", len(v))
 	}
 }
@@ -909,4 +907,20 @@ func TestDeliver_ExpiredSubscription(t *testing.T) {
 	if got := sim.Subscriptions(); len(got) != 0 {
 		t.Errorf("Subscriptions() = %+v, want none", got)
 	}
+}
+
+// listSubscriptions GETs the subscriptions collection, following every
+// @odata.nextLink, and returns its items.
+func listSubscriptions(tb testing.TB, srv *httptest.Server) []any {
+	tb.Helper()
+	var items []any
+	for u, pages := srv.URL+subsPath, 0; u != ""; pages++ {
+		if pages == 100 {
+			tb.Fatalf("GET subscriptions: still paging after %d pages", pages)
+		}
+		page := MustOK(tb, MustGet(tb, srv.Client(), u), "list subscriptions")
+		items = append(items, arr(page["value"])...)
+		u, _ = page["@odata.nextLink"].(string)
+	}
+	return items
 }

@@ -81,6 +81,14 @@ func DefaultConfig() Config {
 	}
 }
 
+// clock is c.Now, or time.Now when unset.
+func (c Config) clock() func() time.Time {
+	if c.Now != nil {
+		return c.Now
+	}
+	return time.Now
+}
+
 // KnownDatasets lists the datasets --datasets accepts.
 var KnownDatasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting, DatasetNotifications}
 

@@ -51,9 +51,10 @@ func exitCode(err error) int {
 
 func newProcessFixture(t *testing.T, latency time.Duration) processFixture {
 	t.Helper()
-	// The window lies well inside the simulator's retention, so every run sees
-	// the same records whatever the wall clock says.
-	t0 := time.Now().UTC().Truncate(time.Hour)
+	// The simulator's clock is pinned and the window lies well inside its
+	// retention, so every run sees the same records whatever the wall clock
+	// says (the process's own clock only times its lease).
+	t0 := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
 	sim := graphsim.New(graphsim.Config{Seed: 11, TenantID: tenant, Now: func() time.Time { return t0 },
 		RecordsPerDay: 6, PstnPerDay: 20, DirectRoutingPerDay: 10, Token: "tok", Latency: [2]time.Duration{latency / 2, latency}})
 	srv := httptest.NewServer(sim)

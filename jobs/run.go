@@ -49,10 +49,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		// A drain runs every few minutes, all day: an empty inbox costs one
 		// listing, and no probe, lease or run summary.
 		if empty, err := inboxEmpty(ctx, cfg); err != nil || empty {
-			now := time.Now()
-			if cfg.Now != nil {
-				now = cfg.Now()
-			}
+			now := cfg.clock()()
 			return &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: now.UTC(), Finished: now.UTC()}, err
 		}
 	}
@@ -111,6 +108,7 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 			Credential: cfg.Credential,
 			MaxRPS:     cfg.MaxRPS,
 			Logger:     cfg.Logger,
+			Now:        cfg.Now,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrConfig, err)

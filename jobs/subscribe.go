@@ -39,7 +39,7 @@ func graphClient(cfg Config) (*extract.Client, error) {
 	if cfg.Credential == nil {
 		return nil, fmt.Errorf("%w: no Graph credential", ErrConfig)
 	}
-	c, err := extract.New(extract.Config{BaseURL: cfg.GraphURL, Credential: cfg.Credential, MaxRPS: cfg.MaxRPS, Logger: cfg.Logger})
+	c, err := extract.New(extract.Config{BaseURL: cfg.GraphURL, Credential: cfg.Credential, MaxRPS: cfg.MaxRPS, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}
@@ -66,10 +66,6 @@ func Subscribe(ctx context.Context, cfg Config, opts SubscribeOptions) ([]extrac
 	if opts.Lifetime <= 0 || opts.Lifetime > extract.MaxSubscriptionLifetime {
 		opts.Lifetime = extract.MaxSubscriptionLifetime - 30*time.Minute
 	}
-	now := time.Now
-	if cfg.Now != nil {
-		now = cfg.Now
-	}
 	graph, err := graphClient(cfg)
 	if err != nil {
 		return nil, err
@@ -85,7 +81,7 @@ func Subscribe(ctx context.Context, cfg Config, opts SubscribeOptions) ([]extrac
 			mine = append(mine, s)
 		}
 	}
-	expires := now().UTC().Add(opts.Lifetime)
+	expires := cfg.clock()().UTC().Add(opts.Lifetime)
 	var out []extract.Subscription
 	switch {
 	case opts.Delete:
@@ -130,11 +126,12 @@ func Reauthorizer(cfg Config) (func(ctx context.Context, subscriptionID string) 
 	if err != nil {
 		return nil, err
 	}
+	now := cfg.clock()
 	return func(ctx context.Context, id string) error {
 		if err := graph.ReauthorizeSubscription(ctx, id); err != nil {
 			return fmt.Errorf("reauthorize subscription %s: %w", id, err)
 		}
-		_, err := graph.RenewSubscription(ctx, id, time.Now().UTC().Add(extract.MaxSubscriptionLifetime-30*time.Minute))
+		_, err := graph.RenewSubscription(ctx, id, now().UTC().Add(extract.MaxSubscriptionLifetime-30*time.Minute))
 		return err
 	}, nil
 }

@@ -816,6 +816,36 @@ func datasetsInUsage(usage string) []string {
 func TestNotificationsFlow(t *testing.T) {
 	bin := etlBinary(t)
 	d := loadNotifications(t)
+	emptyFirst := 0
+	for _, at := range flowInstants {
+		t.Run(at.Format("2006-01-02T15-04Z"), func(t *testing.T) {
+			if notificationsFlow(t, bin, d, at) {
+				emptyFirst++
+			}
+		})
+	}
+	if emptyFirst == 0 && !t.Failed() {
+		t.Errorf("no instant of %v had an empty first list page: the case the instants are there for is not covered", flowInstants)
+	}
+}
+
+// flowInstants are the simulated "now"s the flow runs at, spread over a day.
+// The simulated tenant moves with its clock and, like Graph, now and then
+// answers a list page with no items and a nextLink: at 2026-12-04T02:55Z
+// (CALLRECORDS_NOW, which the simulator and every command read) the very
+// first page of the call-record listing is such a page.
+var flowInstants = []time.Time{
+	time.Date(2026, 12, 3, 4, 10, 0, 0, time.UTC),
+	time.Date(2026, 12, 3, 9, 35, 0, 0, time.UTC),
+	time.Date(2026, 12, 3, 14, 0, 0, 0, time.UTC),
+	time.Date(2026, 12, 3, 19, 45, 0, 0, time.UTC),
+	time.Date(2026, 12, 4, 2, 55, 0, 0, time.UTC),
+}
+
+// notificationsFlow runs the flow of TestNotificationsFlow with every process
+// pinned to the instant at; it reports whether the simulator's first list
+// page was an empty one.
+func notificationsFlow(t *testing.T, bin string, d notificationsDeployment, at time.Time) (emptyFirstPage bool) {
 	// The Secrets created out of band that the pods need, as their examples
 	// write them. Optional ones (the client-secret credential) are left out:
 	// CALLRECORDS_GRAPH_TOKEN stands for workload identity.
@@ -831,6 +861,11 @@ func TestNotificationsFlow(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	lake := filepath.Join(tmp, "lake")
+	// Every process reads its clock from CALLRECORDS_NOW; the test's own
+	// notion of now runs on from the same instant.
+	pinned := time.Now()
+	now := func() time.Time { return at.Add(time.Since(pinned)) }
+	clockEnv := []string{"HOME", tmp, "CALLRECORDS_NOW", at.Format(time.RFC3339)}
 
 	recv := d.receiver.Spec.Template.Spec.Containers[0]
 	recvSettings := d.settings(t, cmdServe, recv, examples)
@@ -842,12 +877,12 @@ func TestNotificationsFlow(t *testing.T) {
 
 	// Graph.
 	graphAddr := freeAddr(t)
-	startProcess(t, bin, "graph-simulator", []string{"simulate", "--listen", graphAddr, "--tenant-id", tenant}, map[string]string{"HOME": tmp})
+	startProcess(t, bin, "graph-simulator", []string{"simulate", "--listen", graphAddr, "--tenant-id", tenant}, withEnv(nil, clockEnv...))
 	graphURL := "http://" + graphAddr
 
 	// 1. The receiver.
 	recvAddr := freeAddr(t)
-	recvEnv := withEnv(recvSettings.env, "HOME", tmp, "CALLRECORDS_GRAPH_TOKEN", "x")
+	recvEnv := withEnv(withEnv(recvSettings.env, clockEnv...), "CALLRECORDS_GRAPH_TOKEN", "x")
 	recvArgs := withFlags(recv.Args, "listen", recvAddr, "dest", lake, "graph-url", graphURL)
 	receiver := startProcess(t, bin, "receiver", recvArgs, recvEnv)
 	// Each URL given to Graph goes where the Ingress routes it.
@@ -882,7 +917,7 @@ func TestNotificationsFlow(t *testing.T) {
 	// 2. subscribe, twice.
 	sub := d.subscribe.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
 	subSettings := d.settings(t, cmdSubscribe, sub, examples)
-	subEnv := withEnv(subSettings.env, "HOME", tmp, "CALLRECORDS_GRAPH_TOKEN", "x")
+	subEnv := withEnv(withEnv(subSettings.env, clockEnv...), "CALLRECORDS_GRAPH_TOKEN", "x")
 	subArgs := withFlags(sub.Args, "notification-url", local(urls["notification-url"]), "lifecycle-url", local(urls["lifecycle-url"]), "graph-url", graphURL)
 	var subID string
 	for i := range 2 {
@@ -905,10 +940,10 @@ func TestNotificationsFlow(t *testing.T) {
 	}
 
 	// 3. A notification and a lifecycle event, as Graph posts them.
-	id := firstCallRecord(t, graphURL)
+	id, emptyPages := firstCallRecord(t, graphURL)
 	note := map[string]any{"value": []map[string]any{{
 		"subscriptionId": subID, "clientState": clientState, "tenantId": tenant, "changeType": "created",
-		"resource": "communications/callRecords/" + id, "subscriptionExpirationDateTime": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		"resource": "communications/callRecords/" + id, "subscriptionExpirationDateTime": now().Add(time.Hour).UTC().Format(time.RFC3339),
 		"resourceData": map[string]any{"@odata.type": "#microsoft.graph.callrecord", "@odata.id": "communications/callRecords/" + id, "id": id},
 	}}}
 	if code := postJSON(t, local(urls["notification-url"]), note); code != http.StatusAccepted {
@@ -922,7 +957,7 @@ func TestNotificationsFlow(t *testing.T) {
 	// and renews the subscription with its own Graph settings.
 	event := map[string]any{"value": []map[string]any{{
 		"subscriptionId": subID, "clientState": clientState, "tenantId": tenant, "lifecycleEvent": "reauthorizationRequired",
-		"resource": "/communications/callRecords", "subscriptionExpirationDateTime": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+		"resource": "/communications/callRecords", "subscriptionExpirationDateTime": now().Add(time.Hour).UTC().Format(time.RFC3339),
 	}}}
 	if code := postJSON(t, local(urls["lifecycle-url"]), event); code/100 != 2 {
 		t.Errorf("lifecycle event answered %d, want 2xx", code)
@@ -932,7 +967,7 @@ func TestNotificationsFlow(t *testing.T) {
 
 	// 4. The drain.
 	drain := d.drain.Spec.JobTemplate.Spec.Template.Spec.Containers[0]
-	drainEnv := withEnv(d.settings(t, cmdRun, drain, examples).env, "HOME", tmp, "CALLRECORDS_GRAPH_TOKEN", "x")
+	drainEnv := withEnv(withEnv(d.settings(t, cmdRun, drain, examples).env, clockEnv...), "CALLRECORDS_GRAPH_TOKEN", "x")
 	drainArgs := withFlags(drain.Args, "dest", lake, "graph-url", graphURL, "temp-dir", t.TempDir())
 	code, out := runProcess(t, bin, drainArgs, drainEnv)
 	if action := failureAction(d.drain.Spec.JobTemplate.Spec.PodFailurePolicy, drain.Name, int32(code)); code != 0 {
@@ -949,6 +984,7 @@ func TestNotificationsFlow(t *testing.T) {
 	if code := receiver.stop(t); code != 0 {
 		t.Errorf("receiver exit code %d after SIGTERM, want 0\n%s", code, receiver.output())
 	}
+	return emptyPages > 0
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.
@@ -1171,28 +1207,55 @@ func graphGet(t *testing.T, u string, v any) {
 	}
 }
 
-func graphSubscriptions(t *testing.T, graphURL string) []graphSubscription {
+// graphList collects every item of a Graph collection, following
+// @odata.nextLink from page to page (Graph may answer a page with no items
+// and a nextLink).
+func graphList[T any](t *testing.T, u string) (items []T) {
 	t.Helper()
-	var page struct {
-		Value []graphSubscription `json:"value"`
+	for pages := 0; u != ""; pages++ {
+		if pages == 1000 {
+			t.Fatalf("%s: still paging after %d pages", u, pages)
+		}
+		var page struct {
+			Value    []T    `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		graphGet(t, u, &page)
+		items = append(items, page.Value...)
+		u = page.NextLink
 	}
-	graphGet(t, graphURL+"/v1.0/subscriptions", &page)
-	return page.Value
+	return items
 }
 
-// firstCallRecord is the id of a call record the simulator serves.
-func firstCallRecord(t *testing.T, graphURL string) string {
+func graphSubscriptions(t *testing.T, graphURL string) []graphSubscription {
 	t.Helper()
-	var page struct {
-		Value []struct {
-			ID string `json:"id"`
-		} `json:"value"`
+	return graphList[graphSubscription](t, graphURL+"/v1.0/subscriptions")
+}
+
+// firstCallRecord is the id of a call record the simulator serves, and how
+// many empty pages came before it.
+func firstCallRecord(t *testing.T, graphURL string) (id string, emptyPages int) {
+	t.Helper()
+	u := graphURL + "/v1.0/communications/callRecords"
+	for pages := 0; u != ""; pages++ {
+		if pages == 1000 {
+			t.Fatalf("the simulator lists no call record in %d pages", pages)
+		}
+		var page struct {
+			Value []struct {
+				ID string `json:"id"`
+			} `json:"value"`
+			NextLink string `json:"@odata.nextLink"`
+		}
+		graphGet(t, u, &page)
+		if len(page.Value) > 0 && page.Value[0].ID != "" {
+			return page.Value[0].ID, emptyPages
+		}
+		emptyPages++
+		u = page.NextLink
 	}
-	graphGet(t, graphURL+"/v1.0/communications/callRecords", &page)
-	if len(page.Value) == 0 || page.Value[0].ID == "" {
-		t.Fatalf("the simulator lists no call records")
-	}
-	return page.Value[0].ID
+	t.Fatalf("the simulator lists no call records")
+	return "", 0
 }
 
 func postJSON(t *testing.T, u string, v any) int {
