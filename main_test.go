@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
@@ -55,4 +58,22 @@ func TestRun_UsageErrors(t *testing.T) {
 
 func runQuiet(args []string) error {
 	return run(context.Background(), args, io.Discard)
+}
+
+// TestStatus_MissingDestination: `status` on a destination that does not
+// exist (a typo) says so and exits 2, creating nothing; on an existing lake
+// without checkpoints it reports none.
+func TestStatus_MissingDestination(t *testing.T) {
+	typo := filepath.Join(t.TempDir(), "lakke")
+	err := runQuiet([]string{"callrecords-etl", "status", "--dest", typo})
+	if got := exitCode(err); got != 2 || !strings.Contains(fmt.Sprint(err), "does not exist") {
+		t.Errorf("status --dest <missing> = exit %d (%v), want 2 saying it does not exist", got, err)
+	}
+	if _, err := os.Stat(typo); !os.IsNotExist(err) {
+		t.Errorf("status created %s (%v)", typo, err)
+	}
+	var out strings.Builder
+	if err := run(context.Background(), []string{"callrecords-etl", "status", "--dest", t.TempDir()}, &out); err != nil || !strings.Contains(out.String(), "no checkpoints yet") {
+		t.Errorf("status on an empty lake = %v, %q", err, out.String())
+	}
 }

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 	"github.com/callrecords-etl/callrecords-etl/transform"
 )
@@ -31,12 +31,11 @@ func (r *runner) callRecords(ctx context.Context) error {
 	if err := r.drainInbox(ctx); err != nil {
 		return err
 	}
-	var cp Checkpoint
-	etag, found, err := readJSON(ctx, r.store, checkpointKey(r.cfg.TenantID, ds), &cp)
+	cp, err := r.lake.Checkpoint(ctx, ds)
 	if err != nil {
 		return err
 	}
-	w, gap := r.plan(cp, found, now, Retention)
+	w, gap := r.plan(cp, now, Retention)
 	if gap != nil {
 		log.Error("retention gap: call records expired before they were read",
 			"gap_from", gap.From, "gap_to", gap.To)
@@ -53,13 +52,8 @@ func (r *runner) callRecords(ctx context.Context) error {
 	if r.sum.Explicit || r.cfg.DryRun {
 		return nil // a backfill never moves the scheduled watermark
 	}
-	cp.Tenant, cp.Dataset = r.cfg.TenantID, ds
-	cp.Watermark, cp.LastSuccess, cp.LastRunID = w.To, now, r.cfg.RunID
-	if gap != nil {
-		cp.Gaps = append(cp.Gaps, *gap)
-	}
-	if _, err := writeJSON(ctx, r.store, checkpointKey(r.cfg.TenantID, ds), etag, cp); err != nil {
-		return fmt.Errorf("advance checkpoint: %w", err)
+	if err := r.lake.Advance(ctx, &cp, ds, w.To, r.cfg.RunID, gap); err != nil {
+		return err
 	}
 	log.Info("checkpoint advanced", "watermark", cp.Watermark)
 	return nil
@@ -98,7 +92,7 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		cancel()
 		if next != nil {
 			if pl := <-next; pl.plan != nil {
-				pl.plan.part.cleanup()
+				pl.plan.part.Cleanup()
 			}
 		}
 		if finishing != nil {
@@ -119,32 +113,32 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		if i+1 < len(days) {
 			next = planAsync(days[i+1])
 		}
-		if finishing != nil && (prevLarge || pl.plan.part.large(len(pl.plan.fetch))) {
+		if finishing != nil && (prevLarge || large(pl.plan.part, len(pl.plan.fetch))) {
 			// Large partitions are not overlapped: memory stays that of one.
 			ferr := <-finishing
 			finishing = nil
 			if ferr != nil {
-				pl.plan.part.cleanup()
+				pl.plan.part.Cleanup()
 				return ferr
 			}
 		}
-		prevLarge = pl.plan.part.large(len(pl.plan.fetch))
+		prevLarge = large(pl.plan.part, len(pl.plan.fetch))
 		finish, err := r.fetchCallRecordsDay(ctx, pl.plan)
 		if err != nil {
-			pl.plan.part.cleanup()
+			pl.plan.part.Cleanup()
 			return err
 		}
 		if finishing != nil {
 			ferr := <-finishing
 			finishing = nil
 			if ferr != nil {
-				pl.plan.part.cleanup()
+				pl.plan.part.Cleanup()
 				return ferr
 			}
 		}
 		finishing = make(chan error, 1)
 		go func() {
-			defer pl.plan.part.cleanup()
+			defer pl.plan.part.Cleanup()
 			ferr := finish(finishCtx)
 			if ferr == nil {
 				r.progress(schemas.DatasetCallRecords, len(days))
@@ -161,12 +155,12 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 }
 
 // dayPlan is one day of a run: what Graph lists, what the lake holds, what to
-// fetch. Its partition's local copies go with part.cleanup.
+// fetch. Its partition's local copies go with part.Cleanup.
 type dayPlan struct {
 	date   string
 	log    *slog.Logger
 	listed map[string]int64
-	part   *partition
+	part   *lake.Partition
 	stored map[string]int64
 	fetch  []string
 }
@@ -196,7 +190,7 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 	}
 	stored, err := storedVersions(ctx, part)
 	if err != nil {
-		part.cleanup()
+		part.Cleanup()
 		return nil, err
 	}
 
@@ -230,7 +224,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 		return func(context.Context) error { return nil }, nil
 	}
 	if len(fetch) == 0 {
-		return func(ctx context.Context) error { return part.removeOrphans(ctx, log) }, nil
+		return func(context.Context) error { return nil }, nil
 	}
 
 	var notFound int
@@ -264,7 +258,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 			}
 		})
 		log.Info("partition done", "listed", len(listed), "fetched", len(replaced),
-			"records", part.prev.Records, "not_found", notFound, "quarantined", failed)
+			"records", part.Rows(), "not_found", notFound, "quarantined", failed)
 		return nil
 	}, nil
 }
@@ -277,16 +271,16 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 // stored rows stay. Nothing is written when no record was replaced (beyond
 // removing leftovers). incoming is about how many records feed will hand
 // over: a large partition buffers its pages on disk (see spillRecords).
-func (r *runner) writeCallRecords(ctx context.Context, part *partition, incoming int, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, finish func(context.Context) error, err error) {
+func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, incoming int, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, finish func(context.Context) error, err error) {
 	opts := r.parquetOptions()
-	large := part.large(incoming)
-	if large {
+	isLarge := large(part, incoming)
+	if isLarge {
 		// Memory stays flat however large the day: pages wait on disk and
 		// the tables are finished one at a time.
 		opts.SpillPages = true
 	}
 	w := newCallRecordWriters(opts)
-	w.sequential = large
+	w.sequential = isLarge
 	replaced = map[string]bool{}
 	fp := r.startFlatten(ctx, part, w, replaced, &failed, log)
 	err = feed(fp.add)
@@ -299,7 +293,7 @@ func (r *runner) writeCallRecords(ctx context.Context, part *partition, incoming
 	}
 	if len(replaced) == 0 {
 		w.abort()
-		return replaced, failed, func(ctx context.Context) error { return part.removeOrphans(ctx, log) }, nil
+		return replaced, failed, func(context.Context) error { return nil }, nil
 	}
 	return replaced, failed, func(ctx context.Context) error {
 		defer w.abort()
@@ -321,13 +315,13 @@ func (r *runner) writeCallRecords(ctx context.Context, part *partition, incoming
 				return carryOver(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep)
 			},
 		); err != nil {
-			return fmt.Errorf("carry over partition %s: %w", part.date, err)
+			return fmt.Errorf("carry over partition %s: %w", part.Date(), err)
 		}
 		files, err := w.close()
 		if err != nil {
-			return fmt.Errorf("write partition %s: %w", part.date, err)
+			return fmt.Errorf("write partition %s: %w", part.Date(), err)
 		}
-		return part.commit(ctx, files, log)
+		return r.commit(ctx, part, files)
 	}, nil
 }
 
@@ -366,7 +360,7 @@ type flattenJob struct {
 
 // startFlatten starts the decoders and the writer of one partition rewrite;
 // the writer alone touches w, replaced and failed until wait returns.
-func (r *runner) startFlatten(ctx context.Context, part *partition, w *callRecordWriters, replaced map[string]bool, failed *int, log *slog.Logger) *flattenPipeline {
+func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *callRecordWriters, replaced map[string]bool, failed *int, log *slog.Logger) *flattenPipeline {
 	n := runtime.GOMAXPROCS(0)
 	depth := max(8, 4*n) // records in flight: bounds memory
 	p := &flattenPipeline{
@@ -398,7 +392,7 @@ func (r *runner) startFlatten(ctx context.Context, part *partition, w *callRecor
 			}
 			if j.err != nil {
 				*failed++
-				if err := r.quarantine(ctx, part.dataset, j.id, j.raw, j.err, log); err != nil {
+				if err := r.quarantine(ctx, schemas.DatasetCallRecords, j.id, j.raw, j.err, log); err != nil {
 					p.fail(err)
 				}
 				continue
@@ -451,7 +445,6 @@ func (p *flattenPipeline) failed() error {
 // quarantine keeps a payload that could not be processed under _etl/quarantine/
 // and records it in the summary. Nothing is dropped silently.
 func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, cause error, log *slog.Logger) error {
-	key := quarantineKey(r.cfg.TenantID, ds, id)
 	doc, _ := json.Marshal(struct {
 		ID      string          `json:"id"`
 		Error   string          `json:"error"`
@@ -459,8 +452,9 @@ func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, caus
 		Payload json.RawMessage `json:"payload,omitempty"`
 		Raw     string          `json:"raw,omitempty"`
 	}{ID: id, Error: cause.Error(), RunID: r.cfg.RunID, Payload: validJSON(raw), Raw: invalidJSON(raw)})
-	if err := r.store.Put(ctx, key, bytes.NewReader(doc)); err != nil {
-		return fmt.Errorf("quarantine call record %s: %w", id, err)
+	key, err := r.lake.Quarantine(ctx, ds, id, doc)
+	if err != nil {
+		return err
 	}
 	log.Error("call record quarantined", "id", id, "key", key, "err", cause)
 	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id) })
@@ -483,11 +477,11 @@ func invalidJSON(b []byte) string {
 
 // callRecordWriters holds one Parquet writer per call-record table.
 type callRecordWriters struct {
-	records      *load.FileSetWriter[schemas.CallRecordRow]
-	sessions     *load.FileSetWriter[schemas.SessionRow]
-	segments     *load.FileSetWriter[schemas.SegmentRow]
-	streams      *load.FileSetWriter[schemas.MediaStreamRow]
-	participants *load.FileSetWriter[schemas.ParticipantRow]
+	records      *load.FileWriter[schemas.CallRecordRow]
+	sessions     *load.FileWriter[schemas.SessionRow]
+	segments     *load.FileWriter[schemas.SegmentRow]
+	streams      *load.FileWriter[schemas.MediaStreamRow]
+	participants *load.FileWriter[schemas.ParticipantRow]
 	// sequential: carry over and finish one table at a time (large
 	// partitions: each table's readers and encoders cost memory).
 	sequential bool
@@ -508,11 +502,11 @@ func (w *callRecordWriters) each(fns ...func() error) error {
 
 func newCallRecordWriters(opts load.ParquetOptions) *callRecordWriters {
 	return &callRecordWriters{
-		records:      load.NewFileSetWriter[schemas.CallRecordRow](opts),
-		sessions:     load.NewFileSetWriter[schemas.SessionRow](opts),
-		segments:     load.NewFileSetWriter[schemas.SegmentRow](opts),
-		streams:      load.NewFileSetWriter[schemas.MediaStreamRow](opts),
-		participants: load.NewFileSetWriter[schemas.ParticipantRow](opts),
+		records:      load.NewFileWriter[schemas.CallRecordRow](opts),
+		sessions:     load.NewFileWriter[schemas.SessionRow](opts),
+		segments:     load.NewFileWriter[schemas.SegmentRow](opts),
+		streams:      load.NewFileWriter[schemas.MediaStreamRow](opts),
+		participants: load.NewFileWriter[schemas.ParticipantRow](opts),
 	}
 }
 
@@ -526,7 +520,7 @@ func (w *callRecordWriters) add(rows schemas.CallRecordRows) error {
 	)
 }
 
-func writeIfAny[T any](w *load.FileSetWriter[T], rows []T) error {
+func writeIfAny[T any](w *load.FileWriter[T], rows []T) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -535,8 +529,8 @@ func writeIfAny[T any](w *load.FileSetWriter[T], rows []T) error {
 
 // close finishes the five tables' files at once (encoding and compressing
 // the last pages is most of a partition's writing).
-func (w *callRecordWriters) close() (map[string][]load.LocalFile, error) {
-	var files [5][]load.LocalFile
+func (w *callRecordWriters) close() (map[string]load.LocalFile, error) {
+	var files [5]load.LocalFile
 	err := w.each(
 		func() (err error) { files[0], err = w.records.Close(); return err },
 		func() (err error) { files[1], err = w.sessions.Close(); return err },
@@ -544,7 +538,7 @@ func (w *callRecordWriters) close() (map[string][]load.LocalFile, error) {
 		func() (err error) { files[3], err = w.streams.Close(); return err },
 		func() (err error) { files[4], err = w.participants.Close(); return err },
 	)
-	return map[string][]load.LocalFile{
+	return map[string]load.LocalFile{
 		schemas.TableCallRecords:  files[0],
 		schemas.TableSessions:     files[1],
 		schemas.TableSegments:     files[2],
@@ -562,11 +556,15 @@ func (w *callRecordWriters) abort() {
 }
 
 // storedVersions reads the (id, version) index of a partition from its committed
-// call_records files.
-func storedVersions(ctx context.Context, p *partition) (map[string]int64, error) {
+// call_records rows.
+func storedVersions(ctx context.Context, p *lake.Partition) (map[string]int64, error) {
 	out := map[string]int64{}
-	for _, f := range p.prev.Tables[schemas.TableCallRecords] {
-		path, err := p.local(ctx, f.Key)
+	keys, err := p.Files(ctx, schemas.TableCallRecords)
+	if err != nil {
+		return nil, err
+	}
+	for _, key := range keys {
+		path, err := p.Local(ctx, key)
 		if err != nil {
 			return nil, err
 		}
@@ -579,16 +577,20 @@ func storedVersions(ctx context.Context, p *partition) (map[string]int64, error)
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", f.Key, err)
+			return nil, fmt.Errorf("read %s: %w", key, err)
 		}
 	}
 	return out, nil
 }
 
 // carryOver copies the committed rows of table whose record is kept into w.
-func carryOver[T any](ctx context.Context, p *partition, table string, w *load.FileSetWriter[T], id func(*T) string, keep func(string) bool) error {
-	for _, f := range p.prev.Tables[table] {
-		path, err := p.local(ctx, f.Key)
+func carryOver[T any](ctx context.Context, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) string, keep func(string) bool) error {
+	keys, err := p.Files(ctx, table)
+	if err != nil {
+		return err
+	}
+	for _, key := range keys {
+		path, err := p.Local(ctx, key)
 		if err != nil {
 			return err
 		}
@@ -602,9 +604,9 @@ func carryOver[T any](ctx context.Context, p *partition, table string, w *load.F
 			return writeIfAny(w, kept)
 		})
 		if err != nil {
-			return fmt.Errorf("read %s: %w", f.Key, err)
+			return fmt.Errorf("read %s: %w", key, err)
 		}
-		p.forget(f.Key)
+		p.Forget(key)
 	}
 	return nil
 }
@@ -631,8 +633,26 @@ const pageBytes = 64 << 10
 
 // large reports whether the partition, with about incoming new records, is
 // large in the sense of spillRecords.
-func (p *partition) large(incoming int) bool {
-	return p.prev.Records+int64(incoming) >= int64(spillRecords)
+func large(p *lake.Partition, incoming int) bool {
+	return p.Rows()+int64(incoming) >= int64(spillRecords)
+}
+
+// openPartition opens the partition of dataset and date.
+func (r *runner) openPartition(ctx context.Context, dataset, date string) (*lake.Partition, error) {
+	return r.lake.Partition(ctx, dataset, date, schemas.TablesOf(dataset)...)
+}
+
+// commit commits a partition's new files and counts them.
+func (r *runner) commit(ctx context.Context, part *lake.Partition, files map[string]load.LocalFile) error {
+	if err := part.Commit(ctx, files); err != nil {
+		return err
+	}
+	for table, f := range files {
+		if f.Path != "" {
+			r.sum.addFile(table, f.Rows, f.Bytes)
+		}
+	}
+	return nil
 }
 
 func (r *runner) parquetOptions() load.ParquetOptions {

@@ -1,12 +1,15 @@
 package jobs_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +20,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
@@ -112,24 +116,33 @@ func (f *faultyStore) Delete(ctx context.Context, key string) error {
 	return f.Store.Delete(ctx, key)
 }
 
-func (f *faultyStore) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
+func (f *faultyStore) PutIfAbsent(ctx context.Context, key string, r io.Reader) (string, error) {
 	if err := f.hit(); err != nil {
 		return "", err
 	}
-	return f.Store.PutIfAbsent(ctx, key, data)
+	return f.Store.PutIfAbsent(ctx, key, r)
 }
 
-func (f *faultyStore) PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error) {
+func (f *faultyStore) PutIfMatch(ctx context.Context, key string, r io.Reader, etag string) (string, error) {
 	if err := f.hit(); err != nil {
 		return "", err
 	}
-	return f.Store.PutIfMatch(ctx, key, data, etag)
+	return f.Store.PutIfMatch(ctx, key, r, etag)
+}
+
+func (f *faultyStore) DeleteIfMatch(ctx context.Context, key, etag string) error {
+	if err := f.hit(); err != nil {
+		return err
+	}
+	return f.Store.DeleteIfMatch(ctx, key, etag)
 }
 
 // TestRun_FailureAtEveryCommitStep fails the store at one write after another
-// (data files, manifests, deletes, checkpoint, summary): the failed run never
-// advances the checkpoint past what it committed, and a rerun always ends with
-// the lake a clean run produces, row for row, with no leftover files.
+// (partition objects, deletes, checkpoint, summary): after the failure a
+// reader globbing the table folders finds every key once and nothing else; the
+// failed run never advances the checkpoint past what it committed, and a rerun
+// always ends with the lake a clean run produces, row for row, with no
+// leftover files.
 func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 	f := newFixture(t, nil)
 	// Scheduled runs from a checkpoint three days old: a few partitions, the
@@ -148,6 +161,9 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 	if total < 12 {
 		t.Fatalf("a clean run made only %d writes", total)
 	}
+	// The run's last writes: the checkpoint, the run summary, the release of
+	// the lease (whose failure is only logged: the lease expires by itself).
+	total--
 	points := []int64{1, 2, total - 2, total - 1, total}
 	for k := int64(3); k < total-2; k += max(1, total/4) {
 		points = append(points, k)
@@ -160,12 +176,14 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("fault at write %d of %d: Run = %v, want the injected error", k, total, err)
 		}
-		if k < total-1 { // the checkpoint is the run's last write but the summary
+		assertReaderView(t, fmt.Sprintf("after a fault at write %d of %d", k, total), dest)
+		if k < total-1 { // the checkpoint is the last write before the summary
 			st, err := jobs.ReadStatus(context.Background(), dest, load.S3Config{}, tenant, f.clock.Now())
 			if err != nil || len(st) != 1 || !st[0].Watermark.Equal(watermark) {
 				t.Fatalf("fault at write %d of %d: checkpoint = %+v (%v), want it unmoved at %s", k, total, st, err, watermark)
 			}
 		}
+		expireLease(t, dest)
 		if _, err := f.run(t, func(c *jobs.Config) { c.Dest = dest }); err != nil {
 			t.Fatalf("rerun after fault at write %d: %v", k, err)
 		}
@@ -174,26 +192,79 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 	}
 }
 
-// assertNoLeftovers checks that every data file is named by a manifest.
+// assertNoLeftovers checks that the table folders hold one object per table,
+// day and tenant, <tenant>.parquet, and nothing else (no file of an earlier
+// layout, no temporary file): what a reader globbing them reads is the commit.
 func assertNoLeftovers(t *testing.T, dest string) {
 	t.Helper()
-	named := map[string]bool{}
-	manifests, _ := filepath.Glob(filepath.Join(dest, "_etl", "manifests", "*", "*", "*.json"))
-	for _, m := range manifests {
-		var man jobs.Manifest
-		readJSONFile(t, m, &man)
-		for _, files := range man.Tables {
-			for _, f := range files {
-				named[f.Key] = true
+	for _, tb := range schemas.Tables {
+		filepath.WalkDir(filepath.Join(dest, tb.Name), func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return nil
+			}
+			if rel, _ := filepath.Rel(dest, path); d.Name() != tenant+".parquet" || !strings.HasPrefix(filepath.Base(filepath.Dir(path)), "dt=") {
+				t.Errorf("leftover file %s in a table folder", rel)
+			}
+			return nil
+		})
+	}
+	if m, _ := filepath.Glob(filepath.Join(dest, "_etl", "manifests", "*")); len(m) != 0 {
+		t.Errorf("manifests of an earlier layout left: %v", m)
+	}
+}
+
+// assertReaderView reads the lake as a glob reader does (every file of every
+// dt= folder) and checks that it holds each key once, and every call record
+// its sessions: whatever a run left, readers never double count.
+func assertReaderView(t *testing.T, label, dest string) {
+	t.Helper()
+	assertNoLeftovers(t, dest)
+	rows := lakeRows(t, dest)
+	keys := map[string]func(map[string]any) string{
+		schemas.TableCallRecords:        func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"]) },
+		schemas.TableSessions:           func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"]) },
+		schemas.TableSegments:           func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"]) },
+		schemas.TableMediaStreams:       func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"], r["MediaIndex"], r["StreamIndex"]) },
+		schemas.TableParticipants:       func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["ParticipantIndex"]) },
+		schemas.TablePstnCalls:          func(r map[string]any) string { return fmt.Sprint(r["ID"]) },
+		schemas.TableDirectRoutingCalls: func(r map[string]any) string { return fmt.Sprint(r["ID"]) },
+	}
+	var parents []string
+	withSessions := map[string]bool{}
+	for table, key := range keys {
+		seen := map[string]bool{}
+		for _, line := range rows[table] {
+			_, js, _ := strings.Cut(line, " ")
+			var r map[string]any
+			if err := json.Unmarshal([]byte(js), &r); err != nil {
+				t.Fatalf("%s: %v", label, err)
+			}
+			k := key(r)
+			if seen[k] {
+				t.Errorf("%s: %s holds key %s twice", label, table, k)
+			}
+			seen[k] = true
+			switch table {
+			case schemas.TableCallRecords:
+				parents = append(parents, k)
+			case schemas.TableSessions:
+				withSessions[fmt.Sprint(r["CallRecordID"])] = true
 			}
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(dest, "*", "dt=*", "*.parquet"))
-	for _, f := range files {
-		rel, _ := filepath.Rel(dest, f)
-		if !named[filepath.ToSlash(rel)] {
-			t.Errorf("leftover data file %s is named by no manifest", rel)
+	for _, id := range parents {
+		if !withSessions[id] {
+			t.Errorf("%s: call record %s has no sessions", label, id)
 		}
+	}
+}
+
+// expireLease removes the tenant's lease, as if the run that failed to
+// release it had died long enough ago for it to expire.
+func expireLease(t *testing.T, dest string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dest, "_etl", "locks", tenant+".json")); err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
 	}
 }
 
@@ -246,7 +317,7 @@ func TestRun_StaleLockExpires(t *testing.T) {
 	put := func(expires time.Time) {
 		doc, _ := json.Marshal(map[string]any{"run_id": "crashed", "host": "h", "pid": 1, "expires": expires})
 		store.Delete(context.Background(), "_etl/locks/"+tenant+".json")
-		if _, err := store.PutIfAbsent(context.Background(), "_etl/locks/"+tenant+".json", doc); err != nil {
+		if _, err := store.PutIfAbsent(context.Background(), "_etl/locks/"+tenant+".json", bytes.NewReader(doc)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -267,16 +338,15 @@ func TestRun_StaleLockExpires(t *testing.T) {
 // S3 gateways that silently ignore If-None-Match.
 type conditionsIgnored struct{ load.Store }
 
-func (c conditionsIgnored) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
-	if err := c.Store.Put(ctx, key, strings.NewReader(string(data))); err != nil {
+func (c conditionsIgnored) PutIfAbsent(ctx context.Context, key string, r io.Reader) (string, error) {
+	if err := c.Store.Put(ctx, key, r); err != nil {
 		return "", err
 	}
-	_, etag, err := c.Store.Get(ctx, key)
-	return etag, err
+	return c.Store.Head(ctx, key)
 }
 
-func (c conditionsIgnored) PutIfMatch(ctx context.Context, key string, data []byte, _ string) (string, error) {
-	return c.PutIfAbsent(ctx, key, data)
+func (c conditionsIgnored) PutIfMatch(ctx context.Context, key string, r io.Reader, _ string) (string, error) {
+	return c.PutIfAbsent(ctx, key, r)
 }
 
 func TestRun_RefusesStoreWithoutConditionalWrites(t *testing.T) {
@@ -306,8 +376,8 @@ func TestRun_S3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, _ := json.Marshal(jobs.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetCallRecords, Watermark: f.clock.Now().Add(-24 * time.Hour)})
-	if _, err := store.PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", data); err != nil {
+	data, _ := json.Marshal(lake.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetCallRecords, Watermark: f.clock.Now().Add(-24 * time.Hour)})
+	if _, err := store.PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	onS3 := func(c *jobs.Config) { c.Dest, c.S3 = s3dest, s3cfg }
@@ -319,7 +389,7 @@ func TestRun_S3(t *testing.T) {
 		t.Fatalf("S3 checkpoint = %+v, %v; want the watermark at now", st, err)
 	}
 	lease, _ := json.Marshal(map[string]any{"run_id": "other", "expires": f.clock.Now().Add(time.Minute)})
-	if _, err := store.PutIfAbsent(context.Background(), "_etl/locks/"+tenant+".json", lease); err != nil {
+	if _, err := store.PutIfAbsent(context.Background(), "_etl/locks/"+tenant+".json", bytes.NewReader(lease)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.run(t, onS3); !errors.Is(err, jobs.ErrLocked) {

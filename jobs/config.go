@@ -16,9 +16,6 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
-// Retention is how long Graph keeps a call record.
-const Retention = 30 * 24 * time.Hour
-
 // ErrConfig marks a configuration error (exit code 2).
 var ErrConfig = errors.New("invalid configuration")
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 	"github.com/callrecords-etl/callrecords-etl/transform"
 )
@@ -208,15 +209,15 @@ func (r *runner) writeImportChunks(ctx context.Context, chunks <-chan *importChu
 			if err != nil {
 				return err
 			}
-			large := part.large(len(c.best)) // stored rows count too
-			if prevLarge || large {
+			isLarge := large(part, len(c.best)) // stored rows count too
+			if prevLarge || isLarge {
 				// Large partitions are not overlapped: memory stays that of one.
 				if err := wait(); err != nil {
-					part.cleanup()
+					part.Cleanup()
 					return err
 				}
 			}
-			prevLarge = large
+			prevLarge = isLarge
 			finish, err := r.writeImportChunk(ctx, c, part, log)
 			c.remove()
 			if werr := wait(); werr != nil {
@@ -255,11 +256,11 @@ func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logg
 // writeImportChunk is importChunk in two steps: it writes the chunk's records
 // into the opened partition (after which the chunk may go), and finish
 // commits the partition and counts it. The partition is cleaned up either way.
-func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *partition, log *slog.Logger) (finish func(context.Context) error, err error) {
+func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lake.Partition, log *slog.Logger) (finish func(context.Context) error, err error) {
 	stats := r.sum.dataset(schemas.DatasetCallRecords)
 	defer func() {
 		if err != nil {
-			part.cleanup()
+			part.Cleanup()
 		}
 	}()
 	if err := c.w.Flush(); err != nil {
@@ -302,7 +303,7 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *par
 	}
 	records := len(c.best)
 	return func(ctx context.Context) error {
-		defer part.cleanup()
+		defer part.Cleanup()
 		if err := write(ctx); err != nil {
 			return err
 		}
@@ -315,7 +316,7 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *par
 				stats.Partitions++
 			}
 		})
-		log.Info("partition done", "dt", part.date, "records", records, "loaded", len(replaced))
+		log.Info("partition done", "dt", part.Date(), "records", records, "loaded", len(replaced))
 		return nil
 	}, nil
 }

@@ -144,6 +144,7 @@ func TestImport_StoreFailure(t *testing.T) {
 			t.Fatalf("fault at write %d of %d: Import = %v, want the injected error", k, total, err)
 		}
 		cfg.Store = nil
+		expireLease(t, dest)
 		if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(input)); err != nil {
 			t.Fatalf("import after fault at write %d: %v", k, err)
 		}

@@ -17,31 +17,17 @@ import (
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
-// Change notifications land in an inbox under _etl/: one object per call record
-// id, written before the notification is acknowledged, deleted by a run only
-// once the record is committed. Duplicates collapse on the key; order does not
-// matter because the run fetches the record's current version.
+// Change notifications land in the lake's inbox (lake.Lake.Notify) before
+// they are acknowledged; a run drains it.
 
 // MaxInboxAttempts is how many runs try an id that Graph answers 404 for (not yet
 // published) before giving up on it with an error line; the batch window still
 // catches the record when it appears.
 const MaxInboxAttempts = 10
-
-func inboxPrefix(tenant string) string { return etlPrefix + "inbox/" + tenant + "/" }
-
-func inboxKey(tenant, id string) string { return inboxPrefix(tenant) + id + ".json" }
-
-// inboxEntry is the object recorded for a notified call record id.
-type inboxEntry struct {
-	ID             string    `json:"id"`
-	ChangeType     string    `json:"change_type"`
-	SubscriptionID string    `json:"subscription_id"`
-	ReceivedAt     time.Time `json:"received_at"`
-	Attempts       int       `json:"attempts,omitempty"`
-}
 
 // validID is what a call record id may look like (a GUID, in practice); anything
 // else in a notification is refused rather than used to build a key.
@@ -75,12 +61,13 @@ func NewReceiver(cfg ReceiverConfig) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &receiver{cfg: cfg}
+	return &receiver{cfg: cfg, lake: lake.New(cfg.Store, cfg.TenantID, "", cfg.Now)}
 }
 
 type receiver struct {
-	cfg ReceiverConfig
-	bg  sync.WaitGroup
+	cfg  ReceiverConfig
+	lake *lake.Lake
+	bg   sync.WaitGroup
 }
 
 type notification struct {
@@ -133,7 +120,7 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rejected int
-	var entries []inboxEntry
+	var entries []lake.InboxEntry
 	for _, n := range body.Value {
 		if subtle.ConstantTimeCompare([]byte(n.ClientState), []byte(h.cfg.ClientState)) != 1 || n.TenantID != h.cfg.TenantID {
 			rejected++
@@ -151,11 +138,10 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rejected++
 			continue
 		}
-		entries = append(entries, inboxEntry{ID: id, ChangeType: n.ChangeType, SubscriptionID: n.SubscriptionID, ReceivedAt: h.cfg.Now().UTC()})
+		entries = append(entries, lake.InboxEntry{ID: id, ChangeType: n.ChangeType, SubscriptionID: n.SubscriptionID, ReceivedAt: h.cfg.Now().UTC()})
 	}
 	for _, e := range entries {
-		data, _ := json.Marshal(e)
-		if err := h.cfg.Store.Put(r.Context(), inboxKey(h.cfg.TenantID, e.ID), strings.NewReader(string(data))); err != nil {
+		if err := h.lake.Notify(r.Context(), e); err != nil {
 			// Not acknowledged: Graph delivers it again.
 			log.Error("notification not recorded", "id", e.ID, "err", err)
 			http.Error(w, "not recorded, retry", http.StatusServiceUnavailable)
@@ -203,61 +189,13 @@ func (h *receiver) lifecycle(n notification) {
 // Wait blocks until background lifecycle work (reauthorizations) is done.
 func (h *receiver) Wait() { h.bg.Wait() }
 
-// inboxItem is an inbox entry as read by a run, with the ETag that lets the run
-// delete it only if no newer notification replaced it meanwhile.
-type inboxItem struct {
-	inboxEntry
-	etag string
-}
-
-// readInbox lists the tenant's inbox.
-func (r *runner) readInbox(ctx context.Context) ([]inboxItem, error) {
-	var keys []string
-	err := r.store.List(ctx, inboxPrefix(r.cfg.TenantID), func(o load.Object) error {
-		if strings.HasSuffix(o.Key, ".json") {
-			keys = append(keys, o.Key)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list inbox: %w", err)
-	}
-	var items []inboxItem
-	for _, key := range keys {
-		var e inboxEntry
-		etag, found, err := readJSON(ctx, r.store, key, &e)
-		if err != nil {
-			return nil, err
-		}
-		if found {
-			items = append(items, inboxItem{e, etag})
-		}
-	}
-	return items, nil
-}
-
-// errFound stops a listing at its first entry.
-var errFound = errors.New("found")
-
 // inboxEmpty reports whether the tenant's inbox holds no notification.
 func inboxEmpty(ctx context.Context, cfg Config) (bool, error) {
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return false, err
 	}
-	err = store.List(ctx, inboxPrefix(cfg.TenantID), func(o load.Object) error {
-		if strings.HasSuffix(o.Key, ".json") {
-			return errFound
-		}
-		return nil
-	})
-	if errors.Is(err, errFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("list inbox: %w", err)
-	}
-	return true, nil
+	return lake.New(store, cfg.TenantID, "", cfg.Now).InboxEmpty(ctx)
 }
 
 // drainInbox fetches every call record the inbox names (all pages, like any
@@ -268,7 +206,7 @@ func inboxEmpty(ctx context.Context, cfg Config) (bool, error) {
 func (r *runner) drainInbox(ctx context.Context) error {
 	const ds = schemas.DatasetCallRecords
 	log := r.cfg.Logger.With("dataset", ds, "inbox", true)
-	items, err := r.readInbox(ctx)
+	items, err := r.lake.Inbox(ctx)
 	if err != nil || len(items) == 0 {
 		return err
 	}
@@ -276,7 +214,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		log.Info("dry run: would fetch notified call records", "ids", len(items))
 		return nil
 	}
-	byID := make(map[string]inboxItem, len(items))
+	byID := make(map[string]lake.InboxItem, len(items))
 	ids := make([]string, 0, len(items))
 	for _, it := range items {
 		byID[it.ID] = it
@@ -295,8 +233,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 			c.remove()
 		}
 	}()
-	var done []inboxItem
-	var missing []inboxItem
+	var done, missing []lake.InboxItem
 	err = r.graph.GetCallRecords(ctx, ids, r.cfg.Concurrency, func(id string, raw json.RawMessage) error {
 		done = append(done, byID[id])
 		head, herr := peekRecord(raw)
@@ -315,24 +252,22 @@ func (r *runner) drainInbox(ctx context.Context) error {
 	}
 	// Committed: the entries can go.
 	for _, it := range done {
-		if err := r.store.DeleteIfMatch(ctx, inboxKey(r.cfg.TenantID, it.ID), it.etag); err != nil && !errors.Is(err, load.ErrPrecondition) {
-			return fmt.Errorf("delete inbox entry %s: %w", it.ID, err)
+		if err := r.lake.Done(ctx, it); err != nil {
+			return err
 		}
 	}
 	for _, it := range missing {
-		it.Attempts++
-		key := inboxKey(r.cfg.TenantID, it.ID)
-		if it.Attempts >= MaxInboxAttempts {
+		if it.Attempts+1 >= MaxInboxAttempts {
 			log.Error("giving up on a notified call record Graph does not know; the scheduled window will still catch it if it appears",
-				"id", it.ID, "attempts", it.Attempts, "received_at", it.ReceivedAt)
-			if err := r.store.DeleteIfMatch(ctx, key, it.etag); err != nil && !errors.Is(err, load.ErrPrecondition) {
-				return fmt.Errorf("delete inbox entry %s: %w", it.ID, err)
+				"id", it.ID, "attempts", it.Attempts+1, "received_at", it.ReceivedAt)
+			if err := r.lake.Done(ctx, it); err != nil {
+				return err
 			}
 			continue
 		}
-		log.Warn("notified call record not found yet; retrying next run", "id", it.ID, "attempts", it.Attempts)
-		if _, err := writeJSON(ctx, r.store, key, it.etag, it.inboxEntry); err != nil && !errors.Is(err, load.ErrPrecondition) {
-			return fmt.Errorf("update inbox entry %s: %w", it.ID, err)
+		log.Warn("notified call record not found yet; retrying next run", "id", it.ID, "attempts", it.Attempts+1)
+		if err := r.lake.Retry(ctx, it); err != nil {
+			return err
 		}
 	}
 	return nil

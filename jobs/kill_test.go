@@ -62,10 +62,11 @@ func newProcessFixture(t *testing.T, latency time.Duration) processFixture {
 	return processFixture{bin: buildBinary(t), url: srv.URL, from: t0.Add(-6 * 24 * time.Hour), to: t0.Add(-2 * 24 * time.Hour)}
 }
 
-// TestKill_RealProcess SIGKILLs the real command at random instants of a run,
-// then reruns it (waiting out the dead run's lease): every time, the lake ends
-// up equal, row for row, to the lake of a run that was never interrupted, with
-// no file that no manifest names.
+// TestKill_RealProcess SIGKILLs the real command at random instants of a run:
+// right after each kill a reader globbing the lake sees committed data only
+// (every key once, no torn partition); then it reruns (waiting out the dead
+// run's lease) and the lake ends up equal, row for row, to the lake of a run
+// that was never interrupted, with nothing else in the table folders.
 func TestKill_RealProcess(t *testing.T) {
 	t.Parallel() // mostly waiting for leases to expire
 	p := newProcessFixture(t, 2*time.Millisecond)
@@ -94,6 +95,9 @@ func TestKill_RealProcess(t *testing.T) {
 		time.Sleep(after)
 		cmd.Process.Kill()
 		cmd.Wait()
+		// What a reader globbing the table folders sees now: every key once,
+		// every call record with its sessions, no file but the commits.
+		assertReaderView(t, "killed after "+after.String(), dest)
 
 		// Rerun; the killed run's lease blocks it (exit 5) until it expires.
 		deadline := time.Now().Add(30 * time.Second)

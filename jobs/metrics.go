@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"io"
 	"net/http"
 	"net/url"
@@ -19,7 +20,7 @@ const MetricsJob = "callrecords_etl"
 // PushMetrics pushes the metrics of a finished run to a Prometheus Pushgateway
 // (PUT: the group job=callrecords_etl,tenant=<tenant> is replaced). states are the
 // tenant's checkpoints after the run (ReadStatus); exitCode is the process's.
-func PushMetrics(ctx context.Context, gateway string, sum *Summary, states []Status, exitCode int, now time.Time, client *http.Client) error {
+func PushMetrics(ctx context.Context, gateway string, sum *Summary, states []lake.Status, exitCode int, now time.Time, client *http.Client) error {
 	if client == nil {
 		client = http.DefaultClient
 	}
@@ -43,7 +44,7 @@ func PushMetrics(ctx context.Context, gateway string, sum *Summary, states []Sta
 }
 
 // renderMetrics writes the Prometheus text exposition format (0.0.4).
-func renderMetrics(sum *Summary, states []Status, exitCode int, now time.Time) []byte {
+func renderMetrics(sum *Summary, states []lake.Status, exitCode int, now time.Time) []byte {
 	sum.mu.Lock()
 	defer sum.mu.Unlock()
 	var b bytes.Buffer

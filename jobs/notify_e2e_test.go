@@ -139,6 +139,7 @@ func TestNotifications_CrashBeforeCommit(t *testing.T) {
 	if got := inboxIDs(t, f.dest); len(got) != len(ids) {
 		t.Fatalf("inbox after a failed drain = %v, want all %d entries kept", got, len(ids))
 	}
+	expireLease(t, f.dest)
 	f.MustRun(t, func(c *jobs.Config) { c.Datasets = []string{jobs.DatasetNotifications} })
 	if got := len(callRecords(t, f.dest)); got != len(ids) {
 		t.Errorf("lake holds %d records after the second drain, want %d", got, len(ids))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -32,15 +32,15 @@ var (
 type runner struct {
 	cfg   Config
 	done  sync.Map // dataset -> *atomic.Int64, partitions committed (Progress)
-	store load.Store
+	lake  *lake.Lake
 	graph *extract.Client
 	tmp   string
 	sum   *Summary
 }
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the
-// explicit window) to now. Data files and manifests are written before the
-// checkpoint moves, so an interrupted run loses nothing and the next one repairs.
+// explicit window) to now. Partitions are committed before the checkpoint
+// moves, so an interrupted run loses nothing and the next one repairs.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -71,18 +71,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 		return g.Wait()
 	})
-}
-
-// openStore opens the destination, unless the configuration carries a store.
-func openStore(ctx context.Context, cfg Config) (load.Store, error) {
-	if cfg.Store != nil {
-		return cfg.Store, nil
-	}
-	store, err := load.OpenStore(ctx, cfg.Dest, cfg.S3)
-	if err != nil {
-		return nil, fmt.Errorf("open destination %s: %w", cfg.Dest, err)
-	}
-	return store, nil
 }
 
 // execute sets a run up (Graph client when withGraph, store, conditional-write
@@ -133,7 +121,7 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	}
 	defer os.RemoveAll(tmp)
 
-	var lock *lease
+	lk := lake.New(store, cfg.TenantID, tmp, cfg.Now)
 	if cfg.DryRun {
 		cfg.Logger.Info("dry run: nothing will be written")
 	} else if cfg.SingleWriter {
@@ -147,30 +135,31 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !cfg.DryRun {
-		if lock, err = acquireLease(ctx, store, cfg.TenantID, cfg.RunID, cfg.LockTTL, cfg.Now); err != nil {
+		lease, err := lk.Acquire(ctx, cfg.RunID, cfg.LockTTL)
+		if err != nil {
 			return nil, err
 		}
 		renewDone := make(chan struct{})
 		go func() {
 			defer close(renewDone)
-			lock.keepAlive(ctx, cfg.Logger, cancel)
+			lease.KeepAlive(ctx, cfg.Logger, cancel)
 		}()
 		defer func() {
 			cancel(nil)
 			<-renewDone
 			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 			defer rcancel()
-			if err := lock.release(rctx); err != nil {
+			if err := lease.Release(rctx); err != nil {
 				cfg.Logger.Warn("lock not released; it expires by itself", "err", err)
 			}
 		}()
 	}
 
-	r := &runner{cfg: cfg, store: store, graph: graph, tmp: tmp,
+	r := &runner{cfg: cfg, lake: lk, graph: graph, tmp: tmp,
 		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero()}}
 
 	runErr := work(ctx, r)
-	if cause := context.Cause(ctx); errors.Is(cause, errLockLost) {
+	if cause := context.Cause(ctx); errors.Is(cause, lake.ErrLockLost) {
 		runErr = cause
 	}
 
@@ -195,25 +184,18 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 		errs = append(errs, ErrRetentionGap)
 	}
 	if len(r.sum.Quarantined) > 0 {
-		errs = append(errs, fmt.Errorf("%w: %d quarantined under %squarantine/", ErrQuarantined, len(r.sum.Quarantined), etlPrefix))
+		errs = append(errs, fmt.Errorf("%w: %d quarantined under _etl/quarantine/", ErrQuarantined, len(r.sum.Quarantined)))
 	}
 	return r.sum, errors.Join(errs...)
 }
 
 func (r *runner) writeSummary(ctx context.Context) error {
 	r.sum.mu.Lock()
-	data, err := json.MarshalIndent(r.sum, "", "  ")
-	r.sum.mu.Unlock()
-	if err != nil {
-		return fmt.Errorf("encode run summary: %w", err)
-	}
+	defer r.sum.mu.Unlock()
 	// A fresh context: the summary of a cancelled run is still worth keeping.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if _, err := r.store.PutIfAbsent(ctx, runKey(r.cfg.TenantID, r.cfg.RunID), data); err != nil {
-		return fmt.Errorf("write run summary: %w", err)
-	}
-	return nil
+	return r.lake.WriteRun(ctx, r.cfg.RunID, r.sum)
 }
 
 func newRunID(t time.Time) string {
@@ -256,17 +238,17 @@ func (w window) days() []window {
 // plan decides the window of a dataset: the explicit one, or from the checkpoint
 // (less the lookback) to now, never starting before what Graph still retains. A
 // watermark older than the retention means a gap, which is returned.
-func (r *runner) plan(cp Checkpoint, found bool, now time.Time, retention time.Duration) (window, *Gap) {
+func (r *runner) plan(cp lake.Checkpoint, now time.Time, retention time.Duration) (window, *lake.Gap) {
 	if !r.cfg.From.IsZero() {
 		return window{r.cfg.From.UTC(), r.cfg.To.UTC()}, nil
 	}
 	oldest := now.Add(-retention)
 	w := window{oldest, now}
-	if !found {
+	if !cp.Found() {
 		return w, nil
 	}
 	if cp.Watermark.Before(oldest) {
-		return w, &Gap{From: cp.Watermark, To: oldest, DetectedAt: now, RunID: r.cfg.RunID}
+		return w, &lake.Gap{From: cp.Watermark, To: oldest, DetectedAt: now, RunID: r.cfg.RunID}
 	}
 	if from := cp.Watermark.Add(-r.cfg.Lookback); from.After(oldest) {
 		w.From = from

@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +19,8 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
+	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -78,7 +80,7 @@ func newFixtureWith(t *testing.T, edit func(*graphsim.Config), wrap func(http.Ha
 // whole retained month: a smaller window for the slower tests.
 func (f *fixture) seedCheckpoint(t *testing.T, dest string, watermark time.Time) {
 	t.Helper()
-	data, _ := json.Marshal(jobs.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetCallRecords, Watermark: watermark})
+	data, _ := json.Marshal(lake.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetCallRecords, Watermark: watermark})
 	if err := mustLocal(t, dest).Put(context.Background(), "_etl/state/"+tenant+"/callrecords.json", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
@@ -273,9 +275,9 @@ func TestRun_RetentionGap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	old := jobs.Checkpoint{Tenant: tenant, Dataset: "callrecords", Watermark: f.clock.Now().Add(-40 * 24 * time.Hour)}
+	old := lake.Checkpoint{Tenant: tenant, Dataset: "callrecords", Watermark: f.clock.Now().Add(-40 * 24 * time.Hour)}
 	data, _ := json.Marshal(old)
-	if _, err := store.PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", data); err != nil {
+	if _, err := store.PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
 	sum, err := f.run(t, nil)
@@ -297,7 +299,7 @@ func TestRun_RetentionGap(t *testing.T) {
 func TestRun_ExplicitWindowKeepsWatermark(t *testing.T) {
 	f := newFixture(t, nil)
 	f.MustRun(t, nil)
-	read := func() jobs.Checkpoint {
+	read := func() lake.Checkpoint {
 		st, err := jobs.ReadStatus(context.Background(), f.dest, load.S3Config{}, tenant, f.clock.Now())
 		if err != nil || len(st) != 1 {
 			t.Fatalf("status: %v %v", st, err)
@@ -350,7 +352,7 @@ func TestRun_Quarantine(t *testing.T) {
 	if len(sum.Quarantined) != 1 || sum.Quarantined[0] != badID {
 		t.Errorf("quarantined = %v, want [%s]", sum.Quarantined, badID)
 	}
-	kept, err := os.ReadFile(filepath.Join(f.dest, "_etl", "quarantine", tenant, "callrecords", badID+".json"))
+	kept, err := os.ReadFile(filepath.Join(f.dest, filepath.FromSlash(lake.QuarantineKey(tenant, schemas.DatasetCallRecords, badID))))
 	if err != nil {
 		t.Fatalf("quarantined payload not kept: %v", err)
 	}
@@ -362,28 +364,86 @@ func TestRun_Quarantine(t *testing.T) {
 	}
 }
 
-// TestRun_RemovesLeftovers puts a file no manifest names into a partition (what a
-// run killed before its commit leaves behind): the next run touching that day
-// deletes it.
-func TestRun_RemovesLeftovers(t *testing.T) {
+// TestRun_MigratesEarlierLayout: a lake written by an earlier version (several
+// files per table and day, named by a manifest, plus a file a crashed run of
+// it left) is read through its manifest, and the first rewrite of a day
+// replaces its files with one object per table: the rows are those of a lake
+// written by this version, and no file of the earlier layout is left in the
+// days rewritten.
+func TestRun_MigratesEarlierLayout(t *testing.T) {
 	f := newFixture(t, nil)
 	f.MustRun(t, nil)
+	want := lakeRows(t, f.dest)
+
+	// Turn each partition into the earlier layout.
+	store := mustLocal(t, f.dest)
+	manifests := map[string]map[string][]map[string]string{} // "dataset/date" -> table -> files
+	records := map[string]int{}
+	for _, tb := range schemas.Tables {
+		objs, _ := filepath.Glob(filepath.Join(f.dest, tb.Name, "dt=*", tenant+".parquet"))
+		for _, obj := range objs {
+			dt := strings.TrimPrefix(filepath.Base(filepath.Dir(obj)), "dt=")
+			key := fmt.Sprintf("%s/dt=%s/%s_20261120T000000Z-abcdef_0000.parquet", tb.Name, dt, tenant)
+			if err := os.Rename(obj, filepath.Join(f.dest, filepath.FromSlash(key))); err != nil {
+				t.Fatal(err)
+			}
+			part := tb.Dataset + "/" + dt
+			if manifests[part] == nil {
+				manifests[part] = map[string][]map[string]string{}
+			}
+			manifests[part][tb.Name] = append(manifests[part][tb.Name], map[string]string{"key": key})
+			if tb.Name == schemas.TableCallRecords {
+				n, _ := load.ParquetRows(filepath.Join(f.dest, filepath.FromSlash(key)))
+				records[part] = int(n)
+			}
+		}
+	}
+	for part, tables := range manifests {
+		data, _ := json.Marshal(map[string]any{"records": records[part], "tables": tables})
+		loadtest.MustPut(t, store, "_etl/manifests/"+tenant+"/"+part+".json", data)
+	}
+	// A file a crashed run of the earlier version left, named by no manifest.
 	day := schemas.PartitionDate(f.clock.Now())
 	stray := filepath.Join(f.dest, schemas.TableSessions, "dt="+day, tenant+"_crashed-run_0000.parquet")
-	files, _ := filepath.Glob(filepath.Join(f.dest, schemas.TableSessions, "dt="+day, "*.parquet"))
-	if len(files) == 0 {
-		t.Fatal("no sessions file today")
-	}
-	src, _ := os.Open(files[0])
-	dst, _ := os.Create(stray)
-	io.Copy(dst, src)
-	src.Close()
-	dst.Close()
+	os.WriteFile(stray, []byte("never committed"), 0o644)
 
+	// Today's records change: today's partition is rewritten.
+	tr := f.sim.Truth(f.clock.Now().Truncate(24*time.Hour), f.clock.Now())
+	if len(tr.IDs) == 0 {
+		t.Fatal("no record today")
+	}
+	f.sim.Bump(tr.IDs[0])
 	f.clock.Add(time.Minute)
 	f.MustRun(t, nil)
-	if _, err := os.Stat(stray); !os.IsNotExist(err) {
-		t.Errorf("leftover %s still there (%v)", stray, err)
+
+	for _, tb := range schemas.Tables {
+		if tb.Dataset != schemas.DatasetCallRecords {
+			continue
+		}
+		files, _ := filepath.Glob(filepath.Join(f.dest, tb.Name, "dt="+day, "*"))
+		if len(files) != 1 || filepath.Base(files[0]) != tenant+".parquet" {
+			t.Errorf("%s/dt=%s after its rewrite holds %v, want only %s.parquet", tb.Name, day, files, tenant)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(f.dest, "_etl", "manifests", tenant, "callrecords", day+".json")); !os.IsNotExist(err) {
+		t.Errorf("manifest of the rewritten day still there (%v)", err)
+	}
+	// Rows: those the lake held, with the bumped record's new version.
+	got := lakeRows(t, f.dest)
+	for table, rows := range want {
+		if len(got[table]) < len(rows) {
+			t.Errorf("%s: %d rows after the migration, want at least the %d before", table, len(got[table]), len(rows))
+		}
+	}
+	versions := map[string]int64{}
+	for _, r := range callRecords(t, f.dest) {
+		if _, dup := versions[r.CallRecordID]; dup {
+			t.Errorf("call record %s stored twice", r.CallRecordID)
+		}
+		versions[r.CallRecordID] = r.Version
+	}
+	if v, _ := f.sim.Version(tr.IDs[0]); versions[tr.IDs[0]] != v {
+		t.Errorf("bumped record at version %d, want %d", versions[tr.IDs[0]], v)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 )
 
 // Summary is what a run did. It is printed at the end and written under
@@ -26,7 +27,7 @@ type Summary struct {
 	Datasets    map[string]*DatasetSummary `json:"datasets"`
 	Tables      map[string]*TableSummary   `json:"tables"`
 	Graph       extract.Stats              `json:"graph"`
-	Gaps        []Gap                      `json:"retention_gaps,omitempty"`
+	Gaps        []lake.Gap                 `json:"retention_gaps,omitempty"`
 	Quarantined []string                   `json:"quarantined,omitempty"`
 	Error       string                     `json:"error,omitempty"`
 }
@@ -133,7 +134,7 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "RETENTION GAP: records that started %s .. %s expired before they were read\n", g.From.Format(time.RFC3339), g.To.Format(time.RFC3339))
 	}
 	for _, id := range s.Quarantined {
-		fmt.Fprintf(w, "QUARANTINED: call record %s could not be processed; its payload is kept under %squarantine/\n", id, etlPrefix)
+		fmt.Fprintf(w, "QUARANTINED: call record %s could not be processed; its payload is kept under _etl/quarantine/\n", id)
 	}
 }
 

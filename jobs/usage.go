@@ -14,6 +14,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 	"github.com/callrecords-etl/callrecords-etl/transform"
 )
@@ -58,12 +59,11 @@ func (r *runner) directRoutingDataset() usageDataset[schemas.DirectRoutingCallRo
 func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	log := r.cfg.Logger.With("dataset", ds.name)
 	now := r.cfg.Now().UTC()
-	var cp Checkpoint
-	etag, found, err := readJSON(ctx, r.store, checkpointKey(r.cfg.TenantID, ds.name), &cp)
+	cp, err := r.lake.Checkpoint(ctx, ds.name)
 	if err != nil {
 		return err
 	}
-	w := r.planUsage(cp, found, now)
+	w := r.planUsage(cp, now)
 	stats := r.sum.dataset(ds.name)
 	r.sum.update(func() { stats.From, stats.To = w.From, w.To })
 	log = log.With("window", w.String())
@@ -103,10 +103,8 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	if r.sum.Explicit {
 		return nil
 	}
-	cp.Tenant, cp.Dataset = r.cfg.TenantID, ds.name
-	cp.Watermark, cp.LastSuccess, cp.LastRunID = w.To, now, r.cfg.RunID
-	if _, err := writeJSON(ctx, r.store, checkpointKey(r.cfg.TenantID, ds.name), etag, cp); err != nil {
-		return fmt.Errorf("advance %s checkpoint: %w", ds.name, err)
+	if err := r.lake.Advance(ctx, &cp, ds.name, w.To, r.cfg.RunID, nil); err != nil {
+		return err
 	}
 	log.Info("checkpoint advanced", "watermark", cp.Watermark)
 	return nil
@@ -114,12 +112,12 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 
 // planUsage: the explicit window, or from the watermark less the usage lookback
 // (rows arrive late) to now; a first run reads UsageHistory back.
-func (r *runner) planUsage(cp Checkpoint, found bool, now time.Time) window {
+func (r *runner) planUsage(cp lake.Checkpoint, now time.Time) window {
 	if !r.cfg.From.IsZero() {
 		return window{r.cfg.From.UTC(), r.cfg.To.UTC()}
 	}
 	from := now.Add(-r.cfg.UsageHistory)
-	if found {
+	if cp.Found() {
 		if f := cp.Watermark.Add(-r.cfg.UsageLookback); f.After(from) {
 			from = f
 		}
@@ -133,8 +131,8 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date st
 	if err != nil {
 		return err
 	}
-	defer part.cleanup()
-	w := load.NewFileSetWriter[T](r.parquetOptions())
+	defer part.Cleanup()
+	w := load.NewFileWriter[T](r.parquetOptions())
 	defer w.Abort()
 
 	seen := map[string]bool{}
@@ -170,11 +168,11 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date st
 	if err := carryOver(ctx, part, ds.table, w, ds.id, keep); err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
 	}
-	files, err := w.Close()
+	file, err := w.Close()
 	if err != nil {
 		return fmt.Errorf("write %s partition %s: %w", ds.name, date, err)
 	}
-	if err := part.commit(ctx, map[string][]load.LocalFile{ds.table: files}, log); err != nil {
+	if err := r.commit(ctx, part, map[string]load.LocalFile{ds.table: file}); err != nil {
 		return err
 	}
 	r.sum.update(func() {
@@ -183,7 +181,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date st
 		stats.Updated += replaced
 		stats.Failed += failed
 	})
-	log.Info("partition committed", "rows_received", len(seen), "rows", part.next.Records)
+	log.Info("partition committed", "rows_received", len(seen), "rows", part.Rows())
 	return nil
 }
 

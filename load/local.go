@@ -1,7 +1,6 @@
 package load
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -16,16 +15,23 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
-// lockDirName is the directory under a LocalStore root that holds the lock
-// files. Its leading dot keeps it out of List and out of Hive-style readers.
-const lockDirName = ".locks"
-
-// tempPrefix starts the name of every temporary file a LocalStore writes
-// next to its final location. The leading dot keeps them out of List, and
-// the random suffix never ends in ".parquet".
-const tempPrefix = ".tmp-"
+// The LocalStore's own files live under <root>/_etl/, beside the lake's
+// control objects and outside every table folder; their leading dots keep
+// them out of List and out of Hive-style readers.
+const (
+	// lockDirName holds the lock files.
+	lockDirName = "_etl/.locks"
+	// tempDirName holds the files being written, renamed into place once
+	// complete. A file left by a process that died is removed by the next
+	// store that writes, once older than staleTemp.
+	tempDirName = "_etl/.tmp"
+	staleTemp   = time.Hour
+	// tempPrefix starts every temporary file's name: never ".parquet".
+	tempPrefix = ".tmp-"
+)
 
 // lockStripes is the number of lock files; keys hash onto them.
 const lockStripes = 64
@@ -33,27 +39,29 @@ const lockStripes = 64
 // LocalStore is a [Store] backed by a directory: the object with key "a/b.c"
 // is the file <root>/a/b.c.
 //
-// Put writes a temporary file in the destination directory, fsyncs it and
-// renames it into place, so readers never see a partial object. Every write,
-// delete and conditional operation commits while holding a lock file under
-// <root>/.locks (flock(2), one of a fixed set of stripes chosen by key hash;
-// plus an in-process mutex), so conditional operations are correct across
-// goroutines and across processes sharing the directory (on a local
-// filesystem: flock is not reliable on every network filesystem). ETags are
-// the hex SHA-256 of the content.
+// Put writes a temporary file under <root>/_etl/.tmp, fsyncs it and renames
+// it into place, so readers never see a partial object and nothing partial is
+// left in a table folder. Every write, delete and conditional operation
+// commits while holding a lock file under <root>/_etl/.locks (flock(2), one of
+// a fixed set of stripes chosen by key hash; plus an in-process mutex), so
+// conditional operations are correct across goroutines and across processes
+// sharing the directory (on a local filesystem: flock is not reliable on
+// every network filesystem). ETags are the hex SHA-256 of the content.
 //
-// Because keys map to files, a key cannot also be a "directory" of other
-// keys ("a" and "a/b" cannot both exist). Empty directories left behind by
-// Delete are not removed.
+// Nothing is created until the first write: reading a store whose directory
+// does not exist finds no objects. Because keys map to files, a key cannot
+// also be a "directory" of other keys ("a" and "a/b" cannot both exist).
+// Empty directories left behind by Delete are not removed.
 type LocalStore struct {
-	root string
-	mu   [lockStripes]sync.Mutex
+	root  string
+	mu    [lockStripes]sync.Mutex
+	sweep sync.Once // stale temporary files, once per store
 }
 
 var _ Store = (*LocalStore)(nil)
 
-// NewLocalStore returns a LocalStore rooted at root, creating the directory
-// if it is missing.
+// NewLocalStore returns a LocalStore rooted at root. It creates nothing: the
+// directory is made by the first write.
 func NewLocalStore(root string) (*LocalStore, error) {
 	if root == "" {
 		return nil, errors.New("new local store: empty root")
@@ -62,10 +70,21 @@ func NewLocalStore(root string) (*LocalStore, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new local store %s: %w", root, err)
 	}
-	if err := os.MkdirAll(filepath.Join(abs, lockDirName), 0o755); err != nil {
-		return nil, fmt.Errorf("new local store %s: %w", root, err)
-	}
 	return &LocalStore{root: abs}, nil
+}
+
+// exists reports whether the root directory exists.
+func (s *LocalStore) exists(context.Context) error {
+	fi, err := os.Stat(s.root)
+	switch {
+	case isNotExist(err):
+		return fmt.Errorf("%s: %w", s.root, ErrNoDestination)
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return fmt.Errorf("%s is not a directory", s.root)
+	}
+	return nil
 }
 
 // link hard-links key's file to a new name in tempDir and returns it.
@@ -100,8 +119,13 @@ func (s *LocalStore) lock(key string) (unlock func(), err error) {
 	h.Write([]byte(key))
 	i := h.Sum32() % lockStripes
 	s.mu[i].Lock()
-	name := filepath.Join(s.root, lockDirName, fmt.Sprintf("%02d.lock", i))
-	unlockFile, err := lockFile(name)
+	dir := filepath.Join(s.root, filepath.FromSlash(lockDirName))
+	name := filepath.Join(dir, fmt.Sprintf("%02d.lock", i))
+	err = os.MkdirAll(dir, 0o755)
+	var unlockFile func()
+	if err == nil {
+		unlockFile, err = lockFile(name)
+	}
 	if err != nil {
 		s.mu[i].Unlock()
 		return nil, fmt.Errorf("lock %s: %w", name, err)
@@ -118,7 +142,7 @@ func (s *LocalStore) Put(ctx context.Context, key string, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("put: %w", err)
 	}
-	tmp, err := writeTemp(ctx, path, r)
+	tmp, _, err := s.writeTemp(ctx, r)
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, err)
 	}
@@ -131,6 +155,11 @@ func (s *LocalStore) Put(ctx context.Context, key string, r io.Reader) error {
 // commit renames tmp to path under the key's lock after check (if not nil)
 // agreed. tmp is removed whenever it is not renamed.
 func (s *LocalStore) commit(key, tmp, path string, check func() error) error {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		os.Remove(tmp)
+		return err
+	}
 	unlock, err := s.lock(key)
 	if err != nil {
 		os.Remove(tmp)
@@ -149,23 +178,26 @@ func (s *LocalStore) commit(key, tmp, path string, check func() error) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return syncDir(dir)
 }
 
-// writeTemp streams r into a new temporary file next to path and fsyncs it.
-func writeTemp(ctx context.Context, path string, r io.Reader) (string, error) {
+// writeTemp streams r into a new temporary file and fsyncs it; it returns the
+// file's name and the ETag of its content.
+func (s *LocalStore) writeTemp(ctx context.Context, r io.Reader) (name, etag string, err error) {
 	if err := ctx.Err(); err != nil {
-		return "", err
+		return "", "", err
 	}
-	dir := filepath.Dir(path)
+	dir := filepath.Join(s.root, filepath.FromSlash(tempDirName))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
+		return "", "", err
 	}
+	s.sweep.Do(func() { removeStale(dir, time.Now().Add(-staleTemp)) })
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	_, err = io.Copy(f, ctxReader{ctx: ctx, r: r})
+	h := sha256.New()
+	_, err = io.Copy(io.MultiWriter(f, h), ctxReader{ctx: ctx, r: r})
 	if err == nil {
 		err = f.Chmod(0o644)
 	}
@@ -177,9 +209,20 @@ func writeTemp(ctx context.Context, path string, r io.Reader) (string, error) {
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", err
+		return "", "", err
 	}
-	return f.Name(), nil
+	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// removeStale removes the temporary files in dir last written before
+// cutoff: left by a process that died while writing.
+func removeStale(dir string, cutoff time.Time) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), tempPrefix) && fi.ModTime().Before(cutoff) {
+			os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
 }
 
 func syncDir(dir string) error {
@@ -242,8 +285,8 @@ func (s *LocalStore) Open(ctx context.Context, key string) (io.ReadCloser, error
 	return f, nil
 }
 
-// List implements [Lister]. Temporary files and the lock directory are
-// never reported.
+// List implements [Lister]. Hidden names (the store's temporary and lock
+// files among them) are never reported.
 func (s *LocalStore) List(ctx context.Context, prefix string, fn func(Object) error) error {
 	dir := ""
 	if i := strings.LastIndex(prefix, "/"); i >= 0 {
@@ -373,6 +416,26 @@ func readCurrent(path string) ([]byte, string, error) {
 	return data, localETag(data), nil
 }
 
+// currentETag returns the ETag of the file at path, reading it through.
+func currentETag(path string) (string, error) {
+	f, err := os.Open(path)
+	if isNotExist(err) {
+		return "", ErrNotExist
+	}
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		if errors.Is(err, syscall.EISDIR) {
+			return "", ErrNotExist
+		}
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // Get implements [Conditional].
 func (s *LocalStore) Get(ctx context.Context, key string) ([]byte, string, error) {
 	path, err := s.path(key)
@@ -389,13 +452,29 @@ func (s *LocalStore) Get(ctx context.Context, key string) ([]byte, string, error
 	return data, etag, nil
 }
 
+// Head implements [Conditional].
+func (s *LocalStore) Head(ctx context.Context, key string) (string, error) {
+	path, err := s.path(key)
+	if err != nil {
+		return "", fmt.Errorf("head: %w", err)
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("head %s: %w", key, err)
+	}
+	etag, err := currentETag(path)
+	if err != nil {
+		return "", fmt.Errorf("head %s: %w", key, err)
+	}
+	return etag, nil
+}
+
 // PutIfAbsent implements [Conditional].
-func (s *LocalStore) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
+func (s *LocalStore) PutIfAbsent(ctx context.Context, key string, r io.Reader) (string, error) {
 	path, err := s.path(key)
 	if err != nil {
 		return "", fmt.Errorf("put if absent: %w", err)
 	}
-	tmp, err := writeTemp(ctx, path, bytes.NewReader(data))
+	tmp, etag, err := s.writeTemp(ctx, r)
 	if err != nil {
 		return "", fmt.Errorf("put if absent %s: %w", key, err)
 	}
@@ -412,21 +491,21 @@ func (s *LocalStore) PutIfAbsent(ctx context.Context, key string, data []byte) (
 	if err != nil {
 		return "", fmt.Errorf("put if absent %s: %w", key, err)
 	}
-	return localETag(data), nil
+	return etag, nil
 }
 
 // PutIfMatch implements [Conditional].
-func (s *LocalStore) PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error) {
+func (s *LocalStore) PutIfMatch(ctx context.Context, key string, r io.Reader, etag string) (string, error) {
 	path, err := s.path(key)
 	if err != nil {
 		return "", fmt.Errorf("put if match: %w", err)
 	}
-	tmp, err := writeTemp(ctx, path, bytes.NewReader(data))
+	tmp, newETag, err := s.writeTemp(ctx, r)
 	if err != nil {
 		return "", fmt.Errorf("put if match %s: %w", key, err)
 	}
 	err = s.commit(key, tmp, path, func() error {
-		_, cur, err := readCurrent(path)
+		cur, err := currentETag(path)
 		if err != nil {
 			return err
 		}
@@ -438,7 +517,7 @@ func (s *LocalStore) PutIfMatch(ctx context.Context, key string, data []byte, et
 	if err != nil {
 		return "", fmt.Errorf("put if match %s: %w", key, err)
 	}
-	return localETag(data), nil
+	return newETag, nil
 }
 
 // DeleteIfMatch implements [Conditional].
@@ -450,12 +529,15 @@ func (s *LocalStore) DeleteIfMatch(ctx context.Context, key string, etag string)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("delete if match %s: %w", key, err)
 	}
+	if _, err := os.Lstat(path); isNotExist(err) {
+		return nil // nothing to lock for
+	}
 	unlock, err := s.lock(key)
 	if err != nil {
 		return fmt.Errorf("delete if match %s: %w", key, err)
 	}
 	defer unlock()
-	_, cur, err := readCurrent(path)
+	cur, err := currentETag(path)
 	if errors.Is(err, ErrNotExist) {
 		return nil
 	}

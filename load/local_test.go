@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
@@ -41,7 +42,7 @@ func TestLocalStoreCrossProcess(t *testing.T) {
 	root := t.TempDir()
 	s := MustLocalStore(t, root)
 	ctx := context.Background()
-	if _, err := s.PutIfAbsent(ctx, "_etl/state/counter", []byte("0")); err != nil {
+	if _, err := s.PutIfAbsent(ctx, "_etl/state/counter", strings.NewReader("0")); err != nil {
 		t.Fatalf("PutIfAbsent(counter) = %v", err)
 	}
 	outs := make([]bytes.Buffer, crossProcesses)
@@ -85,7 +86,7 @@ func TestLocalStoreCrossProcess(t *testing.T) {
 func crossProcessChild(t *testing.T, root, id string) {
 	s := MustLocalStore(t, root)
 	ctx := context.Background()
-	_, err := s.PutIfAbsent(ctx, "_etl/locks/race", []byte(id))
+	_, err := s.PutIfAbsent(ctx, "_etl/locks/race", strings.NewReader(id))
 	switch {
 	case err == nil:
 		fmt.Println("race: won")
@@ -164,5 +165,79 @@ func TestLocalStoreFileLayout(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(root, "a", "b", "c.txt"))
 	if err == nil && fi.Mode().Perm() != 0o644 {
 		t.Errorf("file mode = %v, want 0644", fi.Mode().Perm())
+	}
+}
+
+// TestLocalStoreCreatesNothingUntilWritten: reading a store whose directory
+// does not exist creates nothing (read-only commands leave no trace), and
+// its own lock and temporary files live under _etl/, never at the root or in
+// a table folder.
+func TestLocalStoreCreatesNothingUntilWritten(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "lake")
+	s := MustLocalStore(t, root)
+	ctx := context.Background()
+	if err := load.Exists(ctx, s); !errors.Is(err, load.ErrNoDestination) {
+		t.Errorf("Exists(missing directory) = %v, want ErrNoDestination", err)
+	}
+	if _, _, err := s.Get(ctx, "_etl/state/x.json"); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Get = %v, want ErrNotExist", err)
+	}
+	if _, err := s.Head(ctx, "t/dt=2024-01-01/x.parquet"); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Head = %v, want ErrNotExist", err)
+	}
+	if err := s.List(ctx, "_etl/", func(load.Object) error { return nil }); err != nil {
+		t.Errorf("List = %v", err)
+	}
+	if err := s.DeleteIfMatch(ctx, "_etl/locks/x.json", "etag"); err != nil {
+		t.Errorf("DeleteIfMatch(missing) = %v", err)
+	}
+	if _, err := os.Stat(root); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("reading created %s: %v", root, err)
+	}
+
+	if _, err := s.PutIfAbsent(ctx, "t/dt=2024-01-01/x.parquet", strings.NewReader("PAR1")); err != nil {
+		t.Fatal(err)
+	}
+	if err := load.Exists(ctx, s); err != nil {
+		t.Errorf("Exists after a write = %v", err)
+	}
+	var files []string
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(root, path)
+			files = append(files, filepath.ToSlash(rel))
+		}
+		return nil
+	})
+	for _, f := range files {
+		if f != "t/dt=2024-01-01/x.parquet" && !strings.HasPrefix(f, "_etl/.locks/") {
+			t.Errorf("file %s: want only the object and lock files under _etl/.locks/", f)
+		}
+	}
+}
+
+// TestLocalStoreRemovesStaleTemps: a temporary file left by a process that
+// died is removed by the next writer once it is old; a fresh one (another
+// writer's, in progress) is left alone.
+func TestLocalStoreRemovesStaleTemps(t *testing.T) {
+	root := t.TempDir()
+	tmp := filepath.Join(root, "_etl", ".tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	old, fresh := filepath.Join(tmp, ".tmp-dead"), filepath.Join(tmp, ".tmp-busy")
+	for _, f := range []string{old, fresh} {
+		if err := os.WriteFile(f, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	then := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(old, then, then)
+	loadtest.MustPut(t, MustLocalStore(t, root), "k", []byte("v"))
+	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("stale temporary file still there: %v", err)
+	}
+	if _, err := os.Stat(fresh); err != nil {
+		t.Errorf("fresh temporary file removed: %v", err)
 	}
 }

@@ -82,7 +82,7 @@ func ProbeConditional(ctx context.Context, s Store) (err error) {
 	var b [16]byte
 	rand.Read(b[:])
 	key := probePrefix + hex.EncodeToString(b[:])
-	etag, err := s.PutIfAbsent(ctx, key, []byte("probe 1\n"))
+	etag, err := s.PutIfAbsent(ctx, key, strings.NewReader("probe 1\n"))
 	if err != nil {
 		return fmt.Errorf("probe conditional writes: %w", err)
 	}
@@ -91,7 +91,7 @@ func ProbeConditional(ctx context.Context, s Store) (err error) {
 			err = fmt.Errorf("probe conditional writes: clean up: %w", derr)
 		}
 	}()
-	_, err = s.PutIfAbsent(ctx, key, []byte("probe 2\n"))
+	_, err = s.PutIfAbsent(ctx, key, strings.NewReader("probe 2\n"))
 	switch {
 	case err == nil:
 		return fmt.Errorf("probe conditional writes: second If-None-Match put on %s succeeded: %w", key, ErrConditionalUnsupported)
@@ -99,7 +99,7 @@ func ProbeConditional(ctx context.Context, s Store) (err error) {
 		return fmt.Errorf("probe conditional writes: %w", err)
 	}
 	wrong := "0" + strings.Trim(etag, `"`)
-	_, err = s.PutIfMatch(ctx, key, []byte("probe 3\n"), `"`+wrong+`"`)
+	_, err = s.PutIfMatch(ctx, key, strings.NewReader("probe 3\n"), `"`+wrong+`"`)
 	switch {
 	case err == nil:
 		return fmt.Errorf("probe conditional writes: If-Match put with a wrong etag on %s succeeded: %w", key, ErrConditionalUnsupported)

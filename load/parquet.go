@@ -1,7 +1,6 @@
 package load
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,14 +16,13 @@ import (
 const (
 	DefaultMaxRowsPerRowGroup = 500_000
 	DefaultMaxRowGroupBytes   = 128 << 20
-	DefaultTargetFileBytes    = 256 << 20
 )
 
 // writeChunk is the number of rows handed to parquet-go at a time, so that
 // the row-group and file size checks run often enough for large batches.
 const writeChunk = 1024
 
-// ParquetOptions configures a [FileSetWriter]. Zero fields take defaults.
+// ParquetOptions configures a [FileWriter]. Zero fields take defaults.
 type ParquetOptions struct {
 	// MaxRowsPerRowGroup caps the rows of a row group (default 500 000).
 	MaxRowsPerRowGroup int64
@@ -33,10 +31,6 @@ type ParquetOptions struct {
 	// past it (default 128 MiB). It is checked after every Write and every
 	// 1024 rows, so a row group can exceed it by that many rows.
 	MaxRowGroupBytes int64
-	// TargetFileBytes starts a new file once the writer's size estimate of
-	// the current file grows past it (default 256 MiB). Files end up at
-	// about this size or a little below.
-	TargetFileBytes int64
 	// TempDir receives the Parquet files and, with SpillPages, the encoded
 	// pages of the row group being built. Default os.TempDir().
 	TempDir string
@@ -65,9 +59,6 @@ func (o ParquetOptions) withDefaults() ParquetOptions {
 	if o.MaxRowGroupBytes <= 0 {
 		o.MaxRowGroupBytes = DefaultMaxRowGroupBytes
 	}
-	if o.TargetFileBytes <= 0 {
-		o.TargetFileBytes = DefaultTargetFileBytes
-	}
 	if o.TempDir == "" {
 		o.TempDir = os.TempDir()
 	}
@@ -84,42 +75,42 @@ type LocalFile struct {
 	Bytes int64
 }
 
-// FileSetWriter writes rows of T into one or more temporary Parquet files,
-// starting a new file when the current one grows past TargetFileBytes.
+// FileWriter writes rows of T into one temporary Parquet file, in row groups
+// bounded by ParquetOptions, so that readers can stream a file of any size.
 //
-// Files are zstd-compressed, with statistics and a page index; columns are
+// The file is zstd-compressed, with statistics and a page index; columns are
 // dictionary-encoded where the struct tags of T say so ("dict"). With
 // SpillPages the encoded pages of the row group being built wait in TempDir,
 // so memory is bounded by the values not yet encoded (one page per column)
-// rather than by the row-group size. Each finished file is reopened and its footer's row
-// count checked before it is returned.
+// rather than by the row-group size. The finished file is reopened and its
+// footer's row count checked before Close returns it.
 //
-// A FileSetWriter is not safe for concurrent use. After an error, every
-// method returns that error; call Abort (or Close, which aborts) to remove
-// the temporary files.
-type FileSetWriter[T any] struct {
+// A FileWriter is not safe for concurrent use. After an error, every method
+// returns that error; call Abort (or Close, which aborts) to remove the
+// temporary files.
+type FileWriter[T any] struct {
 	opts    ParquetOptions
 	pageDir string // temporary directory for page buffers, created lazily
 
 	f    *os.File
 	cw   *countingWriter
 	w    *parquet.GenericWriter[T]
-	rows int64 // rows written to the current file
+	rows int64 // rows written to the file
 
-	files  []LocalFile
+	done   LocalFile // the finished file
 	err    error
 	closed bool
 }
 
-// NewFileSetWriter returns a writer; it creates no file until rows arrive.
-func NewFileSetWriter[T any](opts ParquetOptions) *FileSetWriter[T] {
-	return &FileSetWriter[T]{opts: opts.withDefaults()}
+// NewFileWriter returns a writer; it creates no file until rows arrive.
+func NewFileWriter[T any](opts ParquetOptions) *FileWriter[T] {
+	return &FileWriter[T]{opts: opts.withDefaults()}
 }
 
 var errWriterClosed = errors.New("parquet writer is closed")
 
 // Write appends rows. Pass batches (thousands of rows), not single rows.
-func (w *FileSetWriter[T]) Write(rows []T) (err error) {
+func (w *FileWriter[T]) Write(rows []T) (err error) {
 	if w.err != nil {
 		return w.err
 	}
@@ -150,18 +141,13 @@ func (w *FileSetWriter[T]) Write(rows []T) (err error) {
 				return fmt.Errorf("flush parquet row group %s: %w", w.f.Name(), err)
 			}
 		}
-		if w.w.Size() >= w.opts.TargetFileBytes {
-			if err := w.finish(); err != nil {
-				return err
-			}
-		}
 	}
 	return nil
 }
 
 // write hands rows to parquet-go, turning its panics (invalid values or
 // struct tags) into errors.
-func (w *FileSetWriter[T]) write(rows []T) (err error) {
+func (w *FileWriter[T]) write(rows []T) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parquet-go panic: %v", r)
@@ -184,7 +170,7 @@ type createdBy string
 
 func (c createdBy) ConfigureWriter(cfg *parquet.WriterConfig) { cfg.CreatedBy = string(c) }
 
-func (w *FileSetWriter[T]) open() (err error) {
+func (w *FileWriter[T]) open() (err error) {
 	if w.pageDir == "" && w.opts.SpillPages {
 		dir, err := os.MkdirTemp(w.opts.TempDir, "parquet-pages-")
 		if err != nil {
@@ -225,8 +211,8 @@ func (w *FileSetWriter[T]) open() (err error) {
 	return nil
 }
 
-// finish closes the current file, verifies it and records it.
-func (w *FileSetWriter[T]) finish() error {
+// finish closes the file, verifies it and records it.
+func (w *FileWriter[T]) finish() error {
 	name := w.f.Name()
 	err := w.w.Close()
 	if cerr := w.f.Close(); err == nil {
@@ -243,70 +229,83 @@ func (w *FileSetWriter[T]) finish() error {
 		os.Remove(name)
 		return err
 	}
-	w.files = append(w.files, lf)
+	w.done = lf
 	return nil
 }
 
-// verifyParquet reopens a finished file and checks its footer's row count.
-func verifyParquet(name string, want int64) (LocalFile, error) {
-	f, err := os.Open(name)
+// ParquetRows returns the number of rows of the Parquet file at path, from
+// its footer.
+func ParquetRows(path string) (int64, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return LocalFile{}, fmt.Errorf("verify parquet %s: %w", name, err)
+		return 0, fmt.Errorf("read parquet %s: %w", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return LocalFile{}, fmt.Errorf("verify parquet %s: %w", name, err)
+		return 0, fmt.Errorf("read parquet %s: %w", path, err)
 	}
 	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
-		return LocalFile{}, fmt.Errorf("verify parquet %s: %w", name, err)
+		return 0, fmt.Errorf("read parquet %s: %w", path, err)
 	}
-	if got := pf.NumRows(); got != want {
+	return pf.NumRows(), nil
+}
+
+// verifyParquet reopens a finished file and checks its footer's row count.
+func verifyParquet(name string, want int64) (LocalFile, error) {
+	got, err := ParquetRows(name)
+	if err != nil {
+		return LocalFile{}, fmt.Errorf("verify: %w", err)
+	}
+	if got != want {
 		return LocalFile{}, fmt.Errorf("verify parquet %s: footer has %d rows, wrote %d", name, got, want)
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		return LocalFile{}, fmt.Errorf("verify parquet %s: %w", name, err)
 	}
 	return LocalFile{Path: name, Rows: want, Bytes: fi.Size()}, nil
 }
 
-// Close finishes the current file and returns every file written, in order.
-// It returns no file at all if no row was written. On error, all temporary
-// files are removed.
-func (w *FileSetWriter[T]) Close() ([]LocalFile, error) {
+// Close finishes the file and returns it; a LocalFile with no Path if no
+// row was written. On error, all temporary files are removed.
+func (w *FileWriter[T]) Close() (LocalFile, error) {
 	if w.closed && w.err == nil {
-		return nil, errWriterClosed
+		return LocalFile{}, errWriterClosed
 	}
 	if w.err != nil {
 		w.Abort()
-		return nil, w.err
+		return LocalFile{}, w.err
 	}
 	if w.w != nil {
 		if err := w.finish(); err != nil {
 			w.err = err
 			w.Abort()
-			return nil, err
+			return LocalFile{}, err
 		}
 	}
 	w.closed = true
 	w.removePageDir()
-	files := w.files
-	w.files = nil
-	return files, nil
+	done := w.done
+	w.done = LocalFile{}
+	return done, nil
 }
 
 // Abort stops writing and removes every temporary file, finished or not.
-// It is safe to call more than once, and after Close (the files returned by
-// a successful Close are then left alone).
-func (w *FileSetWriter[T]) Abort() {
+// It is safe to call more than once, and after Close (the file returned by
+// a successful Close is then left alone).
+func (w *FileWriter[T]) Abort() {
 	if w.w != nil {
 		w.w.Reset(io.Discard) // releases the page buffers
 		w.f.Close()
 		os.Remove(w.f.Name())
 		w.w, w.f, w.cw, w.rows = nil, nil, nil, 0
 	}
-	for _, lf := range w.files {
-		os.Remove(lf.Path)
+	if w.done.Path != "" {
+		os.Remove(w.done.Path)
+		w.done = LocalFile{}
 	}
-	w.files = nil
 	w.removePageDir()
 	w.closed = true
 	if w.err == nil {
@@ -314,7 +313,7 @@ func (w *FileSetWriter[T]) Abort() {
 	}
 }
 
-func (w *FileSetWriter[T]) removePageDir() {
+func (w *FileWriter[T]) removePageDir() {
 	if w.pageDir != "" {
 		os.RemoveAll(w.pageDir)
 		w.pageDir = ""
@@ -398,36 +397,4 @@ func readRows[T any](r *parquet.GenericReader[T], buf []T) (n int, err error) {
 		}
 	}()
 	return r.Read(buf)
-}
-
-// Download copies key from s into a new temporary file in tempDir (""
-// means os.TempDir()) and returns its path; the caller removes it. On error
-// no file is left behind. The error matches ErrNotExist if the key is absent.
-func Download(ctx context.Context, s Sink, key, tempDir string) (path string, err error) {
-	if ls, ok := s.(*LocalStore); ok {
-		// Stored files are never changed in place (a new version is a new
-		// file renamed over the key), so a hard link is a copy, without
-		// the copying; across file systems it fails and the bytes are copied.
-		if path, err := ls.link(key, tempDir); err == nil {
-			return path, nil
-		}
-	}
-	rc, err := s.Open(ctx, key)
-	if err != nil {
-		return "", fmt.Errorf("download: %w", err)
-	}
-	defer rc.Close()
-	f, err := os.CreateTemp(tempDir, "download-*.parquet")
-	if err != nil {
-		return "", fmt.Errorf("download %s: %w", key, err)
-	}
-	_, err = io.Copy(f, ctxReader{ctx: ctx, r: rc})
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", fmt.Errorf("download %s: %w", key, err)
-	}
-	return f.Name(), nil
 }

@@ -77,7 +77,7 @@ func equalRows(a, b testRow) bool {
 }
 
 // writeAll writes rows in batches and closes the writer.
-func writeAll(t *testing.T, w *load.FileSetWriter[testRow], rows []testRow, batch int) []load.LocalFile {
+func writeAll(t *testing.T, w *load.FileWriter[testRow], rows []testRow, batch int) load.LocalFile {
 	t.Helper()
 	for len(rows) > 0 {
 		n := min(batch, len(rows))
@@ -86,11 +86,11 @@ func writeAll(t *testing.T, w *load.FileSetWriter[testRow], rows []testRow, batc
 		}
 		rows = rows[n:]
 	}
-	files, err := w.Close()
+	f, err := w.Close()
 	if err != nil {
 		t.Fatalf("Close = %v", err)
 	}
-	return files
+	return f
 }
 
 // readAll reads every row of the files, in order.
@@ -149,17 +149,17 @@ func dirEntries(t *testing.T, dir string) []string {
 	return names
 }
 
-func TestFileSetWriterRoundTrip(t *testing.T) {
+func TestFileWriterRoundTrip(t *testing.T) {
 	tmp := t.TempDir()
-	w := load.NewFileSetWriter[testRow](load.ParquetOptions{
+	w := load.NewFileWriter[testRow](load.ParquetOptions{
 		TempDir:   tmp,
 		CreatedBy: "callrecords-etl version test (build abc)",
 		Metadata:  map[string]string{"etl.schema_version": "3", "etl.run_id": "run-1"},
 	})
 	want := makeRows(0, 10_000, 0)
-	files := writeAll(t, w, want, 1000)
-	if len(files) != 1 || files[0].Rows != int64(len(want)) {
-		t.Fatalf("Close = %+v, want one file of %d rows", files, len(want))
+	files := []load.LocalFile{writeAll(t, w, want, 1000)}
+	if files[0].Rows != int64(len(want)) {
+		t.Fatalf("Close = %+v, want a file of %d rows", files[0], len(want))
 	}
 	if fi, err := os.Stat(files[0].Path); err != nil || fi.Size() != files[0].Bytes {
 		t.Errorf("LocalFile.Bytes = %d, file on disk: %v, %v", files[0].Bytes, fi, err)
@@ -229,40 +229,31 @@ func TestFileSetWriterRoundTrip(t *testing.T) {
 	}
 }
 
-func TestFileSetWriterRotation(t *testing.T) {
+// TestFileWriterOneFile: however many rows, one file (one object per
+// table, day and tenant in the lake), in bounded row groups.
+func TestFileWriterOneFile(t *testing.T) {
 	tmp := t.TempDir()
-	const target = 256 << 10
-	w := load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp, TargetFileBytes: target})
+	w := load.NewFileWriter[testRow](load.ParquetOptions{TempDir: tmp, MaxRowGroupBytes: 256 << 10})
 	want := makeRows(0, 6000, 200) // ≈ 1.2 MB of random text
-	files := writeAll(t, w, want, 500)
-	if len(files) < 3 {
-		t.Fatalf("Close returned %d files, want several with TargetFileBytes=%d", len(files), target)
+	f := writeAll(t, w, want, 500)
+	if f.Rows != int64(len(want)) {
+		t.Fatalf("Close = %+v, want one file of %d rows", f, len(want))
 	}
-	var total int64
-	for i, f := range files {
-		total += f.Rows
-		if f.Rows == 0 {
-			t.Errorf("file %d has no rows", i)
-		}
-		if f.Bytes > 2*target {
-			t.Errorf("file %d is %d bytes, far past TargetFileBytes=%d", i, f.Bytes, target)
-		}
-		if n := openParquet(t, f.Path).NumRows(); n != f.Rows {
-			t.Errorf("file %d footer has %d rows, LocalFile.Rows = %d", i, n, f.Rows)
-		}
+	if groups := openParquet(t, f.Path).Metadata().RowGroups; len(groups) < 3 {
+		t.Errorf("%d row groups, want several of at most 256 KiB", len(groups))
 	}
-	if total != int64(len(want)) {
-		t.Errorf("files hold %d rows in all, want %d", total, len(want))
+	if names := dirEntries(t, tmp); !slices.Equal(names, []string{filepath.Base(f.Path)}) {
+		t.Errorf("TempDir after Close holds %q, want only the file", names)
 	}
-	got := readAll(t, files, 1024)
+	got := readAll(t, []load.LocalFile{f}, 1024)
 	for i := range want {
 		if i >= len(got) || !equalRows(got[i], want[i]) {
-			t.Fatalf("row %d differs or is missing after rotation", i)
+			t.Fatalf("row %d differs or is missing", i)
 		}
 	}
 }
 
-func TestFileSetWriterRowGroups(t *testing.T) {
+func TestFileWriterRowGroups(t *testing.T) {
 	tests := []struct {
 		name     string
 		opts     load.ParquetOptions
@@ -276,12 +267,9 @@ func TestFileSetWriterRowGroups(t *testing.T) {
 	}
 	for _, tt := range tests {
 		tt.opts.TempDir = t.TempDir()
-		w := load.NewFileSetWriter[testRow](tt.opts)
-		files := writeAll(t, w, makeRows(0, tt.rows, tt.payload), 700)
-		if len(files) != 1 {
-			t.Fatalf("%s: Close returned %d files, want 1", tt.name, len(files))
-		}
-		groups := openParquet(t, files[0].Path).Metadata().RowGroups
+		w := load.NewFileWriter[testRow](tt.opts)
+		f := writeAll(t, w, makeRows(0, tt.rows, tt.payload), 700)
+		groups := openParquet(t, f.Path).Metadata().RowGroups
 		if len(groups) < tt.minGroup {
 			t.Errorf("%s: %d row groups, want at least %d", tt.name, len(groups), tt.minGroup)
 		}
@@ -298,15 +286,15 @@ func TestFileSetWriterRowGroups(t *testing.T) {
 	}
 }
 
-func TestFileSetWriterNoRows(t *testing.T) {
+func TestFileWriterNoRows(t *testing.T) {
 	tmp := t.TempDir()
-	w := load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp})
+	w := load.NewFileWriter[testRow](load.ParquetOptions{TempDir: tmp})
 	if err := w.Write(nil); err != nil {
 		t.Fatalf("Write(nil) = %v", err)
 	}
-	files, err := w.Close()
-	if err != nil || len(files) != 0 {
-		t.Errorf("Close without rows = %v, %v; want no file, nil", files, err)
+	f, err := w.Close()
+	if err != nil || f.Path != "" {
+		t.Errorf("Close without rows = %+v, %v; want no file, nil", f, err)
 	}
 	if names := dirEntries(t, tmp); len(names) != 0 {
 		t.Errorf("TempDir after Close without rows holds %q, want nothing", names)
@@ -319,23 +307,23 @@ func TestFileSetWriterNoRows(t *testing.T) {
 	}
 }
 
-func TestFileSetWriterAbort(t *testing.T) {
+func TestFileWriterAbort(t *testing.T) {
 	tmp := t.TempDir()
-	w := load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp, TargetFileBytes: 64 << 10})
+	w := load.NewFileWriter[testRow](load.ParquetOptions{TempDir: tmp, MaxRowGroupBytes: 64 << 10, SpillPages: true})
 	for i := range 10 {
 		if err := w.Write(makeRows(i*300, 300, 200)); err != nil {
 			t.Fatalf("Write = %v", err)
 		}
 	}
-	if names := dirEntries(t, tmp); len(names) < 3 {
-		t.Fatalf("TempDir while writing holds %q, want finished files, a file in progress and page buffers", names)
+	if names := dirEntries(t, tmp); len(names) < 2 {
+		t.Fatalf("TempDir while writing holds %q, want the file in progress and page buffers", names)
 	}
 	w.Abort()
 	if names := dirEntries(t, tmp); len(names) != 0 {
 		t.Errorf("TempDir after Abort holds %q, want nothing", names)
 	}
-	if files, err := w.Close(); err == nil || len(files) != 0 {
-		t.Errorf("Close after Abort = %v, %v; want an error", files, err)
+	if f, err := w.Close(); err == nil || f.Path != "" {
+		t.Errorf("Close after Abort = %+v, %v; want an error", f, err)
 	}
 }
 
@@ -343,9 +331,9 @@ type badTagRow struct {
 	X int64 `parquet:"x,no-such-option"`
 }
 
-func TestFileSetWriterBadStructTag(t *testing.T) {
+func TestFileWriterBadStructTag(t *testing.T) {
 	tmp := t.TempDir()
-	w := load.NewFileSetWriter[badTagRow](load.ParquetOptions{TempDir: tmp})
+	w := load.NewFileWriter[badTagRow](load.ParquetOptions{TempDir: tmp})
 	if err := w.Write([]badTagRow{{1}}); err == nil {
 		t.Fatalf("Write with an invalid struct tag = nil, want an error")
 	}
@@ -359,10 +347,10 @@ func TestFileSetWriterBadStructTag(t *testing.T) {
 
 func TestReadParquetErrors(t *testing.T) {
 	tmp := t.TempDir()
-	files := writeAll(t, load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp}), makeRows(0, 3000, 0), 3000)
+	f := writeAll(t, load.NewFileWriter[testRow](load.ParquetOptions{TempDir: tmp}), makeRows(0, 3000, 0), 3000)
 	stop := errors.New("stop")
 	calls := 0
-	err := load.ReadParquet(files[0].Path, 1000, func([]testRow) error { calls++; return stop })
+	err := load.ReadParquet(f.Path, 1000, func([]testRow) error { calls++; return stop })
 	if !errors.Is(err, stop) || calls != 1 {
 		t.Errorf("ReadParquet with failing fn = %v after %d calls, want %v after 1", err, calls, stop)
 	}
@@ -379,17 +367,20 @@ func TestDownload(t *testing.T) {
 	ctx := context.Background()
 	s := loadtest.Memory()
 	tmp := t.TempDir()
-	files := writeAll(t, load.NewFileSetWriter[testRow](load.ParquetOptions{TempDir: tmp}), makeRows(0, 2000, 10), 500)
-	data, err := os.ReadFile(files[0].Path)
+	f := writeAll(t, load.NewFileWriter[testRow](load.ParquetOptions{TempDir: tmp}), makeRows(0, 2000, 10), 500)
+	data, err := os.ReadFile(f.Path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	loadtest.MustPut(t, s, "t/dt=2024-03-04/part-0.parquet", data)
 
 	dl := t.TempDir()
-	path, err := load.Download(ctx, s, "t/dt=2024-03-04/part-0.parquet", dl)
+	path, etag, err := load.Download(ctx, s, "t/dt=2024-03-04/part-0.parquet", dl)
 	if err != nil {
 		t.Fatalf("Download = %v", err)
+	}
+	if head, err := s.Head(ctx, "t/dt=2024-03-04/part-0.parquet"); err != nil || etag != head {
+		t.Errorf("Download etag = %q, want Head's %q (%v)", etag, head, err)
 	}
 	if filepath.Dir(path) != dl {
 		t.Errorf("Download path %s is not in %s", path, dl)
@@ -398,7 +389,7 @@ func TestDownload(t *testing.T) {
 		t.Errorf("downloaded file has %d rows, want 2000", len(got))
 	}
 	os.Remove(path)
-	if _, err := load.Download(ctx, s, "t/missing.parquet", dl); !errors.Is(err, load.ErrNotExist) {
+	if _, _, err := load.Download(ctx, s, "t/missing.parquet", dl); !errors.Is(err, load.ErrNotExist) {
 		t.Errorf("Download(missing) = %v, want ErrNotExist", err)
 	}
 	if names := dirEntries(t, dl); len(names) != 0 {
@@ -414,9 +405,12 @@ func TestDownload_LocalLinks(t *testing.T) {
 	s := MustLocalStore(t, root)
 	data := []byte("PAR1 stand-in bytes")
 	loadtest.MustPut(t, s, "t/dt=2024-03-04/a.parquet", data)
-	path, err := load.Download(ctx, s, "t/dt=2024-03-04/a.parquet", dl)
+	path, etag, err := load.Download(ctx, s, "t/dt=2024-03-04/a.parquet", dl)
 	if err != nil {
 		t.Fatalf("Download = %v", err)
+	}
+	if head, err := s.Head(ctx, "t/dt=2024-03-04/a.parquet"); err != nil || etag != head {
+		t.Errorf("Download etag = %q, want Head's %q (%v)", etag, head, err)
 	}
 	src, _ := os.Stat(filepath.Join(root, "t", "dt=2024-03-04", "a.parquet"))
 	dst, _ := os.Stat(path)
@@ -429,7 +423,7 @@ func TestDownload_LocalLinks(t *testing.T) {
 	if got, err := os.ReadFile(path); err != nil || string(got) != string(data) {
 		t.Errorf("downloaded file after the stored one was deleted = %q, %v", got, err)
 	}
-	if _, err := load.Download(ctx, s, "t/missing.parquet", dl); !errors.Is(err, load.ErrNotExist) {
+	if _, _, err := load.Download(ctx, s, "t/missing.parquet", dl); !errors.Is(err, load.ErrNotExist) {
 		t.Errorf("Download(missing) = %v, want ErrNotExist", err)
 	}
 }

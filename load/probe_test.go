@@ -3,6 +3,7 @@ package load_test
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -13,12 +14,12 @@ import (
 // a gateway that drops If-None-Match and If-Match.
 type ignoresConditions struct{ load.Store }
 
-func (s ignoresConditions) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
-	return "etag", s.Store.Put(ctx, key, bytesReader(data))
+func (s ignoresConditions) PutIfAbsent(ctx context.Context, key string, r io.Reader) (string, error) {
+	return "etag", s.Store.Put(ctx, key, r)
 }
 
-func (s ignoresConditions) PutIfMatch(ctx context.Context, key string, data []byte, _ string) (string, error) {
-	return "etag", s.Store.Put(ctx, key, bytesReader(data))
+func (s ignoresConditions) PutIfMatch(ctx context.Context, key string, r io.Reader, _ string) (string, error) {
+	return "etag", s.Store.Put(ctx, key, r)
 }
 
 func TestProbeConditionalDetectsIgnoredConditions(t *testing.T) {

@@ -1,8 +1,9 @@
 package load
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,9 +11,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
@@ -33,6 +37,19 @@ const uploadConcurrency = 4
 // abortTimeout bounds the AbortMultipartUpload sent after a failed upload,
 // which runs even when the caller's context is already cancelled.
 const abortTimeout = 30 * time.Second
+
+// DefaultMaxAttempts bounds the attempts of one S3 request when
+// S3Config.MaxAttempts is 0 (the SDK retries 5xx, throttling and broken
+// connections with exponential backoff); readRetries bounds how often a
+// response body that breaks off part-way is read again from where it broke.
+const (
+	DefaultMaxAttempts = 5
+	readRetries        = 5
+)
+
+// writeTokenMeta is the user metadata that tags each conditional write, so
+// that the write can be recognised after its reply was lost.
+const writeTokenMeta = "callrecords-write"
 
 // S3Config locates a bucket and prefix on S3 or an S3-compatible service.
 // Credentials are not part of it: they come from the AWS default chain
@@ -55,6 +72,9 @@ type S3Config struct {
 	// PartSize is the multipart part size in bytes; 0 means DefaultPartSize.
 	// It must be at least 5 MiB.
 	PartSize int64
+	// MaxAttempts bounds the attempts of one request; 0 means
+	// DefaultMaxAttempts.
+	MaxAttempts int
 }
 
 // Validate reports a configuration that cannot work.
@@ -67,6 +87,9 @@ func (c S3Config) Validate() error {
 	}
 	if c.PartSize != 0 && c.PartSize < minPartSize {
 		return fmt.Errorf("s3 config: part size %d is below the 5 MiB minimum", c.PartSize)
+	}
+	if c.MaxAttempts < 0 {
+		return fmt.Errorf("s3 config: max attempts %d is negative", c.MaxAttempts)
 	}
 	return nil
 }
@@ -92,9 +115,30 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new s3 store: %w", err)
 	}
+	attempts := cfg.MaxAttempts
+	if attempts == 0 {
+		attempts = DefaultMaxAttempts
+	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
+		// A batch job would rather wait out a flaky service than fail: more
+		// attempts, and no client-side retry quota that gives up on a
+		// burst of errors.
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = attempts
+				o.RateLimiter = ratelimit.None
+				// A response cut short (a list, an upload's reply) fails
+				// to decode: as transient as the broken connection it is.
+				o.Retryables = append(o.Retryables, retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+					if errors.Is(err, io.ErrUnexpectedEOF) {
+						return aws.TrueTernary
+					}
+					return aws.UnknownTernary
+				}))
+			})
+		}),
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
@@ -211,17 +255,166 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader) error {
 	return nil
 }
 
-// Open implements [Sink].
+// Open implements [Sink]. A body that breaks off part-way (a reset, a
+// truncated response) is read on from where it broke, with a ranged GET that
+// must match the ETag of the first response (or, if nothing was read yet, of
+// whatever version is there now), up to readRetries times.
 func (s *S3Store) Open(ctx context.Context, key string) (io.ReadCloser, error) {
 	k, err := s.key(key)
 	if err != nil {
 		return nil, fmt.Errorf("open: %w", err)
 	}
+	r, err := s.openObject(ctx, k)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", key, err)
+	}
+	return r, nil
+}
+
+func (s *S3Store) openObject(ctx context.Context, k string) (*resumingBody, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k)})
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", key, translate(err))
+		return nil, translate(err)
 	}
-	return out.Body, nil
+	size := int64(-1) // unknown
+	if out.ContentLength != nil {
+		size = *out.ContentLength
+	}
+	return &resumingBody{ctx: ctx, s: s, key: k, etag: aws.ToString(out.ETag), size: size, body: out.Body}, nil
+}
+
+// resumingBody is an object's body that is fetched again from the last byte
+// read when its connection breaks.
+type resumingBody struct {
+	ctx     context.Context // the Open's: a body outlives no request of its own
+	s       *S3Store
+	key     string
+	etag    string
+	size    int64 // -1 if the service did not say
+	off     int64
+	body    io.ReadCloser
+	retries int
+}
+
+func (r *resumingBody) Read(p []byte) (int, error) {
+	for {
+		n, err := r.body.Read(p)
+		r.off += int64(n)
+		if err == nil || err == io.EOF {
+			return n, err
+		}
+		if rerr := r.resume(err); rerr != nil {
+			return n, rerr
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+}
+
+// resume replaces the broken body with the rest of the object, or returns
+// why it cannot.
+func (r *resumingBody) resume(cause error) error {
+	r.body.Close()
+	r.body = io.NopCloser(strings.NewReader(""))
+	if r.size >= 0 && r.off >= r.size {
+		return nil // everything arrived; the next Read reports EOF
+	}
+	if r.ctx.Err() != nil || r.retries == readRetries {
+		return fmt.Errorf("read %s at byte %d of %d (after %d retries): %w", r.key, r.off, r.size, r.retries, cause)
+	}
+	r.retries++
+	if err := sleepCtx(r.ctx, backoff(r.retries)); err != nil {
+		return err
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(r.s.bucket), Key: aws.String(r.key)}
+	if r.off > 0 {
+		// The rest of the same version, or a clear error; with nothing
+		// read yet, whatever version is there now.
+		in.Range = aws.String(fmt.Sprintf("bytes=%d-", r.off))
+		in.IfMatch = aws.String(r.etag)
+	}
+	out, err := r.s.client.GetObject(r.ctx, in)
+	if err != nil {
+		return fmt.Errorf("read %s from byte %d again: %w (after %w)", r.key, r.off, translate(err), cause)
+	}
+	if r.off == 0 {
+		r.etag, r.size = aws.ToString(out.ETag), -1
+		if out.ContentLength != nil {
+			r.size = *out.ContentLength
+		}
+	}
+	r.body = out.Body
+	return nil
+}
+
+func (r *resumingBody) Close() error { return r.body.Close() }
+
+// Get implements [Conditional]. A body that breaks off is fetched again,
+// whole (the object may have changed meanwhile), up to readRetries times.
+func (s *S3Store) Get(ctx context.Context, key string) ([]byte, string, error) {
+	k, err := s.key(key)
+	if err != nil {
+		return nil, "", fmt.Errorf("get: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k)})
+		if err != nil {
+			return nil, "", fmt.Errorf("get %s: %w", key, translate(err))
+		}
+		data, err := io.ReadAll(out.Body)
+		out.Body.Close()
+		if err == nil {
+			return data, aws.ToString(out.ETag), nil
+		}
+		if attempt == readRetries || ctx.Err() != nil {
+			return nil, "", fmt.Errorf("get %s (after %d retries): %w", key, attempt, err)
+		}
+		if err := sleepCtx(ctx, backoff(attempt+1)); err != nil {
+			return nil, "", fmt.Errorf("get %s: %w", key, err)
+		}
+	}
+}
+
+// backoff is the pause before the n-th retry of a broken body.
+func backoff(n int) time.Duration { return time.Duration(n*n) * 100 * time.Millisecond }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// Head implements [Conditional].
+func (s *S3Store) Head(ctx context.Context, key string) (string, error) {
+	k, err := s.key(key)
+	if err != nil {
+		return "", fmt.Errorf("head: %w", err)
+	}
+	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k)})
+	if err != nil {
+		return "", fmt.Errorf("head %s: %w", key, translate(err))
+	}
+	return aws.ToString(out.ETag), nil
+}
+
+// exists reports whether the bucket exists (HeadBucket).
+func (s *S3Store) exists(ctx context.Context) error {
+	_, err := s.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(s.bucket)})
+	var nb *types.NotFound
+	var nsb *types.NoSuchBucket
+	if errors.As(err, &nb) || errors.As(err, &nsb) {
+		return fmt.Errorf("bucket %s: %w", s.bucket, ErrNoDestination)
+	}
+	if err != nil {
+		return fmt.Errorf("bucket %s: %w", s.bucket, err)
+	}
+	return nil
 }
 
 // List implements [Lister]. Keys are reported in the order the service
@@ -262,61 +455,58 @@ func (s *S3Store) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Get implements [Conditional].
-func (s *S3Store) Get(ctx context.Context, key string) ([]byte, string, error) {
-	k, err := s.key(key)
-	if err != nil {
-		return nil, "", fmt.Errorf("get: %w", err)
-	}
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k)})
-	if err != nil {
-		return nil, "", fmt.Errorf("get %s: %w", key, translate(err))
-	}
-	defer out.Body.Close()
-	data, err := io.ReadAll(out.Body)
-	if err != nil {
-		return nil, "", fmt.Errorf("get %s: %w", key, err)
-	}
-	return data, aws.ToString(out.ETag), nil
-}
-
 // PutIfAbsent implements [Conditional] with If-None-Match: *.
-func (s *S3Store) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
-	k, err := s.key(key)
-	if err != nil {
-		return "", fmt.Errorf("put if absent: %w", err)
-	}
-	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:      aws.String(s.bucket),
-		Key:         aws.String(k),
-		Body:        bytes.NewReader(data),
-		IfNoneMatch: aws.String("*"),
-	})
-	if err != nil {
-		return "", fmt.Errorf("put if absent %s: %w", key, translate(err))
-	}
-	return aws.ToString(out.ETag), nil
+func (s *S3Store) PutIfAbsent(ctx context.Context, key string, r io.Reader) (string, error) {
+	return s.putConditional(ctx, "put if absent", key, r, nil, aws.String("*"))
 }
 
 // PutIfMatch implements [Conditional] with If-Match.
-func (s *S3Store) PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error) {
-	k, err := s.key(key)
-	if err != nil {
-		return "", fmt.Errorf("put if match: %w", err)
-	}
+func (s *S3Store) PutIfMatch(ctx context.Context, key string, r io.Reader, etag string) (string, error) {
 	if etag == "" {
 		return "", fmt.Errorf("put if match %s: %w: empty etag", key, ErrPrecondition)
 	}
-	out, err := s.client.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:  aws.String(s.bucket),
-		Key:     aws.String(k),
-		Body:    bytes.NewReader(data),
-		IfMatch: aws.String(etag),
-	})
+	return s.putConditional(ctx, "put if match", key, r, aws.String(etag), nil)
+}
+
+// putConditional uploads r (in parts when large: the condition then applies
+// to CompleteMultipartUpload) tagged with a fresh write token. When the
+// upload reports an error, the object may still hold this write — the reply
+// was lost and the SDK's retry found the condition no longer true, or the
+// upload already completed — so the token on the object decides.
+func (s *S3Store) putConditional(ctx context.Context, op, key string, r io.Reader, ifMatch, ifNoneMatch *string) (string, error) {
+	k, err := s.key(key)
 	if err != nil {
-		return "", fmt.Errorf("put if match %s: %w", key, translate(err))
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
-	return aws.ToString(out.ETag), nil
+	if !seekable(r) {
+		r = struct{ io.Reader }{r}
+	}
+	token := newWriteToken()
+	out, err := s.uploader.UploadObject(ctx, &transfermanager.UploadObjectInput{
+		Bucket:      aws.String(s.bucket),
+		Key:         aws.String(k),
+		Body:        r,
+		IfMatch:     ifMatch,
+		IfNoneMatch: ifNoneMatch,
+		Metadata:    map[string]string{writeTokenMeta: token},
+	})
+	if err == nil {
+		return aws.ToString(out.ETag), nil
+	}
+	if ctx.Err() == nil {
+		head, herr := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(k)})
+		if herr == nil && head.Metadata[writeTokenMeta] == token {
+			return aws.ToString(head.ETag), nil
+		}
+	}
+	return "", fmt.Errorf("%s %s: %w", op, key, translate(err))
+}
+
+// newWriteToken returns a random token that names one write.
+func newWriteToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // DeleteIfMatch implements [Conditional] with a conditional DeleteObject.

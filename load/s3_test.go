@@ -6,9 +6,11 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -153,4 +155,165 @@ func TestS3Store_IdentityNamesSourceNotSecret(t *testing.T) {
 	if !strings.Contains(id, "EnvConfigCredentials") || strings.Contains(id, loadtest.S3SecretKey) || strings.Contains(id, loadtest.S3AccessKey) {
 		t.Errorf("Identity = %q, want the provider named and neither key in full", id)
 	}
+}
+
+// faultyS3 starts versitygw behind a FaultProxy and returns a store that
+// talks to it through the proxy.
+func faultyS3(t *testing.T) (*load.S3Store, *loadtest.FaultProxy, load.S3Config) {
+	t.Helper()
+	cfg, _ := loadtest.StartS3(t)
+	proxy := loadtest.StartFaultProxy(t, cfg.Endpoint, nil)
+	cfg.Endpoint = proxy.URL
+	return MustS3Store(t, cfg), proxy, cfg
+}
+
+// onceFor returns a decision function that gives fault to the first request
+// matching method and the query parameter query (empty: any), then passes.
+func onceFor(method, query string, fault loadtest.Fault) func(*http.Request, int) loadtest.Fault {
+	var mu sync.Mutex
+	done := false
+	return func(r *http.Request, _ int) loadtest.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		_, has := r.URL.Query()[query]
+		if done || r.Method != method || (query != "" && !has) {
+			return loadtest.Pass
+		}
+		done = true
+		return fault
+	}
+}
+
+// TestS3Store_LostResponses: a conditional write whose response is lost (the
+// server applied it; the SDK retried and met its own write) is the caller's
+// success, not a conflict — single requests and multipart uploads alike. A
+// real conflict is still ErrPrecondition.
+func TestS3Store_LostResponses(t *testing.T) {
+	s, proxy, _ := faultyS3(t)
+	ctx := context.Background()
+	big := make([]byte, loadtest.LargeSize)
+	rand.NewChaCha8([32]byte{7}).Read(big)
+	body := func(large bool, v string) io.Reader {
+		if large {
+			b := bytes.Clone(big)
+			copy(b, v)
+			return bytes.NewReader(b)
+		}
+		return strings.NewReader(v)
+	}
+	for _, tc := range []struct {
+		name  string
+		large bool
+		query string // the request whose response is lost: "" PutObject, "uploadId" CompleteMultipartUpload
+	}{
+		{"single", false, ""},
+		{"multipart", true, "uploadId"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			key := "lost/" + tc.name
+			method := http.MethodPut
+			if tc.query != "" {
+				method = http.MethodPost
+			}
+			proxy.SetFaults(onceFor(method, tc.query, loadtest.LostResponse))
+			e1, err := s.PutIfAbsent(ctx, key, body(tc.large, "v1"))
+			if err != nil {
+				t.Fatalf("PutIfAbsent with its response lost = %v, want success", err)
+			}
+			if head, err := s.Head(ctx, key); err != nil || head != e1 {
+				t.Errorf("Head = %q, %v; want the returned etag %q", head, err, e1)
+			}
+			proxy.SetFaults(onceFor(method, tc.query, loadtest.LostResponse))
+			e2, err := s.PutIfMatch(ctx, key, body(tc.large, "v2"), e1)
+			if err != nil {
+				t.Fatalf("PutIfMatch with its response lost = %v, want success", err)
+			}
+			if got := loadtest.MustRead(t, s, key); string(got[:2]) != "v2" {
+				t.Errorf("content after PutIfMatch = %q…, want v2", got[:2])
+			}
+			// A real conflict stays one, lost response or not.
+			proxy.SetFaults(onceFor(method, tc.query, loadtest.LostResponse))
+			if _, err := s.PutIfMatch(ctx, key, body(tc.large, "v3"), e1); !errors.Is(err, load.ErrPrecondition) {
+				t.Errorf("PutIfMatch(stale etag) = %v, want ErrPrecondition", err)
+			}
+			if _, err := s.PutIfAbsent(ctx, key, body(tc.large, "v4")); !errors.Is(err, load.ErrPrecondition) {
+				t.Errorf("PutIfAbsent(existing) = %v, want ErrPrecondition", err)
+			}
+			proxy.SetFaults(onceFor(http.MethodDelete, "", loadtest.LostResponse))
+			if err := s.DeleteIfMatch(ctx, key, e2); err != nil {
+				t.Errorf("DeleteIfMatch with its response lost = %v, want success", err)
+			}
+			if _, err := s.Head(ctx, key); !errors.Is(err, load.ErrNotExist) {
+				t.Errorf("Head after DeleteIfMatch = %v, want ErrNotExist", err)
+			}
+			if n := proxy.Counts()[loadtest.LostResponse]; n < 3 {
+				t.Errorf("%d responses lost, want each write's first", n)
+			}
+		})
+	}
+}
+
+// TestS3Store_InterruptedReads: a body cut short or a connection reset in
+// the middle of a GetObject is read on (Open, Get, Download), and a body that
+// keeps breaking gives up with an error naming the key.
+func TestS3Store_InterruptedReads(t *testing.T) {
+	s, proxy, _ := faultyS3(t)
+	ctx := context.Background()
+	data := make([]byte, 3<<20+17)
+	rand.NewChaCha8([32]byte{8}).Read(data)
+	loadtest.MustPut(t, s, "r/big.bin", data)
+	small := []byte(`{"watermark":"2026-12-04T00:00:00Z"}`)
+	loadtest.MustPut(t, s, "r/small.json", small)
+
+	truncateGets := func(n int) func(*http.Request, int) loadtest.Fault {
+		var mu sync.Mutex
+		return func(r *http.Request, _ int) loadtest.Fault {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Method != http.MethodGet || r.URL.Query().Has("list-type") || n == 0 {
+				return loadtest.Pass
+			}
+			n--
+			return loadtest.Truncate
+		}
+	}
+	proxy.SetFaults(truncateGets(3))
+	if got := loadtest.MustRead(t, s, "r/big.bin"); !bytes.Equal(got, data) {
+		t.Errorf("Open after 3 truncated bodies read %d bytes, want the %d stored", len(got), len(data))
+	}
+	proxy.SetFaults(truncateGets(2))
+	if got, _, err := s.Get(ctx, "r/small.json"); err != nil || !bytes.Equal(got, small) {
+		t.Errorf("Get after 2 truncated bodies = %q, %v", got, err)
+	}
+	proxy.SetFaults(truncateGets(1))
+	path, etag, err := load.Download(ctx, s, "r/big.bin", t.TempDir())
+	if err != nil {
+		t.Fatalf("Download after a truncated body = %v", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Errorf("downloaded %d bytes, want the %d stored", len(got), len(data))
+	}
+	proxy.SetFaults(nil)
+	if head, err := s.Head(ctx, "r/big.bin"); err != nil || head != etag {
+		t.Errorf("Download etag %q, Head %q (%v)", etag, head, err)
+	}
+	proxy.SetFaults(truncateGets(100))
+	if _, _, err := s.Get(ctx, "r/small.json"); err == nil || !strings.Contains(err.Error(), "r/small.json") {
+		t.Errorf("Get with every body cut short = %v, want an error naming the key", err)
+	}
+}
+
+// TestS3Store_RandomFaults runs the conformance suite through a proxy that
+// breaks one request in ten (500, 503, resets, lost responses, truncated
+// bodies): every operation still keeps its contract.
+func TestS3Store_RandomFaults(t *testing.T) {
+	cfg, _ := loadtest.StartS3(t)
+	proxy := loadtest.StartFaultProxy(t, cfg.Endpoint, loadtest.RandomFaults(11, 0.10))
+	cfg.Endpoint = proxy.URL
+	loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
+		c := cfg
+		c.Prefix = strings.ReplaceAll(t.Name(), "/", "_")
+		return MustS3Store(t, c)
+	})
+	t.Logf("faults injected: %v", proxy.Counts())
 }

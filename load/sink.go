@@ -3,7 +3,7 @@
 // It offers a narrow object-store contract ([Sink], plus the optional
 // [Lister], [Deleter] and [Conditional] interfaces, bundled as [Store]) with
 // two real implementations, [LocalStore] (a directory) and [S3Store] (any
-// S3-compatible service), and a Parquet writer ([FileSetWriter]) and reader
+// S3-compatible service), and a Parquet writer ([FileWriter]) and reader
 // ([ReadParquet]) built on parquet-go.
 //
 // The caller decides keys and layout; load only moves bytes. Keys are
@@ -77,26 +77,32 @@ type Deleter interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Conditional is for small control objects (checkpoints, locks, manifests):
-// compare-and-swap on ETags. ETags are opaque strings; only compare them with
-// ETags returned by the same store. The whole object is held in memory.
+// Conditional is compare-and-swap on ETags, for the objects whose writers
+// must not overwrite each other's work: partition files, checkpoints, the
+// lease. ETags are opaque strings; only compare them with ETags returned by
+// the same store. Get holds the whole object in memory; the conditional
+// writes stream, like Put, and a failed one leaves the object as it was.
 //
 // The conditional operations are atomic with respect to each other and to
-// Put and Delete on the same key. Retrying a conditional write after an
-// ambiguous failure (the request may have been applied but the reply was
-// lost) can report ErrPrecondition for a write that in fact succeeded: callers
-// must treat ErrPrecondition as "someone else may have won" and re-read.
+// Put and Delete on the same key. A conditional write whose reply was lost is
+// still recognised as the caller's own: a store that retries a request
+// checks, after a failure, whether the object now holds this very write (S3Store
+// tags each write), so ErrPrecondition always means another writer's
+// content is there, never the caller's own retried write.
 type Conditional interface {
 	// Get returns the content of key and its ETag. The error matches
 	// ErrNotExist when the key is absent.
 	Get(ctx context.Context, key string) (data []byte, etag string, err error)
-	// PutIfAbsent creates key with data only if no object exists there.
-	// The error matches ErrPrecondition if the key exists.
-	PutIfAbsent(ctx context.Context, key string, data []byte) (etag string, err error)
-	// PutIfMatch replaces key with data only if its current ETag is etag.
-	// The error matches ErrPrecondition on a mismatch and ErrNotExist if the
-	// key is missing.
-	PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error)
+	// Head returns the ETag of key without its content. The error matches
+	// ErrNotExist when the key is absent.
+	Head(ctx context.Context, key string) (etag string, err error)
+	// PutIfAbsent creates key with what r yields only if no object exists
+	// there. The error matches ErrPrecondition if the key exists.
+	PutIfAbsent(ctx context.Context, key string, r io.Reader) (etag string, err error)
+	// PutIfMatch replaces key with what r yields only if its current ETag
+	// is etag. The error matches ErrPrecondition on a mismatch and
+	// ErrNotExist if the key is missing.
+	PutIfMatch(ctx context.Context, key string, r io.Reader, etag string) (string, error)
 	// DeleteIfMatch removes key only if its current ETag is etag. The error
 	// matches ErrPrecondition on a mismatch. Like Delete, a missing key is not
 	// an error (S3-compatible services differ on it, so every store reports
@@ -104,8 +110,8 @@ type Conditional interface {
 	DeleteIfMatch(ctx context.Context, key string, etag string) error
 }
 
-// Store is everything the jobs package needs: a Sink that can also list,
-// delete and compare-and-swap. Both real stores implement it.
+// Store is everything the lake needs: a Sink that can also list, delete and
+// compare-and-swap. Both real stores implement it.
 type Store interface {
 	Sink
 	Lister
@@ -113,12 +119,31 @@ type Store interface {
 	Conditional
 }
 
+// maxSegment is the longest name most file systems take.
+const maxSegment = 255
+
+// ErrNoDestination is returned (wrapped) when a destination that must exist
+// does not: a local directory or an S3 bucket. See [Exists].
+var ErrNoDestination = errors.New("destination does not exist")
+
+// Exists reports whether the store's location exists (a local root
+// directory, an S3 bucket): nil if it does, an error matching
+// ErrNoDestination if not. Read-only commands check it rather than report an
+// empty lake for a mistyped destination.
+func Exists(ctx context.Context, s Store) error {
+	if e, ok := s.(interface{ exists(context.Context) error }); ok {
+		return e.exists(ctx)
+	}
+	return nil
+}
+
 // CheckKey reports whether key is acceptable to every store. A key is a
 // non-empty, slash-separated relative path: no leading or trailing slash, no
 // empty segment, no "." or ".." segment, no segment starting with "." (hidden
 // names are ignored by Hive-style readers and are used by [LocalStore] for its
-// temporary and lock files), no backslash and no NUL or other control
-// character. The error matches ErrInvalidKey.
+// temporary and lock files), no segment longer than 255 bytes (a file name on
+// most file systems), no backslash and no NUL or other control character.
+// The error matches ErrInvalidKey.
 func CheckKey(key string) error {
 	if key == "" {
 		return fmt.Errorf("key %q: %w: empty", key, ErrInvalidKey)
@@ -134,6 +159,8 @@ func CheckKey(key string) error {
 			return fmt.Errorf("key %q: %w: empty segment", key, ErrInvalidKey)
 		case strings.HasPrefix(seg, "."):
 			return fmt.Errorf("key %q: %w: segment %q starts with a dot", key, ErrInvalidKey, seg)
+		case len(seg) > maxSegment:
+			return fmt.Errorf("key %q: %w: a segment is longer than %d bytes", key, ErrInvalidKey, maxSegment)
 		}
 	}
 	return nil

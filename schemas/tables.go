@@ -48,3 +48,16 @@ var Tables = []Table{
 func PartitionDate(t time.Time) string {
 	return t.UTC().Format("2006-01-02")
 }
+
+// TablesOf lists the tables of a dataset, in the order of Tables: the first
+// is its parent (call_records for call records), whose rows count the
+// dataset's records.
+func TablesOf(dataset string) []string {
+	var out []string
+	for _, t := range Tables {
+		if t.Dataset == dataset {
+			out = append(out, t.Name)
+		}
+	}
+	return out
+}

@@ -136,9 +136,17 @@ func (m *memory) cas(ctx context.Context, op, key string, check func(cur []byte,
 	return nil
 }
 
-func (m *memory) PutIfAbsent(ctx context.Context, key string, data []byte) (string, error) {
-	data = bytes.Clone(data)
-	err := m.cas(ctx, "put if absent", key, func(_ []byte, ok bool) error {
+func (m *memory) Head(ctx context.Context, key string) (string, error) {
+	_, etag, err := m.get(ctx, "head", key)
+	return etag, err
+}
+
+func (m *memory) PutIfAbsent(ctx context.Context, key string, r io.Reader) (string, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return "", fmt.Errorf("put if absent %s: %w", key, err)
+	}
+	err = m.cas(ctx, "put if absent", key, func(_ []byte, ok bool) error {
 		if ok {
 			return load.ErrPrecondition
 		}
@@ -160,9 +168,12 @@ func matchETag(cur []byte, ok bool, etag string) error {
 	return nil
 }
 
-func (m *memory) PutIfMatch(ctx context.Context, key string, data []byte, etag string) (string, error) {
-	data = bytes.Clone(data)
-	err := m.cas(ctx, "put if match", key, func(cur []byte, ok bool) error {
+func (m *memory) PutIfMatch(ctx context.Context, key string, r io.Reader, etag string) (string, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return "", fmt.Errorf("put if match %s: %w", key, err)
+	}
+	err = m.cas(ctx, "put if match", key, func(cur []byte, ok bool) error {
 		return matchETag(cur, ok, etag)
 	}, func() { m.objects[key] = data })
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -40,6 +41,9 @@ func RunStoreTests(t *testing.T, newStore func(t *testing.T) load.Store) {
 		{"PutIfAbsent", testPutIfAbsent},
 		{"PutIfMatch", testPutIfMatch},
 		{"DeleteIfMatch", testDeleteIfMatch},
+		{"Head", testHead},
+		{"ConditionalLarge", testConditionalLarge},
+		{"FailedConditionalPut", testFailedConditionalPut},
 		{"ConcurrentPutIfAbsent", testConcurrentPutIfAbsent},
 		{"ConcurrentPutIfMatch", testConcurrentPutIfMatch},
 		{"FailedPut", testFailedPut},
@@ -264,7 +268,7 @@ func testInvalidKey(t *testing.T, s load.Store) {
 		if _, err := s.Open(ctx, key); !errors.Is(err, load.ErrInvalidKey) {
 			t.Errorf("Open(%q) = %v, want ErrInvalidKey", key, err)
 		}
-		if _, err := s.PutIfAbsent(ctx, key, []byte("x")); !errors.Is(err, load.ErrInvalidKey) {
+		if _, err := s.PutIfAbsent(ctx, key, strings.NewReader("x")); !errors.Is(err, load.ErrInvalidKey) {
 			t.Errorf("PutIfAbsent(%q) = %v, want ErrInvalidKey", key, err)
 		}
 	}
@@ -275,14 +279,14 @@ func testInvalidKey(t *testing.T, s load.Store) {
 
 func testPutIfAbsent(t *testing.T, s load.Store) {
 	ctx := context.Background()
-	etag, err := s.PutIfAbsent(ctx, "_etl/locks/l.json", []byte("one"))
+	etag, err := s.PutIfAbsent(ctx, "_etl/locks/l.json", strings.NewReader("one"))
 	if err != nil {
 		t.Fatalf("PutIfAbsent(new key) = %v", err)
 	}
 	if etag == "" {
 		t.Errorf("PutIfAbsent(new key) returned an empty etag")
 	}
-	if _, err := s.PutIfAbsent(ctx, "_etl/locks/l.json", []byte("two")); !errors.Is(err, load.ErrPrecondition) {
+	if _, err := s.PutIfAbsent(ctx, "_etl/locks/l.json", strings.NewReader("two")); !errors.Is(err, load.ErrPrecondition) {
 		t.Errorf("PutIfAbsent(existing key) = %v, want ErrPrecondition", err)
 	}
 	data, got, err := s.Get(ctx, "_etl/locks/l.json")
@@ -291,7 +295,7 @@ func testPutIfAbsent(t *testing.T, s load.Store) {
 	}
 	// An object written by Put also blocks PutIfAbsent.
 	MustPut(t, s, "plain", []byte("p"))
-	if _, err := s.PutIfAbsent(ctx, "plain", []byte("q")); !errors.Is(err, load.ErrPrecondition) {
+	if _, err := s.PutIfAbsent(ctx, "plain", strings.NewReader("q")); !errors.Is(err, load.ErrPrecondition) {
 		t.Errorf("PutIfAbsent(key written by Put) = %v, want ErrPrecondition", err)
 	}
 }
@@ -299,25 +303,25 @@ func testPutIfAbsent(t *testing.T, s load.Store) {
 func testPutIfMatch(t *testing.T, s load.Store) {
 	ctx := context.Background()
 	key := "_etl/state/cp.json"
-	e1, err := s.PutIfAbsent(ctx, key, []byte("v1"))
+	e1, err := s.PutIfAbsent(ctx, key, strings.NewReader("v1"))
 	if err != nil {
 		t.Fatalf("PutIfAbsent = %v", err)
 	}
-	e2, err := s.PutIfMatch(ctx, key, []byte("v2"), e1)
+	e2, err := s.PutIfMatch(ctx, key, strings.NewReader("v2"), e1)
 	if err != nil {
 		t.Fatalf("PutIfMatch(current etag) = %v", err)
 	}
 	if e2 == e1 {
 		t.Errorf("PutIfMatch returned the old etag %q for new content", e2)
 	}
-	if _, err := s.PutIfMatch(ctx, key, []byte("v3"), e1); !errors.Is(err, load.ErrPrecondition) {
+	if _, err := s.PutIfMatch(ctx, key, strings.NewReader("v3"), e1); !errors.Is(err, load.ErrPrecondition) {
 		t.Errorf("PutIfMatch(stale etag) = %v, want ErrPrecondition", err)
 	}
 	data, etag, err := s.Get(ctx, key)
 	if err != nil || string(data) != "v2" || etag != e2 {
 		t.Errorf("Get = %q, %q, %v; want %q, %q, nil", data, etag, err, "v2", e2)
 	}
-	if _, err := s.PutIfMatch(ctx, "_etl/state/missing.json", []byte("x"), e2); !errors.Is(err, load.ErrNotExist) {
+	if _, err := s.PutIfMatch(ctx, "_etl/state/missing.json", strings.NewReader("x"), e2); !errors.Is(err, load.ErrNotExist) {
 		t.Errorf("PutIfMatch(missing key) = %v, want ErrNotExist", err)
 	}
 	// The etag from Get of an object written by Put is usable.
@@ -326,7 +330,7 @@ func testPutIfMatch(t *testing.T, s load.Store) {
 	if err != nil {
 		t.Fatalf("Get(plain) = %v", err)
 	}
-	if _, err := s.PutIfMatch(ctx, "plain", []byte("p2"), pe); err != nil {
+	if _, err := s.PutIfMatch(ctx, "plain", strings.NewReader("p2"), pe); err != nil {
 		t.Errorf("PutIfMatch(etag from Get after Put) = %v", err)
 	}
 	if got := MustRead(t, s, "plain"); string(got) != "p2" {
@@ -337,11 +341,11 @@ func testPutIfMatch(t *testing.T, s load.Store) {
 func testDeleteIfMatch(t *testing.T, s load.Store) {
 	ctx := context.Background()
 	key := "_etl/locks/x.json"
-	e1, err := s.PutIfAbsent(ctx, key, []byte("v1"))
+	e1, err := s.PutIfAbsent(ctx, key, strings.NewReader("v1"))
 	if err != nil {
 		t.Fatalf("PutIfAbsent = %v", err)
 	}
-	e2, err := s.PutIfMatch(ctx, key, []byte("v2"), e1)
+	e2, err := s.PutIfMatch(ctx, key, strings.NewReader("v2"), e1)
 	if err != nil {
 		t.Fatalf("PutIfMatch = %v", err)
 	}
@@ -360,6 +364,93 @@ func testDeleteIfMatch(t *testing.T, s load.Store) {
 	}
 }
 
+func testHead(t *testing.T, s load.Store) {
+	ctx := context.Background()
+	if _, err := s.Head(ctx, "missing"); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Head(missing) = %v, want ErrNotExist", err)
+	}
+	etag, err := s.PutIfAbsent(ctx, "h/cond", strings.NewReader("c"))
+	if err != nil {
+		t.Fatalf("PutIfAbsent = %v", err)
+	}
+	if got, err := s.Head(ctx, "h/cond"); err != nil || got != etag {
+		t.Errorf("Head(h/cond) = %q, %v; want the PutIfAbsent etag %q", got, err, etag)
+	}
+	MustPut(t, s, "h/plain", []byte("p"))
+	_, getTag, err := s.Get(ctx, "h/plain")
+	if err != nil {
+		t.Fatalf("Get = %v", err)
+	}
+	if got, err := s.Head(ctx, "h/plain"); err != nil || got != getTag {
+		t.Errorf("Head(h/plain) = %q, %v; want Get's etag %q", got, err, getTag)
+	}
+	if _, err := s.Head(ctx, "h"); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Head(h) (a \"directory\") = %v, want ErrNotExist", err)
+	}
+}
+
+// testConditionalLarge: conditional writes of bodies large enough for
+// multipart uploads, streamed and seekable, hold their conditions.
+func testConditionalLarge(t *testing.T, s load.Store) {
+	ctx := context.Background()
+	data := make([]byte, LargeSize)
+	rand.NewChaCha8([32]byte{4}).Read(data)
+	key := "big/part.parquet"
+	e1, err := s.PutIfAbsent(ctx, key, hideSeek{bytes.NewReader(data)})
+	if err != nil {
+		t.Fatalf("PutIfAbsent(large, streamed) = %v", err)
+	}
+	if _, err := s.PutIfAbsent(ctx, key, bytes.NewReader(data)); !errors.Is(err, load.ErrPrecondition) {
+		t.Errorf("PutIfAbsent(large, existing key) = %v, want ErrPrecondition", err)
+	}
+	data2 := bytes.Clone(data)
+	data2[0] ^= 1
+	e2, err := s.PutIfMatch(ctx, key, bytes.NewReader(data2), e1)
+	if err != nil {
+		t.Fatalf("PutIfMatch(large, current etag) = %v", err)
+	}
+	if _, err := s.PutIfMatch(ctx, key, hideSeek{bytes.NewReader(data)}, e1); !errors.Is(err, load.ErrPrecondition) {
+		t.Errorf("PutIfMatch(large, stale etag) = %v, want ErrPrecondition", err)
+	}
+	if got := MustRead(t, s, key); !bytes.Equal(got, data2) {
+		t.Errorf("Open(%s) = %d bytes, want the second version", key, len(got))
+	}
+	if got, err := s.Head(ctx, key); err != nil || got != e2 {
+		t.Errorf("Head(%s) = %q, %v; want %q", key, got, err, e2)
+	}
+	if ks, _ := keys(t, s, ""); !slices.Equal(ks, []string{key}) {
+		t.Errorf("List() = %q, want [%s]", ks, key)
+	}
+}
+
+// testFailedConditionalPut: a conditional write whose reader fails changes
+// nothing, small or large.
+func testFailedConditionalPut(t *testing.T, s load.Store) {
+	ctx := context.Background()
+	boom := errors.New("reader broke")
+	for _, size := range []int{1000, LargeSize} {
+		fresh := &failingReader{n: size, err: boom, rnd: rand.NewChaCha8([32]byte{5})}
+		if _, err := s.PutIfAbsent(ctx, "fc/new", fresh); !errors.Is(err, boom) {
+			t.Errorf("PutIfAbsent(reader failing after %d bytes) = %v, want the reader's error", size, err)
+		}
+		wantNotExist(t, s, "fc/new")
+		etag, err := s.PutIfAbsent(ctx, "fc/old", strings.NewReader("old"))
+		if err != nil {
+			t.Fatalf("PutIfAbsent = %v", err)
+		}
+		again := &failingReader{n: size, err: boom, rnd: rand.NewChaCha8([32]byte{6})}
+		if _, err := s.PutIfMatch(ctx, "fc/old", again, etag); !errors.Is(err, boom) {
+			t.Errorf("PutIfMatch(reader failing after %d bytes) = %v, want the reader's error", size, err)
+		}
+		if data, got, err := s.Get(ctx, "fc/old"); err != nil || string(data) != "old" || got != etag {
+			t.Errorf("Get(fc/old) after a failed PutIfMatch = %q, %q, %v; want the old object", data, got, err)
+		}
+		if err := s.Delete(ctx, "fc/old"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func testConcurrentPutIfAbsent(t *testing.T, s load.Store) {
 	const n = 8
 	ctx := context.Background()
@@ -367,7 +458,7 @@ func testConcurrentPutIfAbsent(t *testing.T, s load.Store) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = s.PutIfAbsent(ctx, "_etl/locks/race.json", []byte("writer "+strconv.Itoa(i)))
+			_, errs[i] = s.PutIfAbsent(ctx, "_etl/locks/race.json", strings.NewReader("writer "+strconv.Itoa(i)))
 		})
 	}
 	wg.Wait()
@@ -397,7 +488,7 @@ func testConcurrentPutIfMatch(t *testing.T, s load.Store) {
 	const workers, each = 4, 5
 	ctx := context.Background()
 	key := "_etl/state/counter"
-	if _, err := s.PutIfAbsent(ctx, key, []byte("0")); err != nil {
+	if _, err := s.PutIfAbsent(ctx, key, strings.NewReader("0")); err != nil {
 		t.Fatalf("PutIfAbsent = %v", err)
 	}
 	var wg sync.WaitGroup
@@ -432,7 +523,7 @@ func Increment(ctx context.Context, s load.Conditional, key string, n int) error
 		if err != nil {
 			return fmt.Errorf("increment %s: %w", key, err)
 		}
-		_, err = s.PutIfMatch(ctx, key, []byte(strconv.Itoa(v+1)), etag)
+		_, err = s.PutIfMatch(ctx, key, strings.NewReader(strconv.Itoa(v+1)), etag)
 		switch {
 		case err == nil:
 			done++

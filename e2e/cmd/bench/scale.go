@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
 )
 
 // scalePoint is one volume of benchmark 2.
@@ -17,38 +18,33 @@ type scalePoint struct {
 	Records int64 `json:"records"`
 	Bytes   int64 `json:"input_bytes"`
 	Usage   usage `json:"usage"`
-	Stored  int64 `json:"stored_records"` // call records the committed manifests hold
+	Stored  int64 `json:"stored_records"` // call records the committed call_records objects hold
 }
 
 func scaleCheck(points []scalePoint) []string {
 	var out []string
 	for _, p := range points {
 		if p.Stored != p.Records {
-			out = append(out, fmt.Sprintf("scale: %d records imported, the lake's manifests hold %d", p.Records, p.Stored))
+			out = append(out, fmt.Sprintf("scale: %d records imported, the lake's call_records objects hold %d", p.Records, p.Stored))
 		}
 	}
 	return out
 }
 
-// storedRecords adds up the call records of the committed partitions.
+// storedRecords adds up the rows of the committed call_records objects
+// (from their footers).
 func storedRecords(dest string) (int64, error) {
-	files, err := filepath.Glob(filepath.Join(dest, "_etl", "manifests", tenant, "callrecords", "*.json"))
+	files, err := filepath.Glob(filepath.Join(dest, "call_records", "dt=*", tenant+".parquet"))
 	if err != nil {
 		return 0, err
 	}
 	var n int64
 	for _, f := range files {
-		b, err := os.ReadFile(f)
+		rows, err := load.ParquetRows(f)
 		if err != nil {
 			return 0, err
 		}
-		var m struct {
-			Records int64 `json:"records"`
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return 0, fmt.Errorf("%s: %w", f, err)
-		}
-		n += m.Records
+		n += rows
 	}
 	return n, nil
 }
