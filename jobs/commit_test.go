@@ -221,10 +221,14 @@ func assertReaderView(t *testing.T, label, dest string) {
 	assertNoLeftovers(t, dest)
 	rows := lakeRows(t, dest)
 	keys := map[string]func(map[string]any) string{
-		schemas.TableCallRecords:        func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"]) },
-		schemas.TableSessions:           func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"]) },
-		schemas.TableSegments:           func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"]) },
-		schemas.TableMediaStreams:       func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"], r["MediaIndex"], r["StreamIndex"]) },
+		schemas.TableCallRecords: func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"]) },
+		schemas.TableSessions:    func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"]) },
+		schemas.TableSegments: func(r map[string]any) string {
+			return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"])
+		},
+		schemas.TableMediaStreams: func(r map[string]any) string {
+			return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"], r["MediaIndex"], r["StreamIndex"])
+		},
 		schemas.TableParticipants:       func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["ParticipantIndex"]) },
 		schemas.TablePstnCalls:          func(r map[string]any) string { return fmt.Sprint(r["ID"]) },
 		schemas.TableDirectRoutingCalls: func(r map[string]any) string { return fmt.Sprint(r["ID"]) },
