@@ -152,6 +152,21 @@ func checkReaderView(t *testing.T, db *sql.DB, label, lake string, allowed []str
 		q := fmt.Sprintf("SELECT count(*) FROM (SELECT * FROM %s EXCEPT SELECT * FROM (%s))", table(lake, tb.Name), union)
 		if n := scan[int](t, db, q); n != 0 {
 			t.Errorf("%s: %s holds %d rows no clean run wrote", label, tb.Name, n)
+			rows, err := db.Query(fmt.Sprintf("SELECT * FROM %s EXCEPT SELECT * FROM (%s) LIMIT 3", table(lake, tb.Name), union))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rows.Next() {
+				cols, _ := rows.Columns()
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				rows.Scan(ptrs...)
+				t.Logf("  such a row: %v", vals)
+			}
+			rows.Close()
 		}
 	}
 }

@@ -18,8 +18,8 @@ const (
 	DefaultMaxRowGroupBytes   = 128 << 20
 )
 
-// writeChunk is the number of rows handed to parquet-go at a time, so that
-// the row-group and file size checks run often enough for large batches.
+// writeChunk is the number of rows written between two checks of the row
+// group's size.
 const writeChunk = 1024
 
 // ParquetOptions configures a [FileWriter]. Zero fields take defaults.
@@ -145,20 +145,29 @@ func (w *FileWriter[T]) Write(rows []T) (err error) {
 	return nil
 }
 
-// write hands rows to parquet-go, turning its panics (invalid values or
-// struct tags) into errors.
+// write hands rows to parquet-go one at a time, turning its panics (invalid
+// values or struct tags) into errors. One at a time because parquet-go's batch
+// path (up to v0.32.1, writeRowsFuncOfOptional) can write the zero value of an
+// optional non-pointer field — "" or a zero time, which must be NULL — as a
+// value when a run of values in the batch is followed by nulls: how many
+// rows came in one call would decide whether an analyst sees NULL or "".
 func (w *FileWriter[T]) write(rows []T) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parquet-go panic: %v", r)
 		}
 	}()
-	n, err := w.w.Write(rows)
-	w.rows += int64(n)
-	if err == nil && n != len(rows) {
-		err = fmt.Errorf("wrote %d of %d rows", n, len(rows))
+	for i := range rows {
+		n, err := w.w.Write(rows[i : i+1])
+		w.rows += int64(n)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("wrote %d of 1 row", n)
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 // zstdCodec is shared by every writer: a codec keeps a pool of encoders, and

@@ -427,3 +427,48 @@ func TestDownload_LocalLinks(t *testing.T) {
 		t.Errorf("Download(missing) = %v, want ErrNotExist", err)
 	}
 }
+
+// nullRow is written with optional value fields; nullable reads it back with
+// pointers, which tell NULL from a zero value.
+type nullRow struct {
+	S string    `parquet:"s,optional"`
+	T time.Time `parquet:"t,optional,timestamp(microsecond)"`
+}
+
+type nullable struct {
+	S *string    `parquet:"s,optional"`
+	T *time.Time `parquet:"t,optional,timestamp(microsecond)"`
+}
+
+// TestFileWriterNullsWhateverTheBatch: an optional field's zero value ("", a
+// zero time) is NULL in the file whatever rows it is written with. parquet-go's
+// batch path wrote the third row of {"", "x", ""} as "" (and a zero time as
+// 0001-01-01): NULL or not depended on how rows were batched.
+func TestFileWriterNullsWhateverTheBatch(t *testing.T) {
+	ts := time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC)
+	for _, pattern := range []string{"-x-", "-x--", "-xx-", "x-x-", "--x-", "-x-x-x-", "xx--x-xxx---x"} {
+		rows := make([]nullRow, len(pattern))
+		for i, c := range pattern {
+			if c == 'x' {
+				rows[i] = nullRow{S: "x", T: ts}
+			}
+		}
+		w := load.NewFileWriter[nullRow](load.ParquetOptions{TempDir: t.TempDir()})
+		if err := w.Write(rows); err != nil {
+			t.Fatal(err)
+		}
+		f, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := parquet.ReadFile[nullable](f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, c := range pattern {
+			if wantNull := c == '-'; (got[i].S == nil) != wantNull || (got[i].T == nil) != wantNull {
+				t.Errorf("pattern %s, row %d: string NULL %v, time NULL %v; want NULL %v", pattern, i, got[i].S == nil, got[i].T == nil, wantNull)
+			}
+		}
+	}
+}

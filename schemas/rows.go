@@ -97,7 +97,7 @@ type MediaStreamRow struct {
 // TraceRouteHopRow is one hop of a network's trace route.
 type TraceRouteHopRow struct {
 	HopCount        *int32   `parquet:"hop_count,optional"`
-	IPAddress       string   `parquet:"ip_address,optional"`
+	IPAddress       *string  `parquet:"ip_address,optional"` // a pointer: parquet-go can write "" of a value field in a list as a value
 	RoundTripTimeMS *float64 `parquet:"round_trip_time_ms,optional"`
 }
 

@@ -5,8 +5,10 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -159,5 +161,35 @@ func TestParseTime(t *testing.T) {
 	}
 	if _, err := schemas.ParseTime("yesterday"); err == nil {
 		t.Error(`ParseTime("yesterday") = nil error`)
+	}
+}
+
+// TestListElementsNullable: an optional field of a LIST element is a pointer.
+// parquet-go writes a list's elements as a batch, and its batch path can
+// write the zero value of an optional non-pointer field ("" that must be
+// NULL) as a value, depending on the elements around it.
+func TestListElementsNullable(t *testing.T) {
+	var walk func(path string, rt reflect.Type, inList bool)
+	walk = func(path string, rt reflect.Type, inList bool) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			name := path + "." + f.Name
+			switch {
+			case f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Time{}):
+				walk(name, f.Type, inList)
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+				walk(name, f.Type.Elem(), true)
+			case inList && strings.Contains(f.Tag.Get("parquet"), "optional") && f.Type.Kind() != reflect.Pointer:
+				t.Errorf("%s is optional but not a pointer", name)
+			}
+		}
+	}
+	lists := 0
+	for _, tb := range schemas.Tables {
+		walk(tb.Name, reflect.TypeOf(tb.Row), false)
+		lists += strings.Count(parquet.SchemaOf(tb.Row).String(), "(LIST)")
+	}
+	if lists == 0 {
+		t.Fatal("no LIST column found: the walk checks nothing")
 	}
 }

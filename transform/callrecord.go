@@ -322,7 +322,7 @@ func (a *slab) network(n *schemas.NetworkInfo) schemas.CallerNetwork {
 	for _, h := range n.TraceRouteHops {
 		r.TraceRouteHops = append(r.TraceRouteHops, schemas.TraceRouteHopRow{
 			HopCount:        h.HopCount,
-			IPAddress:       str(h.IPAddress),
+			IPAddress:       nonEmpty(h.IPAddress),
 			RoundTripTimeMS: a.millis(h.RoundTripTime),
 		})
 	}
@@ -396,6 +396,15 @@ func (a *slab) metrics(s schemas.MediaStream) schemas.StreamMetrics {
 		PostForwardErrorCorrectionPacketLossRate: a.float(s.PostForwardErrorCorrectionPacketLossRate),
 		WasMediaBypassed:                         s.WasMediaBypassed,
 	}
+}
+
+// nonEmpty is p, or nil for an empty string (stored as NULL, like every
+// empty string).
+func nonEmpty(p *string) *string {
+	if p == nil || *p == "" {
+		return nil
+	}
+	return p
 }
 
 func str(p *string) string {
