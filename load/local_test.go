@@ -95,7 +95,7 @@ func crossProcessChild(t *testing.T, root, id string) {
 	default:
 		t.Fatalf("PutIfAbsent = %v", err)
 	}
-	if err := loadtest.Increment(ctx, s, "_etl/state/counter", crossIncrements); err != nil {
+	if _, err := loadtest.Increment(ctx, s, "_etl/state/counter", crossIncrements); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -151,6 +153,7 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 		awsCfg.Region = "us-east-1"
 	}
 	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, countWriteAttempts)
 		o.UsePathStyle = cfg.ForcePathStyle
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
@@ -482,7 +485,8 @@ func (s *S3Store) putConditional(ctx context.Context, op, key string, r io.Reade
 		r = struct{ io.Reader }{r}
 	}
 	token := newWriteToken()
-	out, err := s.uploader.UploadObject(ctx, &transfermanager.UploadObjectInput{
+	attempts := new(atomic.Int32)
+	out, err := s.uploader.UploadObject(context.WithValue(ctx, attemptsKey{}, attempts), &transfermanager.UploadObjectInput{
 		Bucket:      aws.String(s.bucket),
 		Key:         aws.String(k),
 		Body:        r,
@@ -499,7 +503,33 @@ func (s *S3Store) putConditional(ctx context.Context, op, key string, r io.Reade
 			return aws.ToString(head.ETag), nil
 		}
 	}
-	return "", fmt.Errorf("%s %s: %w", op, key, translate(err))
+	err = translate(err)
+	if attempts.Load() > 1 && (errors.Is(err, ErrPrecondition) || errors.Is(err, ErrNotExist)) {
+		// An earlier attempt may have been applied and then replaced by
+		// another writer before the retry found the condition false.
+		return "", fmt.Errorf("%s %s: %w: %w", op, key, ErrPrecondition, ErrOutcomeUnknown)
+	}
+	return "", fmt.Errorf("%s %s: %w", op, key, err)
+}
+
+// attemptsKey holds the *atomic.Int32 counting the attempts of a
+// conditional write's committing request.
+type attemptsKey struct{}
+
+// countWriteAttempts counts, for a conditional write, each attempt of the
+// request that commits it (PutObject, CompleteMultipartUpload), retries
+// included: it runs inside the SDK's retry loop.
+func countWriteAttempts(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("CountWriteAttempts",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			if n, ok := ctx.Value(attemptsKey{}).(*atomic.Int32); ok {
+				switch middleware.GetOperationName(ctx) {
+				case "PutObject", "CompleteMultipartUpload":
+					n.Add(1)
+				}
+			}
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
 }
 
 // newWriteToken returns a random token that names one write.

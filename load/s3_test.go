@@ -253,6 +253,51 @@ func TestS3Store_LostResponses(t *testing.T) {
 	}
 }
 
+// TestS3Store_LostResponseThenAnotherWrite: a conditional write whose reply
+// is lost, and which another writer replaces before the retry, is reported
+// as a conflict of unknown outcome (ErrPrecondition and ErrOutcomeUnknown):
+// not as the caller's success, and not as a plain conflict that a
+// read-modify-write loop would apply a second time.
+func TestS3Store_LostResponseThenAnotherWrite(t *testing.T) {
+	cfg, _ := loadtest.StartS3(t)
+	other := rawClient(cfg) // the other writer, around the proxy
+	proxy := loadtest.StartFaultProxy(t, cfg.Endpoint, nil)
+	proxied := cfg
+	proxied.Endpoint = proxy.URL
+	s := MustS3Store(t, proxied)
+	ctx := context.Background()
+	key := "race/counter"
+	e1, err := s.PutIfAbsent(ctx, key, strings.NewReader("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	puts := 0
+	proxy.SetFaults(func(r *http.Request, _ int) loadtest.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Method != http.MethodPut {
+			return loadtest.Pass
+		}
+		switch puts++; puts {
+		case 1:
+			return loadtest.LostResponse // applied: "2"
+		case 2: // the SDK's retry: another writer got there first
+			if _, err := other.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String(key), Body: strings.NewReader("3")}); err != nil {
+				t.Errorf("the other writer's put: %v", err)
+			}
+		}
+		return loadtest.Pass
+	})
+	_, err = s.PutIfMatch(ctx, key, strings.NewReader("2"), e1)
+	if !errors.Is(err, load.ErrPrecondition) || !errors.Is(err, load.ErrOutcomeUnknown) {
+		t.Errorf("PutIfMatch whose reply was lost before another write = %v, want ErrPrecondition and ErrOutcomeUnknown", err)
+	}
+	if puts != 2 {
+		t.Errorf("%d PUTs through the proxy, want the write and its retry", puts)
+	}
+}
+
 // TestS3Store_InterruptedReads: a body cut short or a connection reset in
 // the middle of a GetObject is read on (Open, Get, Download), and a body that
 // keeps breaking gives up with an error naming the key.

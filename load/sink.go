@@ -27,6 +27,12 @@ var ErrNotExist = errors.New("object does not exist")
 // PutIfMatch and DeleteIfMatch.
 var ErrPrecondition = errors.New("precondition failed")
 
+// ErrOutcomeUnknown is returned (wrapped, with ErrPrecondition) by a
+// conditional write that found another writer's content after its own reply
+// was lost: the write may have been applied before the other one replaced
+// it. Callers that read, modify and write again must not assume it was not.
+var ErrOutcomeUnknown = errors.New("outcome unknown: the reply was lost and another write followed")
+
 // ErrInvalidKey is returned (wrapped, with the key) for a key that no store
 // accepts; see [CheckKey].
 var ErrInvalidKey = errors.New("invalid key")
@@ -88,7 +94,8 @@ type Deleter interface {
 // still recognised as the caller's own: a store that retries a request
 // checks, after a failure, whether the object now holds this very write (S3Store
 // tags each write), so ErrPrecondition always means another writer's
-// content is there, never the caller's own retried write.
+// content is there, never the caller's own retried write. If another write
+// followed the caller's lost one, the error also matches ErrOutcomeUnknown.
 type Conditional interface {
 	// Get returns the content of key and its ETag. The error matches
 	// ErrNotExist when the key is absent.
