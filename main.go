@@ -253,7 +253,7 @@ func newApp() *cli.App {
 			{
 				Name:   "get",
 				Usage:  "look up one call record by id (every session and participant page) and print it as JSON",
-				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Required: true, Usage: "call record id"}, tenantFlag, graphFlag, hiddenNowFlag}, authFlags, logFlags),
+				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Usage: "call record id (required)"}, tenantFlag, graphFlag, hiddenNowFlag}, authFlags, logFlags),
 				Action: getAction,
 			},
 			{
@@ -707,6 +707,9 @@ func serveNotificationsAction(c *cli.Context) error {
 }
 
 func getAction(c *cli.Context) error {
+	if c.String("id") == "" {
+		return usageError("get: --id is required (the id of the call record to look up)")
+	}
 	cfg, err := loggedJobConfig(c)
 	if err != nil {
 		return err

@@ -12,6 +12,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
 )
 
 // TestExitCode pins the documented exit codes: schedulers key retries on them.
@@ -47,6 +48,7 @@ func TestRun_UsageErrors(t *testing.T) {
 		{"callrecords-etl", "run", "--dest", "/tmp/x", "--tenant-id", "t", "--from", "yesterday", "--to", "today"},
 		{"callrecords-etl", "schema", "--format", "oracle"},
 		{"callrecords-etl", "notifications", "serve", "--bogus"},
+		{"callrecords-etl", "get"},
 	} {
 		t.Setenv("CALLRECORDS_GRAPH_TOKEN", "x")
 		err := runQuiet(args)
@@ -58,6 +60,19 @@ func TestRun_UsageErrors(t *testing.T) {
 
 func runQuiet(args []string) error {
 	return run(context.Background(), args, io.Discard)
+}
+
+// TestGet_WithoutID: `get` without --id says so in one line (exit 2), and
+// prints no help.
+func TestGet_WithoutID(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), []string{"callrecords-etl", "get", "--graph-url", "http://127.0.0.1:1"}, &out)
+	if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--id is required") || strings.Contains(fmt.Sprint(err), "\n") {
+		t.Errorf("get without --id = exit %d, %q; want 2 and one line naming --id", exitCode(err), err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("get without --id printed %q on stdout, want nothing", out.String())
+	}
 }
 
 // TestStatus_MissingDestination: `status` on a destination that does not
@@ -75,5 +90,38 @@ func TestStatus_MissingDestination(t *testing.T) {
 	var out strings.Builder
 	if err := run(context.Background(), []string{"callrecords-etl", "status", "--dest", t.TempDir()}, &out); err != nil || !strings.Contains(out.String(), "no checkpoints yet") {
 		t.Errorf("status on an empty lake = %v, %q", err, out.String())
+	}
+}
+
+// TestRun_DestinationRefusedExits2: a destination the job cannot use as it is
+// — a path through a file, a bucket that does not exist, S3 credentials the
+// server refuses — is a configuration error (exit 2, fix before retrying),
+// not a transient failure (exit 1).
+func TestRun_DestinationRefusedExits2(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "a-file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	s3cfg, _ := loadtest.StartS3(t)
+	cases := []struct {
+		name string
+		dest string
+		env  []string
+	}{
+		{"a file", file, nil},
+		{"a path through a file", filepath.Join(file, "lake"), nil},
+		{"no such bucket", "s3://no-such-bucket/lake", nil},
+		{"wrong S3 secret", "s3://" + s3cfg.Bucket + "/lake", []string{"AWS_SECRET_ACCESS_KEY", "wrong"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Setenv("CALLRECORDS_GRAPH_TOKEN", "x")
+			for i := 0; i+1 < len(tc.env); i += 2 {
+				t.Setenv(tc.env[i], tc.env[i+1])
+			}
+			err := runQuiet([]string{"callrecords-etl", "run", "--tenant-id", "t", "--graph-url", "http://127.0.0.1:1",
+				"--dest", tc.dest, "--s3-endpoint", s3cfg.Endpoint, "--s3-path-style", "--s3-region", s3cfg.Region, "--log-level", "error"})
+			if got := exitCode(err); got != 2 || !strings.Contains(fmt.Sprint(err), "cannot be used as it is") {
+				t.Errorf("run --dest %s = exit %d (%v), want 2 saying the destination cannot be used", tc.dest, got, err)
+			}
+		})
 	}
 }

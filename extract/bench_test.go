@@ -39,7 +39,7 @@ func BenchmarkPacing(b *testing.B) {
 				}); err != nil {
 					b.Fatal(err)
 				}
-				if err := c.GetCallRecords(context.Background(), list, 8, func(string, json.RawMessage) error { return nil }, nil); err != nil {
+				if err := c.GetCallRecords(context.Background(), list, 8, extract.Fetched{Record: func(string, json.RawMessage) error { return nil }}); err != nil {
 					b.Fatal(err)
 				}
 				elapsed += time.Since(start)
@@ -69,10 +69,10 @@ func BenchmarkGetCallRecords(b *testing.B) {
 	ids := sim.Truth(simNow.Add(-3*24*time.Hour), simNow).IDs
 	var bytes int64
 	for b.Loop() {
-		if err := c.GetCallRecords(context.Background(), ids, 4, func(_ string, raw json.RawMessage) error {
+		if err := c.GetCallRecords(context.Background(), ids, 4, extract.Fetched{Record: func(_ string, raw json.RawMessage) error {
 			bytes += int64(len(raw))
 			return nil
-		}, nil); err != nil {
+		}}); err != nil {
 			b.Fatal(err)
 		}
 	}

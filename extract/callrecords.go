@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -29,6 +31,11 @@ type ListedRecord struct {
 	EndDateTime time.Time
 	// LastModifiedDateTime is when this version was written.
 	LastModifiedDateTime time.Time
+	// Err says why the item could not be read (a field of the wrong type,
+	// no id); Raw is then the item as listed, and ID its id if it has a
+	// readable one. The other items of the page are not affected.
+	Err error
+	Raw json.RawMessage
 }
 
 // page is one page of an OData collection.
@@ -99,11 +106,16 @@ func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn fun
 	err := c.pages(ctx, endpointList, first, func(pageURL string, values []json.RawMessage) error {
 		for i, v := range values {
 			var lj listedJSON
-			if err := json.Unmarshal(v, &lj); err != nil {
-				return fmt.Errorf("decode record %d of page %s: %w", i, pageURL, err)
+			err := json.Unmarshal(v, &lj)
+			if err == nil && lj.ID == "" {
+				err = errors.New("no id")
 			}
-			if lj.ID == "" {
-				return fmt.Errorf("decode record %d of page %s: no id", i, pageURL)
+			if err != nil {
+				item := ListedRecord{ID: idOf(v), Raw: v, Err: fmt.Errorf("record %d of page %s: %w", i, pageURL, err)}
+				if err := fn(item); err != nil {
+					return fmt.Errorf("record %d of page %s: %w", i, pageURL, err)
+				}
+				continue
 			}
 			if err := fn(ListedRecord{
 				ID:                   lj.ID,
@@ -123,23 +135,56 @@ func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn fun
 	return nil
 }
 
+// idOf is the id of a listed item that does not decode, if it has a string one.
+func idOf(v json.RawMessage) string {
+	var item struct {
+		ID any `json:"id"`
+	}
+	json.Unmarshal(v, &item)
+	id, _ := item.ID.(string)
+	return id
+}
+
+// Budgets of a chain of pages: Graph answers a page with no items and a
+// nextLink now and then, never many in a row; and a page whose body does not
+// parse may be a proxy's hiccup, so it is fetched again before giving up.
+const (
+	maxIdlePages = 5 // pages in a row that add no item not seen before in the chain
+	pageRetries  = 2 // fetches again of a page whose body does not parse
+)
+
 // pages GETs first and every @odata.nextLink after it, calling fn with each
-// page's values. Links must stay on the Graph host, and a link seen before
-// in the chain is an error rather than an endless loop.
+// page's values. Links must stay on the Graph host. A chain that does not
+// end — a link seen before, or maxIdlePages pages in a row that bring no new
+// item — is an error matching ErrPaging, and a page that still does not parse
+// after pageRetries fetches one matching ErrBadPage; both name the endpoint
+// and the page.
 func (c *Client) pages(ctx context.Context, endpoint, first string, fn func(pageURL string, values []json.RawMessage) error) error {
 	seen := map[string]bool{}
+	items := map[uint64]bool{} // hashes of the items of the chain
+	idle := 0
 	for next := first; next != ""; {
 		if seen[next] {
-			return fmt.Errorf("next link %s repeats an earlier page", next)
+			return fmt.Errorf("%s: next link %s repeats an earlier page: %w", endpoint, next, ErrPaging)
 		}
 		seen[next] = true
-		body, err := c.get(ctx, endpoint, next)
+		p, err := c.page(ctx, endpoint, next)
 		if err != nil {
 			return err
 		}
-		var p page
-		if err := json.Unmarshal(body, &p); err != nil {
-			return fmt.Errorf("decode page %s: %w", next, err)
+		fresh := false
+		for _, v := range p.Value {
+			h := fnv.New64a()
+			h.Write(v)
+			if !items[h.Sum64()] {
+				items[h.Sum64()], fresh = true, true
+			}
+		}
+		if idle = idle + 1; fresh {
+			idle = 0
+		}
+		if idle >= maxIdlePages && p.NextLink != "" {
+			return fmt.Errorf("%s: %d pages in a row brought no new item, the last %s: %w", endpoint, idle, next, ErrPaging)
 		}
 		if err := fn(next, p.Value); err != nil {
 			return err
@@ -154,6 +199,28 @@ func (c *Client) pages(ctx context.Context, endpoint, first string, fn func(page
 		next = link
 	}
 	return nil
+}
+
+// page GETs one page of a collection, again if its body does not parse.
+func (c *Client) page(ctx context.Context, endpoint, u string) (page, error) {
+	for attempt := 0; ; attempt++ {
+		body, err := c.get(ctx, endpoint, u)
+		if err != nil {
+			return page{}, err
+		}
+		var p page
+		err = json.Unmarshal(body, &p)
+		if err == nil {
+			return p, nil
+		}
+		if attempt == pageRetries {
+			return page{}, fmt.Errorf("%s: decode page %s (fetched %d times): %v: %w", endpoint, u, attempt+1, err, ErrBadPage)
+		}
+		c.retries.Add(1)
+		if err := c.sleep(ctx, c.backoff(attempt)); err != nil {
+			return page{}, err
+		}
+	}
 }
 
 // member is one key of a JSON object with its value verbatim.
@@ -259,42 +326,80 @@ func decodeLink(raw json.RawMessage) (string, error) {
 // /participants_v2, and returns the record with the complete "sessions" and
 // "participants_v2" arrays and without any *@odata.nextLink key. All other
 // members are kept as received, in order, byte for byte. A 404 matches
-// ErrNotFound (expired or not yet published).
+// ErrNotFound (expired or not yet published). A record Graph serves but that
+// cannot be read (a body that is not a JSON object even when fetched again,
+// "sessions" not an array, a session or participant page that cannot be read,
+// paging that does not end, a nextLink off the Graph host) is a *RecordError
+// holding what Graph sent.
 func (c *Client) GetCallRecord(ctx context.Context, id string) (json.RawMessage, error) {
 	if id == "" {
 		return nil, errors.New("get call record: empty id")
 	}
 	raw, err := c.getCallRecord(ctx, id)
+	var re *RecordError
+	var ge *GraphError
+	switch {
+	case errors.As(err, &re):
+		re.ID = id
+		return nil, re
+	case errors.As(err, &ge) && refusesRecord(ge.Status) && !errors.Is(err, ErrAuth):
+		// Graph refuses this record (an id it does not accept, say): the
+		// record's problem, not the run's.
+		return nil, &RecordError{ID: id, Raw: []byte(err.Error()), Err: err}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("get call record %s: %w", id, err)
 	}
 	return raw, nil
 }
 
+// refusesRecord reports whether an HTTP status answering a record's requests
+// is about that record alone: a 4xx other than 401, 403 (credentials), 404
+// (not there: expired or not yet published) and 429 (throttling).
+func refusesRecord(status int) bool {
+	switch status {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusTooManyRequests:
+		return false
+	}
+	return status >= 400 && status < 500
+}
+
 func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage, error) {
 	recURL := c.recordURL(id) + "?$expand=sessions($expand=segments)"
-	body, err := c.get(ctx, endpointGet, recURL)
-	if err != nil {
-		return nil, err
+	var body []byte
+	var ms []member
+	for attempt := 0; ; attempt++ {
+		var err error
+		if body, err = c.get(ctx, endpointGet, recURL); err != nil {
+			return nil, err
+		}
+		if ms, err = decodeObject(body); err == nil {
+			break
+		}
+		if attempt == pageRetries {
+			return nil, &RecordError{Raw: body, Err: fmt.Errorf("decode %s (fetched %d times): %w", recURL, attempt+1, err)}
+		}
+		c.retries.Add(1)
+		if err := c.sleep(ctx, c.backoff(attempt)); err != nil {
+			return nil, err
+		}
 	}
-	ms, err := decodeObject(body)
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", recURL, err)
-	}
+	bad := func(err error) error { return &RecordError{Raw: body, Err: err} }
 
 	var sessions []json.RawMessage
 	var sessionsNext string
+	var err error
 	kept := ms[:0]
 	for _, m := range ms {
 		switch {
 		case m.key == "sessions":
 			if sessions, err = decodeArray(m.value); err != nil {
-				return nil, fmt.Errorf("decode sessions of %s: %w", recURL, err)
+				return nil, bad(fmt.Errorf("decode sessions of %s: %w", recURL, err))
 			}
 			kept = append(kept, m)
 		case m.key == "sessions@odata.nextLink":
 			if sessionsNext, err = decodeLink(m.value); err != nil {
-				return nil, fmt.Errorf("decode sessions@odata.nextLink of %s: %w", recURL, err)
+				return nil, bad(fmt.Errorf("decode sessions@odata.nextLink of %s: %w", recURL, err))
 			}
 		case strings.HasSuffix(m.key, "@odata.nextLink"):
 			// Dropped: participants_v2 is fetched whole below.
@@ -302,23 +407,30 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 			kept = append(kept, m)
 		}
 	}
+	// What the record's own pages do wrong is the record's problem, not the run's.
+	chain := func(err error) error {
+		if errors.Is(err, ErrBadPage) || errors.Is(err, ErrPaging) || errors.Is(err, errForeignLink) || errors.Is(err, ErrBadRecord) {
+			return bad(err)
+		}
+		return err
+	}
 
 	if sessionsNext != "" {
 		link, err := c.checkLink(recURL, sessionsNext)
 		if err != nil {
-			return nil, fmt.Errorf("sessions of %s: %w", recURL, err)
+			return nil, chain(fmt.Errorf("sessions of %s: %w", recURL, err))
 		}
 		err = c.pages(ctx, endpointSessions, link, func(_ string, values []json.RawMessage) error {
 			sessions = append(sessions, values...)
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("sessions: %w", err)
+			return nil, chain(fmt.Errorf("sessions: %w", err))
 		}
 	}
 	for i, s := range sessions {
 		if s, err = c.completeSegments(ctx, recURL, s); err != nil {
-			return nil, fmt.Errorf("session %d: %w", i, err)
+			return nil, chain(fmt.Errorf("session %d: %w", i, err))
 		}
 		sessions[i] = s
 	}
@@ -329,9 +441,8 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("participants_v2: %w", err)
+		return nil, chain(fmt.Errorf("participants_v2: %w", err))
 	}
-
 	sessionsRaw := encodeArray(sessions)
 	participantsRaw := encodeArray(participants)
 	haveSessions, haveParticipants := false, false
@@ -365,7 +476,7 @@ func (c *Client) completeSegments(ctx context.Context, from string, session json
 	}
 	ms, err := decodeObject(session)
 	if err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+		return nil, fmt.Errorf("decode: %v: %w", err, ErrBadRecord)
 	}
 	var segments []json.RawMessage
 	var next string
@@ -374,12 +485,12 @@ func (c *Client) completeSegments(ctx context.Context, from string, session json
 		switch m.key {
 		case "segments":
 			if segments, err = decodeArray(m.value); err != nil {
-				return nil, fmt.Errorf("decode segments: %w", err)
+				return nil, fmt.Errorf("decode segments: %v: %w", err, ErrBadRecord)
 			}
 			kept = append(kept, m)
 		case "segments@odata.nextLink":
 			if next, err = decodeLink(m.value); err != nil {
-				return nil, fmt.Errorf("decode segments@odata.nextLink: %w", err)
+				return nil, fmt.Errorf("decode segments@odata.nextLink: %v: %w", err, ErrBadRecord)
 			}
 		default:
 			kept = append(kept, m)
@@ -411,13 +522,24 @@ func (c *Client) completeSegments(ctx context.Context, from string, session json
 	return encodeObject(kept)
 }
 
+// Fetched receives what GetCallRecords fetches, one call at a time (never
+// concurrently), in completion order.
+type Fetched struct {
+	// Record is called with each record; an error stops the batch.
+	Record func(id string, raw json.RawMessage) error
+	// NotFound, if set, is called with each id Graph answers 404 for.
+	NotFound func(id string)
+	// Bad is called with each record Graph served but that cannot be
+	// read (a *RecordError, with what Graph sent); an error stops the batch.
+	Bad func(e *RecordError) error
+}
+
 // GetCallRecords fetches ids with at most concurrency requests chains in
-// flight (GetCallRecord each) and calls fn with each record, one call at a
-// time (never concurrently), in completion order. An id that Graph answers
-// with 404 is passed to notFound (if not nil), also serialised, instead of
-// failing the batch. The first other error, from Graph or from fn, cancels
-// the remaining fetches and is returned.
-func (c *Client) GetCallRecords(ctx context.Context, ids []string, concurrency int, fn func(id string, raw json.RawMessage) error, notFound func(id string)) error {
+// flight (GetCallRecord each) and hands each outcome to to. A record that is
+// not found or cannot be read does not fail the batch; the first other
+// error, from Graph or from a callback, cancels the remaining fetches and is
+// returned.
+func (c *Client) GetCallRecords(ctx context.Context, ids []string, concurrency int, to Fetched) error {
 	if concurrency < 1 {
 		concurrency = 1
 	}
@@ -432,19 +554,22 @@ func (c *Client) GetCallRecords(ctx context.Context, ids []string, concurrency i
 			raw, err := c.GetCallRecord(gctx, id)
 			mu.Lock()
 			defer mu.Unlock()
-			if err != nil {
-				if errors.Is(err, ErrNotFound) {
-					if notFound != nil {
-						notFound(id)
-					}
-					return nil
+			var re *RecordError
+			switch {
+			case errors.Is(err, ErrNotFound):
+				if to.NotFound != nil {
+					to.NotFound(id)
 				}
+				return nil
+			case errors.As(err, &re):
+				return to.Bad(re)
+			case err != nil:
 				return err
 			}
 			if err := gctx.Err(); err != nil {
 				return err
 			}
-			if err := fn(id, raw); err != nil {
+			if err := to.Record(id, raw); err != nil {
 				return fmt.Errorf("call record %s: %w", id, err)
 			}
 			return nil

@@ -307,17 +307,21 @@ func (c *Client) checkLink(from, link string) (string, error) {
 	}
 	lu, err := url.Parse(link)
 	if err != nil {
-		return "", fmt.Errorf("parse next link %q: %w", link, err)
+		return "", fmt.Errorf("parse next link %q: %v: %w", link, err, errForeignLink)
 	}
 	u := cur.ResolveReference(lu)
 	if !sameOrigin(u, c.base) || u.User != nil {
-		return "", fmt.Errorf("next link %q leaves the configured graph host %s: refusing to send credentials there", link, c.baseStr)
+		return "", fmt.Errorf("next link %q leaves the configured graph host %s: refusing to send credentials there: %w", link, c.baseStr, errForeignLink)
 	}
 	if lu.IsAbs() {
 		return link, nil // verbatim: the link is opaque
 	}
 	return u.String(), nil
 }
+
+// errForeignLink is matched by a nextLink that cannot be followed: not a
+// URL, or off the Graph host.
+var errForeignLink = errors.New("next link refused")
 
 func sameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) &&

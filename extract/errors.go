@@ -103,3 +103,32 @@ func newGraphError(method string, status int, rawURL string, header http.Header,
 	}
 	return ge
 }
+
+// ErrBadPage is matched by the error of a list page whose body is not the
+// OData collection Graph sends (malformed JSON, an HTML page), after the page
+// was fetched again in vain.
+var ErrBadPage = errors.New("unreadable page")
+
+// ErrPaging is matched by the error of a chain of pages that does not end:
+// a nextLink seen before, or several pages in a row that add nothing.
+var ErrPaging = errors.New("paging does not end")
+
+// ErrBadRecord is matched by a *RecordError: one call record that Graph
+// served but that cannot be read. The other records are not affected.
+var ErrBadRecord = errors.New("unreadable call record")
+
+// RecordError is a call record Graph served but that cannot be read: a body
+// that is not a JSON object, a field of the wrong type, a session or
+// participant page that cannot be read, paging that does not end. Raw is what
+// Graph sent for the record (the detail body), kept for the quarantine.
+type RecordError struct {
+	ID  string
+	Raw []byte
+	Err error
+}
+
+// Error names the record and what is wrong.
+func (e *RecordError) Error() string { return fmt.Sprintf("call record %s: %v", e.ID, e.Err) }
+
+// Unwrap matches ErrBadRecord and the cause.
+func (e *RecordError) Unwrap() []error { return []error{ErrBadRecord, e.Err} }

@@ -393,7 +393,7 @@ func fetchAll(t *testing.T, sim *graphsim.Simulator, c *extract.Client, from, to
 	var mu sync.Mutex
 	sessions, participants := 0, 0
 	seen := map[string]bool{}
-	err := c.GetCallRecords(context.Background(), listed, concurrency, func(id string, raw json.RawMessage) error {
+	err := c.GetCallRecords(context.Background(), listed, concurrency, extract.Fetched{Record: func(id string, raw json.RawMessage) error {
 		var r recordShape
 		if err := json.Unmarshal(raw, &r); err != nil {
 			return err
@@ -405,7 +405,7 @@ func fetchAll(t *testing.T, sim *graphsim.Simulator, c *extract.Client, from, to
 		seen[id] = true
 		checkRecord(t, sim, id, raw)
 		return nil
-	}, func(id string) { t.Errorf("record %s reported not found", id) })
+	}, NotFound: func(id string) { t.Errorf("record %s reported not found", id) }})
 	if err != nil {
 		t.Fatalf("GetCallRecords = %v", err)
 	}
@@ -474,7 +474,7 @@ func TestGetCallRecords_ConcurrencyAndSerialisedCallback(t *testing.T) {
 	const limit = 3
 	var inFn atomic.Int64
 	var got, notFound []string
-	err := c.GetCallRecords(context.Background(), all, limit, func(id string, raw json.RawMessage) error {
+	err := c.GetCallRecords(context.Background(), all, limit, extract.Fetched{Record: func(id string, raw json.RawMessage) error {
 		if n := inFn.Add(1); n != 1 {
 			t.Errorf("fn running %d times at once, want 1", n)
 		}
@@ -482,13 +482,13 @@ func TestGetCallRecords_ConcurrencyAndSerialisedCallback(t *testing.T) {
 		time.Sleep(time.Millisecond) // widen the window in which an overlap would show
 		got = append(got, id)
 		return nil
-	}, func(id string) {
+	}, NotFound: func(id string) {
 		if n := inFn.Add(1); n != 1 {
 			t.Errorf("notFound running alongside fn (%d at once)", n)
 		}
 		defer inFn.Add(-1)
 		notFound = append(notFound, id)
-	})
+	}})
 	if err != nil {
 		t.Fatalf("GetCallRecords = %v", err)
 	}
@@ -511,13 +511,13 @@ func TestGetCallRecords_FirstErrorCancels(t *testing.T) {
 	list := sim.Truth(simNow.Add(-5*24*time.Hour), simNow).IDs
 	boom := errors.New("boom")
 	calls := 0
-	err := c.GetCallRecords(context.Background(), list, 2, func(string, json.RawMessage) error {
+	err := c.GetCallRecords(context.Background(), list, 2, extract.Fetched{Record: func(string, json.RawMessage) error {
 		calls++
 		if calls == 3 {
 			return boom
 		}
 		return nil
-	}, nil)
+	}})
 	if !errors.Is(err, boom) || calls != 3 {
 		t.Fatalf("GetCallRecords with fn failing on call 3 = %v after %d calls, want boom after 3", err, calls)
 	}
@@ -527,7 +527,7 @@ func TestGetCallRecords_FirstErrorCancels(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := c.GetCallRecords(ctx, list, 2, func(string, json.RawMessage) error { return nil }, nil); !errors.Is(err, context.Canceled) {
+	if err := c.GetCallRecords(ctx, list, 2, extract.Fetched{Record: func(string, json.RawMessage) error { return nil }}); !errors.Is(err, context.Canceled) {
 		t.Errorf("GetCallRecords with a cancelled context = %v, want context.Canceled", err)
 	}
 }

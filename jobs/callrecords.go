@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"time"
+	"unicode/utf8"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -46,25 +49,69 @@ func (r *runner) callRecords(ctx context.Context) error {
 	log = log.With("window", w.String())
 	log.Info("window planned", "explicit", r.sum.Explicit)
 
-	if err := r.callRecordsDays(ctx, w.days(), log); err != nil {
+	failed, err := r.callRecordsDays(ctx, w.days(), log)
+	if err != nil {
 		return err
 	}
-	if r.sum.Explicit || r.cfg.DryRun {
-		return nil // a backfill never moves the scheduled watermark
+	// The checkpoint moves up to the first day that failed, never past it:
+	// the next run reads that day again.
+	watermark := w.To
+	if len(failed) > 0 {
+		watermark = failed[0].day.From
 	}
-	if err := r.lake.Advance(ctx, &cp, ds, w.To, r.cfg.RunID, gap); err != nil {
-		return err
+	if !r.sum.Explicit && !r.cfg.DryRun && (!cp.Found() || watermark.After(cp.Watermark)) {
+		if err := r.lake.Advance(ctx, &cp, ds, watermark, r.cfg.RunID, gap); err != nil {
+			return err
+		}
+		log.Info("checkpoint advanced", "watermark", cp.Watermark)
 	}
-	log.Info("checkpoint advanced", "watermark", cp.Watermark)
+	if len(failed) > 0 {
+		errs := make([]error, len(failed))
+		for i, f := range failed {
+			errs[i] = f
+		}
+		return fmt.Errorf("call records of %d days could not be read; the checkpoint stays at %s: %w",
+			len(failed), watermark.Format(time.RFC3339), errors.Join(errs...))
+	}
 	return nil
+}
+
+// dayError is a day whose call records Graph did not serve readably (a list
+// page that cannot be read, paging that does not end, a fetch that kept
+// failing): that day fails alone, and the other days are committed.
+type dayError struct {
+	day window
+	err error
+}
+
+func (e *dayError) Error() string {
+	return fmt.Sprintf("call records of %s: %v", schemas.PartitionDate(e.day.From), e.err)
+}
+
+func (e *dayError) Unwrap() error { return e.err }
+
+// maxFailedDays is how many days may fail in one run before the dataset stops
+// (Graph is failing as a whole, not one day).
+const maxFailedDays = 3
+
+// isolated reports whether err fails its day alone: a Graph data problem of
+// that day, not an authentication failure, a cancelled run or a store error.
+func isolated(ctx context.Context, err error) (*dayError, bool) {
+	var de *dayError
+	if !errors.As(err, &de) || ctx.Err() != nil || errors.Is(err, extract.ErrAuth) || errors.Is(err, context.Canceled) {
+		return nil, false
+	}
+	return de, true
 }
 
 // callRecordsDays brings each day's partition up to date, oldest first, as a
 // pipeline: while the records of one day are fetched, the next day is listed
 // and the previous day's files are finished and committed in the background,
 // so the Graph requests do not stall between days. Partitions are committed
-// one at a time, in day order; it returns once every day is committed.
-func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.Logger) (err error) {
+// one at a time, in day order; it returns once every day is committed. A day
+// whose Graph data cannot be read fails alone (failed, in day order) and the
+// later days go on, unless maxFailedDays fail; err is what stops the run.
+func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.Logger) (failed []*dayError, err error) {
 	// Cancelling stops the listing of the next day; a partition being
 	// committed runs on (under the parent context) and is waited for.
 	finishCtx := ctx
@@ -104,11 +151,24 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 	if len(days) > 0 {
 		next = planAsync(days[0])
 	}
+	fail := func(de *dayError) bool {
+		log.Error("call records of a day could not be read; the later days go on", "dt", schemas.PartitionDate(de.day.From), "err", de.err)
+		failed = append(failed, de)
+		return len(failed) < maxFailedDays
+	}
 	for i := range days {
 		pl := <-next
 		next = nil
 		if pl.err != nil {
-			return pl.err
+			de, ok := isolated(ctx, pl.err)
+			if !ok {
+				return failed, pl.err
+			}
+			if !fail(de) || i+1 == len(days) {
+				return failed, nil
+			}
+			next = planAsync(days[i+1])
+			continue
 		}
 		if i+1 < len(days) {
 			next = planAsync(days[i+1])
@@ -119,21 +179,28 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 			finishing = nil
 			if ferr != nil {
 				pl.plan.part.Cleanup()
-				return ferr
+				return failed, ferr
 			}
 		}
 		prevLarge = large(pl.plan.part, len(pl.plan.fetch))
 		finish, err := r.fetchCallRecordsDay(ctx, pl.plan)
 		if err != nil {
 			pl.plan.part.Cleanup()
-			return err
+			de, ok := isolated(ctx, err)
+			if !ok {
+				return failed, err
+			}
+			if !fail(de) {
+				return failed, nil
+			}
+			continue
 		}
 		if finishing != nil {
 			ferr := <-finishing
 			finishing = nil
 			if ferr != nil {
 				pl.plan.part.Cleanup()
-				return ferr
+				return failed, ferr
 			}
 		}
 		finishing = make(chan error, 1)
@@ -147,16 +214,32 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		}()
 	}
 	if finishing == nil {
-		return nil
+		return failed, nil
 	}
 	ferr := <-finishing
 	finishing = nil
-	return ferr
+	return failed, ferr
+}
+
+// localError is an error of ours (the lake, the flattening) met inside a
+// Graph callback: it stops the run rather than failing the day alone.
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
+func (e localError) Unwrap() error { return e.err }
+
+// orNil is e, or nil when it wraps none.
+func (e localError) orNil() error {
+	if e.err == nil {
+		return nil
+	}
+	return e
 }
 
 // dayPlan is one day of a run: what Graph lists, what the lake holds, what to
 // fetch. Its partition's local copies go with part.Cleanup.
 type dayPlan struct {
+	day    time.Time
 	date   string
 	log    *slog.Logger
 	listed map[string]int64
@@ -174,15 +257,30 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 	stats := r.sum.dataset(ds)
 
 	listed := map[string]int64{}
+	var bad int
 	err := r.graph.ListCallRecords(ctx, day.From, day.To, func(rec extract.ListedRecord) error {
+		if rec.Err != nil {
+			// Quarantined, and listed again by the next run while in the lookback.
+			bad++
+			id := rec.ID
+			if id == "" {
+				id = fmt.Sprintf("listed item %x", sha256.Sum256(rec.Raw))
+			}
+			return localError{r.quarantine(ctx, ds, id, rec.Raw, rec.Err, log)}.orNil()
+		}
 		if v, ok := listed[rec.ID]; !ok || rec.Version > v {
 			listed[rec.ID] = rec.Version
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("list call records %s: %w", date, err)
+	var le localError
+	if errors.As(err, &le) {
+		return nil, le.err
 	}
+	if err != nil {
+		return nil, &dayError{day, fmt.Errorf("list: %w", err)}
+	}
+	r.sum.update(func() { stats.Failed += bad })
 
 	part, err := r.openPartition(ctx, ds, date)
 	if err != nil {
@@ -205,7 +303,7 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 		stats.Listed += len(listed)
 		stats.Unchanged += len(listed) - len(fetch)
 	})
-	return &dayPlan{date: date, log: log, listed: listed, part: part, stored: stored, fetch: fetch}, nil
+	return &dayPlan{day: day.From, date: date, log: log, listed: listed, part: part, stored: stored, fetch: fetch}, nil
 }
 
 // fetchCallRecordsDay fetches the planned records into new files; finish
@@ -213,7 +311,7 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish func(context.Context) error, err error) {
 	const ds = schemas.DatasetCallRecords
 	stats := r.sum.dataset(ds)
-	log, part, stored, fetch, listed, date := pl.log, pl.part, pl.stored, pl.fetch, pl.listed, pl.date
+	log, part, stored, fetch, listed := pl.log, pl.part, pl.stored, pl.fetch, pl.listed
 	if r.cfg.DryRun {
 		r.sum.update(func() {
 			stats.countNewOrUpdated(slices.Values(fetch), stored)
@@ -227,24 +325,34 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 		return func(context.Context) error { return nil }, nil
 	}
 
-	var notFound int
+	var notFound, bad int
 	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(fetch), func(add func(id string, raw []byte) error) error {
-		err := r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, func(id string, raw json.RawMessage) error {
-			return add(id, raw)
-		}, func(id string) {
-			// Listed a moment ago, gone now: expired or not yet published. Its
-			// stored rows (if any) stay; the next run tries again.
-			notFound++
-			log.Warn("call record not found", "id", id)
+		err := r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, extract.Fetched{
+			Record: func(id string, raw json.RawMessage) error {
+				return localError{add(id, raw)}.orNil()
+			},
+			NotFound: func(id string) {
+				// Listed a moment ago, gone now: expired or not yet published.
+				// Its stored rows (if any) stay; the next run tries again.
+				notFound++
+				log.Warn("call record not found", "id", id)
+			},
+			Bad: func(e *extract.RecordError) error {
+				// Its stored rows (if any) stay; the next run tries again.
+				bad++
+				return localError{r.quarantine(ctx, ds, e.ID, e.Raw, e.Err, log)}.orNil()
+			},
 		})
-		if err != nil {
-			return fmt.Errorf("fetch call records %s: %w", date, err)
+		var le localError
+		if err != nil && !errors.As(err, &le) {
+			return &dayError{window{From: pl.day}, fmt.Errorf("fetch: %w", err)}
 		}
-		return nil
+		return err
 	}, log)
 	if err != nil {
 		return nil, err
 	}
+	failed += bad
 	return func(ctx context.Context) error {
 		if err := write(ctx); err != nil {
 			return err
@@ -445,34 +553,38 @@ func (p *flattenPipeline) failed() error {
 // quarantine keeps a payload that could not be processed under _etl/quarantine/
 // and records it in the summary. Nothing is dropped silently.
 func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, cause error, log *slog.Logger) error {
-	doc, _ := json.Marshal(struct {
+	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id) })
+	if r.cfg.DryRun {
+		log.Warn("dry run: would quarantine a payload that cannot be processed", "dataset", ds, "id", id, "err", cause)
+		return nil
+	}
+	doc := struct {
 		ID      string          `json:"id"`
+		Dataset string          `json:"dataset"`
 		Error   string          `json:"error"`
 		RunID   string          `json:"run_id"`
-		Payload json.RawMessage `json:"payload,omitempty"`
-		Raw     string          `json:"raw,omitempty"`
-	}{ID: id, Error: cause.Error(), RunID: r.cfg.RunID, Payload: validJSON(raw), Raw: invalidJSON(raw)})
-	key, err := r.lake.Quarantine(ctx, ds, id, doc)
+		Payload json.RawMessage `json:"payload,omitempty"`    // as received, when it is JSON
+		Raw     string          `json:"raw,omitempty"`        // as received, when it is text but not JSON
+		Bytes   []byte          `json:"raw_base64,omitempty"` // as received, otherwise
+	}{ID: id, Dataset: ds, Error: cause.Error(), RunID: r.cfg.RunID}
+	switch {
+	case json.Valid(raw):
+		doc.Payload = raw
+	case utf8.Valid(raw):
+		doc.Raw = string(raw)
+	default:
+		doc.Bytes = raw
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return fmt.Errorf("quarantine %s: %w", id, err)
+	}
+	key, err := r.lake.Quarantine(ctx, ds, id, data)
 	if err != nil {
 		return err
 	}
-	log.Error("call record quarantined", "id", id, "key", key, "err", cause)
-	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id) })
+	log.Error("quarantined: could not be processed; the payload is kept and a later run tries again", "dataset", ds, "id", id, "key", key, "err", cause)
 	return nil
-}
-
-func validJSON(b []byte) json.RawMessage {
-	if json.Valid(b) {
-		return b
-	}
-	return nil
-}
-
-func invalidJSON(b []byte) string {
-	if json.Valid(b) {
-		return ""
-	}
-	return string(b)
 }
 
 // callRecordWriters holds one Parquet writer per call-record table.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
@@ -96,6 +98,8 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		// The token is echoed verbatim: no browser may take it for HTML.
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusOK)
 		io.WriteString(w, tok[0])
 		log.Info("subscription validation answered", "path", r.URL.Path)
@@ -107,12 +111,17 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, h.cfg.MaxBody))
 	if err := dec.Decode(&body); err != nil {
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
+		var netErr net.Error
+		switch {
+		case errors.As(err, &tooBig):
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
-			return
+		case errors.As(err, &netErr) && netErr.Timeout(), errors.Is(err, os.ErrDeadlineExceeded):
+			http.Error(w, "body not received in time", http.StatusRequestTimeout)
+			log.Warn("notification body not received in time; Graph delivers again", "err", err)
+		default:
+			http.Error(w, "malformed notification body", http.StatusBadRequest)
+			log.Warn("malformed notification refused", "err", err)
 		}
-		http.Error(w, "malformed notification body", http.StatusBadRequest)
-		log.Warn("malformed notification refused", "err", err)
 		return
 	}
 	if len(body.Value) == 0 {
@@ -122,7 +131,8 @@ func (h *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var rejected int
 	var entries []lake.InboxEntry
 	for _, n := range body.Value {
-		if subtle.ConstantTimeCompare([]byte(n.ClientState), []byte(h.cfg.ClientState)) != 1 || n.TenantID != h.cfg.TenantID {
+		// Tenant ids are GUIDs: case does not matter.
+		if subtle.ConstantTimeCompare([]byte(n.ClientState), []byte(h.cfg.ClientState)) != 1 || !strings.EqualFold(n.TenantID, h.cfg.TenantID) {
 			rejected++
 			continue
 		}
@@ -234,14 +244,23 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		}
 	}()
 	var done, missing []lake.InboxItem
-	err = r.graph.GetCallRecords(ctx, ids, r.cfg.Concurrency, func(id string, raw json.RawMessage) error {
-		done = append(done, byID[id])
-		head, herr := peekRecord(raw)
-		if herr != nil {
-			return r.quarantine(ctx, ds, id, raw, herr, log)
-		}
-		return spoolRecord(chunks, dir, head.date(), head, raw)
-	}, func(id string) { missing = append(missing, byID[id]) })
+	err = r.graph.GetCallRecords(ctx, ids, r.cfg.Concurrency, extract.Fetched{
+		Record: func(id string, raw json.RawMessage) error {
+			done = append(done, byID[id])
+			head, herr := peekRecord(raw)
+			if herr != nil {
+				return r.quarantine(ctx, ds, id, raw, herr, log)
+			}
+			return spoolRecord(chunks, dir, head.date(), head, raw)
+		},
+		NotFound: func(id string) { missing = append(missing, byID[id]) },
+		// Quarantined, the entry goes: the scheduled window lists the record
+		// again while it is in the lookback.
+		Bad: func(e *extract.RecordError) error {
+			done = append(done, byID[e.ID])
+			return r.quarantine(ctx, ds, e.ID, e.Raw, e.Err, log)
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("fetch notified call records: %w", err)
 	}

@@ -1,10 +1,13 @@
 package jobs_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -69,6 +73,9 @@ func TestReceiver(t *testing.T) {
 		if rec.Code != 200 || rec.Body.String() != token || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain") {
 			t.Errorf("handshake = %d %q %q, want 200 text/plain with the decoded token", rec.Code, rec.Header().Get("Content-Type"), rec.Body.String())
 		}
+		if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("handshake X-Content-Type-Options = %q, want nosniff (the token is echoed verbatim)", got)
+		}
 	})
 	t.Run("records then acknowledges; duplicates collapse", func(t *testing.T) {
 		rec := post(t, h, "/notifications", notificationBody(clientState, tenant, "aaaa-1", "bbbb-2", "aaaa-1"))
@@ -77,6 +84,11 @@ func TestReceiver(t *testing.T) {
 		}
 		if got := inboxIDs(t, dest); strings.Join(got, ",") != "aaaa-1,bbbb-2" {
 			t.Errorf("inbox = %v, want aaaa-1 and bbbb-2 once each", got)
+		}
+	})
+	t.Run("tenant id in another case is the same tenant", func(t *testing.T) {
+		if rec := post(t, h, "/notifications", notificationBody(clientState, strings.ToUpper(tenant), "eeee-5")); rec.Code != http.StatusAccepted {
+			t.Errorf("status %d for the tenant id in upper case, want 202", rec.Code)
 		}
 	})
 	t.Run("wrong clientState or tenant rejected, nothing recorded", func(t *testing.T) {
@@ -213,5 +225,50 @@ func TestReceiver_LostAcknowledgement(t *testing.T) {
 	f.MustRun(t, func(c *jobs.Config) { c.Datasets = []string{jobs.DatasetNotifications} })
 	if rows := callRecords(t, f.dest); len(rows) != 1 || rows[0].CallRecordID != id {
 		t.Errorf("lake = %d rows, want record %s once", len(rows), id)
+	}
+}
+
+// syncBuffer is a log destination safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestReceiver_SlowBody: a body that does not arrive before the server's
+// read timeout is answered 408 and logged as such (Graph delivers again), not
+// as a malformed notification.
+func TestReceiver_SlowBody(t *testing.T) {
+	var logs syncBuffer
+	h := jobs.NewReceiver(jobs.ReceiverConfig{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, t.TempDir()),
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	srv := httptest.NewUnstartedServer(h)
+	srv.Config.ReadTimeout = 300 * time.Millisecond
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /notifications HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"value\":[")
+	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status, _ := bufio.NewReader(conn).ReadString('\n')
+	if !strings.Contains(status, "408") {
+		t.Errorf("status line %q, want 408", status)
+	}
+	if got := logs.String(); !strings.Contains(got, "not received in time") || strings.Contains(got, "malformed") {
+		t.Errorf("log = %q, want the timeout named, not a malformed notification", got)
 	}
 }

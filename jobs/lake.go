@@ -45,5 +45,5 @@ func ReadStatus(ctx context.Context, dest string, s3 load.S3Config, tenant strin
 	if errors.Is(err, load.ErrNoDestination) {
 		return nil, fmt.Errorf("%w: destination %s: %v", ErrConfig, dest, err)
 	}
-	return st, err
+	return st, refusedDestination(Config{Dest: dest}, err)
 }

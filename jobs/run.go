@@ -12,8 +12,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
@@ -54,22 +52,31 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	return execute(ctx, cfg, true, func(ctx context.Context, r *runner) error {
-		g, gctx := errgroup.WithContext(ctx)
-		for _, ds := range cfg.Datasets {
+		// The datasets run at once and independently: one that fails does
+		// not stop the others from committing (a cancelled run or a lost
+		// lease stops them all, through ctx).
+		var wg sync.WaitGroup
+		errs := make([]error, len(cfg.Datasets))
+		for i, ds := range cfg.Datasets {
+			var run func(context.Context) error
 			switch ds {
 			case schemas.DatasetCallRecords:
-				g.Go(func() error { return r.callRecords(gctx) })
+				run = r.callRecords
 			case DatasetNotifications:
 				if !slices.Contains(cfg.Datasets, schemas.DatasetCallRecords) {
-					g.Go(func() error { return r.drainInbox(gctx) })
+					run = r.drainInbox
 				}
 			case schemas.DatasetPstn:
-				g.Go(func() error { return runUsage(gctx, r, r.pstnDataset()) })
+				run = func(ctx context.Context) error { return runUsage(ctx, r, r.pstnDataset()) }
 			case schemas.DatasetDirectRouting:
-				g.Go(func() error { return runUsage(gctx, r, r.directRoutingDataset()) })
+				run = func(ctx context.Context) error { return runUsage(ctx, r, r.directRoutingDataset()) }
+			}
+			if run != nil {
+				wg.Go(func() { errs[i] = run(ctx) })
 			}
 		}
-		return g.Wait()
+		wg.Wait()
+		return errors.Join(errs...)
 	})
 }
 
@@ -130,14 +137,14 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 		if errors.Is(err, load.ErrConditionalUnsupported) {
 			return nil, fmt.Errorf("%w: %s does not enforce conditional writes, so locks and checkpoints are unsafe; pass --single-writer if only one run ever writes there: %v", ErrConfig, cfg.Dest, err)
 		}
-		return nil, fmt.Errorf("probe %s: %w", cfg.Dest, err)
+		return nil, refusedDestination(cfg, fmt.Errorf("probe %s: %w", cfg.Dest, err))
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	if !cfg.DryRun {
 		lease, err := lk.Acquire(ctx, cfg.RunID, cfg.LockTTL)
 		if err != nil {
-			return nil, err
+			return nil, refusedDestination(cfg, err)
 		}
 		renewDone := make(chan struct{})
 		go func() {
@@ -177,7 +184,7 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 		}
 	}
 	if runErr != nil {
-		return r.sum, runErr
+		return r.sum, refusedDestination(cfg, runErr)
 	}
 	var errs []error
 	if len(r.sum.Gaps) > 0 {
@@ -196,6 +203,16 @@ func (r *runner) writeSummary(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	return r.lake.WriteRun(ctx, r.cfg.RunID, r.sum)
+}
+
+// refusedDestination makes a destination that refuses the job (no such
+// bucket or directory, no permission, read-only) a configuration error: a
+// retry cannot help.
+func refusedDestination(cfg Config, err error) error {
+	if errors.Is(err, load.ErrDestination) || errors.Is(err, load.ErrNoDestination) {
+		return fmt.Errorf("%w: the destination %s cannot be used as it is (check the path or bucket, its permissions and the credentials); retrying will not help: %w", ErrConfig, cfg.Dest, err)
+	}
+	return err
 }
 
 func newRunID(t time.Time) string {

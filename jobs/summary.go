@@ -134,7 +134,7 @@ func (s *Summary) Print(w io.Writer) {
 		fmt.Fprintf(w, "RETENTION GAP: records that started %s .. %s expired before they were read\n", g.From.Format(time.RFC3339), g.To.Format(time.RFC3339))
 	}
 	for _, id := range s.Quarantined {
-		fmt.Fprintf(w, "QUARANTINED: call record %s could not be processed; its payload is kept under _etl/quarantine/\n", id)
+		fmt.Fprintf(w, "QUARANTINED: %s could not be processed; its payload is kept under _etl/quarantine/\n", id)
 	}
 }
 

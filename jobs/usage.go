@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -79,7 +81,10 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		listed++
 		if row.ID == "" || row.StartDateTime.IsZero() {
 			_, err := ds.row(r.cfg.TenantID, row.Raw) // for the error that names what is wrong
-			return r.quarantine(ctx, ds.name, fmt.Sprintf("row-%d-%d", now.Unix(), listed), row.Raw, err, log)
+			if err == nil {
+				err = errors.New("no id or no start date")
+			}
+			return r.quarantine(ctx, ds.name, rowID(row.ID, row.Raw), row.Raw, err, log)
 		}
 		return spool.add(schemas.PartitionDate(row.StartDateTime), row.Raw)
 	})
@@ -108,6 +113,15 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	}
 	log.Info("checkpoint advanced", "watermark", cp.Watermark)
 	return nil
+}
+
+// rowID names a report row in the quarantine: its id, or for a row without
+// one a digest of its bytes (the same row gets the same name every run).
+func rowID(id string, raw []byte) string {
+	if id != "" {
+		return id
+	}
+	return fmt.Sprintf("row without id %x", sha256.Sum256(raw))
 }
 
 // planUsage: the explicit window, or from the watermark less the usage lookback
@@ -145,7 +159,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date st
 				ID string `json:"id"`
 			}
 			json.Unmarshal(raw, &probe)
-			return r.quarantine(ctx, ds.name, probe.ID, raw, err, log)
+			return r.quarantine(ctx, ds.name, rowID(probe.ID, raw), raw, err, log)
 		}
 		id := ds.id(&row)
 		if seen[id] {

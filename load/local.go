@@ -154,7 +154,8 @@ func (s *LocalStore) Put(ctx context.Context, key string, r io.Reader) error {
 
 // commit renames tmp to path under the key's lock after check (if not nil)
 // agreed. tmp is removed whenever it is not renamed.
-func (s *LocalStore) commit(key, tmp, path string, check func() error) error {
+func (s *LocalStore) commit(key, tmp, path string, check func() error) (err error) {
+	defer func() { err = refused(err) }()
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		os.Remove(tmp)
@@ -187,6 +188,7 @@ func (s *LocalStore) writeTemp(ctx context.Context, r io.Reader) (name, etag str
 	if err := ctx.Err(); err != nil {
 		return "", "", err
 	}
+	defer func() { err = refused(err) }()
 	dir := filepath.Join(s.root, filepath.FromSlash(tempDirName))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", err
@@ -212,6 +214,16 @@ func (s *LocalStore) writeTemp(ctx context.Context, r io.Reader) (name, etag str
 		return "", "", err
 	}
 	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// refused marks err with ErrDestination when it says that the directory
+// cannot be written as it is — no permission, a read-only file system, a
+// path through a file — which retrying does not change.
+func refused(err error) error {
+	if errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.EEXIST) {
+		return fmt.Errorf("%w: %w", ErrDestination, err)
+	}
+	return err
 }
 
 // removeStale removes the temporary files in dir last written before
@@ -377,7 +389,7 @@ func (s *LocalStore) Delete(ctx context.Context, key string) error {
 	}
 	unlock, err := s.lock(key)
 	if err != nil {
-		return fmt.Errorf("delete %s: %w", key, err)
+		return fmt.Errorf("delete %s: %w", key, refused(err))
 	}
 	err = removeFile(path)
 	unlock()

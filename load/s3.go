@@ -219,10 +219,15 @@ func translate(err error) error {
 		status = re.HTTPStatusCode()
 	}
 	switch {
-	case code == "NoSuchKey" || code == "NotFound" || (status == 404 && code != "NoSuchBucket"):
+	case code == "NoSuchBucket":
+		return fmt.Errorf("%w: %w", ErrNoDestination, err)
+	case code == "NoSuchKey" || code == "NotFound" || status == 404:
 		return ErrNotExist
 	case code == "PreconditionFailed" || status == 412 || code == "ConditionalRequestConflict":
 		return ErrPrecondition
+	case status == 403 || code == "AccessDenied" || code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" ||
+		code == "AllAccessDisabled" || code == "AccountProblem" || code == "InvalidBucketName":
+		return fmt.Errorf("%w: %w", ErrDestination, err)
 	}
 	return err
 }
@@ -415,7 +420,7 @@ func (s *S3Store) exists(ctx context.Context) error {
 		return fmt.Errorf("bucket %s: %w", s.bucket, ErrNoDestination)
 	}
 	if err != nil {
-		return fmt.Errorf("bucket %s: %w", s.bucket, err)
+		return fmt.Errorf("bucket %s: %w", s.bucket, translate(err))
 	}
 	return nil
 }

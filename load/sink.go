@@ -133,6 +133,12 @@ const maxSegment = 255
 // does not: a local directory or an S3 bucket. See [Exists].
 var ErrNoDestination = errors.New("destination does not exist")
 
+// ErrDestination is returned (wrapped) when the destination refuses the job
+// as it is configured — no permission, a read-only file system, a path
+// through a file, credentials S3 does not accept — which retrying does not
+// change.
+var ErrDestination = errors.New("destination refused")
+
 // Exists reports whether the store's location exists (a local root
 // directory, an S3 bucket): nil if it does, an error matching
 // ErrNoDestination if not. Read-only commands check it rather than report an
