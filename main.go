@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -45,7 +46,16 @@ const (
 	exitCancelled    = 130
 )
 
+// defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT is
+// not set: the job's working set is about 100 MiB, and one very large call
+// record (hundreds of MiB of JSON) briefly needs about twice its size; without
+// a limit the garbage collector would let the heap grow to twice that again.
+const defaultMemoryLimit = 256 << 20
+
 func main() {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(defaultMemoryLimit)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Stdout)
 	stop()

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -229,45 +228,109 @@ type member struct {
 	value json.RawMessage
 }
 
-// decodeObject splits a JSON object into its members in document order,
-// keeping every value's bytes as received (numbers stay exact).
+// decodeObject splits a JSON object into its members in document order. The
+// values are slices of data, not copies: a record of any size is split
+// without a second copy of it (they stay valid while data is not changed).
 func decodeObject(data []byte) ([]member, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, err
+	if !json.Valid(data) {
+		return nil, errors.New("not valid JSON")
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, fmt.Errorf("want a JSON object, got %v", tok)
+	i := skipSpace(data, 0)
+	if i == len(data) || data[i] != '{' {
+		return nil, errors.New("want a JSON object")
 	}
 	var ms []member
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
+	for i = skipSpace(data, i+1); data[i] != '}'; {
+		end := skipValue(data, i) // the key
+		var key string
+		if err := json.Unmarshal(data[i:end], &key); err != nil {
 			return nil, err
 		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("want an object key, got %v", tok)
+		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
+		end = skipValue(data, i)
+		ms = append(ms, member{key: key, value: data[i:end]})
+		if i = skipSpace(data, end); data[i] == ',' {
+			i = skipSpace(data, i+1)
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, fmt.Errorf("value of %q: %w", key, err)
-		}
-		ms = append(ms, member{key: key, value: raw})
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
+	if skipSpace(data, i+1) != len(data) {
 		return nil, errors.New("trailing data after the JSON object")
 	}
 	return ms, nil
 }
 
-// encodeObject writes members back as one JSON object.
+// decodeArray splits a JSON array (or null) into its elements: slices of
+// raw, not copies.
+func decodeArray(raw json.RawMessage) ([]json.RawMessage, error) {
+	if !json.Valid(raw) {
+		return nil, errors.New("not valid JSON")
+	}
+	i := skipSpace(raw, 0)
+	switch {
+	case bytes.Equal(bytes.TrimSpace(raw), []byte("null")):
+		return nil, nil
+	case raw[i] != '[':
+		return nil, errors.New("want a JSON array")
+	}
+	var vs []json.RawMessage
+	for i = skipSpace(raw, i+1); raw[i] != ']'; {
+		end := skipValue(raw, i)
+		vs = append(vs, raw[i:end])
+		if i = skipSpace(raw, end); raw[i] == ',' {
+			i = skipSpace(raw, i+1)
+		}
+	}
+	return vs, nil
+}
+
+// skipSpace returns the index of the first non-space byte at or after i.
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value that starts at
+// data[i], in data that json.Valid accepted.
+func skipValue(data []byte, i int) int {
+	switch data[i] {
+	case '"':
+		for i++; data[i] != '"'; i++ {
+			if data[i] == '\\' {
+				i++
+			}
+		}
+		return i + 1
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch data[i] {
+			case '"':
+				i = skipValue(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	default: // a number, true, false or null
+		for i < len(data) && !strings.ContainsRune(",}] \t\n\r", rune(data[i])) {
+			i++
+		}
+		return i
+	}
+}
+
+// encodeObject writes members back as one JSON object, in one allocation.
 func encodeObject(ms []member) ([]byte, error) {
-	var buf bytes.Buffer
+	size := 2
+	for _, m := range ms {
+		size += len(m.key) + len(m.value) + 8
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
 	buf.WriteByte('{')
 	for i, m := range ms {
 		if i > 0 {
@@ -285,9 +348,13 @@ func encodeObject(ms []member) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// encodeArray writes values as one JSON array.
+// encodeArray writes values as one JSON array, in one allocation.
 func encodeArray(vs []json.RawMessage) json.RawMessage {
-	var buf bytes.Buffer
+	size := 2
+	for _, v := range vs {
+		size += len(v) + 1
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
 	buf.WriteByte('[')
 	for i, v := range vs {
 		if i > 0 {
@@ -297,15 +364,6 @@ func encodeArray(vs []json.RawMessage) json.RawMessage {
 	}
 	buf.WriteByte(']')
 	return buf.Bytes()
-}
-
-// decodeArray reads a JSON array (or null) into its elements, verbatim.
-func decodeArray(raw json.RawMessage) ([]json.RawMessage, error) {
-	var vs []json.RawMessage
-	if err := json.Unmarshal(raw, &vs); err != nil {
-		return nil, err
-	}
-	return vs, nil
 }
 
 // decodeLink reads a nextLink value (a JSON string or null).
@@ -443,28 +501,76 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 	if err != nil {
 		return nil, chain(fmt.Errorf("participants_v2: %w", err))
 	}
-	sessionsRaw := encodeArray(sessions)
-	participantsRaw := encodeArray(participants)
-	haveSessions, haveParticipants := false, false
-	for i := range kept {
-		switch kept[i].key {
-		case "sessions":
-			kept[i].value, haveSessions = sessionsRaw, true
-		case "participants_v2":
-			kept[i].value, haveParticipants = participantsRaw, true
+	return encodeRecord(kept, sessions, participants)
+}
+
+// encodeRecord writes a record's members with its complete sessions and
+// participants_v2 arrays (added if the body had none) into one buffer sized
+// up front: the assembled record costs one copy of it, however large.
+func encodeRecord(kept []member, sessions, participants []json.RawMessage) (json.RawMessage, error) {
+	listSize := func(vs []json.RawMessage) int {
+		n := 2
+		for _, v := range vs {
+			n += len(v) + 1
+		}
+		return n
+	}
+	size := 64 + listSize(sessions) + listSize(participants)
+	for _, m := range kept {
+		if size += len(m.key) + 8; m.key != "sessions" && m.key != "participants_v2" {
+			size += len(m.value) // the other two are written from their lists
 		}
 	}
-	if !haveSessions {
-		kept = append(kept, member{key: "sessions", value: sessionsRaw})
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	writeList := func(vs []json.RawMessage) {
+		buf.WriteByte('[')
+		for i, v := range vs {
+			if i > 0 {
+				buf.WriteByte(',')
+			}
+			buf.Write(v)
+		}
+		buf.WriteByte(']')
 	}
-	if !haveParticipants {
-		kept = append(kept, member{key: "participants_v2", value: participantsRaw})
+	haveSessions, haveParticipants := false, false
+	buf.WriteByte('{')
+	for i, m := range kept {
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		k, err := json.Marshal(m.key)
+		if err != nil {
+			return nil, fmt.Errorf("encode record: %w", err)
+		}
+		buf.Write(k)
+		buf.WriteByte(':')
+		switch m.key {
+		case "sessions":
+			writeList(sessions)
+			haveSessions = true
+		case "participants_v2":
+			writeList(participants)
+			haveParticipants = true
+		default:
+			buf.Write(m.value)
+		}
 	}
-	out, err := encodeObject(kept)
-	if err != nil {
-		return nil, fmt.Errorf("encode record: %w", err)
+	for _, extra := range []struct {
+		have bool
+		key  string
+		vs   []json.RawMessage
+	}{{haveSessions, "sessions", sessions}, {haveParticipants, "participants_v2", participants}} {
+		if extra.have {
+			continue
+		}
+		if buf.Len() > 1 {
+			buf.WriteByte(',')
+		}
+		buf.WriteString(`"` + extra.key + `":`)
+		writeList(extra.vs)
 	}
-	return out, nil
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }
 
 // completeSegments follows a session's segments@odata.nextLink, if any, and

@@ -323,6 +323,22 @@ func (c *Client) checkLink(from, link string) (string, error) {
 // URL, or off the Graph host.
 var errForeignLink = errors.New("next link refused")
 
+// readBody reads at most limit bytes of a response body into a buffer sized
+// from Content-Length when the server sent one: a large record is held
+// once, not in the doubling buffers of io.ReadAll.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n < limit {
+		// The transport ends the body at Content-Length (a shorter one is
+		// io.ErrUnexpectedEOF).
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit))
+}
+
 func sameOrigin(a, b *url.URL) bool {
 	return strings.EqualFold(a.Scheme, b.Scheme) &&
 		strings.EqualFold(a.Hostname(), b.Hostname()) &&
@@ -487,7 +503,7 @@ func (c *Client) attempt(ctx context.Context, r request, retry int) (response, e
 	}
 	defer hresp.Body.Close()
 	out := response{status: hresp.StatusCode, header: hresp.Header, tok: tok, sent: true}
-	out.body, err = io.ReadAll(io.LimitReader(hresp.Body, maxResponseBytes+1))
+	out.body, err = readBody(hresp, maxResponseBytes+1)
 	c.log.DebugContext(ctx, "graph request", "method", r.method, "endpoint", r.endpoint, "path", req.URL.Path,
 		"retry", retry, "status", hresp.StatusCode, "bytes", len(out.body), "duration", time.Since(start))
 	if err != nil {

@@ -462,9 +462,20 @@ type flattenJob struct {
 	id    string
 	raw   []byte
 	rows  schemas.CallRecordRows
-	err   error         // decode error
-	ready chan struct{} // closed once decoded
+	big   *transform.BigCallRecord // a record too large to decode at once: the writer does it a session at a time
+	err   error                    // decode error
+	ready chan struct{}            // closed once decoded
 }
+
+// Records of more than bigRecordBytes of JSON (a meeting with thousands of
+// sessions) are decoded, flattened and written a few sessions at a time,
+// bigBatchStreams media-stream rows per batch, so that neither their decoded
+// sessions nor their rows exist all at once: memory follows the payload and a
+// batch, not the record's decoded size.
+const (
+	bigRecordBytes  = 8 << 20
+	bigBatchStreams = 1024
+)
 
 // startFlatten starts the decoders and the writer of one partition rewrite;
 // the writer alone touches w, replaced and failed until wait returns.
@@ -481,10 +492,21 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 		go func() {
 			defer p.workers.Done()
 			for j := range p.work {
+				if len(j.raw) > bigRecordBytes {
+					big, ok, err := transform.DecodeBigCallRecord(j.raw)
+					if ok {
+						j.big, j.err = big, err
+						close(j.ready)
+						continue
+					}
+				}
 				rec, err := transform.DecodeCallRecord(j.raw)
 				if err != nil {
 					j.err = err
 				} else {
+					// The payload is kept for the quarantine only: let a
+					// large one go before its rows are made.
+					j.raw = nil
 					j.rows = transform.FlattenCallRecord(r.cfg.TenantID, rec)
 				}
 				close(j.ready)
@@ -505,7 +527,14 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 				}
 				continue
 			}
-			if err := w.add(j.rows); err != nil {
+			var err error
+			if j.big != nil {
+				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, w.add)
+				j.big = nil
+			} else {
+				err = w.add(j.rows, true)
+			}
+			if err != nil {
 				p.fail(fmt.Errorf("write call record %s: %w", j.id, err))
 				continue
 			}
@@ -622,9 +651,15 @@ func newCallRecordWriters(opts load.ParquetOptions) *callRecordWriters {
 	}
 }
 
-func (w *callRecordWriters) add(rows schemas.CallRecordRows) error {
+// add writes rows; withRecord: rows.CallRecord too (the last batch of a
+// record flattened in batches, or all its rows).
+func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) error {
+	var parent error
+	if withRecord {
+		parent = w.records.Write([]schemas.CallRecordRow{rows.CallRecord})
+	}
 	return errors.Join(
-		w.records.Write([]schemas.CallRecordRow{rows.CallRecord}),
+		parent,
 		writeIfAny(w.sessions, rows.Sessions),
 		writeIfAny(w.segments, rows.Segments),
 		writeIfAny(w.streams, rows.MediaStreams),

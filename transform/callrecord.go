@@ -69,17 +69,8 @@ func peekID(raw []byte) string {
 // FlattenCallRecord turns a decoded record into its rows in every call-record table.
 func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallRecordRows {
 	var out schemas.CallRecordRows
-	var a slab
 	// The rows are large structs: size the slices once instead of growing them.
-	var segments, streams int
-	for _, s := range rec.Sessions {
-		segments += len(s.Segments)
-		for _, g := range s.Segments {
-			for _, m := range g.Media {
-				streams += max(1, len(m.Streams))
-			}
-		}
-	}
+	segments, streams := size(rec)
 	if len(rec.Sessions) > 0 {
 		out.Sessions = make([]schemas.SessionRow, 0, len(rec.Sessions))
 	}
@@ -89,9 +80,101 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 	if streams > 0 {
 		out.MediaStreams = make([]schemas.MediaStreamRow, 0, streams)
 	}
-	if len(rec.ParticipantsV2) > 0 {
-		out.Participants = make([]schemas.ParticipantRow, 0, len(rec.ParticipantsV2))
+	var a slab
+	for si := range rec.Sessions {
+		flattenSession(&out, &a, tenantID, &rec, si, &rec.Sessions[si])
 	}
+	out.CallRecord = callRecordRow(tenantID, rec, len(rec.Sessions))
+	out.Participants = participantRows(tenantID, rec)
+	return out
+}
+
+// size counts a record's segments and media-stream rows (a media line
+// without streams makes one).
+func size(rec schemas.CallRecord) (segments, streams int) {
+	for _, s := range rec.Sessions {
+		segments += len(s.Segments)
+		for _, g := range s.Segments {
+			for _, m := range g.Media {
+				streams += max(1, len(m.Streams))
+			}
+		}
+	}
+	return segments, streams
+}
+
+// BigCallRecord is a call record decoded a session at a time, for records
+// too large to hold decoded whole (a meeting with thousands of sessions): its
+// head (every property but the sessions) is decoded, its sessions stay JSON
+// (slices of the payload) until Rows makes their rows.
+type BigCallRecord struct {
+	head     schemas.CallRecord
+	sessions []json.RawMessage
+}
+
+// DecodeBigCallRecord decodes raw as DecodeCallRecord does — every session
+// is decoded once, one at a time, to check it — but keeps only the head and
+// the sessions' JSON. ok is false (and the error nil) for a payload that
+// DecodeCallRecord must decode whole instead (one the fast decoder leaves to
+// encoding/json).
+func DecodeBigCallRecord(raw []byte) (big *BigCallRecord, ok bool, err error) {
+	b := &BigCallRecord{}
+	if !decodeBigCallRecordFast(raw, &b.head, &b.sessions) {
+		return nil, false, nil
+	}
+	if b.head, err = checkCallRecord(b.head); err != nil {
+		return nil, true, err
+	}
+	for i := range b.sessions {
+		if _, err := b.session(i); err != nil {
+			return nil, true, err
+		}
+	}
+	return b, true, nil
+}
+
+// session decodes session i.
+func (b *BigCallRecord) session(i int) (schemas.Session, error) {
+	var s schemas.Session
+	if !decodeSessionFast(b.sessions[i], &s) {
+		s = schemas.Session{}
+		if err := json.Unmarshal(b.sessions[i], &s); err != nil {
+			return s, fmt.Errorf("decode call record %s: session %d: %w: %v", b.head.ID, i, ErrInvalidRecord, err)
+		}
+	}
+	return s, nil
+}
+
+// Rows hands fn the record's rows a few sessions at a time, about
+// batchStreams media-stream rows per batch, so that neither the decoded
+// sessions nor their rows exist all at once. Each batch but the last holds
+// session, segment and media-stream rows only; the last (last = true) also
+// holds the call_records row and the participants. Concatenated table by
+// table, the batches are FlattenCallRecord's rows. An error from fn stops it
+// and is returned.
+func (b *BigCallRecord) Rows(tenantID string, batchStreams int, fn func(rows schemas.CallRecordRows, last bool) error) error {
+	var out schemas.CallRecordRows
+	var a slab
+	for i := range b.sessions {
+		s, err := b.session(i)
+		if err != nil {
+			return err
+		}
+		flattenSession(&out, &a, tenantID, &b.head, i, &s)
+		if len(out.MediaStreams) >= batchStreams && i+1 < len(b.sessions) {
+			if err := fn(out, false); err != nil {
+				return err
+			}
+			out, a = schemas.CallRecordRows{}, slab{}
+		}
+	}
+	out.CallRecord = callRecordRow(tenantID, b.head, len(b.sessions))
+	out.Participants = participantRows(tenantID, b.head)
+	return fn(out, true)
+}
+
+// callRecordRow is the call_records row of rec, which has sessions sessions.
+func callRecordRow(tenantID string, rec schemas.CallRecord, sessions int) schemas.CallRecordRow {
 	cr := schemas.CallRecordRow{
 		TenantID:             tenantID,
 		CallRecordID:         rec.ID,
@@ -102,7 +185,7 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 		EndDateTime:          rec.EndDateTime.Time,
 		LastModifiedDateTime: rec.LastModifiedDateTime.Time,
 		JoinWebURL:           str(rec.JoinWebURL),
-		SessionCount:         int32(len(rec.Sessions)),
+		SessionCount:         int32(sessions),
 		ParticipantCount:     int32(len(rec.ParticipantsV2)),
 	}
 	if !rec.EndDateTime.IsZero() {
@@ -114,27 +197,46 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 		// Records older than the participants_v2 era carry the deprecated list only.
 		cr.ParticipantCount = int32(len(rec.Participants))
 	}
-	out.CallRecord = cr
+	return cr
+}
 
-	for si, s := range rec.Sessions {
-		sr := schemas.SessionRow{
+// flattenSession appends the rows of s, session si of rec, to out.
+func flattenSession(out *schemas.CallRecordRows, a *slab, tenantID string, rec *schemas.CallRecord, si int, s *schemas.Session) {
+	sr := schemas.SessionRow{
+		TenantID:          tenantID,
+		CallRecordID:      rec.ID,
+		CallRecordVersion: rec.Version,
+		SessionIndex:      int32(si),
+		SessionID:         s.ID,
+		Modalities:        nonNil(s.Modalities),
+		StartDateTime:     s.StartDateTime.Time,
+		EndDateTime:       s.EndDateTime.Time,
+		IsTest:            s.IsTest,
+		CallerEndpoint:    schemas.CallerEndpoint(endpoint(s.Caller)),
+		CalleeEndpoint:    schemas.CalleeEndpoint(endpoint(s.Callee)),
+	}
+	sr.FailureReason, sr.FailureStage = failure(s.FailureInfo)
+	out.Sessions = append(out.Sessions, sr)
+
+	for gi, g := range s.Segments {
+		gr := schemas.SegmentRow{
 			TenantID:          tenantID,
 			CallRecordID:      rec.ID,
 			CallRecordVersion: rec.Version,
 			SessionIndex:      int32(si),
 			SessionID:         s.ID,
-			Modalities:        nonNil(s.Modalities),
-			StartDateTime:     s.StartDateTime.Time,
-			EndDateTime:       s.EndDateTime.Time,
-			IsTest:            s.IsTest,
-			CallerEndpoint:    schemas.CallerEndpoint(endpoint(s.Caller)),
-			CalleeEndpoint:    schemas.CalleeEndpoint(endpoint(s.Callee)),
+			SegmentIndex:      int32(gi),
+			SegmentID:         g.ID,
+			StartDateTime:     g.StartDateTime.Time,
+			EndDateTime:       g.EndDateTime.Time,
+			CallerEndpoint:    schemas.CallerEndpoint(endpoint(g.Caller)),
+			CalleeEndpoint:    schemas.CalleeEndpoint(endpoint(g.Callee)),
 		}
-		sr.FailureReason, sr.FailureStage = failure(s.FailureInfo)
-		out.Sessions = append(out.Sessions, sr)
+		gr.FailureReason, gr.FailureStage = failure(g.FailureInfo)
+		out.Segments = append(out.Segments, gr)
 
-		for gi, g := range s.Segments {
-			gr := schemas.SegmentRow{
+		for mi, m := range g.Media {
+			base := schemas.MediaStreamRow{
 				TenantID:          tenantID,
 				CallRecordID:      rec.ID,
 				CallRecordVersion: rec.Version,
@@ -142,48 +244,37 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 				SessionID:         s.ID,
 				SegmentIndex:      int32(gi),
 				SegmentID:         g.ID,
-				StartDateTime:     g.StartDateTime.Time,
-				EndDateTime:       g.EndDateTime.Time,
-				CallerEndpoint:    schemas.CallerEndpoint(endpoint(g.Caller)),
-				CalleeEndpoint:    schemas.CalleeEndpoint(endpoint(g.Callee)),
+				MediaIndex:        int32(mi),
+				MediaLabel:        str(m.Label),
+				CallerNetwork:     schemas.CallerNetwork(a.network(m.CallerNetwork)),
+				CalleeNetwork:     schemas.CalleeNetwork(a.network(m.CalleeNetwork)),
+				CallerDevice:      schemas.CallerDevice(a.device(m.CallerDevice)),
+				CalleeDevice:      schemas.CalleeDevice(a.device(m.CalleeDevice)),
 			}
-			gr.FailureReason, gr.FailureStage = failure(g.FailureInfo)
-			out.Segments = append(out.Segments, gr)
-
-			for mi, m := range g.Media {
-				base := schemas.MediaStreamRow{
-					TenantID:          tenantID,
-					CallRecordID:      rec.ID,
-					CallRecordVersion: rec.Version,
-					SessionIndex:      int32(si),
-					SessionID:         s.ID,
-					SegmentIndex:      int32(gi),
-					SegmentID:         g.ID,
-					MediaIndex:        int32(mi),
-					MediaLabel:        str(m.Label),
-					CallerNetwork:     schemas.CallerNetwork(a.network(m.CallerNetwork)),
-					CalleeNetwork:     schemas.CalleeNetwork(a.network(m.CalleeNetwork)),
-					CallerDevice:      schemas.CallerDevice(a.device(m.CallerDevice)),
-					CalleeDevice:      schemas.CalleeDevice(a.device(m.CalleeDevice)),
-				}
-				if len(m.Streams) == 0 {
-					out.MediaStreams = append(out.MediaStreams, base)
-					continue
-				}
-				for ti, st := range m.Streams {
-					r := base
-					r.StreamIndex = a.int32(int32(ti))
-					r.StreamID = str(st.StreamID)
-					r.StreamDirection = str(st.StreamDirection)
-					r.StartDateTime = st.StartDateTime.Time
-					r.EndDateTime = st.EndDateTime.Time
-					r.StreamMetrics = a.metrics(st)
-					out.MediaStreams = append(out.MediaStreams, r)
-				}
+			if len(m.Streams) == 0 {
+				out.MediaStreams = append(out.MediaStreams, base)
+				continue
+			}
+			for ti, st := range m.Streams {
+				r := base
+				r.StreamIndex = a.int32(int32(ti))
+				r.StreamID = str(st.StreamID)
+				r.StreamDirection = str(st.StreamDirection)
+				r.StartDateTime = st.StartDateTime.Time
+				r.EndDateTime = st.EndDateTime.Time
+				r.StreamMetrics = a.metrics(st)
+				out.MediaStreams = append(out.MediaStreams, r)
 			}
 		}
 	}
+}
 
+// participantRows are the participants rows of rec.
+func participantRows(tenantID string, rec schemas.CallRecord) []schemas.ParticipantRow {
+	if len(rec.ParticipantsV2) == 0 {
+		return nil
+	}
+	out := make([]schemas.ParticipantRow, 0, len(rec.ParticipantsV2))
 	for pi, p := range rec.ParticipantsV2 {
 		pr := schemas.ParticipantRow{
 			TenantID:            tenantID,
@@ -202,7 +293,7 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 			pr.UserPrincipalName = str(id.UserPrincipalName)
 			pr.Email = str(id.Email)
 		}
-		out.Participants = append(out.Participants, pr)
+		out = append(out, pr)
 	}
 	return out
 }

@@ -36,6 +36,10 @@ type decoder struct {
 	bad   bool
 	depth int
 
+	// lazySessions, when set, receives the raw elements of a record's
+	// "sessions" (validated) instead of their decoding.
+	lazySessions *[]json.RawMessage
+
 	// The pointers of optional values come from these slabs, one allocation
 	// for many (a slab is never grown in place, so pointers stay valid).
 	strs  []string
@@ -370,6 +374,18 @@ func (d *decoder) boolPtr(dst **bool) {
 	*dst = newIn(&d.bools, v, 32)
 }
 
+// rawElements keeps the raw bytes of each element of the array (or null) at
+// the cursor, validated.
+func (d *decoder) rawElements(dst *[]json.RawMessage) {
+	if d.null() {
+		*dst = nil
+		return
+	}
+	out := []json.RawMessage{}
+	d.array(func() { out = append(out, d.raw()) })
+	*dst = out
+}
+
 // raw returns the next value's bytes, validated.
 func (d *decoder) raw() []byte {
 	start := d.i
@@ -587,6 +603,20 @@ func decodeCallRecordFast(raw []byte, rec *schemas.CallRecord) (ok bool) {
 	return d.whole(func() { d.callRecord(rec) })
 }
 
+// decodeBigCallRecordFast decodes raw into head, every property but the
+// sessions, whose raw elements go to sessions; ok as for
+// decodeCallRecordFast.
+func decodeBigCallRecordFast(raw []byte, head *schemas.CallRecord, sessions *[]json.RawMessage) (ok bool) {
+	d := &decoder{b: raw, lazySessions: sessions}
+	return d.whole(func() { d.callRecord(head) })
+}
+
+// decodeSessionFast decodes one session; ok as for decodeCallRecordFast.
+func decodeSessionFast(raw []byte, s *schemas.Session) (ok bool) {
+	d := &decoder{b: raw}
+	return d.whole(func() { d.session(s) })
+}
+
 // peekCallRecordFast decodes the head fields of raw, checking that the rest
 // is valid JSON; ok as for decodeCallRecordFast.
 func peekCallRecordFast(raw []byte, h *CallRecordHead) (ok bool) {
@@ -653,7 +683,11 @@ func (d *decoder) callRecord(v *schemas.CallRecord) {
 			slice(d, &v.ParticipantsV2, d.participant)
 		case "sessions":
 			d.seen(&seen, 12)
-			slice(d, &v.Sessions, d.session)
+			if d.lazySessions != nil {
+				d.rawElements(d.lazySessions)
+			} else {
+				slice(d, &v.Sessions, d.session)
+			}
 		default:
 			d.unknown(key, namesCallRecord)
 		}

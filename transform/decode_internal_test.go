@@ -3,6 +3,7 @@ package transform
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -524,4 +525,89 @@ func TestDecodeIdentity_SameAsEncodingJSON(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBigCallRecord: a record decoded a session at a time gives, batch after
+// batch, FlattenCallRecord's rows (the call_records row and the participants
+// in the last batch only), and is refused exactly when DecodeCallRecord
+// refuses it.
+func TestBigCallRecord(t *testing.T) {
+	inputs := fixtures(t)
+	for id, raw := range simulatorRecords(t, 2) {
+		inputs[id] = raw
+	}
+	decoded := 0
+	defer func() {
+		if decoded < len(inputs)/2 {
+			t.Errorf("only %d of %d records decoded a session at a time: the test checks little", decoded, len(inputs))
+		}
+	}()
+	for id, raw := range inputs {
+		rec, err := DecodeCallRecord(raw)
+		big, ok, berr := DecodeBigCallRecord(raw)
+		if !ok {
+			continue // left to encoding/json, like DecodeCallRecord's fast path
+		}
+		decoded++
+		if (err == nil) != (berr == nil) {
+			t.Errorf("%s: DecodeCallRecord err %v, DecodeBigCallRecord err %v", id, err, berr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		want := FlattenCallRecord("t", rec)
+		for _, batch := range []int{1, 3, 1 << 20} {
+			var got schemas.CallRecordRows
+			batches, lasts := 0, 0
+			err := big.Rows("t", batch, func(rows schemas.CallRecordRows, last bool) error {
+				batches++
+				if last {
+					lasts++
+					got.CallRecord = rows.CallRecord
+				} else if len(rows.Participants) != 0 || rows.CallRecord.CallRecordID != "" || len(rows.MediaStreams) < batch {
+					t.Errorf("%s: a batch before the last holds the call record, participants or fewer than %d streams", id, batch)
+				}
+				got.Sessions = append(got.Sessions, rows.Sessions...)
+				got.Segments = append(got.Segments, rows.Segments...)
+				got.MediaStreams = append(got.MediaStreams, rows.MediaStreams...)
+				got.Participants = append(got.Participants, rows.Participants...)
+				return nil
+			})
+			if err != nil || lasts != 1 {
+				t.Fatalf("%s: err %v, %d last batches", id, err, lasts)
+			}
+			if batches > max(1, len(rec.Sessions)) || (batch == 1 && len(rec.Sessions) > 2 && batches < 2) {
+				t.Errorf("%s: %d batches of %d streams for %d sessions", id, batches, batch, len(rec.Sessions))
+			}
+			if !reflect.DeepEqual(normal(got), normal(want)) {
+				t.Errorf("%s, batches of %d: rows differ from FlattenCallRecord's", id, batch)
+			}
+		}
+	}
+	// A session of the wrong shape refuses the whole record, before any row.
+	bad := []byte(`{"id":"r","version":1,"startDateTime":"2026-11-01T00:00:00Z","sessions":[{"id":"s1"},{"id":7}]}`)
+	if _, ok, err := DecodeBigCallRecord(bad); ok && !errors.Is(err, ErrInvalidRecord) {
+		t.Errorf("DecodeBigCallRecord(a session with a number id) = %v, want ErrInvalidRecord", err)
+	}
+	if _, err := DecodeCallRecord(bad); !errors.Is(err, ErrInvalidRecord) {
+		t.Errorf("DecodeCallRecord(the same) = %v, want ErrInvalidRecord", err)
+	}
+}
+
+// normal makes empty slices nil, for comparing rows built in batches.
+func normal(r schemas.CallRecordRows) schemas.CallRecordRows {
+	if len(r.Sessions) == 0 {
+		r.Sessions = nil
+	}
+	if len(r.Segments) == 0 {
+		r.Segments = nil
+	}
+	if len(r.MediaStreams) == 0 {
+		r.MediaStreams = nil
+	}
+	if len(r.Participants) == 0 {
+		r.Participants = nil
+	}
+	return r
 }
