@@ -529,7 +529,12 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 			}
 			var err error
 			if j.big != nil {
-				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, w.add)
+				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
+					if err := w.add(rows, last); err != nil {
+						return err
+					}
+					return w.flush() // each batch's pages to the file, not memory
+				})
 				j.big = nil
 			} else {
 				err = w.add(j.rows, true)
@@ -665,6 +670,11 @@ func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) er
 		writeIfAny(w.streams, rows.MediaStreams),
 		writeIfAny(w.participants, rows.Participants),
 	)
+}
+
+// flush ends the row group of every table.
+func (w *callRecordWriters) flush() error {
+	return errors.Join(w.records.Flush(), w.sessions.Flush(), w.segments.Flush(), w.streams.Flush(), w.participants.Flush())
 }
 
 func writeIfAny[T any](w *load.FileWriter[T], rows []T) error {

@@ -145,6 +145,23 @@ func (w *FileWriter[T]) Write(rows []T) (err error) {
 	return nil
 }
 
+// Flush ends the row group being built, writing its pages to the file: the
+// caller bounds the memory of a burst of rows (one very large record) below
+// MaxRowGroupBytes.
+func (w *FileWriter[T]) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.w == nil {
+		return nil
+	}
+	if err := w.w.Flush(); err != nil {
+		w.err = fmt.Errorf("flush parquet row group %s: %w", w.f.Name(), err)
+		return w.err
+	}
+	return nil
+}
+
 // write hands rows to parquet-go one at a time, turning its panics (invalid
 // values or struct tags) into errors. One at a time because parquet-go's batch
 // path (up to v0.32.1, writeRowsFuncOfOptional) can write the zero value of an

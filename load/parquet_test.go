@@ -519,3 +519,31 @@ func checkNulls[T any](t *testing.T) {
 		walk(reflect.ValueOf(r), reflect.TypeFor[T]().Name())
 	}
 }
+
+// TestFileWriterFlush: Flush ends the row group (so a burst of rows leaves
+// memory for the file); the rows are all there, in order.
+func TestFileWriterFlush(t *testing.T) {
+	w := load.NewFileWriter[testRow](load.ParquetOptions{TempDir: t.TempDir()})
+	want := makeRows(0, 300, 10)
+	for i := 0; i < 300; i += 100 {
+		if err := w.Write(want[i : i+100]); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(openParquet(t, f.Path).Metadata().RowGroups); n != 3 {
+		t.Errorf("%d row groups after 3 flushes, want 3", n)
+	}
+	got := readAll(t, []load.LocalFile{f}, 64)
+	for i := range want {
+		if i >= len(got) || !equalRows(got[i], want[i]) {
+			t.Fatalf("row %d differs or is missing", i)
+		}
+	}
+}

@@ -9,6 +9,8 @@
 //     records streamed from the simulator through a pipe (no disk copy).
 //  3. extract: a whole run against the simulator with Graph's latency and
 //     documented throttling, paced at the per-app-per-tenant ceiling.
+//  4. bigrecord: the peak RSS of a run whose window holds one call record of
+//     40 MiB, then one of 120 MiB.
 //
 // The figures are printed and, with -markdown, written between the bench
 // markers of that file.
@@ -74,7 +76,7 @@ func main() {
 	flag.StringVar(&o.section, "section", "bench", "the section of -markdown: between <!-- SECTION:begin --> and <!-- SECTION:end -->")
 	flag.StringVar(&o.jsonOut, "json", "", "write the figures as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
-	flag.StringVar(&which, "run", "flatten,scale,extract", "benchmarks to run")
+	flag.StringVar(&which, "run", "flatten,scale,extract,bigrecord", "benchmarks to run")
 	flag.IntVar(&o.duckdbThread, "duckdb-threads", runtime.NumCPU(), "flatten: DuckDB threads (default: the cores, like ours)")
 	flag.Parse()
 	o.benchmarks = strings.Split(which, ",")
@@ -129,6 +131,7 @@ type report struct {
 	Flatten  *flattenResult  `json:"flatten,omitempty"`
 	Scale    []scalePoint    `json:"scale,omitempty"`
 	Extract  *extractResult  `json:"extract,omitempty"`
+	Big      []bigPoint      `json:"bigrecord,omitempty"`
 	Failures []string        `json:"failures,omitempty"`
 	Options  json.RawMessage `json:"-"`
 }
@@ -168,9 +171,14 @@ func run(ctx context.Context, o options) error {
 			if err == nil {
 				rep.Failures = append(rep.Failures, rep.Extract.check()...)
 			}
+		case "bigrecord":
+			rep.Big, err = benchBigRecord(ctx, o)
+			if err == nil {
+				rep.Failures = append(rep.Failures, bigCheck(rep.Big)...)
+			}
 		case "":
 		default:
-			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract)", b)
+			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract, bigrecord)", b)
 		}
 		if err != nil {
 			return err

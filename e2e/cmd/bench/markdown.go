@@ -101,6 +101,17 @@ func (r report) markdown() string {
 		fmt.Fprintf(&b, "Every record fetched and in the lake: %s (%d of %d). Target ≥ 90%% of the ceiling with 429s < 1%%: %s.\n\n",
 			map[bool]string{true: "yes", false: "**NO**"}[len(e.check()) == 0], e.LakeRecords, e.Truth, met(share >= targetCeiling && rate429 < targetThrottled))
 	}
+	if len(r.Big) > 0 {
+		fmt.Fprintln(&b, "### 4. One very large call record: a whole `run`, its sessions served in pages of 60")
+		fmt.Fprintln(&b)
+		fmt.Fprintln(&b, "| record | sessions | wall | CPU | peak RSS | bound | in the lake |")
+		fmt.Fprintln(&b, "|---:|---:|---:|---:|---:|---:|---:|")
+		for _, p := range r.Big {
+			fmt.Fprintf(&b, "| %d MiB | %d | %.1f s | %.1f s | %.0f MiB | < %.0f MiB: %s | %d sessions |\n", p.MiB, p.Sessions, p.Usage.Wall.Seconds(),
+				p.Usage.cpu().Seconds(), mib(p.Usage.MaxRSS), mib(p.Target), met(p.Usage.MaxRSS < p.Target), p.Stored)
+		}
+		b.WriteString("\n")
+	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "- FAILED CHECK: %s\n", f)
 	}
