@@ -114,10 +114,11 @@ func TestRun_HostileGraph(t *testing.T) {
 	})
 	f := newFixtureWith(t, func(c *graphsim.Config) { c.PstnPerDay, c.DirectRoutingPerDay = 12, 4 }, wrap)
 	f.seedCheckpoint(t, f.dest, f.clock.Now().Add(-24*time.Hour))
-	window := [2]time.Time{f.clock.Now().Add(-72 * time.Hour), f.clock.Now()}
-	ids := f.sim.Truth(window[0], window[1]).IDs
+	// Records of the last 40 hours: the next run's lookback (48 h) lists
+	// them again.
+	ids := f.sim.Truth(f.clock.Now().Add(-40*time.Hour), f.clock.Now()).IDs
 	if len(ids) < 8 {
-		t.Fatalf("%d records in the window, want 8", len(ids))
+		t.Fatalf("%d records in the last 40 hours, want 8", len(ids))
 	}
 	hostileIDs := []string{"../x", "..hidden", strings.Repeat("z", 300)}
 	mu.Lock()
@@ -186,6 +187,25 @@ func TestRun_HostileGraph(t *testing.T) {
 	}
 	if len(st) != 3 {
 		t.Errorf("%d checkpoints, want 3", len(st))
+	}
+
+	// Graph serves them properly again: the next run, whose lookback still
+	// covers them, fetches the records it quarantined.
+	mu.Lock()
+	badDetail, badVersion, renamed = map[string]string{}, "", nil
+	mu.Unlock()
+	f.clock.Add(time.Hour)
+	if _, err := f.run(t, nil); err != nil {
+		t.Fatalf("second run = %v", err)
+	}
+	stored = map[string]bool{}
+	for _, r := range callRecords(t, f.dest) {
+		stored[r.CallRecordID] = true
+	}
+	for _, id := range ids[:7] {
+		if !stored[id] {
+			t.Errorf("record %s, quarantined by the first run, not fetched by the next", id)
+		}
 	}
 }
 
