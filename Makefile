@@ -3,6 +3,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 BIN       := $(CURDIR)/bin
 VERSITYGW_VERSION := v1.8.0
+STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
 
@@ -49,10 +50,17 @@ integration: $(BIN)/versitygw pushgateway
 e2e: $(BIN)/versitygw
 	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 -v ./...
 
-lint:
+# staticcheck, pinned, installed into ./bin like versitygw.
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) CGO_ENABLED=0 $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+lint: $(BIN)/staticcheck
 	@unformatted=$$(gofmt -l .); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	cd e2e && $(GO) vet ./...
+	$(BIN)/staticcheck ./...
+	cd e2e && $(BIN)/staticcheck ./...
+	cd deploy/validate && $(BIN)/staticcheck ./...
 
 tidy-check:
 	$(GO) mod tidy && git diff --exit-code go.mod go.sum

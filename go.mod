@@ -13,6 +13,8 @@ require (
 	github.com/parquet-go/parquet-go v0.32.1
 	github.com/urfave/cli/v2 v2.27.7
 	golang.org/x/sync v0.25.0
+	golang.org/x/term v0.45.0
+	golang.org/x/time v0.16.0
 	software.sslmate.com/src/go-pkcs12 v0.7.4
 )
 

@@ -7,16 +7,15 @@ import (
 	"sort"
 	"strings"
 	"sync"
+
+	"golang.org/x/term"
 )
 
-// isTerminal reports whether w is a character device (an interactive terminal).
+// isTerminal reports whether w is an interactive terminal (not merely a
+// character device: /dev/null is one too).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // terminal shares a terminal between log lines and a progress line kept at the

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -25,5 +26,22 @@ func TestTerminal(t *testing.T) {
 	}
 	if strings.Count(got, "hello") != 1 {
 		t.Error("log line written more than once")
+	}
+}
+
+// TestIsTerminal: /dev/null is a character device but no terminal; output
+// sent there (a CronJob's, a redirected run's) gets no progress line and JSON
+// logs.
+func TestIsTerminal(t *testing.T) {
+	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devNull.Close()
+	if isTerminal(devNull) {
+		t.Errorf("isTerminal(%s) = true, want false", os.DevNull)
+	}
+	if isTerminal(&bytes.Buffer{}) {
+		t.Error("isTerminal(a buffer) = true, want false")
 	}
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"golang.org/x/time/rate"
 )
 
 // Retry and safety limits.
@@ -96,7 +97,7 @@ type Client struct {
 	scopes     []string
 	cred       azcore.TokenCredential
 	hc         *http.Client
-	bucket     *tokenBucket
+	pacer      *rate.Limiter // nil: no pacing
 	maxRetries int
 	log        *slog.Logger
 	prefer     string
@@ -165,7 +166,7 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if cfg.MaxRPS > 0 {
-		c.bucket = newTokenBucket(cfg.MaxRPS, int(math.Ceil(cfg.MaxRPS/10)), time.Now)
+		c.pacer = newPacer(cfg.MaxRPS)
 	}
 	if cfg.IncludeUnknownEnumMembers {
 		c.prefer = "include-unknown-enum-members"
@@ -468,8 +469,13 @@ type response struct {
 // (pacing cancelled, token, transport or body read failure).
 func (c *Client) attempt(ctx context.Context, r request, retry int) (response, error) {
 	verb := strings.ToLower(r.method)
-	if c.bucket != nil {
-		if err := c.bucket.wait(ctx, c.sleep); err != nil {
+	if c.pacer != nil {
+		if err := c.pacer.Wait(ctx); err != nil {
+			if ctx.Err() == nil {
+				// The wait would outlast ctx's deadline: say so as
+				// the deadline passing would have.
+				err = fmt.Errorf("%w: %v", context.DeadlineExceeded, err)
+			}
 			return response{}, fmt.Errorf("%s %s: pace: %w", verb, r.url, err)
 		}
 	}

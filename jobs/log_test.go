@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"os"
@@ -12,18 +11,4 @@ func testLogger() *slog.Logger {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
-
-func readJSONFile(t interface {
-	Helper()
-	Fatal(...any)
-}, path string, v any) {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		t.Fatal(err)
-	}
 }

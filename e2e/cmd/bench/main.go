@@ -20,7 +20,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -357,5 +356,3 @@ func (c *lineCounter) Write(p []byte) (int, error) {
 var quietLogger = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
-
-var errMismatch = errors.New("mismatch")
