@@ -141,21 +141,21 @@ func TestEntraErrors_Explained(t *testing.T) {
 		wantFix  []string // substrings of the sentence
 	}{
 		{"wrong secret", extract.CredentialConfig{TenantID: testTenant, ClientID: testClient, ClientSecret: "wrong-secret-value"}, nil,
-			"AADSTS7000215", []string{"client secret is wrong", "--client-secret", "Value"}},
+			"AADSTS7000215", []string{"client secret is wrong", "setting:ClientSecret", "Value"}},
 		{"wrong tenant", extract.CredentialConfig{TenantID: "00000000-0000-0000-0000-0000000000ff", ClientID: testClient, ClientSecret: testSecret}, nil,
-			"AADSTS90002", []string{"tenant was not found", "--tenant-id"}},
+			"AADSTS90002", []string{"tenant was not found", "setting:TenantID"}},
 		{"unknown app", extract.CredentialConfig{TenantID: testTenant, ClientID: "00000000-0000-0000-0000-0000000000ee", ClientSecret: testSecret}, nil,
-			"AADSTS700016", []string{"application was not found", "--client-id"}},
+			"AADSTS700016", []string{"application was not found", "setting:ClientID"}},
 		{"consent missing", extract.CredentialConfig{TenantID: testTenant, ClientID: testClient, ClientSecret: testSecret}, func(f *fakeEntra) { f.consented = false },
 			"AADSTS65001", []string{"admin consent", "CallRecords.Read.All"}},
 		{"certificate not registered", extract.CredentialConfig{TenantID: testTenant, ClientID: testClient, CertificatePath: ""}, func(f *fakeEntra) { f.cert = testCerts()[1].cert },
-			"AADSTS700027", []string{"certificate is not registered", "--client-certificate"}},
+			"AADSTS700027", []string{"certificate is not registered", "setting:CertificatePath"}},
 		{"federated subject", extract.CredentialConfig{TenantID: testTenant, ClientID: testClient, FederatedTokenFile: "unknown"}, nil,
 			"AADSTS700213", []string{"subject", "system:serviceaccount"}},
 		{"federated token expired", extract.CredentialConfig{TenantID: testTenant, ClientID: testClient, FederatedTokenFile: "expired"}, nil,
 			"AADSTS700024", []string{"validity period", "token file"}},
 		{"graph of another cloud", extract.CredentialConfig{TenantID: testTenant, ClientID: testClient, ClientSecret: testSecret},
-			func(f *fakeEntra) { f.scope = "https://graph.microsoft.us/.default" }, "AADSTS500011", []string{"--cloud"}},
+			func(f *fakeEntra) { f.scope = "https://graph.microsoft.us/.default" }, "AADSTS500011", []string{"setting:Cloud"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -193,8 +193,8 @@ func TestEntraErrors_Explained(t *testing.T) {
 				t.Errorf("error %q does not carry the AuthError led by the sentence %q", err, ae.Fix)
 			}
 			for _, s := range tt.wantFix {
-				if !strings.Contains(ae.Fix, s) {
-					t.Errorf("Fix %q does not mention %q", ae.Fix, s)
+				if !fixSays(ae, s) {
+					t.Errorf("Fix %q (settings %v) does not mention %q", ae.Fix, ae.Settings, s)
 				}
 			}
 			// The original error and Entra's own message stay available.
@@ -245,9 +245,9 @@ func TestGraphAuthErrors_Explained(t *testing.T) {
 		{"403 opaque token", 403, func(string) string { return "opaque-token-value" }, []string{"CallRecords.Read.All", "admin consent"}},
 		{"403 delegated token", 403, func(string) string { return delegated }, []string{"delegated", "CallRecords.Read.All", "application"}},
 		{"403 managed identity", 403, func(string) string { return mi }, []string{"managed identity", "CallRecords.Read.All", "app role"}},
-		{"401 static token", 401, func(base string) string { return appToken(base, "CallRecords.Read.All") }, []string{"static token", "CALLRECORDS_GRAPH_TOKEN"}},
+		{"401 static token", 401, func(base string) string { return appToken(base, "CallRecords.Read.All") }, []string{"static token", "setting:Token"}},
 		{"401 token of another cloud", 401, func(string) string { return appToken("https://graph.microsoft.us", "CallRecords.Read.All") },
-			[]string{"https://graph.microsoft.us", "--cloud"}},
+			[]string{"https://graph.microsoft.us", "setting:Cloud"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -275,8 +275,8 @@ func TestGraphAuthErrors_Explained(t *testing.T) {
 				t.Errorf("AuthError.Code = %q, want %q", ae.Code, want)
 			}
 			for _, s := range tt.wantFix {
-				if !strings.Contains(ae.Fix, s) {
-					t.Errorf("Fix %q does not mention %q", ae.Fix, s)
+				if !fixSays(ae, s) {
+					t.Errorf("Fix %q (settings %v) does not mention %q", ae.Fix, ae.Settings, s)
 				}
 			}
 			if !strings.HasPrefix(ae.Error(), ae.Fix) || !strings.Contains(ae.Error(), ge.RequestID) || strings.Contains(err.Error(), tok) {
@@ -296,12 +296,12 @@ func TestExplainAuthError_Codes(t *testing.T) {
 		code string
 		want string // substring of the sentence
 	}{
-		{"AADSTS90002", "--tenant-id"},
-		{"AADSTS900023", "--tenant-id"},
-		{"AADSTS90038", "--cloud"},
-		{"AADSTS500011", "--cloud"},
-		{"AADSTS700016", "--client-id"},
-		{"AADSTS7000215", "--client-secret"},
+		{"AADSTS90002", "setting:TenantID"},
+		{"AADSTS900023", "setting:TenantID"},
+		{"AADSTS90038", "setting:Cloud"},
+		{"AADSTS500011", "setting:Cloud"},
+		{"AADSTS700016", "setting:ClientID"},
+		{"AADSTS7000215", "setting:ClientSecret"},
 		{"AADSTS7000222", "expired"},
 		{"AADSTS700027", "Certificates & secrets"},
 		{"AADSTS700024", "clock"},
@@ -324,8 +324,8 @@ func TestExplainAuthError_Codes(t *testing.T) {
 			if !errors.As(err, &ae) || !errors.Is(err, extract.ErrAuth) || !errors.Is(err, orig) {
 				t.Fatalf("ExplainAuthError(%v) = %v, want an *AuthError wrapping ErrAuth and the original", orig, err)
 			}
-			if ae.Code != tt.code || !strings.Contains(ae.Fix, tt.want) {
-				t.Errorf("ExplainAuthError(%s) = code %q fix %q, want code %s and a fix mentioning %q", tt.code, ae.Code, ae.Fix, tt.code, tt.want)
+			if ae.Code != tt.code || !fixSays(ae, tt.want) {
+				t.Errorf("ExplainAuthError(%s) = code %q fix %q %v, want code %s and a fix mentioning %q", tt.code, ae.Code, ae.Fix, ae.Settings, tt.code, tt.want)
 			}
 			if again := extract.ExplainAuthError(err); again != err {
 				t.Errorf("ExplainAuthError of an *AuthError = %v, want it unchanged", again)
@@ -556,7 +556,7 @@ func TestDefaultChain_NothingAvailable(t *testing.T) {
 	c, _ := MustNewClient(t, extract.Config{BaseURL: "https://graph.microsoft.com", Credential: cred})
 	_, err = c.GetCallRecord(context.Background(), "rec-1")
 	var ae *extract.AuthError
-	if !errors.As(err, &ae) || !strings.Contains(ae.Fix, "no credential is available") || !strings.Contains(ae.Fix, "--client-secret") {
+	if !errors.As(err, &ae) || !strings.Contains(ae.Fix, "no credential is available") || !fixSays(ae, "setting:ClientSecret") {
 		t.Fatalf("GetCallRecord without any credential = %v, want the no-credential sentence", err)
 	}
 }
@@ -778,7 +778,16 @@ func TestAuthorityHost_NotEntra(t *testing.T) {
 	c, _ := MustNewClient(t, extract.Config{BaseURL: "https://graph.microsoft.com", Credential: cred})
 	_, err = c.GetCallRecord(context.Background(), "rec-1")
 	var ae *extract.AuthError
-	if !errors.As(err, &ae) || !strings.Contains(ae.Fix, "--cloud") || !strings.Contains(ae.Fix, "--authority-host") || strings.Contains(err.Error(), testSecret) {
+	if !errors.As(err, &ae) || !fixSays(ae, "setting:Cloud") || !fixSays(ae, "setting:AuthorityHost") || strings.Contains(err.Error(), testSecret) {
 		t.Fatalf("GetCallRecord via a host that is not Entra = %v, want the authority sentence", err)
 	}
+}
+
+// fixSays reports whether the error's Fix says want, or, for "setting:X",
+// whether it refers to the setting X (which a command line names by its flag).
+func fixSays(ae *extract.AuthError, want string) bool {
+	if name, ok := strings.CutPrefix(want, "setting:"); ok {
+		return slices.Contains(ae.Settings, extract.Setting(name))
+	}
+	return strings.Contains(ae.Fix, want)
 }

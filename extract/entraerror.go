@@ -31,8 +31,11 @@ var ErrAuth = errors.New("graph authentication failed")
 // error (an azidentity error carrying Entra's response, or a *GraphError).
 type AuthError struct {
 	// Fix is one sentence naming what to fix, e.g. "the client secret is
-	// wrong: set --client-secret to the secret's Value …".
+	// wrong: set the client secret to the secret's Value …".
 	Fix string
+	// Settings are the settings Fix refers to, for a caller to name them
+	// as its user sets them (a command line's flags).
+	Settings []Setting
 	// Code is Entra's error code ("AADSTS7000215"), "HTTP 401" or "HTTP 403"
 	// for Graph, or empty.
 	Code string
@@ -41,6 +44,8 @@ type AuthError struct {
 
 	detail string // one line: the step and Entra's or Graph's own message
 }
+
+func (e *AuthError) setFix(f fix) { e.Fix, e.Settings = f.text, f.settings }
 
 // Error leads with Fix and appends, in parentheses, the original message on one line.
 func (e *AuthError) Error() string {
@@ -62,38 +67,66 @@ func (e *AuthError) Unwrap() []error {
 	return []error{ErrAuth, e.Err}
 }
 
-// Sentences for Entra's AADSTS codes. The flag names are the command's.
+// Setting is a credential setting an AuthError's Fix refers to, named as
+// the CredentialConfig field (or, for Cloud and GraphURL, the client's
+// endpoints) that holds it.
+type Setting string
+
+// The settings a Fix may refer to.
 const (
-	fixTenant = "the tenant was not found: check --tenant-id (the Directory (tenant) ID on the app registration's Overview page, or a verified domain) " +
-		"and that --cloud is the tenant's cloud"
-	fixOtherCloud = "the tenant belongs to another national cloud: set --cloud to the tenant's cloud (global, usgov, usgovdod or china)"
-	fixResource   = "this tenant does not know Microsoft Graph of the requested cloud: set --cloud to the tenant's cloud so the token is requested for that cloud's Graph"
-	fixApp        = "the application was not found in the tenant: check --client-id (the Application (client) ID) and that the app registration belongs to the tenant given by --tenant-id"
-	fixSecret     = "the client secret is wrong: set --client-secret to the secret's Value (not its Secret ID) from the app registration's Certificates & secrets page"
-	fixSecretOld  = "the client secret has expired: create a new client secret on the app registration's Certificates & secrets page and update --client-secret"
-	fixCert       = "the certificate is not registered on the app: upload the public certificate of --client-certificate on the app registration's Certificates & secrets page, " +
-		"or point --client-certificate at the certificate that is uploaded there"
-	fixAssertionTime = "the client assertion is outside its validity period: check the system clock and, with workload identity, that the token file is kept fresh (it is read for every new token)"
-	fixConsent       = "admin consent is missing: an administrator must grant admin consent for the app's Microsoft Graph application permission CallRecords.Read.All " +
-		"(App registrations > API permissions > Grant admin consent)"
-	fixNoGraphPermission = "the app registration requests no Microsoft Graph permission: add the Microsoft Graph application permission CallRecords.Read.All " +
-		"and have an administrator grant admin consent"
-	fixFederated = "no federated identity credential matches the presented token: check the issuer (the cluster's OIDC issuer URL), " +
+	SettingTenantID           Setting = "TenantID"
+	SettingClientID           Setting = "ClientID"
+	SettingClientSecret       Setting = "ClientSecret"
+	SettingCertificate        Setting = "CertificatePath"
+	SettingFederatedTokenFile Setting = "FederatedTokenFile"
+	SettingAuthorityHost      Setting = "AuthorityHost"
+	SettingCloud              Setting = "Cloud"
+	SettingGraphURL           Setting = "GraphURL"
+	SettingToken              Setting = "Token"
+)
+
+// Settings lists every Setting.
+var Settings = []Setting{SettingTenantID, SettingClientID, SettingClientSecret, SettingCertificate,
+	SettingFederatedTokenFile, SettingAuthorityHost, SettingCloud, SettingGraphURL, SettingToken}
+
+// fix is a sentence that says what to fix and the settings it refers to.
+type fix struct {
+	text     string
+	settings []Setting
+}
+
+// Sentences for Entra's AADSTS codes.
+var (
+	fixTenant = fix{"the tenant was not found: check the tenant id (the Directory (tenant) ID on the app registration's Overview page, or a verified domain) " +
+		"and that the cloud is the tenant's cloud", []Setting{SettingTenantID, SettingCloud}}
+	fixOtherCloud = fix{"the tenant belongs to another national cloud: set the cloud to the tenant's cloud (global, usgov, usgovdod or china)", []Setting{SettingCloud}}
+	fixResource   = fix{"this tenant does not know Microsoft Graph of the requested cloud: set the cloud to the tenant's cloud so the token is requested for that cloud's Graph", []Setting{SettingCloud}}
+	fixApp        = fix{"the application was not found in the tenant: check the client id (the Application (client) ID) and that the app registration belongs to the tenant of the tenant id", []Setting{SettingClientID, SettingTenantID}}
+	fixSecret     = fix{"the client secret is wrong: set the client secret to the secret's Value (not its Secret ID) from the app registration's Certificates & secrets page", []Setting{SettingClientSecret}}
+	fixSecretOld  = fix{"the client secret has expired: create a new client secret on the app registration's Certificates & secrets page and update the client secret setting", []Setting{SettingClientSecret}}
+	fixCert       = fix{"the certificate is not registered on the app: upload the public certificate of the client certificate on the app registration's Certificates & secrets page, " +
+		"or point the client certificate setting at the certificate that is uploaded there", []Setting{SettingCertificate}}
+	fixAssertionTime = fix{"the client assertion is outside its validity period: check the system clock and, with workload identity, that the token file is kept fresh (it is read for every new token)", []Setting{SettingFederatedTokenFile}}
+	fixConsent       = fix{"admin consent is missing: an administrator must grant admin consent for the app's Microsoft Graph application permission CallRecords.Read.All " +
+		"(App registrations > API permissions > Grant admin consent)", nil}
+	fixNoGraphPermission = fix{"the app registration requests no Microsoft Graph permission: add the Microsoft Graph application permission CallRecords.Read.All " +
+		"and have an administrator grant admin consent", nil}
+	fixFederated = fix{"no federated identity credential matches the presented token: check the issuer (the cluster's OIDC issuer URL), " +
 		"subject (system:serviceaccount:<namespace>:<service account>, case-sensitive) and audience (api://AzureADTokenExchange) " +
-		"of the federated identity credential on the app or managed identity given by --client-id"
-	fixFederatedIssuer = "the federated token's issuer matches no federated identity credential: set the credential's issuer to the cluster's OIDC issuer URL " +
-		"exactly (az aks show --query oidcIssuerProfile.issuerUrl), on the app or managed identity given by --client-id"
-	fixFederatedSubject = "the federated token's subject matches no federated identity credential: set the credential's subject to " +
-		"system:serviceaccount:<namespace>:<service account> (case-sensitive), on the app or managed identity given by --client-id"
-	fixFederatedAudience = "the federated token's audience matches no federated identity credential: set the credential's audience to api://AzureADTokenExchange"
-	fixAppDisabled       = "the application is disabled in the tenant: an administrator must enable sign-in on its enterprise application (Properties > Enabled for users to sign-in)"
-	fixConditionalAccess = "a Conditional Access policy blocked the sign-in: an administrator must exclude this workload identity from the policy or allow this location"
-	fixUnavailable       = "no credential is available: pass --client-id and --tenant-id with --client-secret, --client-certificate or --federated-token-file, " +
-		"or run with workload identity, a managed identity or an Azure CLI login"
+		"of the federated identity credential on the app or managed identity of the client id", []Setting{SettingClientID}}
+	fixFederatedIssuer = fix{"the federated token's issuer matches no federated identity credential: set the credential's issuer to the cluster's OIDC issuer URL " +
+		"exactly (az aks show --query oidcIssuerProfile.issuerUrl), on the app or managed identity of the client id", []Setting{SettingClientID}}
+	fixFederatedSubject = fix{"the federated token's subject matches no federated identity credential: set the credential's subject to " +
+		"system:serviceaccount:<namespace>:<service account> (case-sensitive), on the app or managed identity of the client id", []Setting{SettingClientID}}
+	fixFederatedAudience = fix{"the federated token's audience matches no federated identity credential: set the credential's audience to api://AzureADTokenExchange", nil}
+	fixAppDisabled       = fix{"the application is disabled in the tenant: an administrator must enable sign-in on its enterprise application (Properties > Enabled for users to sign-in)", nil}
+	fixConditionalAccess = fix{"a Conditional Access policy blocked the sign-in: an administrator must exclude this workload identity from the policy or allow this location", nil}
+	fixUnavailable       = fix{"no credential is available: give a client id and a tenant id with a client secret, a client certificate or a federated token file, " +
+		"or run with workload identity, a managed identity or an Azure CLI login", []Setting{SettingClientID, SettingTenantID, SettingClientSecret, SettingCertificate, SettingFederatedTokenFile}}
 )
 
 // entraFixes maps AADSTS codes to the sentence that says what to fix.
-var entraFixes = map[int]string{
+var entraFixes = map[int]fix{
 	90002:   fixTenant,
 	900023:  fixTenant,
 	90038:   fixOtherCloud,
@@ -144,17 +177,19 @@ func explainTokenError(step string, err error) (*AuthError, bool) {
 		ae.Code = "AADSTS" + strconv.Itoa(codes[0])
 		ae.Fix = fmt.Sprintf("Microsoft Entra refused the token request with %s: look it up at https://login.microsoftonline.com/error?code=%d", ae.Code, codes[0])
 		for _, c := range codes {
-			if fix, ok := entraFixes[c]; ok {
-				ae.Code, ae.Fix = "AADSTS"+strconv.Itoa(c), fix
+			if f, ok := entraFixes[c]; ok {
+				ae.Code = "AADSTS" + strconv.Itoa(c)
+				ae.setFix(f)
 				break
 			}
 		}
 	case status == http.StatusNotFound:
-		ae.Fix = "the authority host does not serve Microsoft Entra's endpoints: check --cloud (or --authority-host)"
+		ae.setFix(fix{"the authority host does not serve Microsoft Entra's endpoints: check the cloud (or the authority host)", []Setting{SettingCloud, SettingAuthorityHost}})
 	case status >= 400 && status < 500:
-		ae.Fix = fmt.Sprintf("Microsoft Entra refused the token request with HTTP %d: check --tenant-id, --client-id and the credential", status)
+		ae.setFix(fix{fmt.Sprintf("Microsoft Entra refused the token request with HTTP %d: check the tenant id, the client id and the credential", status),
+			[]Setting{SettingTenantID, SettingClientID, SettingClientSecret, SettingCertificate, SettingFederatedTokenFile}})
 	case isCredentialUnavailable(err):
-		ae.Fix = fixUnavailable
+		ae.setFix(fixUnavailable)
 		desc = oneLine(err.Error(), 600)
 	default:
 		return nil, false
@@ -387,11 +422,12 @@ func explainGraphError(ge *GraphError, info tokenInfo, ok bool, base string, sta
 		}
 	default:
 		if ok && info.Audience != "" && !sameGraphHost(info.Audience, base) {
-			ae.Fix = fmt.Sprintf("Graph rejected the token because it was issued for %s, not %s: set --cloud (or --graph-url) to the tenant's cloud", info.Audience, base)
+			ae.setFix(fix{fmt.Sprintf("Graph rejected the token because it was issued for %s, not %s: set the cloud (or the Graph URL) to the tenant's cloud", info.Audience, base),
+				[]Setting{SettingCloud, SettingGraphURL}})
 		} else if static {
-			ae.Fix = fmt.Sprintf("Graph rejected the static token: CALLRECORDS_GRAPH_TOKEN is never renewed, so get a fresh token for %s/.default", base)
+			ae.setFix(fix{fmt.Sprintf("Graph rejected the static token: it is never renewed, so get a fresh token for %s/.default", base), []Setting{SettingToken}})
 		} else {
-			ae.Fix = fmt.Sprintf("Graph rejected the access token: check that --cloud matches the tenant's cloud, so that the token is issued for %s", base)
+			ae.setFix(fix{fmt.Sprintf("Graph rejected the access token: check that the cloud is the tenant's cloud, so that the token is issued for %s", base), []Setting{SettingCloud}})
 		}
 	}
 	return ae

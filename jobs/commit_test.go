@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -357,8 +358,9 @@ func TestRun_RefusesStoreWithoutConditionalWrites(t *testing.T) {
 	f := newFixture(t, nil)
 	s := conditionsIgnored{mustLocal(t, f.dest)}
 	_, err := f.run(t, func(c *jobs.Config) { c.Store = s })
-	if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), "--single-writer") {
-		t.Fatalf("Run on a store ignoring conditions = %v, want ErrConfig pointing at --single-writer", err)
+	var ce *jobs.ConfigError
+	if !errors.Is(err, jobs.ErrConfig) || !errors.As(err, &ce) || !slices.Equal(ce.Fields, []string{"SingleWriter"}) {
+		t.Fatalf("Run on a store ignoring conditions = %v, want a ConfigError pointing at SingleWriter", err)
 	}
 	if _, err := f.run(t, func(c *jobs.Config) {
 		c.Store, c.SingleWriter, c.Datasets = s, true, []string{schemas.DatasetCallRecords}

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 
+	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
@@ -19,11 +21,46 @@ import (
 // ErrConfig marks a configuration error (exit code 2).
 var ErrConfig = errors.New("invalid configuration")
 
+// ConfigError is a configuration error about some settings, named as the
+// fields that hold them (Config's, SubscribeOptions', ServeOptions'): a
+// caller names them as its user sets them (Describe). It unwraps to ErrConfig.
+type ConfigError struct {
+	Fields  []string // e.g. "TenantID"
+	Problem string   // follows the names, e.g. "is required"
+}
+
+func configError(problem string, fields ...string) error {
+	return &ConfigError{Fields: fields, Problem: problem}
+}
+
+func (e *ConfigError) Error() string { return e.Describe(func(f string) string { return f }) }
+
+// Describe is the error with each field called what name returns.
+func (e *ConfigError) Describe(name func(field string) string) string {
+	names := make([]string, len(e.Fields))
+	for i, f := range e.Fields {
+		names[i] = name(f)
+	}
+	sep := " "
+	if strings.HasPrefix(e.Problem, ":") {
+		sep = ""
+	}
+	return ErrConfig.Error() + ": " + strings.Join(names, " and ") + sep + e.Problem
+}
+
+func (e *ConfigError) Unwrap() error { return ErrConfig }
+
 // Config is everything a run needs. Build it with DefaultConfig and check it with
 // Validate; main fills it from flags and the environment.
 type Config struct {
-	TenantID   string
-	GraphURL   string                 // e.g. https://graph.microsoft.com
+	TenantID string
+	// Cloud is the Graph national cloud (extract.LookupCloud): its Graph
+	// and login endpoints are the defaults of GraphURL and
+	// Auth.AuthorityHost. Empty: the global service.
+	Cloud    string
+	GraphURL string // default: the cloud's, e.g. https://graph.microsoft.com
+	// Auth builds the Graph credential, unless Credential is set.
+	Auth       extract.CredentialConfig
 	Credential azcore.TokenCredential // Graph credential (never logged)
 	Dest       string                 // s3://bucket/prefix, file:///abs/path or a plain path
 	S3         load.S3Config
@@ -60,12 +97,17 @@ type Config struct {
 	RunID   string // default: derived from the start time
 	Now     func() time.Time
 	Logger  *slog.Logger
+	// SummaryFile, when set, also gets the run summary as JSON (for
+	// Airflow's XCom, say); a failure to write it is logged, not returned.
+	SummaryFile string
+	// PushgatewayURL, when set, gets the run's metrics (PushMetrics); a
+	// failed push is logged, not returned.
+	PushgatewayURL string
 }
 
 // DefaultConfig returns a Config with the documented defaults.
 func DefaultConfig() Config {
 	return Config{
-		GraphURL:      "https://graph.microsoft.com",
 		Datasets:      []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting},
 		Lookback:      48 * time.Hour,
 		UsageLookback: 72 * time.Hour,
@@ -97,39 +139,68 @@ const DatasetNotifications = "notifications"
 func (c Config) Validate() error { return c.validate(true) }
 
 func (c Config) validate(needGraph bool) error {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
-	}
 	switch {
 	case c.TenantID == "":
-		return bad("--tenant-id is required")
-	case needGraph && c.GraphURL == "":
-		return bad("--graph-url is required")
+		return configError("is required", "TenantID")
 	case c.Dest == "":
-		return bad("--dest is required")
-	case needGraph && c.Credential == nil:
-		return bad("no Graph credential")
-	case c.Concurrency < 1:
-		return bad("--concurrency must be at least 1, got %d", c.Concurrency)
+		return configError("is required", "Dest")
+	case needGraph && c.Concurrency < 1:
+		return configError(fmt.Sprintf("must be at least 1, got %d", c.Concurrency), "Concurrency")
 	case c.LockTTL < 3*time.Second:
-		return bad("--lock-ttl must be at least 3s, got %s", c.LockTTL)
+		return configError(fmt.Sprintf("must be at least 3s, got %s", c.LockTTL), "LockTTL")
 	case c.MaxRPS < 0:
-		return bad("--graph-max-rps must not be negative")
-	case c.Lookback < 0 || c.UsageLookback < 0:
-		return bad("--lookback and --usage-lookback must not be negative")
+		return configError("must not be negative", "MaxRPS")
+	case c.Lookback < 0:
+		return configError("must not be negative", "Lookback")
+	case c.UsageLookback < 0:
+		return configError("must not be negative", "UsageLookback")
 	case c.UsageHistory <= 0 && (slices.Contains(c.Datasets, schemas.DatasetPstn) || slices.Contains(c.Datasets, schemas.DatasetDirectRouting)):
-		return bad("--usage-history must be positive")
+		return configError("must be positive", "UsageHistory")
 	case c.From.IsZero() != c.To.IsZero():
-		return bad("--from and --to go together")
+		return configError("go together", "From", "To")
 	case !c.From.IsZero() && !c.From.Before(c.To):
-		return bad("--from %s is not before --to %s", c.From.Format(time.RFC3339), c.To.Format(time.RFC3339))
+		return configError(fmt.Sprintf(": %s is not before %s", c.From.Format(time.RFC3339), c.To.Format(time.RFC3339)), "From", "To")
 	case len(c.Datasets) == 0:
-		return bad("--datasets is empty")
+		return configError("is empty", "Datasets")
 	}
 	for _, d := range c.Datasets {
 		if !slices.Contains(KnownDatasets, d) {
-			return bad("unknown dataset %q (known: %v)", d, KnownDatasets)
+			return configError(fmt.Sprintf(": unknown dataset %q (known: %v)", d, KnownDatasets), "Datasets")
 		}
 	}
 	return nil
+}
+
+// withGraph returns c with its Graph URL and credential resolved: the
+// cloud's endpoints unless GraphURL or Auth.AuthorityHost say otherwise, and
+// the credential Auth describes unless Credential is set. It logs which
+// identity it uses, never a secret.
+func (c Config) withGraph() (Config, error) {
+	cloud, err := extract.LookupCloud(c.Cloud)
+	if err != nil {
+		return c, configError(": "+err.Error(), "Cloud")
+	}
+	if c.GraphURL == "" {
+		c.GraphURL = cloud.GraphURL
+	}
+	if c.Credential != nil {
+		return c, nil
+	}
+	auth := c.Auth
+	if auth.AuthorityHost == "" {
+		auth.AuthorityHost = cloud.AuthorityHost
+	}
+	if c.Credential, err = extract.NewCredential(auth); err != nil {
+		return c, fmt.Errorf("%w: graph credential: %v", ErrConfig, err)
+	}
+	c.logger().Info("graph credential", "identity", auth.Describe(), "cloud", cloud.Name, "graph_url", c.GraphURL)
+	return c, nil
+}
+
+// logger is c.Logger, or the default one when unset.
+func (c Config) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
 }

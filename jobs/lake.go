@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -46,4 +47,21 @@ func ReadStatus(ctx context.Context, dest string, s3 load.S3Config, tenant strin
 		return nil, fmt.Errorf("%w: destination %s: %v", ErrConfig, dest, err)
 	}
 	return st, refusedDestination(Config{Dest: dest}, err)
+}
+
+// PrintStatus writes st as ReadStatus's text report, one line per tenant and
+// dataset and one per retention gap.
+func PrintStatus(w io.Writer, st []lake.Status) {
+	if len(st) == 0 {
+		fmt.Fprintln(w, "no checkpoints yet")
+		return
+	}
+	for _, s := range st {
+		fmt.Fprintf(w, "%s %s: watermark %s (lag %s), last success %s, unread data starts expiring in %s\n",
+			s.Tenant, s.Dataset, s.Watermark.Format(time.RFC3339), time.Duration(s.LagSeconds*float64(time.Second)).Round(time.Second),
+			s.LastSuccess.Format(time.RFC3339), time.Duration(s.ExpiresInSeconds*float64(time.Second)).Round(time.Minute))
+		for _, g := range s.Gaps {
+			fmt.Fprintf(w, "  RETENTION GAP %s .. %s (found by run %s)\n", g.From.Format(time.RFC3339), g.To.Format(time.RFC3339), g.RunID)
+		}
+	}
 }

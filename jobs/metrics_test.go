@@ -3,12 +3,14 @@ package jobs_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -82,19 +84,22 @@ func scrape(t *testing.T, url string) map[string]float64 {
 	return out
 }
 
-// TestPushMetrics pushes a real run's metrics to a real Pushgateway and reads
-// them back from it.
+// TestPushMetrics: a run given a Pushgateway pushes its metrics there, and
+// they read back from it; it writes its summary file too.
 func TestPushMetrics(t *testing.T) {
 	gw := startPushgateway(t)
 	f := newFixture(t, nil)
+	summaryFile := filepath.Join(t.TempDir(), "summary.json")
 	sum := f.MustRun(t, func(c *jobs.Config) {
 		c.Datasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}
+		c.PushgatewayURL, c.SummaryFile = gw, summaryFile
 	})
+	var written jobs.Summary
+	if data, err := os.ReadFile(summaryFile); err != nil || json.Unmarshal(data, &written) != nil || written.RunID != sum.RunID || written.Tables["call_records"].Rows != sum.Tables["call_records"].Rows {
+		t.Errorf("summary file: %v, run %q; want the run's summary (run %q)", err, written.RunID, sum.RunID)
+	}
 	states, err := jobs.ReadStatus(context.Background(), f.dest, load.S3Config{}, tenant, f.clock.Now())
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := jobs.PushMetrics(context.Background(), gw, sum, states, 0, f.clock.Now(), nil); err != nil {
 		t.Fatal(err)
 	}
 	got := scrape(t, gw)

@@ -3,14 +3,15 @@ package jobs_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/notify"
 )
 
 // TestNotifications_EndToEnd: subscribe against the simulator (which runs the
@@ -20,32 +21,46 @@ import (
 // version. A forged notification is rejected and records nothing.
 func TestNotifications_EndToEnd(t *testing.T) {
 	f := newFixture(t, nil)
-	receiver := httptest.NewServer(jobs.NewReceiver(jobs.ReceiverConfig{
-		TenantID: tenant, ClientState: clientState, Store: mustLocal(t, f.dest), Logger: testLogger(),
-		Reauthorize: func(ctx context.Context, id string) error {
-			reauth, err := jobs.Reauthorizer(f.config())
-			if err != nil {
-				return err
+	// The receiver as `notifications serve` runs it, on a port of its own.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	receiverURL := "http://" + ln.Addr().String()
+	ln.Close()
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		served <- jobs.ServeNotifications(ctx, f.config(), jobs.ServeOptions{Listen: strings.TrimPrefix(receiverURL, "http://"), ClientState: clientState})
+	}()
+	stopped := false
+	stopServing := func() {
+		if !stopped {
+			stopped = true
+			stop()
+			if err := <-served; err != nil {
+				t.Errorf("ServeNotifications = %v", err)
 			}
-			return reauth(ctx, id)
-		},
-	}))
-	defer receiver.Close()
+		}
+	}
+	defer stopServing()
+	waitListening(t, receiverURL)
 
 	cfg := f.config()
 	subs, err := jobs.Subscribe(context.Background(), cfg, jobs.SubscribeOptions{
-		NotificationURL: receiver.URL + "/notifications", LifecycleURL: receiver.URL + "/lifecycle", ClientState: clientState,
+		NotificationURL: receiverURL + "/notifications", LifecycleURL: receiverURL + "/lifecycle", ClientState: clientState,
 	})
 	if err != nil || len(subs) != 1 {
 		t.Fatalf("Subscribe = %v, %v", subs, err)
 	}
 	// Idempotent: a second call renews the same subscription.
 	again, err := jobs.Subscribe(context.Background(), cfg, jobs.SubscribeOptions{
-		NotificationURL: receiver.URL + "/notifications", LifecycleURL: receiver.URL + "/lifecycle", ClientState: clientState,
+		NotificationURL: receiverURL + "/notifications", LifecycleURL: receiverURL + "/lifecycle", ClientState: clientState,
 	})
 	if err != nil || len(again) != 1 || again[0].ID != subs[0].ID || len(f.sim.Subscriptions()) != 1 {
 		t.Fatalf("second Subscribe = %v, %v; want the same one renewed", again, err)
 	}
+	firstExpiry := again[0].ExpirationDateTime
 
 	before := f.clock.Now()
 	f.clock.Add(3 * time.Hour) // records get published
@@ -112,7 +127,7 @@ func TestNotifications_EndToEnd(t *testing.T) {
 	}
 
 	// A forged notification (wrong clientState) is refused and records nothing.
-	resp, err := http.Post(receiver.URL+"/notifications", "application/json", strings.NewReader(notificationBody("forged", tenant, "ffffffff-0000-0000-0000-000000000000")))
+	resp, err := http.Post(receiverURL+"/notifications", "application/json", strings.NewReader(notificationBody("forged", tenant, "ffffffff-0000-0000-0000-000000000000")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,6 +135,26 @@ func TestNotifications_EndToEnd(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden || len(inboxIDs(t, f.dest)) != 0 {
 		t.Errorf("forged notification: status %d, inbox %v", resp.StatusCode, inboxIDs(t, f.dest))
 	}
+
+	// The reauthorizationRequired event was answered with a renewal, done
+	// before the server returned.
+	stopServing()
+	if subs := f.sim.Subscriptions(); len(subs) != 1 || !subs[0].Expiration.After(firstExpiry.Add(3*time.Hour)) {
+		t.Errorf("subscriptions after a reauthorizationRequired event = %+v, want the one renewed past %s", subs, firstExpiry.Add(3*time.Hour))
+	}
+}
+
+// waitListening waits until a server answers at url.
+func waitListening(t *testing.T, url string) {
+	t.Helper()
+	for range 200 {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("nothing listening at %s", url)
 }
 
 // TestNotifications_CrashBeforeCommit: a drain that fails before its commit
@@ -127,7 +162,7 @@ func TestNotifications_EndToEnd(t *testing.T) {
 func TestNotifications_CrashBeforeCommit(t *testing.T) {
 	f := newFixture(t, nil)
 	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
-	h := jobs.NewReceiver(jobs.ReceiverConfig{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, f.dest), Logger: testLogger()})
+	h := notify.NewReceiver(notify.Config{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, f.dest), Logger: testLogger()})
 	ids := truth.IDs[:5]
 	if rec := post(t, h, "/n", notificationBody(clientState, tenant, ids...)); rec.Code != 202 {
 		t.Fatal(rec.Code)

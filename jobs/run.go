@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -38,11 +39,27 @@ type runner struct {
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the
 // explicit window) to now. Partitions are committed before the checkpoint
-// moves, so an interrupted run loses nothing and the next one repairs.
+// moves, so an interrupted run loses nothing and the next one repairs. It
+// also writes cfg.SummaryFile and pushes the metrics to cfg.PushgatewayURL,
+// when set.
 func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Opened once: the run, its drain check and its metrics share it.
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Store = store
+	sum, err := runDatasets(ctx, cfg)
+	if sum != nil {
+		cfg.report(ctx, sum, err)
+	}
+	return sum, err
+}
+
+func runDatasets(ctx context.Context, cfg Config) (*Summary, error) {
 	if len(cfg.Datasets) == 1 && cfg.Datasets[0] == DatasetNotifications {
 		// A drain runs every few minutes, all day: an empty inbox costs one
 		// listing, and no probe, lease or run summary.
@@ -80,6 +97,33 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	})
 }
 
+// report writes the summary file and pushes the metrics cfg asks for. Both
+// are best effort: a failure is logged, never the run's result.
+func (cfg Config) report(ctx context.Context, sum *Summary, runErr error) {
+	log := cfg.logger()
+	if path := cfg.SummaryFile; path != "" {
+		data, err := json.MarshalIndent(sum, "", "  ")
+		if err == nil {
+			err = os.WriteFile(path, append(data, '\n'), 0o644)
+		}
+		if err != nil {
+			log.Error("summary file not written", "path", path, "err", err)
+		}
+	}
+	if gw := cfg.PushgatewayURL; gw != "" && !cfg.DryRun {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		now := cfg.clock()().UTC()
+		states, err := lake.ReadStatus(ctx, cfg.Store, cfg.TenantID, now)
+		if err == nil {
+			err = PushMetrics(ctx, gw, sum, states, ExitCode(runErr), now, nil)
+		}
+		if err != nil {
+			log.Error("metrics not pushed", "gateway", gw, "err", err)
+		}
+	}
+}
+
 // execute sets a run up (Graph client when withGraph, store, conditional-write
 // probe, tenant lease), does work, and writes the run summary.
 func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.Context, *runner) error) (*Summary, error) {
@@ -98,15 +142,8 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	var graph *extract.Client
 	if withGraph {
 		var err error
-		graph, err = extract.New(extract.Config{
-			BaseURL:    cfg.GraphURL,
-			Credential: cfg.Credential,
-			MaxRPS:     cfg.MaxRPS,
-			Logger:     cfg.Logger,
-			Now:        cfg.Now,
-		})
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrConfig, err)
+		if graph, err = graphClient(cfg); err != nil {
+			return nil, err
 		}
 	}
 	store, err := openStore(ctx, cfg)
@@ -132,10 +169,10 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	if cfg.DryRun {
 		cfg.Logger.Info("dry run: nothing will be written")
 	} else if cfg.SingleWriter {
-		cfg.Logger.Warn("not checking that the destination enforces conditional writes (--single-writer)")
+		cfg.Logger.Warn("not checking that the destination enforces conditional writes (single writer)")
 	} else if err := load.ProbeConditional(ctx, store); err != nil {
 		if errors.Is(err, load.ErrConditionalUnsupported) {
-			return nil, fmt.Errorf("%w: %s does not enforce conditional writes, so locks and checkpoints are unsafe; pass --single-writer if only one run ever writes there: %v", ErrConfig, cfg.Dest, err)
+			return nil, configError(fmt.Sprintf(": %s does not enforce conditional writes, so locks and checkpoints are unsafe; only if one run ever writes there, say so (single writer): %v", cfg.Dest, err), "SingleWriter")
 		}
 		return nil, refusedDestination(cfg, fmt.Errorf("probe %s: %w", cfg.Dest, err))
 	}

@@ -35,9 +35,11 @@ func (o SubscribeOptions) resource() string {
 	return "/communications/callRecords?$filter=participants/any(p:p/id in (" + strings.Join(quoted, ",") + "))"
 }
 
+// graphClient returns the Graph client cfg describes.
 func graphClient(cfg Config) (*extract.Client, error) {
-	if cfg.Credential == nil {
-		return nil, fmt.Errorf("%w: no Graph credential", ErrConfig)
+	cfg, err := cfg.withGraph()
+	if err != nil {
+		return nil, err
 	}
 	c, err := extract.New(extract.Config{BaseURL: cfg.GraphURL, Credential: cfg.Credential, MaxRPS: cfg.MaxRPS, Logger: cfg.Logger, Now: cfg.Now})
 	if err != nil {
@@ -52,13 +54,13 @@ func graphClient(cfg Config) (*extract.Client, error) {
 // subscriptions for that URL afterwards.
 func Subscribe(ctx context.Context, cfg Config, opts SubscribeOptions) ([]extract.Subscription, error) {
 	if opts.NotificationURL == "" {
-		return nil, fmt.Errorf("%w: --notification-url is required", ErrConfig)
+		return nil, configError("is required", "NotificationURL")
 	}
 	if !opts.Delete && opts.ClientState == "" {
-		return nil, fmt.Errorf("%w: a client state is required (CALLRECORDS_CLIENT_STATE)", ErrConfig)
+		return nil, configError("is required", "ClientState")
 	}
 	if len(opts.ClientState) > 128 {
-		return nil, fmt.Errorf("%w: the client state is longer than Graph's 128 characters", ErrConfig)
+		return nil, configError("is longer than Graph's 128 characters", "ClientState")
 	}
 	if opts.ChangeType == "" {
 		opts.ChangeType = "created,updated"

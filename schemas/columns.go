@@ -1,8 +1,11 @@
 package schemas
 
-// Code below was written with the help of a throwaway generator; edit it by hand.
-// The Caller/Callee pairs have identical field names so that one flattening
-// function can fill both (a struct conversion ignores tags).
+// The Callee twins of the Caller structs below are generated into
+// columns_callee.go (go generate; edit the Caller structs only). A pair has
+// identical field names so that one flattening function can fill both (a
+// struct conversion ignores tags).
+
+//go:generate go run ./internal/gentwins columns.go columns_callee.go
 
 // CallerEndpoint holds the flattened caller endpoint of a session or segment.
 type CallerEndpoint struct {
@@ -30,34 +33,6 @@ type CallerEndpoint struct {
 	FeedbackRating                      string          `parquet:"caller_feedback_rating,optional,dict"`
 	FeedbackText                        string          `parquet:"caller_feedback_text,optional"`
 	FeedbackTokens                      map[string]bool `parquet:"caller_feedback_tokens,optional"`
-}
-
-// CalleeEndpoint holds the flattened callee endpoint of a session or segment.
-type CalleeEndpoint struct {
-	EndpointType                        string          `parquet:"callee_endpoint_type,optional,dict"`
-	Name                                string          `parquet:"callee_name,optional"`
-	CPUName                             string          `parquet:"callee_cpu_name,optional"`
-	CPUCoresCount                       *int32          `parquet:"callee_cpu_cores_count,optional"`
-	CPUProcessorSpeedInMhz              *int32          `parquet:"callee_cpu_processor_speed_in_mhz,optional"`
-	UserAgentType                       string          `parquet:"callee_user_agent_type,optional,dict"`
-	UserAgentHeaderValue                string          `parquet:"callee_user_agent_header_value,optional"`
-	UserAgentApplicationVersion         string          `parquet:"callee_user_agent_application_version,optional"`
-	UserAgentPlatform                   string          `parquet:"callee_user_agent_platform,optional,dict"`
-	UserAgentProductFamily              string          `parquet:"callee_user_agent_product_family,optional,dict"`
-	UserAgentCommunicationServiceID     string          `parquet:"callee_user_agent_communication_service_id,optional"`
-	UserAgentAzureADAppID               string          `parquet:"callee_user_agent_azure_ad_app_id,optional"`
-	UserAgentRole                       string          `parquet:"callee_user_agent_role,optional,dict"`
-	AssociatedIdentityID                string          `parquet:"callee_associated_identity_id,optional"`
-	AssociatedIdentityDisplayName       string          `parquet:"callee_associated_identity_display_name,optional"`
-	AssociatedIdentityTenantID          string          `parquet:"callee_associated_identity_tenant_id,optional"`
-	AssociatedIdentityUserPrincipalName string          `parquet:"callee_associated_identity_user_principal_name,optional"`
-	IdentityKind                        string          `parquet:"callee_identity_kind,optional,dict"`
-	IdentityID                          string          `parquet:"callee_identity_id,optional"`
-	IdentityDisplayName                 string          `parquet:"callee_identity_display_name,optional"`
-	IdentityTenantID                    string          `parquet:"callee_identity_tenant_id,optional"`
-	FeedbackRating                      string          `parquet:"callee_feedback_rating,optional,dict"`
-	FeedbackText                        string          `parquet:"callee_feedback_text,optional"`
-	FeedbackTokens                      map[string]bool `parquet:"callee_feedback_tokens,optional"`
 }
 
 // CallerNetwork holds the caller's networkInfo of a media line.
@@ -90,36 +65,6 @@ type CallerNetwork struct {
 	WifiVendorDriverVersion    string             `parquet:"caller_network_wifi_vendor_driver_version,optional"`
 }
 
-// CalleeNetwork holds the callee's networkInfo of a media line.
-type CalleeNetwork struct {
-	BandwidthLowEventRatio     *float64           `parquet:"callee_network_bandwidth_low_event_ratio,optional"`
-	BasicServiceSetIdentifier  string             `parquet:"callee_network_basic_service_set_identifier,optional"`
-	ConnectionType             string             `parquet:"callee_network_connection_type,optional,dict"`
-	DelayEventRatio            *float64           `parquet:"callee_network_delay_event_ratio,optional"`
-	DNSSuffix                  string             `parquet:"callee_network_dns_suffix,optional"`
-	IPAddress                  string             `parquet:"callee_network_ip_address,optional"`
-	LinkSpeed                  *int64             `parquet:"callee_network_link_speed,optional"`
-	MACAddress                 string             `parquet:"callee_network_mac_address,optional"`
-	NetworkTransportProtocol   string             `parquet:"callee_network_network_transport_protocol,optional,dict"`
-	Port                       *int32             `parquet:"callee_network_port,optional"`
-	ReceivedQualityEventRatio  *float64           `parquet:"callee_network_received_quality_event_ratio,optional"`
-	ReflexiveIPAddress         string             `parquet:"callee_network_reflexive_ip_address,optional"`
-	RelayIPAddress             string             `parquet:"callee_network_relay_ip_address,optional"`
-	RelayPort                  *int32             `parquet:"callee_network_relay_port,optional"`
-	SentQualityEventRatio      *float64           `parquet:"callee_network_sent_quality_event_ratio,optional"`
-	Subnet                     string             `parquet:"callee_network_subnet,optional"`
-	TraceRouteHops             []TraceRouteHopRow `parquet:"callee_network_trace_route_hops,optional,list"`
-	WifiBand                   string             `parquet:"callee_network_wifi_band,optional,dict"`
-	WifiBatteryCharge          *int32             `parquet:"callee_network_wifi_battery_charge,optional"`
-	WifiChannel                *int32             `parquet:"callee_network_wifi_channel,optional"`
-	WifiMicrosoftDriver        string             `parquet:"callee_network_wifi_microsoft_driver,optional"`
-	WifiMicrosoftDriverVersion string             `parquet:"callee_network_wifi_microsoft_driver_version,optional"`
-	WifiRadioType              string             `parquet:"callee_network_wifi_radio_type,optional,dict"`
-	WifiSignalStrength         *int32             `parquet:"callee_network_wifi_signal_strength,optional"`
-	WifiVendorDriver           string             `parquet:"callee_network_wifi_vendor_driver,optional"`
-	WifiVendorDriverVersion    string             `parquet:"callee_network_wifi_vendor_driver_version,optional"`
-}
-
 // CallerDevice holds the caller's deviceInfo of a media line.
 type CallerDevice struct {
 	CaptureDeviceDriver              string   `parquet:"caller_device_capture_device_driver,optional"`
@@ -143,31 +88,6 @@ type CallerDevice struct {
 	SentNoiseLevel                   *int32   `parquet:"caller_device_sent_noise_level,optional"`
 	SentSignalLevel                  *int32   `parquet:"caller_device_sent_signal_level,optional"`
 	SpeakerGlitchRate                *float64 `parquet:"caller_device_speaker_glitch_rate,optional"`
-}
-
-// CalleeDevice holds the callee's deviceInfo of a media line.
-type CalleeDevice struct {
-	CaptureDeviceDriver              string   `parquet:"callee_device_capture_device_driver,optional"`
-	CaptureDeviceName                string   `parquet:"callee_device_capture_device_name,optional"`
-	CaptureNotFunctioningEventRatio  *float64 `parquet:"callee_device_capture_not_functioning_event_ratio,optional"`
-	CPUInsufficentEventRatio         *float64 `parquet:"callee_device_cpu_insufficent_event_ratio,optional"`
-	DeviceClippingEventRatio         *float64 `parquet:"callee_device_device_clipping_event_ratio,optional"`
-	DeviceGlitchEventRatio           *float64 `parquet:"callee_device_device_glitch_event_ratio,optional"`
-	HowlingEventCount                *int32   `parquet:"callee_device_howling_event_count,optional"`
-	InitialSignalLevelRootMeanSquare *float64 `parquet:"callee_device_initial_signal_level_root_mean_square,optional"`
-	LowSpeechLevelEventRatio         *float64 `parquet:"callee_device_low_speech_level_event_ratio,optional"`
-	LowSpeechToNoiseEventRatio       *float64 `parquet:"callee_device_low_speech_to_noise_event_ratio,optional"`
-	MicGlitchRate                    *float64 `parquet:"callee_device_mic_glitch_rate,optional"`
-	ReceivedNoiseLevel               *int32   `parquet:"callee_device_received_noise_level,optional"`
-	ReceivedSignalLevel              *int32   `parquet:"callee_device_received_signal_level,optional"`
-	RenderDeviceDriver               string   `parquet:"callee_device_render_device_driver,optional"`
-	RenderDeviceName                 string   `parquet:"callee_device_render_device_name,optional"`
-	RenderMuteEventRatio             *float64 `parquet:"callee_device_render_mute_event_ratio,optional"`
-	RenderNotFunctioningEventRatio   *float64 `parquet:"callee_device_render_not_functioning_event_ratio,optional"`
-	RenderZeroVolumeEventRatio       *float64 `parquet:"callee_device_render_zero_volume_event_ratio,optional"`
-	SentNoiseLevel                   *int32   `parquet:"callee_device_sent_noise_level,optional"`
-	SentSignalLevel                  *int32   `parquet:"callee_device_sent_signal_level,optional"`
-	SpeakerGlitchRate                *float64 `parquet:"callee_device_speaker_glitch_rate,optional"`
 }
 
 // StreamMetrics holds every quality metric of a media stream; durations are in milliseconds.

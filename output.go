@@ -3,12 +3,16 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
+
+	"github.com/callrecords-etl/callrecords-etl/jobs"
 )
 
 // isTerminal reports whether w is an interactive terminal (not merely a
@@ -76,4 +80,49 @@ func (t *terminal) Done() {
 		io.WriteString(t.w, "\n")
 		t.line = ""
 	}
+}
+
+// newLogger is the logger --log-level and --log-format ask for, writing to w.
+func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if v := c.String("log-level"); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return nil, usageError("--log-level %q: want debug, info, warn or error", v)
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := c.String("log-format")
+	if format == "auto" || format == "" {
+		format = "json"
+		if _, ok := w.(*terminal); ok || isTerminal(w) {
+			format = "text"
+		}
+	}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageError("--log-format %q: want text, json or auto", format)
+}
+
+// configured is jobConfig with the logger (and, on a terminal, the progress
+// line) the flags ask for; done ends the progress line.
+func configured(c *cli.Context) (cfg jobs.Config, done func(), err error) {
+	out, done := c.App.ErrWriter, func() {}
+	var term *terminal
+	if isTerminal(out) {
+		term = newTerminal(out)
+		out, done = term, term.Done
+	}
+	log, err := newLogger(c, out)
+	if err != nil {
+		return cfg, done, err
+	}
+	cfg, err = jobConfig(c, log)
+	if term != nil {
+		cfg.Progress = term.Progress
+	}
+	return cfg, done, err
 }

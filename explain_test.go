@@ -1,0 +1,89 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/callrecords-etl/callrecords-etl/extract"
+)
+
+// TestExplain_NamesFlags: a configuration error found below main is told in
+// the user's words, naming the flag, never the Go field.
+func TestExplain_NamesFlags(t *testing.T) {
+	t.Setenv("CALLRECORDS_GRAPH_TOKEN", "x")
+	cases := []struct {
+		args []string
+		want string
+		not  string
+	}{
+		{[]string{"run", "--dest", t.TempDir()}, "--tenant-id is required", "TenantID"},
+		{[]string{"run", "--tenant-id", "t", "--dest", t.TempDir(), "--concurrency", "0"}, "--concurrency must be at least 1", "Concurrency"},
+		{[]string{"run", "--tenant-id", "t", "--dest", t.TempDir(), "--from", "2026-01-02T00:00:00Z"}, "--from and --to go together", "From"},
+		{[]string{"run", "--tenant-id", "t", "--dest", t.TempDir(), "--datasets", "calls"}, `--datasets: unknown dataset "calls"`, "Datasets"},
+		{[]string{"run", "--tenant-id", "t", "--dest", t.TempDir(), "--cloud", "mars"}, "--cloud:", "Cloud"},
+		{[]string{"subscribe", "--tenant-id", "t", "--client-state", "s"}, "--notification-url is required", "NotificationURL"},
+	}
+	for _, tc := range cases {
+		err := runQuiet(append([]string{"callrecords-etl"}, tc.args...))
+		if exitCode(err) != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", tc.args, exitCode(err), err)
+			continue
+		}
+		got := strings.Join(explain(err), "\n")
+		if !strings.Contains(got, tc.want) || strings.Contains(got, tc.not) {
+			t.Errorf("%v: explained as %q, want it to say %q and not %q", tc.args, got, tc.want, tc.not)
+		}
+	}
+}
+
+// TestExplain_AuthFixFirst: a credential failure leads with what to fix and
+// the flags that set it, then the whole error.
+func TestExplain_AuthFixFirst(t *testing.T) {
+	err := fmt.Errorf("list call records: %w", &extract.AuthError{
+		Fix:      "the client secret is wrong: set the client secret to the secret's Value",
+		Settings: []extract.Setting{extract.SettingClientSecret, extract.SettingToken},
+		Err:      errors.New("AADSTS7000215"),
+	})
+	lines := explain(err)
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "the client secret is wrong") ||
+		!strings.Contains(lines[0], "--client-secret") || !strings.Contains(lines[0], "CALLRECORDS_GRAPH_TOKEN") ||
+		lines[1] != err.Error() {
+		t.Errorf("explain = %q, want the fix naming --client-secret and CALLRECORDS_GRAPH_TOKEN, then the error", lines)
+	}
+}
+
+// TestExplain_EveryNameIsAFlag: every setting extract can name has a flag
+// here, and every flag these tables name is one the command line has (or the
+// token's environment variable), so no explanation points at nothing.
+func TestExplain_EveryNameIsAFlag(t *testing.T) {
+	known := map[string]bool{"CALLRECORDS_GRAPH_TOKEN": true}
+	var walk func([]*cli.Command)
+	walk = func(cmds []*cli.Command) {
+		for _, c := range cmds {
+			for _, f := range c.Flags {
+				known["--"+f.Names()[0]] = true
+			}
+			walk(c.Subcommands)
+		}
+	}
+	walk(newApp().Commands)
+	for _, s := range extract.Settings {
+		if settingFlags[s] == "" {
+			t.Errorf("extract.Setting %q has no flag in settingFlags", s)
+		}
+	}
+	for s, flag := range settingFlags {
+		if !known[flag] {
+			t.Errorf("settingFlags[%s] = %s: no such flag", s, flag)
+		}
+	}
+	for field, flag := range fieldFlags {
+		if !known[flag] {
+			t.Errorf("fieldFlags[%s] = %s: no such flag", field, flag)
+		}
+	}
+}

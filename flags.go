@@ -1,0 +1,263 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// The command line: every flag, and the command each belongs to. Each flag
+// also reads CALLRECORDS_<FLAG_IN_UPPER_SNAKE_CASE> (and the usual Azure and
+// AWS variables where one exists).
+
+var (
+	tenantFlag = &cli.StringFlag{Name: "tenant-id", Usage: "Entra tenant (directory) id", EnvVars: []string{"CALLRECORDS_TENANT_ID", "AZURE_TENANT_ID"}}
+	graphFlag  = &cli.StringFlag{Name: "graph-url", Usage: "Graph endpoint (default: the --cloud's)", EnvVars: []string{"CALLRECORDS_GRAPH_URL"}}
+	destFlag   = &cli.StringFlag{Name: "dest", Usage: "lake root: s3://bucket/prefix, file:///abs/path or a path", EnvVars: []string{"CALLRECORDS_DEST"}}
+	s3Flags    = []cli.Flag{
+		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint URL", EnvVars: []string{"CALLRECORDS_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3"}},
+		&cli.BoolFlag{Name: "s3-path-style", Usage: "path-style S3 addressing (MinIO, Ceph, versitygw)", EnvVars: []string{"CALLRECORDS_S3_PATH_STYLE"}},
+		&cli.StringFlag{Name: "s3-region", Usage: "S3 region", EnvVars: []string{"CALLRECORDS_S3_REGION", "AWS_REGION"}},
+	}
+	logFlags = []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"CALLRECORDS_LOG_LEVEL"}},
+		&cli.StringFlag{Name: "log-format", Value: "auto", Usage: "text, json, or auto (text on a terminal, json otherwise)", EnvVars: []string{"CALLRECORDS_LOG_FORMAT"}},
+	}
+	authFlags = []cli.Flag{
+		&cli.StringFlag{Name: "client-id", Usage: "app registration (client) id; default: the azidentity default chain", EnvVars: []string{"CALLRECORDS_CLIENT_ID"}},
+		&cli.StringFlag{Name: "client-secret", Usage: "client secret (prefer the environment variable)", EnvVars: []string{"CALLRECORDS_CLIENT_SECRET"}},
+		&cli.StringFlag{Name: "client-certificate", Usage: "client certificate file (PEM or PFX)", EnvVars: []string{"CALLRECORDS_CLIENT_CERTIFICATE"}},
+		&cli.StringFlag{Name: "client-certificate-password", Usage: "password of the certificate file", EnvVars: []string{"CALLRECORDS_CLIENT_CERTIFICATE_PASSWORD"}},
+		&cli.StringFlag{Name: "authority-host", Usage: "Entra login endpoint (default: the --cloud's)", EnvVars: []string{"CALLRECORDS_AUTHORITY_HOST", "AZURE_AUTHORITY_HOST"}},
+		&cli.StringFlag{Name: "federated-token-file", Usage: "workload identity outside AKS's webhook: the projected service-account token (with --tenant-id and --client-id)", EnvVars: []string{"CALLRECORDS_FEDERATED_TOKEN_FILE"}},
+		&cli.StringFlag{Name: "cloud", Value: "global", Usage: "global, usgov (GCC High, L4), usgovdod (DoD, L5) or china: Graph and login endpoints", EnvVars: []string{"CALLRECORDS_CLOUD"}},
+	}
+	// nowFlag pins the clock: the current time reads as this instant and runs
+	// on from it. The simulator takes it to serve a tenant as of that instant
+	// (tests pin it so that nothing depends on the hour they run at); the
+	// other commands take it, hidden, so they agree with such a simulator.
+	nowFlag       = &cli.StringFlag{Name: "now", Usage: "the clock starts at this instant (RFC 3339) and runs on from it (default: the real clock)", EnvVars: []string{"CALLRECORDS_NOW"}}
+	hiddenNowFlag = &cli.StringFlag{Name: nowFlag.Name, Usage: nowFlag.Usage, EnvVars: nowFlag.EnvVars, Hidden: true}
+	graphTuning   = []cli.Flag{
+		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: []string{"CALLRECORDS_CONCURRENCY"}},
+		&cli.Float64Flag{Name: "graph-max-rps", Value: jobs.DefaultConfig().MaxRPS, Usage: "client-side pacing of Graph requests per second (0: off)", EnvVars: []string{"CALLRECORDS_GRAPH_MAX_RPS"}},
+	}
+	runFlags = []cli.Flag{
+		&cli.StringFlag{Name: "datasets", Value: strings.Join(jobs.DefaultConfig().Datasets, ","), Usage: "datasets to run: " + strings.Join(jobs.KnownDatasets, ","), EnvVars: []string{"CALLRECORDS_DATASETS"}},
+		&cli.StringFlag{Name: "from", Usage: "explicit window start (RFC 3339); with --to, a backfill that never moves the watermark", EnvVars: []string{"CALLRECORDS_FROM"}},
+		&cli.StringFlag{Name: "to", Usage: "explicit window end (RFC 3339, exclusive)", EnvVars: []string{"CALLRECORDS_TO"}},
+		&cli.DurationFlag{Name: "lookback", Value: jobs.DefaultConfig().Lookback, Usage: "how far before the watermark a scheduled run re-lists call records", EnvVars: []string{"CALLRECORDS_LOOKBACK"}},
+		&cli.DurationFlag{Name: "usage-lookback", Value: jobs.DefaultConfig().UsageLookback, Usage: "how far before the watermark PSTN and Direct Routing runs re-read (rows arrive 24-48 h late)", EnvVars: []string{"CALLRECORDS_USAGE_LOOKBACK"}},
+		&cli.DurationFlag{Name: "usage-history", Value: jobs.DefaultConfig().UsageHistory, Usage: "how far back a first PSTN or Direct Routing run reads", EnvVars: []string{"CALLRECORDS_USAGE_HISTORY"}},
+		&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes (only when one run ever writes there)", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
+		&cli.BoolFlag{Name: "dry-run", Usage: "plan the windows and report what would be fetched and rewritten, writing nothing", EnvVars: []string{"CALLRECORDS_DRY_RUN"}},
+		&cli.StringFlag{Name: "summary-file", Usage: "also write the run summary as JSON to this local file (e.g. for Airflow)", EnvVars: []string{"CALLRECORDS_SUMMARY_FILE"}},
+		&cli.StringFlag{Name: "pushgateway-url", Usage: "push run metrics to this Prometheus Pushgateway", EnvVars: []string{"CALLRECORDS_PUSHGATEWAY_URL"}},
+		&cli.DurationFlag{Name: "lock-ttl", Value: jobs.DefaultLockTTL, Usage: "how long the tenant's lease outlives its last renewal: a crashed run blocks the next for at most this", EnvVars: []string{"CALLRECORDS_LOCK_TTL"}},
+		&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary Parquet files (default: the system's)", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
+	}
+)
+
+func flags(groups ...[]cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:    "callrecords-etl",
+		Usage:   "copy Microsoft Teams call records from Microsoft Graph into a Parquet data lake",
+		Version: Version,
+		Commands: []*cli.Command{
+			{
+				Name:   "run",
+				Usage:  "run the job: every enabled dataset from its checkpoint (or --from/--to) to now",
+				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag}, s3Flags, runFlags, graphTuning, authFlags, logFlags),
+				Action: runAction,
+			},
+			{
+				Name:  "demo",
+				Usage: "start the built-in Graph simulator on loopback and run the whole job into a local lake",
+				Flags: flags([]cli.Flag{
+					&cli.StringFlag{Name: "dest", Value: "./lake", Usage: "lake root", EnvVars: []string{"CALLRECORDS_DEST"}},
+					&cli.IntFlag{Name: "records-per-day", Value: 48, Usage: "simulated call records per day"},
+					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
+					&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "parallel Graph detail requests"},
+					nowFlag,
+				}, logFlags),
+				Action: demoAction,
+			},
+			{
+				Name:  "simulate",
+				Usage: "serve the simulated Graph tenant over HTTP",
+				Flags: flags([]cli.Flag{
+					&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", Usage: "address to listen on", EnvVars: []string{"CALLRECORDS_LISTEN"}},
+					&cli.IntFlag{Name: "records-per-day", Value: 48, Usage: "simulated call records per day"},
+					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
+					&cli.BoolFlag{Name: "throttle", Usage: "enforce Graph's documented rate limits (429 + Retry-After)"},
+					&cli.Float64Flag{Name: "fault-rate", Usage: "fraction of requests answered 503/504 or dropped"},
+					&cli.StringFlag{Name: "tenant-id", Value: demoTenant, Usage: "simulated tenant id"},
+					&cli.BoolFlag{Name: "dump", Usage: "write every retained call record as JSON lines to standard output (for import) instead of serving"},
+					nowFlag,
+				}, logFlags),
+				Action: simulateAction,
+			},
+			{
+				Name:      "import",
+				Usage:     "load whole call records (JSON lines, as get prints them) into the lake, e.g. from a raw archive",
+				ArgsUsage: "[FILE|-]",
+				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag,
+					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
+					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
+				}, s3Flags, logFlags),
+				Action: importAction,
+			},
+			{
+				Name:  "subscribe",
+				Usage: "create or renew (idempotent) the Graph change-notification subscription on call records; --delete removes it",
+				Flags: flags([]cli.Flag{tenantFlag, graphFlag, hiddenNowFlag,
+					&cli.StringFlag{Name: "notification-url", Usage: "public https URL of the notifications serve endpoint", EnvVars: []string{"CALLRECORDS_NOTIFICATION_URL"}},
+					&cli.StringFlag{Name: "lifecycle-url", Usage: "URL for lifecycle events (reauthorizationRequired); can only be set at creation", EnvVars: []string{"CALLRECORDS_LIFECYCLE_URL"}},
+					&cli.StringFlag{Name: "client-state", Usage: "secret Graph echoes in every notification (prefer the environment variable)", EnvVars: []string{"CALLRECORDS_CLIENT_STATE"}},
+					&cli.StringSliceFlag{Name: "participant-id", Usage: "only records with this participant (Entra object id); repeatable", EnvVars: []string{"CALLRECORDS_PARTICIPANT_ID"}},
+					&cli.BoolFlag{Name: "delete", Usage: "delete the subscription instead"},
+				}, authFlags, logFlags),
+				Action: subscribeAction,
+			},
+			{
+				Name:  "notifications",
+				Usage: "Graph change notifications",
+				Subcommands: []*cli.Command{{
+					Name:  "serve",
+					Usage: "receive change notifications: answer the validation handshake, check clientState, record the ids in <dest>/_etl/inbox/ before acknowledging",
+					Flags: flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag,
+						&cli.StringFlag{Name: "listen", Value: ":8080", Usage: "address to listen on", EnvVars: []string{"CALLRECORDS_LISTEN"}},
+						&cli.StringFlag{Name: "client-state", Usage: "the secret given to subscribe", EnvVars: []string{"CALLRECORDS_CLIENT_STATE"}},
+						&cli.StringFlag{Name: "tls-cert", Usage: "serve https with this certificate (else plain http behind an ingress)", EnvVars: []string{"CALLRECORDS_TLS_CERT"}},
+						&cli.StringFlag{Name: "tls-key", Usage: "key of --tls-cert", EnvVars: []string{"CALLRECORDS_TLS_KEY"}},
+					}, s3Flags, authFlags, logFlags),
+					Action: serveNotificationsAction,
+				}},
+			},
+			{
+				Name:   "get",
+				Usage:  "look up one call record by id (every session and participant page) and print it as JSON",
+				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Usage: "call record id (required)"}, tenantFlag, graphFlag, hiddenNowFlag}, authFlags, logFlags),
+				Action: getAction,
+			},
+			{
+				Name:  "schema",
+				Usage: "print the tables' schemas: Athena DDL (partition projection on dt), Spark SQL, DuckDB views or JSON",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "format", Value: schemas.FormatAthena, Usage: "athena, spark, duckdb or json"},
+					&cli.StringFlag{Name: "dest", Value: "s3://BUCKET/PREFIX", Usage: "lake root to put in LOCATION clauses", EnvVars: []string{"CALLRECORDS_DEST"}},
+					&cli.StringFlag{Name: "database", Value: "teams_lake", Usage: "database (schema) name"},
+				},
+				Action: schemaAction,
+			},
+			{
+				Name:  "status",
+				Usage: "checkpoints per tenant and dataset: watermark, lag and time left before unread data expires",
+				Flags: flags([]cli.Flag{destFlag, hiddenNowFlag, &cli.StringFlag{Name: "tenant-id", Usage: "only this tenant", EnvVars: []string{"CALLRECORDS_TENANT_ID"}},
+					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, s3Flags),
+				Action: statusAction,
+			},
+		},
+	}
+}
+
+// jobConfig is the jobs.Config the flags of c's command describe; a flag the
+// command does not have leaves the default.
+func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
+	cfg := jobs.DefaultConfig()
+	cfg.Logger = log
+	has := func(name string) bool {
+		for _, f := range c.Command.Flags {
+			if f.Names()[0] == name {
+				return true
+			}
+		}
+		return false
+	}
+	var err error
+	if cfg.Now, err = clock(c); err != nil {
+		return cfg, err
+	}
+	if cfg.From, err = parseTime("from", c.String("from")); err != nil {
+		return cfg, err
+	}
+	if cfg.To, err = parseTime("to", c.String("to")); err != nil {
+		return cfg, err
+	}
+	cfg.TenantID, cfg.Dest, cfg.Cloud = c.String("tenant-id"), c.String("dest"), c.String("cloud")
+	cfg.S3.Endpoint, cfg.S3.ForcePathStyle, cfg.S3.Region = c.String("s3-endpoint"), c.Bool("s3-path-style"), c.String("s3-region")
+	if c.IsSet("graph-url") { // else the --cloud's
+		cfg.GraphURL = c.String("graph-url")
+	}
+	cfg.Auth.TenantID, cfg.Auth.ClientID = c.String("tenant-id"), c.String("client-id")
+	cfg.Auth.ClientSecret, cfg.Auth.FederatedTokenFile = c.String("client-secret"), c.String("federated-token-file")
+	cfg.Auth.CertificatePath, cfg.Auth.CertificatePassword = c.String("client-certificate"), c.String("client-certificate-password")
+	if c.IsSet("authority-host") { // else the --cloud's
+		cfg.Auth.AuthorityHost = c.String("authority-host")
+	}
+	cfg.Auth.Token = os.Getenv("CALLRECORDS_GRAPH_TOKEN")
+	if has("concurrency") {
+		cfg.Concurrency = c.Int("concurrency")
+	}
+	if has("graph-max-rps") {
+		cfg.MaxRPS = c.Float64("graph-max-rps")
+	}
+	if has("datasets") {
+		cfg.Datasets = splitList(c.String("datasets"))
+		cfg.Lookback, cfg.UsageLookback, cfg.UsageHistory = c.Duration("lookback"), c.Duration("usage-lookback"), c.Duration("usage-history")
+		cfg.LockTTL = c.Duration("lock-ttl")
+	}
+	cfg.TempDir, cfg.SingleWriter, cfg.DryRun = c.String("temp-dir"), c.Bool("single-writer"), c.Bool("dry-run")
+	cfg.SummaryFile, cfg.PushgatewayURL = c.String("summary-file"), c.String("pushgateway-url")
+	return cfg, nil
+}
+
+// clock is the time source --now asks for: the real clock, or one that
+// starts at the given instant and runs on from it.
+func clock(c *cli.Context) (func() time.Time, error) {
+	v := c.String("now")
+	if v == "" {
+		return time.Now, nil
+	}
+	t, err := parseTime("now", v)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	return func() time.Time { return t.Add(time.Since(start)) }, nil
+}
+
+func parseTime(flag, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, usageError("--%s %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z", flag, v)
+	}
+	return t, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
