@@ -207,8 +207,7 @@ func (c *Client) page(ctx context.Context, endpoint, u string) (page, error) {
 		if err != nil {
 			return page{}, err
 		}
-		var p page
-		err = json.Unmarshal(body, &p)
+		p, err := decodePage(body)
 		if err == nil {
 			return p, nil
 		}
@@ -222,19 +221,50 @@ func (c *Client) page(ctx context.Context, endpoint, u string) (page, error) {
 	}
 }
 
+// decodePage reads a page: its value array and nextLink. The items are slices
+// of body, not copies, and body is scanned for validity once.
+func decodePage(body []byte) (page, error) {
+	ms, err := decodeObject(body)
+	if err != nil {
+		return page{}, err
+	}
+	var p page
+	for _, m := range ms {
+		switch m.key {
+		case "value":
+			if p.Value, err = splitArray(m.value); err != nil {
+				return page{}, fmt.Errorf("value: %w", err)
+			}
+		case "@odata.nextLink":
+			if err := json.Unmarshal(m.value, &p.NextLink); err != nil && !bytes.Equal(m.value, []byte("null")) {
+				return page{}, fmt.Errorf("@odata.nextLink: %w", err)
+			}
+		}
+	}
+	return p, nil
+}
+
 // member is one key of a JSON object with its value verbatim.
 type member struct {
 	key   string
 	value json.RawMessage
 }
 
-// decodeObject splits a JSON object into its members in document order. The
-// values are slices of data, not copies: a record of any size is split
-// without a second copy of it (they stay valid while data is not changed).
+// decodeObject checks that data is valid JSON and splits it as splitObject
+// does. Bytes from the network go through here once; their parts are split
+// without scanning them again.
 func decodeObject(data []byte) ([]member, error) {
 	if !json.Valid(data) {
 		return nil, errors.New("not valid JSON")
 	}
+	return splitObject(data)
+}
+
+// splitObject splits a JSON object, in data that json.Valid accepted, into
+// its members in document order. The values are slices of data, not copies:
+// a record of any size is split without a second copy of it (they stay
+// valid while data is not changed).
+func splitObject(data []byte) ([]member, error) {
 	i := skipSpace(data, 0)
 	if i == len(data) || data[i] != '{' {
 		return nil, errors.New("want a JSON object")
@@ -259,12 +289,9 @@ func decodeObject(data []byte) ([]member, error) {
 	return ms, nil
 }
 
-// decodeArray splits a JSON array (or null) into its elements: slices of
-// raw, not copies.
-func decodeArray(raw json.RawMessage) ([]json.RawMessage, error) {
-	if !json.Valid(raw) {
-		return nil, errors.New("not valid JSON")
-	}
+// splitArray splits a JSON array (or null), in data that json.Valid
+// accepted, into its elements: slices of raw, not copies.
+func splitArray(raw json.RawMessage) ([]json.RawMessage, error) {
 	i := skipSpace(raw, 0)
 	switch {
 	case bytes.Equal(bytes.TrimSpace(raw), []byte("null")):
@@ -451,7 +478,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 	for _, m := range ms {
 		switch {
 		case m.key == "sessions":
-			if sessions, err = decodeArray(m.value); err != nil {
+			if sessions, err = splitArray(m.value); err != nil {
 				return nil, bad(fmt.Errorf("decode sessions of %s: %w", recURL, err))
 			}
 			kept = append(kept, m)
@@ -580,7 +607,7 @@ func (c *Client) completeSegments(ctx context.Context, from string, session json
 	if !bytes.Contains(session, []byte(`"segments@odata.nextLink"`)) {
 		return session, nil
 	}
-	ms, err := decodeObject(session)
+	ms, err := splitObject(session) // a part of a body decodeObject checked
 	if err != nil {
 		return nil, fmt.Errorf("decode: %v: %w", err, ErrBadRecord)
 	}
@@ -590,7 +617,7 @@ func (c *Client) completeSegments(ctx context.Context, from string, session json
 	for _, m := range ms {
 		switch m.key {
 		case "segments":
-			if segments, err = decodeArray(m.value); err != nil {
+			if segments, err = splitArray(m.value); err != nil {
 				return nil, fmt.Errorf("decode segments: %v: %w", err, ErrBadRecord)
 			}
 			kept = append(kept, m)

@@ -53,6 +53,7 @@ type options struct {
 	keep         bool
 	benchmarks   []string
 	duckdbThread int
+	wholeDay     int
 }
 
 func main() {
@@ -75,7 +76,8 @@ func main() {
 	flag.StringVar(&o.section, "section", "bench", "the section of -markdown: between <!-- SECTION:begin --> and <!-- SECTION:end -->")
 	flag.StringVar(&o.jsonOut, "json", "", "write the figures as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
-	flag.StringVar(&which, "run", "flatten,scale,extract,bigrecord", "benchmarks to run")
+	flag.IntVar(&o.wholeDay, "wholerun-records-per-day", 67, "wholerun: simulated records per day (30 days: about 2,000 records)")
+	flag.StringVar(&which, "run", "flatten,scale,extract,bigrecord,wholerun", "benchmarks to run")
 	flag.IntVar(&o.duckdbThread, "duckdb-threads", runtime.NumCPU(), "flatten: DuckDB threads (default: the cores, like ours)")
 	flag.Parse()
 	o.benchmarks = strings.Split(which, ",")
@@ -131,6 +133,7 @@ type report struct {
 	Scale    []scalePoint    `json:"scale,omitempty"`
 	Extract  *extractResult  `json:"extract,omitempty"`
 	Big      []bigPoint      `json:"bigrecord,omitempty"`
+	WholeRun *wholeRunResult `json:"wholerun,omitempty"`
 	Failures []string        `json:"failures,omitempty"`
 	Options  json.RawMessage `json:"-"`
 }
@@ -175,9 +178,14 @@ func run(ctx context.Context, o options) error {
 			if err == nil {
 				rep.Failures = append(rep.Failures, bigCheck(rep.Big)...)
 			}
+		case "wholerun":
+			rep.WholeRun, err = benchWholeRun(ctx, o)
+			if err == nil {
+				rep.Failures = append(rep.Failures, rep.WholeRun.check()...)
+			}
 		case "":
 		default:
-			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract, bigrecord)", b)
+			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract, bigrecord, wholerun)", b)
 		}
 		if err != nil {
 			return err
