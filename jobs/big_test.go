@@ -103,6 +103,7 @@ func serveBig(t *testing.T, rec map[string]json.RawMessage) string {
 // pages) is decoded and written a few sessions at a time, and the lake holds
 // exactly the rows of the record flattened whole.
 func TestRun_BigRecord(t *testing.T) {
+	t.Parallel()
 	rec := bigRecord(t, 10<<20)
 	url := serveBig(t, rec)
 	dest := t.TempDir()

@@ -173,7 +173,7 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		if i+1 < len(days) {
 			next = planAsync(days[i+1])
 		}
-		if finishing != nil && (prevLarge || large(pl.plan.part, len(pl.plan.fetch))) {
+		if finishing != nil && (prevLarge || r.large(pl.plan.part, len(pl.plan.fetch))) {
 			// Large partitions are not overlapped: memory stays that of one.
 			ferr := <-finishing
 			finishing = nil
@@ -182,7 +182,7 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 				return failed, ferr
 			}
 		}
-		prevLarge = large(pl.plan.part, len(pl.plan.fetch))
+		prevLarge = r.large(pl.plan.part, len(pl.plan.fetch))
 		finish, err := r.fetchCallRecordsDay(ctx, pl.plan)
 		if err != nil {
 			pl.plan.part.Cleanup()
@@ -378,10 +378,10 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 // partition's work. A record that does not decode is quarantined and its
 // stored rows stay. Nothing is written when no record was replaced (beyond
 // removing leftovers). incoming is about how many records feed will hand
-// over: a large partition buffers its pages on disk (see spillRecords).
+// over: a large partition buffers its pages on disk (Config.SpillRecords).
 func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, incoming int, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, finish func(context.Context) error, err error) {
 	opts := r.parquetOptions()
-	isLarge := large(part, incoming)
+	isLarge := r.large(part, incoming)
 	if isLarge {
 		// Memory stays flat however large the day: pages wait on disk and
 		// the tables are finished one at a time.
@@ -775,23 +775,16 @@ func carryBatch[T any]() int {
 	return max(64, (1<<20)/int(reflect.TypeFor[T]().Size()))
 }
 
-// spillRecords is the size of a partition (records stored plus new) from
-// which its Parquet pages are buffered in temporary files instead of memory,
-// and from which its writing is not overlapped with another partition's, so
-// that memory stays flat however large a day grows. Below it, in-memory pages
-// are faster (no file per column chunk).
-var spillRecords = 1500 // a variable for the tests
-
 // pageBytes is the page size of the files: 64 KiB pages compress about as well
 // as parquet-go's 256 KiB (files 0.2% larger), and the column buffers of the
 // five tables' ~290 columns stay near 40 MiB instead of 150. With 256 KiB, two
-// overlapping partitions just under spillRecords took an import to 257 MiB.
+// overlapping partitions just under Config.SpillRecords took an import to 257 MiB.
 const pageBytes = 64 << 10
 
 // large reports whether the partition, with about incoming new records, is
-// large in the sense of spillRecords.
-func large(p *lake.Partition, incoming int) bool {
-	return p.Rows()+int64(incoming) >= int64(spillRecords)
+// large in the sense of Config.SpillRecords.
+func (r *runner) large(p *lake.Partition, incoming int) bool {
+	return p.Rows()+int64(incoming) >= int64(r.cfg.spillRecords())
 }
 
 // openPartition opens the partition of dataset and date.

@@ -145,6 +145,7 @@ func (f *faultyStore) DeleteIfMatch(ctx context.Context, key, etag string) error
 // always ends with the lake a clean run produces, row for row, with no
 // leftover files.
 func TestRun_FailureAtEveryCommitStep(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	// Scheduled runs from a checkpoint three days old: a few partitions, the
 	// checkpoint write, the summary.
@@ -286,6 +287,7 @@ func mustLocal(t *testing.T, dir string) load.Store {
 // against the same destination: the second stops with ErrLocked and writes
 // nothing; the first completes.
 func TestRun_ConcurrentRunsLock(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	var once sync.Once
 	entered := make(chan struct{})
@@ -317,6 +319,7 @@ func TestRun_ConcurrentRunsLock(t *testing.T) {
 // TestRun_StaleLockExpires: a lease left by a run that crashed does not block
 // the next run once it has expired; a live one does.
 func TestRun_StaleLockExpires(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	store := mustLocal(t, f.dest)
 	put := func(expires time.Time) {
@@ -355,6 +358,7 @@ func (c conditionsIgnored) PutIfMatch(ctx context.Context, key string, r io.Read
 }
 
 func TestRun_RefusesStoreWithoutConditionalWrites(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	s := conditionsIgnored{mustLocal(t, f.dest)}
 	_, err := f.run(t, func(c *jobs.Config) { c.Store = s })
@@ -374,6 +378,7 @@ func TestRun_RefusesStoreWithoutConditionalWrites(t *testing.T) {
 // a run out (ErrLocked), as on the local directory. (The e2e module checks with
 // DuckDB that the S3 lake's rows equal the local lake's.)
 func TestRun_S3(t *testing.T) {
+	// Not parallel: StartS3 sets the AWS variables of the process.
 	s3cfg, _ := loadtest.StartS3(t)
 	f := newFixture(t, nil)
 	f.seedCheckpoint(t, f.dest, f.clock.Now().Add(-24*time.Hour)) // the local twin

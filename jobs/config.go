@@ -103,6 +103,52 @@ type Config struct {
 	// PushgatewayURL, when set, gets the run's metrics (PushMetrics); a
 	// failed push is logged, not returned.
 	PushgatewayURL string
+
+	// Memory bounds; zero is the default. They trade memory for speed and
+	// exist as settings so that tests can make them small.
+
+	// SpillRecords is the size of a partition (records stored plus new) from
+	// which its Parquet pages wait in temporary files instead of memory and
+	// its writing is not overlapped with another partition's, so that memory
+	// stays flat however large a day grows (default 1,500). Below it,
+	// in-memory pages are faster (no file per column chunk).
+	SpillRecords int
+	// ImportSpoolBytes bounds an import's local spool: past it, every date
+	// spooled so far is loaded and the spool starts again (default 256 MiB).
+	ImportSpoolBytes int64
+	// ImportDayBytes bounds the spool instead while the input is sorted by
+	// date and only the current date is spooled: a date up to this size (a
+	// day of a tenant with a few million calls a month) is loaded once, whole
+	// (default 4 GiB). Loading it in parts would rewrite its partition once
+	// per part, carrying the rows of the parts before over each time.
+	ImportDayBytes int64
+}
+
+// Defaults of the memory bounds.
+const (
+	defaultSpillRecords     = 1500
+	defaultImportSpoolBytes = 256 << 20
+	defaultImportDayBytes   = 4 << 30
+)
+
+func (c Config) spillRecords() int {
+	return orDefault(c.SpillRecords, defaultSpillRecords)
+}
+
+func (c Config) importSpoolBytes() int64 {
+	return orDefault(c.ImportSpoolBytes, defaultImportSpoolBytes)
+}
+
+func (c Config) importDayBytes() int64 {
+	return orDefault(c.ImportDayBytes, defaultImportDayBytes)
+}
+
+// orDefault is v, or def when v is not positive.
+func orDefault[T int | int64](v, def T) T {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // DefaultConfig returns a Config with the documented defaults.
@@ -128,7 +174,7 @@ func (c Config) clock() func() time.Time {
 	return time.Now
 }
 
-// KnownDatasets lists the datasets --datasets accepts.
+// KnownDatasets lists the datasets Datasets may name.
 var KnownDatasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting, DatasetNotifications}
 
 // DatasetNotifications drains the change-notification inbox only: a cheap run

@@ -78,6 +78,7 @@ func isDetail(r *http.Request, id string) bool {
 // hash of its id (the id inside), every other record and row is committed, the
 // checkpoints move, and the run ends with ErrQuarantined (exit code 4).
 func TestRun_HostileGraph(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var badDetail map[string]string // id -> body served for its detail GET
 	var renamed map[string]string   // simulator id -> the hostile id it is listed under
@@ -231,6 +232,7 @@ func checkQuarantined(t *testing.T, dest, dataset, id string) {
 // again): the later days are committed, the checkpoint stays before the failed
 // day, and the run fails (exit code 1) naming the page.
 func TestRun_UnreadableListingFailsItsDayAlone(t *testing.T) {
+	t.Parallel()
 	var badDay string
 	wrap := hostile(func(r *http.Request, body []byte) []byte {
 		if isList(r) && badDay != "" && strings.Contains(r.URL.Query().Get("$filter"), "ge "+badDay) {
@@ -271,6 +273,7 @@ func TestRun_UnreadableListingFailsItsDayAlone(t *testing.T) {
 // page empty with a new nextLink is given up within a few dozen requests and
 // seconds, naming the endpoint, while the other datasets still commit.
 func TestRun_EndlessPagingStops(t *testing.T) {
+	t.Parallel()
 	var lists atomic.Int32
 	wrap := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -18,17 +18,6 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/transform"
 )
 
-// importSpoolBytes bounds the local spool: past it, every date spooled so far is
-// loaded and the spool starts again.
-var importSpoolBytes int64 = 256 << 20 // a variable for the tests
-
-// importDayBytes bounds the spool instead while the input is sorted by date and
-// only the current date is spooled: a date up to this size (a day of a tenant
-// with a few million calls a month) is loaded once, whole. Loading it in parts
-// would rewrite its partition once per part, carrying the rows of the parts
-// before over each time: slower, and the largest use of memory.
-var importDayBytes int64 = 4 << 30 // a variable for the tests
-
 // Import loads whole call records (one JSON object per line, as `get` prints
 // them or as kept in a raw archive) into the lake, through the same partition
 // rewrite and commit as a run: a record replaces the stored one only when its
@@ -121,9 +110,9 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 		if err := spoolRecord(chunks, dir, date, head, raw); err != nil {
 			return err
 		}
-		limit := importSpoolBytes
+		limit := r.cfg.importSpoolBytes()
 		if sorted && len(chunks) == 1 {
-			limit = importDayBytes
+			limit = r.cfg.importDayBytes()
 		}
 		if spooled += int64(len(raw)) + 1; spooled > limit {
 			for _, date := range sortedKeys(chunks) {
@@ -209,7 +198,7 @@ func (r *runner) writeImportChunks(ctx context.Context, chunks <-chan *importChu
 			if err != nil {
 				return err
 			}
-			isLarge := large(part, len(c.best)) // stored rows count too
+			isLarge := r.large(part, len(c.best)) // stored rows count too
 			if prevLarge || isLarge {
 				// Large partitions are not overlapped: memory stays that of one.
 				if err := wait(); err != nil {

@@ -20,6 +20,7 @@ import (
 // with stale lower-version copies and one broken line: the lake equals the lake
 // a run over Graph writes, and the broken line is quarantined.
 func TestImport_EqualsRun(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	// A run over the last four days (checkpoint two days old, 48 h lookback).
 	watermark := f.clock.Now().Add(-48 * time.Hour)
@@ -74,6 +75,7 @@ func TestImport_EqualsRun(t *testing.T) {
 // after another while the previous commit is still in flight. Every lake
 // equals the run's.
 func TestImport_SortedInput(t *testing.T) {
+	t.Parallel()
 	f, want, lines, starts := sortedImportFixture(t)
 	// The two earliest records and a stale copy of one come back at the end.
 	first := slices.Clone(lines[:2])
@@ -105,9 +107,7 @@ func TestImport_SortedInput(t *testing.T) {
 		// Dates loaded in parts, each part after the previous one's commit.
 		{"small spool and day", few, few, 0},
 	} {
-		if tc.spool > 0 {
-			t.Cleanup(jobs.SetImportSpoolBytes(tc.spool, tc.day))
-		}
+		cfg.ImportSpoolBytes, cfg.ImportDayBytes = tc.spool, tc.day
 		cfg.Dest = t.TempDir()
 		sum, err := jobs.Import(context.Background(), cfg, bytes.NewReader(bytes.Join(lines, []byte("\n"))))
 		if err != nil {
@@ -125,6 +125,7 @@ func TestImport_SortedInput(t *testing.T) {
 // sorted import writes dates as it reads: the import stops with the error,
 // and importing again gives the clean lake with no leftover files.
 func TestImport_StoreFailure(t *testing.T) {
+	t.Parallel()
 	f, want, lines, _ := sortedImportFixture(t)
 	input := bytes.Join(lines, []byte("\n"))
 

@@ -42,6 +42,7 @@ func post(t *testing.T, h http.Handler, target, body string) *httptest.ResponseR
 // TestDrainInbox: a run fetches the notified records, writes them, and empties
 // the inbox; an id Graph does not know stays for later runs, then is given up.
 func TestDrainInbox(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
 	h := notify.NewReceiver(notify.Config{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, f.dest), Logger: testLogger()})
@@ -104,6 +105,7 @@ func TestDrainInbox(t *testing.T) {
 // reached Graph (killed in between): Graph delivers again, and the inbox still
 // holds the id once; a drain stores the record once.
 func TestReceiver_LostAcknowledgement(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	id := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now()).IDs[0]
 	body := notificationBody(clientState, tenant, id)

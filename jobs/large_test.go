@@ -15,16 +15,17 @@ import (
 // time, no overlap between partitions) through a run, an import and an import
 // that carries stored rows over: the lakes equal the one a normal run writes.
 func TestLargePartitions_SameLake(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil) // its checkpoint makes the window the last three days
 	watermark := f.clock.Now().Add(-24 * time.Hour)
 	f.MustRun(t, nil)
 	want := lakeRows(t, f.dest)
 
-	t.Cleanup(jobs.SetSpillRecords(1))
+	spill := func(c *jobs.Config) { c.SpillRecords = 1 }
 
 	runDest := t.TempDir()
 	f.seedCheckpoint(t, runDest, watermark)
-	f.MustRun(t, func(c *jobs.Config) { c.Dest = runDest })
+	f.MustRun(t, func(c *jobs.Config) { c.Dest = runDest; spill(c) })
 	diffLakes(t, "large run", lakeRows(t, runDest), want)
 	assertNoLeftovers(t, runDest)
 
@@ -39,6 +40,7 @@ func TestLargePartitions_SameLake(t *testing.T) {
 	importDest := t.TempDir()
 	cfg := f.config()
 	cfg.Dest, cfg.Credential, cfg.GraphURL = importDest, nil, ""
+	spill(&cfg)
 	half := len(lines) / 2
 	for _, part := range [][][]byte{lines[:half], lines[half:]} { // the second carries the first over
 		if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(bytes.Join(part, []byte("\n")))); err != nil {

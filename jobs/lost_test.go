@@ -49,6 +49,7 @@ func putTo(part string) func(*http.Request) bool {
 // lake holds the new versions once, the checkpoint moved and the lease is
 // released.
 func TestRun_LostResponses(t *testing.T) {
+	// Not parallel: StartS3 sets the AWS variables of the process.
 	s3cfg, root := loadtest.StartS3(t)
 	proxy := loadtest.StartFaultProxy(t, s3cfg.Endpoint, nil)
 	s3cfg.Endpoint = proxy.URL

@@ -87,6 +87,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 // TestPushMetrics: a run given a Pushgateway pushes its metrics there, and
 // they read back from it; it writes its summary file too.
 func TestPushMetrics(t *testing.T) {
+	t.Parallel()
 	gw := startPushgateway(t)
 	f := newFixture(t, nil)
 	summaryFile := filepath.Join(t.TempDir(), "summary.json")

@@ -20,6 +20,7 @@ import (
 // and drain them with a run: the lake has each record once, at its newest
 // version. A forged notification is rejected and records nothing.
 func TestNotifications_EndToEnd(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	// The receiver as `notifications serve` runs it, on a port of its own.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -160,6 +161,7 @@ func waitListening(t *testing.T, url string) {
 // TestNotifications_CrashBeforeCommit: a drain that fails before its commit
 // keeps every inbox entry, and the next drain loses nothing.
 func TestNotifications_CrashBeforeCommit(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
 	h := notify.NewReceiver(notify.Config{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, f.dest), Logger: testLogger()})

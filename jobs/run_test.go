@@ -149,6 +149,7 @@ func countRows[T any](t *testing.T, dest, table string) int {
 }
 
 func TestRun_FirstRunReadsRetainedWindow(t *testing.T) {
+	t.Parallel()
 	f := newFullFixture(t)
 	sum := f.MustRun(t, nil)
 	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
@@ -197,6 +198,7 @@ func TestRun_FirstRunReadsRetainedWindow(t *testing.T) {
 // only new and changed records and the lake holds each id once, at its newest
 // version, with that version's sessions.
 func TestRun_Incremental(t *testing.T) {
+	t.Parallel()
 	f := newFullFixture(t)
 	f.MustRun(t, nil)
 	before := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
@@ -270,6 +272,7 @@ func TestRun_Incremental(t *testing.T) {
 }
 
 func TestRun_RetentionGap(t *testing.T) {
+	t.Parallel()
 	f := newFullFixture(t)
 	store, err := load.NewLocalStore(f.dest)
 	if err != nil {
@@ -297,6 +300,7 @@ func TestRun_RetentionGap(t *testing.T) {
 }
 
 func TestRun_ExplicitWindowKeepsWatermark(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	f.MustRun(t, nil)
 	read := func() lake.Checkpoint {
@@ -321,6 +325,7 @@ func TestRun_ExplicitWindowKeepsWatermark(t *testing.T) {
 // TestRun_Quarantine serves one record with a payload our decoder refuses: the
 // run completes everything else, keeps the payload, and says so.
 func TestRun_Quarantine(t *testing.T) {
+	t.Parallel()
 	var badID string
 	var mu sync.Mutex
 	f := newFixtureWith(t, nil, func(next http.Handler) http.Handler {
@@ -371,6 +376,7 @@ func TestRun_Quarantine(t *testing.T) {
 // written by this version, and no file of the earlier layout is left in the
 // days rewritten.
 func TestRun_MigratesEarlierLayout(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	f.MustRun(t, nil)
 	want := lakeRows(t, f.dest)
@@ -449,6 +455,7 @@ func TestRun_MigratesEarlierLayout(t *testing.T) {
 
 // TestRun_DryRun reports what a run would do and writes nothing at all.
 func TestRun_DryRun(t *testing.T) {
+	t.Parallel()
 	f := newFullFixture(t)
 	sum := f.MustRun(t, func(c *jobs.Config) {
 		c.DryRun = true
@@ -467,5 +474,33 @@ func TestRun_DryRun(t *testing.T) {
 	})
 	if len(files) != 0 {
 		t.Errorf("dry run wrote %v", files)
+	}
+}
+
+// TestRun_KeepsEvolvableEnumMembers: a run asks Graph for evolvable enum
+// members by name, so a client's productFamily azureCommunicationServices is
+// stored as such; Graph (and the simulator) send unknownFutureValue to a
+// client that does not ask, and that value could never be repaired later.
+func TestRun_KeepsEvolvableEnumMembers(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, func(c *graphsim.Config) { c.RecordsPerDay = 20 }, nil)
+	f.seedCheckpoint(t, f.dest, f.clock.Now().Add(-24*time.Hour))
+	f.MustRun(t, nil)
+	files, _ := filepath.Glob(filepath.Join(f.dest, schemas.TableSessions, "dt=*", "*.parquet"))
+	families := map[string]int{}
+	for _, file := range files {
+		err := load.ReadParquet(file, 1000, func(rows []schemas.SessionRow) error {
+			for _, r := range rows {
+				families[r.CallerEndpoint.UserAgentProductFamily]++
+				families[r.CalleeEndpoint.UserAgentProductFamily]++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if families["azureCommunicationServices"] == 0 {
+		t.Errorf("no session endpoint with productFamily azureCommunicationServices; families stored: %v", families)
 	}
 }

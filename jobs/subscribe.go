@@ -35,13 +35,18 @@ func (o SubscribeOptions) resource() string {
 	return "/communications/callRecords?$filter=participants/any(p:p/id in (" + strings.Join(quoted, ",") + "))"
 }
 
-// graphClient returns the Graph client cfg describes.
+// graphClient returns the Graph client cfg describes. It asks Graph for
+// evolvable enum members by name (Prefer: include-unknown-enum-members):
+// without it, Graph sends unknownFutureValue for members such as
+// productFamily azureCommunicationServices, and that value is lost for good
+// once the record leaves Graph's 30 days.
 func graphClient(cfg Config) (*extract.Client, error) {
 	cfg, err := cfg.withGraph()
 	if err != nil {
 		return nil, err
 	}
-	c, err := extract.New(extract.Config{BaseURL: cfg.GraphURL, Credential: cfg.Credential, MaxRPS: cfg.MaxRPS, Logger: cfg.Logger, Now: cfg.Now})
+	c, err := extract.New(extract.Config{BaseURL: cfg.GraphURL, Credential: cfg.Credential, MaxRPS: cfg.MaxRPS, Logger: cfg.Logger, Now: cfg.Now,
+		IncludeUnknownEnumMembers: true})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrConfig, err)
 	}

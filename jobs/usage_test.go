@@ -106,6 +106,7 @@ func usageOnly(c *jobs.Config) {
 // re-read the lookback (rows arrive 24-48 h late) and pick up late rows without
 // doubling any.
 func TestUsage_ScheduledRuns(t *testing.T) {
+	t.Parallel()
 	f := newFixture(t, nil)
 	start := f.clock.Now()
 	f.MustRun(t, usageOnly)
@@ -124,6 +125,7 @@ func TestUsage_ScheduledRuns(t *testing.T) {
 func thinUsage(c *graphsim.Config) { c.PstnPerDay, c.DirectRoutingPerDay = 10, 6 }
 
 func TestUsage_Backfill120Days(t *testing.T) {
+	t.Parallel()
 	f := newFixtureWith(t, thinUsage, nil)
 	to := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	from := to.Add(-120 * 24 * time.Hour)

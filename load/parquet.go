@@ -386,7 +386,9 @@ func ReadParquet[T any](path string, batch int, fn func([]T) error) error {
 		return fmt.Errorf("read parquet %s: %w", path, err)
 	}
 	defer r.Close()
-	buf := make([]T, batch)
+	// A batch no larger than the file: most partitions are small, and a
+	// wide row type's batch is megabytes.
+	buf := make([]T, max(1, min(int64(batch), pf.NumRows())))
 	for {
 		clear(buf) // fresh values each batch, so rows kept by fn are not overwritten
 		n, rerr := readRows(r, buf)

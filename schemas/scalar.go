@@ -212,8 +212,14 @@ func secondsDuration(c []byte) (int64, bool) {
 	}
 	var total float64 // as ParseISODuration sums it
 	total += n * 1e6
+	if total >= maxMicros {
+		return 0, false // ParseISODuration says why
+	}
 	return int64(math.Round(total)), true
 }
+
+// maxMicros is the first float64 past int64's range (2^63).
+const maxMicros = float64(1 << 63)
 
 // ParseISODuration parses an ISO 8601 duration of the form [-]PnDTnHnMn.nS (weeks
 // "nW" too; years and months are refused because their length is not fixed) and
@@ -272,6 +278,9 @@ func ParseISODuration(s string) (int64, error) {
 	}
 	if !seen {
 		return 0, fmt.Errorf("duration %q: no components", in)
+	}
+	if total >= maxMicros { // would wrap around in int64
+		return 0, fmt.Errorf("duration %q: longer than %d microseconds", in, int64(math.MaxInt64))
 	}
 	us := int64(math.Round(total))
 	if neg {

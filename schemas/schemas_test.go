@@ -128,11 +128,20 @@ func TestParseISODuration(t *testing.T) {
 		{"PT", 0, false},
 		{"P", 0, false},
 		{"PTS", 0, false},
+		{"P100000D", 8_640_000_000_000_000, true},
+		{"P2562047788015D", 0, false},   // past int64 microseconds: no wrap-around
+		{"PT10000000000000S", 0, false}, // the same on the fast path of UnmarshalJSON
+		{"-P2562047788015D", 0, false},
 	}
 	for _, tt := range tests {
 		got, err := schemas.ParseISODuration(tt.in)
 		if (err == nil) != tt.wantOK || (tt.wantOK && got != tt.want) {
 			t.Errorf("ParseISODuration(%q) = %d, %v; want %d, ok=%v", tt.in, got, err, tt.want, tt.wantOK)
+		}
+		var d schemas.Duration
+		err = d.UnmarshalJSON([]byte(`"` + tt.in + `"`))
+		if (err == nil) != tt.wantOK || (tt.wantOK && d.Micros != tt.want) {
+			t.Errorf("Duration.UnmarshalJSON(%q) = %d, %v; want %d, ok=%v", tt.in, d.Micros, err, tt.want, tt.wantOK)
 		}
 	}
 }
