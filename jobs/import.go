@@ -92,7 +92,7 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			}
 			continue
 		}
-		date := head.date()
+		date := head.Date()
 		switch {
 		case date < last:
 			sorted = false
@@ -310,20 +310,10 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 	}, nil
 }
 
-// recordHead is what routing a raw record needs.
-type recordHead struct {
-	ID      string       `json:"id"`
-	Version int64        `json:"version"`
-	Start   schemas.Time `json:"startDateTime"`
-}
-
-func (h recordHead) date() string { return schemas.PartitionDate(h.Start.Time) }
-
-// peekRecord reads a record's id, version and start; a record without them is
-// refused with the decoder's own explanation.
-func peekRecord(raw []byte) (recordHead, error) {
-	th, err := transform.PeekCallRecord(raw) // as json.Unmarshal into a recordHead
-	h := recordHead(th)
+// peekRecord reads what routing a raw record needs: its id, version and
+// start; a record without them is refused with the decoder's own explanation.
+func peekRecord(raw []byte) (transform.CallRecordHead, error) {
+	h, err := transform.PeekCallRecord(raw)
 	if err != nil || h.ID == "" || h.Start.IsZero() {
 		_, derr := transform.DecodeCallRecord(raw)
 		if derr == nil {
@@ -350,7 +340,7 @@ type spooled struct {
 }
 
 // spoolRecord adds a record to the chunk of its date, which it starts if need be.
-func spoolRecord(chunks map[string]*importChunk, dir, date string, head recordHead, raw []byte) error {
+func spoolRecord(chunks map[string]*importChunk, dir, date string, head transform.CallRecordHead, raw []byte) error {
 	c, ok := chunks[date]
 	if !ok {
 		var err error

@@ -71,7 +71,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 			if herr != nil {
 				return r.quarantine(ctx, ds, id, raw, herr, log)
 			}
-			return spoolRecord(chunks, dir, head.date(), head, raw)
+			return spoolRecord(chunks, dir, head.Date(), head, raw)
 		},
 		NotFound: func(id string) { missing = append(missing, byID[id]) },
 		// Quarantined, the entry goes: the scheduled window lists the record

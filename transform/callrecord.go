@@ -41,6 +41,9 @@ type CallRecordHead struct {
 	Start   schemas.Time `json:"startDateTime"`
 }
 
+// Date is the partition (dt) the record belongs to.
+func (h CallRecordHead) Date() string { return schemas.PartitionDate(h.Start.Time) }
+
 // PeekCallRecord reads the head of a whole call record and checks that raw is
 // one valid JSON value, exactly as json.Unmarshal into a CallRecordHead does
 // (the other properties are not looked at), without decoding the rest. On
