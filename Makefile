@@ -4,6 +4,10 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 BIN       := $(CURDIR)/bin
 VERSITYGW_VERSION := v1.8.0
 STATICCHECK_VERSION := v0.8.2
+# The last Azurite that runs on Node.js 20 (3.36 wants 22); keep it equal to
+# loadtest.AzuriteVersion.
+AZURITE_VERSION := 3.35.0
+AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
 .PHONY: build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
 
@@ -18,13 +22,18 @@ demo: build
 $(BIN)/versitygw:
 	GOBIN=$(BIN) CGO_ENABLED=0 $(GO) install github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION)
 
+# The Azure store and end-to-end tests run against Azurite, the Azure Storage
+# emulator, from the npm registry into ./bin/azurite (Node.js and npm needed).
+$(AZURITE):
+	npm install --prefix $(BIN)/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
+
 # The metrics test pushes to a real Prometheus Pushgateway (Debian package).
 pushgateway:
 	@command -v prometheus-pushgateway >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-pushgateway; }
 
-# Every test: lint, the unit and S3 tests with the race detector, and the DuckDB
+# Every test: lint, the unit, S3 and Azure tests with the race detector, and the DuckDB
 # read-back tests (a separate module: our binary stays CGO-free).
-test: lint $(BIN)/versitygw pushgateway
+test: lint $(BIN)/versitygw $(AZURITE) pushgateway
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 	cd e2e && VERSITYGW_BIN=$(BIN)/versitygw CGO_ENABLED=1 $(GO) test -count=1 ./...
 	cd bench/decoders && $(GO) test -count=1 ./...
@@ -41,14 +50,14 @@ image:
 deploy-check:
 	cd deploy/validate && $(GO) vet ./... && $(GO) test -count=1 ./...
 
-race: $(BIN)/versitygw pushgateway
+race: $(BIN)/versitygw $(AZURITE) pushgateway
 	CGO_ENABLED=1 $(GO) test -race ./...
 
-integration: $(BIN)/versitygw pushgateway
+integration: $(BIN)/versitygw $(AZURITE) pushgateway
 	CALLRECORDS_TEST_DISALLOW_SKIP=1 CGO_ENABLED=1 $(GO) test -count=1 ./...
 	cd e2e && CALLRECORDS_TEST_DISALLOW_SKIP=1 CGO_ENABLED=1 $(GO) test -count=1 ./...
 
-e2e: $(BIN)/versitygw
+e2e: $(BIN)/versitygw $(AZURITE)
 	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 -v ./...
 
 # staticcheck, pinned, installed into ./bin like versitygw.

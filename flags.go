@@ -19,11 +19,17 @@ import (
 var (
 	tenantFlag = &cli.StringFlag{Name: "tenant-id", Usage: "Entra tenant (directory) id", EnvVars: []string{"CALLRECORDS_TENANT_ID", "AZURE_TENANT_ID"}}
 	graphFlag  = &cli.StringFlag{Name: "graph-url", Usage: "Graph endpoint (default: the --cloud's)", EnvVars: []string{"CALLRECORDS_GRAPH_URL"}}
-	destFlag   = &cli.StringFlag{Name: "dest", Usage: "lake root: s3://bucket/prefix, file:///abs/path or a path", EnvVars: []string{"CALLRECORDS_DEST"}}
-	s3Flags    = []cli.Flag{
+	destFlag   = &cli.StringFlag{Name: "dest", Usage: "lake root: s3://bucket/prefix, abfss://container@account.dfs.core.windows.net/prefix, file:///abs/path or a path", EnvVars: []string{"CALLRECORDS_DEST"}}
+	// storeFlags: how to reach an s3:// or abfss:// destination.
+	storeFlags = []cli.Flag{
 		&cli.StringFlag{Name: "s3-endpoint", Usage: "S3-compatible endpoint URL", EnvVars: []string{"CALLRECORDS_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3"}},
 		&cli.BoolFlag{Name: "s3-path-style", Usage: "path-style S3 addressing (MinIO, Ceph, versitygw)", EnvVars: []string{"CALLRECORDS_S3_PATH_STYLE"}},
 		&cli.StringFlag{Name: "s3-region", Usage: "S3 region", EnvVars: []string{"CALLRECORDS_S3_REGION", "AWS_REGION"}},
+		&cli.StringFlag{Name: "azure-storage-key", Usage: "abfss:// with the storage account's shared key instead of Entra (prefer the environment variable)", EnvVars: []string{"CALLRECORDS_AZURE_STORAGE_KEY", "AZURE_STORAGE_KEY"}},
+		&cli.StringFlag{Name: "azure-storage-sas-token", Usage: "abfss:// with a SAS token (read, write, delete, list) instead of Entra (prefer the environment variable)", EnvVars: []string{"CALLRECORDS_AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_SAS_TOKEN"}},
+		&cli.StringFlag{Name: "azure-storage-connection-string", Usage: "abfss:// with a connection string (development, Azurite; its BlobEndpoint wins) (prefer the environment variable)", EnvVars: []string{"CALLRECORDS_AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGE_CONNECTION_STRING"}},
+		&cli.StringFlag{Name: "azure-storage-tenant-id", Usage: "tenant of the storage account, for its Entra token (default: --tenant-id)", EnvVars: []string{"CALLRECORDS_AZURE_STORAGE_TENANT_ID"}},
+		&cli.StringFlag{Name: "azure-blob-endpoint", Usage: "blob service URL for abfss:// instead of the account's (a private endpoint, Azurite)", EnvVars: []string{"CALLRECORDS_AZURE_BLOB_ENDPOINT"}},
 	}
 	logFlags = []cli.Flag{
 		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"CALLRECORDS_LOG_LEVEL"}},
@@ -81,7 +87,7 @@ func newApp() *cli.App {
 			{
 				Name:   "run",
 				Usage:  "run the job: every enabled dataset from its checkpoint (or --from/--to) to now",
-				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag}, s3Flags, runFlags, graphTuning, authFlags, logFlags),
+				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag}, storeFlags, runFlags, graphTuning, authFlags, logFlags),
 				Action: runAction,
 			},
 			{
@@ -118,7 +124,7 @@ func newApp() *cli.App {
 				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag,
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
-				}, s3Flags, logFlags),
+				}, storeFlags, logFlags),
 				Action: importAction,
 			},
 			{
@@ -144,7 +150,7 @@ func newApp() *cli.App {
 						&cli.StringFlag{Name: "client-state", Usage: "the secret given to subscribe", EnvVars: []string{"CALLRECORDS_CLIENT_STATE"}},
 						&cli.StringFlag{Name: "tls-cert", Usage: "serve https with this certificate (else plain http behind an ingress)", EnvVars: []string{"CALLRECORDS_TLS_CERT"}},
 						&cli.StringFlag{Name: "tls-key", Usage: "key of --tls-cert", EnvVars: []string{"CALLRECORDS_TLS_KEY"}},
-					}, s3Flags, authFlags, logFlags),
+					}, storeFlags, authFlags, logFlags),
 					Action: serveNotificationsAction,
 				}},
 			},
@@ -168,7 +174,7 @@ func newApp() *cli.App {
 				Name:  "status",
 				Usage: "checkpoints per tenant and dataset: watermark, lag and time left before unread data expires",
 				Flags: flags([]cli.Flag{destFlag, hiddenNowFlag, &cli.StringFlag{Name: "tenant-id", Usage: "only this tenant", EnvVars: []string{"CALLRECORDS_TENANT_ID"}},
-					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, s3Flags),
+					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, storeFlags),
 				Action: statusAction,
 			},
 		},
@@ -200,6 +206,9 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 	}
 	cfg.TenantID, cfg.Dest, cfg.Cloud = c.String("tenant-id"), c.String("dest"), c.String("cloud")
 	cfg.S3.Endpoint, cfg.S3.ForcePathStyle, cfg.S3.Region = c.String("s3-endpoint"), c.Bool("s3-path-style"), c.String("s3-region")
+	cfg.Azure.AccountKey, cfg.Azure.SASToken = c.String("azure-storage-key"), c.String("azure-storage-sas-token")
+	cfg.Azure.ConnectionString, cfg.Azure.Endpoint = c.String("azure-storage-connection-string"), c.String("azure-blob-endpoint")
+	cfg.AzureTenantID = c.String("azure-storage-tenant-id")
 	if c.IsSet("graph-url") { // else the --cloud's
 		cfg.GraphURL = c.String("graph-url")
 	}

@@ -278,7 +278,7 @@ func statusAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := jobs.ReadStatus(c.Context, cfg.Dest, cfg.S3, cfg.TenantID, cfg.Now().UTC())
+	st, err := jobs.ReadStatus(c.Context, cfg, cfg.TenantID, cfg.Now().UTC())
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -58,32 +59,101 @@ func (c *settable) Add(d time.Duration) {
 // clean run does not write; once the attempts succeed the lake equals a clean
 // run's, table by table.
 func TestLake_ReaderViewUnderS3Faults(t *testing.T) {
-	clk := &settable{t: now}
-	sim := graphsim.New(graphsim.Config{Seed: 42, TenantID: tenant, Now: clk.Now, RecordsPerDay: 4, PstnPerDay: 8, DirectRoutingPerDay: 5, Token: "tok"})
-	srv := httptest.NewServer(sim)
-	t.Cleanup(srv.Close)
 	s3cfg, root := loadtest.StartS3(t)
-	seed := uint64(time.Now().UnixNano())
 	proxy := loadtest.StartFaultProxy(t, s3cfg.Endpoint, nil)
 	faulty := s3cfg
 	// Two attempts per request instead of five: with the 18% of faults,
 	// some requests fail for good and attempts fail part-way, which is what
 	// the reader's view must survive.
 	faulty.Endpoint, faulty.MaxAttempts = proxy.URL, 2
+	lake := filepath.Join(root, s3cfg.Bucket, "lake")
+	testReaderViewUnderFaults(t, proxy, faultyLake{
+		dest:      "s3://" + s3cfg.Bucket + "/lake",
+		configure: func(c *jobs.Config) { c.S3 = faulty },
+		view:      func(*testing.T) string { return lake },
+		expire:    func() { os.Remove(filepath.Join(lake, "_etl", "locks", tenant+".json")) },
+	})
+}
+
+// TestLake_ReaderViewUnderAzureFaults: the same on Azure Blob Storage
+// (Azurite behind the proxy); the reader's view is the lake as listed and
+// downloaded through a store that bypasses the proxy.
+func TestLake_ReaderViewUnderAzureFaults(t *testing.T) {
+	t.Parallel()
+	az := loadtest.StartAzurite(t)
+	server, _ := strings.CutSuffix(az.Endpoint, "/"+loadtest.AzureAccount)
+	proxy := loadtest.StartFaultProxy(t, server, nil)
+	faulty := load.AzureConfig{ConnectionString: az.ConnectionString(proxy.URL + "/" + loadtest.AzureAccount), MaxRetries: 1}
+	dest := az.Dest("lake")
+	direct, err := load.OpenStore(context.Background(), dest, load.StoreConfig{Azure: az.Config()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testReaderViewUnderFaults(t, proxy, faultyLake{
+		dest:      dest,
+		configure: func(c *jobs.Config) { c.Azure = faulty },
+		view:      func(t *testing.T) string { return downloadLake(t, direct) },
+		expire:    func() { direct.Delete(context.Background(), "_etl/locks/"+tenant+".json") },
+	})
+}
+
+// faultyLake is a lake on a real store behind a fault proxy.
+type faultyLake struct {
+	dest      string
+	configure func(c *jobs.Config) // reaches the store through the proxy
+	view      func(t *testing.T) string
+	expire    func() // removes the lease a failed attempt left
+}
+
+// downloadLake copies every object of store into a fresh directory: what a
+// reader listing the store sees.
+func downloadLake(t *testing.T, store load.Store) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := store.List(context.Background(), "", func(o load.Object) error {
+		path, _, err := load.Download(context.Background(), store, o.Key, t.TempDir())
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(o.Key))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.Rename(path, dst)
+	})
+	if err != nil {
+		t.Fatalf("download the lake: %v", err)
+	}
+	return dir
+}
+
+// testReaderViewUnderFaults runs the job twice (a second run with new
+// versions) through a proxy that breaks 18% of the store's requests,
+// retrying each failed attempt, and after every attempt reads the lake as a
+// glob reader does: only rows some clean run wrote, no key twice; at the end
+// the lake equals a clean run's.
+func testReaderViewUnderFaults(t *testing.T, proxy *loadtest.FaultProxy, remote faultyLake) {
+	clk := &settable{t: now}
+	sim := graphsim.New(graphsim.Config{Seed: 42, TenantID: tenant, Now: clk.Now, RecordsPerDay: 4, PstnPerDay: 8, DirectRoutingPerDay: 5, Token: "tok"})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	seed := uint64(time.Now().UnixNano())
 	t.Logf("faults drawn with seed %d", seed)
 	db := openDuckDB(t)
 
-	run := func(dest string, s3 load.S3Config) error {
+	run := func(dest string, edit func(*jobs.Config)) error {
 		cfg := jobs.DefaultConfig()
-		cfg.TenantID, cfg.GraphURL, cfg.Dest, cfg.S3 = tenant, srv.URL, dest, s3
+		cfg.TenantID, cfg.GraphURL, cfg.Dest = tenant, srv.URL, dest
 		cfg.Credential = extract.StaticToken("tok")
 		cfg.MaxRPS, cfg.Concurrency, cfg.Now = 0, 4, clk.Now
 		cfg.Logger = quietLogger
+		if edit != nil {
+			edit(&cfg)
+		}
 		_, err := jobs.Run(context.Background(), cfg)
 		return err
 	}
 	clean := t.TempDir()
-	lake := filepath.Join(root, s3cfg.Bucket, "lake")
 	var allowed []string // clean lakes whose rows a reader may see
 	failed := 0
 	for phase := range 2 {
@@ -95,7 +165,7 @@ func TestLake_ReaderViewUnderS3Faults(t *testing.T) {
 			}
 			clk.Add(6 * time.Hour)
 		}
-		if err := run(clean, load.S3Config{}); err != nil {
+		if err := run(clean, nil); err != nil {
 			t.Fatalf("clean run, phase %d: %v", phase, err)
 		}
 		snapshot := filepath.Join(t.TempDir(), "clean")
@@ -104,15 +174,15 @@ func TestLake_ReaderViewUnderS3Faults(t *testing.T) {
 
 		proxy.SetFaults(loadtest.RandomFaults(seed+uint64(phase), 0.18))
 		for attempt := 1; ; attempt++ {
-			err := run("s3://"+s3cfg.Bucket+"/lake", faulty)
+			err := run(remote.dest, remote.configure)
 			label := fmt.Sprintf("phase %d attempt %d (%v)", phase, attempt, err)
-			checkReaderView(t, db, label, lake, allowed)
+			checkReaderView(t, db, label, remote.view(t), allowed)
 			if err == nil {
 				break
 			}
 			if errors.Is(err, jobs.ErrLocked) {
 				// The failed attempt could not release its lease: it expires.
-				os.Remove(filepath.Join(lake, "_etl", "locks", tenant+".json"))
+				remote.expire()
 			}
 			failed++
 			if attempt == 40 {
@@ -120,7 +190,7 @@ func TestLake_ReaderViewUnderS3Faults(t *testing.T) {
 			}
 		}
 		proxy.SetFaults(nil)
-		if got, want := fingerprint(t, db, lake), fingerprint(t, db, clean); fmt.Sprint(got) != fmt.Sprint(want) {
+		if got, want := fingerprint(t, db, remote.view(t)), fingerprint(t, db, clean); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("phase %d: the lake after the faulty attempts differs from a clean run's:\nfaults %v\nclean  %v", phase, got, want)
 		}
 	}

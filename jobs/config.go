@@ -62,8 +62,15 @@ type Config struct {
 	// Auth builds the Graph credential, unless Credential is set.
 	Auth       extract.CredentialConfig
 	Credential azcore.TokenCredential // Graph credential (never logged)
-	Dest       string                 // s3://bucket/prefix, file:///abs/path or a plain path
+	Dest       string                 // s3://bucket/prefix, abfss://container@account.dfs.core.windows.net/prefix, file:///abs/path or a plain path
 	S3         load.S3Config
+	// Azure authenticates an abfss:// destination; with none of its
+	// secrets or credential set, the store gets an Entra credential built
+	// from Auth (see storeConfig).
+	Azure load.AzureConfig
+	// AzureTenantID is the tenant of that Entra credential when the storage
+	// account is not in TenantID's.
+	AzureTenantID string
 	// Store, when set, is used instead of opening Dest (embedding, fault injection).
 	Store    load.Store
 	Datasets []string

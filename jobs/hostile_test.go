@@ -177,7 +177,7 @@ func TestRun_HostileGraph(t *testing.T) {
 		t.Errorf("pstn_calls holds %d rows, want every row but the 2 bad ones (%d)", len(rows), len(pstnIDs)-2)
 	}
 	// The checkpoints moved.
-	st, err := jobs.ReadStatus(t.Context(), f.dest, f.config().S3, tenant, f.clock.Now())
+	st, err := jobs.ReadStatus(t.Context(), f.config(), tenant, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestRun_UnreadableListingFailsItsDayAlone(t *testing.T) {
 			t.Errorf("record %s of a later day not committed", id)
 		}
 	}
-	st, _ := jobs.ReadStatus(t.Context(), f.dest, f.config().S3, tenant, f.clock.Now())
+	st, _ := jobs.ReadStatus(t.Context(), f.config(), tenant, f.clock.Now())
 	if len(st) != 1 || !st[0].Watermark.Equal(failed) {
 		t.Errorf("checkpoint = %+v, want it at the failed day's start %s", st, failed)
 	}
@@ -309,7 +309,7 @@ func TestRun_EndlessPagingStops(t *testing.T) {
 	if readTable[schemas.PstnCallRow](t, f.dest, schemas.TablePstnCalls) == nil || readTable[schemas.DirectRoutingCallRow](t, f.dest, schemas.TableDirectRoutingCalls) == nil {
 		t.Error("the usage datasets did not commit")
 	}
-	st, _ := jobs.ReadStatus(t.Context(), f.dest, f.config().S3, tenant, f.clock.Now())
+	st, _ := jobs.ReadStatus(t.Context(), f.config(), tenant, f.clock.Now())
 	var moved []string
 	for _, s := range st {
 		if s.Watermark.Equal(f.clock.Now()) {

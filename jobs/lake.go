@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
+	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
 )
@@ -28,25 +30,67 @@ func openStore(ctx context.Context, cfg Config) (load.Store, error) {
 	if cfg.Store != nil {
 		return cfg.Store, nil
 	}
-	store, err := load.OpenStore(ctx, cfg.Dest, cfg.S3)
+	sc, err := storeConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := load.OpenStore(ctx, cfg.Dest, sc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: destination %s: %v", ErrConfig, cfg.Dest, err)
 	}
 	return store, nil
 }
 
-// ReadStatus reads every checkpoint under dest (one tenant when tenant is set),
-// writing nothing. A destination that does not exist is a configuration error.
-func ReadStatus(ctx context.Context, dest string, s3 load.S3Config, tenant string, now time.Time) ([]lake.Status, error) {
-	store, err := openStore(ctx, Config{Dest: dest, S3: s3})
+// storeConfig returns the store settings for cfg.Dest. An abfss://
+// destination with no key, SAS token, connection string or credential of its
+// own gets a Microsoft Entra credential built like the Graph one (workload
+// identity, managed identity, client secret or certificate, the default
+// chain) — without a static Graph token, which storage does not accept.
+func storeConfig(cfg Config) (load.StoreConfig, error) {
+	sc := load.StoreConfig{S3: cfg.S3, Azure: cfg.Azure}
+	az := cfg.Azure
+	if !isAzureDest(cfg.Dest) || az.Credential != nil || az.ConnectionString != "" || az.AccountKey != "" || az.SASToken != "" {
+		return sc, nil
+	}
+	auth := cfg.Auth
+	auth.Token = ""
+	if cfg.AzureTenantID != "" {
+		auth.TenantID = cfg.AzureTenantID
+	}
+	if auth.AuthorityHost == "" {
+		cloud, err := extract.LookupCloud(cfg.Cloud)
+		if err != nil {
+			return sc, configError(": "+err.Error(), "Cloud")
+		}
+		auth.AuthorityHost = cloud.AuthorityHost
+	}
+	cred, err := extract.NewCredential(auth)
+	if err != nil {
+		return sc, fmt.Errorf("%w: storage credential: %v", ErrConfig, err)
+	}
+	sc.Azure.Credential = cred
+	cfg.logger().Info("storage credential", "identity", auth.Describe())
+	return sc, nil
+}
+
+func isAzureDest(dest string) bool {
+	scheme, _, ok := strings.Cut(dest, "://")
+	return ok && strings.EqualFold(scheme, "abfss")
+}
+
+// ReadStatus reads every checkpoint under cfg.Dest (one tenant when tenant is
+// set), writing nothing. A destination that does not exist is a configuration
+// error.
+func ReadStatus(ctx context.Context, cfg Config, tenant string, now time.Time) ([]lake.Status, error) {
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	st, err := lake.ReadStatus(ctx, store, tenant, now)
 	if errors.Is(err, load.ErrNoDestination) {
-		return nil, fmt.Errorf("%w: destination %s: %v", ErrConfig, dest, err)
+		return nil, fmt.Errorf("%w: destination %s: %v", ErrConfig, cfg.Dest, err)
 	}
-	return st, refusedDestination(Config{Dest: dest}, err)
+	return st, refusedDestination(cfg, err)
 }
 
 // PrintStatus writes st as ReadStatus's text report, one line per tenant and

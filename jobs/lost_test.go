@@ -42,6 +42,17 @@ func putTo(part string) func(*http.Request) bool {
 	}
 }
 
+// remoteLake is a lake on a real object store behind a fault proxy.
+type remoteLake struct {
+	proxy *loadtest.FaultProxy
+	dest  func(prefix string) string
+	edit  func(c *jobs.Config)
+	store func(t *testing.T, dest string) load.Store
+	// dir returns a local directory holding every object of the lake at
+	// prefix, as a reader listing the store sees it.
+	dir func(t *testing.T, prefix string) string
+}
+
 // TestRun_LostResponses loses exactly one response of an incremental run into
 // a real S3 server (versitygw, behind a proxy): the server applied the write,
 // the SDK retried it and met its own write. Each time the run succeeds (exit
@@ -53,6 +64,70 @@ func TestRun_LostResponses(t *testing.T) {
 	s3cfg, root := loadtest.StartS3(t)
 	proxy := loadtest.StartFaultProxy(t, s3cfg.Endpoint, nil)
 	s3cfg.Endpoint = proxy.URL
+	testLostResponses(t, remoteLake{
+		proxy: proxy,
+		dest:  func(prefix string) string { return "s3://" + s3cfg.Bucket + "/" + prefix },
+		edit:  func(c *jobs.Config) { c.S3 = s3cfg },
+		store: func(t *testing.T, dest string) load.Store {
+			store, err := load.OpenStore(context.Background(), dest, load.StoreConfig{S3: s3cfg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return store
+		},
+		dir: func(t *testing.T, prefix string) string { return filepath.Join(root, s3cfg.Bucket, prefix) },
+	})
+}
+
+// TestRun_LostResponsesAzure: the same on Azure Blob Storage (Azurite behind
+// the proxy); the lake is read back through the store.
+func TestRun_LostResponsesAzure(t *testing.T) {
+	t.Parallel()
+	az := loadtest.StartAzurite(t)
+	server, _ := strings.CutSuffix(az.Endpoint, "/"+loadtest.AzureAccount)
+	proxy := loadtest.StartFaultProxy(t, server, nil)
+	cfg := load.AzureConfig{ConnectionString: az.ConnectionString(proxy.URL + "/" + loadtest.AzureAccount)}
+	open := func(t *testing.T, dest string) load.Store {
+		store, err := load.OpenStore(context.Background(), dest, load.StoreConfig{Azure: cfg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store
+	}
+	testLostResponses(t, remoteLake{
+		proxy: proxy,
+		dest:  az.Dest,
+		edit:  func(c *jobs.Config) { c.Azure = cfg },
+		store: open,
+		dir: func(t *testing.T, prefix string) string {
+			return downloadLake(t, open(t, az.Dest(prefix)))
+		},
+	})
+}
+
+// downloadLake copies every object of store into a fresh directory.
+func downloadLake(t *testing.T, store load.Store) string {
+	t.Helper()
+	dir := t.TempDir()
+	err := store.List(context.Background(), "", func(o load.Object) error {
+		path, _, err := load.Download(context.Background(), store, o.Key, t.TempDir())
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, filepath.FromSlash(o.Key))
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.Rename(path, dst)
+	})
+	if err != nil {
+		t.Fatalf("download the lake: %v", err)
+	}
+	return dir
+}
+
+func testLostResponses(t *testing.T, remote remoteLake) {
+	proxy := remote.proxy
 	for _, tc := range []struct {
 		name  string
 		nth   int
@@ -68,21 +143,19 @@ func TestRun_LostResponses(t *testing.T) {
 			// of the 3 s TTL).
 			f := newFixtureWith(t, func(c *graphsim.Config) { c.Latency = [2]time.Duration{200 * time.Millisecond, 300 * time.Millisecond} }, nil)
 			prefix := strings.ReplaceAll(tc.name, " ", "-")
-			dest := "s3://" + s3cfg.Bucket + "/" + prefix
-			onS3 := func(c *jobs.Config) {
-				c.Dest, c.S3, c.LockTTL = dest, s3cfg, 3*time.Second
+			dest := remote.dest(prefix)
+			onStore := func(c *jobs.Config) {
+				remote.edit(c)
+				c.Dest, c.LockTTL = dest, 3*time.Second
 				// The job's clock runs (each renewal writes a new expiry),
 				// from the simulator's.
 				started := time.Now()
 				c.Now = func() time.Time { return f.clock.Now().Add(time.Since(started)) }
 			}
-			store, err := load.OpenStore(context.Background(), dest, s3cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
+			store := remote.store(t, dest)
 			seed, _ := json.Marshal(lake.Checkpoint{Tenant: tenant, Dataset: "callrecords", Watermark: f.clock.Now().Add(-24 * time.Hour)})
 			loadtest.MustPut(t, store, "_etl/state/"+tenant+"/callrecords.json", seed)
-			f.MustRun(t, onS3)
+			f.MustRun(t, onStore)
 
 			// Incremental: two records change, one more is published.
 			tr := f.sim.Truth(f.clock.Now().Add(-24*time.Hour), f.clock.Now())
@@ -97,7 +170,7 @@ func TestRun_LostResponses(t *testing.T) {
 			proxy.SetFaults(loseNth(tc.nth, tc.match))
 			lostBefore := proxy.Counts()[loadtest.LostResponse]
 			start := time.Now()
-			sum, err := f.run(t, onS3)
+			sum, err := f.run(t, onStore)
 			proxy.SetFaults(nil)
 			if err != nil {
 				t.Fatalf("run with the response of %s lost = %v, want success", tc.name, err)
@@ -105,7 +178,7 @@ func TestRun_LostResponses(t *testing.T) {
 			if n := proxy.Counts()[loadtest.LostResponse] - lostBefore; n != 1 {
 				t.Fatalf("%d responses lost, want 1 (the run took %s)", n, time.Since(start))
 			}
-			dir := filepath.Join(root, s3cfg.Bucket, prefix)
+			dir := remote.dir(t, prefix)
 			assertReaderView(t, tc.name, dir)
 			versions := map[string]int64{}
 			for _, r := range callRecords(t, dir) {

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
-	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -99,7 +98,7 @@ func TestPushMetrics(t *testing.T) {
 	if data, err := os.ReadFile(summaryFile); err != nil || json.Unmarshal(data, &written) != nil || written.RunID != sum.RunID || written.Tables["call_records"].Rows != sum.Tables["call_records"].Rows {
 		t.Errorf("summary file: %v, run %q; want the run's summary (run %q)", err, written.RunID, sum.RunID)
 	}
-	states, err := jobs.ReadStatus(context.Background(), f.dest, load.S3Config{}, tenant, f.clock.Now())
+	states, err := jobs.ReadStatus(context.Background(), jobs.Config{Dest: f.dest}, tenant, f.clock.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -290,7 +290,7 @@ func TestRun_RetentionGap(t *testing.T) {
 	if len(sum.Gaps) != 1 || !sum.Gaps[0].From.Equal(old.Watermark) {
 		t.Errorf("summary gaps = %+v, want one from %s", sum.Gaps, old.Watermark)
 	}
-	st, err := jobs.ReadStatus(context.Background(), f.dest, load.S3Config{}, tenant, f.clock.Now())
+	st, err := jobs.ReadStatus(context.Background(), jobs.Config{Dest: f.dest}, tenant, f.clock.Now())
 	if err != nil || len(st) != 1 || len(st[0].Gaps) != 1 {
 		t.Fatalf("status = %+v, %v; want the gap recorded in state", st, err)
 	}
@@ -304,7 +304,7 @@ func TestRun_ExplicitWindowKeepsWatermark(t *testing.T) {
 	f := newFixture(t, nil)
 	f.MustRun(t, nil)
 	read := func() lake.Checkpoint {
-		st, err := jobs.ReadStatus(context.Background(), f.dest, load.S3Config{}, tenant, f.clock.Now())
+		st, err := jobs.ReadStatus(context.Background(), jobs.Config{Dest: f.dest}, tenant, f.clock.Now())
 		if err != nil || len(st) != 1 {
 			t.Fatalf("status: %v %v", st, err)
 		}

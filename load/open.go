@@ -11,17 +11,27 @@ import (
 	"strings"
 )
 
+// StoreConfig holds what a destination URL does not say: the S3 and Azure
+// settings. Only the one the URL's scheme selects is used.
+type StoreConfig struct {
+	S3    S3Config
+	Azure AzureConfig
+}
+
 // OpenStore returns the store for a destination:
 //
 //   - "s3://bucket/prefix": an [S3Store]; the bucket and prefix from the URL
-//     replace cfg.Bucket and cfg.Prefix, the other fields of cfg apply;
+//     replace cfg.S3.Bucket and cfg.S3.Prefix, the other fields of cfg.S3 apply;
+//   - "abfss://container@account.dfs.core.windows.net/prefix" (ADLS Gen2)
+//     or "abfss://workspace@onelake.dfs.fabric.microsoft.com/item/Files/…"
+//     (OneLake): an [AzureStore] (see [ParseAzureURL]) with cfg.Azure;
 //   - "file:///abs/path": a [LocalStore] at that absolute path;
 //   - anything without a scheme: a [LocalStore] at that path, relative to the
 //     working directory.
 //
-// A local directory is created if it is missing. The S3 service is not
-// contacted.
-func OpenStore(ctx context.Context, dest string, cfg S3Config) (Store, error) {
+// A local directory is created if it is missing. The S3 or Azure service is
+// not contacted.
+func OpenStore(ctx context.Context, dest string, cfg StoreConfig) (Store, error) {
 	if dest == "" {
 		return nil, errors.New("open store: empty destination")
 	}
@@ -37,7 +47,7 @@ func OpenStore(ctx context.Context, dest string, cfg S3Config) (Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", dest, err)
 	}
-	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+	if !strings.EqualFold(scheme, "abfss") && (u.RawQuery != "" || u.Fragment != "" || u.User != nil) {
 		return nil, fmt.Errorf("open store %s: query, fragment or user info in a destination URL", dest)
 	}
 	switch strings.ToLower(scheme) {
@@ -45,9 +55,20 @@ func OpenStore(ctx context.Context, dest string, cfg S3Config) (Store, error) {
 		if u.Host == "" {
 			return nil, fmt.Errorf("open store %s: no bucket", dest)
 		}
-		cfg.Bucket = u.Host
-		cfg.Prefix = strings.Trim(u.Path, "/")
-		s, err := NewS3Store(ctx, cfg)
+		s3cfg := cfg.S3
+		s3cfg.Bucket = u.Host
+		s3cfg.Prefix = strings.Trim(u.Path, "/")
+		s, err := NewS3Store(ctx, s3cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dest, err)
+		}
+		return s, nil
+	case "abfss":
+		loc, err := ParseAzureURL(dest)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", dest, err)
+		}
+		s, err := NewAzureStore(loc, cfg.Azure)
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", dest, err)
 		}
@@ -65,7 +86,7 @@ func OpenStore(ctx context.Context, dest string, cfg S3Config) (Store, error) {
 		}
 		return s, nil
 	default:
-		return nil, fmt.Errorf("open store %s: unsupported scheme %q (want s3://, file:// or a path)", dest, scheme)
+		return nil, fmt.Errorf("open store %s: unsupported scheme %q (want s3://, abfss://, file:// or a path)", dest, scheme)
 	}
 }
 

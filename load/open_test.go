@@ -22,7 +22,7 @@ func TestOpenStoreLocal(t *testing.T) {
 		{"file://" + filepath.Join(base, "url"), filepath.Join(base, "url")},
 	}
 	for _, tt := range tests {
-		s, err := load.OpenStore(context.Background(), tt.dest, load.S3Config{})
+		s, err := load.OpenStore(context.Background(), tt.dest, load.StoreConfig{})
 		if err != nil {
 			t.Errorf("OpenStore(%s) = %v", tt.dest, err)
 			continue
@@ -39,7 +39,7 @@ func TestOpenStoreLocal(t *testing.T) {
 
 func TestOpenStoreErrors(t *testing.T) {
 	for _, dest := range []string{"", "s3://", "file://relative/path", "file://host/abs", "gs://bucket/x", "s3://bucket/p?x=1", "s3://user@bucket/p", "file:///abs#frag"} {
-		if _, err := load.OpenStore(context.Background(), dest, load.S3Config{}); err == nil {
+		if _, err := load.OpenStore(context.Background(), dest, load.StoreConfig{}); err == nil {
 			t.Errorf("OpenStore(%q) = nil error, want an error", dest)
 		}
 	}
@@ -48,7 +48,7 @@ func TestOpenStoreErrors(t *testing.T) {
 func TestOpenStoreS3(t *testing.T) {
 	cfg, root := loadtest.StartS3(t)
 	cfg.Bucket, cfg.Prefix = "ignored", "ignored/too"
-	s, err := load.OpenStore(context.Background(), "s3://"+loadtest.S3Bucket+"/lake/v1/", cfg)
+	s, err := load.OpenStore(context.Background(), "s3://"+loadtest.S3Bucket+"/lake/v1/", load.StoreConfig{S3: cfg})
 	if err != nil {
 		t.Fatalf("OpenStore = %v", err)
 	}

@@ -23,7 +23,7 @@ const tenant = "0b3c1d2e-aaaa-4bbb-8ccc-0123456789ab"
 var t0 = time.Date(2026, 12, 4, 2, 55, 0, 0, time.UTC)
 
 // The lake's protocol is checked on every store: in memory, a local
-// directory and a real S3 server (versitygw).
+// directory, a real S3 server (versitygw) and Azure Blob Storage (Azurite).
 func TestLake_Memory(t *testing.T) {
 	runLakeTests(t, func(t *testing.T) load.Store { return loadtest.Memory() })
 }
@@ -482,4 +482,20 @@ func TestReadStatus_MissingDestination(t *testing.T) {
 	if _, err := os.Stat(root); !os.IsNotExist(err) {
 		t.Errorf("ReadStatus created %s: %v", root, err)
 	}
+}
+
+func TestLake_Azure(t *testing.T) {
+	t.Parallel()
+	az := loadtest.StartAzurite(t)
+	runLakeTests(t, func(t *testing.T) load.Store {
+		loc, err := load.ParseAzureURL(az.Dest(strings.ReplaceAll(t.Name(), "/", "_")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := load.NewAzureStore(loc, az.Config())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }

@@ -1,0 +1,379 @@
+package load_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
+)
+
+// MustAzureStore opens prefix of the Azurite container through endpoint
+// (the server's, or a proxy's) with the account key.
+func MustAzureStore(tb testing.TB, a loadtest.Azurite, endpoint, prefix string) *load.AzureStore {
+	tb.Helper()
+	loc, err := load.ParseAzureURL(a.Dest(prefix))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := load.NewAzureStore(loc, load.AzureConfig{ConnectionString: a.ConnectionString(endpoint)})
+	if err != nil {
+		tb.Fatalf("NewAzureStore = %v", err)
+	}
+	return s
+}
+
+// rawContainer is an SDK client on the Azurite container, independent of AzureStore.
+func rawContainer(tb testing.TB, a loadtest.Azurite) *container.Client {
+	tb.Helper()
+	c, err := container.NewClientFromConnectionString(a.ConnectionString(a.Endpoint), loadtest.AzureContainer, nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+// TestAzureStore runs the store conformance suite against Azurite.
+func TestAzureStore(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
+	loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
+		return MustAzureStore(t, a, a.Endpoint, strings.ReplaceAll(t.Name(), "/", "_"))
+	})
+}
+
+// TestAzureStore_RandomFaults runs the conformance suite through a proxy
+// that breaks one request in ten (500, 503, resets, lost responses,
+// truncated bodies): every operation still keeps its contract.
+func TestAzureStore_RandomFaults(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
+	server, _ := strings.CutSuffix(a.Endpoint, "/"+loadtest.AzureAccount)
+	proxy := loadtest.StartFaultProxy(t, server, loadtest.RandomFaults(12, 0.10))
+	loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
+		return MustAzureStore(t, a, proxy.URL+"/"+loadtest.AzureAccount, strings.ReplaceAll(t.Name(), "/", "_"))
+	})
+	t.Logf("faults injected: %v", proxy.Counts())
+}
+
+func TestParseAzureURL(t *testing.T) {
+	for _, tt := range []struct {
+		dest string
+		want load.AzureLocation
+	}{
+		{"abfss://fs@acct.dfs.core.windows.net/lake/v1/",
+			load.AzureLocation{Account: "acct", Service: "https://acct.blob.core.windows.net", Container: "fs", Prefix: "lake/v1"}},
+		{"abfss://fs@acct.dfs.core.windows.net",
+			load.AzureLocation{Account: "acct", Service: "https://acct.blob.core.windows.net", Container: "fs"}},
+		{"abfss://fs@Acct.DFS.core.usgovcloudapi.net/p",
+			load.AzureLocation{Account: "acct", Service: "https://acct.blob.core.usgovcloudapi.net", Container: "fs", Prefix: "p"}},
+		{"abfss://Sales Workspace@onelake.dfs.fabric.microsoft.com/calls.Lakehouse/Files/teams",
+			load.AzureLocation{Account: "onelake", Service: "https://onelake.blob.fabric.microsoft.com", Container: "Sales Workspace", Prefix: "calls.Lakehouse/Files/teams"}},
+	} {
+		got, err := load.ParseAzureURL(tt.dest)
+		if err != nil || got != tt.want {
+			t.Errorf("ParseAzureURL(%q) = %+v, %v; want %+v", tt.dest, got, err, tt.want)
+		}
+	}
+	for _, dest := range []string{
+		"abfs://fs@acct.dfs.core.windows.net/p",          // not TLS
+		"abfss://acct.dfs.core.windows.net/p",            // no container
+		"abfss://fs@acct.blob.core.windows.net/p",        // the blob host
+		"abfss://fs@acct.dfs.core.windows.net:443/p",     // a port
+		"abfss://fs:pw@acct.dfs.core.windows.net/p",      // a password
+		"abfss://fs@acct.dfs.core.windows.net/p?sv=2024", // a SAS in the URL
+	} {
+		if got, err := load.ParseAzureURL(dest); err == nil {
+			t.Errorf("ParseAzureURL(%q) = %+v, want an error", dest, got)
+		}
+	}
+}
+
+// TestOpenStoreAzure: an abfss:// destination opens an AzureStore whose
+// objects land under the URL's prefix in its container, with conditional
+// writes enforced; a connection string for another account is refused.
+func TestOpenStoreAzure(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
+	ctx := context.Background()
+	s, err := load.OpenStore(ctx, a.Dest("lake/v1/"), load.StoreConfig{Azure: a.Config()})
+	if err != nil {
+		t.Fatalf("OpenStore = %v", err)
+	}
+	if _, ok := s.(*load.AzureStore); !ok {
+		t.Fatalf("OpenStore(abfss://...) = %T, want *load.AzureStore", s)
+	}
+	loadtest.MustPut(t, s, "t/k", []byte("v"))
+	resp, err := rawContainer(t, a).NewBlobClient("lake/v1/t/k").DownloadStream(ctx, nil)
+	if err != nil {
+		t.Fatalf("blob lake/v1/t/k: %v", err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(got) != "v" {
+		t.Errorf("blob lake/v1/t/k = %q, want %q", got, "v")
+	}
+	if err := load.ProbeConditional(ctx, s); err != nil {
+		t.Errorf("ProbeConditional = %v", err)
+	}
+	if err := load.Exists(ctx, s); err != nil {
+		t.Errorf("Exists = %v", err)
+	}
+	if id, _ := s.(*load.AzureStore).Identity(ctx); strings.Contains(id, loadtest.AzureKey) || !strings.Contains(id, "connection string") {
+		t.Errorf("Identity = %q, want the kind of credential and no secret", id)
+	}
+
+	other := load.AzureConfig{ConnectionString: strings.Replace(a.ConnectionString(a.Endpoint), "AccountName="+loadtest.AzureAccount, "AccountName=other", 1)}
+	if _, err := load.OpenStore(ctx, a.Dest("p"), load.StoreConfig{Azure: other}); err == nil || !strings.Contains(err.Error(), "other") {
+		t.Errorf("OpenStore with another account's connection string = %v, want an error naming it", err)
+	}
+	if _, err := load.OpenStore(ctx, a.Dest("p"), load.StoreConfig{}); err == nil || !strings.Contains(err.Error(), "no credential") {
+		t.Errorf("OpenStore without any Azure credential = %v, want an error", err)
+	}
+}
+
+// TestAzureStore_Errors: a missing container is ErrNoDestination, a wrong
+// key ErrDestination (retrying does not help), and neither names the key.
+func TestAzureStore_Errors(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
+	ctx := context.Background()
+	loc, _ := load.ParseAzureURL(strings.Replace(a.Dest("p"), loadtest.AzureContainer+"@", "missing@", 1))
+	missing, err := load.NewAzureStore(loc, a.Config())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := load.Exists(ctx, missing); !errors.Is(err, load.ErrNoDestination) {
+		t.Errorf("Exists(missing container) = %v, want ErrNoDestination", err)
+	}
+	loc, _ = load.ParseAzureURL(a.Dest("p"))
+	wrongKey := "AAAA" + loadtest.AzureKey[4:]
+	bad, err := load.NewAzureStore(loc, load.AzureConfig{ConnectionString: strings.Replace(a.ConnectionString(a.Endpoint), loadtest.AzureKey, wrongKey, 1), MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = bad.Put(ctx, "k", strings.NewReader("v"))
+	if !errors.Is(err, load.ErrDestination) {
+		t.Errorf("Put with a wrong account key = %v, want ErrDestination", err)
+	}
+	if err != nil && strings.Contains(err.Error(), wrongKey) {
+		t.Errorf("error shows the account key: %v", err)
+	}
+	if s := (load.AzureConfig{AccountKey: wrongKey, SASToken: "sig=x", ConnectionString: "AccountKey=" + wrongKey}).String(); strings.Contains(s, wrongKey) || strings.Contains(s, "sig=x") {
+		t.Errorf("AzureConfig.String() = %s, shows a secret", s)
+	}
+}
+
+// TestAzureStore_ListSkipsDirectories: the directory entries a hierarchical
+// namespace (ADLS Gen2, OneLake) lists as blobs marked hdi_isfolder are not
+// objects of the lake.
+func TestAzureStore_ListSkipsDirectories(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
+	ctx := context.Background()
+	s := MustAzureStore(t, a, a.Endpoint, "hns")
+	loadtest.MustPut(t, s, "call_records/dt=2026-12-01/part-0.parquet", []byte("data"))
+	folder := "true"
+	for _, dir := range []string{"hns/call_records", "hns/call_records/dt=2026-12-01"} {
+		_, err := rawContainer(t, a).NewBlockBlobClient(dir).Upload(ctx, nopCloser{strings.NewReader("")},
+			&blockblob.UploadOptions{Metadata: map[string]*string{"hdi_isfolder": &folder}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var keys []string
+	if err := s.List(ctx, "", func(o load.Object) error { keys = append(keys, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"call_records/dt=2026-12-01/part-0.parquet"}; !equalStrings(keys, want) {
+		t.Errorf("List = %q, want %q (no directory entries)", keys, want)
+	}
+}
+
+// isCommit reports a request that makes a blob's content visible: Put Blob
+// or Put Block List.
+func isCommit(r *http.Request) bool {
+	comp := r.URL.Query().Get("comp")
+	return r.Method == http.MethodPut && (comp == "" || comp == "blocklist")
+}
+
+type nopCloser struct{ io.ReadSeeker }
+
+func (nopCloser) Close() error { return nil }
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestAzureStore_LostResponses: a conditional write whose commit reply is
+// lost (Azure applied it; the SDK retried and met its own write) is the
+// caller's success, not a conflict. A real conflict is still
+// ErrPrecondition; a write lost and then replaced by another writer is
+// ErrOutcomeUnknown.
+func TestAzureStore_LostResponses(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
+	server, _ := strings.CutSuffix(a.Endpoint, "/"+loadtest.AzureAccount)
+	proxy := loadtest.StartFaultProxy(t, server, nil)
+	s := MustAzureStore(t, a, proxy.URL+"/"+loadtest.AzureAccount, "lost")
+	ctx := context.Background()
+	commitOnce := func(fault loadtest.Fault) func(*http.Request, int) loadtest.Fault {
+		var mu sync.Mutex
+		done := false
+		return func(r *http.Request, _ int) loadtest.Fault {
+			mu.Lock()
+			defer mu.Unlock()
+			if done || !isCommit(r) {
+				return loadtest.Pass
+			}
+			done = true
+			return fault
+		}
+	}
+	big := make([]byte, 2*4<<20+5) // three blocks: Put Block List commits
+	rand.NewChaCha8([32]byte{7}).Read(big)
+	for _, large := range []bool{false, true} {
+		body := func(v string) io.Reader {
+			if large {
+				b := bytes.Clone(big)
+				copy(b, v)
+				return bytes.NewReader(b)
+			}
+			return strings.NewReader(v)
+		}
+		key := "small"
+		if large {
+			key = "large"
+		}
+		proxy.SetFaults(commitOnce(loadtest.LostResponse))
+		e1, err := s.PutIfAbsent(ctx, key, body("v1"))
+		if err != nil {
+			t.Fatalf("PutIfAbsent with its reply lost = %v, want success", err)
+		}
+		if head, err := s.Head(ctx, key); err != nil || head != e1 {
+			t.Errorf("Head = %q, %v; want the returned etag %q", head, err, e1)
+		}
+		proxy.SetFaults(commitOnce(loadtest.LostResponse))
+		e2, err := s.PutIfMatch(ctx, key, body("v2"), e1)
+		if err != nil {
+			t.Fatalf("PutIfMatch with its reply lost = %v, want success", err)
+		}
+		if got := loadtest.MustRead(t, s, key); string(got[:2]) != "v2" {
+			t.Errorf("content after PutIfMatch = %q…, want v2", got[:2])
+		}
+		proxy.SetFaults(commitOnce(loadtest.LostResponse))
+		if _, err := s.PutIfMatch(ctx, key, body("v3"), e1); !errors.Is(err, load.ErrPrecondition) {
+			t.Errorf("PutIfMatch(stale etag) = %v, want ErrPrecondition", err)
+		}
+		if _, err := s.PutIfAbsent(ctx, key, body("v4")); !errors.Is(err, load.ErrPrecondition) {
+			t.Errorf("PutIfAbsent(existing) = %v, want ErrPrecondition", err)
+		}
+		proxy.SetFaults(onceFor(http.MethodDelete, "", loadtest.LostResponse))
+		if err := s.DeleteIfMatch(ctx, key, e2); err != nil {
+			t.Errorf("DeleteIfMatch with its reply lost = %v, want success", err)
+		}
+		proxy.SetFaults(nil)
+		if _, err := s.Head(ctx, key); !errors.Is(err, load.ErrNotExist) {
+			t.Errorf("Head after DeleteIfMatch = %v, want ErrNotExist", err)
+		}
+	}
+
+	// Lost, then another writer replaces it before the retry.
+	e1, err := s.PutIfAbsent(ctx, "race", strings.NewReader("1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	commits := 0
+	proxy.SetFaults(func(r *http.Request, _ int) loadtest.Fault {
+		mu.Lock()
+		defer mu.Unlock()
+		if !isCommit(r) {
+			return loadtest.Pass
+		}
+		switch commits++; commits {
+		case 1:
+			return loadtest.LostResponse // applied: "2"
+		case 2: // the retry: another writer got there first
+			_, err := rawContainer(t, a).NewBlockBlobClient("lost/race").Upload(ctx, nopCloser{strings.NewReader("3")}, nil)
+			if err != nil {
+				t.Errorf("the other writer's put: %v", err)
+			}
+		}
+		return loadtest.Pass
+	})
+	_, err = s.PutIfMatch(ctx, "race", strings.NewReader("2"), e1)
+	if !errors.Is(err, load.ErrPrecondition) || !errors.Is(err, load.ErrOutcomeUnknown) {
+		t.Errorf("PutIfMatch whose reply was lost before another write = %v, want ErrPrecondition and ErrOutcomeUnknown", err)
+	}
+	if commits != 2 {
+		t.Errorf("%d commits through the proxy, want the write and its retry", commits)
+	}
+}
+
+// TestAzureStore_InterruptedReads: a body cut short in the middle of a read
+// is read on (Open, Get, Download) from the same version of the blob.
+func TestAzureStore_InterruptedReads(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
+	server, _ := strings.CutSuffix(a.Endpoint, "/"+loadtest.AzureAccount)
+	proxy := loadtest.StartFaultProxy(t, server, nil)
+	s := MustAzureStore(t, a, proxy.URL+"/"+loadtest.AzureAccount, "r")
+	ctx := context.Background()
+	data := make([]byte, 3<<20+17)
+	rand.NewChaCha8([32]byte{8}).Read(data)
+	loadtest.MustPut(t, s, "big.bin", data)
+	small := []byte(`{"watermark":"2026-12-04T00:00:00Z"}`)
+	loadtest.MustPut(t, s, "small.json", small)
+	truncateGets := func(n int) func(*http.Request, int) loadtest.Fault {
+		var mu sync.Mutex
+		return func(r *http.Request, _ int) loadtest.Fault {
+			mu.Lock()
+			defer mu.Unlock()
+			if r.Method != http.MethodGet || r.URL.Query().Has("comp") || n == 0 {
+				return loadtest.Pass
+			}
+			n--
+			return loadtest.Truncate
+		}
+	}
+	proxy.SetFaults(truncateGets(3))
+	if got := loadtest.MustRead(t, s, "big.bin"); !bytes.Equal(got, data) {
+		t.Errorf("Open after 3 truncated bodies read %d bytes, want the %d stored", len(got), len(data))
+	}
+	proxy.SetFaults(truncateGets(2))
+	if got, _, err := s.Get(ctx, "small.json"); err != nil || !bytes.Equal(got, small) {
+		t.Errorf("Get after 2 truncated bodies = %q, %v", got, err)
+	}
+	proxy.SetFaults(truncateGets(1))
+	path, etag, err := load.Download(ctx, s, "big.bin", t.TempDir())
+	if err != nil {
+		t.Fatalf("Download after a truncated body = %v", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
+		t.Errorf("downloaded %d bytes, want the %d stored", len(got), len(data))
+	}
+	proxy.SetFaults(nil)
+	if head, err := s.Head(ctx, "big.bin"); err != nil || head != etag {
+		t.Errorf("Download etag %q, Head %q (%v)", etag, head, err)
+	}
+}
