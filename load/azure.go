@@ -57,6 +57,8 @@ type AzureConfig struct {
 	Endpoint string
 	// MaxRetries bounds the retries of one request; 0 means DefaultMaxAttempts-1.
 	MaxRetries int
+	// HTTPClient sends the requests (a private CA, a proxy); nil: the SDK's.
+	HTTPClient *http.Client
 }
 
 // String describes the configuration with its secrets redacted.
@@ -159,6 +161,9 @@ func NewAzureStore(loc AzureLocation, cfg AzureConfig) (*AzureStore, error) {
 		// Counts the attempts of a conditional write's commit, inside the retry loop.
 		PerRetryPolicies: []policy.Policy{countCommitAttempts{}},
 	}}
+	if cfg.HTTPClient != nil {
+		opts.Transport = cfg.HTTPClient
+	}
 	service := loc.Service
 	if cfg.Endpoint != "" {
 		service = strings.TrimRight(cfg.Endpoint, "/")

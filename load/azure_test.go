@@ -377,3 +377,49 @@ func TestAzureStore_InterruptedReads(t *testing.T) {
 		t.Errorf("Download etag %q, Head %q (%v)", etag, head, err)
 	}
 }
+
+// TestAzureStore_Entra: with a Microsoft Entra credential the store asks for
+// a token for Azure Storage and sends it as a bearer token (over https: the
+// SDK refuses to send one over http) — every operation of the contract works
+// (the conformance suite); a token for another audience is refused as
+// ErrDestination, which retrying does not change.
+func TestAzureStore_Entra(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzuriteOAuth(t)
+	tok := &loadtest.EntraToken{Tenant: "0b3c1d2e-aaaa-4bbb-8ccc-0123456789ab", Audience: "https://storage.azure.com"}
+	cfg := load.AzureConfig{Credential: tok, Endpoint: a.Endpoint, HTTPClient: a.HTTPClient}
+	loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
+		loc, err := load.ParseAzureURL(a.Dest(strings.ReplaceAll(t.Name(), "/", "_")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := load.NewAzureStore(loc, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+	for _, scope := range tok.Scopes() {
+		if scope != "https://storage.azure.com/.default" {
+			t.Errorf("token asked for scope %q, want https://storage.azure.com/.default", scope)
+		}
+	}
+	if len(tok.Scopes()) == 0 {
+		t.Error("the store never asked the credential for a token")
+	}
+
+	ctx := context.Background()
+	loc, _ := load.ParseAzureURL(a.Dest("wrong-audience"))
+	cfg.Credential = &loadtest.EntraToken{Tenant: tok.Tenant, Audience: "https://graph.microsoft.com"}
+	cfg.MaxRetries = 1
+	s, err := load.NewAzureStore(loc, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "k", strings.NewReader("v")); !errors.Is(err, load.ErrDestination) {
+		t.Errorf("Put with a Graph token = %v, want ErrDestination", err)
+	}
+	if id, _ := s.Identity(ctx); !strings.Contains(id, "Entra") {
+		t.Errorf("Identity = %q, want the Entra credential named", id)
+	}
+}
