@@ -11,9 +11,11 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
@@ -421,5 +423,45 @@ func TestAzureStore_Entra(t *testing.T) {
 	}
 	if id, _ := s.Identity(ctx); !strings.Contains(id, "Entra") {
 		t.Errorf("Identity = %q, want the Entra credential named", id)
+	}
+}
+
+// TestAzureStore_KeyAndSAS: the account's shared key and a container SAS
+// token (read, add, create, write, delete, list) each authenticate every
+// operation of the contract.
+func TestAzureStore_KeyAndSAS(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
+	cred, err := container.NewSharedKeyCredential(loadtest.AzureAccount, loadtest.AzureKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed, err := container.NewClientWithSharedKeyCredential(a.Endpoint+"/"+loadtest.AzureContainer, cred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	perms := sas.ContainerPermissions{Read: true, Add: true, Create: true, Write: true, Delete: true, List: true}
+	sasURL, err := keyed.GetSASURL(perms, time.Now().Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sasToken, _ := strings.Cut(sasURL, "?")
+	for name, cfg := range map[string]load.AzureConfig{
+		"key": {AccountKey: loadtest.AzureKey, Endpoint: a.Endpoint},
+		"sas": {SASToken: "?" + sasToken, Endpoint: a.Endpoint},
+	} {
+		t.Run(name, func(t *testing.T) {
+			loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
+				loc, err := load.ParseAzureURL(a.Dest(strings.ReplaceAll(t.Name(), "/", "_")))
+				if err != nil {
+					t.Fatal(err)
+				}
+				s, err := load.NewAzureStore(loc, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return s
+			})
+		})
 	}
 }
