@@ -3,8 +3,8 @@
 # callrecords-etl container image: a static, CGO-free binary on distroless
 # (CA certificates, tzdata, /etc/passwd with the nonroot user; no shell).
 #
-#   docker build --build-arg VERSION=$(git describe --tags --always --dirty) \
-#     -t ghcr.io/callrecords-etl/callrecords-etl:v0.1.0 .
+#   make image   (docker build --build-arg VERSION=$(cat VERSION) --build-arg COMMIT=<commit> \
+#                   -t ghcr.io/callrecords-etl/callrecords-etl:v$(cat VERSION) .)
 #
 # Cross-building (e.g. arm64 from amd64) needs no emulation: the Go compiler
 # cross-compiles, so the build stage runs on the build host's platform.
@@ -15,7 +15,7 @@ ARG GO_VERSION=1.26.8
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION} AS build
 ARG TARGETOS
 ARG TARGETARCH
-ARG VERSION=dev
+ARG COMMIT=unknown
 ENV CGO_ENABLED=0 \
     GOTOOLCHAIN=local
 WORKDIR /src
@@ -27,7 +27,7 @@ COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w -X main.Version=${VERSION}" -o /out/callrecords-etl .
+    go build -trimpath -ldflags="-s -w -X main.commit=${COMMIT}" -o /out/callrecords-etl .
 
 FROM gcr.io/distroless/static-debian12:nonroot
 ARG VERSION=dev

@@ -1,6 +1,7 @@
 # callrecords-etl. `make demo` and `make test` install what they need themselves.
 GO        ?= go
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+VERSION   := $(shell cat VERSION)
+COMMIT    ?= $(shell git describe --always --dirty --abbrev=7 --exclude='*' 2>/dev/null)
 BIN       := $(CURDIR)/bin
 VERSITYGW_VERSION := v1.8.0
 STATICCHECK_VERSION := v0.8.2
@@ -12,7 +13,7 @@ AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 .PHONY: build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.Version=$(VERSION)" -o $(BIN)/callrecords-etl .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.commit=$(COMMIT)" -o $(BIN)/callrecords-etl .
 
 demo: build
 	$(BIN)/callrecords-etl demo --dest ./lake
@@ -43,7 +44,7 @@ test: lint $(BIN)/versitygw $(AZURITE) pushgateway
 # Docker engine; none runs on the development machines here).
 IMAGE ?= ghcr.io/callrecords-etl/callrecords-etl
 image:
-	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE):$(VERSION) .
+	docker build --build-arg VERSION=$(VERSION) --build-arg COMMIT=$(COMMIT) -t $(IMAGE):v$(VERSION) .
 
 # Offline validation of deploy/: strict decoding into k8s.io/api types, kustomize
 # builds, podFailurePolicy against our exit codes, alert rules, the DAG's syntax.

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -78,11 +80,80 @@ func flags(groups ...[]cli.Flag) []cli.Flag {
 	return out
 }
 
+// envName is the environment variable of a flag: CALLRECORDS_ and its name in
+// upper snake case.
+func envName(flag string) string {
+	return "CALLRECORDS_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// honourEnvironment gives every flag of every command its CALLRECORDS_<FLAG>
+// variable, first (before the usual Azure and AWS ones a flag may also read),
+// so that no flag can be added without one. Each command gets its own copy
+// of its flags: urfave/cli stores what it parses in the flag, and the flag
+// variables above are shared by commands and by every newApp.
+func honourEnvironment(cmds []*cli.Command) {
+	for _, cmd := range cmds {
+		for i, f := range cmd.Flags {
+			name := f.Names()[0]
+			env := envName(name)
+			switch f := f.(type) {
+			case *cli.StringFlag:
+				c := *f
+				c.EnvVars = withEnv(f.EnvVars, env)
+				cmd.Flags[i] = &c
+			case *cli.BoolFlag:
+				c := *f
+				c.EnvVars = withEnv(f.EnvVars, env)
+				cmd.Flags[i] = &c
+			case *cli.IntFlag:
+				c := *f
+				c.EnvVars = withEnv(f.EnvVars, env)
+				cmd.Flags[i] = &c
+			case *cli.Int64Flag:
+				c := *f
+				c.EnvVars = withEnv(f.EnvVars, env)
+				cmd.Flags[i] = &c
+			case *cli.Float64Flag:
+				c := *f
+				c.EnvVars = withEnv(f.EnvVars, env)
+				cmd.Flags[i] = &c
+			case *cli.DurationFlag:
+				c := *f
+				c.EnvVars = withEnv(f.EnvVars, env)
+				cmd.Flags[i] = &c
+			case *cli.StringSliceFlag:
+				c := *f
+				c.EnvVars = withEnv(f.EnvVars, env)
+				if f.Value != nil {
+					c.Value = cli.NewStringSlice(f.Value.Value()...)
+				}
+				cmd.Flags[i] = &c
+			default:
+				panic(fmt.Sprintf("flag --%s: type %T has no environment variable wiring", name, f))
+			}
+		}
+		honourEnvironment(cmd.Subcommands)
+	}
+}
+
+func withEnv(vars []string, env string) []string {
+	if slices.Contains(vars, env) {
+		return slices.Clone(vars)
+	}
+	return append([]string{env}, vars...)
+}
+
 func newApp() *cli.App {
+	app := newCommands()
+	honourEnvironment(app.Commands)
+	return app
+}
+
+func newCommands() *cli.App {
 	return &cli.App{
 		Name:    "callrecords-etl",
 		Usage:   "copy Microsoft Teams call records from Microsoft Graph into a Parquet data lake",
-		Version: Version,
+		Version: version(),
 		Commands: []*cli.Command{
 			{
 				Name:   "run",

@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +17,10 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime/debug"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -28,8 +32,40 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
-// Version is set at build time with -ldflags "-X main.Version=...".
-var Version = "dev"
+// semver is the release version, from the file VERSION (see CHANGELOG.md).
+//
+//go:embed VERSION
+var semver string
+
+// commit is the commit the binary was built from, set at build time with
+// -ldflags "-X main.commit=..." (make build, the Dockerfile); when it is not,
+// the VCS revision the Go toolchain recorded.
+var commit string
+
+// version is what --version prints: the semantic version and the commit,
+// e.g. "0.2.0 (commit 5c5379a)", "(commit 5c5379a-dirty)" for a build from a
+// modified tree.
+func version() string {
+	c := commit
+	if info, ok := debug.ReadBuildInfo(); ok && c == "" {
+		modified := false
+		for _, s := range info.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				c = s.Value[:min(len(s.Value), 7)]
+			case "vcs.modified":
+				modified = s.Value == "true"
+			}
+		}
+		if c != "" && modified {
+			c += "-dirty"
+		}
+	}
+	if c == "" {
+		c = "unknown"
+	}
+	return strings.TrimSpace(semver) + " (commit " + c + ")"
+}
 
 // defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT is
 // not set: the job's working set is about 100 MiB, and one very large call
@@ -62,7 +98,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	app.CommandNotFound = func(c *cli.Context, name string) {
 		unknown = usageError("unknown command %q (see `callrecords-etl help`)", name)
 	}
-	onUsage := func(c *cli.Context, err error, _ bool) error { return usageError("%v", err) }
+	onUsage := func(c *cli.Context, err error, _ bool) error { return usageError("%v%s", err, example(app, err)) }
 	app.OnUsageError = onUsage
 	var setOnUsage func([]*cli.Command)
 	setOnUsage = func(cmds []*cli.Command) {
@@ -82,6 +118,43 @@ var errUsage = errors.New("usage")
 
 func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
+}
+
+// flagInError finds the flag urfave/cli names in a parse error, for flag
+// values ("for flag -lookback") and environment variables ("for flag lookback").
+var flagInError = regexp.MustCompile(`for flag -{0,2}([a-z0-9-]+)`)
+
+// example returns, for an error about a flag's value, what a good value of
+// that flag's type looks like; "" when the error names no flag.
+func example(app *cli.App, err error) string {
+	m := flagInError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return ""
+	}
+	var kind cli.Flag
+	var find func([]*cli.Command)
+	find = func(cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			for _, f := range cmd.Flags {
+				if slices.Contains(f.Names(), m[1]) {
+					kind = f
+				}
+			}
+			find(cmd.Subcommands)
+		}
+	}
+	find(app.Commands)
+	switch kind.(type) {
+	case *cli.DurationFlag:
+		return " (want a duration such as 48h, 90m or 1h30m: units h, m, s, ms; no d for days, 72h is three)"
+	case *cli.IntFlag, *cli.Int64Flag:
+		return " (want a whole number such as 8)"
+	case *cli.Float64Flag:
+		return " (want a number such as 2.5 or 0)"
+	case *cli.BoolFlag:
+		return " (want true or false)"
+	}
+	return ""
 }
 
 // exitCode maps an error to the process exit code (jobs.ExitCode, and

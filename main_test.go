@@ -125,3 +125,31 @@ func TestRun_DestinationRefusedExits2(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_BadValuesShowAnExample: a value of the wrong type, on the command
+// line or in the environment, exits 2 with an example of a good one.
+func TestRun_BadValuesShowAnExample(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		env     string // NAME=value, or ""
+		example string
+	}{
+		{[]string{"run", "--lookback", "2d"}, "", "48h"},
+		{[]string{"run"}, "CALLRECORDS_USAGE_HISTORY=30d", "48h"},
+		{[]string{"run", "--concurrency", "eight"}, "", "such as 8"},
+		{[]string{"simulate"}, "CALLRECORDS_RECORDS_PER_DAY=many", "such as 8"},
+		{[]string{"run", "--graph-max-rps", "fast"}, "", "such as 2.5"},
+		{[]string{"status"}, "CALLRECORDS_JSON=yes please", "true or false"},
+		{[]string{"run", "--from", "yesterday", "--to", "today"}, "", "2026-01-01T00:00:00Z"},
+	} {
+		t.Run(strings.Join(tc.args, " ")+" "+tc.env, func(t *testing.T) {
+			if name, value, ok := strings.Cut(tc.env, "="); ok {
+				t.Setenv(name, value)
+			}
+			err := runQuiet(append([]string{"callrecords-etl"}, tc.args...))
+			if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), tc.example) {
+				t.Errorf("exit %d, %v; want exit 2 and an example with %q", exitCode(err), err, tc.example)
+			}
+		})
+	}
+}
