@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 AZURITE_VERSION := 3.35.0
 AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
-.PHONY: build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
+.PHONY: shells build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.commit=$(COMMIT)" -o $(BIN)/callrecords-etl .
@@ -28,13 +28,17 @@ $(BIN)/versitygw:
 $(AZURITE):
 	npm install --prefix $(BIN)/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
+# The completion test runs the scripts in real shells (Debian packages).
+shells:
+	@command -v zsh >/dev/null && command -v fish >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish; }
+
 # The metrics test pushes to a real Prometheus Pushgateway (Debian package).
 pushgateway:
 	@command -v prometheus-pushgateway >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-pushgateway; }
 
 # Every test: lint, the unit, S3 and Azure tests with the race detector, and the DuckDB
 # read-back tests (a separate module: our binary stays CGO-free).
-test: lint $(BIN)/versitygw $(AZURITE) pushgateway
+test: lint $(BIN)/versitygw $(AZURITE) pushgateway shells
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 	cd e2e && VERSITYGW_BIN=$(BIN)/versitygw CGO_ENABLED=1 $(GO) test -count=1 ./...
 	cd bench/decoders && $(GO) test -count=1 ./...

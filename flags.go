@@ -145,6 +145,8 @@ func withEnv(vars []string, env string) []string {
 
 func newApp() *cli.App {
 	app := newCommands()
+	app.EnableBashCompletion = true
+	app.Commands = append(app.Commands, completionCommand())
 	honourEnvironment(app.Commands)
 	return app
 }
