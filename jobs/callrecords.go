@@ -315,6 +315,9 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 	if r.cfg.DryRun {
 		r.sum.update(func() {
 			stats.countNewOrUpdated(slices.Values(fetch), stored)
+			if len(fetch) > 0 {
+				stats.Partitions++
+			}
 		})
 		if len(fetch) > 0 {
 			log.Info("dry run: would fetch and rewrite the partition", "listed", len(listed), "fetch", len(fetch))

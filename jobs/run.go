@@ -200,7 +200,7 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	}
 
 	r := &runner{cfg: cfg, lake: lk, graph: graph, tmp: tmp,
-		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero()}}
+		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero(), DryRun: cfg.DryRun}}
 
 	runErr := work(ctx, r)
 	if cause := context.Cause(ctx); errors.Is(cause, lake.ErrLockLost) {

@@ -453,17 +453,24 @@ func TestRun_MigratesEarlierLayout(t *testing.T) {
 	}
 }
 
-// TestRun_DryRun reports what a run would do and writes nothing at all.
+// TestRun_DryRun reports what a run would do — the records it would fetch,
+// the partitions of every dataset it would rewrite, as the run that follows
+// does — says it is a dry run, and writes nothing at all.
 func TestRun_DryRun(t *testing.T) {
 	t.Parallel()
 	f := newFullFixture(t)
-	sum := f.MustRun(t, func(c *jobs.Config) {
-		c.DryRun = true
+	all := func(c *jobs.Config) {
 		c.Datasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}
-	})
+	}
+	sum := f.MustRun(t, func(c *jobs.Config) { all(c); c.DryRun = true })
 	truth := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
-	if d := sum.Datasets[schemas.DatasetCallRecords]; d.New != truth.Records || d.Partitions != 0 {
-		t.Errorf("dry run: would fetch %d new in %d partitions, want %d and none written", d.New, d.Partitions, truth.Records)
+	if d := sum.Datasets[schemas.DatasetCallRecords]; d.New != truth.Records {
+		t.Errorf("dry run: would fetch %d new, want %d", d.New, truth.Records)
+	}
+	var printed strings.Builder
+	sum.Print(&printed)
+	if !sum.DryRun || !strings.Contains(printed.String(), "DRY RUN") {
+		t.Errorf("dry run summary (DryRun %t) does not say so:\n%s", sum.DryRun, printed.String())
 	}
 	var files []string
 	filepath.Walk(f.dest, func(path string, info os.FileInfo, err error) error {
@@ -474,6 +481,13 @@ func TestRun_DryRun(t *testing.T) {
 	})
 	if len(files) != 0 {
 		t.Errorf("dry run wrote %v", files)
+	}
+	real := f.MustRun(t, all)
+	for _, ds := range []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting} {
+		dry, done := sum.Datasets[ds].Partitions, real.Datasets[ds].Partitions
+		if dry != done || done == 0 {
+			t.Errorf("%s: dry run would rewrite %d partitions, the run rewrote %d", ds, dry, done)
+		}
 	}
 }
 

@@ -18,12 +18,15 @@ import (
 type Summary struct {
 	mu sync.Mutex
 
-	RunID       string                     `json:"run_id"`
-	Tenant      string                     `json:"tenant_id"`
-	Started     time.Time                  `json:"started"`
-	Finished    time.Time                  `json:"finished"`
-	Seconds     float64                    `json:"duration_seconds"`
-	Explicit    bool                       `json:"explicit_window"`
+	RunID    string    `json:"run_id"`
+	Tenant   string    `json:"tenant_id"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	Seconds  float64   `json:"duration_seconds"`
+	Explicit bool      `json:"explicit_window"`
+	// DryRun: nothing was written; the counts are what a run would fetch
+	// and rewrite.
+	DryRun      bool                       `json:"dry_run,omitempty"`
 	Datasets    map[string]*DatasetSummary `json:"datasets"`
 	Tables      map[string]*TableSummary   `json:"tables"`
 	Graph       extract.Stats              `json:"graph"`
@@ -106,8 +109,13 @@ func (s *Summary) Print(w io.Writer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	fmt.Fprintf(w, "run %s for tenant %s: %.1fs\n", s.RunID, s.Tenant, s.Seconds)
+	partitions := "partitions"
+	if s.DryRun {
+		fmt.Fprintln(w, "DRY RUN: nothing was written; new, updated and partitions are what a run would fetch and rewrite")
+		partitions = "partitions to rewrite"
+	}
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "dataset\twindow\tlisted\tnew\tupdated\tunchanged\tnot found\tquarantined\tpartitions")
+	fmt.Fprintln(tw, "dataset\twindow\tlisted\tnew\tupdated\tunchanged\tnot found\tquarantined\t"+partitions)
 	for _, name := range sortedKeys(s.Datasets) {
 		d := s.Datasets[name]
 		win := "(import)"
@@ -118,12 +126,14 @@ func (s *Summary) Print(w io.Writer) {
 			d.Listed, d.New, d.Updated, d.Unchanged, d.NotFound, d.Failed, d.Partitions)
 	}
 	fmt.Fprintln(tw)
-	fmt.Fprintln(tw, "table\trows\tfiles\tbytes")
-	for _, name := range sortedKeys(s.Tables) {
-		t := s.Tables[name]
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", name, t.Rows, t.Files, t.Bytes)
+	if !s.DryRun {
+		fmt.Fprintln(tw, "table\trows\tfiles\tbytes")
+		for _, name := range sortedKeys(s.Tables) {
+			t := s.Tables[name]
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\n", name, t.Rows, t.Files, t.Bytes)
+		}
+		fmt.Fprintln(tw)
 	}
-	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "graph endpoint\trequests")
 	for _, name := range sortedKeys(s.Graph.Requests) {
 		fmt.Fprintf(tw, "%s\t%d\n", name, s.Graph.Requests[name])

@@ -97,6 +97,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		for _, date := range dates {
 			log.Info("dry run: would rewrite the partition", "dt", date)
 		}
+		r.sum.update(func() { stats.Partitions += len(dates) })
 		return nil
 	}
 	for _, date := range dates {
