@@ -64,6 +64,14 @@ func explain(err error) []string {
 			fix += " (" + strings.Join(names, ", ") + ")"
 		}
 		lines = append(lines, fix)
+		// The second line gives the context and the details, not the
+		// sentence just printed.
+		detail := strings.TrimSuffix(strings.TrimPrefix(auth.Error(), auth.Fix), ")")
+		detail = strings.TrimPrefix(strings.TrimSpace(detail), "(")
+		msg = strings.Replace(msg, auth.Error(), "details: "+detail, 1)
+		if detail == "" {
+			msg = strings.Replace(msg, "details: ", "", 1)
+		}
 	}
 	var ce *jobs.ConfigError
 	if errors.As(err, &ce) {

@@ -561,6 +561,42 @@ func TestDefaultChain_NothingAvailable(t *testing.T) {
 	}
 }
 
+// TestDefaultChain_NothingWorked: when the default chain's managed identity
+// endpoint answers 403 (no identity here, or a proxy that refuses it) and no
+// other credential is configured, the error says which credentials were
+// tried and why each failed — once, and without blaming Entra.
+func TestDefaultChain_NothingWorked(t *testing.T) {
+	clearAzureEnv(t)
+	t.Setenv("PATH", t.TempDir()) // no az on the path
+	imds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "resolve_deny: denied destination", http.StatusForbidden)
+	}))
+	t.Cleanup(imds.Close)
+	t.Setenv("IDENTITY_ENDPOINT", imds.URL) // App Service's managed identity endpoint
+	t.Setenv("IDENTITY_HEADER", "header")
+	cred, err := extract.NewCredential(extract.CredentialConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := MustNewClient(t, extract.Config{BaseURL: "https://graph.microsoft.com", Credential: cred})
+	_, err = c.GetCallRecord(context.Background(), "rec-1")
+	var ae *extract.AuthError
+	if !errors.As(err, &ae) {
+		t.Fatalf("GetCallRecord = %v, want an *AuthError", err)
+	}
+	for _, want := range []string{"no credential is available", "EnvironmentCredential", "ManagedIdentityCredential", "HTTP 403"} {
+		if !strings.Contains(ae.Fix, want) {
+			t.Errorf("fix %q does not say %q", ae.Fix, want)
+		}
+	}
+	if strings.Contains(err.Error(), "Entra refused") || strings.Count(err.Error(), "EnvironmentCredential") != 1 {
+		t.Errorf("error = %q, want each credential named once and no Entra refusal", err)
+	}
+	if !fixSays(ae, "setting:ClientSecret") {
+		t.Errorf("fix %+v names no credential setting", ae)
+	}
+}
+
 // TestManagedIdentity_UserAssigned gets a token for a user-assigned managed
 // identity (the client id alone) from a local App Service identity endpoint.
 func TestManagedIdentity_UserAssigned(t *testing.T) {

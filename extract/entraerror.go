@@ -172,7 +172,17 @@ func ExplainAuthError(err error) error {
 func explainTokenError(step string, err error) (*AuthError, bool) {
 	codes, desc, status := entraDetails(err)
 	ae := &AuthError{Err: err}
+	attempts := chainAttempts(err.Error())
 	switch {
+	case len(codes) == 0 && len(attempts) > 0:
+		// A credential chain (the default one) where nothing worked: say
+		// which credentials were tried and why each failed, once — a managed
+		// identity endpoint that answers 403 is not Entra refusing anything.
+		ae.setFix(fix{"no credential is available; tried " + strings.Join(attempts, "; ") +
+			"; give a client id and a tenant id with a client secret, a client certificate or a federated token file, " +
+			"or run where workload identity, a managed identity or an Azure CLI login is set up", fixUnavailable.settings})
+		ae.detail = step
+		return ae, true
 	case len(codes) > 0:
 		ae.Code = "AADSTS" + strconv.Itoa(codes[0])
 		ae.Fix = fmt.Sprintf("Microsoft Entra refused the token request with %s: look it up at https://login.microsoftonline.com/error?code=%d", ae.Code, codes[0])
@@ -204,6 +214,31 @@ func explainTokenError(step string, err error) (*AuthError, bool) {
 	}
 	ae.detail = desc
 	return ae, true
+}
+
+var chainStatus = regexp.MustCompile(`RESPONSE (\d{3})`)
+
+// chainAttempts reads the error of azidentity's credential chains
+// ("Attempted credentials:", then a tab-indented line per credential and
+// deeper-indented details) into one short reason per credential; nil for
+// another error.
+func chainAttempts(text string) []string {
+	_, rest, ok := strings.Cut(text, "Attempted credentials:")
+	if !ok {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(rest, "\n") {
+		switch {
+		case strings.HasPrefix(line, "\t\t"):
+			if m := chainStatus.FindStringSubmatch(line); m != nil && len(out) > 0 {
+				out[len(out)-1] += " (its endpoint answered HTTP " + m[1] + ")"
+			}
+		case strings.HasPrefix(line, "\t"):
+			out = append(out, strings.TrimSuffix(strings.TrimSpace(line), "."))
+		}
+	}
+	return out
 }
 
 // unavailableType is the dynamic type of azidentity's "credential
