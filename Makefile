@@ -15,7 +15,10 @@ AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.commit=$(COMMIT)" -o $(BIN)/callrecords-etl .
 
+# The demo also builds bin/query, DuckDB through its Go driver (cgo, from the
+# e2e module), so that the queries it suggests run without the DuckDB CLI.
 demo: build
+	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/query ./cmd/query
 	$(BIN)/callrecords-etl demo --dest ./lake
 
 # The S3 conformance and end-to-end tests run against a real versitygw server,

@@ -83,9 +83,13 @@ func (t *terminal) Done() {
 }
 
 // newLogger is the logger --log-level and --log-format ask for, writing to w.
+// Above progress bars (w is a *terminal) the default level is warn, so that
+// the bars stay readable; --log-level info shows every line there too.
 func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
-	if v := c.String("log-level"); v != "" {
+	if _, bars := w.(*terminal); bars && !c.IsSet("log-level") {
+		level = slog.LevelWarn
+	} else if v := c.String("log-level"); v != "" {
 		if err := level.UnmarshalText([]byte(v)); err != nil {
 			return nil, usageError("--log-level %q: want debug, info, warn or error", v)
 		}

@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/callrecords-etl/callrecords-etl v0.0.0
+	github.com/creack/pty v1.1.24
 	github.com/duckdb/duckdb-go/v2 v2.10506.0
 )
 
