@@ -29,7 +29,10 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
     go build -trimpath -ldflags="-s -w -X main.commit=${COMMIT}" -o /out/callrecords-etl .
 
-FROM gcr.io/distroless/static-debian12:nonroot
+# Pinned by digest (the :nonroot tag moves with Debian's updates), as public
+# Dockerfiles pinned it on 2026-08-26; to update:
+#   crane digest gcr.io/distroless/static-debian12:nonroot
+FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="callrecords-etl" \
       org.opencontainers.image.description="Copies Microsoft Teams call records and PSTN / Direct Routing usage from Microsoft Graph into partitioned Parquet" \

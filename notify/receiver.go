@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -59,11 +61,16 @@ func NewReceiver(cfg Config) *Receiver {
 	return &Receiver{cfg: cfg, lake: lake.New(cfg.Store, cfg.TenantID, "", cfg.Now)}
 }
 
-// Receiver is the change-notification endpoint (an http.Handler).
+// Receiver is the change-notification endpoint (an http.Handler). Besides
+// the POSTs of Graph on any path, it answers GET /healthz (200 when the store
+// answers, for a readiness probe) and GET /metrics (Prometheus text format).
 type Receiver struct {
 	cfg  Config
 	lake *lake.Lake
 	bg   sync.WaitGroup
+
+	// Counters for /metrics.
+	received, recorded, refused, storeErrors atomic.Int64
 }
 
 type notification struct {
@@ -80,6 +87,16 @@ type notification struct {
 
 func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	log := h.cfg.Logger
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		switch r.URL.Path {
+		case "/healthz":
+			h.healthz(w, r)
+			return
+		case "/metrics":
+			h.metrics(w)
+			return
+		}
+	}
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		http.Error(w, "POST only", http.StatusMethodNotAllowed)
@@ -106,6 +123,7 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err := dec.Decode(&body); err != nil {
 		var tooBig *http.MaxBytesError
 		var netErr net.Error
+		h.refused.Add(1)
 		switch {
 		case errors.As(err, &tooBig):
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
@@ -119,9 +137,11 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(body.Value) == 0 {
+		h.refused.Add(1)
 		http.Error(w, "no notifications", http.StatusBadRequest)
 		return
 	}
+	h.received.Add(int64(len(body.Value)))
 	var rejected int
 	var entries []lake.InboxEntry
 	for _, n := range body.Value {
@@ -146,16 +166,19 @@ func (h *Receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, e := range entries {
 		if err := h.lake.Notify(r.Context(), e); err != nil {
+			h.storeErrors.Add(1)
 			// Not acknowledged: Graph delivers it again.
 			log.Error("notification not recorded", "id", e.ID, "err", err)
 			http.Error(w, "not recorded, retry", http.StatusServiceUnavailable)
 			return
 		}
+		h.recorded.Add(1)
 	}
 	if len(entries) > 0 {
 		log.Info("notifications recorded", "ids", len(entries))
 	}
 	if rejected > 0 {
+		h.refused.Add(int64(rejected))
 		log.Warn("notifications rejected: wrong clientState, tenant or resource", "rejected", rejected)
 		http.Error(w, "rejected", http.StatusForbidden)
 		return
@@ -187,6 +210,47 @@ func (h *Receiver) lifecycle(n notification) {
 		log.Warn("Graph missed notifications; the scheduled run's window catches the records")
 	default:
 		log.Warn("lifecycle event")
+	}
+}
+
+// errFound stops the listing of healthz at its first object.
+var errFound = errors.New("found")
+
+// healthz answers 200 when the store answers — the inbox can be listed: the
+// bucket or container exists and the receiver's identity may read it (a
+// local directory that does not exist yet is created by the first write) —
+// else 503: a receiver that cannot record notifications should get none
+// (Graph delivers them again).
+func (h *Receiver) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+	defer cancel()
+	err := h.cfg.Store.List(ctx, "_etl/inbox/"+h.cfg.TenantID+"/", func(load.Object) error { return errFound })
+	if errors.Is(err, errFound) {
+		err = nil
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err != nil {
+		h.storeErrors.Add(1)
+		h.cfg.Logger.Warn("health check: the store does not answer", "err", err)
+		http.Error(w, "store unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	io.WriteString(w, "ok\n")
+}
+
+// metrics writes the counters in Prometheus' text format.
+func (h *Receiver) metrics(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+	for _, m := range []struct {
+		name, help string
+		v          *atomic.Int64
+	}{
+		{"callrecords_etl_notifications_received_total", "Change notifications received in well-formed requests.", &h.received},
+		{"callrecords_etl_notifications_recorded_total", "Notified call record ids recorded in the inbox.", &h.recorded},
+		{"callrecords_etl_notifications_refused_total", "Notifications refused (wrong clientState, tenant or resource) and malformed requests.", &h.refused},
+		{"callrecords_etl_notifications_store_errors_total", "Failed inbox writes and failed store health checks.", &h.storeErrors},
+	} {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", m.name, m.help, m.name, m.name, m.v.Load())
 	}
 }
 

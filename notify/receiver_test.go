@@ -246,3 +246,58 @@ func TestServe(t *testing.T) {
 		t.Errorf("Serve on a port in use = %v, want an error naming it", err)
 	}
 }
+
+// unlistableStore fails every listing, like a store that is down or refuses
+// the receiver's identity.
+type unlistableStore struct{ load.Store }
+
+func (unlistableStore) List(context.Context, string, func(load.Object) error) error {
+	return errors.New("store down")
+}
+
+// TestReceiver_HealthAndMetrics: GET /healthz is 200 while the store answers
+// and 503 when it does not; GET /metrics counts notifications received,
+// recorded, refused and store errors in Prometheus' text format; other GETs
+// are still 405.
+func TestReceiver_HealthAndMetrics(t *testing.T) {
+	dest := t.TempDir()
+	h := NewReceiver(Config{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, dest), Logger: testLogger()})
+	get := func(h http.Handler, path string) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec
+	}
+	if rec := get(h, "/healthz"); rec.Code != http.StatusOK {
+		t.Errorf("GET /healthz = %d, want 200", rec.Code)
+	}
+	if rec := get(h, "/notifications"); rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /notifications = %d, want 405", rec.Code)
+	}
+	post(t, h, "/notifications", notificationBody(clientState, tenant, "rec-1", "rec-2"))
+	post(t, h, "/notifications", notificationBody("wrong", tenant, "rec-3"))
+	post(t, h, "/notifications", "{not json")
+	down := NewReceiver(Config{TenantID: tenant, ClientState: clientState, Store: failingStore{mustLocal(t, t.TempDir())}, Logger: testLogger()})
+	post(t, down, "/notifications", notificationBody(clientState, tenant, "rec-4"))
+	for _, tc := range []struct {
+		h    *Receiver
+		want map[string]string
+	}{
+		{h, map[string]string{"received": "3", "recorded": "2", "refused": "2", "store_errors": "0"}},
+		{down, map[string]string{"received": "1", "recorded": "0", "refused": "0", "store_errors": "1"}},
+	} {
+		rec := get(tc.h, "/metrics")
+		if rec.Code != http.StatusOK || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/plain; version=0.0.4") {
+			t.Fatalf("GET /metrics = %d %q", rec.Code, rec.Header().Get("Content-Type"))
+		}
+		for name, v := range tc.want {
+			line := "callrecords_etl_notifications_" + name + "_total " + v + "\n"
+			if !strings.Contains(rec.Body.String(), line) || !strings.Contains(rec.Body.String(), "# TYPE callrecords_etl_notifications_"+name+"_total counter") {
+				t.Errorf("/metrics lacks %q:\n%s", line, rec.Body.String())
+			}
+		}
+	}
+	sick := NewReceiver(Config{TenantID: tenant, ClientState: clientState, Store: unlistableStore{mustLocal(t, t.TempDir())}, Logger: testLogger()})
+	if rec := get(sick, "/healthz"); rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), clientState) {
+		t.Errorf("GET /healthz with the store down = %d %q, want 503", rec.Code, rec.Body.String())
+	}
+}

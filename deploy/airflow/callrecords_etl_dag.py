@@ -60,7 +60,7 @@ except ImportError:  # Airflow 2
     from airflow.models.param import Param
 
 # Keep in step with deploy/kubernetes (deploy/validate checks the image).
-IMAGE = "ghcr.io/callrecords-etl/callrecords-etl:v0.1.0"
+IMAGE = "ghcr.io/callrecords-etl/callrecords-etl:v0.2.0"
 NAMESPACE = "callrecords-etl"
 SERVICE_ACCOUNT = "callrecords-etl"
 CONFIGMAP = "callrecords-etl"

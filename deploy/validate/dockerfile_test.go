@@ -193,6 +193,11 @@ func dockerfileProblems(df dockerfile, goModGo string) []string {
 	// as exec-form ENTRYPOINT, and nothing that needs a shell.
 	final := df.stages[len(df.stages)-1]
 	base := df.expand(final.BaseName)
+	// What ships is pinned by digest: a tag like :nonroot moves with every
+	// Debian update, so two builds of one commit could differ.
+	if base != "scratch" && !regexp.MustCompile(`@sha256:[0-9a-f]{64}$`).MatchString(base) {
+		fail("runtime stage FROM %s: want it pinned by digest (…@sha256:<64 hex>)", base)
+	}
 	switch {
 	case strings.HasPrefix(base, "gcr.io/distroless/static"):
 		if !strings.Contains(base, "nonroot") {
@@ -273,7 +278,8 @@ func TestDockerfileChecksCatchMistakes(t *testing.T) {
 		{"shell-form entrypoint", `ENTRYPOINT ["/usr/local/bin/callrecords-etl"]`, "ENTRYPOINT /usr/local/bin/callrecords-etl", "shell form"},
 		{"cgo on", "CGO_ENABLED=0", "CGO_ENABLED=1", "CGO_ENABLED=0"},
 		{"no trimpath", "-trimpath ", "", "lacks"},
-		{"latest runtime image", "static-debian12:nonroot", "static-debian12:latest", "pinned tag"},
+		{"latest runtime image", "FROM gcr.io/distroless/static-debian12:nonroot@sha256:", "FROM gcr.io/distroless/static-debian12:latest@sha256:", "nonroot"},
+		{"runtime image by tag only", "FROM gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab", "FROM gcr.io/distroless/static-debian12:nonroot", "digest"},
 		{"old Go", "GO_VERSION=1.26.8", "GO_VERSION=1.21", "older than go.mod"},
 		{"lower-case as", "AS build", "as build", "FromAsCasing"},
 		{"shell in runtime", "USER 65532:65532", "RUN mkdir /data\nUSER 65532:65532", "no shell"},

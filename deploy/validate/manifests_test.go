@@ -91,7 +91,7 @@ func decodeManifest(dec *k8sjson.Serializer, doc []byte) (runtime.Object, *kustt
 	if err := yaml.Unmarshal(doc, &tm); err != nil {
 		return nil, nil, err
 	}
-	if tm.Kind == kusttypes.KustomizationKind {
+	if tm.Kind == kusttypes.KustomizationKind || tm.Kind == kusttypes.ComponentKind {
 		var k kusttypes.Kustomization
 		if err := yaml.UnmarshalStrict(doc, &k); err != nil {
 			return nil, nil, fmt.Errorf("kustomization: %w", err)
@@ -186,13 +186,13 @@ func build(tb testing.TB, dir string) []object {
 func entryPoints(set manifestSet) []string {
 	used := map[string]bool{}
 	for dir, k := range set.kustomizations {
-		for _, r := range k.Resources {
+		for _, r := range slices.Concat(k.Resources, k.Components) {
 			used[filepath.Clean(filepath.Join(dir, r))] = true
 		}
 	}
 	var out []string
-	for dir := range set.kustomizations {
-		if !used[dir] {
+	for dir, k := range set.kustomizations {
+		if !used[dir] && k.Kind != kusttypes.ComponentKind {
 			out = append(out, dir)
 		}
 	}
@@ -283,6 +283,9 @@ func TestKustomizeBuilds(t *testing.T) {
 	examples := exampleSecrets(set)
 	dirs := slices.Sorted(maps.Keys(set.kustomizations))
 	for _, dir := range dirs {
+		if set.kustomizations[dir].Kind == kusttypes.ComponentKind {
+			continue // built as part of the entry points that include it
+		}
 		rel, _ := filepath.Rel(k8sDir(t), dir)
 		t.Run(rel, func(t *testing.T) {
 			objs := build(t, dir)
@@ -290,10 +293,25 @@ func TestKustomizeBuilds(t *testing.T) {
 				t.Fatalf("kustomize build %s rendered nothing", rel)
 			}
 			if slices.Contains(entries, dir) {
+				if onlyJobs(objs) && dir != k8sDir(t) {
+					// An add-on created next to an installed deployment
+					// (the backfill): what it refers to comes from that.
+					objs = append(objs, build(t, k8sDir(t))...)
+				}
 				checkInstallable(t, objs, examples)
 			}
 		})
 	}
+}
+
+// onlyJobs reports whether objs are all Jobs.
+func onlyJobs(objs []object) bool {
+	for _, o := range objs {
+		if _, ok := o.obj.(*batchv1.Job); !ok {
+			return false
+		}
+	}
+	return len(objs) > 0
 }
 
 // exampleSecrets are the Secrets of the *.example.yaml files: not applied,
@@ -526,6 +544,58 @@ func TestImageReferencesAgree(t *testing.T) {
 		if len(where) < 4 {
 			t.Errorf("image %q found only in %v", ref, where)
 		}
+		version, err := os.ReadFile(filepath.Join(repoRoot(t), "VERSION"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := "v" + strings.TrimSpace(string(version)); tag != want {
+			t.Errorf("image %q: want tag %s, what make image builds from VERSION", ref, want)
+		}
+	}
+}
+
+// TestImageFromOnePlace: one kustomize Component sets the image, and every
+// entry point — the backfill Job's included — takes its workloads' image from
+// it: an override there reaches every CronJob, Deployment and Job.
+func TestImageFromOnePlace(t *testing.T) {
+	set := loadManifests(t, k8sDir(t))
+	var owners []string
+	for dir, k := range set.kustomizations {
+		if len(k.Images) > 0 {
+			owners = append(owners, dir)
+		}
+	}
+	if len(owners) != 1 || set.kustomizations[owners[0]].Kind != kusttypes.ComponentKind {
+		t.Fatalf("images: set in %v, want in one Component only", owners)
+	}
+	component := owners[0]
+	img := set.kustomizations[component].Images[0]
+	want := img.Name + ":" + img.NewTag
+	jobs := 0
+	for _, dir := range entryPoints(set) {
+		rel, _ := filepath.Rel(k8sDir(t), dir)
+		includes := false
+		for _, c := range set.kustomizations[dir].Components {
+			includes = includes || filepath.Clean(filepath.Join(dir, c)) == component
+		}
+		if !includes {
+			t.Errorf("entry point %s does not include the image component %s", rel, component)
+		}
+		for _, o := range build(t, dir) {
+			if _, ok := o.obj.(*batchv1.Job); ok {
+				jobs++
+			}
+			if spec, ok := podSpecOf(o.obj); ok {
+				for _, c := range slices.Concat(spec.InitContainers, spec.Containers) {
+					if c.Image != want {
+						t.Errorf("build(%s): %s runs %s, want the component's %s", rel, o, c.Image, want)
+					}
+				}
+			}
+		}
+	}
+	if jobs == 0 {
+		t.Error("no entry point renders the backfill Job: an image override would not reach it")
 	}
 }
 

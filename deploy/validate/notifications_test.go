@@ -480,25 +480,35 @@ func TestNotificationsReceiver(t *testing.T) {
 		t.Errorf("--tls-cert/--tls-key set: the Ingress talks plain http to the backend")
 	}
 
-	// Port and probes. GET answers 405 (TestNotificationsFlow shows it), so an
-	// httpGet probe would never pass; the probes must test the listening port.
+	// Port and probes. Readiness asks GET /healthz, which is 200 only while
+	// the store answers (TestNotificationsFlow shows it); liveness only
+	// checks the listening port, so a store outage does not restart pods.
 	port := d.receiverPort(t)
 	if _, ok := containerPort(c, intstr.FromInt32(port)); !ok {
 		t.Errorf("ports %v: none is the --listen port %d", c.Ports, port)
 	}
-	for name, p := range map[string]*corev1.Probe{"readinessProbe": c.ReadinessProbe, "livenessProbe": c.LivenessProbe} {
-		switch {
-		case p == nil:
-			t.Errorf("%s unset", name)
-		case p.HTTPGet != nil:
-			t.Errorf("%s is httpGet: the receiver answers 405 to GET, so the probe would always fail", name)
-		case p.TCPSocket == nil:
-			t.Errorf("%s: want tcpSocket on the listening port", name)
-		default:
-			if got, ok := containerPort(c, p.TCPSocket.Port); !ok || got != port {
-				t.Errorf("%s checks port %s, the receiver listens on %d", name, p.TCPSocket.Port.String(), port)
-			}
+	switch p := c.ReadinessProbe; {
+	case p == nil || p.HTTPGet == nil:
+		t.Errorf("readinessProbe %+v: want httpGet /healthz (ready when the store answers)", p)
+	case p.HTTPGet.Path != "/healthz":
+		t.Errorf("readinessProbe path %q, want /healthz", p.HTTPGet.Path)
+	default:
+		if got, ok := containerPort(c, p.HTTPGet.Port); !ok || got != port {
+			t.Errorf("readinessProbe checks port %s, the receiver listens on %d", p.HTTPGet.Port.String(), port)
 		}
+	}
+	switch p := c.LivenessProbe; {
+	case p == nil || p.TCPSocket == nil:
+		t.Errorf("livenessProbe %+v: want tcpSocket on the listening port (a store outage must not restart the receiver)", p)
+	default:
+		if got, ok := containerPort(c, p.TCPSocket.Port); !ok || got != port {
+			t.Errorf("livenessProbe checks port %s, the receiver listens on %d", p.TCPSocket.Port.String(), port)
+		}
+	}
+	// Prometheus finds /metrics on the listening port.
+	ann := d.receiver.Spec.Template.Annotations
+	if ann["prometheus.io/scrape"] != "true" || ann["prometheus.io/path"] != "/metrics" || ann["prometheus.io/port"] != strconv.Itoa(int(port)) {
+		t.Errorf("receiver pod annotations %v: want prometheus.io/scrape true, path /metrics, port %d", ann, port)
 	}
 	if p := c.LivenessProbe; p != nil && p.FailureThreshold > 0 && p.PeriodSeconds > 0 && p.FailureThreshold*p.PeriodSeconds < 10 {
 		t.Errorf("livenessProbe restarts after %d s of failures: too eager", p.FailureThreshold*p.PeriodSeconds)
@@ -803,8 +813,8 @@ func datasetsInUsage(usage string) []string {
 // --temp-dir are replaced, and CALLRECORDS_GRAPH_TOKEN stands for the
 // workload identity.
 //
-//  1. the receiver starts and accepts connections (what its tcpSocket probes
-//     check), and answers GET with 405 (why they are not httpGet);
+//  1. the receiver starts, is ready (GET /healthz 200: the store answers),
+//     serves /metrics, and answers GET on Graph's URLs with 405;
 //  2. subscribe creates the subscription: the simulator validates both URLs
 //     against the receiver; run again, it renews the same one;
 //  3. a change notification, as Graph posts it, is acknowledged 202 and
@@ -910,7 +920,22 @@ func notificationsFlow(t *testing.T, bin string, d notificationsDeployment, at t
 		}
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusMethodNotAllowed {
-			t.Errorf("GET %s = %d, want 405 (the reason for tcpSocket probes)", raw, resp.StatusCode)
+			t.Errorf("GET %s = %d, want 405 (Graph only POSTs)", raw, resp.StatusCode)
+		}
+	}
+	probe := d.receiver.Spec.Template.Spec.Containers[0].ReadinessProbe
+	if probe == nil || probe.HTTPGet == nil {
+		t.Fatalf("receiver readinessProbe %+v: want httpGet", probe)
+	}
+	for path, want := range map[string]string{probe.HTTPGet.Path: "ok", d.receiver.Spec.Template.Annotations["prometheus.io/path"]: "# TYPE callrecords_etl_notifications_received_total counter"} {
+		resp, err := http.Get("http://" + recvAddr + path)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d %q, want 200 with %q", path, resp.StatusCode, body, want)
 		}
 	}
 
@@ -1290,4 +1315,60 @@ func countFiles(t *testing.T, dir string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestNotificationsNetworkPolicy: the example NetworkPolicy selects the
+// receiver's pods (and no CronJob's), lets traffic in only to the receiver's
+// port, and lets the receiver reach DNS and HTTPS (store, Entra, Graph).
+func TestNotificationsNetworkPolicy(t *testing.T) {
+	d := loadNotifications(t)
+	var policies []*networkingv1.NetworkPolicy
+	for _, o := range d.objs {
+		if np, ok := o.obj.(*networkingv1.NetworkPolicy); ok {
+			policies = append(policies, np)
+		}
+	}
+	if len(policies) != 1 {
+		t.Fatalf("%d NetworkPolicies in the notifications deployment, want 1", len(policies))
+	}
+	np := policies[0]
+	if !selects(np.Spec.PodSelector.MatchLabels, d.receiver.Spec.Template.Labels) || len(np.Spec.PodSelector.MatchExpressions) > 0 {
+		t.Errorf("NetworkPolicy selector %v does not select the receiver's pods %v", np.Spec.PodSelector.MatchLabels, d.receiver.Spec.Template.Labels)
+	}
+	for _, o := range d.objs {
+		if tmpl, ok := podTemplateOf(o.obj); ok && o.obj != d.receiver && selects(np.Spec.PodSelector.MatchLabels, tmpl.Labels) {
+			t.Errorf("NetworkPolicy also selects %s, whose egress it would cut", o)
+		}
+	}
+	if !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress) || !slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeEgress) {
+		t.Errorf("policyTypes %v: want Ingress and Egress", np.Spec.PolicyTypes)
+	}
+	c := d.receiver.Spec.Template.Spec.Containers[0]
+	port := d.receiverPort(t)
+	if len(np.Spec.Ingress) == 0 {
+		t.Fatal("no ingress rule: nothing could reach the receiver")
+	}
+	for _, rule := range np.Spec.Ingress {
+		if len(rule.From) == 0 {
+			t.Errorf("ingress rule %+v admits every source", rule)
+		}
+		for _, p := range rule.Ports {
+			if p.Port == nil {
+				t.Errorf("ingress rule admits every port")
+			} else if got, ok := containerPort(c, *p.Port); !ok || got != port {
+				t.Errorf("ingress rule admits port %s, the receiver listens on %d", p.Port.String(), port)
+			}
+		}
+	}
+	egress := map[int32]bool{}
+	for _, rule := range np.Spec.Egress {
+		for _, p := range rule.Ports {
+			if p.Port != nil {
+				egress[p.Port.IntVal] = true
+			}
+		}
+	}
+	if !egress[53] || !egress[443] {
+		t.Errorf("egress ports %v: want 53 (DNS) and 443 (store, Entra, Graph)", egress)
+	}
 }

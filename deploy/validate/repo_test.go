@@ -25,12 +25,13 @@ import (
 // mainModule is the module path of the repository root's go.mod.
 const mainModule = "github.com/callrecords-etl/callrecords-etl"
 
-// buildVersion is stamped into the test build with -X main.Version.
-const buildVersion = "v0.0.0-validate"
+// buildCommit is stamped into the test build with -X main.commit, as the
+// Dockerfile stamps the COMMIT build argument.
+const buildCommit = "validate0"
 
 // The Dockerfile must build with these (checked in dockerfile_test.go), and the
 // test binary is built with the same.
-var dockerBuildFlags = []string{"-trimpath", "-s -w", "-X main.Version=${VERSION}"}
+var dockerBuildFlags = []string{"-trimpath", "-s -w", "-X main.commit=${COMMIT}"}
 
 // repoRoot returns the repository root: two levels above this module.
 func repoRoot(tb testing.TB) string {
@@ -178,7 +179,7 @@ func buildFromDockerContext(root, dir string) (string, error) {
 		}
 	}
 	out := filepath.Join(dir, "callrecords-etl")
-	ldflags := strings.ReplaceAll(strings.Join(dockerBuildFlags[1:], " "), "${VERSION}", buildVersion)
+	ldflags := strings.ReplaceAll(strings.Join(dockerBuildFlags[1:], " "), "${COMMIT}", buildCommit)
 	cmd := exec.Command("go", "build", dockerBuildFlags[0], "-ldflags="+ldflags, "-o", out, ".")
 	cmd.Dir = ctxDir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=-mod=readonly")
@@ -397,7 +398,7 @@ func TestDockerContextBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"go.mod", "go.sum", "main.go"} {
+	for _, want := range []string{"go.mod", "go.sum", "main.go", "VERSION"} {
 		if !slices.Contains(files, want) {
 			t.Errorf("build context lacks %s", want)
 		}
@@ -428,8 +429,12 @@ func TestDockerContextBuilds(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s --version: %v\n%s", bin, err, out)
 	}
-	if !strings.Contains(string(out), buildVersion) {
-		t.Errorf("%s --version = %q, want it to contain %q (-X main.Version)", bin, out, buildVersion)
+	version, err := os.ReadFile(filepath.Join(root, "VERSION"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := strings.TrimSpace(string(version)) + " (commit " + buildCommit + ")"; !strings.Contains(string(out), want) {
+		t.Errorf("%s --version = %q, want it to contain %q (the VERSION file and -X main.commit)", bin, out, want)
 	}
 }
 
