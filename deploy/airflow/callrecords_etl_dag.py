@@ -31,14 +31,26 @@ Exit codes of ``callrecords-etl run`` and what the task does:
     5    another run holds the tenant's lease     -> skipped (the holder is doing
          the work; the next run's lookback covers this window)
     130  interrupted                              -> retried
-The KubernetesPodOperator has ``skip_on_exit_code`` but nothing to stop retries
-on chosen exit codes, and a retry callback cannot cancel a retry, so
-CallRecordsPodOperator turns the pod failure into AirflowFailException (which
-Airflow never retries) when the container exited 2, 3 or 4.
+Retries are decided by supported means only. Exit 5 uses the operator's own
+``skip_on_exit_code``. For 2, 3 and 4 the provider has no setting (checked in
+its source, see below) and a retry callback cannot cancel a retry, so
+CallRecordsPodOperator overrides ``execute`` — the operator's public entry
+point — and, when the pod failed, reads the container's exit code from
+``remote_pod`` (the completed pod the operator keeps) and raises
+AirflowFailException, which Airflow never retries. Everything else (1, 130,
+a pod that never started) is retried by ``retries``.
 
-Written for Airflow 2.7+ or 3.x with a recent apache-airflow-providers-cncf-kubernetes
-(on_finish_action, skip_on_exit_code, container_security_context); checked here for
-syntax only (deploy/validate), not run against an Airflow installation.
+XCom. The job writes its run summary (JSON: windows, rows, files, Graph
+requests, gaps, quarantined ids) to ``--summary-file /airflow/xcom/return.json``,
+the file the operator's XCom sidecar reads (``do_xcom_push=True``), so the
+summary is each mapped task's ``return_value``.
+
+Pinned: apache-airflow-providers-cncf-kubernetes 10.12.0 on Airflow 3 (the
+imports also fall back to Airflow 2.7+). deploy/validate compiles this file and
+checks every keyword given to the operator, the overridden method and the
+attributes it reads against that release's published
+``KubernetesPodOperator`` and Airflow 3's ``BaseOperator.__init__``
+(deploy/validate/testdata/airflow/), without installing Airflow.
 """
 
 from __future__ import annotations
@@ -96,13 +108,13 @@ def container_exit_code(pod, container_name):
 class CallRecordsPodOperator(KubernetesPodOperator):
     """KubernetesPodOperator that does not retry callrecords-etl's exit codes 2, 3 and 4."""
 
-    def cleanup(self, pod, remote_pod):
+    def execute(self, context):
         try:
-            super().cleanup(pod, remote_pod)
+            return super().execute(context)
         except AirflowSkipException:
             raise
         except AirflowException as err:
-            code = container_exit_code(remote_pod, self.base_container_name)
+            code = container_exit_code(self.remote_pod, self.base_container_name)
             if code in FAIL_FAST_EXIT_CODES:
                 raise AirflowFailException(
                     f"callrecords-etl exited with code {code}: {EXIT_CODES[code]}; not retried"
@@ -162,6 +174,9 @@ with DAG(
             "{{ (data_interval_start - macros.timedelta(hours=params.lookback_hours)) | ts }}",
             "--to",
             "{{ data_interval_end | ts }}",
+            # The file the operator's XCom sidecar reads (provider 10.12.0).
+            "--summary-file",
+            "/airflow/xcom/return.json",
         ],
         service_account_name=SERVICE_ACCOUNT,
         labels={
@@ -197,7 +212,8 @@ with DAG(
         skip_on_exit_code=SKIP_EXIT_CODES,
         get_logs=True,
         log_events_on_failure=True,
-        do_xcom_push=False,
+        # The run summary becomes the task's return_value (see XCom above).
+        do_xcom_push=True,
         on_finish_action="delete_succeeded_pod",
         # Tenants run in parallel, at most this many at once (Graph's limits
         # are per app per tenant, so they do not slow each other down).

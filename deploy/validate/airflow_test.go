@@ -35,6 +35,14 @@ type dagFacts struct {
 	Keywords map[string][]any `json:"keywords"` // keyword arguments of every call: literal, or {"expr": source}
 	Calls    []string         `json:"calls"`    // names of every called function or method
 	Strings  []string         `json:"strings"`  // every string constant
+	// Operator holds the keyword names given to .partial() and .expand().
+	Operator map[string][]string `json:"operator"`
+	// Overrides are the methods the KubernetesPodOperator subclass defines.
+	Overrides []struct {
+		Name string   `json:"name"`
+		Args []string `json:"args"`
+	} `json:"overrides"`
+	Attributes []string `json:"attributes"` // self.<name> read in the subclass
 }
 
 const pyFacts = `
@@ -61,8 +69,44 @@ for node in ast.walk(tree):
                 value = {"expr": ast.unparse(kw.value)}
             keywords.setdefault(kw.arg, []).append(value)
 strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)]
-json.dump({"consts": consts, "keywords": keywords, "calls": calls, "strings": strings}, sys.stdout, default=str)
+# The operator's keywords (.partial and .expand), the methods the subclass
+# overrides and the attributes of self it reads, checked against the pinned
+# provider's source.
+operator, overrides, attributes = {"partial": [], "expand": []}, [], []
+for node in ast.walk(tree):
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in operator:
+        operator[node.func.attr] += [kw.arg for kw in node.keywords if kw.arg]
+    if isinstance(node, ast.ClassDef) and any(getattr(b, "id", "") == "KubernetesPodOperator" for b in node.bases):
+        for item in node.body:
+            if isinstance(item, ast.FunctionDef):
+                overrides.append({"name": item.name, "args": [a.arg for a in item.args.args]})
+                for sub in ast.walk(item):
+                    if isinstance(sub, ast.Attribute) and isinstance(sub.value, ast.Name) and sub.value.id == "self":
+                        attributes.append(sub.attr)
+json.dump({"consts": consts, "keywords": keywords, "calls": calls, "strings": strings,
+           "operator": operator, "overrides": overrides, "attributes": attributes}, sys.stdout, default=str)
 `
+
+// pinnedAirflow is what deploy/validate/testdata/airflow/*.json records of
+// the pinned provider's and Airflow's published source.
+type pinnedAirflow struct {
+	Provider struct {
+		Package    string   `json:"package"`
+		Version    string   `json:"version"`
+		Source     string   `json:"source"`
+		InitParams []string `json:"init_params"`
+		Methods    []struct {
+			Name string   `json:"name"`
+			Args []string `json:"args"`
+		} `json:"public_methods"`
+		Attributes     []string `json:"attributes"`
+		XComReturnFile string   `json:"xcom_return_file"`
+	} `json:"provider"`
+	BaseOperator struct {
+		Source string   `json:"source"`
+		Params []string `json:"params"`
+	} `json:"base_operator"`
+}
 
 func TestAirflowDAG(t *testing.T) {
 	python := requireTool(t, "python3")
@@ -181,6 +225,73 @@ func TestAirflowDAG(t *testing.T) {
 	}
 	if !slices.Contains(f.Strings, "CALLRECORDS_LOG_FORMAT") || !sawJSON {
 		t.Errorf("DAG does not set CALLRECORDS_LOG_FORMAT to json")
+	}
+
+	checkAgainstPinnedProvider(t, f, argv)
+}
+
+// checkAgainstPinnedProvider checks the DAG against the published source of
+// the provider release it pins (recorded in testdata/airflow): every keyword
+// given to the operator exists in KubernetesPodOperator.__init__ or
+// BaseOperator.__init__, the subclass overrides only public methods with
+// their published parameters and reads only attributes the operator sets,
+// and the run summary goes to the file the XCom sidecar reads.
+func checkAgainstPinnedProvider(t *testing.T, f dagFacts, argv []string) {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join("testdata", "airflow", "*.json"))
+	if len(files) != 1 {
+		t.Fatalf("testdata/airflow holds %v, want the one pinned provider release", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pin pinnedAirflow
+	if err := json.Unmarshal(data, &pin); err != nil {
+		t.Fatalf("%s: %v", files[0], err)
+	}
+	if !strings.Contains(readDAG(t), pin.Provider.Version) {
+		t.Errorf("the DAG does not name the pinned provider release %s %s", pin.Provider.Package, pin.Provider.Version)
+	}
+	known := slices.Concat(pin.Provider.InitParams, pin.BaseOperator.Params)
+	if len(f.Operator["partial"]) == 0 {
+		t.Fatal("no .partial(...) call with keywords found")
+	}
+	for _, call := range []string{"partial", "expand"} {
+		for _, kw := range f.Operator[call] {
+			if !slices.Contains(known, kw) {
+				t.Errorf(".%s(%s=…): not a parameter of KubernetesPodOperator (%s %s) or BaseOperator", call, kw, pin.Provider.Package, pin.Provider.Version)
+			}
+		}
+	}
+	for _, m := range f.Overrides {
+		i := slices.IndexFunc(pin.Provider.Methods, func(p struct {
+			Name string   `json:"name"`
+			Args []string `json:"args"`
+		}) bool {
+			return p.Name == m.Name
+		})
+		switch {
+		case strings.HasPrefix(m.Name, "_") || i < 0:
+			t.Errorf("CallRecordsPodOperator overrides %s, not a public method of the pinned operator %v: it may change in any release", m.Name, pin.Provider.Methods)
+		case !slices.Equal(m.Args, pin.Provider.Methods[i].Args):
+			t.Errorf("CallRecordsPodOperator.%s%v: the pinned operator's is %s%v", m.Name, m.Args, m.Name, pin.Provider.Methods[i].Args)
+		}
+	}
+	for _, a := range f.Attributes {
+		if !slices.Contains(pin.Provider.Attributes, a) {
+			t.Errorf("CallRecordsPodOperator reads self.%s, which the pinned operator does not set", a)
+		}
+	}
+	i := slices.Index(argv, "--summary-file")
+	if i < 0 || i+1 >= len(argv) || argv[i+1] != pin.Provider.XComReturnFile {
+		t.Errorf("arguments %v: want --summary-file %s, the file the XCom sidecar reads", argv, pin.Provider.XComReturnFile)
+	}
+	if !hasKeyword(f, "do_xcom_push", true) {
+		t.Errorf("do_xcom_push is not True: the run summary would not reach XCom")
+	}
+	if slices.Contains(f.Calls, "cleanup") {
+		t.Errorf("the DAG calls cleanup(), the operator's internal method")
 	}
 }
 
