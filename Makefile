@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 AZURITE_VERSION := 3.35.0
 AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
-.PHONY: shells build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
+.PHONY: test-tools build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.commit=$(COMMIT)" -o $(BIN)/callrecords-etl .
@@ -31,9 +31,10 @@ $(BIN)/versitygw:
 $(AZURITE):
 	npm install --prefix $(BIN)/azurite --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
-# The completion test runs the scripts in real shells (Debian packages).
-shells:
-	@command -v zsh >/dev/null && command -v fish >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish; }
+# The completion test runs the scripts in real shells, and the benchmark
+# harness measures peak RSS with GNU time (Debian packages).
+test-tools:
+	@command -v zsh >/dev/null && command -v fish >/dev/null && test -x /usr/bin/time || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q zsh fish time; }
 
 # The metrics test pushes to a real Prometheus Pushgateway (Debian package).
 pushgateway:
@@ -41,7 +42,7 @@ pushgateway:
 
 # Every test: lint, the unit, S3 and Azure tests with the race detector, and the DuckDB
 # read-back tests (a separate module: our binary stays CGO-free).
-test: lint $(BIN)/versitygw $(AZURITE) pushgateway shells
+test: lint $(BIN)/versitygw $(AZURITE) pushgateway test-tools
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 	cd e2e && VERSITYGW_BIN=$(BIN)/versitygw CGO_ENABLED=1 $(GO) test -count=1 ./...
 	cd bench/decoders && $(GO) test -count=1 ./...
@@ -92,7 +93,7 @@ tidy-check:
 # Graph's throttle ceiling. About 5 minutes on 2 cores; the figures go into
 # BENCHMARKS.md. The harness is in the e2e module (cgo, for DuckDB).
 BENCH_FLAGS ?=
-bench: build
+bench: build test-tools
 	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -bin $(BIN)/callrecords-etl -markdown $(CURDIR)/BENCHMARKS.md $(BENCH_FLAGS)
 

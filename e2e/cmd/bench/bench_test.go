@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -72,4 +74,29 @@ func TestDuckJob_SameRowsAsImport(t *testing.T) {
 	if got := count(ours, schemas.TableMediaStreams); got < truth.Streams {
 		t.Errorf("media_streams: %d rows, fewer than the simulator's %d streams", got, truth.Streams)
 	}
+}
+
+// TestRunChild_PeakRSSIsTheChilds: the peak RSS runChild reports is the
+// child program's own, not the harness's (a child started by Go shares the
+// harness's memory until its exec, and Linux would report that).
+func TestRunChild_PeakRSSIsTheChilds(t *testing.T) {
+	ballast := make([]byte, 256<<20)
+	for i := range ballast {
+		ballast[i] = byte(i)
+	}
+	small, err := runChild(exec.Command("true"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if small.MaxRSS <= 0 || small.MaxRSS > 32<<20 {
+		t.Errorf("true: peak RSS %d MiB with a 256 MiB harness, want its own few MiB", small.MaxRSS>>20)
+	}
+	big, err := runChild(exec.Command("python3", "-c", `b = b"x" * (96 << 20)`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if big.MaxRSS < 96<<20 || big.MaxRSS > 200<<20 {
+		t.Errorf("a child holding 96 MiB: peak RSS %d MiB", big.MaxRSS>>20)
+	}
+	runtime.KeepAlive(ballast)
 }

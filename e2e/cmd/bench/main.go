@@ -223,25 +223,56 @@ type usage struct {
 
 func (u usage) cpu() time.Duration { return u.User + u.Sys }
 
-// runChild runs cmd to completion and returns its resource usage.
+// gnuTime measures a child's peak RSS. The rusage of a child that Go starts
+// cannot: Go starts it with vfork (CLONE_VM), so until its exec it runs in
+// this process's memory, and Linux records that memory's high-water mark in
+// the child's ru_maxrss — the harness's own size (hundreds of MiB with the
+// simulator's records), not the child's. GNU time forks (no CLONE_VM), so
+// the child it waits for starts with a fresh high-water mark.
+const gnuTime = "/usr/bin/time"
+
+// runChild runs cmd to completion and returns its resource usage: CPU from
+// its rusage, peak RSS as GNU time reports it for the program itself.
 func runChild(cmd *exec.Cmd) (usage, error) {
 	var stderr strings.Builder
 	if cmd.Stderr == nil {
 		cmd.Stderr = &stderr
 	}
+	rssFile, err := os.CreateTemp("", "bench-rss-")
+	if err != nil {
+		return usage{}, err
+	}
+	rssFile.Close()
+	defer os.Remove(rssFile.Name())
+	program := cmd.Args
+	cmd.Args = append([]string{gnuTime, "-f", "%M", "-o", rssFile.Name(), cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = gnuTime
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	u := usage{Wall: time.Since(start), Started: start}
 	if st := cmd.ProcessState; st != nil {
 		if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+			// time's own CPU (a few ms) plus the program's, which it waited for.
 			u.User = time.Duration(ru.Utime.Nano())
 			u.Sys = time.Duration(ru.Stime.Nano())
-			u.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
 		}
 	}
 	if err != nil {
-		return u, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(stderr.String(), 2000))
+		return u, fmt.Errorf("%s: %w\n%s", strings.Join(program, " "), err, tail(stderr.String(), 2000))
 	}
+	out, err := os.ReadFile(rssFile.Name())
+	if err != nil {
+		return u, err
+	}
+	lines := strings.Fields(string(out))
+	if len(lines) == 0 {
+		return u, fmt.Errorf("%s: no peak RSS from %s", strings.Join(program, " "), gnuTime)
+	}
+	kib, err := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+	if err != nil {
+		return u, fmt.Errorf("%s: peak RSS from %s: %q", strings.Join(program, " "), gnuTime, out)
+	}
+	u.MaxRSS = kib * 1024
 	return u, nil
 }
 
