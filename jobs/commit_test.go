@@ -158,7 +158,10 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 	probeDir := t.TempDir()
 	f.seedCheckpoint(t, probeDir, watermark)
 	probe := &faultyStore{Store: mustLocal(t, probeDir)}
-	f.MustRun(t, func(c *jobs.Config) { c.Dest, c.Store = probeDir, probe })
+	// No lease renewal in these runs (a renewal is a write, and whether one
+	// falls in a run depends on how fast the machine is).
+	noRenewal := func(c *jobs.Config) { c.LockTTL = 24 * time.Hour }
+	f.MustRun(t, func(c *jobs.Config) { noRenewal(c); c.Dest, c.Store = probeDir, probe })
 	total := probe.ops.Load()
 	if total < 12 {
 		t.Fatalf("a clean run made only %d writes", total)
@@ -174,7 +177,7 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 		dest := t.TempDir()
 		f.seedCheckpoint(t, dest, watermark)
 		fs := &faultyStore{Store: mustLocal(t, dest), failAt: k}
-		_, err := f.run(t, func(c *jobs.Config) { c.Dest, c.Store = dest, fs })
+		_, err := f.run(t, func(c *jobs.Config) { noRenewal(c); c.Dest, c.Store = dest, fs })
 		if !errors.Is(err, errInjected) {
 			t.Fatalf("fault at write %d of %d: Run = %v, want the injected error", k, total, err)
 		}

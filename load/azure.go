@@ -293,17 +293,25 @@ func (s *AzureStore) Get(ctx context.Context, key string) ([]byte, string, error
 	if err != nil {
 		return nil, "", fmt.Errorf("get: %w", err)
 	}
-	resp, err := s.client.NewBlobClient(k).DownloadStream(ctx, nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("get %s: %w", key, translateAzure(err))
+	// A body that breaks off is fetched again whole, not resumed: the blob
+	// may have changed meanwhile, and Get returns one version with its ETag.
+	for attempt := 0; ; attempt++ {
+		resp, err := s.client.NewBlobClient(k).DownloadStream(ctx, nil)
+		if err != nil {
+			return nil, "", fmt.Errorf("get %s: %w", key, translateAzure(err))
+		}
+		data, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err == nil {
+			return data, etagString(resp.ETag), nil
+		}
+		if attempt == readRetries || ctx.Err() != nil {
+			return nil, "", fmt.Errorf("get %s (after %d retries): %w", key, attempt, err)
+		}
+		if err := sleepCtx(ctx, backoff(attempt+1)); err != nil {
+			return nil, "", fmt.Errorf("get %s: %w", key, err)
+		}
 	}
-	body := resp.NewRetryReader(ctx, &blob.RetryReaderOptions{MaxRetries: readRetries})
-	defer body.Close()
-	data, err := io.ReadAll(body)
-	if err != nil {
-		return nil, "", fmt.Errorf("get %s: %w", key, translateAzure(err))
-	}
-	return data, etagString(resp.ETag), nil
 }
 
 func etagString(e *azcore.ETag) string {

@@ -499,3 +499,49 @@ func TestLake_Azure(t *testing.T) {
 		return s
 	})
 }
+
+// slowRenewals applies a lease renewal, then takes its time to answer, and
+// answers the caller's cancellation if it came meanwhile: a reply lost to a
+// run that ended while its renewal was under way.
+type slowRenewals struct {
+	load.Store
+	started chan struct{}
+}
+
+func (s slowRenewals) PutIfMatch(ctx context.Context, key string, r io.Reader, etag string) (string, error) {
+	newEtag, err := s.Store.PutIfMatch(context.WithoutCancel(ctx), key, r, etag)
+	close(s.started)
+	time.Sleep(200 * time.Millisecond)
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	return newEtag, err
+}
+
+// TestLease_RenewalUnderWayAtTheEnd: a run that ends while a renewal is
+// under way finishes that renewal before releasing, so the release matches
+// what the store holds and the lease is gone (not left until it expires).
+func TestLease_RenewalUnderWayAtTheEnd(t *testing.T) {
+	base := loadtest.Memory()
+	store := slowRenewals{Store: base, started: make(chan struct{})}
+	l := lake.New(store, tenant, "", time.Now)
+	lease, err := l.Acquire(context.Background(), "run-1", 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lease.KeepAlive(ctx, slog.New(slog.DiscardHandler), func(err error) { t.Errorf("lease lost: %v", err) })
+	}()
+	<-store.started // the first renewal (after 100 ms) is applied, its reply not yet in
+	cancel()
+	<-done
+	if err := lease.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := base.Get(context.Background(), "_etl/locks/"+tenant+".json"); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("lease after release = %v, want it gone", err)
+	}
+}

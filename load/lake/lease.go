@@ -113,7 +113,13 @@ func (le *Lease) KeepAlive(ctx context.Context, log *slog.Logger, lost func(erro
 		doc := le.doc
 		doc.Expires = le.now().UTC().Add(le.ttl)
 		data, _ := json.Marshal(doc)
-		etag, err := le.store.PutIfMatch(ctx, le.key, bytes.NewReader(data), le.etag)
+		// A renewal under way when the run ends is finished, not cut off:
+		// cut off after the store applied it (its reply lost, say), it would
+		// leave Release the old ETag, and the lease would stay until it
+		// expires.
+		wctx, wcancel := context.WithTimeout(context.WithoutCancel(ctx), le.ttl)
+		etag, err := le.store.PutIfMatch(wctx, le.key, bytes.NewReader(data), le.etag)
+		wcancel()
 		if err == nil {
 			le.etag, le.doc = etag, doc
 		}
