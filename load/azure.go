@@ -50,7 +50,8 @@ type AzureConfig struct {
 	// AccountKey is the account's shared key.
 	AccountKey string
 	// SASToken is a shared access signature (the query string, with or
-	// without the leading "?") with read, write, delete and list permissions.
+	// without the leading "?") with read, add, create, write, delete and
+	// list permissions.
 	SASToken string
 	// Endpoint replaces the blob service URL derived from the destination,
 	// e.g. http://127.0.0.1:10000/devstoreaccount1 for Azurite.
@@ -134,8 +135,9 @@ func ParseAzureURL(dest string) (AzureLocation, error) {
 
 // AzureStore is a [Store] on an Azure Blob Storage container: an ADLS Gen2
 // file system or a OneLake workspace through their Blob endpoints. Every
-// object is a block blob uploaded as staged blocks and one Put Block List,
-// so a failed upload leaves nothing visible; conditional operations use
+// object is a block blob made visible by one request — Put Blob for a body
+// of one block, else staged blocks and one Put Block List — so a failed
+// upload leaves nothing visible; conditional operations use
 // If-None-Match: * and If-Match on that commit, which the service enforces
 // (see [ProbeConditional]).
 type AzureStore struct {
