@@ -30,6 +30,13 @@ const (
 // (Azure metadata names must be C# identifiers: no dash).
 const azureWriteTokenMeta = "callrecordswrite"
 
+// azureServiceVersion is the Blob service version the store asks for
+// (x-ms-version). The SDK's own (2026-02-06 in azblob 1.6.4) is newer than
+// Azure Storage emulators released before it (Azurite 3.35 refuses it), and
+// nothing the store uses — block blobs, metadata, conditional writes, flat
+// listings — is newer than 2019; every Azure region serves this version.
+const azureServiceVersion = "2024-08-04"
+
 // azureFolderMeta marks the directory entries that an account with a
 // hierarchical namespace (ADLS Gen2, OneLake) lists next to the blobs.
 const azureFolderMeta = "hdi_isfolder"
@@ -160,6 +167,7 @@ func NewAzureStore(loc AzureLocation, cfg AzureConfig) (*AzureStore, error) {
 	}
 	opts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Retry: policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 10 * time.Second},
+		PerCallPolicies: []policy.Policy{pinServiceVersion{}},
 		// Counts the attempts of a conditional write's commit, inside the retry loop.
 		PerRetryPolicies: []policy.Policy{countCommitAttempts{}},
 	}}
@@ -237,6 +245,7 @@ func translateAzure(err error) error {
 	status := 0
 	if errors.As(err, &re) {
 		status = re.StatusCode
+		err = briefResponseError{re}
 	}
 	switch {
 	case bloberror.HasCode(err, bloberror.ContainerNotFound, bloberror.ContainerBeingDeleted):
@@ -258,6 +267,28 @@ func translateAzure(err error) error {
 	}
 	return err
 }
+
+// briefResponseError tells an Azure error in one line — the status, the
+// service's error code and the request without its query (where a SAS
+// token's signature would be) — instead of the SDK's page of text with the
+// response body. It unwraps to the SDK's error.
+type briefResponseError struct{ err *azcore.ResponseError }
+
+func (e briefResponseError) Error() string {
+	where := ""
+	if r := e.err.RawResponse; r != nil && r.Request != nil && r.Request.URL != nil {
+		u := *r.Request.URL
+		u.RawQuery, u.Fragment, u.User = "", "", nil
+		where = " (" + r.Request.Method + " " + u.String() + ")"
+	}
+	code := e.err.ErrorCode
+	if code == "" {
+		code = http.StatusText(e.err.StatusCode)
+	}
+	return fmt.Sprintf("HTTP %d %s%s", e.err.StatusCode, code, where)
+}
+
+func (e briefResponseError) Unwrap() error { return e.err }
 
 // Put implements [Sink].
 func (s *AzureStore) Put(ctx context.Context, key string, r io.Reader) error {
@@ -466,6 +497,23 @@ func metaValue(meta map[string]*string, name string) string {
 		}
 	}
 	return ""
+}
+
+// PinAzureServiceVersion is the pipeline policy that makes a client speak the
+// service version AzureStore speaks (for tests and tools that use azblob
+// beside the store against the same service, such as an emulator).
+var PinAzureServiceVersion policy.Policy = pinServiceVersion{}
+
+// pinServiceVersion sends azureServiceVersion on every request (before the
+// shared key policy signs the headers).
+type pinServiceVersion struct{}
+
+func (pinServiceVersion) Do(req *policy.Request) (*http.Response, error) {
+	// The SDK writes the header under its lower-case key, not the canonical one.
+	h := req.Raw().Header
+	h.Del("x-ms-version")
+	h["x-ms-version"] = []string{azureServiceVersion}
+	return req.Next()
 }
 
 // countCommitAttempts counts, for a conditional write, each attempt of the

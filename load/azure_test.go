@@ -39,7 +39,7 @@ func MustAzureStore(tb testing.TB, a loadtest.Azurite, endpoint, prefix string) 
 // rawContainer is an SDK client on the Azurite container, independent of AzureStore.
 func rawContainer(tb testing.TB, a loadtest.Azurite) *container.Client {
 	tb.Helper()
-	c, err := container.NewClientFromConnectionString(a.ConnectionString(a.Endpoint), loadtest.AzureContainer, nil)
+	c, err := container.NewClientFromConnectionString(a.ConnectionString(a.Endpoint), loadtest.AzureContainer, loadtest.ClientOptions())
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -171,6 +171,18 @@ func TestAzureStore_Errors(t *testing.T) {
 	}
 	if err != nil && strings.Contains(err.Error(), wrongKey) {
 		t.Errorf("error shows the account key: %v", err)
+	}
+	if err != nil && (strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "HTTP 403")) {
+		t.Errorf("error = %q, want one line with the status", err)
+	}
+	// A SAS token that the service refuses: its signature is never in the error.
+	sasStore, err := load.NewAzureStore(loc, load.AzureConfig{SASToken: "sv=2024-08-04&sr=c&sp=rwdl&se=2030-01-01T00:00:00Z&sig=c2VjcmV0LXNpZ25hdHVyZQ%3D%3D", Endpoint: a.Endpoint, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sasStore.Put(ctx, "k", strings.NewReader("v"))
+	if !errors.Is(err, load.ErrDestination) || strings.Contains(err.Error(), "sig=") || strings.Contains(err.Error(), "c2VjcmV0") {
+		t.Errorf("Put with a refused SAS token = %v, want ErrDestination without the signature", err)
 	}
 	if s := (load.AzureConfig{AccountKey: wrongKey, SASToken: "sig=x", ConnectionString: "AccountKey=" + wrongKey}).String(); strings.Contains(s, wrongKey) || strings.Contains(s, "sig=x") {
 		t.Errorf("AzureConfig.String() = %s, shows a secret", s)
@@ -436,7 +448,7 @@ func TestAzureStore_KeyAndSAS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyed, err := container.NewClientWithSharedKeyCredential(a.Endpoint+"/"+loadtest.AzureContainer, cred, nil)
+	keyed, err := container.NewClientWithSharedKeyCredential(a.Endpoint+"/"+loadtest.AzureContainer, cred, loadtest.ClientOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

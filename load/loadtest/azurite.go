@@ -150,7 +150,7 @@ func start(t testing.TB, oauth bool) Azurite {
 		}
 		if lastErr = startAzurite(t, bin, addr, tlsFiles, client); lastErr == nil {
 			a := Azurite{Endpoint: scheme + "://" + addr + "/" + AzureAccount, HTTPClient: client}
-			opts := &container.ClientOptions{}
+			opts := ClientOptions()
 			if client != nil {
 				opts.Transport = client
 			}
@@ -166,6 +166,12 @@ func start(t testing.TB, oauth bool) Azurite {
 	}
 	t.Fatalf("start azurite: %v", lastErr)
 	return Azurite{}
+}
+
+// ClientOptions are azblob client options that speak the service version
+// AzureStore speaks, for clients that work on the emulator beside the store.
+func ClientOptions() *container.ClientOptions {
+	return &container.ClientOptions{ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{load.PinAzureServiceVersion}}}
 }
 
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir and
@@ -247,7 +253,7 @@ func startAzurite(t testing.TB, bin, addr string, tlsFiles []string, client *htt
 	host, port, _ := strings.Cut(addr, ":")
 	var out syncBuffer
 	args := []string{"--blobHost", host, "--blobPort", port, "--inMemoryPersistence",
-		"--extentMemoryLimit", "512", "--disableTelemetry", "--skipApiVersionCheck", "--silent"}
+		"--extentMemoryLimit", "512", "--disableTelemetry", "--silent"}
 	scheme := "http"
 	if tlsFiles != nil {
 		args = append(args, "--cert", tlsFiles[0], "--key", tlsFiles[1], "--oauth", "basic")
