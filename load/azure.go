@@ -166,7 +166,7 @@ func NewAzureStore(loc AzureLocation, cfg AzureConfig) (*AzureStore, error) {
 		retries = DefaultMaxAttempts - 1
 	}
 	opts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Retry: policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 10 * time.Second},
+		Retry:           policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 10 * time.Second},
 		PerCallPolicies: []policy.Policy{pinServiceVersion{}},
 		// Counts the attempts of a conditional write's commit, inside the retry loop.
 		PerRetryPolicies: []policy.Policy{countCommitAttempts{}},
