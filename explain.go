@@ -2,7 +2,11 @@ package main
 
 import (
 	"errors"
+	"regexp"
+	"slices"
 	"strings"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
@@ -86,4 +90,41 @@ func flagOf(flag, field string) string {
 		return field // a field added below main without a flag here: still named
 	}
 	return flag
+}
+
+// flagInError finds the flag urfave/cli names in a parse error, for flag
+// values ("for flag -lookback") and environment variables ("for flag lookback").
+var flagInError = regexp.MustCompile(`for flag -{0,2}([a-z0-9-]+)`)
+
+// example returns, for an error about a flag's value, what a good value of
+// that flag's type looks like; "" when the error names no flag.
+func example(app *cli.App, err error) string {
+	m := flagInError.FindStringSubmatch(err.Error())
+	if m == nil {
+		return ""
+	}
+	var kind cli.Flag
+	var find func([]*cli.Command)
+	find = func(cmds []*cli.Command) {
+		for _, cmd := range cmds {
+			for _, f := range cmd.Flags {
+				if slices.Contains(f.Names(), m[1]) {
+					kind = f
+				}
+			}
+			find(cmd.Subcommands)
+		}
+	}
+	find(app.Commands)
+	switch kind.(type) {
+	case *cli.DurationFlag:
+		return " (want a duration such as 48h, 90m or 1h30m: units h, m, s, ms; no d for days, 72h is three)"
+	case *cli.IntFlag, *cli.Int64Flag:
+		return " (want a whole number such as 8)"
+	case *cli.Float64Flag:
+		return " (want a number such as 2.5 or 0)"
+	case *cli.BoolFlag:
+		return " (want true or false)"
+	}
+	return ""
 }

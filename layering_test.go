@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -58,4 +59,18 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// TestMainIsThin: main.go stays a thin command line — flags to a config, one
+// jobs call, the error to an exit code — under 300 lines; helpers of the
+// command line live in flags.go, output.go, explain.go, version.go and
+// completion.go, and the wiring in package jobs.
+func TestMainIsThin(t *testing.T) {
+	data, err := os.ReadFile("main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "\n"); n >= 300 {
+		t.Errorf("main.go has %d lines, want under 300: move what is not wiring out of it", n)
+	}
 }

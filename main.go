@@ -8,20 +8,15 @@ package main
 
 import (
 	"context"
-	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"runtime/debug"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,41 +27,6 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
-
-// semver is the release version, from the file VERSION (see CHANGELOG.md).
-//
-//go:embed VERSION
-var semver string
-
-// commit is the commit the binary was built from, set at build time with
-// -ldflags "-X main.commit=..." (make build, the Dockerfile); when it is not,
-// the VCS revision the Go toolchain recorded.
-var commit string
-
-// version is what --version prints: the semantic version and the commit,
-// e.g. "0.2.0 (commit 5c5379a)", "(commit 5c5379a-dirty)" for a build from a
-// modified tree.
-func version() string {
-	c := commit
-	if info, ok := debug.ReadBuildInfo(); ok && c == "" {
-		modified := false
-		for _, s := range info.Settings {
-			switch s.Key {
-			case "vcs.revision":
-				c = s.Value[:min(len(s.Value), 7)]
-			case "vcs.modified":
-				modified = s.Value == "true"
-			}
-		}
-		if c != "" && modified {
-			c += "-dirty"
-		}
-	}
-	if c == "" {
-		c = "unknown"
-	}
-	return strings.TrimSpace(semver) + " (commit " + c + ")"
-}
 
 // defaultMemoryLimit is the Go runtime's soft memory limit when GOMEMLIMIT is
 // not set: the job's working set is about 100 MiB, and one very large call
@@ -119,43 +79,6 @@ var errUsage = errors.New("usage")
 
 func usageError(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, args...))
-}
-
-// flagInError finds the flag urfave/cli names in a parse error, for flag
-// values ("for flag -lookback") and environment variables ("for flag lookback").
-var flagInError = regexp.MustCompile(`for flag -{0,2}([a-z0-9-]+)`)
-
-// example returns, for an error about a flag's value, what a good value of
-// that flag's type looks like; "" when the error names no flag.
-func example(app *cli.App, err error) string {
-	m := flagInError.FindStringSubmatch(err.Error())
-	if m == nil {
-		return ""
-	}
-	var kind cli.Flag
-	var find func([]*cli.Command)
-	find = func(cmds []*cli.Command) {
-		for _, cmd := range cmds {
-			for _, f := range cmd.Flags {
-				if slices.Contains(f.Names(), m[1]) {
-					kind = f
-				}
-			}
-			find(cmd.Subcommands)
-		}
-	}
-	find(app.Commands)
-	switch kind.(type) {
-	case *cli.DurationFlag:
-		return " (want a duration such as 48h, 90m or 1h30m: units h, m, s, ms; no d for days, 72h is three)"
-	case *cli.IntFlag, *cli.Int64Flag:
-		return " (want a whole number such as 8)"
-	case *cli.Float64Flag:
-		return " (want a number such as 2.5 or 0)"
-	case *cli.BoolFlag:
-		return " (want true or false)"
-	}
-	return ""
 }
 
 // exitCode maps an error to the process exit code (jobs.ExitCode, and
@@ -261,48 +184,6 @@ func demoAction(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "\nwrote the lake to %s in %.1fs.\n", cfg.Dest, time.Since(start).Seconds())
 	printNextSteps(c.App.Writer, cfg.Dest)
 	return nil
-}
-
-// printNextSteps shows queries of the demo lake that run with what this
-// machine has: the DuckDB CLI if it is on the PATH, else the query helper
-// that make demo builds next to this binary (DuckDB through its Go driver),
-// else the DuckDB CLI's commands with where to get it.
-func printNextSteps(w io.Writer, dest string) {
-	queries := []string{
-		fmt.Sprintf("SELECT dt, count(*) AS calls, round(avg(duration_seconds)) AS avg_s FROM read_parquet('%s/call_records/*/*.parquet', hive_partitioning=true) GROUP BY dt ORDER BY dt", dest),
-		fmt.Sprintf("SELECT stream_direction, round(avg(average_jitter_ms),1) AS jitter_ms, round(avg(average_packet_loss_rate),4) AS loss FROM read_parquet('%s/media_streams/*/*.parquet') GROUP BY 1", dest),
-	}
-	command, how := "duckdb -c", "with the DuckDB CLI"
-	if _, err := exec.LookPath("duckdb"); err != nil {
-		if helper := queryHelper(); helper != "" {
-			command, how = helper, "with DuckDB (the query helper make demo built)"
-		} else {
-			how = "with the DuckDB CLI (https://duckdb.org/docs/installation/; or run make demo, which builds bin/query)"
-		}
-	}
-	fmt.Fprintf(w, "Query it %s:\n\n", how)
-	for _, q := range queries {
-		fmt.Fprintf(w, "  %s \"%s\"\n", command, q)
-	}
-}
-
-// queryHelper is the path of the query helper beside this executable (as
-// the shell would take it from the working directory), or "".
-func queryHelper() string {
-	self, err := os.Executable()
-	if err != nil {
-		return ""
-	}
-	helper := filepath.Join(filepath.Dir(self), "query")
-	if _, err := os.Stat(helper); err != nil {
-		return ""
-	}
-	if wd, err := os.Getwd(); err == nil {
-		if rel, err := filepath.Rel(wd, helper); err == nil && !strings.HasPrefix(rel, "..") {
-			return "./" + rel
-		}
-	}
-	return helper
 }
 
 func simulateAction(c *cli.Context) error {

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -129,4 +131,46 @@ func configured(c *cli.Context) (cfg jobs.Config, done func(), err error) {
 		cfg.Progress = term.Progress
 	}
 	return cfg, done, err
+}
+
+// printNextSteps shows queries of the demo lake that run with what this
+// machine has: the DuckDB CLI if it is on the PATH, else the query helper
+// that make demo builds next to this binary (DuckDB through its Go driver),
+// else the DuckDB CLI's commands with where to get it.
+func printNextSteps(w io.Writer, dest string) {
+	queries := []string{
+		fmt.Sprintf("SELECT dt, count(*) AS calls, round(avg(duration_seconds)) AS avg_s FROM read_parquet('%s/call_records/*/*.parquet', hive_partitioning=true) GROUP BY dt ORDER BY dt", dest),
+		fmt.Sprintf("SELECT stream_direction, round(avg(average_jitter_ms),1) AS jitter_ms, round(avg(average_packet_loss_rate),4) AS loss FROM read_parquet('%s/media_streams/*/*.parquet') GROUP BY 1", dest),
+	}
+	command, how := "duckdb -c", "with the DuckDB CLI"
+	if _, err := exec.LookPath("duckdb"); err != nil {
+		if helper := queryHelper(); helper != "" {
+			command, how = helper, "with DuckDB (the query helper make demo built)"
+		} else {
+			how = "with the DuckDB CLI (https://duckdb.org/docs/installation/; or run make demo, which builds bin/query)"
+		}
+	}
+	fmt.Fprintf(w, "Query it %s:\n\n", how)
+	for _, q := range queries {
+		fmt.Fprintf(w, "  %s \"%s\"\n", command, q)
+	}
+}
+
+// queryHelper is the path of the query helper beside this executable (as
+// the shell would take it from the working directory), or "".
+func queryHelper() string {
+	self, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	helper := filepath.Join(filepath.Dir(self), "query")
+	if _, err := os.Stat(helper); err != nil {
+		return ""
+	}
+	if wd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(wd, helper); err == nil && !strings.HasPrefix(rel, "..") {
+			return "./" + rel
+		}
+	}
+	return helper
 }
