@@ -500,18 +500,20 @@ func TestLake_Azure(t *testing.T) {
 	})
 }
 
-// slowRenewals applies a lease renewal, then takes its time to answer, and
-// answers the caller's cancellation if it came meanwhile: a reply lost to a
-// run that ended while its renewal was under way.
+// slowRenewals applies a lease renewal, then answers only when the test says
+// so, and answers the caller's cancellation if it came meanwhile: a reply
+// lost to a run that ended while its renewal was under way.
 type slowRenewals struct {
 	load.Store
-	started chan struct{}
+	once     sync.Once
+	started  chan struct{} // closed once the first renewal is applied
+	answered chan struct{} // closed by the test: renewals may answer
 }
 
-func (s slowRenewals) PutIfMatch(ctx context.Context, key string, r io.Reader, etag string) (string, error) {
+func (s *slowRenewals) PutIfMatch(ctx context.Context, key string, r io.Reader, etag string) (string, error) {
 	newEtag, err := s.Store.PutIfMatch(context.WithoutCancel(ctx), key, r, etag)
-	close(s.started)
-	time.Sleep(200 * time.Millisecond)
+	s.once.Do(func() { close(s.started) })
+	<-s.answered
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
@@ -523,7 +525,7 @@ func (s slowRenewals) PutIfMatch(ctx context.Context, key string, r io.Reader, e
 // what the store holds and the lease is gone (not left until it expires).
 func TestLease_RenewalUnderWayAtTheEnd(t *testing.T) {
 	base := loadtest.Memory()
-	store := slowRenewals{Store: base, started: make(chan struct{})}
+	store := &slowRenewals{Store: base, started: make(chan struct{}), answered: make(chan struct{})}
 	l := lake.New(store, tenant, "", time.Now)
 	lease, err := l.Acquire(context.Background(), "run-1", 300*time.Millisecond)
 	if err != nil {
@@ -537,6 +539,7 @@ func TestLease_RenewalUnderWayAtTheEnd(t *testing.T) {
 	}()
 	<-store.started // the first renewal (after 100 ms) is applied, its reply not yet in
 	cancel()
+	close(store.answered)
 	<-done
 	if err := lease.Release(context.Background()); err != nil {
 		t.Fatal(err)
