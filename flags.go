@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -94,43 +95,19 @@ func envName(flag string) string {
 func honourEnvironment(cmds []*cli.Command) {
 	for _, cmd := range cmds {
 		for i, f := range cmd.Flags {
-			name := f.Names()[0]
-			env := envName(name)
-			switch f := f.(type) {
-			case *cli.StringFlag:
-				c := *f
-				c.EnvVars = withEnv(f.EnvVars, env)
-				cmd.Flags[i] = &c
-			case *cli.BoolFlag:
-				c := *f
-				c.EnvVars = withEnv(f.EnvVars, env)
-				cmd.Flags[i] = &c
-			case *cli.IntFlag:
-				c := *f
-				c.EnvVars = withEnv(f.EnvVars, env)
-				cmd.Flags[i] = &c
-			case *cli.Int64Flag:
-				c := *f
-				c.EnvVars = withEnv(f.EnvVars, env)
-				cmd.Flags[i] = &c
-			case *cli.Float64Flag:
-				c := *f
-				c.EnvVars = withEnv(f.EnvVars, env)
-				cmd.Flags[i] = &c
-			case *cli.DurationFlag:
-				c := *f
-				c.EnvVars = withEnv(f.EnvVars, env)
-				cmd.Flags[i] = &c
-			case *cli.StringSliceFlag:
-				c := *f
-				c.EnvVars = withEnv(f.EnvVars, env)
-				if f.Value != nil {
-					c.Value = cli.NewStringSlice(f.Value.Value()...)
-				}
-				cmd.Flags[i] = &c
-			default:
-				panic(fmt.Sprintf("flag --%s: type %T has no environment variable wiring", name, f))
+			// Every flag type of urfave/cli is a struct with an EnvVars field.
+			v := reflect.ValueOf(f)
+			if v.Kind() != reflect.Pointer || v.Elem().Kind() != reflect.Struct || !v.Elem().FieldByName("EnvVars").CanSet() {
+				panic(fmt.Sprintf("flag --%s: type %T has no EnvVars", f.Names()[0], f))
 			}
+			c := reflect.New(v.Elem().Type())
+			c.Elem().Set(v.Elem())
+			vars := c.Elem().FieldByName("EnvVars")
+			vars.Set(reflect.ValueOf(withEnv(vars.Interface().([]string), envName(f.Names()[0]))))
+			if sf, ok := c.Interface().(*cli.StringSliceFlag); ok && sf.Value != nil {
+				sf.Value = cli.NewStringSlice(sf.Value.Value()...) // its own, not the shared one's
+			}
+			cmd.Flags[i] = c.Interface().(cli.Flag)
 		}
 		honourEnvironment(cmd.Subcommands)
 	}

@@ -92,7 +92,7 @@ func TestLake_ReaderViewUnderAzureFaults(t *testing.T) {
 	testReaderViewUnderFaults(t, proxy, faultyLake{
 		dest:      dest,
 		configure: func(c *jobs.Config) { c.Azure = faulty },
-		view:      func(t *testing.T) string { return downloadLake(t, direct) },
+		view:      func(t *testing.T) string { return loadtest.DownloadAll(t, direct) },
 		expire:    func() { direct.Delete(context.Background(), "_etl/locks/"+tenant+".json") },
 	})
 }
@@ -103,28 +103,6 @@ type faultyLake struct {
 	configure func(c *jobs.Config) // reaches the store through the proxy
 	view      func(t *testing.T) string
 	expire    func() // removes the lease a failed attempt left
-}
-
-// downloadLake copies every object of store into a fresh directory: what a
-// reader listing the store sees.
-func downloadLake(t *testing.T, store load.Store) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := store.List(context.Background(), "", func(o load.Object) error {
-		path, _, err := load.Download(context.Background(), store, o.Key, t.TempDir())
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(o.Key))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		return os.Rename(path, dst)
-	})
-	if err != nil {
-		t.Fatalf("download the lake: %v", err)
-	}
-	return dir
 }
 
 // testReaderViewUnderFaults runs the job twice (a second run with new

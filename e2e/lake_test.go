@@ -400,7 +400,7 @@ func TestLake_Azure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	copied := downloadLake(t, store)
+	copied := loadtest.DownloadAll(t, store)
 	if got := fingerprint(t, db, copied); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Azure lake differs from the local one:\nlocal %v\nazure %v", want, got)
 	}

@@ -448,7 +448,7 @@ func TestRun_Azure(t *testing.T) {
 	if _, err := f.run(t, onAzure); !errors.Is(err, jobs.ErrLocked) {
 		t.Errorf("run while another holds the Azure lease = %v, want ErrLocked", err)
 	}
-	dir := downloadLake(t, store)
+	dir := loadtest.DownloadAll(t, store)
 	assertReaderView(t, "azure", dir)
 	if n := len(callRecords(t, dir)); n == 0 {
 		t.Errorf("Azure lake has no call_records rows")

@@ -100,30 +100,9 @@ func TestRun_LostResponsesAzure(t *testing.T) {
 		edit:  func(c *jobs.Config) { c.Azure = cfg },
 		store: open,
 		dir: func(t *testing.T, prefix string) string {
-			return downloadLake(t, open(t, az.Dest(prefix)))
+			return loadtest.DownloadAll(t, open(t, az.Dest(prefix)))
 		},
 	})
-}
-
-// downloadLake copies every object of store into a fresh directory.
-func downloadLake(t *testing.T, store load.Store) string {
-	t.Helper()
-	dir := t.TempDir()
-	err := store.List(context.Background(), "", func(o load.Object) error {
-		path, _, err := load.Download(context.Background(), store, o.Key, t.TempDir())
-		if err != nil {
-			return err
-		}
-		dst := filepath.Join(dir, filepath.FromSlash(o.Key))
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return err
-		}
-		return os.Rename(path, dst)
-	})
-	if err != nil {
-		t.Fatalf("download the lake: %v", err)
-	}
-	return dir
 }
 
 func testLostResponses(t *testing.T, remote remoteLake) {

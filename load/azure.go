@@ -13,6 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
@@ -370,7 +371,7 @@ func (s *AzureStore) Head(ctx context.Context, key string) (string, error) {
 // exists reports whether the container exists, with a one-blob listing
 // rather than Get Container Properties, which a container SAS cannot call.
 func (s *AzureStore) exists(ctx context.Context) error {
-	p := s.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to(s.prefix), MaxResults: to(int32(1))})
+	p := s.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr(s.prefix), MaxResults: to.Ptr(int32(1))})
 	if _, err := p.NextPage(ctx); err != nil {
 		return fmt.Errorf("container: %w", translateAzure(err))
 	}
@@ -381,7 +382,7 @@ func (s *AzureStore) exists(ctx context.Context) error {
 // directory entries of a hierarchical namespace are skipped.
 func (s *AzureStore) List(ctx context.Context, prefix string, fn func(Object) error) error {
 	p := s.client.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{
-		Prefix:  to(s.prefix + prefix),
+		Prefix:  to.Ptr(s.prefix + prefix),
 		Include: container.ListBlobsInclude{Metadata: true},
 	})
 	for p.More() {
@@ -421,8 +422,6 @@ func isFolder(meta map[string]*string) bool {
 	return false
 }
 
-func to[T any](v T) *T { return &v }
-
 // Delete implements [Deleter].
 func (s *AzureStore) Delete(ctx context.Context, key string) error {
 	k, err := s.key(key)
@@ -438,7 +437,7 @@ func (s *AzureStore) Delete(ctx context.Context, key string) error {
 
 // PutIfAbsent implements [Conditional] with If-None-Match: *.
 func (s *AzureStore) PutIfAbsent(ctx context.Context, key string, r io.Reader) (string, error) {
-	return s.putConditional(ctx, "put if absent", key, r, &blob.ModifiedAccessConditions{IfNoneMatch: to(azcore.ETagAny)})
+	return s.putConditional(ctx, "put if absent", key, r, &blob.ModifiedAccessConditions{IfNoneMatch: to.Ptr(azcore.ETagAny)})
 }
 
 // PutIfMatch implements [Conditional] with If-Match.
@@ -446,7 +445,7 @@ func (s *AzureStore) PutIfMatch(ctx context.Context, key string, r io.Reader, et
 	if etag == "" {
 		return "", fmt.Errorf("put if match %s: %w: empty etag", key, ErrPrecondition)
 	}
-	return s.putConditional(ctx, "put if match", key, r, &blob.ModifiedAccessConditions{IfMatch: to(azcore.ETag(etag))})
+	return s.putConditional(ctx, "put if match", key, r, &blob.ModifiedAccessConditions{IfMatch: to.Ptr(azcore.ETag(etag))})
 }
 
 // putConditional uploads r with the condition on its commit (Put Block List)
@@ -464,7 +463,7 @@ func (s *AzureStore) putConditional(ctx context.Context, op, key string, r io.Re
 	resp, err := bb.UploadStream(context.WithValue(ctx, attemptsKey{}, attempts), r, &blockblob.UploadStreamOptions{
 		BlockSize:        azureBlockSize,
 		Concurrency:      azureUploadConcurrency,
-		Metadata:         map[string]*string{azureWriteTokenMeta: to(token)},
+		Metadata:         map[string]*string{azureWriteTokenMeta: to.Ptr(token)},
 		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: cond},
 	})
 	if err == nil {
@@ -549,7 +548,7 @@ func (s *AzureStore) DeleteIfMatch(ctx context.Context, key string, etag string)
 	}
 	bc := s.client.NewBlobClient(k)
 	_, err = bc.Delete(ctx, &blob.DeleteOptions{
-		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: to(azcore.ETag(etag))}},
+		AccessConditions: &blob.AccessConditions{ModifiedAccessConditions: &blob.ModifiedAccessConditions{IfMatch: to.Ptr(azcore.ETag(etag))}},
 	})
 	err = translateAzure(err)
 	if errors.Is(err, ErrPrecondition) {

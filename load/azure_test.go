@@ -7,12 +7,13 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/sas"
@@ -25,11 +26,17 @@ import (
 // (the server's, or a proxy's) with the account key.
 func MustAzureStore(tb testing.TB, a loadtest.Azurite, endpoint, prefix string) *load.AzureStore {
 	tb.Helper()
+	return azureStoreWith(tb, a, prefix, load.AzureConfig{ConnectionString: a.ConnectionString(endpoint)})
+}
+
+// azureStoreWith opens prefix of the Azurite container with cfg.
+func azureStoreWith(tb testing.TB, a loadtest.Azurite, prefix string, cfg load.AzureConfig) *load.AzureStore {
+	tb.Helper()
 	loc, err := load.ParseAzureURL(a.Dest(prefix))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := load.NewAzureStore(loc, load.AzureConfig{ConnectionString: a.ConnectionString(endpoint)})
+	s, err := load.NewAzureStore(loc, cfg)
 	if err != nil {
 		tb.Fatalf("NewAzureStore = %v", err)
 	}
@@ -200,7 +207,7 @@ func TestAzureStore_ListSkipsDirectories(t *testing.T) {
 	loadtest.MustPut(t, s, "call_records/dt=2026-12-01/part-0.parquet", []byte("data"))
 	folder := "true"
 	for _, dir := range []string{"hns/call_records", "hns/call_records/dt=2026-12-01"} {
-		_, err := rawContainer(t, a).NewBlockBlobClient(dir).Upload(ctx, nopCloser{strings.NewReader("")},
+		_, err := rawContainer(t, a).NewBlockBlobClient(dir).Upload(ctx, streaming.NopCloser(strings.NewReader("")),
 			&blockblob.UploadOptions{Metadata: map[string]*string{"hdi_isfolder": &folder}})
 		if err != nil {
 			t.Fatal(err)
@@ -210,7 +217,7 @@ func TestAzureStore_ListSkipsDirectories(t *testing.T) {
 	if err := s.List(ctx, "", func(o load.Object) error { keys = append(keys, o.Key); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if want := []string{"call_records/dt=2026-12-01/part-0.parquet"}; !equalStrings(keys, want) {
+	if want := []string{"call_records/dt=2026-12-01/part-0.parquet"}; !slices.Equal(keys, want) {
 		t.Errorf("List = %q, want %q (no directory entries)", keys, want)
 	}
 }
@@ -220,22 +227,6 @@ func TestAzureStore_ListSkipsDirectories(t *testing.T) {
 func isCommit(r *http.Request) bool {
 	comp := r.URL.Query().Get("comp")
 	return r.Method == http.MethodPut && (comp == "" || comp == "blocklist")
-}
-
-type nopCloser struct{ io.ReadSeeker }
-
-func (nopCloser) Close() error { return nil }
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestAzureStore_LostResponses: a conditional write whose commit reply is
@@ -328,7 +319,7 @@ func TestAzureStore_LostResponses(t *testing.T) {
 		case 1:
 			return loadtest.LostResponse // applied: "2"
 		case 2: // the retry: another writer got there first
-			_, err := rawContainer(t, a).NewBlockBlobClient("lost/race").Upload(ctx, nopCloser{strings.NewReader("3")}, nil)
+			_, err := rawContainer(t, a).NewBlockBlobClient("lost/race").Upload(ctx, streaming.NopCloser(strings.NewReader("3")), nil)
 			if err != nil {
 				t.Errorf("the other writer's put: %v", err)
 			}
@@ -352,44 +343,9 @@ func TestAzureStore_InterruptedReads(t *testing.T) {
 	server, _ := strings.CutSuffix(a.Endpoint, "/"+loadtest.AzureAccount)
 	proxy := loadtest.StartFaultProxy(t, server, nil)
 	s := MustAzureStore(t, a, proxy.URL+"/"+loadtest.AzureAccount, "r")
-	ctx := context.Background()
-	data := make([]byte, 3<<20+17)
-	rand.NewChaCha8([32]byte{8}).Read(data)
-	loadtest.MustPut(t, s, "big.bin", data)
-	small := []byte(`{"watermark":"2026-12-04T00:00:00Z"}`)
-	loadtest.MustPut(t, s, "small.json", small)
-	truncateGets := func(n int) func(*http.Request, int) loadtest.Fault {
-		var mu sync.Mutex
-		return func(r *http.Request, _ int) loadtest.Fault {
-			mu.Lock()
-			defer mu.Unlock()
-			if r.Method != http.MethodGet || r.URL.Query().Has("comp") || n == 0 {
-				return loadtest.Pass
-			}
-			n--
-			return loadtest.Truncate
-		}
-	}
-	proxy.SetFaults(truncateGets(3))
-	if got := loadtest.MustRead(t, s, "big.bin"); !bytes.Equal(got, data) {
-		t.Errorf("Open after 3 truncated bodies read %d bytes, want the %d stored", len(got), len(data))
-	}
-	proxy.SetFaults(truncateGets(2))
-	if got, _, err := s.Get(ctx, "small.json"); err != nil || !bytes.Equal(got, small) {
-		t.Errorf("Get after 2 truncated bodies = %q, %v", got, err)
-	}
-	proxy.SetFaults(truncateGets(1))
-	path, etag, err := load.Download(ctx, s, "big.bin", t.TempDir())
-	if err != nil {
-		t.Fatalf("Download after a truncated body = %v", err)
-	}
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
-		t.Errorf("downloaded %d bytes, want the %d stored", len(got), len(data))
-	}
-	proxy.SetFaults(nil)
-	if head, err := s.Head(ctx, "big.bin"); err != nil || head != etag {
-		t.Errorf("Download etag %q, Head %q (%v)", etag, head, err)
-	}
+	loadtest.InterruptedReads(t, s, proxy, func(r *http.Request) bool {
+		return r.Method == http.MethodGet && !r.URL.Query().Has("comp")
+	})
 }
 
 // TestAzureStore_Entra: with a Microsoft Entra credential the store asks for
@@ -403,15 +359,7 @@ func TestAzureStore_Entra(t *testing.T) {
 	tok := &loadtest.EntraToken{Tenant: "0b3c1d2e-aaaa-4bbb-8ccc-0123456789ab", Audience: "https://storage.azure.com"}
 	cfg := load.AzureConfig{Credential: tok, Endpoint: a.Endpoint, HTTPClient: a.HTTPClient}
 	loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
-		loc, err := load.ParseAzureURL(a.Dest(strings.ReplaceAll(t.Name(), "/", "_")))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := load.NewAzureStore(loc, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
+		return azureStoreWith(t, a, strings.ReplaceAll(t.Name(), "/", "_"), cfg)
 	})
 	for _, scope := range tok.Scopes() {
 		if scope != "https://storage.azure.com/.default" {
@@ -464,15 +412,7 @@ func TestAzureStore_KeyAndSAS(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
-				loc, err := load.ParseAzureURL(a.Dest(strings.ReplaceAll(t.Name(), "/", "_")))
-				if err != nil {
-					t.Fatal(err)
-				}
-				s, err := load.NewAzureStore(loc, cfg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return s
+				return azureStoreWith(t, a, strings.ReplaceAll(t.Name(), "/", "_"), cfg)
 			})
 		})
 	}

@@ -303,49 +303,9 @@ func TestS3Store_LostResponseThenAnotherWrite(t *testing.T) {
 // keeps breaking gives up with an error naming the key.
 func TestS3Store_InterruptedReads(t *testing.T) {
 	s, proxy, _ := faultyS3(t)
-	ctx := context.Background()
-	data := make([]byte, 3<<20+17)
-	rand.NewChaCha8([32]byte{8}).Read(data)
-	loadtest.MustPut(t, s, "r/big.bin", data)
-	small := []byte(`{"watermark":"2026-12-04T00:00:00Z"}`)
-	loadtest.MustPut(t, s, "r/small.json", small)
-
-	truncateGets := func(n int) func(*http.Request, int) loadtest.Fault {
-		var mu sync.Mutex
-		return func(r *http.Request, _ int) loadtest.Fault {
-			mu.Lock()
-			defer mu.Unlock()
-			if r.Method != http.MethodGet || r.URL.Query().Has("list-type") || n == 0 {
-				return loadtest.Pass
-			}
-			n--
-			return loadtest.Truncate
-		}
-	}
-	proxy.SetFaults(truncateGets(3))
-	if got := loadtest.MustRead(t, s, "r/big.bin"); !bytes.Equal(got, data) {
-		t.Errorf("Open after 3 truncated bodies read %d bytes, want the %d stored", len(got), len(data))
-	}
-	proxy.SetFaults(truncateGets(2))
-	if got, _, err := s.Get(ctx, "r/small.json"); err != nil || !bytes.Equal(got, small) {
-		t.Errorf("Get after 2 truncated bodies = %q, %v", got, err)
-	}
-	proxy.SetFaults(truncateGets(1))
-	path, etag, err := load.Download(ctx, s, "r/big.bin", t.TempDir())
-	if err != nil {
-		t.Fatalf("Download after a truncated body = %v", err)
-	}
-	if got, _ := os.ReadFile(path); !bytes.Equal(got, data) {
-		t.Errorf("downloaded %d bytes, want the %d stored", len(got), len(data))
-	}
-	proxy.SetFaults(nil)
-	if head, err := s.Head(ctx, "r/big.bin"); err != nil || head != etag {
-		t.Errorf("Download etag %q, Head %q (%v)", etag, head, err)
-	}
-	proxy.SetFaults(truncateGets(100))
-	if _, _, err := s.Get(ctx, "r/small.json"); err == nil || !strings.Contains(err.Error(), "r/small.json") {
-		t.Errorf("Get with every body cut short = %v, want an error naming the key", err)
-	}
+	loadtest.InterruptedReads(t, s, proxy, func(r *http.Request) bool {
+		return r.Method == http.MethodGet && !r.URL.Query().Has("list-type")
+	})
 }
 
 // TestS3Store_RandomFaults runs the conformance suite through a proxy that

@@ -43,33 +43,10 @@ const (
 const AzuriteVersion = "3.35.0"
 
 // AzuritePath returns the azurite-blob launcher to use: $AZURITE_BIN if set,
-// else bin/azurite/node_modules/.bin/azurite-blob in the nearest directory
-// above the working directory that holds a go.mod and that file. It returns
+// else bin/azurite/node_modules/.bin/azurite-blob (see findTool). It returns
 // "" if there is none.
 func AzuritePath() string {
-	if p := os.Getenv("AZURITE_BIN"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			return ""
-		}
-		return p
-	}
-	dir, err := os.Getwd()
-	if err != nil {
-		return ""
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "bin", "azurite", "node_modules", ".bin", "azurite-blob")
-			if _, err := os.Stat(p); err == nil {
-				return p
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	return findTool("AZURITE_BIN", "bin", "azurite", "node_modules", ".bin", "azurite-blob")
 }
 
 // Azurite is a running Azurite blob service.

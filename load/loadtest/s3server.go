@@ -29,11 +29,15 @@ const (
 const startTimeout = 30 * time.Second
 
 // VersitygwPath returns the versitygw binary to use: $VERSITYGW_BIN if set,
-// else bin/versitygw in the nearest directory above the working directory that
-// holds a go.mod and that binary (nested modules such as e2e/ find the
-// repository root's). It returns "" if there is none.
-func VersitygwPath() string {
-	if p := os.Getenv("VERSITYGW_BIN"); p != "" {
+// else bin/versitygw (see findTool). It returns "" if there is none.
+func VersitygwPath() string { return findTool("VERSITYGW_BIN", "bin", "versitygw") }
+
+// findTool returns the test server binary $env names if it is set and
+// exists, else the file at rel (slash-separated parts) in the nearest
+// directory above the working directory that holds a go.mod and that file
+// (nested modules such as e2e/ find the repository root's), or "".
+func findTool(env string, rel ...string) string {
+	if p := os.Getenv(env); p != "" {
 		if _, err := os.Stat(p); err != nil {
 			return ""
 		}
@@ -45,7 +49,7 @@ func VersitygwPath() string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			p := filepath.Join(dir, "bin", "versitygw")
+			p := filepath.Join(append([]string{dir}, rel...)...)
 			if _, err := os.Stat(p); err == nil {
 				return p
 			}
