@@ -33,6 +33,7 @@ var fieldFlags = map[string]string{
 	"Datasets":        "--datasets",
 	"SingleWriter":    "--single-writer",
 	"TempDir":         "--temp-dir",
+	"Tables":          "--tables",
 	"NotificationURL": "--notification-url",
 	"ClientState":     "--client-state",
 }

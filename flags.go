@@ -52,6 +52,8 @@ var (
 	// (tests pin it so that nothing depends on the hour they run at); the
 	// other commands take it, hidden, so they agree with such a simulator.
 	nowFlag       = &cli.StringFlag{Name: "now", Usage: "the clock starts at this instant (RFC 3339) and runs on from it (default: the real clock)", EnvVars: []string{"CALLRECORDS_NOW"}}
+	// rawArchiveFlag keeps what Graph sent under raw/, for replay.
+	rawArchiveFlag = &cli.BoolFlag{Name: "raw-archive", Value: true, Usage: "keep every call record version and report row as Graph sent it under <dest>/raw/ (replay rebuilds the tables from it); --raw-archive=false turns it off", EnvVars: []string{"CALLRECORDS_RAW_ARCHIVE"}}
 	hiddenNowFlag = &cli.StringFlag{Name: nowFlag.Name, Usage: nowFlag.Usage, EnvVars: nowFlag.EnvVars, Hidden: true}
 	graphTuning   = []cli.Flag{
 		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: []string{"CALLRECORDS_CONCURRENCY"}},
@@ -66,6 +68,7 @@ var (
 		&cli.DurationFlag{Name: "usage-history", Value: jobs.DefaultConfig().UsageHistory, Usage: "how far back a first PSTN or Direct Routing run reads", EnvVars: []string{"CALLRECORDS_USAGE_HISTORY"}},
 		&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes (only when one run ever writes there)", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 		&cli.BoolFlag{Name: "dry-run", Usage: "plan the windows and report what would be fetched and rewritten, writing nothing", EnvVars: []string{"CALLRECORDS_DRY_RUN"}},
+		rawArchiveFlag,
 		&cli.StringFlag{Name: "summary-file", Usage: "also write the run summary as JSON to this local file (e.g. for Airflow)", EnvVars: []string{"CALLRECORDS_SUMMARY_FILE"}},
 		&cli.StringFlag{Name: "pushgateway-url", Usage: "push run metrics to this Prometheus Pushgateway", EnvVars: []string{"CALLRECORDS_PUSHGATEWAY_URL"}},
 		&cli.DurationFlag{Name: "lock-ttl", Value: jobs.DefaultLockTTL, Usage: "how long the tenant's lease outlives its last renewal: a crashed run blocks the next for at most this", EnvVars: []string{"CALLRECORDS_LOCK_TTL"}},
@@ -171,11 +174,23 @@ func newCommands() *cli.App {
 				Name:      "import",
 				Usage:     "load whole call records (JSON lines, as get prints them) into the lake, e.g. from a raw archive",
 				ArgsUsage: "[FILE|-]",
-				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag,
+				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag, rawArchiveFlag,
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
 				}, storeFlags, logFlags),
 				Action: importAction,
+			},
+			{
+				Name:  "replay",
+				Usage: "rebuild the tables from the raw archive alone (no Graph): after an upgrade, for data Graph no longer has",
+				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag,
+					&cli.StringFlag{Name: "from", Usage: "first day to rebuild (YYYY-MM-DD or RFC 3339; default: every archived day)", EnvVars: []string{"CALLRECORDS_FROM"}},
+					&cli.StringFlag{Name: "to", Usage: "end of the days to rebuild (exclusive)", EnvVars: []string{"CALLRECORDS_TO"}},
+					&cli.StringFlag{Name: "tables", Usage: "tables to rebuild (default: all): " + strings.Join(tableNames(), ","), EnvVars: []string{"CALLRECORDS_TABLES"}},
+					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
+					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
+				}, storeFlags, logFlags),
+				Action: replayAction,
 			},
 			{
 				Name:  "subscribe",
@@ -281,6 +296,9 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 		cfg.LockTTL = c.Duration("lock-ttl")
 	}
 	cfg.TempDir, cfg.SingleWriter, cfg.DryRun = c.String("temp-dir"), c.Bool("single-writer"), c.Bool("dry-run")
+	if has("raw-archive") {
+		cfg.NoRawArchive = !c.Bool("raw-archive")
+	}
 	cfg.SummaryFile, cfg.PushgatewayURL = c.String("summary-file"), c.String("pushgateway-url")
 	return cfg, nil
 }
@@ -300,15 +318,28 @@ func clock(c *cli.Context) (func() time.Time, error) {
 	return func() time.Time { return t.Add(time.Since(start)) }, nil
 }
 
+// parseTime reads an instant: RFC 3339, or a date (its midnight UTC).
 func parseTime(flag, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
 	t, err := time.Parse(time.RFC3339, v)
 	if err != nil {
-		return time.Time{}, usageError("--%s %q: want RFC 3339, e.g. 2026-01-01T00:00:00Z", flag, v)
+		if t, derr := time.Parse(time.DateOnly, v); derr == nil {
+			return t, nil
+		}
+		return time.Time{}, usageError("--%s %q: want RFC 3339 or a date, e.g. 2026-01-01T00:00:00Z or 2026-01-01", flag, v)
 	}
 	return t, nil
+}
+
+// tableNames lists the fact tables.
+func tableNames() []string {
+	var out []string
+	for _, t := range schemas.Tables {
+		out = append(out, t.Name)
+	}
+	return out
 }
 
 func splitList(s string) []string {

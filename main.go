@@ -94,13 +94,22 @@ func exitCode(err error) int {
 	return jobs.ExitCode(err)
 }
 
-func runAction(c *cli.Context) error {
+func runAction(c *cli.Context) error { return summarised(c, jobs.Run) }
+
+func replayAction(c *cli.Context) error {
+	return summarised(c, func(ctx context.Context, cfg jobs.Config) (*jobs.Summary, error) {
+		return jobs.Replay(ctx, cfg, splitList(c.String("tables")))
+	})
+}
+
+// summarised runs job with the command's configuration and prints its summary.
+func summarised(c *cli.Context, job func(context.Context, jobs.Config) (*jobs.Summary, error)) error {
 	cfg, done, err := configured(c)
 	defer done()
 	if err != nil {
 		return err
 	}
-	sum, err := jobs.Run(c.Context, cfg)
+	sum, err := job(c.Context, cfg)
 	done()
 	if sum != nil {
 		sum.Print(c.App.Writer)

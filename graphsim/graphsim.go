@@ -200,13 +200,20 @@ func (s *Simulator) Truth(from, to time.Time) Truth {
 // paged (every session, with segments), plus "participants_v2" with every
 // participant. It renders as for a client that sends no Prefer header.
 // ok is false if the id is unknown, expired or not yet published.
-func (s *Simulator) Record(id string) (json.RawMessage, bool) {
+func (s *Simulator) Record(id string) (json.RawMessage, bool) { return s.record(id, &jw{}) }
+
+// RecordWithUnknownEnumMembers is Record as rendered for a client that
+// sends Prefer: include-unknown-enum-members (as the job does).
+func (s *Simulator) RecordWithUnknownEnumMembers(id string) (json.RawMessage, bool) {
+	return s.record(id, &jw{unknownEnums: true})
+}
+
+func (s *Simulator) record(id string, w *jw) (json.RawMessage, bool) {
 	now := s.now()
 	m, ok := s.lookup(id, now)
 	if !ok {
 		return nil, false
 	}
-	w := &jw{}
 	s.writeRecord(w, m, now, getOpts{sessions: true, segments: true, participants: true, all: true})
 	return json.RawMessage(w.b), true
 }

@@ -378,7 +378,9 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 // add replace the stored rows of their ids, and finish (to be called once,
 // unless err is not nil) carries the stored rows of every other record over
 // and commits the partition; a caller may overlap finish with the next
-// partition's work. A record that does not decode is quarantined and its
+// partition's work. Only the partition's tables are written (replay may
+// rebuild some); when it has the raw archive, each record added is archived
+// at its version. A record that does not decode is quarantined and its
 // stored rows stay. Nothing is written when no record was replaced (beyond
 // removing leftovers). incoming is about how many records feed will hand
 // over: a large partition buffers its pages on disk (Config.SpillRecords).
@@ -390,10 +392,11 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 		// the tables are finished one at a time.
 		opts.SpillPages = true
 	}
-	w := newCallRecordWriters(opts)
+	w := newCallRecordWriters(opts, part.Has)
 	w.sequential = isLarge
 	replaced = map[string]bool{}
-	fp := r.startFlatten(ctx, part, w, replaced, &failed, log)
+	archived := map[rawKey]bool{}
+	fp := r.startFlatten(ctx, part, w, replaced, archived, &failed, log)
 	err = feed(fp.add)
 	if perr := fp.wait(); perr != nil {
 		err = perr
@@ -410,21 +413,15 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 		defer w.abort()
 		keep := func(id string) bool { return !replaced[id] }
 		if err := w.each(
-			func() error {
-				return carryOver(ctx, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep)
-			},
-			func() error {
-				return carryOver(ctx, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep)
-			},
-			func() error {
-				return carryOver(ctx, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep)
-			},
-			func() error {
-				return carryOver(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep)
-			},
-			func() error {
-				return carryOver(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep)
-			},
+			carryOverInto(ctx, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
+			// Each (id, version) once: an archived version added again
+			// (a run that died before its commit ended) replaces itself.
+			carryOverInto(ctx, part, schemas.TableRawCallRecords, w.raw, func(r *schemas.RawCallRecordRow) rawKey { return rawKey{r.CallRecordID, r.Version} },
+				func(k rawKey) bool { return !archived[k] }),
 		); err != nil {
 			return fmt.Errorf("carry over partition %s: %w", part.Date(), err)
 		}
@@ -434,6 +431,23 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 		}
 		return r.commit(ctx, part, files)
 	}, nil
+}
+
+// rawKey is what the raw archive keeps once: a version of a call record.
+type rawKey struct {
+	id      string
+	version int64
+}
+
+// carryOverInto is the carry-over of table into w, or nothing when the
+// partition does not rewrite table (w is nil).
+func carryOverInto[T any, K comparable](ctx context.Context, part *lake.Partition, table string, w *load.FileWriter[T], key func(*T) K, keep func(K) bool) func() error {
+	return func() error {
+		if w == nil {
+			return nil
+		}
+		return carryOver(ctx, part, table, w, key, keep)
+	}
 }
 
 // parallel runs fns at once (one table each) and joins their errors in order.
@@ -482,7 +496,7 @@ const (
 
 // startFlatten starts the decoders and the writer of one partition rewrite;
 // the writer alone touches w, replaced and failed until wait returns.
-func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *callRecordWriters, replaced map[string]bool, failed *int, log *slog.Logger) *flattenPipeline {
+func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *callRecordWriters, replaced map[string]bool, archived map[rawKey]bool, failed *int, log *slog.Logger) *flattenPipeline {
 	n := runtime.GOMAXPROCS(0)
 	depth := max(8, 4*n) // records in flight: bounds memory
 	p := &flattenPipeline{
@@ -507,9 +521,12 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 				if err != nil {
 					j.err = err
 				} else {
-					// The payload is kept for the quarantine only: let a
-					// large one go before its rows are made.
-					j.raw = nil
+					if w.raw == nil {
+						// The payload is kept for the quarantine and
+						// the archive only: let a large one go
+						// before its rows are made.
+						j.raw = nil
+					}
 					j.rows = transform.FlattenCallRecord(r.cfg.TenantID, rec)
 				}
 				close(j.ready)
@@ -531,7 +548,9 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 				continue
 			}
 			var err error
+			version := j.rows.CallRecord.Version
 			if j.big != nil {
+				version = j.big.Version()
 				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
 					if err := w.add(rows, last); err != nil {
 						return err
@@ -542,6 +561,17 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 			} else {
 				err = w.add(j.rows, true)
 			}
+			if err == nil && w.raw != nil {
+				k := rawKey{j.id, version}
+				if !archived[k] {
+					archived[k] = true
+					err = w.raw.Write([]schemas.RawCallRecordRow{{
+						TenantID: r.cfg.TenantID, CallRecordID: j.id, Version: version,
+						FetchedAt: r.cfg.Now().UTC(), JSON: j.raw,
+					}})
+				}
+			}
+			j.raw = nil
 			if err != nil {
 				p.fail(fmt.Errorf("write call record %s: %w", j.id, err))
 				continue
@@ -624,13 +654,15 @@ func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, caus
 	return nil
 }
 
-// callRecordWriters holds one Parquet writer per call-record table.
+// callRecordWriters holds one Parquet writer per call-record table a
+// partition rewrites (nil for the others) and its raw archive's.
 type callRecordWriters struct {
 	records      *load.FileWriter[schemas.CallRecordRow]
 	sessions     *load.FileWriter[schemas.SessionRow]
 	segments     *load.FileWriter[schemas.SegmentRow]
 	streams      *load.FileWriter[schemas.MediaStreamRow]
 	participants *load.FileWriter[schemas.ParticipantRow]
+	raw          *load.FileWriter[schemas.RawCallRecordRow]
 	// sequential: carry over and finish one table at a time (large
 	// partitions: each table's readers and encoders cost memory).
 	sequential bool
@@ -649,14 +681,29 @@ func (w *callRecordWriters) each(fns ...func() error) error {
 	return errors.Join(errs...)
 }
 
-func newCallRecordWriters(opts load.ParquetOptions) *callRecordWriters {
+// newCallRecordWriters opens a writer for each table has names.
+func newCallRecordWriters(opts load.ParquetOptions, has func(table string) bool) *callRecordWriters {
 	return &callRecordWriters{
-		records:      load.NewFileWriter[schemas.CallRecordRow](opts),
-		sessions:     load.NewFileWriter[schemas.SessionRow](opts),
-		segments:     load.NewFileWriter[schemas.SegmentRow](opts),
-		streams:      load.NewFileWriter[schemas.MediaStreamRow](opts),
-		participants: load.NewFileWriter[schemas.ParticipantRow](opts),
+		records:      newWriterIf[schemas.CallRecordRow](has(schemas.TableCallRecords), opts),
+		sessions:     newWriterIf[schemas.SessionRow](has(schemas.TableSessions), opts),
+		segments:     newWriterIf[schemas.SegmentRow](has(schemas.TableSegments), opts),
+		streams:      newWriterIf[schemas.MediaStreamRow](has(schemas.TableMediaStreams), opts),
+		participants: newWriterIf[schemas.ParticipantRow](has(schemas.TableParticipants), opts),
+		raw:          newWriterIf[schemas.RawCallRecordRow](has(schemas.TableRawCallRecords), rawOptions(opts)),
 	}
+}
+
+// rawOptions are opts for a raw archive's file.
+func rawOptions(opts load.ParquetOptions) load.ParquetOptions {
+	opts.NoPageStatistics = true
+	return opts
+}
+
+func newWriterIf[T any](ok bool, opts load.ParquetOptions) *load.FileWriter[T] {
+	if !ok {
+		return nil
+	}
+	return load.NewFileWriter[T](opts)
 }
 
 // add writes rows; withRecord: rows.CallRecord too (the last batch of a
@@ -664,7 +711,7 @@ func newCallRecordWriters(opts load.ParquetOptions) *callRecordWriters {
 func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) error {
 	var parent error
 	if withRecord {
-		parent = w.records.Write([]schemas.CallRecordRow{rows.CallRecord})
+		parent = writeIfAny(w.records, []schemas.CallRecordRow{rows.CallRecord})
 	}
 	return errors.Join(
 		parent,
@@ -677,42 +724,71 @@ func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) er
 
 // flush ends the row group of every table.
 func (w *callRecordWriters) flush() error {
-	return errors.Join(w.records.Flush(), w.sessions.Flush(), w.segments.Flush(), w.streams.Flush(), w.participants.Flush())
+	return errors.Join(flushIf(w.records), flushIf(w.sessions), flushIf(w.segments), flushIf(w.streams), flushIf(w.participants), flushIf(w.raw))
 }
 
+// writeIfAny writes rows, if there are any and w is not nil.
 func writeIfAny[T any](w *load.FileWriter[T], rows []T) error {
-	if len(rows) == 0 {
+	if len(rows) == 0 || w == nil {
 		return nil
 	}
 	return w.Write(rows)
 }
 
-// close finishes the five tables' files at once (encoding and compressing
-// the last pages is most of a partition's writing).
+func flushIf[T any](w *load.FileWriter[T]) error {
+	if w == nil {
+		return nil
+	}
+	return w.Flush()
+}
+
+// close finishes the tables' files at once (encoding and compressing the
+// last pages is most of a partition's writing).
 func (w *callRecordWriters) close() (map[string]load.LocalFile, error) {
-	var files [5]load.LocalFile
+	files := map[string]load.LocalFile{}
+	var mu sync.Mutex
+	closer := func(table string, c func() (load.LocalFile, error)) func() error {
+		return func() error {
+			f, err := c()
+			mu.Lock()
+			files[table] = f
+			mu.Unlock()
+			return err
+		}
+	}
 	err := w.each(
-		func() (err error) { files[0], err = w.records.Close(); return err },
-		func() (err error) { files[1], err = w.sessions.Close(); return err },
-		func() (err error) { files[2], err = w.segments.Close(); return err },
-		func() (err error) { files[3], err = w.streams.Close(); return err },
-		func() (err error) { files[4], err = w.participants.Close(); return err },
+		closer(schemas.TableCallRecords, closeIf(w.records)),
+		closer(schemas.TableSessions, closeIf(w.sessions)),
+		closer(schemas.TableSegments, closeIf(w.segments)),
+		closer(schemas.TableMediaStreams, closeIf(w.streams)),
+		closer(schemas.TableParticipants, closeIf(w.participants)),
+		closer(schemas.TableRawCallRecords, closeIf(w.raw)),
 	)
-	return map[string]load.LocalFile{
-		schemas.TableCallRecords:  files[0],
-		schemas.TableSessions:     files[1],
-		schemas.TableSegments:     files[2],
-		schemas.TableMediaStreams: files[3],
-		schemas.TableParticipants: files[4],
-	}, err
+	return files, err
+}
+
+func closeIf[T any](w *load.FileWriter[T]) func() (load.LocalFile, error) {
+	return func() (load.LocalFile, error) {
+		if w == nil {
+			return load.LocalFile{}, nil
+		}
+		return w.Close()
+	}
 }
 
 func (w *callRecordWriters) abort() {
-	w.records.Abort()
-	w.sessions.Abort()
-	w.segments.Abort()
-	w.streams.Abort()
-	w.participants.Abort()
+	abortIf(w.records)
+	abortIf(w.sessions)
+	abortIf(w.segments)
+	abortIf(w.streams)
+	abortIf(w.participants)
+	abortIf(w.raw)
+}
+
+func abortIf[T any](w *load.FileWriter[T]) {
+	if w != nil {
+		w.Abort()
+	}
 }
 
 // storedVersions reads the (id, version) index of a partition from its committed
@@ -744,7 +820,7 @@ func storedVersions(ctx context.Context, p *lake.Partition) (map[string]int64, e
 }
 
 // carryOver copies the committed rows of table whose record is kept into w.
-func carryOver[T any](ctx context.Context, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) string, keep func(string) bool) error {
+func carryOver[T any, K comparable](ctx context.Context, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) K, keep func(K) bool) error {
 	keys, err := p.Files(ctx, table)
 	if err != nil {
 		return err
@@ -773,8 +849,13 @@ func carryOver[T any](ctx context.Context, p *lake.Partition, table string, w *l
 
 // carryBatch is how many rows of T carry-over reads at a time: about 1 MiB
 // of rows (a media stream row is ~1.9 KB, so 4,096 of them were 8 MB, and the
-// largest partitions' memory).
+// largest partitions' memory). A raw archive row is mostly its payload,
+// which its struct size does not count: a few at a time.
 func carryBatch[T any]() int {
+	switch any(*new(T)).(type) {
+	case schemas.RawCallRecordRow, schemas.RawUsageRow:
+		return 16
+	}
 	return max(64, (1<<20)/int(reflect.TypeFor[T]().Size()))
 }
 
@@ -790,9 +871,14 @@ func (r *runner) large(p *lake.Partition, incoming int) bool {
 	return p.Rows()+int64(incoming) >= int64(r.cfg.spillRecords())
 }
 
-// openPartition opens the partition of dataset and date.
+// openPartition opens the partition of dataset and date: its tables and,
+// unless it is off, its raw archive (committed with them, as a child).
 func (r *runner) openPartition(ctx context.Context, dataset, date string) (*lake.Partition, error) {
-	return r.lake.Partition(ctx, dataset, date, schemas.TablesOf(dataset)...)
+	tables := schemas.TablesOf(dataset)
+	if !r.cfg.NoRawArchive {
+		tables = append(tables, schemas.RawTableOf(dataset))
+	}
+	return r.lake.Partition(ctx, dataset, date, tables...)
 }
 
 // commit commits a partition's new files and counts them.

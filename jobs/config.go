@@ -110,6 +110,10 @@ type Config struct {
 	// PushgatewayURL, when set, gets the run's metrics (PushMetrics); a
 	// failed push is logged, not returned.
 	PushgatewayURL string
+	// NoRawArchive turns the raw archive off: the payloads Graph (or an
+	// import) gave are no longer kept under raw/ (what is there stays), and
+	// replay can only rebuild what was archived.
+	NoRawArchive bool
 
 	// Memory bounds; zero is the default. They trade memory for speed and
 	// exist as settings so that tests can make them small.

@@ -101,7 +101,13 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		return nil
 	}
 	for _, date := range dates {
-		if err := usageDay(ctx, r, ds, date, spool, log.With("dt", date)); err != nil {
+		part, err := r.openPartition(ctx, ds.name, date)
+		if err != nil {
+			return err
+		}
+		err = usageDay(ctx, r, ds, part, func(fn func([]byte) error) error { return spool.each(date, fn) }, log.With("dt", date))
+		part.Cleanup()
+		if err != nil {
 			return err
 		}
 		r.progress(ds.name, len(dates))
@@ -140,19 +146,20 @@ func (r *runner) planUsage(cp lake.Checkpoint, now time.Time) window {
 	return window{from, now}
 }
 
-func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date string, spool *spool, log *slog.Logger) error {
+// usageDay rewrites a report partition: the rows each hands over replace the
+// stored rows of their ids (and are archived, if part has the raw archive).
+func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *lake.Partition, each func(fn func(raw []byte) error) error, log *slog.Logger) error {
 	stats := r.sum.dataset(ds.name)
-	part, err := r.openPartition(ctx, ds.name, date)
-	if err != nil {
-		return err
-	}
-	defer part.Cleanup()
+	date := part.Date()
 	w := load.NewFileWriter[T](r.parquetOptions())
 	defer w.Abort()
+	rawTable := schemas.RawTableOf(ds.name)
+	archive := newWriterIf[schemas.RawUsageRow](part.Has(rawTable), rawOptions(r.parquetOptions()))
+	defer abortIf(archive)
 
 	seen := map[string]bool{}
 	var failed int
-	err = spool.each(date, func(raw []byte) error {
+	err := each(func(raw []byte) error {
 		row, err := ds.row(r.cfg.TenantID, raw)
 		if err != nil {
 			failed++
@@ -167,6 +174,12 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date st
 			return nil // the same row on two pages or in overlapping requests
 		}
 		seen[id] = true
+		if archive != nil {
+			err := archive.Write([]schemas.RawUsageRow{{TenantID: r.cfg.TenantID, ID: id, FetchedAt: r.cfg.Now().UTC(), JSON: raw}})
+			if err != nil {
+				return err
+			}
+		}
 		return w.Write([]T{row})
 	})
 	if err != nil {
@@ -183,11 +196,21 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date st
 	if err := carryOver(ctx, part, ds.table, w, ds.id, keep); err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
 	}
+	err = carryOverInto(ctx, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { return !seen[id] })()
+	if err != nil {
+		return fmt.Errorf("carry over %s partition %s: %w", rawTable, date, err)
+	}
 	file, err := w.Close()
 	if err != nil {
 		return fmt.Errorf("write %s partition %s: %w", ds.name, date, err)
 	}
-	if err := r.commit(ctx, part, map[string]load.LocalFile{ds.table: file}); err != nil {
+	files := map[string]load.LocalFile{ds.table: file}
+	if archive != nil {
+		if files[rawTable], err = archive.Close(); err != nil {
+			return fmt.Errorf("write %s partition %s: %w", rawTable, date, err)
+		}
+	}
+	if err := r.commit(ctx, part, files); err != nil {
 		return err
 	}
 	r.sum.update(func() {

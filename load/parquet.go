@@ -50,6 +50,11 @@ type ParquetOptions struct {
 	CreatedBy string
 	// Metadata is written to the footer's key/value metadata of every file.
 	Metadata map[string]string
+	// NoPageStatistics leaves min/max out of the page headers, for a table
+	// of large values (the raw archive's JSON): its pages hold a value or
+	// two each, and their headers, which are not compressed, would hold
+	// them twice more. The column chunks keep their statistics.
+	NoPageStatistics bool
 }
 
 func (o ParquetOptions) withDefaults() ParquetOptions {
@@ -211,6 +216,9 @@ func (w *FileWriter[T]) open() (err error) {
 	options := []parquet.WriterOption{
 		parquet.Compression(zstdCodec),
 		parquet.MaxRowsPerRowGroup(w.opts.MaxRowsPerRowGroup),
+	}
+	if w.opts.NoPageStatistics {
+		options = append(options, parquet.DataPageStatistics(false))
 	}
 	if w.opts.SpillPages {
 		options = append(options, parquet.ColumnPageBuffers(parquet.NewFileBufferPool(w.pageDir, "page-*")))

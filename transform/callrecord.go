@@ -136,6 +136,9 @@ func DecodeBigCallRecord(raw []byte) (big *BigCallRecord, ok bool, err error) {
 	return b, true, nil
 }
 
+// Version is the record's version.
+func (b *BigCallRecord) Version() int64 { return b.head.Version }
+
 // session decodes session i.
 func (b *BigCallRecord) session(i int) (schemas.Session, error) {
 	var s schemas.Session

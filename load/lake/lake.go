@@ -8,6 +8,7 @@
 // since Athena reads every object under one):
 //
 //	<table>/dt=YYYY-MM-DD/<tenant>.parquet         one object per table, day and tenant: the commit
+//	raw/<dataset table>/dt=YYYY-MM-DD/<tenant>.parquet  the raw archive: what Graph sent, committed with the tables
 //	_etl/state/<tenant>/<dataset>.json             checkpoint (watermark, gaps)
 //	_etl/locks/<tenant>.json                       lease: one run per tenant at a time
 //	_etl/runs/<tenant>/<run>.json                  run summaries
@@ -24,6 +25,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +61,25 @@ func New(store load.Store, tenant, tempDir string, now func() time.Time) *Lake {
 // TableKey is the object that holds a table's rows of one day for one tenant.
 func TableKey(table, date, tenant string) string {
 	return fmt.Sprintf("%s/dt=%s/%s.parquet", table, date, tenant)
+}
+
+// Dates lists the days (YYYY-MM-DD, ascending) for which table holds an
+// object of the tenant.
+func (l *Lake) Dates(ctx context.Context, table string) ([]string, error) {
+	var dates []string
+	suffix := "/" + l.tenant + ".parquet"
+	err := l.store.List(ctx, table+"/dt=", func(o load.Object) error {
+		rest := strings.TrimPrefix(o.Key, table+"/dt=")
+		if date, ok := strings.CutSuffix(rest, suffix); ok && !strings.Contains(date, "/") {
+			dates = append(dates, date)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", table, err)
+	}
+	slices.Sort(dates)
+	return dates, nil
 }
 
 func checkpointKey(tenant, dataset string) string {

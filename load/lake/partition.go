@@ -88,6 +88,13 @@ func (l *Lake) Partition(ctx context.Context, dataset, date string, tables ...st
 // Date is the partition's day, YYYY-MM-DD.
 func (p *Partition) Date() string { return p.date }
 
+// Has reports whether table is one of the partition's tables (those it
+// reads and commits).
+func (p *Partition) Has(table string) bool {
+	_, ok := p.state[table]
+	return ok
+}
+
 // Rows is the number of rows of the parent table as committed: for call
 // records, the number of records.
 func (p *Partition) Rows() int64 { return p.rows }

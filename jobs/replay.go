@@ -1,0 +1,232 @@
+package jobs
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// Replay rebuilds fact tables from the raw archive alone, without Graph:
+// for every archived day (of cfg.From..cfg.To, when set), each call record at
+// its highest archived version and each report row go through the same
+// flatten and partition commit as a run. The use: a new column or a fixed
+// rule after an upgrade, for data Graph no longer has. tables names the
+// tables to rebuild (all when empty); the others, the archive and the
+// checkpoints are left as they are. A record whose stored version is higher
+// than any archived one (written while the archive was off) keeps its rows.
+func Replay(ctx context.Context, cfg Config, tables []string) (*Summary, error) {
+	if err := cfg.validate(false); err != nil {
+		return nil, err
+	}
+	for _, t := range tables {
+		if !slices.ContainsFunc(schemas.Tables, func(x schemas.Table) bool { return x.Name == t }) {
+			return nil, configError(fmt.Sprintf(": unknown table %q (known: %v)", t, tableNames()), "Tables")
+		}
+	}
+	return execute(ctx, cfg, false, func(ctx context.Context, r *runner) error {
+		r.sum.Explicit = true // a replay never moves a checkpoint
+		for _, ds := range []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting} {
+			var rebuild []string
+			for _, t := range schemas.TablesOf(ds) {
+				if len(tables) == 0 || slices.Contains(tables, t) {
+					rebuild = append(rebuild, t)
+				}
+			}
+			if len(rebuild) == 0 {
+				continue
+			}
+			if err := r.replay(ctx, ds, rebuild); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func tableNames() []string {
+	var out []string
+	for _, t := range schemas.Tables {
+		out = append(out, t.Name)
+	}
+	return out
+}
+
+// replay rebuilds tables of dataset ds for every archived day in the window.
+func (r *runner) replay(ctx context.Context, ds string, tables []string) error {
+	log := r.cfg.Logger.With("dataset", ds, "replay", true)
+	dates, err := r.lake.Dates(ctx, schemas.RawTableOf(ds))
+	if err != nil {
+		return err
+	}
+	dates = slices.DeleteFunc(dates, func(d string) bool { return !r.inWindow(d) })
+	stats := r.sum.dataset(ds)
+	if !r.cfg.From.IsZero() {
+		r.sum.update(func() { stats.From, stats.To = r.cfg.From.UTC(), r.cfg.To.UTC() })
+	}
+	log.Info("replaying the raw archive", "days", len(dates), "tables", tables)
+	for _, date := range dates {
+		var err error
+		switch ds {
+		case schemas.DatasetCallRecords:
+			err = r.replayCallRecordsDay(ctx, date, tables, log.With("dt", date))
+		case schemas.DatasetPstn:
+			err = replayUsageDay(ctx, r, r.pstnDataset(), date, log.With("dt", date))
+		case schemas.DatasetDirectRouting:
+			err = replayUsageDay(ctx, r, r.directRoutingDataset(), date, log.With("dt", date))
+		}
+		if err != nil {
+			return err
+		}
+		r.progress(ds, len(dates))
+	}
+	return nil
+}
+
+// inWindow reports whether day date overlaps the configured window (every
+// day does when there is none).
+func (r *runner) inWindow(date string) bool {
+	if r.cfg.From.IsZero() {
+		return true
+	}
+	day, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return false
+	}
+	return day.Add(24*time.Hour).After(r.cfg.From) && day.Before(r.cfg.To)
+}
+
+// archive opens the raw archive of dataset ds on date and returns the local
+// path of its file ("" when it has none).
+func (r *runner) archive(ctx context.Context, ds, date string) (*lake.Partition, string, error) {
+	table := schemas.RawTableOf(ds)
+	arch, err := r.lake.Partition(ctx, ds, date, table)
+	if err != nil {
+		return nil, "", err
+	}
+	keys, err := arch.Files(ctx, table)
+	if err != nil || len(keys) == 0 {
+		return arch, "", err
+	}
+	path, err := arch.Local(ctx, keys[0])
+	return arch, path, err
+}
+
+// replayCallRecordsDay rebuilds tables of one day from its archive.
+func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables []string, log *slog.Logger) error {
+	const ds = schemas.DatasetCallRecords
+	arch, path, err := r.archive(ctx, ds, date)
+	if err != nil {
+		return err
+	}
+	defer arch.Cleanup()
+	if path == "" {
+		return nil
+	}
+	// The highest archived version of each record: the one the tables hold.
+	type head struct {
+		ID      string `parquet:"call_record_id"`
+		Version int64  `parquet:"version"`
+	}
+	latest := map[string]int64{}
+	err = load.ReadParquet(path, 4096, func(rows []head) error {
+		for _, h := range rows {
+			if v, ok := latest[h.ID]; !ok || h.Version > v {
+				latest[h.ID] = h.Version
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read the archive of %s: %w", date, err)
+	}
+
+	part, err := r.lake.Partition(ctx, ds, date, tables...)
+	if err != nil {
+		return err
+	}
+	defer part.Cleanup()
+	stored, err := r.storedCallRecordVersions(ctx, part)
+	if err != nil {
+		return err
+	}
+	replaced, failed, finish, err := r.writeCallRecords(ctx, part, len(latest), func(add func(string, []byte) error) error {
+		return load.ReadParquet(path, carryBatch[schemas.RawCallRecordRow](), func(rows []schemas.RawCallRecordRow) error {
+			for _, row := range rows {
+				if row.Version != latest[row.CallRecordID] || stored[row.CallRecordID] > row.Version {
+					continue
+				}
+				delete(latest, row.CallRecordID) // once, should the archive hold it twice
+				if err := add(row.CallRecordID, bytes.Clone(row.JSON)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}, log)
+	if err != nil {
+		return err
+	}
+	if err := finish(ctx); err != nil {
+		return err
+	}
+	stats := r.sum.dataset(ds)
+	r.sum.update(func() {
+		stats.Listed += len(replaced) + failed
+		stats.Failed += failed
+		stats.countNewOrUpdated(maps.Keys(replaced), stored)
+		if len(replaced) > 0 {
+			stats.Partitions++
+		}
+	})
+	log.Info("partition replayed", "records", len(replaced), "quarantined", failed)
+	return nil
+}
+
+// storedCallRecordVersions is storedVersions of the day of part, read from
+// call_records even when part does not rewrite it.
+func (r *runner) storedCallRecordVersions(ctx context.Context, part *lake.Partition) (map[string]int64, error) {
+	if part.Has(schemas.TableCallRecords) {
+		return storedVersions(ctx, part)
+	}
+	p, err := r.lake.Partition(ctx, schemas.DatasetCallRecords, part.Date(), schemas.TableCallRecords)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Cleanup()
+	return storedVersions(ctx, p)
+}
+
+// replayUsageDay rebuilds a report table of one day from its archive.
+func replayUsageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date string, log *slog.Logger) error {
+	arch, path, err := r.archive(ctx, ds.name, date)
+	if err != nil {
+		return err
+	}
+	defer arch.Cleanup()
+	if path == "" {
+		return nil
+	}
+	part, err := r.lake.Partition(ctx, ds.name, date, ds.table)
+	if err != nil {
+		return err
+	}
+	defer part.Cleanup()
+	return usageDay(ctx, r, ds, part, func(fn func([]byte) error) error {
+		return load.ReadParquet(path, carryBatch[schemas.RawUsageRow](), func(rows []schemas.RawUsageRow) error {
+			for _, row := range rows {
+				if err := fn(row.JSON); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}, log)
+}

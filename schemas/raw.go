@@ -1,0 +1,51 @@
+package schemas
+
+import "time"
+
+// The raw archive keeps what Graph sent, so that the tables can be rebuilt
+// (replay) after Graph has deleted it: a call record lives there 30 days, the
+// archive as long as the lake. It is partitioned and committed like the fact
+// tables, under raw/ (RawTableOf), and read by replay; analysts may query it
+// too (the json column has Parquet's JSON logical type).
+
+// Raw archive tables, one per dataset.
+const (
+	TableRawCallRecords        = "raw/call_records"
+	TableRawPstnCalls          = "raw/pstn_calls"
+	TableRawDirectRoutingCalls = "raw/direct_routing_calls"
+)
+
+// RawTableOf is the raw archive table of a dataset.
+func RawTableOf(dataset string) string {
+	switch dataset {
+	case DatasetCallRecords:
+		return TableRawCallRecords
+	case DatasetPstn:
+		return TableRawPstnCalls
+	case DatasetDirectRouting:
+		return TableRawDirectRoutingCalls
+	}
+	return ""
+}
+
+// RawCallRecordRow is one row of raw/call_records: one version of one call
+// record as Graph returned it, with every page of its sessions and
+// participants_v2 merged in. An (id, version) is kept once; every version
+// the job fetched is kept.
+type RawCallRecordRow struct {
+	TenantID     string    `parquet:"tenant_id,dict"`
+	CallRecordID string    `parquet:"call_record_id"`
+	Version      int64     `parquet:"version"`
+	FetchedAt    time.Time `parquet:"fetched_at,timestamp(microsecond)"`
+	JSON         []byte    `parquet:"json,json"`
+}
+
+// RawUsageRow is one row of raw/pstn_calls or raw/direct_routing_calls: one
+// report row as Graph returned it, the latest received per id (as in the
+// table; the reports have no version).
+type RawUsageRow struct {
+	TenantID  string    `parquet:"tenant_id,dict"`
+	ID        string    `parquet:"id"`
+	FetchedAt time.Time `parquet:"fetched_at,timestamp(microsecond)"`
+	JSON      []byte    `parquet:"json,json"`
+}
