@@ -51,11 +51,11 @@ var (
 	// on from it. The simulator takes it to serve a tenant as of that instant
 	// (tests pin it so that nothing depends on the hour they run at); the
 	// other commands take it, hidden, so they agree with such a simulator.
-	nowFlag       = &cli.StringFlag{Name: "now", Usage: "the clock starts at this instant (RFC 3339) and runs on from it (default: the real clock)", EnvVars: []string{"CALLRECORDS_NOW"}}
+	nowFlag = &cli.StringFlag{Name: "now", Usage: "the clock starts at this instant (RFC 3339) and runs on from it (default: the real clock)", EnvVars: []string{"CALLRECORDS_NOW"}}
 	// rawArchiveFlag keeps what Graph sent under raw/, for replay.
 	rawArchiveFlag = &cli.BoolFlag{Name: "raw-archive", Value: true, Usage: "keep every call record version and report row as Graph sent it under <dest>/raw/ (replay rebuilds the tables from it); --raw-archive=false turns it off", EnvVars: []string{"CALLRECORDS_RAW_ARCHIVE"}}
-	hiddenNowFlag = &cli.StringFlag{Name: nowFlag.Name, Usage: nowFlag.Usage, EnvVars: nowFlag.EnvVars, Hidden: true}
-	graphTuning   = []cli.Flag{
+	hiddenNowFlag  = &cli.StringFlag{Name: nowFlag.Name, Usage: nowFlag.Usage, EnvVars: nowFlag.EnvVars, Hidden: true}
+	graphTuning    = []cli.Flag{
 		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: []string{"CALLRECORDS_CONCURRENCY"}},
 		&cli.Float64Flag{Name: "graph-max-rps", Value: jobs.DefaultConfig().MaxRPS, Usage: "client-side pacing of Graph requests per second (0: off)", EnvVars: []string{"CALLRECORDS_GRAPH_MAX_RPS"}},
 	}

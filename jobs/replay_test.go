@@ -249,7 +249,6 @@ func mapsEqual[K comparable, V comparable](a, b map[K]V) bool {
 	return true
 }
 
-
 // TestReplay_KeepsWhatTheArchiveMissed: a run with the archive off writes no
 // raw/ object and leaves the archive as it was; a record it updated keeps
 // its newer rows through a replay, which has only the older version.
