@@ -166,6 +166,25 @@ func TestReplay_RebuildsTheTables(t *testing.T) {
 	if _, err := jobs.Replay(context.Background(), replayConfig(f), []string{"calls"}); err == nil {
 		t.Error("replay of an unknown table did not fail")
 	}
+
+	// The archive's JSON, every version, imported into another lake.
+	var lines [][]byte
+	for _, raw := range arch {
+		var c bytes.Buffer
+		json.Compact(&c, raw)
+		lines = append(lines, c.Bytes())
+	}
+	cfg = replayConfig(f)
+	cfg.Dest = t.TempDir()
+	if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(bytes.Join(lines, []byte("\n")))); err != nil {
+		t.Fatalf("Import of the archive: %v", err)
+	}
+	for _, tb := range schemas.Tables {
+		if tb.Dataset != schemas.DatasetCallRecords {
+			delete(want, tb.Name)
+		}
+	}
+	diffLakes(t, "import of the archive", lakeRows(t, cfg.Dest), want)
 }
 
 // TestReplay_FillsANewColumn: tables written by an earlier build, which did
