@@ -72,22 +72,49 @@ func (r *runner) replay(ctx context.Context, ds string, tables []string) error {
 		r.sum.update(func() { stats.From, stats.To = r.cfg.From.UTC(), r.cfg.To.UTC() })
 	}
 	log.Info("replaying the raw archive", "days", len(dates), "tables", tables)
+	// A day's files are finished and committed while the next day is
+	// decoded, as in an import; commits stay one at a time, in day order.
+	var finishing chan error
+	wait := func() error {
+		if finishing == nil {
+			return nil
+		}
+		err := <-finishing
+		finishing = nil
+		return err
+	}
+	defer wait()
 	for _, date := range dates {
+		var finish func(context.Context) error
 		var err error
 		switch ds {
 		case schemas.DatasetCallRecords:
-			err = r.replayCallRecordsDay(ctx, date, tables, log.With("dt", date))
+			finish, err = r.replayCallRecordsDay(ctx, date, tables, wait, log.With("dt", date))
 		case schemas.DatasetPstn:
 			err = replayUsageDay(ctx, r, r.pstnDataset(), date, log.With("dt", date))
 		case schemas.DatasetDirectRouting:
 			err = replayUsageDay(ctx, r, r.directRoutingDataset(), date, log.With("dt", date))
 		}
+		if werr := wait(); err == nil {
+			err = werr
+		}
 		if err != nil {
 			return err
 		}
-		r.progress(ds, len(dates))
+		if finish == nil {
+			r.progress(ds, len(dates))
+			continue
+		}
+		finishing = make(chan error, 1)
+		go func() {
+			err := finish(ctx)
+			if err == nil {
+				r.progress(ds, len(dates))
+			}
+			finishing <- err
+		}()
 	}
-	return nil
+	return wait()
 }
 
 // inWindow reports whether day date overlaps the configured window (every
@@ -119,16 +146,19 @@ func (r *runner) archive(ctx context.Context, ds, date string) (*lake.Partition,
 	return arch, path, err
 }
 
-// replayCallRecordsDay rebuilds tables of one day from its archive.
-func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables []string, log *slog.Logger) error {
+// replayCallRecordsDay rebuilds tables of one day from its archive: it
+// writes the day's files, and finish (nil when there is nothing to do)
+// commits them. A large day first waits for the previous day's finish
+// (prev), so that memory stays that of one large partition.
+func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables []string, prev func() error, log *slog.Logger) (finish func(context.Context) error, err error) {
 	const ds = schemas.DatasetCallRecords
 	arch, path, err := r.archive(ctx, ds, date)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer arch.Cleanup()
 	if path == "" {
-		return nil
+		return nil, nil
 	}
 	// The highest archived version of each record: the one the tables hold.
 	type head struct {
@@ -145,19 +175,28 @@ func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables [
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("read the archive of %s: %w", date, err)
+		return nil, fmt.Errorf("read the archive of %s: %w", date, err)
 	}
 
 	part, err := r.lake.Partition(ctx, ds, date, tables...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer part.Cleanup()
+	defer func() {
+		if finish == nil {
+			part.Cleanup()
+		}
+	}()
+	if r.large(part, len(latest)) {
+		if err := prev(); err != nil {
+			return nil, err
+		}
+	}
 	stored, err := r.storedCallRecordVersions(ctx, part)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	replaced, failed, finish, err := r.writeCallRecords(ctx, part, len(latest), func(add func(string, []byte) error) error {
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(latest), func(add func(string, []byte) error) error {
 		return load.ReadParquet(path, carryBatch[schemas.RawCallRecordRow](), func(rows []schemas.RawCallRecordRow) error {
 			for _, row := range rows {
 				if row.Version != latest[row.CallRecordID] || stored[row.CallRecordID] > row.Version {
@@ -172,22 +211,25 @@ func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables [
 		})
 	}, log)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := finish(ctx); err != nil {
-		return err
-	}
-	stats := r.sum.dataset(ds)
-	r.sum.update(func() {
-		stats.Listed += len(replaced) + failed
-		stats.Failed += failed
-		stats.countNewOrUpdated(maps.Keys(replaced), stored)
-		if len(replaced) > 0 {
-			stats.Partitions++
+	return func(ctx context.Context) error {
+		defer part.Cleanup()
+		if err := write(ctx); err != nil {
+			return err
 		}
-	})
-	log.Info("partition replayed", "records", len(replaced), "quarantined", failed)
-	return nil
+		stats := r.sum.dataset(ds)
+		r.sum.update(func() {
+			stats.Listed += len(replaced) + failed
+			stats.Failed += failed
+			stats.countNewOrUpdated(maps.Keys(replaced), stored)
+			if len(replaced) > 0 {
+				stats.Partitions++
+			}
+		})
+		log.Info("partition replayed", "records", len(replaced), "quarantined", failed)
+		return nil
+	}, nil
 }
 
 // storedCallRecordVersions is storedVersions of the day of part, read from

@@ -134,12 +134,16 @@ func (s *Summary) Print(w io.Writer) {
 		}
 		fmt.Fprintln(tw)
 	}
-	fmt.Fprintln(tw, "graph endpoint\trequests")
-	for _, name := range sortedKeys(s.Graph.Requests) {
-		fmt.Fprintf(tw, "%s\t%d\n", name, s.Graph.Requests[name])
+	if s.Graph.Requests != nil { // not for import and replay, which do not call Graph
+		fmt.Fprintln(tw, "graph endpoint\trequests")
+		for _, name := range sortedKeys(s.Graph.Requests) {
+			fmt.Fprintf(tw, "%s\t%d\n", name, s.Graph.Requests[name])
+		}
 	}
 	tw.Flush()
-	fmt.Fprintf(w, "graph retries %d, throttled (429) %d, server errors %d\n", s.Graph.Retries, s.Graph.Throttled, s.Graph.ServerErrors)
+	if s.Graph.Requests != nil {
+		fmt.Fprintf(w, "graph retries %d, throttled (429) %d, server errors %d\n", s.Graph.Retries, s.Graph.Throttled, s.Graph.ServerErrors)
+	}
 	for _, g := range s.Gaps {
 		fmt.Fprintf(w, "RETENTION GAP: records that started %s .. %s expired before they were read\n", g.From.Format(time.RFC3339), g.To.Format(time.RFC3339))
 	}

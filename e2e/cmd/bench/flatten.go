@@ -23,6 +23,11 @@ type flattenResult struct {
 	Threads   int               `json:"duckdb_threads"`
 	RowsMatch bool              `json:"rows_match"`
 	Columns   map[string][2]int `json:"columns"` // table -> ours, DuckDB
+	// The raw archive: ours again with it on (the default; the runs above
+	// have it off, to do DuckDB's work), then replay of the tables from it.
+	Archived     sideResult `json:"archived"`
+	Replay       sideResult `json:"replay"`
+	ArchiveBytes int64      `json:"archive_bytes"` // raw/call_records, all days
 }
 
 // sideResult is one side of benchmark 1 (median run by wall time).
@@ -83,26 +88,48 @@ func benchFlatten(ctx context.Context, o options) (*flattenResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	oursOut, duckOut := filepath.Join(o.work, "ours"), filepath.Join(o.work, "duckdb")
-	var ours, duck []usage
+	oursOut, duckOut, archOut := filepath.Join(o.work, "ours"), filepath.Join(o.work, "duckdb"), filepath.Join(o.work, "archived")
+	var ours, duck, archived, replayed []usage
 	for i := range o.repeat {
 		os.RemoveAll(oursOut)
-		u, err := runChild(exec.CommandContext(ctx, o.bin, "import", "--tenant-id", tenant, "--dest", oursOut, "--log-level", "warn", input))
+		u, err := runChild(exec.CommandContext(ctx, o.bin, "import", "--tenant-id", tenant, "--dest", oursOut, "--raw-archive=false", "--log-level", "warn", input))
 		if err != nil {
 			return nil, err
 		}
 		ours = append(ours, u)
+		os.RemoveAll(archOut)
+		a, err := runChild(exec.CommandContext(ctx, o.bin, "import", "--tenant-id", tenant, "--dest", archOut, "--log-level", "warn", input))
+		if err != nil {
+			return nil, err
+		}
+		archived = append(archived, a)
+		for _, t := range tableOrder {
+			os.RemoveAll(filepath.Join(archOut, t))
+		}
+		rp, err := runChild(exec.CommandContext(ctx, o.bin, "replay", "--tenant-id", tenant, "--dest", archOut, "--log-level", "warn"))
+		if err != nil {
+			return nil, err
+		}
+		replayed = append(replayed, rp)
 		os.RemoveAll(duckOut)
 		d, err := runChild(exec.CommandContext(ctx, self, "duckdb-child", input, duckOut, tenant, strconv.Itoa(o.duckdbThread)))
 		if err != nil {
 			return nil, err
 		}
 		duck = append(duck, d)
-		fmt.Printf("  run %d: ours %5.2fs (%5.2fs CPU, %4.0f MiB)   DuckDB %5.2fs (%5.2fs CPU, %4.0f MiB)\n", i+1,
-			u.Wall.Seconds(), u.cpu().Seconds(), mib(u.MaxRSS), d.Wall.Seconds(), d.cpu().Seconds(), mib(d.MaxRSS))
+		fmt.Printf("  run %d: ours %5.2fs (%5.2fs CPU, %4.0f MiB)   DuckDB %5.2fs (%5.2fs CPU, %4.0f MiB)   archived %5.2fs   replay %5.2fs\n", i+1,
+			u.Wall.Seconds(), u.cpu().Seconds(), mib(u.MaxRSS), d.Wall.Seconds(), d.cpu().Seconds(), mib(d.MaxRSS), a.Wall.Seconds(), rp.Wall.Seconds())
 	}
 	res.Ours = sideResult{Usage: median(ours), Peak: maxRSS(ours)}
 	res.DuckDB = sideResult{Usage: median(duck), Peak: maxRSS(duck)}
+	res.Archived = sideResult{Usage: median(archived), Peak: maxRSS(archived)}
+	res.Replay = sideResult{Usage: median(replayed), Peak: maxRSS(replayed)}
+	raw, _ := filepath.Glob(filepath.Join(archOut, "raw", "call_records", "*", "*.parquet"))
+	for _, p := range raw {
+		if fi, err := os.Stat(p); err == nil {
+			res.ArchiveBytes += fi.Size()
+		}
+	}
 	res.Ratio = res.DuckDB.Usage.Wall.Seconds() / res.Ours.Usage.Wall.Seconds()
 
 	// Both outputs, counted by the same reader.
