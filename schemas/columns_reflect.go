@@ -22,6 +22,7 @@ const (
 	KindStruct    Kind = "struct"
 	KindMap       Kind = "map"
 	KindDecimal   Kind = "decimal" // DECIMAL(Precision, Scale), see Column
+	KindJSON      Kind = "json"    // BYTE_ARRAY with the JSON logical type
 )
 
 // Column describes one column of a table, as the Parquet files hold it.
@@ -78,6 +79,8 @@ func columnOf(t reflect.Type, opts string) Column {
 	switch {
 	case t == timeType:
 		c.Kind = KindTimestamp
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 && hasOpt(opts, "json"):
+		c.Kind = KindJSON
 	case t.Kind() == reflect.String:
 		c.Kind = KindString
 	case t.Kind() == reflect.Int32:
@@ -100,6 +103,16 @@ func columnOf(t reflect.Type, opts string) Column {
 		panic(fmt.Sprintf("schemas: no column kind for Go type %s", t))
 	}
 	return c
+}
+
+// hasOpt reports whether the tag options list opt.
+func hasOpt(opts, opt string) bool {
+	for _, o := range strings.Split(opts, ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
 }
 
 // decimalTag reads a decimal(scale,precision) tag option as parquet-go spells it.

@@ -29,7 +29,7 @@ func WriteDDL(w io.Writer, format, location, database string) error {
 			Columns   []Column `json:"columns"`
 		}
 		var out []table
-		for _, t := range Tables {
+		for _, t := range append(Tables, RawTables...) {
 			out = append(out, table{t.Name, t.Doc, PartitionColumn, Columns(t.Row)})
 		}
 		enc := json.NewEncoder(w)
@@ -40,22 +40,23 @@ func WriteDDL(w io.Writer, format, location, database string) error {
 		return fmt.Errorf("unknown schema format %q (want athena, spark, duckdb or json)", format)
 	}
 	var b strings.Builder
-	for _, t := range Tables {
+	for _, t := range append(Tables, RawTables...) {
 		loc := location + "/" + t.Name
+		name := t.SQLName()
 		fmt.Fprintf(&b, "-- %s: %s\n", t.Name, t.Doc)
 		switch format {
 		case FormatAthena:
-			fmt.Fprintf(&b, "CREATE EXTERNAL TABLE IF NOT EXISTS %s.%s (\n%s\n)\n", database, t.Name, columnList(t.Row, athenaType, "`"))
+			fmt.Fprintf(&b, "CREATE EXTERNAL TABLE IF NOT EXISTS %s.%s (\n%s\n)\n", database, name, columnList(t.Row, athenaType, "`"))
 			fmt.Fprintf(&b, "PARTITIONED BY (%s string)\nSTORED AS PARQUET\nLOCATION '%s/'\nTBLPROPERTIES (\n", PartitionColumn, loc)
 			fmt.Fprintf(&b, "  'parquet.compression' = 'ZSTD',\n  'projection.enabled' = 'true',\n")
 			fmt.Fprintf(&b, "  'projection.dt.type' = 'date',\n  'projection.dt.format' = 'yyyy-MM-dd',\n")
 			fmt.Fprintf(&b, "  'projection.dt.range' = '2020-01-01,NOW',\n  'projection.dt.interval' = '1',\n  'projection.dt.interval.unit' = 'DAYS',\n")
 			fmt.Fprintf(&b, "  'storage.location.template' = '%s/dt=${dt}/'\n);\n\n", loc)
 		case FormatSpark:
-			fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s (\n%s,\n  %s DATE\n)\nUSING PARQUET\nPARTITIONED BY (%s)\nLOCATION '%s/';\n", database, t.Name, columnList(t.Row, sparkType, "`"), PartitionColumn, PartitionColumn, loc)
-			fmt.Fprintf(&b, "MSCK REPAIR TABLE %s.%s; -- or ALTER TABLE ... RECOVER PARTITIONS after each run\n\n", database, t.Name)
+			fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s (\n%s,\n  %s DATE\n)\nUSING PARQUET\nPARTITIONED BY (%s)\nLOCATION '%s/';\n", database, name, columnList(t.Row, sparkType, "`"), PartitionColumn, PartitionColumn, loc)
+			fmt.Fprintf(&b, "MSCK REPAIR TABLE %s.%s; -- or ALTER TABLE ... RECOVER PARTITIONS after each run\n\n", database, name)
 		case FormatDuckDB:
-			fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s AS\n  SELECT * FROM read_parquet('%s/*/*.parquet', hive_partitioning = true, hive_types = {'dt': DATE}, union_by_name = true);\n", t.Name, loc)
+			fmt.Fprintf(&b, "CREATE OR REPLACE VIEW %s AS\n  SELECT * FROM read_parquet('%s/*/*.parquet', hive_partitioning = true, hive_types = {'dt': DATE}, union_by_name = true);\n", name, loc)
 			fmt.Fprintf(&b, "-- columns:\n%s\n\n", columnList(t.Row, duckdbType, "-- "))
 		}
 	}
@@ -83,7 +84,7 @@ func columnList(row any, typ func(Column) string, quote string) string {
 
 func athenaType(c Column) string {
 	switch c.Kind {
-	case KindString:
+	case KindString, KindJSON:
 		return "string"
 	case KindInt32:
 		return "int"
@@ -131,6 +132,8 @@ func duckdbType(c Column) string {
 	switch c.Kind {
 	case KindString:
 		return "VARCHAR"
+	case KindJSON:
+		return "JSON"
 	case KindInt32:
 		return "INTEGER"
 	case KindInt64:

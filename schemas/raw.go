@@ -28,6 +28,13 @@ func RawTableOf(dataset string) string {
 	return ""
 }
 
+// RawTables lists the raw archive's tables, as Tables the fact tables.
+var RawTables = []Table{
+	{TableRawCallRecords, DatasetCallRecords, RawCallRecordRow{}, "raw archive: one row per call record version fetched, as Graph sent it (replay rebuilds the tables from it)"},
+	{TableRawPstnCalls, DatasetPstn, RawUsageRow{}, "raw archive: one row per PSTN usage row id, the latest received, as Graph sent it"},
+	{TableRawDirectRoutingCalls, DatasetDirectRouting, RawUsageRow{}, "raw archive: one row per Direct Routing usage row id, the latest received, as Graph sent it"},
+}
+
 // RawCallRecordRow is one row of raw/call_records: one version of one call
 // record as Graph returned it, with every page of its sessions and
 // participants_v2 merged in. An (id, version) is kept once; every version

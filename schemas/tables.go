@@ -1,6 +1,7 @@
 package schemas
 
 import (
+	"strings"
 	"time"
 )
 
@@ -43,6 +44,9 @@ var Tables = []Table{
 	{TablePstnCalls, DatasetPstn, PstnCallRow{}, "one row per PSTN usage row id (calling plans, conferencing dial-in/out)"},
 	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, "one row per Direct Routing usage row id"},
 }
+
+// SQLName is the table's name in SQL: raw/call_records is raw_call_records.
+func (t Table) SQLName() string { return strings.ReplaceAll(t.Name, "/", "_") }
 
 // PartitionDate is the dt value for an instant: its UTC date.
 func PartitionDate(t time.Time) string {
