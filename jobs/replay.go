@@ -67,7 +67,7 @@ func (r *runner) replay(ctx context.Context, ds string, tables []string) error {
 		return err
 	}
 	if len(dates) == 0 {
-		log.Warn("the lake holds no raw archive of this dataset: nothing to replay (runs keep one unless --raw-archive=false)", "archive", schemas.RawTableOf(ds))
+		log.Warn("the lake holds no raw archive of this dataset: nothing to replay (runs keep one unless it is turned off)", "archive", schemas.RawTableOf(ds))
 	}
 	dates = slices.DeleteFunc(dates, func(d string) bool { return !r.inWindow(d) })
 	stats := r.sum.dataset(ds)
