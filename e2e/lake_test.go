@@ -89,8 +89,9 @@ func table(root, name string) string {
 // expected counts the rows each table must hold, computed from the simulator's
 // own records (its truth), not from our flattening code.
 type expected struct {
-	records, sessions, segments, streamRows, participants int
-	byID                                                  map[string]map[string]any
+	records, sessions, segments, media, streams, participants int
+	streamless                                                int // media lines without streams
+	byID                                                      map[string]map[string]any
 }
 
 func truth(tb testing.TB, sim *graphsim.Simulator) expected {
@@ -119,17 +120,22 @@ func truthAt(tb testing.TB, sim *graphsim.Simulator, at time.Time) expected {
 			e.segments += len(segs)
 			for _, g := range segs {
 				media, _ := g.(map[string]any)["media"].([]any)
+				e.media += len(media)
 				for _, m := range media {
 					streams, _ := m.(map[string]any)["streams"].([]any)
-					e.streamRows += max(1, len(streams)) // a media line without streams keeps one row
+					e.streams += len(streams)
+					if len(streams) == 0 {
+						e.streamless++
+					}
 				}
 			}
 		}
 		parts, _ := rec["participants_v2"].([]any)
 		e.participants += len(parts)
 	}
-	if e.records != tr.Records || e.sessions != tr.Sessions || e.participants != tr.Participants {
-		tb.Fatalf("simulator Truth %+v disagrees with its records (%d records, %d sessions, %d participants)", tr, e.records, e.sessions, e.participants)
+	if e.records != tr.Records || e.sessions != tr.Sessions || e.segments != tr.Segments || e.media != tr.Media || e.streams != tr.Streams || e.participants != tr.Participants {
+		tb.Fatalf("simulator Truth %+v disagrees with its records (%d records, %d sessions, %d segments, %d media lines, %d streams, %d participants)",
+			tr, e.records, e.sessions, e.segments, e.media, e.streams, e.participants)
 	}
 	return e
 }
@@ -144,7 +150,7 @@ func TestLake_DuckDB(t *testing.T) {
 	runJob(t, url, dest, load.S3Config{})
 	want := truth(t, sim)
 	db := openDuckDB(t)
-	if want.sessions <= want.records || want.participants == 0 {
+	if want.sessions <= want.records || want.participants == 0 || want.streamless == 0 {
 		t.Fatalf("simulator data too thin for this test: %+v", want)
 	}
 	checkCounts(t, db, dest, want)
@@ -190,7 +196,8 @@ func checkCounts(t *testing.T, db *sql.DB, dest string, want expected) {
 		schemas.TableCallRecords:  want.records,
 		schemas.TableSessions:     want.sessions,
 		schemas.TableSegments:     want.segments,
-		schemas.TableMediaStreams: want.streamRows,
+		schemas.TableMedia:        want.media,
+		schemas.TableMediaStreams: want.streams,
 		schemas.TableParticipants: want.participants,
 	}
 	for name, n := range counts {
@@ -207,6 +214,13 @@ func checkCounts(t *testing.T, db *sql.DB, dest string, want expected) {
 	}
 	if dup := scan[int](t, db, "SELECT count(*) FROM (SELECT call_record_id, session_index, segment_index, media_index, stream_index FROM "+table(dest, "media_streams")+" GROUP BY ALL HAVING count(*) > 1)"); dup != 0 {
 		t.Errorf("%d duplicate stream keys", dup)
+	}
+	if dup := scan[int](t, db, "SELECT count(*) FROM (SELECT call_record_id, session_index, segment_index, media_index FROM "+table(dest, "media")+" GROUP BY ALL HAVING count(*) > 1)"); dup != 0 {
+		t.Errorf("%d duplicate media keys", dup)
+	}
+	// Every stream belongs to a media line of its record.
+	if orphans := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "media_streams")+" s ANTI JOIN "+table(dest, "media")+" m USING (call_record_id, session_index, segment_index, media_index, dt)"); orphans != 0 {
+		t.Errorf("%d streams without their media line", orphans)
 	}
 	// Every child belongs to a record of the same partition.
 	if orphans := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "sessions")+" s ANTI JOIN "+table(dest, "call_records")+" c USING (call_record_id, dt)"); orphans != 0 {

@@ -660,6 +660,8 @@ func (s *Simulator) sessionPlan(m *meta, d *sdesc) (splan, *rand.Rand) {
 				n = 1
 			case v < 0.13:
 				n = 3
+			case v < 0.16:
+				n = 0 // Graph sends media lines without streams too
 			}
 			p.segs[k].media = append(p.segs[k].media, mediaPlan{label: label, audio: mod == "audio", streams: n})
 		}

@@ -420,6 +420,9 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 				return carryOver(ctx, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep)
 			},
 			func() error {
+				return carryOver(ctx, part, schemas.TableMedia, w.media, func(r *schemas.MediaRow) string { return r.CallRecordID }, keep)
+			},
+			func() error {
 				return carryOver(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep)
 			},
 			func() error {
@@ -629,6 +632,7 @@ type callRecordWriters struct {
 	records      *load.FileWriter[schemas.CallRecordRow]
 	sessions     *load.FileWriter[schemas.SessionRow]
 	segments     *load.FileWriter[schemas.SegmentRow]
+	media        *load.FileWriter[schemas.MediaRow]
 	streams      *load.FileWriter[schemas.MediaStreamRow]
 	participants *load.FileWriter[schemas.ParticipantRow]
 	// sequential: carry over and finish one table at a time (large
@@ -654,6 +658,7 @@ func newCallRecordWriters(opts load.ParquetOptions) *callRecordWriters {
 		records:      load.NewFileWriter[schemas.CallRecordRow](opts),
 		sessions:     load.NewFileWriter[schemas.SessionRow](opts),
 		segments:     load.NewFileWriter[schemas.SegmentRow](opts),
+		media:        load.NewFileWriter[schemas.MediaRow](opts),
 		streams:      load.NewFileWriter[schemas.MediaStreamRow](opts),
 		participants: load.NewFileWriter[schemas.ParticipantRow](opts),
 	}
@@ -670,6 +675,7 @@ func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) er
 		parent,
 		writeIfAny(w.sessions, rows.Sessions),
 		writeIfAny(w.segments, rows.Segments),
+		writeIfAny(w.media, rows.Media),
 		writeIfAny(w.streams, rows.MediaStreams),
 		writeIfAny(w.participants, rows.Participants),
 	)
@@ -677,7 +683,7 @@ func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) er
 
 // flush ends the row group of every table.
 func (w *callRecordWriters) flush() error {
-	return errors.Join(w.records.Flush(), w.sessions.Flush(), w.segments.Flush(), w.streams.Flush(), w.participants.Flush())
+	return errors.Join(w.records.Flush(), w.sessions.Flush(), w.segments.Flush(), w.media.Flush(), w.streams.Flush(), w.participants.Flush())
 }
 
 func writeIfAny[T any](w *load.FileWriter[T], rows []T) error {
@@ -687,23 +693,25 @@ func writeIfAny[T any](w *load.FileWriter[T], rows []T) error {
 	return w.Write(rows)
 }
 
-// close finishes the five tables' files at once (encoding and compressing
+// close finishes the six tables' files at once (encoding and compressing
 // the last pages is most of a partition's writing).
 func (w *callRecordWriters) close() (map[string]load.LocalFile, error) {
-	var files [5]load.LocalFile
+	var files [6]load.LocalFile
 	err := w.each(
 		func() (err error) { files[0], err = w.records.Close(); return err },
 		func() (err error) { files[1], err = w.sessions.Close(); return err },
 		func() (err error) { files[2], err = w.segments.Close(); return err },
-		func() (err error) { files[3], err = w.streams.Close(); return err },
-		func() (err error) { files[4], err = w.participants.Close(); return err },
+		func() (err error) { files[3], err = w.media.Close(); return err },
+		func() (err error) { files[4], err = w.streams.Close(); return err },
+		func() (err error) { files[5], err = w.participants.Close(); return err },
 	)
 	return map[string]load.LocalFile{
 		schemas.TableCallRecords:  files[0],
 		schemas.TableSessions:     files[1],
 		schemas.TableSegments:     files[2],
-		schemas.TableMediaStreams: files[3],
-		schemas.TableParticipants: files[4],
+		schemas.TableMedia:        files[3],
+		schemas.TableMediaStreams: files[4],
+		schemas.TableParticipants: files[5],
 	}, err
 }
 
@@ -711,6 +719,7 @@ func (w *callRecordWriters) abort() {
 	w.records.Abort()
 	w.sessions.Abort()
 	w.segments.Abort()
+	w.media.Abort()
 	w.streams.Abort()
 	w.participants.Abort()
 }

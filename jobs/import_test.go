@@ -138,7 +138,8 @@ func TestImport_StoreFailure(t *testing.T) {
 	}
 	total := probe.ops.Load()
 	t.Logf("%d records, %d writes", len(lines), total)
-	for k := int64(1); k <= total; k += max(1, total/4) {
+	// The last write releases the lock, whose failure is only logged.
+	for k := int64(1); k < total; k += max(1, total/4) {
 		dest := t.TempDir()
 		cfg.Dest, cfg.Store = dest, &faultyStore{Store: mustLocal(t, dest), failAt: k}
 		if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(input)); !errors.Is(err, errInjected) {

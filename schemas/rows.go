@@ -69,9 +69,27 @@ type SegmentRow struct {
 	CalleeEndpoint
 }
 
-// MediaStreamRow is one row of table media_streams: one stream of one media line
-// of a segment, with the media line's label, networks and devices. A media line
-// without streams still gets one row (stream columns NULL) so nothing is dropped.
+// MediaRow is one row of table media: one media line of a segment, with
+// its label and both sides' networks and devices, whether or not it has streams.
+type MediaRow struct {
+	TenantID          string `parquet:"tenant_id,dict"`
+	CallRecordID      string `parquet:"call_record_id"`
+	CallRecordVersion int64  `parquet:"call_record_version"`
+	SessionIndex      int32  `parquet:"session_index"`
+	SessionID         string `parquet:"session_id,optional"`
+	SegmentIndex      int32  `parquet:"segment_index"`
+	SegmentID         string `parquet:"segment_id,optional"`
+	MediaIndex        int32  `parquet:"media_index"`
+	MediaLabel        string `parquet:"media_label,optional,dict"`
+	CallerNetwork
+	CalleeNetwork
+	CallerDevice
+	CalleeDevice
+}
+
+// MediaStreamRow is one row of table media_streams: one stream of one media
+// line of a segment. The media line's label, networks and devices are repeated
+// from its media row so that stream queries need no join.
 type MediaStreamRow struct {
 	TenantID          string    `parquet:"tenant_id,dict"`
 	CallRecordID      string    `parquet:"call_record_id"`
@@ -82,7 +100,7 @@ type MediaStreamRow struct {
 	SegmentID         string    `parquet:"segment_id,optional"`
 	MediaIndex        int32     `parquet:"media_index"`
 	MediaLabel        string    `parquet:"media_label,optional,dict"`
-	StreamIndex       *int32    `parquet:"stream_index,optional"`
+	StreamIndex       int32     `parquet:"stream_index"`
 	StreamID          string    `parquet:"stream_id,optional"`
 	StreamDirection   string    `parquet:"stream_direction,optional,dict"`
 	StartDateTime     time.Time `parquet:"start_date_time,optional,timestamp(microsecond)"`
@@ -123,6 +141,7 @@ type CallRecordRows struct {
 	CallRecord   CallRecordRow
 	Sessions     []SessionRow
 	Segments     []SegmentRow
+	Media        []MediaRow
 	MediaStreams []MediaStreamRow
 	Participants []ParticipantRow
 }

@@ -44,6 +44,7 @@ func TestFlattenCallRecord_Golden(t *testing.T) {
 				schemas.TableCallRecords:  []schemas.CallRecordRow{rows.CallRecord},
 				schemas.TableSessions:     rows.Sessions,
 				schemas.TableSegments:     rows.Segments,
+				schemas.TableMedia:        rows.Media,
 				schemas.TableMediaStreams: rows.MediaStreams,
 				schemas.TableParticipants: rows.Participants,
 			}))
@@ -85,8 +86,12 @@ func TestFlattenCallRecord_Quirks(t *testing.T) {
 	if got := schemas.PartitionDate(cr.StartDateTime); got != "2026-11-19" {
 		t.Errorf("partition = %s, want 2026-11-19", got)
 	}
-	// One stream row plus one row for the media line without streams.
-	if got, want := len(rows.MediaStreams), 2; got != want {
+	// One row per media line, one per stream: the line without streams has
+	// a media row and no stream row.
+	if got, want := len(rows.Media), 2; got != want {
+		t.Fatalf("media rows = %d, want %d", got, want)
+	}
+	if got, want := len(rows.MediaStreams), 1; got != want {
 		t.Fatalf("media stream rows = %d, want %d", got, want)
 	}
 	s := rows.MediaStreams[0]
@@ -111,8 +116,11 @@ func TestFlattenCallRecord_Quirks(t *testing.T) {
 	if *s.PacketUtilization != 123456789012 {
 		t.Errorf("packet_utilization = %d, want exact int64", *s.PacketUtilization)
 	}
-	if rows.MediaStreams[1].StreamIndex != nil || rows.MediaStreams[1].MediaLabel != "data" {
-		t.Errorf("media without streams: got %+v, want a row with NULL stream columns", rows.MediaStreams[1].StreamIndex)
+	if m := rows.Media[1]; m.MediaIndex != 1 || m.MediaLabel != "data" {
+		t.Errorf("media without streams: got index %d label %q, want 1 and data", m.MediaIndex, m.MediaLabel)
+	}
+	if m := rows.Media[0]; m.CallerNetwork.Subnet != s.CallerNetwork.Subnet || len(m.CallerNetwork.TraceRouteHops) != 2 {
+		t.Errorf("media row network = %+v, want the stream's media line network", m.CallerNetwork)
 	}
 	if got, want := len(rows.Participants), 3; got != want {
 		t.Fatalf("participants = %d, want %d", got, want)

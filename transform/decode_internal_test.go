@@ -565,11 +565,12 @@ func TestBigCallRecord(t *testing.T) {
 				if last {
 					lasts++
 					got.CallRecord = rows.CallRecord
-				} else if len(rows.Participants) != 0 || rows.CallRecord.CallRecordID != "" || len(rows.MediaStreams) < batch {
-					t.Errorf("%s: a batch before the last holds the call record, participants or fewer than %d streams", id, batch)
+				} else if len(rows.Participants) != 0 || rows.CallRecord.CallRecordID != "" || len(rows.Media)+len(rows.MediaStreams) < batch {
+					t.Errorf("%s: a batch before the last holds the call record, participants or fewer than %d media and stream rows", id, batch)
 				}
 				got.Sessions = append(got.Sessions, rows.Sessions...)
 				got.Segments = append(got.Segments, rows.Segments...)
+				got.Media = append(got.Media, rows.Media...)
 				got.MediaStreams = append(got.MediaStreams, rows.MediaStreams...)
 				got.Participants = append(got.Participants, rows.Participants...)
 				return nil
@@ -602,6 +603,9 @@ func normal(r schemas.CallRecordRows) schemas.CallRecordRows {
 	}
 	if len(r.Segments) == 0 {
 		r.Segments = nil
+	}
+	if len(r.Media) == 0 {
+		r.Media = nil
 	}
 	if len(r.MediaStreams) == 0 {
 		r.MediaStreams = nil
