@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,6 +92,7 @@ func table(root, name string) string {
 type expected struct {
 	records, sessions, segments, media, streams, participants int
 	streamless                                                int // media lines without streams
+	participantIdentities                                     int // non-null identities of the participants_v2 sets
 	byID                                                      map[string]map[string]any
 }
 
@@ -132,10 +134,18 @@ func truthAt(tb testing.TB, sim *graphsim.Simulator, at time.Time) expected {
 		}
 		parts, _ := rec["participants_v2"].([]any)
 		e.participants += len(parts)
+		for _, p := range parts {
+			set, _ := p.(map[string]any)["identity"].(map[string]any)
+			for k, v := range set {
+				if v != nil && !strings.HasPrefix(k, "@") && k != "endpointType" {
+					e.participantIdentities++
+				}
+			}
+		}
 	}
-	if e.records != tr.Records || e.sessions != tr.Sessions || e.segments != tr.Segments || e.media != tr.Media || e.streams != tr.Streams || e.participants != tr.Participants {
-		tb.Fatalf("simulator Truth %+v disagrees with its records (%d records, %d sessions, %d segments, %d media lines, %d streams, %d participants)",
-			tr, e.records, e.sessions, e.segments, e.media, e.streams, e.participants)
+	if e.records != tr.Records || e.sessions != tr.Sessions || e.segments != tr.Segments || e.media != tr.Media || e.streams != tr.Streams || e.participants != tr.Participants || e.participantIdentities != tr.ParticipantIdentities {
+		tb.Fatalf("simulator Truth %+v disagrees with its records (%d records, %d sessions, %d segments, %d media lines, %d streams, %d participants with %d identities)",
+			tr, e.records, e.sessions, e.segments, e.media, e.streams, e.participants, e.participantIdentities)
 	}
 	return e
 }
@@ -183,6 +193,32 @@ func TestLake_DuckDB(t *testing.T) {
 		checkFirstStream(t, db, dest, id, rec)
 		if checked++; checked == 25 {
 			break
+		}
+	}
+	checkIdentities(t, db, dest, want)
+}
+
+// checkIdentities reads the identity lists back: the participants' hold every
+// identity the simulator sent, and the sets with several identities keep
+// each, with the properties only the lists hold.
+func checkIdentities(t *testing.T, db *sql.DB, dest string, want expected) {
+	t.Helper()
+	if got := scan[int](t, db, "SELECT coalesce(sum(len(identities)), 0) FROM "+table(dest, "participants")); got != want.participantIdentities {
+		t.Errorf("participants.identities hold %d identities, want %d (simulator truth)", got, want.participantIdentities)
+	}
+	for _, c := range []struct{ what, table, where string }{
+		{"a phone with its encrypted and asserted identities", "participants",
+			"identity_kind = 'phone' AND list_transform(identities, i -> i.kind) = ['phone', 'encrypted', 'assertedIdentity']"},
+		{"an ACS user with its resource id", "participants",
+			"len(list_filter(identities, i -> i.kind = 'azureCommunicationServicesUser' AND i.azure_communication_services_resource_id IS NOT NULL AND i.odata_type = '#microsoft.graph.azureCommunicationServicesUserIdentity')) > 0"},
+		{"a user with a hidden bot application", "participants",
+			"identity_kind = 'user' AND len(list_filter(identities, i -> i.kind = 'application' AND i.hidden AND i.application_type = 'bot')) > 0"},
+		{"an organizer with several identities", "call_records", "len(organizer_identities) > 1"},
+		{"a session caller with several identities", "sessions", "len(caller_identities) > 1"},
+		{"a session callee with several identities", "sessions", "len(callee_identities) > 1"},
+	} {
+		if n := scan[int](t, db, "SELECT count(*) FROM "+table(dest, c.table)+" WHERE "+c.where); n == 0 {
+			t.Errorf("%s: no row with %s", c.table, c.what)
 		}
 	}
 }

@@ -412,6 +412,9 @@ type party struct {
 	upn    string // "" is null
 	tenant string // "" is null
 	au     string // administrative unit id or ""
+	// multi: the party's identity sets hold more identities than its own
+	// (see extraIdentities).
+	multi bool
 }
 
 func (s *Simulator) user(k int) (id, name, upn string) {
@@ -463,7 +466,7 @@ func (s *Simulator) party(m *meta, j int) party {
 			kind = pkACS
 		}
 	}
-	p := party{kind: kind}
+	p := party{kind: kind, multi: (h>>40)%5 == 0}
 	h2 := splitmix(h)
 	switch kind {
 	case pkUser:

@@ -40,7 +40,7 @@ var Tables = []Table{
 	{TableSessions, DatasetCallRecords, SessionRow{}, "one row per session of a call record"},
 	{TableSegments, DatasetCallRecords, SegmentRow{}, "one row per segment of a session"},
 	{TableMedia, DatasetCallRecords, MediaRow{}, "one row per media line of a segment, with its networks and devices"},
-	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, "one row per media stream of a segment's media line; the line's label, networks and devices are repeated from media for convenience"},
+	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, "one row per media stream of a segment's media line, with the line's label, networks and devices repeated from media for convenience"},
 	{TableParticipants, DatasetCallRecords, ParticipantRow{}, "one row per participants_v2 entry of a call record"},
 	{TablePstnCalls, DatasetPstn, PstnCallRow{}, "one row per PSTN usage row id (calling plans, conferencing dial-in/out)"},
 	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, "one row per Direct Routing usage row id"},

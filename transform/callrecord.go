@@ -301,7 +301,10 @@ func participantRows(tenantID string, rec schemas.CallRecord) []schemas.Particip
 			EndpointType:        p.Identity.EndpointType(),
 			AdministrativeUnits: adminUnits(p.AdministrativeUnitInfos),
 		}
-		if id, ok := p.Identity.PrimaryWith(decodeIdentity); ok {
+		ids := p.Identity.Identities(decodeIdentity)
+		pr.Identities = identityRows(ids)
+		if len(ids) > 0 {
+			id := ids[0]
 			pr.IdentityKind = id.Kind
 			pr.IdentityID = str(id.ID)
 			pr.DisplayName = str(id.DisplayName)
@@ -321,10 +324,12 @@ func organizer(cr *schemas.CallRecordRow, rec schemas.CallRecord) {
 		cr.OrganizerAdministrativeUnits = adminUnits(rec.OrganizerV2.AdministrativeUnitInfos)
 		set = rec.OrganizerV2.Identity
 	}
-	id, ok := set.PrimaryWith(decodeIdentity)
-	if !ok {
+	ids := set.Identities(decodeIdentity)
+	cr.OrganizerIdentities = identityRows(ids)
+	if len(ids) == 0 {
 		return
 	}
+	id := ids[0]
 	if cr.OrganizerID == "" {
 		cr.OrganizerID = str(id.ID)
 	}
@@ -332,6 +337,30 @@ func organizer(cr *schemas.CallRecordRow, rec schemas.CallRecord) {
 	cr.OrganizerDisplayName = str(id.DisplayName)
 	cr.OrganizerTenantID = str(id.TenantID)
 	cr.OrganizerUserPrincipalName = str(id.UserPrincipalName)
+}
+
+// identityRows are the list rows of an identity set's identities; empty
+// strings become NULL, as in every other column.
+func identityRows(ids []schemas.Identity) []schemas.IdentityRow {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]schemas.IdentityRow, len(ids))
+	for i, id := range ids {
+		out[i] = schemas.IdentityRow{
+			Kind:                                 id.Kind,
+			ID:                                   nonEmpty(id.ID),
+			DisplayName:                          nonEmpty(id.DisplayName),
+			TenantID:                             nonEmpty(id.TenantID),
+			UserPrincipalName:                    nonEmpty(id.UserPrincipalName),
+			Email:                                nonEmpty(id.Email),
+			AzureCommunicationServicesResourceID: nonEmpty(id.AzureCommunicationServicesResourceID),
+			ApplicationType:                      nonEmpty(id.ApplicationType),
+			Hidden:                               id.Hidden,
+			ODataType:                            nonEmpty(id.ODataType),
+		}
+	}
+	return out
 }
 
 func adminUnits(in []schemas.AdministrativeUnitInfo) []string {
@@ -384,11 +413,16 @@ func endpoint(e *schemas.Endpoint) schemas.CallerEndpoint {
 		r.AssociatedIdentityTenantID = str(a.TenantID)
 		r.AssociatedIdentityUserPrincipalName = str(a.UserPrincipalName)
 	}
-	if id, ok := e.Identity.PrimaryWith(decodeIdentity); ok {
+	ids := e.Identity.Identities(decodeIdentity)
+	r.Identities = identityRows(ids)
+	if len(ids) > 0 {
+		id := ids[0]
 		r.IdentityKind = id.Kind
 		r.IdentityID = str(id.ID)
 		r.IdentityDisplayName = str(id.DisplayName)
 		r.IdentityTenantID = str(id.TenantID)
+		r.IdentityUserPrincipalName = str(id.UserPrincipalName)
+		r.IdentityEmail = str(id.Email)
 	}
 	if f := e.Feedback; f != nil {
 		r.FeedbackRating = str(f.Rating)

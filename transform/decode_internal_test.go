@@ -497,11 +497,23 @@ func TestDecodeIdentity_SameAsEncodingJSON(t *testing.T) {
 			}
 		}
 	}
-	fast := len(inputs)
-	if fast < 100 {
-		t.Fatalf("only %d identities in the simulator's records", fast)
+	if len(inputs) < 100 {
+		t.Fatalf("only %d identities in the simulator's records", len(inputs))
 	}
+	// Every property of every identity type (reference §6.13).
 	inputs = append(inputs,
+		[]byte(`{"@odata.type":"#microsoft.graph.azureCommunicationServicesUserIdentity","id":"8:acs:1","displayName":"A","tenantId":"t","azureCommunicationServicesResourceId":"r-1"}`),
+		[]byte(`{"@odata.type":"#microsoft.graph.communicationsApplicationIdentity","id":"app","applicationType":"bot","hidden":true}`),
+		[]byte(`{"id":"inst","hidden":false,"tenantId":"t","userPrincipalName":"u@x","email":"e@x"}`),
+		[]byte(`{"hidden":null,"applicationType":null,"azureCommunicationServicesResourceId":null,"@odata.type":null}`),
+	)
+	fast := len(inputs)
+	inputs = append(inputs,
+		[]byte(`{"hidden":"yes"}`),
+		[]byte(`{"hidden":1}`),
+		[]byte(`{"Hidden":true,"APPLICATIONTYPE":"folded"}`),
+		[]byte(`{"applicationType":7}`),
+		[]byte(`{"hidden":true,"hidden":false}`),
 		[]byte(`{"id":"a","id":"b"}`), // duplicate key: the last wins
 		[]byte(`{"Kind":"user","displayName":"x"}`),
 		[]byte(`{"DisplayName":"folded"}`),

@@ -72,6 +72,16 @@ func TestDuckJob_SameRowsAsImport(t *testing.T) {
 			t.Errorf("%s: import wrote %d rows, the simulator holds %d", table, o, w)
 		}
 	}
+	for _, root := range []string{ours, duck} {
+		var n int
+		q := fmt.Sprintf("SELECT sum(len(identities)) FROM read_parquet('%s')", filepath.Join(root, schemas.TableParticipants, "*", "*.parquet"))
+		if err := db.QueryRow(q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if n != truth.ParticipantIdentities {
+			t.Errorf("%s: participants hold %d identities, the simulator %d", root, n, truth.ParticipantIdentities)
+		}
+	}
 }
 
 // TestRunChild_PeakRSSIsTheChilds: the peak RSS runChild reports is the

@@ -18,7 +18,7 @@ import (
 // with the same conversions (timestamps to TIMESTAMPTZ with the 0001-01-01
 // sentinel as NULL, ISO 8601 durations to milliseconds, "NaN"/"INF" metric
 // strings to NULL, empty strings to NULL, the primary identity of each
-// identity set), the same row rules (one media row per media line, one
+// identity set and the list of all its identities), the same row rules (one media row per media line, one
 // media_streams row per stream) and write zstd Parquet partitioned by dt.
 //
 // Its read schema and projections are derived by reflection from the Graph
@@ -26,7 +26,7 @@ import (
 // nothing less.
 
 // identityKinds are the identity-set keys in the order the primary identity
-// is chosen (schemas.IdentitySet.Primary).
+// is chosen (schemas.IdentitySet.Identities).
 var identityKinds = []string{
 	"user", "phone", "guest", "acsUser", "spoolUser", "azureCommunicationServicesUser",
 	"applicationInstance", "acsApplicationInstance", "spoolApplicationInstance",
@@ -48,7 +48,8 @@ func duckType(t reflect.Type) string {
 	case typTime, typFloat, typDuration:
 		return "VARCHAR" // converted in SQL, as our decoder converts them
 	case typIdentitySet:
-		id := "STRUCT(id VARCHAR, displayName VARCHAR, tenantId VARCHAR, userPrincipalName VARCHAR, email VARCHAR)"
+		id := `STRUCT("@odata.type" VARCHAR, id VARCHAR, displayName VARCHAR, tenantId VARCHAR, userPrincipalName VARCHAR, email VARCHAR,
+  azureCommunicationServicesResourceId VARCHAR, applicationType VARCHAR, hidden BOOLEAN)`
 		var f []string
 		for _, k := range identityKinds {
 			f = append(f, quoteIdent(k)+" "+id)
@@ -113,6 +114,21 @@ func primary(set string) string {
 	return "coalesce(" + strings.Join(pick, ", ") + ")"
 }
 
+// identityList is the SQL of the list of every non-null identity of an
+// identity set, in the order of identityKinds.
+func identityList(set string) string {
+	var items []string
+	for _, k := range identityKinds {
+		v := set + "." + quoteIdent(k)
+		items = append(items, fmt.Sprintf(`CASE WHEN %[1]s IS NOT NULL THEN struct_pack(kind := '%[2]s', id := nullif(%[1]s.id, ''),
+  display_name := nullif(%[1]s.displayName, ''), tenant_id := nullif(%[1]s.tenantId, ''),
+  user_principal_name := nullif(%[1]s.userPrincipalName, ''), email := nullif(%[1]s.email, ''),
+  azure_communication_services_resource_id := nullif(%[1]s.azureCommunicationServicesResourceId, ''),
+  application_type := nullif(%[1]s.applicationType, ''), hidden := %[1]s.hidden, odata_type := nullif(%[1]s."@odata.type", '')) END`, v, k))
+	}
+	return "list_filter([" + strings.Join(items, ", ") + "], x -> x IS NOT NULL)"
+}
+
 // columns returns the select-list items for the scalar leaves of Graph type t
 // at SQL expression expr, named with prefix. Nested lists named in skip are
 // left out (they become rows of other tables).
@@ -144,6 +160,7 @@ func columns(t reflect.Type, expr, prefix string, skip map[string]bool) []string
 			fmt.Sprintf("nullif(%s.userPrincipalName, '') AS %s", p, name("user_principal_name")),
 			fmt.Sprintf("nullif(%s.email, '') AS %s", p, name("email")),
 			fmt.Sprintf("nullif(%s.endpointType, '') AS %s", expr, name("endpoint_type")),
+			fmt.Sprintf("%s AS %s", identityList(expr), strings.TrimSuffix(prefix, "identity")+"identities"),
 		}
 	}
 	switch t.Kind() {
