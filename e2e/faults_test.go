@@ -28,6 +28,7 @@ var keys = map[string]string{
 	schemas.TableCallRecords:        "call_record_id",
 	schemas.TableSessions:           "call_record_id, session_index",
 	schemas.TableSegments:           "call_record_id, session_index, segment_index",
+	schemas.TableMedia:              "call_record_id, session_index, segment_index, media_index",
 	schemas.TableMediaStreams:       "call_record_id, session_index, segment_index, media_index, stream_index",
 	schemas.TableParticipants:       "call_record_id, participant_index",
 	schemas.TablePstnCalls:          "id",

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,8 +90,10 @@ func table(root, name string) string {
 // expected counts the rows each table must hold, computed from the simulator's
 // own records (its truth), not from our flattening code.
 type expected struct {
-	records, sessions, segments, streamRows, participants int
-	byID                                                  map[string]map[string]any
+	records, sessions, segments, media, streams, participants int
+	streamless                                                int // media lines without streams
+	participantIdentities                                     int // non-null identities of the participants_v2 sets
+	byID                                                      map[string]map[string]any
 }
 
 func truth(tb testing.TB, sim *graphsim.Simulator) expected {
@@ -119,17 +122,30 @@ func truthAt(tb testing.TB, sim *graphsim.Simulator, at time.Time) expected {
 			e.segments += len(segs)
 			for _, g := range segs {
 				media, _ := g.(map[string]any)["media"].([]any)
+				e.media += len(media)
 				for _, m := range media {
 					streams, _ := m.(map[string]any)["streams"].([]any)
-					e.streamRows += max(1, len(streams)) // a media line without streams keeps one row
+					e.streams += len(streams)
+					if len(streams) == 0 {
+						e.streamless++
+					}
 				}
 			}
 		}
 		parts, _ := rec["participants_v2"].([]any)
 		e.participants += len(parts)
+		for _, p := range parts {
+			set, _ := p.(map[string]any)["identity"].(map[string]any)
+			for k, v := range set {
+				if v != nil && !strings.HasPrefix(k, "@") && k != "endpointType" {
+					e.participantIdentities++
+				}
+			}
+		}
 	}
-	if e.records != tr.Records || e.sessions != tr.Sessions || e.participants != tr.Participants {
-		tb.Fatalf("simulator Truth %+v disagrees with its records (%d records, %d sessions, %d participants)", tr, e.records, e.sessions, e.participants)
+	if e.records != tr.Records || e.sessions != tr.Sessions || e.segments != tr.Segments || e.media != tr.Media || e.streams != tr.Streams || e.participants != tr.Participants || e.participantIdentities != tr.ParticipantIdentities {
+		tb.Fatalf("simulator Truth %+v disagrees with its records (%d records, %d sessions, %d segments, %d media lines, %d streams, %d participants with %d identities)",
+			tr, e.records, e.sessions, e.segments, e.media, e.streams, e.participants, e.participantIdentities)
 	}
 	return e
 }
@@ -144,7 +160,7 @@ func TestLake_DuckDB(t *testing.T) {
 	runJob(t, url, dest, load.S3Config{})
 	want := truth(t, sim)
 	db := openDuckDB(t)
-	if want.sessions <= want.records || want.participants == 0 {
+	if want.sessions <= want.records || want.participants == 0 || want.streamless == 0 {
 		t.Fatalf("simulator data too thin for this test: %+v", want)
 	}
 	checkCounts(t, db, dest, want)
@@ -179,6 +195,32 @@ func TestLake_DuckDB(t *testing.T) {
 			break
 		}
 	}
+	checkIdentities(t, db, dest, want)
+}
+
+// checkIdentities reads the identity lists back: the participants' hold every
+// identity the simulator sent, and the sets with several identities keep
+// each, with the properties only the lists hold.
+func checkIdentities(t *testing.T, db *sql.DB, dest string, want expected) {
+	t.Helper()
+	if got := scan[int](t, db, "SELECT coalesce(sum(len(identities)), 0) FROM "+table(dest, "participants")); got != want.participantIdentities {
+		t.Errorf("participants.identities hold %d identities, want %d (simulator truth)", got, want.participantIdentities)
+	}
+	for _, c := range []struct{ what, table, where string }{
+		{"a phone with its encrypted and asserted identities", "participants",
+			"identity_kind = 'phone' AND list_transform(identities, i -> i.kind) = ['phone', 'encrypted', 'assertedIdentity']"},
+		{"an ACS user with its resource id", "participants",
+			"len(list_filter(identities, i -> i.kind = 'azureCommunicationServicesUser' AND i.azure_communication_services_resource_id IS NOT NULL AND i.odata_type = '#microsoft.graph.azureCommunicationServicesUserIdentity')) > 0"},
+		{"a user with a hidden bot application", "participants",
+			"identity_kind = 'user' AND len(list_filter(identities, i -> i.kind = 'application' AND i.hidden AND i.application_type = 'bot')) > 0"},
+		{"an organizer with several identities", "call_records", "len(organizer_identities) > 1"},
+		{"a session caller with several identities", "sessions", "len(caller_identities) > 1"},
+		{"a session callee with several identities", "sessions", "len(callee_identities) > 1"},
+	} {
+		if n := scan[int](t, db, "SELECT count(*) FROM "+table(dest, c.table)+" WHERE "+c.where); n == 0 {
+			t.Errorf("%s: no row with %s", c.table, c.what)
+		}
+	}
 }
 
 // checkCounts compares the lake with the simulator's truth: rows per table,
@@ -190,7 +232,8 @@ func checkCounts(t *testing.T, db *sql.DB, dest string, want expected) {
 		schemas.TableCallRecords:  want.records,
 		schemas.TableSessions:     want.sessions,
 		schemas.TableSegments:     want.segments,
-		schemas.TableMediaStreams: want.streamRows,
+		schemas.TableMedia:        want.media,
+		schemas.TableMediaStreams: want.streams,
 		schemas.TableParticipants: want.participants,
 	}
 	for name, n := range counts {
@@ -207,6 +250,13 @@ func checkCounts(t *testing.T, db *sql.DB, dest string, want expected) {
 	}
 	if dup := scan[int](t, db, "SELECT count(*) FROM (SELECT call_record_id, session_index, segment_index, media_index, stream_index FROM "+table(dest, "media_streams")+" GROUP BY ALL HAVING count(*) > 1)"); dup != 0 {
 		t.Errorf("%d duplicate stream keys", dup)
+	}
+	if dup := scan[int](t, db, "SELECT count(*) FROM (SELECT call_record_id, session_index, segment_index, media_index FROM "+table(dest, "media")+" GROUP BY ALL HAVING count(*) > 1)"); dup != 0 {
+		t.Errorf("%d duplicate media keys", dup)
+	}
+	// Every stream belongs to a media line of its record.
+	if orphans := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "media_streams")+" s ANTI JOIN "+table(dest, "media")+" m USING (call_record_id, session_index, segment_index, media_index, dt)"); orphans != 0 {
+		t.Errorf("%d streams without their media line", orphans)
 	}
 	// Every child belongs to a record of the same partition.
 	if orphans := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "sessions")+" s ANTI JOIN "+table(dest, "call_records")+" c USING (call_record_id, dt)"); orphans != 0 {

@@ -162,6 +162,9 @@ func New(cfg Config) *Simulator {
 // published, exactly the records a list over that range returns.
 type Truth struct {
 	Records, Sessions, Segments, Media, Streams, Participants int
+	// ParticipantIdentities counts the identities (non-null keys) of the
+	// participants_v2 items' identity sets; some hold several.
+	ParticipantIdentities int
 	// IDs are the records' ids, sorted.
 	IDs []string
 }
@@ -175,6 +178,9 @@ func (s *Simulator) Truth(from, to time.Time) Truth {
 	s.scan(now, from, to, nil, func(_ pos, m *meta) bool {
 		t.Records++
 		t.Participants += m.nPart
+		for j := range m.nPart {
+			t.ParticipantIdentities += 1 + len(extraIdentities(s.party(m, j)))
+		}
 		_, _, bumps := s.versionAt(m, now)
 		lay := s.layout(m, bumps)
 		t.Sessions += len(lay)

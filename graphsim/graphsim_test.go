@@ -1170,6 +1170,18 @@ func TestData_QuirksAndTruthPerRecord(t *testing.T) {
 		for _, pv := range parts {
 			p := obj(pv)
 			ident := obj(p["identity"])
+			n := 0
+			for k, v := range ident {
+				if v != nil && !strings.HasPrefix(k, "@") && k != "endpointType" {
+					n++
+				}
+			}
+			got.ParticipantIdentities += n
+			q.see("several identities", n > 1)
+			q.see("phone with asserted identity", ident["phone"] != nil && ident["assertedIdentity"] != nil && ident["encrypted"] != nil)
+			q.see("guest encrypted", ident["guest"] != nil && ident["encrypted"] != nil)
+			q.see("acs resource", obj(ident["azureCommunicationServicesUser"])["azureCommunicationServicesResourceId"] != nil)
+			q.see("hidden application", obj(ident["application"])["hidden"] == true && obj(ident["application"])["applicationType"] != nil)
 			for _, k := range []string{"acsUser", "spoolUser", "phone", "guest", "user"} {
 				if _, ok := ident[k]; !ok {
 					t.Fatalf("%s participant identity lacks %q", id, k)
@@ -1195,9 +1207,11 @@ func TestData_QuirksAndTruthPerRecord(t *testing.T) {
 		totals.Media += got.Media
 		totals.Streams += got.Streams
 		totals.Participants += got.Participants
+		totals.ParticipantIdentities += got.ParticipantIdentities
 	}
 	if tr.Records != totals.Records || tr.Sessions != totals.Sessions || tr.Segments != totals.Segments ||
-		tr.Media != totals.Media || tr.Streams != totals.Streams || tr.Participants != totals.Participants {
+		tr.Media != totals.Media || tr.Streams != totals.Streams || tr.Participants != totals.Participants ||
+		tr.ParticipantIdentities != totals.ParticipantIdentities {
 		t.Errorf("Truth over the range = %+v, sum of Records = %+v", tr, totals)
 	}
 	if len(netSeen) != len(networkFields) {
@@ -1209,6 +1223,7 @@ func TestData_QuirksAndTruthPerRecord(t *testing.T) {
 		"legacy identity", "acs client", "service endpoint", "several segments", "media null",
 		"not-null enum absent", "traceRouteHops", "special float", "null metric", "duration P0DT",
 		"duration minutes", "duplicate session id", "phone participant", "guest participant", "non-ASCII name",
+		"several identities", "phone with asserted identity", "guest encrypted", "acs resource", "hidden application",
 	} {
 		if q[name] == 0 {
 			t.Errorf("no record in %d exercised %q", tr.Records, name)

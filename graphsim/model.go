@@ -412,6 +412,9 @@ type party struct {
 	upn    string // "" is null
 	tenant string // "" is null
 	au     string // administrative unit id or ""
+	// multi: the party's identity sets hold more identities than its own
+	// (see extraIdentities).
+	multi bool
 }
 
 func (s *Simulator) user(k int) (id, name, upn string) {
@@ -463,7 +466,7 @@ func (s *Simulator) party(m *meta, j int) party {
 			kind = pkACS
 		}
 	}
-	p := party{kind: kind}
+	p := party{kind: kind, multi: (h>>40)%5 == 0}
 	h2 := splitmix(h)
 	switch kind {
 	case pkUser:
@@ -660,6 +663,8 @@ func (s *Simulator) sessionPlan(m *meta, d *sdesc) (splan, *rand.Rand) {
 				n = 1
 			case v < 0.13:
 				n = 3
+			case v < 0.16:
+				n = 0 // Graph sends media lines without streams too
 			}
 			p.segs[k].media = append(p.segs[k].media, mediaPlan{label: label, audio: mod == "audio", streams: n})
 		}

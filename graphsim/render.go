@@ -3,6 +3,7 @@ package graphsim
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -336,6 +337,7 @@ func writeIdentitySet(w *jw, k string, p party) {
 	default:
 		writeIdentityShort(w, "user", p)
 	}
+	writeExtraIdentities(w, p, nil)
 	w.close()
 }
 
@@ -358,13 +360,77 @@ func slotOf(k partyKind) string {
 	}
 }
 
+// extraIdentities are the slots of the identities a multi party's sets
+// hold besides its own, as Graph sends them: a phone with the number it
+// asserted and an encrypted one, a guest also encrypted, an ACS user with its
+// resource, a user with the app it joined through (hidden). Each kind ranks
+// after the party's own (schemas identityKindOrder), so the primary identity
+// stays the party's.
+func extraIdentities(p party) []string {
+	if !p.multi {
+		return nil
+	}
+	switch p.kind {
+	case pkPhone:
+		return []string{"encrypted", "assertedIdentity"}
+	case pkGuest:
+		return []string{"encrypted"}
+	case pkACS:
+		return []string{"azureCommunicationServicesUser"}
+	default:
+		return []string{"application"}
+	}
+}
+
+// writeExtraIdentity writes the identity of slot that p's sets hold besides
+// its own.
+func writeExtraIdentity(w *jw, slot string, p party) {
+	w.open(slot)
+	switch slot {
+	case "encrypted":
+		w.str("@odata.type", "#microsoft.graph.communicationsEncryptedIdentity")
+		w.str("id", "enc:"+p.id)
+		w.null("displayName")
+	case "assertedIdentity":
+		w.str("id", p.id)
+		w.str("displayName", "Reception")
+	case "azureCommunicationServicesUser":
+		w.str("@odata.type", "#microsoft.graph.azureCommunicationServicesUserIdentity")
+		w.str("id", p.id)
+		w.strOrNull("displayName", p.name)
+		w.str("azureCommunicationServicesResourceId", "acs-resource-"+p.tenant)
+	case "application":
+		w.str("@odata.type", "#microsoft.graph.communicationsApplicationIdentity")
+		w.str("id", "a1b2c3d4-0000-4000-8000-000000000b07")
+		w.str("displayName", "Meeting Recorder")
+		w.str("applicationType", "bot")
+		w.bool("hidden", true)
+	}
+	w.close()
+}
+
+// writeExtraIdentities writes p's extra identities whose slot is not in
+// written (those the caller writes itself).
+func writeExtraIdentities(w *jw, p party, written []string) {
+	for _, k := range extraIdentities(p) {
+		if !slices.Contains(written, k) {
+			writeExtraIdentity(w, k, p)
+		}
+	}
+}
+
 // writeParticipant writes a participants_v2 item (reference §7.3).
 func writeParticipant(w *jw, p party) {
 	w.open("")
 	w.str("id", p.id)
 	w.open("identity")
 	slot := slotOf(p.kind)
+	extra := extraIdentities(p)
 	for _, k := range identitySlots {
+		if slices.Contains(extra, k) {
+			writeExtraIdentity(w, k, p)
+			continue
+		}
 		if k != slot {
 			w.null(k)
 			continue
@@ -381,6 +447,7 @@ func writeParticipant(w *jw, p party) {
 		}
 		w.close()
 	}
+	writeExtraIdentities(w, p, identitySlots)
 	w.close()
 	w.openArr("administrativeUnitInfos")
 	if p.au != "" {
@@ -406,6 +473,7 @@ func writeOrganizerV2(w *jw, p party) {
 		w.null("spoolUser")
 		writeIdentityShort(w, slotOf(p.kind), p)
 	}
+	writeExtraIdentities(w, p, nil)
 	w.close()
 	w.openArr("administrativeUnitInfos")
 	if p.au != "" {

@@ -146,6 +146,7 @@ func TestRun_BigRecord(t *testing.T) {
 	}
 	check("sessions", render(readTable[schemas.SessionRow](t, dest, schemas.TableSessions)), render(want.Sessions))
 	check("segments", render(readTable[schemas.SegmentRow](t, dest, schemas.TableSegments)), render(want.Segments))
+	check("media", render(readTable[schemas.MediaRow](t, dest, schemas.TableMedia)), render(want.Media))
 	check("media_streams", render(readTable[schemas.MediaStreamRow](t, dest, schemas.TableMediaStreams)), render(want.MediaStreams))
 	check("participants", render(readTable[schemas.ParticipantRow](t, dest, schemas.TableParticipants)), render(want.Participants))
 	check("call_records", render(readTable[schemas.CallRecordRow](t, dest, schemas.TableCallRecords)), render([]schemas.CallRecordRow{want.CallRecord}))

@@ -416,6 +416,7 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 			carryOverInto(ctx, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep),
 			carryOverInto(ctx, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep),
 			carryOverInto(ctx, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, part, schemas.TableMedia, w.media, func(r *schemas.MediaRow) string { return r.CallRecordID }, keep),
 			carryOverInto(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
 			carryOverInto(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
 			// Each (id, version) once: an archived version added again
@@ -660,6 +661,7 @@ type callRecordWriters struct {
 	records      *load.FileWriter[schemas.CallRecordRow]
 	sessions     *load.FileWriter[schemas.SessionRow]
 	segments     *load.FileWriter[schemas.SegmentRow]
+	media        *load.FileWriter[schemas.MediaRow]
 	streams      *load.FileWriter[schemas.MediaStreamRow]
 	participants *load.FileWriter[schemas.ParticipantRow]
 	raw          *load.FileWriter[schemas.RawCallRecordRow]
@@ -687,6 +689,7 @@ func newCallRecordWriters(opts load.ParquetOptions, has func(table string) bool)
 		records:      newWriterIf[schemas.CallRecordRow](has(schemas.TableCallRecords), opts),
 		sessions:     newWriterIf[schemas.SessionRow](has(schemas.TableSessions), opts),
 		segments:     newWriterIf[schemas.SegmentRow](has(schemas.TableSegments), opts),
+		media:        newWriterIf[schemas.MediaRow](has(schemas.TableMedia), opts),
 		streams:      newWriterIf[schemas.MediaStreamRow](has(schemas.TableMediaStreams), opts),
 		participants: newWriterIf[schemas.ParticipantRow](has(schemas.TableParticipants), opts),
 		raw:          newWriterIf[schemas.RawCallRecordRow](has(schemas.TableRawCallRecords), rawOptions(opts)),
@@ -717,6 +720,7 @@ func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) er
 		parent,
 		writeIfAny(w.sessions, rows.Sessions),
 		writeIfAny(w.segments, rows.Segments),
+		writeIfAny(w.media, rows.Media),
 		writeIfAny(w.streams, rows.MediaStreams),
 		writeIfAny(w.participants, rows.Participants),
 	)
@@ -724,7 +728,7 @@ func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) er
 
 // flush ends the row group of every table.
 func (w *callRecordWriters) flush() error {
-	return errors.Join(flushIf(w.records), flushIf(w.sessions), flushIf(w.segments), flushIf(w.streams), flushIf(w.participants), flushIf(w.raw))
+	return errors.Join(flushIf(w.records), flushIf(w.sessions), flushIf(w.segments), flushIf(w.media), flushIf(w.streams), flushIf(w.participants), flushIf(w.raw))
 }
 
 // writeIfAny writes rows, if there are any and w is not nil.
@@ -760,6 +764,7 @@ func (w *callRecordWriters) close() (map[string]load.LocalFile, error) {
 		closer(schemas.TableCallRecords, closeIf(w.records)),
 		closer(schemas.TableSessions, closeIf(w.sessions)),
 		closer(schemas.TableSegments, closeIf(w.segments)),
+		closer(schemas.TableMedia, closeIf(w.media)),
 		closer(schemas.TableMediaStreams, closeIf(w.streams)),
 		closer(schemas.TableParticipants, closeIf(w.participants)),
 		closer(schemas.TableRawCallRecords, closeIf(w.raw)),
@@ -780,6 +785,7 @@ func (w *callRecordWriters) abort() {
 	abortIf(w.records)
 	abortIf(w.sessions)
 	abortIf(w.segments)
+	abortIf(w.media)
 	abortIf(w.streams)
 	abortIf(w.participants)
 	abortIf(w.raw)

@@ -43,6 +43,8 @@ func lakeRows(t *testing.T, dest string) map[string][]string {
 				err = readRendered[schemas.SessionRow](f, dt, out, tb.Name)
 			case schemas.SegmentRow:
 				err = readRendered[schemas.SegmentRow](f, dt, out, tb.Name)
+			case schemas.MediaRow:
+				err = readRendered[schemas.MediaRow](f, dt, out, tb.Name)
 			case schemas.MediaStreamRow:
 				err = readRendered[schemas.MediaStreamRow](f, dt, out, tb.Name)
 			case schemas.ParticipantRow:
@@ -234,6 +236,9 @@ func assertReaderView(t *testing.T, label, dest string) {
 		schemas.TableSessions:    func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"]) },
 		schemas.TableSegments: func(r map[string]any) string {
 			return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"])
+		},
+		schemas.TableMedia: func(r map[string]any) string {
+			return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"], r["MediaIndex"])
 		},
 		schemas.TableMediaStreams: func(r map[string]any) string {
 			return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"], r["MediaIndex"], r["StreamIndex"])

@@ -483,6 +483,7 @@ func TestReadParquet_KeepsNulls(t *testing.T) {
 	checkNulls[schemas.CallRecordRow](t)
 	checkNulls[schemas.SessionRow](t)
 	checkNulls[schemas.SegmentRow](t)
+	checkNulls[schemas.MediaRow](t)
 	checkNulls[schemas.MediaStreamRow](t)
 	checkNulls[schemas.ParticipantRow](t)
 	checkNulls[schemas.PstnCallRow](t)

@@ -26,10 +26,13 @@ type CallerEndpoint struct {
 	AssociatedIdentityDisplayName       string          `parquet:"caller_associated_identity_display_name,optional"`
 	AssociatedIdentityTenantID          string          `parquet:"caller_associated_identity_tenant_id,optional"`
 	AssociatedIdentityUserPrincipalName string          `parquet:"caller_associated_identity_user_principal_name,optional"`
-	IdentityKind                        string          `parquet:"caller_identity_kind,optional,dict"`
-	IdentityID                          string          `parquet:"caller_identity_id,optional"`
-	IdentityDisplayName                 string          `parquet:"caller_identity_display_name,optional"`
-	IdentityTenantID                    string          `parquet:"caller_identity_tenant_id,optional"`
+	IdentityKind                        string          `parquet:"caller_identity_kind,optional,dict" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use caller_associated_identity_*"`
+	IdentityID                          string          `parquet:"caller_identity_id,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use caller_associated_identity_*"`
+	IdentityDisplayName                 string          `parquet:"caller_identity_display_name,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use caller_associated_identity_*"`
+	IdentityTenantID                    string          `parquet:"caller_identity_tenant_id,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use caller_associated_identity_*"`
+	IdentityUserPrincipalName           string          `parquet:"caller_identity_user_principal_name,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use caller_associated_identity_*"`
+	IdentityEmail                       string          `parquet:"caller_identity_email,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use caller_associated_identity_*"`
+	Identities                          []IdentityRow   `parquet:"caller_identities,list" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use caller_associated_identity_*"`
 	FeedbackRating                      string          `parquet:"caller_feedback_rating,optional,dict"`
 	FeedbackText                        string          `parquet:"caller_feedback_text,optional"`
 	FeedbackTokens                      map[string]bool `parquet:"caller_feedback_tokens,optional"`

@@ -21,10 +21,13 @@ type CalleeEndpoint struct {
 	AssociatedIdentityDisplayName       string          `parquet:"callee_associated_identity_display_name,optional"`
 	AssociatedIdentityTenantID          string          `parquet:"callee_associated_identity_tenant_id,optional"`
 	AssociatedIdentityUserPrincipalName string          `parquet:"callee_associated_identity_user_principal_name,optional"`
-	IdentityKind                        string          `parquet:"callee_identity_kind,optional,dict"`
-	IdentityID                          string          `parquet:"callee_identity_id,optional"`
-	IdentityDisplayName                 string          `parquet:"callee_identity_display_name,optional"`
-	IdentityTenantID                    string          `parquet:"callee_identity_tenant_id,optional"`
+	IdentityKind                        string          `parquet:"callee_identity_kind,optional,dict" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use callee_associated_identity_*"`
+	IdentityID                          string          `parquet:"callee_identity_id,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use callee_associated_identity_*"`
+	IdentityDisplayName                 string          `parquet:"callee_identity_display_name,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use callee_associated_identity_*"`
+	IdentityTenantID                    string          `parquet:"callee_identity_tenant_id,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use callee_associated_identity_*"`
+	IdentityUserPrincipalName           string          `parquet:"callee_identity_user_principal_name,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use callee_associated_identity_*"`
+	IdentityEmail                       string          `parquet:"callee_identity_email,optional" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use callee_associated_identity_*"`
+	Identities                          []IdentityRow   `parquet:"callee_identities,list" doc:"deprecated: from participantEndpoint.identity, which Graph stopped filling (removal 2026-11-06), use callee_associated_identity_*"`
 	FeedbackRating                      string          `parquet:"callee_feedback_rating,optional,dict"`
 	FeedbackText                        string          `parquet:"callee_feedback_text,optional"`
 	FeedbackTokens                      map[string]bool `parquet:"callee_feedback_tokens,optional"`

@@ -36,6 +36,8 @@ type Column struct {
 	// Precision and Scale are set for KindDecimal.
 	Precision int `json:"precision,omitempty"`
 	Scale     int `json:"scale,omitempty"`
+	// Doc is a note for readers (a deprecation), from the field's doc tag.
+	Doc string `json:"doc,omitempty"`
 }
 
 var timeType = reflect.TypeOf(time.Time{})
@@ -60,7 +62,7 @@ func structColumns(t reflect.Type) []Column {
 			continue
 		}
 		c := columnOf(f.Type, opts)
-		c.Name = name
+		c.Name, c.Doc = name, f.Tag.Get("doc")
 		cols = append(cols, c)
 	}
 	return cols

@@ -64,16 +64,25 @@ func WriteDDL(w io.Writer, format, location, database string) error {
 	return err
 }
 
-// columnList renders "  name type" lines; quote is the identifier quote (or a
-// comment prefix for DuckDB, whose views take their columns from the files).
+// columnList renders "  name type" lines, with a COMMENT for a column with a
+// Doc; quote is the identifier quote (or a comment prefix for DuckDB, whose
+// views take their columns from the files).
 func columnList(row any, typ func(Column) string, quote string) string {
 	var lines []string
 	for _, c := range Columns(row) {
 		if quote == "-- " {
-			lines = append(lines, fmt.Sprintf("--   %s %s", c.Name, typ(c)))
+			line := fmt.Sprintf("--   %s %s", c.Name, typ(c))
+			if c.Doc != "" {
+				line += " -- " + c.Doc
+			}
+			lines = append(lines, line)
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("  %s%s%s %s", quote, c.Name, quote, typ(c)))
+		line := fmt.Sprintf("  %s%s%s %s", quote, c.Name, quote, typ(c))
+		if c.Doc != "" {
+			line += " COMMENT '" + strings.ReplaceAll(c.Doc, "'", "\\'") + "'"
+		}
+		lines = append(lines, line)
 	}
 	sep := ",\n"
 	if quote == "-- " {

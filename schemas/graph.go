@@ -2,6 +2,7 @@ package schemas
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -222,14 +223,19 @@ type DeviceInfo struct {
 // hold an identity or null. It keeps every key so that nothing is lost.
 type IdentitySet map[string]json.RawMessage
 
-// Identity is one identity of an IdentitySet, with the open properties Graph uses.
+// Identity is one identity of an IdentitySet, with the properties of every
+// identity type Graph sends in one (reference §6.13).
 type Identity struct {
-	Kind              string  // the IdentitySet key: user, phone, guest, ...
-	ID                *string `json:"id"`
-	DisplayName       *string `json:"displayName"`
-	TenantID          *string `json:"tenantId"`
-	UserPrincipalName *string `json:"userPrincipalName"`
-	Email             *string `json:"email"`
+	Kind                                 string  // the IdentitySet key: user, phone, guest, ...
+	ODataType                            *string `json:"@odata.type"`
+	ID                                   *string `json:"id"`
+	DisplayName                          *string `json:"displayName"`
+	TenantID                             *string `json:"tenantId"`
+	UserPrincipalName                    *string `json:"userPrincipalName"`
+	Email                                *string `json:"email"`
+	AzureCommunicationServicesResourceID *string `json:"azureCommunicationServicesResourceId"`
+	ApplicationType                      *string `json:"applicationType"`
+	Hidden                               *bool   `json:"hidden"`
 }
 
 // identityKindOrder is the order in which the kinds of an IdentitySet are
@@ -241,49 +247,55 @@ var identityKindOrder = []string{
 	"application", "device", "onPremises", "encrypted", "assertedIdentity",
 }
 
-// Primary returns the most specific non-null identity in the set, or ok=false.
-// Unknown kinds (Graph adds open keys over time) are considered after the known
-// ones, in name order.
-func (s IdentitySet) Primary() (Identity, bool) {
-	return s.PrimaryWith(func(raw []byte, id *Identity) error { return json.Unmarshal(raw, id) })
+// Identities returns every non-null identity in the set, the most specific
+// first: the known kinds in identityKindOrder, then unknown kinds (Graph adds
+// open keys over time) in name order. The first represents the set where one
+// must. decode is json.Unmarshal or a decoder that behaves the same.
+func (s IdentitySet) Identities(decode func(raw []byte, id *Identity) error) []Identity {
+	var out []Identity
+	for _, kind := range s.kinds() {
+		if id, ok := s.identity(kind, decode); ok {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
-// PrimaryWith is Primary with decode in place of json.Unmarshal for each
-// identity (a faster decoder that behaves the same).
-func (s IdentitySet) PrimaryWith(decode func(raw []byte, id *Identity) error) (Identity, bool) {
+// kinds lists the keys of s that may hold an identity, known kinds first in
+// identityKindOrder, then the others by name; annotations (@odata.type) and
+// endpointType are not identities.
+func (s IdentitySet) kinds() []string {
 	if len(s) == 0 {
-		return Identity{}, false
+		return nil
 	}
-	try := func(kind string) (Identity, bool) {
-		raw, ok := s[kind]
-		if !ok || len(raw) == 0 || string(raw) == "null" || raw[0] != '{' {
-			return Identity{}, false
-		}
-		var id Identity
-		if err := decode(raw, &id); err != nil {
-			return Identity{}, false
-		}
-		id.Kind = kind
-		return id, true
-	}
+	var known, rest []string
 	for _, k := range identityKindOrder {
-		if id, ok := try(k); ok {
-			return id, true
+		if _, ok := s[k]; ok {
+			known = append(known, k)
 		}
 	}
-	var rest []string
 	for k := range s {
-		if !strings.HasPrefix(k, "@") {
+		if !strings.HasPrefix(k, "@") && k != "endpointType" && !slices.Contains(identityKindOrder, k) {
 			rest = append(rest, k)
 		}
 	}
 	sort.Strings(rest)
-	for _, k := range rest {
-		if id, ok := try(k); ok {
-			return id, true
-		}
+	return append(known, rest...)
+}
+
+// identity decodes the identity of kind; ok is false when it is null or not
+// an object.
+func (s IdentitySet) identity(kind string, decode func(raw []byte, id *Identity) error) (Identity, bool) {
+	raw := s[kind]
+	if len(raw) == 0 || string(raw) == "null" || raw[0] != '{' {
+		return Identity{}, false
 	}
-	return Identity{}, false
+	var id Identity
+	if err := decode(raw, &id); err != nil {
+		return Identity{}, false
+	}
+	id.Kind = kind
+	return id, true
 }
 
 // EndpointType returns the communicationsIdentitySet endpointType, if present.

@@ -15,24 +15,25 @@ import "time"
 // CallRecordRow is one row of table call_records: one per call record id, at its
 // highest version.
 type CallRecordRow struct {
-	TenantID                     string    `parquet:"tenant_id,dict"`
-	CallRecordID                 string    `parquet:"call_record_id"`
-	Version                      int64     `parquet:"version"`
-	Type                         string    `parquet:"type,optional,dict"`
-	Modalities                   []string  `parquet:"modalities,list"`
-	StartDateTime                time.Time `parquet:"start_date_time,timestamp(microsecond)"`
-	EndDateTime                  time.Time `parquet:"end_date_time,optional,timestamp(microsecond)"`
-	LastModifiedDateTime         time.Time `parquet:"last_modified_date_time,optional,timestamp(microsecond)"`
-	JoinWebURL                   string    `parquet:"join_web_url,optional"`
-	OrganizerID                  string    `parquet:"organizer_id,optional"`
-	OrganizerIdentityKind        string    `parquet:"organizer_identity_kind,optional,dict"`
-	OrganizerDisplayName         string    `parquet:"organizer_display_name,optional"`
-	OrganizerTenantID            string    `parquet:"organizer_tenant_id,optional"`
-	OrganizerUserPrincipalName   string    `parquet:"organizer_user_principal_name,optional"`
-	OrganizerAdministrativeUnits []string  `parquet:"organizer_administrative_unit_ids,list"`
-	SessionCount                 int32     `parquet:"session_count"`
-	ParticipantCount             int32     `parquet:"participant_count"`
-	DurationSeconds              *float64  `parquet:"duration_seconds,optional"`
+	TenantID                     string        `parquet:"tenant_id,dict"`
+	CallRecordID                 string        `parquet:"call_record_id"`
+	Version                      int64         `parquet:"version"`
+	Type                         string        `parquet:"type,optional,dict"`
+	Modalities                   []string      `parquet:"modalities,list"`
+	StartDateTime                time.Time     `parquet:"start_date_time,timestamp(microsecond)"`
+	EndDateTime                  time.Time     `parquet:"end_date_time,optional,timestamp(microsecond)"`
+	LastModifiedDateTime         time.Time     `parquet:"last_modified_date_time,optional,timestamp(microsecond)"`
+	JoinWebURL                   string        `parquet:"join_web_url,optional"`
+	OrganizerID                  string        `parquet:"organizer_id,optional"`
+	OrganizerIdentityKind        string        `parquet:"organizer_identity_kind,optional,dict"`
+	OrganizerDisplayName         string        `parquet:"organizer_display_name,optional"`
+	OrganizerTenantID            string        `parquet:"organizer_tenant_id,optional"`
+	OrganizerUserPrincipalName   string        `parquet:"organizer_user_principal_name,optional"`
+	OrganizerIdentities          []IdentityRow `parquet:"organizer_identities,list"`
+	OrganizerAdministrativeUnits []string      `parquet:"organizer_administrative_unit_ids,list"`
+	SessionCount                 int32         `parquet:"session_count"`
+	ParticipantCount             int32         `parquet:"participant_count"`
+	DurationSeconds              *float64      `parquet:"duration_seconds,optional"`
 }
 
 // SessionRow is one row of table sessions.
@@ -69,9 +70,27 @@ type SegmentRow struct {
 	CalleeEndpoint
 }
 
-// MediaStreamRow is one row of table media_streams: one stream of one media line
-// of a segment, with the media line's label, networks and devices. A media line
-// without streams still gets one row (stream columns NULL) so nothing is dropped.
+// MediaRow is one row of table media: one media line of a segment, with
+// its label and both sides' networks and devices, whether or not it has streams.
+type MediaRow struct {
+	TenantID          string `parquet:"tenant_id,dict"`
+	CallRecordID      string `parquet:"call_record_id"`
+	CallRecordVersion int64  `parquet:"call_record_version"`
+	SessionIndex      int32  `parquet:"session_index"`
+	SessionID         string `parquet:"session_id,optional"`
+	SegmentIndex      int32  `parquet:"segment_index"`
+	SegmentID         string `parquet:"segment_id,optional"`
+	MediaIndex        int32  `parquet:"media_index"`
+	MediaLabel        string `parquet:"media_label,optional,dict"`
+	CallerNetwork
+	CalleeNetwork
+	CallerDevice
+	CalleeDevice
+}
+
+// MediaStreamRow is one row of table media_streams: one stream of one media
+// line of a segment. The media line's label, networks and devices are repeated
+// from its media row so that stream queries need no join.
 type MediaStreamRow struct {
 	TenantID          string    `parquet:"tenant_id,dict"`
 	CallRecordID      string    `parquet:"call_record_id"`
@@ -82,7 +101,7 @@ type MediaStreamRow struct {
 	SegmentID         string    `parquet:"segment_id,optional"`
 	MediaIndex        int32     `parquet:"media_index"`
 	MediaLabel        string    `parquet:"media_label,optional,dict"`
-	StreamIndex       *int32    `parquet:"stream_index,optional"`
+	StreamIndex       int32     `parquet:"stream_index"`
 	StreamID          string    `parquet:"stream_id,optional"`
 	StreamDirection   string    `parquet:"stream_direction,optional,dict"`
 	StartDateTime     time.Time `parquet:"start_date_time,optional,timestamp(microsecond)"`
@@ -101,21 +120,39 @@ type TraceRouteHopRow struct {
 	RoundTripTimeMS *float64 `parquet:"round_trip_time_ms,optional"`
 }
 
+// IdentityRow is one identity of an identity set, in the list that holds
+// every identity of the set (the primary-identity columns hold the first).
+// Its optional fields are pointers: parquet-go can write "" of a value field
+// in a list as a value.
+type IdentityRow struct {
+	Kind                                 string  `parquet:"kind"` // the identity set's key: user, phone, guest, ...
+	ID                                   *string `parquet:"id,optional"`
+	DisplayName                          *string `parquet:"display_name,optional"`
+	TenantID                             *string `parquet:"tenant_id,optional"`
+	UserPrincipalName                    *string `parquet:"user_principal_name,optional"`
+	Email                                *string `parquet:"email,optional"`
+	AzureCommunicationServicesResourceID *string `parquet:"azure_communication_services_resource_id,optional"`
+	ApplicationType                      *string `parquet:"application_type,optional"`
+	Hidden                               *bool   `parquet:"hidden,optional"`
+	ODataType                            *string `parquet:"odata_type,optional"` // as Graph sends it: #microsoft.graph.userIdentity
+}
+
 // ParticipantRow is one row of table participants: one participants_v2 item.
 type ParticipantRow struct {
-	TenantID            string   `parquet:"tenant_id,dict"`
-	CallRecordID        string   `parquet:"call_record_id"`
-	CallRecordVersion   int64    `parquet:"call_record_version"`
-	ParticipantIndex    int32    `parquet:"participant_index"`
-	ParticipantID       string   `parquet:"participant_id,optional"`
-	IdentityKind        string   `parquet:"identity_kind,optional,dict"`
-	IdentityID          string   `parquet:"identity_id,optional"`
-	DisplayName         string   `parquet:"identity_display_name,optional"`
-	IdentityTenantID    string   `parquet:"identity_tenant_id,optional"`
-	UserPrincipalName   string   `parquet:"identity_user_principal_name,optional"`
-	Email               string   `parquet:"identity_email,optional"`
-	EndpointType        string   `parquet:"identity_endpoint_type,optional,dict"`
-	AdministrativeUnits []string `parquet:"administrative_unit_ids,list"`
+	TenantID            string        `parquet:"tenant_id,dict"`
+	CallRecordID        string        `parquet:"call_record_id"`
+	CallRecordVersion   int64         `parquet:"call_record_version"`
+	ParticipantIndex    int32         `parquet:"participant_index"`
+	ParticipantID       string        `parquet:"participant_id,optional"`
+	IdentityKind        string        `parquet:"identity_kind,optional,dict"`
+	IdentityID          string        `parquet:"identity_id,optional"`
+	DisplayName         string        `parquet:"identity_display_name,optional"`
+	IdentityTenantID    string        `parquet:"identity_tenant_id,optional"`
+	UserPrincipalName   string        `parquet:"identity_user_principal_name,optional"`
+	Email               string        `parquet:"identity_email,optional"`
+	EndpointType        string        `parquet:"identity_endpoint_type,optional,dict"`
+	Identities          []IdentityRow `parquet:"identities,list"`
+	AdministrativeUnits []string      `parquet:"administrative_unit_ids,list"`
 }
 
 // CallRecordRows is every fact row of one call record.
@@ -123,6 +160,7 @@ type CallRecordRows struct {
 	CallRecord   CallRecordRow
 	Sessions     []SessionRow
 	Segments     []SegmentRow
+	Media        []MediaRow
 	MediaStreams []MediaStreamRow
 	Participants []ParticipantRow
 }

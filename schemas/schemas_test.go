@@ -107,6 +107,21 @@ func TestWriteDDL_Golden(t *testing.T) {
 	}
 }
 
+// TestDocs_NoSemicolon: table and column docs are printed inside the DDL,
+// which readers (and e2e's TestBIQueries) split into statements at semicolons.
+func TestDocs_NoSemicolon(t *testing.T) {
+	for _, tb := range schemas.Tables {
+		if strings.Contains(tb.Doc, ";") {
+			t.Errorf("table %s doc %q holds a semicolon", tb.Name, tb.Doc)
+		}
+		for _, c := range schemas.Columns(tb.Row) {
+			if strings.Contains(c.Doc, ";") {
+				t.Errorf("column %s.%s doc %q holds a semicolon", tb.Name, c.Name, c.Doc)
+			}
+		}
+	}
+}
+
 func TestParseISODuration(t *testing.T) {
 	tests := []struct {
 		in     string

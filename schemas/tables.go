@@ -10,6 +10,7 @@ const (
 	TableCallRecords        = "call_records"
 	TableSessions           = "sessions"
 	TableSegments           = "segments"
+	TableMedia              = "media"
 	TableMediaStreams       = "media_streams"
 	TableParticipants       = "participants"
 	TablePstnCalls          = "pstn_calls"
@@ -39,7 +40,8 @@ var Tables = []Table{
 	{TableCallRecords, DatasetCallRecords, CallRecordRow{}, "one row per call record id, at its highest version"},
 	{TableSessions, DatasetCallRecords, SessionRow{}, "one row per session of a call record"},
 	{TableSegments, DatasetCallRecords, SegmentRow{}, "one row per segment of a session"},
-	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, "one row per media stream of a segment's media line"},
+	{TableMedia, DatasetCallRecords, MediaRow{}, "one row per media line of a segment, with its networks and devices"},
+	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, "one row per media stream of a segment's media line, with the line's label, networks and devices repeated from media for convenience"},
 	{TableParticipants, DatasetCallRecords, ParticipantRow{}, "one row per participants_v2 entry of a call record"},
 	{TablePstnCalls, DatasetPstn, PstnCallRow{}, "one row per PSTN usage row id (calling plans, conferencing dial-in/out)"},
 	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, "one row per Direct Routing usage row id"},

@@ -73,12 +73,15 @@ func peekID(raw []byte) string {
 func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallRecordRows {
 	var out schemas.CallRecordRows
 	// The rows are large structs: size the slices once instead of growing them.
-	segments, streams := size(rec)
+	segments, media, streams := size(rec)
 	if len(rec.Sessions) > 0 {
 		out.Sessions = make([]schemas.SessionRow, 0, len(rec.Sessions))
 	}
 	if segments > 0 {
 		out.Segments = make([]schemas.SegmentRow, 0, segments)
+	}
+	if media > 0 {
+		out.Media = make([]schemas.MediaRow, 0, media)
 	}
 	if streams > 0 {
 		out.MediaStreams = make([]schemas.MediaStreamRow, 0, streams)
@@ -92,18 +95,18 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 	return out
 }
 
-// size counts a record's segments and media-stream rows (a media line
-// without streams makes one).
-func size(rec schemas.CallRecord) (segments, streams int) {
+// size counts a record's segments, media lines and media streams.
+func size(rec schemas.CallRecord) (segments, media, streams int) {
 	for _, s := range rec.Sessions {
 		segments += len(s.Segments)
 		for _, g := range s.Segments {
+			media += len(g.Media)
 			for _, m := range g.Media {
-				streams += max(1, len(m.Streams))
+				streams += len(m.Streams)
 			}
 		}
 	}
-	return segments, streams
+	return segments, media, streams
 }
 
 // BigCallRecord is a call record decoded a session at a time, for records
@@ -152,9 +155,9 @@ func (b *BigCallRecord) session(i int) (schemas.Session, error) {
 }
 
 // Rows hands fn the record's rows a few sessions at a time, about
-// batchStreams media-stream rows per batch, so that neither the decoded
-// sessions nor their rows exist all at once. Each batch but the last holds
-// session, segment and media-stream rows only; the last (last = true) also
+// batchStreams media and media-stream rows per batch, so that neither the
+// decoded sessions nor their rows exist all at once. Each batch but the last
+// holds session, segment, media and media-stream rows only; the last (last = true) also
 // holds the call_records row and the participants. Concatenated table by
 // table, the batches are FlattenCallRecord's rows. An error from fn stops it
 // and is returned.
@@ -167,7 +170,7 @@ func (b *BigCallRecord) Rows(tenantID string, batchStreams int, fn func(rows sch
 			return err
 		}
 		flattenSession(&out, &a, tenantID, &b.head, i, &s)
-		if len(out.MediaStreams) >= batchStreams && i+1 < len(b.sessions) {
+		if len(out.Media)+len(out.MediaStreams) >= batchStreams && i+1 < len(b.sessions) {
 			if err := fn(out, false); err != nil {
 				return err
 			}
@@ -242,7 +245,7 @@ func flattenSession(out *schemas.CallRecordRows, a *slab, tenantID string, rec *
 		out.Segments = append(out.Segments, gr)
 
 		for mi, m := range g.Media {
-			base := schemas.MediaStreamRow{
+			mr := schemas.MediaRow{
 				TenantID:          tenantID,
 				CallRecordID:      rec.ID,
 				CallRecordVersion: rec.Version,
@@ -257,19 +260,29 @@ func flattenSession(out *schemas.CallRecordRows, a *slab, tenantID string, rec *
 				CallerDevice:      schemas.CallerDevice(a.device(m.CallerDevice)),
 				CalleeDevice:      schemas.CalleeDevice(a.device(m.CalleeDevice)),
 			}
-			if len(m.Streams) == 0 {
-				out.MediaStreams = append(out.MediaStreams, base)
-				continue
-			}
+			out.Media = append(out.Media, mr)
 			for ti, st := range m.Streams {
-				r := base
-				r.StreamIndex = a.int32(int32(ti))
-				r.StreamID = str(st.StreamID)
-				r.StreamDirection = str(st.StreamDirection)
-				r.StartDateTime = st.StartDateTime.Time
-				r.EndDateTime = st.EndDateTime.Time
-				r.StreamMetrics = a.metrics(st)
-				out.MediaStreams = append(out.MediaStreams, r)
+				out.MediaStreams = append(out.MediaStreams, schemas.MediaStreamRow{
+					TenantID:          tenantID,
+					CallRecordID:      rec.ID,
+					CallRecordVersion: rec.Version,
+					SessionIndex:      int32(si),
+					SessionID:         s.ID,
+					SegmentIndex:      int32(gi),
+					SegmentID:         g.ID,
+					MediaIndex:        int32(mi),
+					MediaLabel:        mr.MediaLabel,
+					StreamIndex:       int32(ti),
+					StreamID:          str(st.StreamID),
+					StreamDirection:   str(st.StreamDirection),
+					StartDateTime:     st.StartDateTime.Time,
+					EndDateTime:       st.EndDateTime.Time,
+					StreamMetrics:     a.metrics(st),
+					CallerNetwork:     mr.CallerNetwork,
+					CalleeNetwork:     mr.CalleeNetwork,
+					CallerDevice:      mr.CallerDevice,
+					CalleeDevice:      mr.CalleeDevice,
+				})
 			}
 		}
 	}
@@ -291,7 +304,10 @@ func participantRows(tenantID string, rec schemas.CallRecord) []schemas.Particip
 			EndpointType:        p.Identity.EndpointType(),
 			AdministrativeUnits: adminUnits(p.AdministrativeUnitInfos),
 		}
-		if id, ok := p.Identity.PrimaryWith(decodeIdentity); ok {
+		ids := p.Identity.Identities(decodeIdentity)
+		pr.Identities = identityRows(ids)
+		if len(ids) > 0 {
+			id := ids[0]
 			pr.IdentityKind = id.Kind
 			pr.IdentityID = str(id.ID)
 			pr.DisplayName = str(id.DisplayName)
@@ -311,10 +327,12 @@ func organizer(cr *schemas.CallRecordRow, rec schemas.CallRecord) {
 		cr.OrganizerAdministrativeUnits = adminUnits(rec.OrganizerV2.AdministrativeUnitInfos)
 		set = rec.OrganizerV2.Identity
 	}
-	id, ok := set.PrimaryWith(decodeIdentity)
-	if !ok {
+	ids := set.Identities(decodeIdentity)
+	cr.OrganizerIdentities = identityRows(ids)
+	if len(ids) == 0 {
 		return
 	}
+	id := ids[0]
 	if cr.OrganizerID == "" {
 		cr.OrganizerID = str(id.ID)
 	}
@@ -322,6 +340,30 @@ func organizer(cr *schemas.CallRecordRow, rec schemas.CallRecord) {
 	cr.OrganizerDisplayName = str(id.DisplayName)
 	cr.OrganizerTenantID = str(id.TenantID)
 	cr.OrganizerUserPrincipalName = str(id.UserPrincipalName)
+}
+
+// identityRows are the list rows of an identity set's identities; empty
+// strings become NULL, as in every other column.
+func identityRows(ids []schemas.Identity) []schemas.IdentityRow {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]schemas.IdentityRow, len(ids))
+	for i, id := range ids {
+		out[i] = schemas.IdentityRow{
+			Kind:                                 id.Kind,
+			ID:                                   nonEmpty(id.ID),
+			DisplayName:                          nonEmpty(id.DisplayName),
+			TenantID:                             nonEmpty(id.TenantID),
+			UserPrincipalName:                    nonEmpty(id.UserPrincipalName),
+			Email:                                nonEmpty(id.Email),
+			AzureCommunicationServicesResourceID: nonEmpty(id.AzureCommunicationServicesResourceID),
+			ApplicationType:                      nonEmpty(id.ApplicationType),
+			Hidden:                               id.Hidden,
+			ODataType:                            nonEmpty(id.ODataType),
+		}
+	}
+	return out
 }
 
 func adminUnits(in []schemas.AdministrativeUnitInfo) []string {
@@ -374,11 +416,16 @@ func endpoint(e *schemas.Endpoint) schemas.CallerEndpoint {
 		r.AssociatedIdentityTenantID = str(a.TenantID)
 		r.AssociatedIdentityUserPrincipalName = str(a.UserPrincipalName)
 	}
-	if id, ok := e.Identity.PrimaryWith(decodeIdentity); ok {
+	ids := e.Identity.Identities(decodeIdentity)
+	r.Identities = identityRows(ids)
+	if len(ids) > 0 {
+		id := ids[0]
 		r.IdentityKind = id.Kind
 		r.IdentityID = str(id.ID)
 		r.IdentityDisplayName = str(id.DisplayName)
 		r.IdentityTenantID = str(id.TenantID)
+		r.IdentityUserPrincipalName = str(id.UserPrincipalName)
+		r.IdentityEmail = str(id.Email)
 	}
 	if f := e.Feedback; f != nil {
 		r.FeedbackRating = str(f.Rating)
@@ -523,7 +570,6 @@ func nonNil(s []string) []string {
 // which was a large part of the flattening's garbage.
 type slab struct {
 	floats []float64
-	ints   []int32
 }
 
 func (a *slab) float64(v float64) *float64 { return newIn(&a.floats, v, 256) }
@@ -543,5 +589,3 @@ func (a *slab) millis(d schemas.Duration) *float64 {
 	}
 	return a.float64(float64(d.Micros) / 1000)
 }
-
-func (a *slab) int32(v int32) *int32 { return newIn(&a.ints, v, 64) }

@@ -2,10 +2,12 @@ package transform_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -44,6 +46,7 @@ func TestFlattenCallRecord_Golden(t *testing.T) {
 				schemas.TableCallRecords:  []schemas.CallRecordRow{rows.CallRecord},
 				schemas.TableSessions:     rows.Sessions,
 				schemas.TableSegments:     rows.Segments,
+				schemas.TableMedia:        rows.Media,
 				schemas.TableMediaStreams: rows.MediaStreams,
 				schemas.TableParticipants: rows.Participants,
 			}))
@@ -85,8 +88,12 @@ func TestFlattenCallRecord_Quirks(t *testing.T) {
 	if got := schemas.PartitionDate(cr.StartDateTime); got != "2026-11-19" {
 		t.Errorf("partition = %s, want 2026-11-19", got)
 	}
-	// One stream row plus one row for the media line without streams.
-	if got, want := len(rows.MediaStreams), 2; got != want {
+	// One row per media line, one per stream: the line without streams has
+	// a media row and no stream row.
+	if got, want := len(rows.Media), 2; got != want {
+		t.Fatalf("media rows = %d, want %d", got, want)
+	}
+	if got, want := len(rows.MediaStreams), 1; got != want {
 		t.Fatalf("media stream rows = %d, want %d", got, want)
 	}
 	s := rows.MediaStreams[0]
@@ -111,8 +118,11 @@ func TestFlattenCallRecord_Quirks(t *testing.T) {
 	if *s.PacketUtilization != 123456789012 {
 		t.Errorf("packet_utilization = %d, want exact int64", *s.PacketUtilization)
 	}
-	if rows.MediaStreams[1].StreamIndex != nil || rows.MediaStreams[1].MediaLabel != "data" {
-		t.Errorf("media without streams: got %+v, want a row with NULL stream columns", rows.MediaStreams[1].StreamIndex)
+	if m := rows.Media[1]; m.MediaIndex != 1 || m.MediaLabel != "data" {
+		t.Errorf("media without streams: got index %d label %q, want 1 and data", m.MediaIndex, m.MediaLabel)
+	}
+	if m := rows.Media[0]; m.CallerNetwork.Subnet != s.CallerNetwork.Subnet || len(m.CallerNetwork.TraceRouteHops) != 2 {
+		t.Errorf("media row network = %+v, want the stream's media line network", m.CallerNetwork)
 	}
 	if got, want := len(rows.Participants), 3; got != want {
 		t.Fatalf("participants = %d, want %d", got, want)
@@ -153,4 +163,76 @@ func TestDecodeCallRecord_Invalid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFlattenCallRecord_EveryIdentity: each identity set keeps all its
+// identities, with their kinds and every property, in the order the primary
+// identity is chosen (known kinds, then unknown ones by name), and session
+// and segment endpoints keep their identity's UPN and email.
+func TestFlattenCallRecord_EveryIdentity(t *testing.T) {
+	set := `{"@odata.type": "#microsoft.graph.communicationsIdentitySet", "endpointType": "default",
+		"zNewKind": {"id": "z"}, "encrypted": {"id": "enc"}, "user": null,
+		"assertedIdentity": {"id": "+15550100", "displayName": "Asserted"},
+		"guest": {"@odata.type": "#microsoft.graph.communicationsGuestIdentity", "id": "g", "displayName": "Guest", "email": "g@example.org"},
+		"phone": {"id": "+15550199", "displayName": ""},
+		"acsUser": {"@odata.type": "#microsoft.graph.azureCommunicationServicesUserIdentity", "id": "8:acs:1", "tenantId": "t1", "azureCommunicationServicesResourceId": "acs-res"},
+		"application": {"id": "app", "applicationType": "bot", "hidden": true},
+		"applicationInstance": {"id": "inst", "hidden": false, "tenantId": "t2", "userPrincipalName": "inst@contoso.com"}}`
+	raw := `{"id": "r", "version": 1, "startDateTime": "2026-11-19T10:00:00Z",
+		"organizer": {"user": {"id": "legacy"}},
+		"organizer_v2": {"id": "o", "identity": ` + set + `},
+		"participants_v2": [{"id": "p", "identity": ` + set + `}],
+		"sessions": [{"id": "s",
+			"caller": {"@odata.type": "#microsoft.graph.callRecords.participantEndpoint", "identity": ` + set + `},
+			"callee": {"@odata.type": "#microsoft.graph.callRecords.participantEndpoint", "identity": {"user": {"id": "u", "userPrincipalName": "u@contoso.com", "email": "u@example.org"}}},
+			"segments": [{"id": "g", "caller": {"@odata.type": "#microsoft.graph.callRecords.participantEndpoint", "identity": ` + set + `}}]}]}`
+	rec, err := transform.DecodeCallRecord([]byte(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := transform.FlattenCallRecord("tenant-1", rec)
+
+	p := func(s string) *string { return &s }
+	yes, no := true, false
+	want := []schemas.IdentityRow{
+		{Kind: "phone", ID: p("+15550199")},
+		{Kind: "guest", ID: p("g"), DisplayName: p("Guest"), Email: p("g@example.org"), ODataType: p("#microsoft.graph.communicationsGuestIdentity")},
+		{Kind: "acsUser", ID: p("8:acs:1"), TenantID: p("t1"), AzureCommunicationServicesResourceID: p("acs-res"), ODataType: p("#microsoft.graph.azureCommunicationServicesUserIdentity")},
+		{Kind: "applicationInstance", ID: p("inst"), TenantID: p("t2"), UserPrincipalName: p("inst@contoso.com"), Hidden: &no},
+		{Kind: "application", ID: p("app"), ApplicationType: p("bot"), Hidden: &yes},
+		{Kind: "encrypted", ID: p("enc")},
+		{Kind: "assertedIdentity", ID: p("+15550100"), DisplayName: p("Asserted")},
+		{Kind: "zNewKind", ID: p("z")},
+	}
+	for name, got := range map[string][]schemas.IdentityRow{
+		"organizer_identities":      rows.CallRecord.OrganizerIdentities,
+		"participants identities":   rows.Participants[0].Identities,
+		"session caller_identities": rows.Sessions[0].CallerEndpoint.Identities,
+		"segment caller_identities": rows.Segments[0].CallerEndpoint.Identities,
+	} {
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Flatten(%s) = %s, want %s", name, renderIdentities(got), renderIdentities(want))
+		}
+	}
+	if cr := rows.CallRecord; cr.OrganizerIdentityKind != "phone" || cr.OrganizerID != "o" {
+		t.Errorf("organizer = %q/%q, want the first identity's kind and organizer_v2's id", cr.OrganizerIdentityKind, cr.OrganizerID)
+	}
+	if pr := rows.Participants[0]; pr.IdentityKind != "phone" || pr.EndpointType != "default" {
+		t.Errorf("participant primary = %q, endpointType %q; want phone and default", pr.IdentityKind, pr.EndpointType)
+	}
+	callee := rows.Sessions[0].CalleeEndpoint
+	if callee.IdentityUserPrincipalName != "u@contoso.com" || callee.IdentityEmail != "u@example.org" {
+		t.Errorf("callee identity UPN/email = %q/%q, want u@contoso.com/u@example.org", callee.IdentityUserPrincipalName, callee.IdentityEmail)
+	}
+	if got := rows.Sessions[0].CallerEndpoint.IdentityUserPrincipalName; got != "" {
+		t.Errorf("caller identity UPN = %q, want NULL (the phone identity has none)", got)
+	}
+	if got := rows.Segments[0].CalleeEndpoint.Identities; got != nil {
+		t.Errorf("segment without a callee: identities = %s, want none", renderIdentities(got))
+	}
+}
+
+func renderIdentities(ids []schemas.IdentityRow) string {
+	b, _ := json.Marshal(ids)
+	return string(b)
 }

@@ -929,7 +929,7 @@ func (d *decoder) userIdentity(v *schemas.UserIdentity) {
 // decodeIdentity is json.Unmarshal of one identity of an identity set, by the
 // fast decoder when it can (flattening reads ~10 identities per record).
 func decodeIdentity(raw []byte, id *schemas.Identity) error {
-	d := &decoder{b: raw, strs: make([]string, 0, 5)} // its five fields
+	d := &decoder{b: raw, strs: make([]string, 0, 8)} // its eight string fields
 	var v schemas.Identity
 	if d.whole(func() { d.identity(&v) }) {
 		*id = v
@@ -957,6 +957,18 @@ func (d *decoder) identity(v *schemas.Identity) {
 		case "email":
 			d.seen(&seen, 4)
 			d.strPtr(&v.Email)
+		case "@odata.type":
+			d.seen(&seen, 5)
+			d.strPtr(&v.ODataType)
+		case "azureCommunicationServicesResourceId":
+			d.seen(&seen, 6)
+			d.strPtr(&v.AzureCommunicationServicesResourceID)
+		case "applicationType":
+			d.seen(&seen, 7)
+			d.strPtr(&v.ApplicationType)
+		case "hidden":
+			d.seen(&seen, 8)
+			d.boolPtr(&v.Hidden)
 		default:
 			d.unknown(key, namesIdentity)
 		}

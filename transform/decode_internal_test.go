@@ -497,11 +497,23 @@ func TestDecodeIdentity_SameAsEncodingJSON(t *testing.T) {
 			}
 		}
 	}
-	fast := len(inputs)
-	if fast < 100 {
-		t.Fatalf("only %d identities in the simulator's records", fast)
+	if len(inputs) < 100 {
+		t.Fatalf("only %d identities in the simulator's records", len(inputs))
 	}
+	// Every property of every identity type (reference §6.13).
 	inputs = append(inputs,
+		[]byte(`{"@odata.type":"#microsoft.graph.azureCommunicationServicesUserIdentity","id":"8:acs:1","displayName":"A","tenantId":"t","azureCommunicationServicesResourceId":"r-1"}`),
+		[]byte(`{"@odata.type":"#microsoft.graph.communicationsApplicationIdentity","id":"app","applicationType":"bot","hidden":true}`),
+		[]byte(`{"id":"inst","hidden":false,"tenantId":"t","userPrincipalName":"u@x","email":"e@x"}`),
+		[]byte(`{"hidden":null,"applicationType":null,"azureCommunicationServicesResourceId":null,"@odata.type":null}`),
+	)
+	fast := len(inputs)
+	inputs = append(inputs,
+		[]byte(`{"hidden":"yes"}`),
+		[]byte(`{"hidden":1}`),
+		[]byte(`{"Hidden":true,"APPLICATIONTYPE":"folded"}`),
+		[]byte(`{"applicationType":7}`),
+		[]byte(`{"hidden":true,"hidden":false}`),
 		[]byte(`{"id":"a","id":"b"}`), // duplicate key: the last wins
 		[]byte(`{"Kind":"user","displayName":"x"}`),
 		[]byte(`{"DisplayName":"folded"}`),
@@ -565,11 +577,12 @@ func TestBigCallRecord(t *testing.T) {
 				if last {
 					lasts++
 					got.CallRecord = rows.CallRecord
-				} else if len(rows.Participants) != 0 || rows.CallRecord.CallRecordID != "" || len(rows.MediaStreams) < batch {
-					t.Errorf("%s: a batch before the last holds the call record, participants or fewer than %d streams", id, batch)
+				} else if len(rows.Participants) != 0 || rows.CallRecord.CallRecordID != "" || len(rows.Media)+len(rows.MediaStreams) < batch {
+					t.Errorf("%s: a batch before the last holds the call record, participants or fewer than %d media and stream rows", id, batch)
 				}
 				got.Sessions = append(got.Sessions, rows.Sessions...)
 				got.Segments = append(got.Segments, rows.Segments...)
+				got.Media = append(got.Media, rows.Media...)
 				got.MediaStreams = append(got.MediaStreams, rows.MediaStreams...)
 				got.Participants = append(got.Participants, rows.Participants...)
 				return nil
@@ -602,6 +615,9 @@ func normal(r schemas.CallRecordRows) schemas.CallRecordRows {
 	}
 	if len(r.Segments) == 0 {
 		r.Segments = nil
+	}
+	if len(r.Media) == 0 {
+		r.Media = nil
 	}
 	if len(r.MediaStreams) == 0 {
 		r.MediaStreams = nil

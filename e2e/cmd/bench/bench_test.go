@@ -60,7 +60,8 @@ func TestDuckJob_SameRowsAsImport(t *testing.T) {
 	}
 	want := map[string]int{
 		schemas.TableCallRecords: truth.Records, schemas.TableSessions: truth.Sessions,
-		schemas.TableSegments: truth.Segments, schemas.TableParticipants: truth.Participants,
+		schemas.TableSegments: truth.Segments, schemas.TableMedia: truth.Media,
+		schemas.TableMediaStreams: truth.Streams, schemas.TableParticipants: truth.Participants,
 	}
 	for _, table := range tableOrder {
 		o, d := count(ours, table), count(duck, table)
@@ -71,8 +72,15 @@ func TestDuckJob_SameRowsAsImport(t *testing.T) {
 			t.Errorf("%s: import wrote %d rows, the simulator holds %d", table, o, w)
 		}
 	}
-	if got := count(ours, schemas.TableMediaStreams); got < truth.Streams {
-		t.Errorf("media_streams: %d rows, fewer than the simulator's %d streams", got, truth.Streams)
+	for _, root := range []string{ours, duck} {
+		var n int
+		q := fmt.Sprintf("SELECT sum(len(identities)) FROM read_parquet('%s')", filepath.Join(root, schemas.TableParticipants, "*", "*.parquet"))
+		if err := db.QueryRow(q).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if n != truth.ParticipantIdentities {
+			t.Errorf("%s: participants hold %d identities, the simulator %d", root, n, truth.ParticipantIdentities)
+		}
 	}
 }
 

@@ -14,19 +14,19 @@ import (
 )
 
 // The DuckDB side of benchmark 1 does the same job as `callrecords-etl import`:
-// read the JSON lines, flatten each record into the five call-record tables
+// read the JSON lines, flatten each record into the six call-record tables
 // with the same conversions (timestamps to TIMESTAMPTZ with the 0001-01-01
 // sentinel as NULL, ISO 8601 durations to milliseconds, "NaN"/"INF" metric
 // strings to NULL, empty strings to NULL, the primary identity of each
-// identity set), the same row rules (a media line without streams keeps one
-// media_streams row) and write zstd Parquet partitioned by dt.
+// identity set and the list of all its identities), the same row rules (one media row per media line, one
+// media_streams row per stream) and write zstd Parquet partitioned by dt.
 //
 // Its read schema and projections are derived by reflection from the Graph
 // types in package schemas, so it reads every property our pipeline reads and
 // nothing less.
 
 // identityKinds are the identity-set keys in the order the primary identity
-// is chosen (schemas.IdentitySet.Primary).
+// is chosen (schemas.IdentitySet.Identities).
 var identityKinds = []string{
 	"user", "phone", "guest", "acsUser", "spoolUser", "azureCommunicationServicesUser",
 	"applicationInstance", "acsApplicationInstance", "spoolApplicationInstance",
@@ -48,7 +48,8 @@ func duckType(t reflect.Type) string {
 	case typTime, typFloat, typDuration:
 		return "VARCHAR" // converted in SQL, as our decoder converts them
 	case typIdentitySet:
-		id := "STRUCT(id VARCHAR, displayName VARCHAR, tenantId VARCHAR, userPrincipalName VARCHAR, email VARCHAR)"
+		id := `STRUCT("@odata.type" VARCHAR, id VARCHAR, displayName VARCHAR, tenantId VARCHAR, userPrincipalName VARCHAR, email VARCHAR,
+  azureCommunicationServicesResourceId VARCHAR, applicationType VARCHAR, hidden BOOLEAN)`
 		var f []string
 		for _, k := range identityKinds {
 			f = append(f, quoteIdent(k)+" "+id)
@@ -113,6 +114,21 @@ func primary(set string) string {
 	return "coalesce(" + strings.Join(pick, ", ") + ")"
 }
 
+// identityList is the SQL of the list of every non-null identity of an
+// identity set, in the order of identityKinds.
+func identityList(set string) string {
+	var items []string
+	for _, k := range identityKinds {
+		v := set + "." + quoteIdent(k)
+		items = append(items, fmt.Sprintf(`CASE WHEN %[1]s IS NOT NULL THEN struct_pack(kind := '%[2]s', id := nullif(%[1]s.id, ''),
+  display_name := nullif(%[1]s.displayName, ''), tenant_id := nullif(%[1]s.tenantId, ''),
+  user_principal_name := nullif(%[1]s.userPrincipalName, ''), email := nullif(%[1]s.email, ''),
+  azure_communication_services_resource_id := nullif(%[1]s.azureCommunicationServicesResourceId, ''),
+  application_type := nullif(%[1]s.applicationType, ''), hidden := %[1]s.hidden, odata_type := nullif(%[1]s."@odata.type", '')) END`, v, k))
+	}
+	return "list_filter([" + strings.Join(items, ", ") + "], x -> x IS NOT NULL)"
+}
+
 // columns returns the select-list items for the scalar leaves of Graph type t
 // at SQL expression expr, named with prefix. Nested lists named in skip are
 // left out (they become rows of other tables).
@@ -144,6 +160,7 @@ func columns(t reflect.Type, expr, prefix string, skip map[string]bool) []string
 			fmt.Sprintf("nullif(%s.userPrincipalName, '') AS %s", p, name("user_principal_name")),
 			fmt.Sprintf("nullif(%s.email, '') AS %s", p, name("email")),
 			fmt.Sprintf("nullif(%s.endpointType, '') AS %s", expr, name("endpoint_type")),
+			fmt.Sprintf("%s AS %s", identityList(expr), strings.TrimSuffix(prefix, "identity")+"identities"),
 		}
 	}
 	switch t.Kind() {
@@ -210,7 +227,7 @@ type duckJob struct {
 
 var tableOrder = []string{
 	schemas.TableCallRecords, schemas.TableSessions, schemas.TableSegments,
-	schemas.TableMediaStreams, schemas.TableParticipants,
+	schemas.TableMedia, schemas.TableMediaStreams, schemas.TableParticipants,
 }
 
 func newDuckJob(input, tenant string) duckJob {
@@ -250,10 +267,8 @@ FROM rec r`, lit, strings.Join(top, ", "), primary(orgSet)+".id", strings.Join(o
 		cteSessions = `sess AS (SELECT r.id AS rid, r.version AS rver, r.dt, unnest(r.sessions) AS s, generate_subscripts(r.sessions, 1) - 1 AS si FROM rec r)`
 		cteSegments = `seg AS (SELECT rid, rver, dt, si, s.id AS sid, unnest(s.segments) AS g, generate_subscripts(s.segments, 1) - 1 AS gi FROM sess)`
 		cteMedia    = `med AS (SELECT rid, rver, dt, si, sid, gi, g.id AS gid, unnest(g.media) AS m, generate_subscripts(g.media, 1) - 1 AS mi FROM seg)`
-		// A media line without streams keeps one row with NULL stream columns, as ours.
-		cteStreams = `str AS (SELECT rid, rver, dt, si, sid, gi, gid, m, mi, len(coalesce(m.streams, [])) = 0 AS nostreams,
-  unnest(CASE WHEN len(coalesce(m.streams, [])) = 0 THEN [NULL] ELSE m.streams END) AS t,
-  generate_subscripts(CASE WHEN len(coalesce(m.streams, [])) = 0 THEN [NULL] ELSE m.streams END, 1) - 1 AS ti FROM med)`
+		// A media line without streams has no stream row, as ours.
+		cteStreams = `str AS (SELECT rid, rver, dt, si, sid, gi, gid, m, mi, unnest(m.streams) AS t, generate_subscripts(m.streams, 1) - 1 AS ti FROM med)`
 	)
 	session := reflect.TypeFor[schemas.Session]()
 	sessCols := columns(session, "s", "", map[string]bool{"segments": true, "caller": true, "callee": true})
@@ -270,10 +285,12 @@ FROM rec r`, lit, strings.Join(top, ", "), primary(orgSet)+".id", strings.Join(o
 	stream := reflect.TypeFor[schemas.MediaStream]()
 	medCols := columns(media, "m", "", map[string]bool{"streams": true})
 	strCols := columns(stream, "t", "", nil)
+	mediaKeys := []string{"si AS session_index", "nullif(sid, '') AS session_id", "gi AS segment_index", "nullif(gid, '') AS segment_id", "mi AS media_index"}
+	t[schemas.TableMedia] = fmt.Sprintf("WITH %s, %s, %s\nSELECT %s, %s, dt FROM med",
+		cteSessions, cteSegments, cteMedia, keys(mediaKeys...), strings.Join(medCols, ", "))
 	t[schemas.TableMediaStreams] = fmt.Sprintf("WITH %s, %s, %s, %s\nSELECT %s, %s, %s, dt FROM str",
 		cteSessions, cteSegments, cteMedia, cteStreams,
-		keys("si AS session_index", "nullif(sid, '') AS session_id", "gi AS segment_index", "nullif(gid, '') AS segment_id",
-			"mi AS media_index", "CASE WHEN nostreams THEN NULL ELSE ti END AS stream_index"),
+		keys(append(mediaKeys, "ti AS stream_index")...),
 		strings.Join(medCols, ", "), strings.Join(strCols, ", "))
 
 	part := reflect.TypeFor[schemas.Participant]()

@@ -1,6 +1,6 @@
 // Command bench measures callrecords-etl (`make bench`; see BENCHMARKS.md):
 //
-//  1. flatten: N expanded call records as JSON lines, turned into the five
+//  1. flatten: N expanded call records as JSON lines, turned into the six
 //     call-record tables as partitioned Parquet on local disk, by
 //     `callrecords-etl import` and by DuckDB doing the same job on the same
 //     file and cores; each side runs in its own child process, so wall time,

@@ -37,7 +37,7 @@ func (r report) markdown() string {
 	if f := r.Flatten; f != nil {
 		o, d := f.Ours, f.DuckDB
 		mb := float64(f.Bytes) / 1e6
-		fmt.Fprintf(&b, "### 1. Flatten and write: %d call records, %.0f MB of JSON lines, five tables of partitioned zstd Parquet\n\n", f.Records, mb)
+		fmt.Fprintf(&b, "### 1. Flatten and write: %d call records, %.0f MB of JSON lines, six tables of partitioned zstd Parquet\n\n", f.Records, mb)
 		fmt.Fprintf(&b, "Median of %d runs each, alternating; each side in its own process on the same %d cores (DuckDB `threads=%d`).\n\n", f.Runs, m.CPUs, f.Threads)
 		fmt.Fprintln(&b, "| | wall | CPU (user+sys) | rows/s | MB/s of JSON | records/s | peak RSS |")
 		fmt.Fprintln(&b, "|---|---:|---:|---:|---:|---:|---:|")
