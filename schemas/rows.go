@@ -107,6 +107,9 @@ type MediaStreamRow struct {
 	StartDateTime     time.Time `parquet:"start_date_time,optional,timestamp(microsecond)"`
 	EndDateTime       time.Time `parquet:"end_date_time,optional,timestamp(microsecond)"`
 	StreamMetrics
+	Quality             string   `parquet:"quality,optional,dict" doc:"good, poor or unclassified, as Microsoft's Call Quality Dashboard classifies streams (rules: quality_rules_version)"`
+	PoorDueTo           []string `parquet:"poor_due_to,list" doc:"the metrics over their limit when quality is poor, as column names"`
+	QualityRulesVersion string   `parquet:"quality_rules_version,optional,dict" doc:"the classification rules quality was computed with (replay recomputes it)"`
 	CallerNetwork
 	CalleeNetwork
 	CallerDevice

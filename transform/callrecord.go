@@ -262,26 +262,31 @@ func flattenSession(out *schemas.CallRecordRows, a *slab, tenantID string, rec *
 			}
 			out.Media = append(out.Media, mr)
 			for ti, st := range m.Streams {
+				metrics := a.metrics(st)
+				quality, poorDueTo := ClassifyStream(mr.MediaLabel, &metrics)
 				out.MediaStreams = append(out.MediaStreams, schemas.MediaStreamRow{
-					TenantID:          tenantID,
-					CallRecordID:      rec.ID,
-					CallRecordVersion: rec.Version,
-					SessionIndex:      int32(si),
-					SessionID:         s.ID,
-					SegmentIndex:      int32(gi),
-					SegmentID:         g.ID,
-					MediaIndex:        int32(mi),
-					MediaLabel:        mr.MediaLabel,
-					StreamIndex:       int32(ti),
-					StreamID:          str(st.StreamID),
-					StreamDirection:   str(st.StreamDirection),
-					StartDateTime:     st.StartDateTime.Time,
-					EndDateTime:       st.EndDateTime.Time,
-					StreamMetrics:     a.metrics(st),
-					CallerNetwork:     mr.CallerNetwork,
-					CalleeNetwork:     mr.CalleeNetwork,
-					CallerDevice:      mr.CallerDevice,
-					CalleeDevice:      mr.CalleeDevice,
+					TenantID:            tenantID,
+					CallRecordID:        rec.ID,
+					CallRecordVersion:   rec.Version,
+					SessionIndex:        int32(si),
+					SessionID:           s.ID,
+					SegmentIndex:        int32(gi),
+					SegmentID:           g.ID,
+					MediaIndex:          int32(mi),
+					MediaLabel:          mr.MediaLabel,
+					StreamIndex:         int32(ti),
+					StreamID:            str(st.StreamID),
+					StreamDirection:     str(st.StreamDirection),
+					StartDateTime:       st.StartDateTime.Time,
+					EndDateTime:         st.EndDateTime.Time,
+					StreamMetrics:       metrics,
+					Quality:             quality,
+					PoorDueTo:           nonNil(poorDueTo),
+					QualityRulesVersion: QualityRulesVersion,
+					CallerNetwork:       mr.CallerNetwork,
+					CalleeNetwork:       mr.CalleeNetwork,
+					CallerDevice:        mr.CallerDevice,
+					CalleeDevice:        mr.CalleeDevice,
 				})
 			}
 		}
