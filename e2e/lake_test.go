@@ -164,6 +164,7 @@ func TestLake_DuckDB(t *testing.T) {
 		t.Fatalf("simulator data too thin for this test: %+v", want)
 	}
 	checkCounts(t, db, dest, want)
+	checkQuality(t, db, dest, want)
 
 	// Types.
 	if typ := scan[string](t, db, "SELECT typeof(start_date_time) FROM "+table(dest, "call_records")+" LIMIT 1"); typ != "TIMESTAMP WITH TIME ZONE" {
