@@ -3,7 +3,6 @@ package transform
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,17 +18,26 @@ import (
 
 // checkSameAsEncodingJSON decodes raw with the fast decoder and with
 // encoding/json: whenever the fast one accepts raw, encoding/json must accept
-// it too and give the same value. It reports whether the fast one accepted.
+// it too and give the same value, and the tolerant decoder must give that
+// value and count the same unknown properties. It reports whether the fast
+// one accepted.
 func checkSameAsEncodingJSON(t *testing.T, name string, raw []byte) bool {
 	t.Helper()
-	var fast, slow schemas.CallRecord
-	ok := decodeCallRecordFast(raw, &fast)
+	var fast, slow, tolerant schemas.CallRecord
+	fastRep, ok := decodeCallRecordFast(raw, &fast)
 	err := json.Unmarshal(raw, &slow)
 	if ok {
 		if err != nil {
 			t.Errorf("%s: fast decoder accepted what encoding/json refuses (%v):\n%s", name, err, raw)
 		} else if !reflect.DeepEqual(fast, slow) {
 			t.Errorf("%s: fast decoder = %+v, encoding/json = %+v\n%s", name, fast, slow, raw)
+		}
+		tolerantRep, err := decodeTolerant(raw, &tolerant, "", callRecordKeys)
+		if err != nil || !reflect.DeepEqual(fast, tolerant) {
+			t.Errorf("%s: tolerant decoder = %+v, %v; fast decoder = %+v\n%s", name, tolerant, err, fast, raw)
+		}
+		if !reflect.DeepEqual(fastRep, tolerantRep) {
+			t.Errorf("%s: fast decoder reports %+v, tolerant decoder %+v\n%s", name, fastRep, tolerantRep, raw)
 		}
 	}
 	var fh, sh CallRecordHead
@@ -151,7 +159,7 @@ func TestDecodeFast_Cases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var rec schemas.CallRecord
-			if got := decodeCallRecordFast([]byte(tt.raw), &rec); got != tt.fast {
+			if _, got := decodeCallRecordFast([]byte(tt.raw), &rec); got != tt.fast {
 				t.Errorf("decodeCallRecordFast(%s) ok = %v, want %v", tt.raw, got, tt.fast)
 			}
 			checkSameAsEncodingJSON(t, tt.name, []byte(tt.raw))
@@ -543,7 +551,7 @@ func TestBigCallRecord(t *testing.T) {
 		}
 	}()
 	for id, raw := range inputs {
-		rec, err := DecodeCallRecord(raw)
+		rec, rep, err := DecodeCallRecordWithReport(raw)
 		big, ok, berr := DecodeBigCallRecord(raw)
 		if !ok {
 			continue // left to encoding/json, like DecodeCallRecord's fast path
@@ -555,6 +563,9 @@ func TestBigCallRecord(t *testing.T) {
 		}
 		if err != nil {
 			continue
+		}
+		if !reflect.DeepEqual(big.Report(), rep) {
+			t.Errorf("%s: DecodeBigCallRecord report %+v, DecodeCallRecordWithReport %+v", id, big.Report(), rep)
 		}
 		want := FlattenCallRecord("t", rec)
 		for _, batch := range []int{1, 3, 1 << 20} {
@@ -585,13 +596,17 @@ func TestBigCallRecord(t *testing.T) {
 			}
 		}
 	}
-	// A session of the wrong shape refuses the whole record, before any row.
-	bad := []byte(`{"id":"r","version":1,"startDateTime":"2026-11-01T00:00:00Z","sessions":[{"id":"s1"},{"id":7}]}`)
-	if _, ok, err := DecodeBigCallRecord(bad); ok && !errors.Is(err, ErrInvalidRecord) {
-		t.Errorf("DecodeBigCallRecord(a session with a number id) = %v, want ErrInvalidRecord", err)
+	// A session with a bad value is stored with it NULL and counted, a
+	// session that is no object as an empty one, as DecodeCallRecord does.
+	bad := []byte(`{"id":"r","version":1,"startDateTime":"2026-11-01T00:00:00Z","sessions":[{"id":"s1"},{"id":7},5]}`)
+	want := Report{Invalid: map[string]int{"sessions.id": 1, "sessions": 1}}
+	big, ok, err := DecodeBigCallRecord(bad)
+	if !ok || err != nil || !reflect.DeepEqual(big.Report(), want) {
+		t.Errorf("DecodeBigCallRecord(a session with a number id) = %v, %v, report %+v, want %+v", ok, err, big.Report(), want)
 	}
-	if _, err := DecodeCallRecord(bad); !errors.Is(err, ErrInvalidRecord) {
-		t.Errorf("DecodeCallRecord(the same) = %v, want ErrInvalidRecord", err)
+	rec, rep, err := DecodeCallRecordWithReport(bad)
+	if err != nil || len(rec.Sessions) != 3 || rec.Sessions[1].ID != "" || !reflect.DeepEqual(rep, want) {
+		t.Errorf("DecodeCallRecordWithReport(the same) = %d sessions, %v, report %+v, want %+v", len(rec.Sessions), err, rep, want)
 	}
 }
 

@@ -3,6 +3,7 @@ package transform_test
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/schemas"
@@ -56,9 +57,9 @@ func TestFlattenDirectRoutingCall(t *testing.T) {
 
 func TestDecimalCharges(t *testing.T) {
 	tests := []struct {
-		json   string
-		want   int64
-		wantOK bool
+		json string
+		want int64
+		ok   bool // false: stored as NULL and counted
 	}{
 		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":0.1}`, 100_000, true},
 		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":1.234567}`, 1_234_567, true},
@@ -68,13 +69,13 @@ func TestDecimalCharges(t *testing.T) {
 		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":1e30}`, 0, false},
 	}
 	for _, tt := range tests {
-		row, err := transform.DecodePstnCall([]byte(tt.json))
-		if (err == nil) != tt.wantOK {
-			t.Errorf("DecodePstnCall(%s) error = %v, want ok=%v", tt.json, err, tt.wantOK)
+		row, rep, err := transform.DecodePstnCallWithReport([]byte(tt.json))
+		if err != nil {
+			t.Errorf("DecodePstnCallWithReport(%s) = %v, want the row stored", tt.json, err)
 			continue
 		}
-		if tt.wantOK && row.Charge.Unscaled != tt.want {
-			t.Errorf("DecodePstnCall(%s).Charge = %d, want %d (×10^-6)", tt.json, row.Charge.Unscaled, tt.want)
+		if row.Charge.Valid != tt.ok || row.Charge.Unscaled != tt.want || (rep.Invalid["charge"] == 1) == tt.ok {
+			t.Errorf("DecodePstnCallWithReport(%s).Charge = %+v, report %+v, want %d (×10^-6), valid %v", tt.json, row.Charge, rep, tt.want, tt.ok)
 		}
 	}
 	// 0.1 + 0.2 is exactly 0.3 in the lake's DECIMAL, unlike in a double.
@@ -85,8 +86,29 @@ func TestDecimalCharges(t *testing.T) {
 	}
 }
 
+// TestDecodeUsage_Tolerant: a report row with a value that does not convert
+// is stored with it NULL and counted, and unknown properties are counted.
+func TestDecodeUsage_Tolerant(t *testing.T) {
+	raw := `{"id":"x","startDateTime":"2026-01-01T00:00:00Z","endDateTime":"later","duration":12.5,"successfulCall":"yes",
+		"finalSipCode":1e400,"callType":7,"otherPartyCountryCode":"fr","@odata.type":"#x"}`
+	row, rep, err := transform.DecodeDirectRoutingCallWithReport([]byte(raw))
+	if err != nil {
+		t.Fatalf("DecodeDirectRoutingCallWithReport = %v, want the row stored", err)
+	}
+	if row.ID != "x" || !row.EndDateTime.IsZero() || row.Duration != nil || row.SuccessfulCall != nil || row.FinalSipCode != nil || row.CallType != nil {
+		t.Errorf("DecodeDirectRoutingCallWithReport = %+v, want the bad values NULL", row)
+	}
+	want := transform.Report{
+		Invalid: map[string]int{"endDateTime": 1, "duration": 1, "successfulCall": 1, "finalSipCode": 1, "callType": 1},
+		Unknown: map[string]int{"otherPartyCountryCode": 1},
+	}
+	if !reflect.DeepEqual(rep, want) {
+		t.Errorf("DecodeDirectRoutingCallWithReport report = %+v, want %+v", rep, want)
+	}
+}
+
 func TestDecodeUsage_Invalid(t *testing.T) {
-	for _, raw := range []string{`{"startDateTime":"2026-01-01T00:00:00Z"}`, `{"id":"x"}`, `{"id":"x","startDateTime":"soon"}`, `[`} {
+	for _, raw := range []string{`{"startDateTime":"2026-01-01T00:00:00Z"}`, `{"id":"x"}`, `{"id":"x","startDateTime":"soon"}`, `{"id":5,"startDateTime":"2026-01-01T00:00:00Z"}`, `[`, `[]`} {
 		if _, err := transform.DecodeDirectRoutingCall([]byte(raw)); !errors.Is(err, transform.ErrInvalidRecord) {
 			t.Errorf("DecodeDirectRoutingCall(%s) = %v, want ErrInvalidRecord", raw, err)
 		}
