@@ -467,6 +467,7 @@ type flattenJob struct {
 	rows  schemas.CallRecordRows
 	big   *transform.BigCallRecord // a record too large to decode at once: the writer does it a session at a time
 	err   error                    // decode error
+	rep   transform.Report         // values stored as NULL, unknown properties (of a big record: in big)
 	ready chan struct{}            // closed once decoded
 }
 
@@ -503,7 +504,8 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 						continue
 					}
 				}
-				rec, err := transform.DecodeCallRecord(j.raw)
+				rec, rep, err := transform.DecodeCallRecordWithReport(j.raw)
+				j.rep = rep
 				if err != nil {
 					j.err = err
 				} else {
@@ -531,7 +533,9 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 				continue
 			}
 			var err error
+			rep := j.rep
 			if j.big != nil {
+				rep = j.big.Report()
 				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
 					if err := w.add(rows, last); err != nil {
 						return err
@@ -547,6 +551,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 				continue
 			}
 			replaced[j.id] = true
+			r.addReport(schemas.DatasetCallRecords, rep, log)
 		}
 	}()
 	return p
