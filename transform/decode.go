@@ -23,11 +23,12 @@ import (
 // up (ok = false) on anything whose encoding/json semantics are subtle — an
 // error of any kind, a duplicate key, a key that matches a field only
 // case-insensitively, an escaped or non-ASCII key, a number where a string is
-// expected and so on. The callers then decode with encoding/json, so results
-// and error messages are exactly encoding/json's; the tests compare both on
-// real and mutated records.
+// expected and so on. The callers then decode with decodeTolerant, which is
+// encoding/json for input without a bad value, so results and error messages
+// are exactly encoding/json's; the tests compare them on real and mutated
+// records.
 //
-// Keys it does not know are skipped and, when report is set, counted by path:
+// Keys it does not know are skipped and, when count is set, counted by path:
 // the path stack is pushed once per nested object or array, not per key, so
 // that a record of known keys costs next to nothing more.
 

@@ -13,8 +13,8 @@ import (
 // except that a value which does not convert to its field's type (a duration
 // "P1Y", 12.0 for an integer, a number for a string, an object for an array)
 // is replaced by null, which leaves the field zero (NULL in the tables), and
-// counted in the report; unknown properties are counted too. One bad value no longer
-// costs the whole record. prefix is the path of v in its record.
+// counted in the report; unknown properties are counted too. One bad value
+// no longer costs the whole record. prefix is the path of v in its record.
 //
 // An error is returned for input that is not JSON, and for an invalid value
 // at one of the paths in keys: the properties without which the record
