@@ -53,6 +53,22 @@ func checkSameAsEncodingJSON(t *testing.T, name string, raw []byte) bool {
 	return ok && hok
 }
 
+// checkTolerant: where encoding/json accepts raw, the tolerant decoder gives
+// the same value and sets nothing to NULL; where encoding/json refuses it,
+// the tolerant decoder refuses it too or names what it set to NULL.
+func checkTolerant(t *testing.T, name string, raw []byte) {
+	t.Helper()
+	var slow, tolerant schemas.CallRecord
+	err := json.Unmarshal(raw, &slow)
+	rep, terr := decodeTolerant(raw, &tolerant, "", callRecordKeys)
+	switch {
+	case err == nil && (terr != nil || rep.Invalid != nil || !reflect.DeepEqual(slow, tolerant)):
+		t.Errorf("%s: encoding/json accepts, the tolerant decoder gives %v, %+v:\n%s", name, terr, rep, raw)
+	case err != nil && terr == nil && rep.Invalid == nil:
+		t.Errorf("%s: encoding/json refuses (%v), the tolerant decoder accepts without a NULL:\n%s", name, err, raw)
+	}
+}
+
 func fixtures(t *testing.T) map[string][]byte {
 	t.Helper()
 	paths, err := filepath.Glob("testdata/*.json")
@@ -276,6 +292,7 @@ func TestDecodeFast_Mutations(t *testing.T) {
 		if checkSameAsEncodingJSON(t, fmt.Sprintf("mutation %d", i), raw) {
 			accepted++
 		}
+		checkTolerant(t, fmt.Sprintf("mutation %d", i), raw)
 	}
 	if accepted == 0 || accepted == n {
 		t.Errorf("fast decoder accepted %d of %d mutations: the mutations do not exercise both paths", accepted, n)
@@ -388,7 +405,7 @@ func valueLen(b []byte) int {
 	return d.i
 }
 
-// FuzzDecodeCallRecord checks the same property on fuzzed input.
+// FuzzDecodeCallRecord checks the same properties on fuzzed input.
 func FuzzDecodeCallRecord(f *testing.F) {
 	paths, _ := filepath.Glob("testdata/*.json")
 	for _, p := range paths {
@@ -398,6 +415,7 @@ func FuzzDecodeCallRecord(f *testing.F) {
 	f.Add([]byte(`{"id":"a","version":1,"startDateTime":"2026-01-01T00:00:00Z","sessions":[null,{"segments":[]}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkSameAsEncodingJSON(t, "fuzz", raw)
+		checkTolerant(t, "fuzz", raw)
 	})
 }
 
