@@ -482,6 +482,7 @@ type flattenJob struct {
 	rows  schemas.CallRecordRows
 	big   *transform.BigCallRecord // a record too large to decode at once: the writer does it a session at a time
 	err   error                    // decode error
+	rep   transform.Report         // values stored as NULL, unknown properties (of a big record: in big)
 	ready chan struct{}            // closed once decoded
 }
 
@@ -518,7 +519,8 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 						continue
 					}
 				}
-				rec, err := transform.DecodeCallRecord(j.raw)
+				rec, rep, err := transform.DecodeCallRecordWithReport(j.raw)
+				j.rep = rep
 				if err != nil {
 					j.err = err
 				} else {
@@ -549,9 +551,9 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 				continue
 			}
 			var err error
-			version := j.rows.CallRecord.Version
+			version, rep := j.rows.CallRecord.Version, j.rep
 			if j.big != nil {
-				version = j.big.Version()
+				version, rep = j.big.Version(), j.big.Report()
 				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
 					if err := w.add(rows, last); err != nil {
 						return err
@@ -578,6 +580,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 				continue
 			}
 			replaced[j.id] = true
+			r.addReport(schemas.DatasetCallRecords, rep, log)
 		}
 	}()
 	return p

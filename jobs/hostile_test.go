@@ -74,7 +74,7 @@ func isDetail(r *http.Request, id string) bool {
 // body of malformed JSON, HTML served with 200, "sessions" that is not an
 // array, a listed "version" that is no number, records whose ids are a path
 // ("../x"), a dot name or 300 characters, and PSTN rows with such ids and a
-// charge that is no number: each is quarantined under a name derived from a
+// start that is no date: each is quarantined under a name derived from a
 // hash of its id (the id inside), every other record and row is committed, the
 // checkpoints move, and the run ends with ErrQuarantined (exit code 4).
 func TestRun_HostileGraph(t *testing.T) {
@@ -102,7 +102,7 @@ func TestRun_HostileGraph(t *testing.T) {
 			return editPage(body, func(it map[string]any) {
 				id, _ := it["id"].(string)
 				if h, ok := badRows[id]; ok {
-					it["id"], it["charge"] = h, "twelve euros"
+					it["id"], it["startDateTime"] = h, "yesterday" // a bad charge alone is stored as NULL
 				}
 			})
 		}

@@ -44,7 +44,7 @@ func TestImport_EqualsRun(t *testing.T) {
 			lines = append(lines, old)
 		}
 	}
-	lines = append(lines, []byte(`{"id": "broken-1", "startDateTime": "2026-11-01T00:00:00Z", "sessions": "not a list"}`))
+	lines = append(lines, []byte(`{"id": "broken-1", "version": "one", "startDateTime": "2026-11-01T00:00:00Z"}`)) // a bad value elsewhere would be stored as NULL
 	rand.New(rand.NewPCG(1, 2)).Shuffle(len(lines), func(i, j int) { lines[i], lines[j] = lines[j], lines[i] })
 
 	dest := t.TempDir()

@@ -88,6 +88,16 @@ func renderMetrics(sum *Summary, states []lake.Status, exitCode int, now time.Ti
 	for _, d := range sortedKeys(sum.Datasets) {
 		sample("callrecords_etl_quarantined_total", map[string]string{"dataset": d}, float64(sum.Datasets[d].Failed))
 	}
+	// Totals per dataset: the paths are in the summary and the log; as labels
+	// they would grow with whatever Graph sends.
+	family("callrecords_etl_invalid_values_total", "gauge", "Values the last run stored as NULL because they did not convert.")
+	for _, d := range sortedKeys(sum.Datasets) {
+		sample("callrecords_etl_invalid_values_total", map[string]string{"dataset": d}, float64(total(sum.Datasets[d].InvalidValues)))
+	}
+	family("callrecords_etl_unknown_properties_total", "gauge", "Properties Graph sent in the last run that the schema does not know.")
+	for _, d := range sortedKeys(sum.Datasets) {
+		sample("callrecords_etl_unknown_properties_total", map[string]string{"dataset": d}, float64(total(sum.Datasets[d].UnknownProperties)))
+	}
 	family("callrecords_etl_graph_requests", "gauge", "Graph requests of the last run by endpoint.")
 	for _, e := range sortedKeys(sum.Graph.Requests) {
 		sample("callrecords_etl_graph_requests", map[string]string{"endpoint": e}, float64(sum.Graph.Requests[e]))
@@ -126,4 +136,13 @@ func renderLabels(l map[string]string) string {
 		parts = append(parts, fmt.Sprintf("%s=%q", k, l[k])) // %q escapes \, " and newlines as the format wants
 	}
 	return "{" + strings.Join(parts, ",") + "}"
+}
+
+// total adds the counts of a per-path map.
+func total(counts map[string]int) int {
+	n := 0
+	for _, c := range counts {
+		n += c
+	}
+	return n
 }

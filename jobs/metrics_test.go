@@ -118,6 +118,8 @@ func TestPushMetrics(t *testing.T) {
 		key("callrecords_etl_seconds_until_expiry", `dataset="callrecords"`):             jobs.Retention.Seconds(),
 		key("callrecords_etl_last_success_timestamp_seconds", `dataset="directrouting"`): float64(f.clock.Now().Unix()),
 		key("callrecords_etl_records", `dataset="callrecords"`, `kind="new"`):            float64(sum.Datasets["callrecords"].New),
+		key("callrecords_etl_invalid_values_total", `dataset="pstn"`):                    0,
+		key("callrecords_etl_unknown_properties_total", `dataset="callrecords"`):         0,
 	}
 	for k, want := range checks {
 		v, ok := got[k]

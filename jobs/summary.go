@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"sort"
 	"sync"
 	"text/tabwriter"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
+	"github.com/callrecords-etl/callrecords-etl/transform"
 )
 
 // Summary is what a run did. It is printed at the end and written under
@@ -46,6 +48,52 @@ type DatasetSummary struct {
 	Unchanged  int       `json:"unchanged"`
 	NotFound   int       `json:"not_found"`
 	Failed     int       `json:"quarantined"`
+	// InvalidValues counts, per JSON path, the values that did not convert
+	// to their column's type: their records were stored with the column NULL.
+	InvalidValues map[string]int `json:"invalid_values,omitempty"`
+	// UnknownProperties counts, per JSON path, the properties Graph sent
+	// that the schema does not know: in the payload, not in the tables.
+	UnknownProperties map[string]int `json:"unknown_properties,omitempty"`
+}
+
+// addReport counts what decoding one stored record of dataset ds could not
+// carry into the tables, and warns of each path the first time the run
+// meets it (a drift repeats on every record: once is enough).
+func (r *runner) addReport(ds string, rep transform.Report, log *slog.Logger) {
+	if rep.Empty() {
+		return
+	}
+	stats := r.sum.dataset(ds)
+	var newInvalid, newUnknown []string
+	r.sum.update(func() {
+		newInvalid = addCounts(&stats.InvalidValues, rep.Invalid)
+		newUnknown = addCounts(&stats.UnknownProperties, rep.Unknown)
+	})
+	kept := "kept in the raw archive (replay after an upgrade recovers it), not in the tables"
+	if r.cfg.NoRawArchive {
+		kept = "not kept: the raw archive is off"
+	}
+	for _, p := range newUnknown {
+		log.Warn("unknown property in what Graph sent; "+kept, "path", p)
+	}
+	for _, p := range newInvalid {
+		log.Warn("value could not be converted; stored as NULL", "path", p)
+	}
+}
+
+// addCounts adds src to *dst and returns the paths new to it, sorted.
+func addCounts(dst *map[string]int, src map[string]int) (added []string) {
+	for p, n := range src {
+		if *dst == nil {
+			*dst = map[string]int{}
+		}
+		if _, ok := (*dst)[p]; !ok {
+			added = append(added, p)
+		}
+		(*dst)[p] += n
+	}
+	sort.Strings(added)
+	return added
 }
 
 // TableSummary counts the files a run wrote for one table. Rows include the rows
@@ -149,6 +197,15 @@ func (s *Summary) Print(w io.Writer) {
 	}
 	for _, id := range s.Quarantined {
 		fmt.Fprintf(w, "QUARANTINED: %s could not be processed; its payload is kept under _etl/quarantine/\n", id)
+	}
+	for _, name := range sortedKeys(s.Datasets) {
+		d := s.Datasets[name]
+		for _, p := range sortedKeys(d.UnknownProperties) {
+			fmt.Fprintf(w, "UNKNOWN PROPERTY: %s %s, %d times; kept in the raw archive, not in the tables\n", name, p, d.UnknownProperties[p])
+		}
+		for _, p := range sortedKeys(d.InvalidValues) {
+			fmt.Fprintf(w, "INVALID VALUE: %s %s, %d times; stored as NULL\n", name, p, d.InvalidValues[p])
+		}
 	}
 }
 

@@ -28,16 +28,16 @@ type usageDataset[T any] struct {
 	table string
 	list  func(ctx context.Context, from, to time.Time, fn func(extract.UsageRow) error) error
 	// row decodes and flattens one raw row.
-	row func(tenant string, raw []byte) (T, error)
+	row func(tenant string, raw []byte) (T, transform.Report, error)
 	id  func(*T) string
 }
 
 func (r *runner) pstnDataset() usageDataset[schemas.PstnCallRow] {
 	return usageDataset[schemas.PstnCallRow]{
 		name: schemas.DatasetPstn, table: schemas.TablePstnCalls, list: r.graph.ListPstnCalls,
-		row: func(tenant string, raw []byte) (schemas.PstnCallRow, error) {
-			v, err := transform.DecodePstnCall(raw)
-			return transform.FlattenPstnCall(tenant, v), err
+		row: func(tenant string, raw []byte) (schemas.PstnCallRow, transform.Report, error) {
+			v, rep, err := transform.DecodePstnCallWithReport(raw)
+			return transform.FlattenPstnCall(tenant, v), rep, err
 		},
 		id: func(r *schemas.PstnCallRow) string { return r.ID },
 	}
@@ -46,9 +46,9 @@ func (r *runner) pstnDataset() usageDataset[schemas.PstnCallRow] {
 func (r *runner) directRoutingDataset() usageDataset[schemas.DirectRoutingCallRow] {
 	return usageDataset[schemas.DirectRoutingCallRow]{
 		name: schemas.DatasetDirectRouting, table: schemas.TableDirectRoutingCalls, list: r.graph.ListDirectRoutingCalls,
-		row: func(tenant string, raw []byte) (schemas.DirectRoutingCallRow, error) {
-			v, err := transform.DecodeDirectRoutingCall(raw)
-			return transform.FlattenDirectRoutingCall(tenant, v), err
+		row: func(tenant string, raw []byte) (schemas.DirectRoutingCallRow, transform.Report, error) {
+			v, rep, err := transform.DecodeDirectRoutingCallWithReport(raw)
+			return transform.FlattenDirectRoutingCall(tenant, v), rep, err
 		},
 		id: func(r *schemas.DirectRoutingCallRow) string { return r.ID },
 	}
@@ -80,7 +80,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	err = ds.list(ctx, w.From, w.To, func(row extract.UsageRow) error {
 		listed++
 		if row.ID == "" || row.StartDateTime.IsZero() {
-			_, err := ds.row(r.cfg.TenantID, row.Raw) // for the error that names what is wrong
+			_, _, err := ds.row(r.cfg.TenantID, row.Raw) // for the error that names what is wrong
 			if err == nil {
 				err = errors.New("no id or no start date")
 			}
@@ -160,7 +160,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	seen := map[string]bool{}
 	var failed int
 	err := each(func(raw []byte) error {
-		row, err := ds.row(r.cfg.TenantID, raw)
+		row, rep, err := ds.row(r.cfg.TenantID, raw)
 		if err != nil {
 			failed++
 			var probe struct {
@@ -180,6 +180,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 				return err
 			}
 		}
+		r.addReport(ds.name, rep, log)
 		return w.Write([]T{row})
 	})
 	if err != nil {

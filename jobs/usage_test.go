@@ -3,6 +3,7 @@ package jobs_test
 import (
 	"math/big"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,20 +25,22 @@ func readTable[T any](t *testing.T, dest, table string) []T {
 	return out
 }
 
-// sumByCurrency adds DECIMAL(18,6) charges exactly.
-func sumByCurrency(rows []schemas.PstnCallRow, charge func(schemas.PstnCallRow) *int64) map[string]string {
+// sumByCurrency adds DECIMAL(38,18) charges exactly, rendered as the
+// simulator's truth is: it bills in millionths, so the last 12 of the 18
+// digits must be zeros (anything else shows in the comparison).
+func sumByCurrency(rows []schemas.PstnCallRow, charge func(schemas.PstnCallRow) *schemas.Decimal128) map[string]string {
 	sums := map[string]*big.Int{}
 	for _, r := range rows {
 		if sums[r.Currency] == nil {
 			sums[r.Currency] = new(big.Int)
 		}
 		if c := charge(r); c != nil {
-			sums[r.Currency].Add(sums[r.Currency], big.NewInt(*c))
+			sums[r.Currency].Add(sums[r.Currency], c.Decimal().Unscaled)
 		}
 	}
 	out := map[string]string{}
 	for cur, n := range sums {
-		out[cur] = new(big.Rat).SetFrac(n, big.NewInt(1_000_000)).FloatString(6)
+		out[cur] = strings.TrimSuffix(schemas.Decimal{Unscaled: n}.String(), "000000000000")
 	}
 	return out
 }
@@ -67,12 +70,12 @@ func checkUsageLake(t *testing.T, f *fixture, from, to time.Time) {
 		}
 	}
 	for cur, want := range wantP.ChargeByCurrency {
-		if got := sumByCurrency(pstn, func(r schemas.PstnCallRow) *int64 { return r.Charge })[cur]; got != want {
+		if got := sumByCurrency(pstn, func(r schemas.PstnCallRow) *schemas.Decimal128 { return r.Charge })[cur]; got != want {
 			t.Errorf("charge %s = %s, want %s", cur, got, want)
 		}
 	}
 	for cur, want := range wantP.ConnectionChargeByCurrency {
-		if got := sumByCurrency(pstn, func(r schemas.PstnCallRow) *int64 { return r.ConnectionCharge })[cur]; got != want {
+		if got := sumByCurrency(pstn, func(r schemas.PstnCallRow) *schemas.Decimal128 { return r.ConnectionCharge })[cur]; got != want {
 			t.Errorf("connection charge %s = %s, want %s", cur, got, want)
 		}
 	}

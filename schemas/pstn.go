@@ -57,32 +57,33 @@ type DirectRoutingLogRow struct {
 }
 
 // PstnCallRow is one row of table pstn_calls. charge and connection_charge are
-// DECIMAL(18,6): exact sums per currency, which a binary double cannot promise.
+// DECIMAL(38,18) (see DecimalScale): exact sums per currency, which a binary
+// double cannot promise.
 type PstnCallRow struct {
-	TenantID           string    `parquet:"tenant_id,dict"`
-	ID                 string    `parquet:"id"`
-	CallID             string    `parquet:"call_id,optional"`
-	UserID             string    `parquet:"user_id,optional"`
-	UserPrincipalName  string    `parquet:"user_principal_name,optional"`
-	UserDisplayName    string    `parquet:"user_display_name,optional"`
-	StartDateTime      time.Time `parquet:"start_date_time,timestamp(microsecond)"`
-	EndDateTime        time.Time `parquet:"end_date_time,optional,timestamp(microsecond)"`
-	DurationSeconds    *int32    `parquet:"duration_seconds,optional"`
-	Charge             *int64    `parquet:"charge,optional,decimal(6:18)"`
-	ConnectionCharge   *int64    `parquet:"connection_charge,optional,decimal(6:18)"`
-	Currency           string    `parquet:"currency,optional,dict"`
-	CallType           string    `parquet:"call_type,optional,dict"`
-	CalleeNumber       string    `parquet:"callee_number,optional"`
-	CallerNumber       string    `parquet:"caller_number,optional"`
-	UsageCountryCode   string    `parquet:"usage_country_code,optional,dict"`
-	TenantCountryCode  string    `parquet:"tenant_country_code,optional,dict"`
-	DestinationContext string    `parquet:"destination_context,optional,dict"`
-	DestinationName    string    `parquet:"destination_name,optional,dict"`
-	ConferenceID       string    `parquet:"conference_id,optional"`
-	LicenseCapability  string    `parquet:"license_capability,optional,dict"`
-	InventoryType      string    `parquet:"inventory_type,optional,dict"`
-	Operator           string    `parquet:"operator,optional,dict"`
-	CallDurationSource string    `parquet:"call_duration_source,optional,dict"`
+	TenantID           string      `parquet:"tenant_id,dict"`
+	ID                 string      `parquet:"id"`
+	CallID             string      `parquet:"call_id,optional"`
+	UserID             string      `parquet:"user_id,optional"`
+	UserPrincipalName  string      `parquet:"user_principal_name,optional"`
+	UserDisplayName    string      `parquet:"user_display_name,optional"`
+	StartDateTime      time.Time   `parquet:"start_date_time,timestamp(microsecond)"`
+	EndDateTime        time.Time   `parquet:"end_date_time,optional,timestamp(microsecond)"`
+	DurationSeconds    *int32      `parquet:"duration_seconds,optional"`
+	Charge             *Decimal128 `parquet:"charge,optional,decimal(18:38)"`
+	ConnectionCharge   *Decimal128 `parquet:"connection_charge,optional,decimal(18:38)"`
+	Currency           string      `parquet:"currency,optional,dict"`
+	CallType           string      `parquet:"call_type,optional,dict"`
+	CalleeNumber       string      `parquet:"callee_number,optional"`
+	CallerNumber       string      `parquet:"caller_number,optional"`
+	UsageCountryCode   string      `parquet:"usage_country_code,optional,dict"`
+	TenantCountryCode  string      `parquet:"tenant_country_code,optional,dict"`
+	DestinationContext string      `parquet:"destination_context,optional,dict"`
+	DestinationName    string      `parquet:"destination_name,optional,dict"`
+	ConferenceID       string      `parquet:"conference_id,optional"`
+	LicenseCapability  string      `parquet:"license_capability,optional,dict"`
+	InventoryType      string      `parquet:"inventory_type,optional,dict"`
+	Operator           string      `parquet:"operator,optional,dict"`
+	CallDurationSource string      `parquet:"call_duration_source,optional,dict"`
 }
 
 // DirectRoutingCallRow is one row of table direct_routing_calls.

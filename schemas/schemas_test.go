@@ -147,6 +147,9 @@ func TestParseISODuration(t *testing.T) {
 		{"P2562047788015D", 0, false},   // past int64 microseconds: no wrap-around
 		{"PT10000000000000S", 0, false}, // the same on the fast path of UnmarshalJSON
 		{"-P2562047788015D", 0, false},
+		{"PT2562047788H", 2562047788 * 3600 * 1_000_000, true}, // the last whole hour that fits
+		{"PT2562047789H", 0, false},
+		{"P106751991DT24H", 0, false}, // each part fits, their sum does not
 	}
 	for _, tt := range tests {
 		got, err := schemas.ParseISODuration(tt.in)

@@ -16,17 +16,37 @@ import (
 var ErrInvalidRecord = errors.New("invalid call record")
 
 // DecodeCallRecord parses one whole call record (sessions, segments and
-// participants_v2 merged in) as Graph sends it.
+// participants_v2 merged in) as Graph sends it. It is
+// DecodeCallRecordWithReport without the report.
 func DecodeCallRecord(raw []byte) (schemas.CallRecord, error) {
+	rec, _, err := DecodeCallRecordWithReport(raw)
+	return rec, err
+}
+
+// callRecordKeys are the properties without which a record cannot be stored:
+// it is keyed on id and version and partitioned on its start.
+var callRecordKeys = []string{"", "id", "version", "startDateTime"}
+
+// DecodeCallRecordWithReport parses one whole call record and reports, per
+// JSON path, the values stored as NULL because they did not convert and the
+// properties the schema does not know. Only a record that is not JSON, or
+// whose id, version or startDateTime cannot be read, is refused
+// (ErrInvalidRecord); the report is then empty.
+func DecodeCallRecordWithReport(raw []byte) (schemas.CallRecord, Report, error) {
 	var rec schemas.CallRecord
-	if !decodeCallRecordFast(raw, &rec) {
+	rep, ok := decodeCallRecordFast(raw, &rec)
+	if !ok {
 		rec = schemas.CallRecord{}
-		if err := json.Unmarshal(raw, &rec); err != nil {
-			id := peekID(raw)
-			return rec, fmt.Errorf("decode call record %s: %w: %v", id, ErrInvalidRecord, err)
+		var err error
+		if rep, err = decodeTolerant(raw, &rec, "", callRecordKeys); err != nil {
+			return rec, Report{}, fmt.Errorf("decode call record %s: %w: %v", peekID(raw), ErrInvalidRecord, err)
 		}
 	}
-	return checkCallRecord(rec)
+	rec, err := checkCallRecord(rec)
+	if err != nil {
+		return rec, Report{}, err
+	}
+	return rec, rep, nil
 }
 
 // checkCallRecord refuses a decoded record without the fields every row needs.
@@ -116,6 +136,7 @@ func size(rec schemas.CallRecord) (segments, media, streams int) {
 type BigCallRecord struct {
 	head     schemas.CallRecord
 	sessions []json.RawMessage
+	report   Report
 }
 
 // DecodeBigCallRecord decodes raw as DecodeCallRecord does — every session
@@ -125,14 +146,14 @@ type BigCallRecord struct {
 // encoding/json).
 func DecodeBigCallRecord(raw []byte) (big *BigCallRecord, ok bool, err error) {
 	b := &BigCallRecord{}
-	if !decodeBigCallRecordFast(raw, &b.head, &b.sessions) {
+	if b.report, ok = decodeBigCallRecordFast(raw, &b.head, &b.sessions); !ok {
 		return nil, false, nil
 	}
 	if b.head, err = checkCallRecord(b.head); err != nil {
 		return nil, true, err
 	}
 	for i := range b.sessions {
-		if _, err := b.session(i); err != nil {
+		if _, err := b.session(i, &b.report); err != nil {
 			return nil, true, err
 		}
 	}
@@ -142,14 +163,22 @@ func DecodeBigCallRecord(raw []byte) (big *BigCallRecord, ok bool, err error) {
 // Version is the record's version.
 func (b *BigCallRecord) Version() int64 { return b.head.Version }
 
-// session decodes session i.
-func (b *BigCallRecord) session(i int) (schemas.Session, error) {
+// Report is what DecodeCallRecordWithReport reports for the record.
+func (b *BigCallRecord) Report() Report { return b.report }
+
+// session decodes session i, adding its report to rep if not nil.
+func (b *BigCallRecord) session(i int, rep *Report) (schemas.Session, error) {
 	var s schemas.Session
-	if !decodeSessionFast(b.sessions[i], &s) {
+	r, ok := decodeSessionFast(b.sessions[i], &s)
+	if !ok {
 		s = schemas.Session{}
-		if err := json.Unmarshal(b.sessions[i], &s); err != nil {
+		var err error
+		if r, err = decodeTolerant(b.sessions[i], &s, "sessions", nil); err != nil {
 			return s, fmt.Errorf("decode call record %s: session %d: %w: %v", b.head.ID, i, ErrInvalidRecord, err)
 		}
+	}
+	if rep != nil {
+		rep.Add(r)
 	}
 	return s, nil
 }
@@ -165,7 +194,7 @@ func (b *BigCallRecord) Rows(tenantID string, batchStreams int, fn func(rows sch
 	var out schemas.CallRecordRows
 	var a slab
 	for i := range b.sessions {
-		s, err := b.session(i)
+		s, err := b.session(i, nil) // counted by DecodeBigCallRecord
 		if err != nil {
 			return err
 		}

@@ -23,9 +23,14 @@ import (
 // up (ok = false) on anything whose encoding/json semantics are subtle — an
 // error of any kind, a duplicate key, a key that matches a field only
 // case-insensitively, an escaped or non-ASCII key, a number where a string is
-// expected and so on. The callers then decode with encoding/json, so results
-// and error messages are exactly encoding/json's; the tests compare both on
-// real and mutated records.
+// expected and so on. The callers then decode with decodeTolerant, which is
+// encoding/json for input without a bad value, so results and error messages
+// are exactly encoding/json's; the tests compare them on real and mutated
+// records.
+//
+// Keys it does not know are skipped and, when count is set, counted by path:
+// the path stack is pushed once per nested object or array, not per key, so
+// that a record of known keys costs next to nothing more.
 
 // maxDepth is encoding/json's nesting limit; deeper input goes to it.
 const maxDepth = 10000
@@ -39,6 +44,16 @@ type decoder struct {
 	// lazySessions, when set, receives the raw elements of a record's
 	// "sessions" (validated) instead of their decoding.
 	lazySessions *[]json.RawMessage
+
+	// report counts the unknown keys met when count is set (not for the open
+	// identity types); path[:npath] holds the keys of the objects and arrays
+	// from the record down to the cursor (no indices). The schema nests six
+	// deep at most. An array, not a slice of it: a pointer into the decoder
+	// itself would move it to the heap.
+	count  bool
+	report Report
+	path   [8]string
+	npath  int
 
 	// The pointers of optional values come from these slabs, one allocation
 	// for many (a slab is never grown in place, so pointers stay valid).
@@ -218,9 +233,11 @@ func plainUntil(b []byte, i int) int {
 	return i
 }
 
-// unknown skips the value of a key the type has no field for. A key that
-// matches a field case-insensitively, or a second occurrence of a key, is
-// left to encoding/json (which folds case and merges duplicates).
+// unknown skips the value of a key the type has no field for, and counts it
+// unless it is an OData annotation ("@odata.context", "x@odata.type"): those
+// are protocol, not properties. A key that matches a field
+// case-insensitively, or a second occurrence of a key, is left to
+// encoding/json (which folds case and merges duplicates).
 func (d *decoder) unknown(key []byte, known []string) {
 	for _, k := range known {
 		if len(k) == len(key) && strings.EqualFold(k, string(key)) {
@@ -228,8 +245,19 @@ func (d *decoder) unknown(key []byte, known []string) {
 			return
 		}
 	}
+	if d.count && !containsByte(key, '@') {
+		d.report.unknown(joinPath(strings.Join(d.path[:d.npath], "."), string(key)))
+	}
 	d.skip()
 }
+
+// push enters the value of key (an object or array); pop leaves it.
+func (d *decoder) push(key string) {
+	d.path[d.npath] = key
+	d.npath++
+}
+
+func (d *decoder) pop() { d.npath-- }
 
 // seen marks field bit of an object as decoded; a duplicate key fails.
 func (d *decoder) seen(mask *uint64, bit uint) {
@@ -405,13 +433,14 @@ func (d *decoder) unmarshaler(v json.Unmarshaler) {
 	}
 }
 
-// slice decodes an array of T with elem (null elements stay zero).
-func slice[T any](d *decoder, dst *[]T, elem func(*T)) {
+// slice decodes the array of T at key with elem (null elements stay zero).
+func slice[T any](d *decoder, key string, dst *[]T, elem func(*T)) {
 	if d.null() {
 		*dst = nil
 		return
 	}
 	out := []T{}
+	d.push(key)
 	d.array(func() {
 		var zero T
 		out = append(out, zero)
@@ -419,17 +448,20 @@ func slice[T any](d *decoder, dst *[]T, elem func(*T)) {
 			elem(&out[len(out)-1])
 		}
 	})
+	d.pop()
 	*dst = out
 }
 
-// ptr decodes an object into a new T (null gives nil).
-func ptr[T any](d *decoder, dst **T, decode func(*T)) {
+// ptr decodes the object at key into a new T (null gives nil).
+func ptr[T any](d *decoder, key string, dst **T, decode func(*T)) {
 	if d.null() {
 		*dst = nil
 		return
 	}
 	v := new(T)
+	d.push(key)
 	decode(v)
+	d.pop()
 	*dst = v
 }
 
@@ -596,25 +628,31 @@ var (
 	namesHead          = jsonNames(reflect.TypeFor[CallRecordHead]())
 )
 
-// decodeCallRecordFast decodes raw into rec; ok is false when raw must be
-// decoded by encoding/json instead (rec is then to be discarded).
-func decodeCallRecordFast(raw []byte, rec *schemas.CallRecord) (ok bool) {
-	d := &decoder{b: raw}
-	return d.whole(func() { d.callRecord(rec) })
+// decodeCallRecordFast decodes raw into rec and reports its unknown keys; ok
+// is false when raw must be decoded by encoding/json instead (rec and rep are
+// then to be discarded).
+func decodeCallRecordFast(raw []byte, rec *schemas.CallRecord) (rep Report, ok bool) {
+	d := &decoder{b: raw, count: true}
+	ok = d.whole(func() { d.callRecord(rec) })
+	return d.report, ok
 }
 
 // decodeBigCallRecordFast decodes raw into head, every property but the
-// sessions, whose raw elements go to sessions; ok as for
+// sessions, whose raw elements go to sessions; rep and ok as for
 // decodeCallRecordFast.
-func decodeBigCallRecordFast(raw []byte, head *schemas.CallRecord, sessions *[]json.RawMessage) (ok bool) {
-	d := &decoder{b: raw, lazySessions: sessions}
-	return d.whole(func() { d.callRecord(head) })
+func decodeBigCallRecordFast(raw []byte, head *schemas.CallRecord, sessions *[]json.RawMessage) (rep Report, ok bool) {
+	d := &decoder{b: raw, lazySessions: sessions, count: true}
+	ok = d.whole(func() { d.callRecord(head) })
+	return d.report, ok
 }
 
-// decodeSessionFast decodes one session; ok as for decodeCallRecordFast.
-func decodeSessionFast(raw []byte, s *schemas.Session) (ok bool) {
-	d := &decoder{b: raw}
-	return d.whole(func() { d.session(s) })
+// decodeSessionFast decodes one session of a record; rep and ok as for
+// decodeCallRecordFast.
+func decodeSessionFast(raw []byte, s *schemas.Session) (rep Report, ok bool) {
+	d := &decoder{b: raw, count: true}
+	d.push("sessions")
+	ok = d.whole(func() { d.session(s) })
+	return d.report, ok
 }
 
 // peekCallRecordFast decodes the head fields of raw, checking that the rest
@@ -656,7 +694,7 @@ func (d *decoder) callRecord(v *schemas.CallRecord) {
 			d.str(&v.Type)
 		case "modalities":
 			d.seen(&seen, 3)
-			slice(d, &v.Modalities, d.str)
+			slice(d, "modalities", &v.Modalities, d.str)
 		case "startDateTime":
 			d.seen(&seen, 4)
 			d.unmarshaler(&v.StartDateTime)
@@ -674,19 +712,19 @@ func (d *decoder) callRecord(v *schemas.CallRecord) {
 			d.identitySet(&v.Organizer)
 		case "organizer_v2":
 			d.seen(&seen, 9)
-			ptr(d, &v.OrganizerV2, d.participant)
+			ptr(d, "organizer_v2", &v.OrganizerV2, d.participant)
 		case "participants":
 			d.seen(&seen, 10)
-			slice(d, &v.Participants, d.identitySet)
+			slice(d, "participants", &v.Participants, d.identitySet)
 		case "participants_v2":
 			d.seen(&seen, 11)
-			slice(d, &v.ParticipantsV2, d.participant)
+			slice(d, "participants_v2", &v.ParticipantsV2, d.participant)
 		case "sessions":
 			d.seen(&seen, 12)
 			if d.lazySessions != nil {
 				d.rawElements(d.lazySessions)
 			} else {
-				slice(d, &v.Sessions, d.session)
+				slice(d, "sessions", &v.Sessions, d.session)
 			}
 		default:
 			d.unknown(key, namesCallRecord)
@@ -729,7 +767,7 @@ func (d *decoder) participant(v *schemas.Participant) {
 			d.identitySet(&v.Identity)
 		case "administrativeUnitInfos":
 			d.seen(&seen, 2)
-			slice(d, &v.AdministrativeUnitInfos, d.adminUnit)
+			slice(d, "administrativeUnitInfos", &v.AdministrativeUnitInfos, d.adminUnit)
 		default:
 			d.unknown(key, namesParticipant)
 		}
@@ -758,7 +796,7 @@ func (d *decoder) session(v *schemas.Session) {
 			d.str(&v.ID)
 		case "modalities":
 			d.seen(&seen, 1)
-			slice(d, &v.Modalities, d.str)
+			slice(d, "modalities", &v.Modalities, d.str)
 		case "startDateTime":
 			d.seen(&seen, 2)
 			d.unmarshaler(&v.StartDateTime)
@@ -770,16 +808,16 @@ func (d *decoder) session(v *schemas.Session) {
 			d.boolPtr(&v.IsTest)
 		case "failureInfo":
 			d.seen(&seen, 5)
-			ptr(d, &v.FailureInfo, d.failureInfo)
+			ptr(d, "failureInfo", &v.FailureInfo, d.failureInfo)
 		case "caller":
 			d.seen(&seen, 6)
-			ptr(d, &v.Caller, d.endpoint)
+			ptr(d, "caller", &v.Caller, d.endpoint)
 		case "callee":
 			d.seen(&seen, 7)
-			ptr(d, &v.Callee, d.endpoint)
+			ptr(d, "callee", &v.Callee, d.endpoint)
 		case "segments":
 			d.seen(&seen, 8)
-			slice(d, &v.Segments, d.segment)
+			slice(d, "segments", &v.Segments, d.segment)
 		default:
 			d.unknown(key, namesSession)
 		}
@@ -801,16 +839,16 @@ func (d *decoder) segment(v *schemas.Segment) {
 			d.unmarshaler(&v.EndDateTime)
 		case "failureInfo":
 			d.seen(&seen, 3)
-			ptr(d, &v.FailureInfo, d.failureInfo)
+			ptr(d, "failureInfo", &v.FailureInfo, d.failureInfo)
 		case "caller":
 			d.seen(&seen, 4)
-			ptr(d, &v.Caller, d.endpoint)
+			ptr(d, "caller", &v.Caller, d.endpoint)
 		case "callee":
 			d.seen(&seen, 5)
-			ptr(d, &v.Callee, d.endpoint)
+			ptr(d, "callee", &v.Callee, d.endpoint)
 		case "media":
 			d.seen(&seen, 6)
-			slice(d, &v.Media, d.media)
+			slice(d, "media", &v.Media, d.media)
 		default:
 			d.unknown(key, namesSegment)
 		}
@@ -842,10 +880,10 @@ func (d *decoder) endpoint(v *schemas.Endpoint) {
 			d.str(&v.ODataType)
 		case "userAgent":
 			d.seen(&seen, 1)
-			ptr(d, &v.UserAgent, d.userAgent)
+			ptr(d, "userAgent", &v.UserAgent, d.userAgent)
 		case "associatedIdentity":
 			d.seen(&seen, 2)
-			ptr(d, &v.AssociatedIdentity, d.userIdentity)
+			ptr(d, "associatedIdentity", &v.AssociatedIdentity, d.userIdentity)
 		case "identity":
 			d.seen(&seen, 3)
 			d.identitySet(&v.Identity)
@@ -863,7 +901,7 @@ func (d *decoder) endpoint(v *schemas.Endpoint) {
 			d.i32Ptr(&v.CPUProcessorSpeedInMhz)
 		case "feedback":
 			d.seen(&seen, 8)
-			ptr(d, &v.Feedback, d.userFeedback)
+			ptr(d, "feedback", &v.Feedback, d.userFeedback)
 		default:
 			d.unknown(key, namesEndpoint)
 		}
@@ -1013,19 +1051,19 @@ func (d *decoder) media(v *schemas.Media) {
 			d.strPtr(&v.Label)
 		case "callerNetwork":
 			d.seen(&seen, 1)
-			ptr(d, &v.CallerNetwork, d.networkInfo)
+			ptr(d, "callerNetwork", &v.CallerNetwork, d.networkInfo)
 		case "calleeNetwork":
 			d.seen(&seen, 2)
-			ptr(d, &v.CalleeNetwork, d.networkInfo)
+			ptr(d, "calleeNetwork", &v.CalleeNetwork, d.networkInfo)
 		case "callerDevice":
 			d.seen(&seen, 3)
-			ptr(d, &v.CallerDevice, d.deviceInfo)
+			ptr(d, "callerDevice", &v.CallerDevice, d.deviceInfo)
 		case "calleeDevice":
 			d.seen(&seen, 4)
-			ptr(d, &v.CalleeDevice, d.deviceInfo)
+			ptr(d, "calleeDevice", &v.CalleeDevice, d.deviceInfo)
 		case "streams":
 			d.seen(&seen, 5)
-			slice(d, &v.Streams, d.mediaStream)
+			slice(d, "streams", &v.Streams, d.mediaStream)
 		default:
 			d.unknown(key, namesMedia)
 		}
@@ -1186,7 +1224,7 @@ func (d *decoder) networkInfo(v *schemas.NetworkInfo) {
 			d.strPtr(&v.Subnet)
 		case "traceRouteHops":
 			d.seen(&seen, 16)
-			slice(d, &v.TraceRouteHops, d.traceRouteHop)
+			slice(d, "traceRouteHops", &v.TraceRouteHops, d.traceRouteHop)
 		case "wifiBand":
 			d.seen(&seen, 17)
 			d.strPtr(&v.WifiBand)

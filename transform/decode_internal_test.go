@@ -3,7 +3,6 @@ package transform
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -19,17 +18,26 @@ import (
 
 // checkSameAsEncodingJSON decodes raw with the fast decoder and with
 // encoding/json: whenever the fast one accepts raw, encoding/json must accept
-// it too and give the same value. It reports whether the fast one accepted.
+// it too and give the same value, and the tolerant decoder must give that
+// value and count the same unknown properties. It reports whether the fast
+// one accepted.
 func checkSameAsEncodingJSON(t *testing.T, name string, raw []byte) bool {
 	t.Helper()
-	var fast, slow schemas.CallRecord
-	ok := decodeCallRecordFast(raw, &fast)
+	var fast, slow, tolerant schemas.CallRecord
+	fastRep, ok := decodeCallRecordFast(raw, &fast)
 	err := json.Unmarshal(raw, &slow)
 	if ok {
 		if err != nil {
 			t.Errorf("%s: fast decoder accepted what encoding/json refuses (%v):\n%s", name, err, raw)
 		} else if !reflect.DeepEqual(fast, slow) {
 			t.Errorf("%s: fast decoder = %+v, encoding/json = %+v\n%s", name, fast, slow, raw)
+		}
+		tolerantRep, err := decodeTolerant(raw, &tolerant, "", callRecordKeys)
+		if err != nil || !reflect.DeepEqual(fast, tolerant) {
+			t.Errorf("%s: tolerant decoder = %+v, %v; fast decoder = %+v\n%s", name, tolerant, err, fast, raw)
+		}
+		if !reflect.DeepEqual(fastRep, tolerantRep) {
+			t.Errorf("%s: fast decoder reports %+v, tolerant decoder %+v\n%s", name, fastRep, tolerantRep, raw)
 		}
 	}
 	var fh, sh CallRecordHead
@@ -43,6 +51,22 @@ func checkSameAsEncodingJSON(t *testing.T, name string, raw []byte) bool {
 		}
 	}
 	return ok && hok
+}
+
+// checkTolerant: where encoding/json accepts raw, the tolerant decoder gives
+// the same value and sets nothing to NULL; where encoding/json refuses it,
+// the tolerant decoder refuses it too or names what it set to NULL.
+func checkTolerant(t *testing.T, name string, raw []byte) {
+	t.Helper()
+	var slow, tolerant schemas.CallRecord
+	err := json.Unmarshal(raw, &slow)
+	rep, terr := decodeTolerant(raw, &tolerant, "", callRecordKeys)
+	switch {
+	case err == nil && (terr != nil || rep.Invalid != nil || !reflect.DeepEqual(slow, tolerant)):
+		t.Errorf("%s: encoding/json accepts, the tolerant decoder gives %v, %+v:\n%s", name, terr, rep, raw)
+	case err != nil && terr == nil && rep.Invalid == nil:
+		t.Errorf("%s: encoding/json refuses (%v), the tolerant decoder accepts without a NULL:\n%s", name, err, raw)
+	}
 }
 
 func fixtures(t *testing.T) map[string][]byte {
@@ -151,7 +175,7 @@ func TestDecodeFast_Cases(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var rec schemas.CallRecord
-			if got := decodeCallRecordFast([]byte(tt.raw), &rec); got != tt.fast {
+			if _, got := decodeCallRecordFast([]byte(tt.raw), &rec); got != tt.fast {
 				t.Errorf("decodeCallRecordFast(%s) ok = %v, want %v", tt.raw, got, tt.fast)
 			}
 			checkSameAsEncodingJSON(t, tt.name, []byte(tt.raw))
@@ -268,6 +292,7 @@ func TestDecodeFast_Mutations(t *testing.T) {
 		if checkSameAsEncodingJSON(t, fmt.Sprintf("mutation %d", i), raw) {
 			accepted++
 		}
+		checkTolerant(t, fmt.Sprintf("mutation %d", i), raw)
 	}
 	if accepted == 0 || accepted == n {
 		t.Errorf("fast decoder accepted %d of %d mutations: the mutations do not exercise both paths", accepted, n)
@@ -380,7 +405,7 @@ func valueLen(b []byte) int {
 	return d.i
 }
 
-// FuzzDecodeCallRecord checks the same property on fuzzed input.
+// FuzzDecodeCallRecord checks the same properties on fuzzed input.
 func FuzzDecodeCallRecord(f *testing.F) {
 	paths, _ := filepath.Glob("testdata/*.json")
 	for _, p := range paths {
@@ -390,6 +415,7 @@ func FuzzDecodeCallRecord(f *testing.F) {
 	f.Add([]byte(`{"id":"a","version":1,"startDateTime":"2026-01-01T00:00:00Z","sessions":[null,{"segments":[]}]}`))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkSameAsEncodingJSON(t, "fuzz", raw)
+		checkTolerant(t, "fuzz", raw)
 	})
 }
 
@@ -555,7 +581,7 @@ func TestBigCallRecord(t *testing.T) {
 		}
 	}()
 	for id, raw := range inputs {
-		rec, err := DecodeCallRecord(raw)
+		rec, rep, err := DecodeCallRecordWithReport(raw)
 		big, ok, berr := DecodeBigCallRecord(raw)
 		if !ok {
 			continue // left to encoding/json, like DecodeCallRecord's fast path
@@ -567,6 +593,9 @@ func TestBigCallRecord(t *testing.T) {
 		}
 		if err != nil {
 			continue
+		}
+		if !reflect.DeepEqual(big.Report(), rep) {
+			t.Errorf("%s: DecodeBigCallRecord report %+v, DecodeCallRecordWithReport %+v", id, big.Report(), rep)
 		}
 		want := FlattenCallRecord("t", rec)
 		for _, batch := range []int{1, 3, 1 << 20} {
@@ -598,13 +627,17 @@ func TestBigCallRecord(t *testing.T) {
 			}
 		}
 	}
-	// A session of the wrong shape refuses the whole record, before any row.
-	bad := []byte(`{"id":"r","version":1,"startDateTime":"2026-11-01T00:00:00Z","sessions":[{"id":"s1"},{"id":7}]}`)
-	if _, ok, err := DecodeBigCallRecord(bad); ok && !errors.Is(err, ErrInvalidRecord) {
-		t.Errorf("DecodeBigCallRecord(a session with a number id) = %v, want ErrInvalidRecord", err)
+	// A session with a bad value is stored with it NULL and counted, a
+	// session that is no object as an empty one, as DecodeCallRecord does.
+	bad := []byte(`{"id":"r","version":1,"startDateTime":"2026-11-01T00:00:00Z","sessions":[{"id":"s1"},{"id":7},5]}`)
+	want := Report{Invalid: map[string]int{"sessions.id": 1, "sessions": 1}}
+	big, ok, err := DecodeBigCallRecord(bad)
+	if !ok || err != nil || !reflect.DeepEqual(big.Report(), want) {
+		t.Errorf("DecodeBigCallRecord(a session with a number id) = %v, %v, report %+v, want %+v", ok, err, big.Report(), want)
 	}
-	if _, err := DecodeCallRecord(bad); !errors.Is(err, ErrInvalidRecord) {
-		t.Errorf("DecodeCallRecord(the same) = %v, want ErrInvalidRecord", err)
+	rec, rep, err := DecodeCallRecordWithReport(bad)
+	if err != nil || len(rec.Sessions) != 3 || rec.Sessions[1].ID != "" || !reflect.DeepEqual(rep, want) {
+		t.Errorf("DecodeCallRecordWithReport(the same) = %d sessions, %v, report %+v, want %+v", len(rec.Sessions), err, rep, want)
 	}
 }
 

@@ -1,29 +1,67 @@
 package transform
 
 import (
-	"encoding/json"
 	"fmt"
 
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
 // DecodePstnCall parses one pstnCallLogRow. A row without id or start cannot be
-// keyed or partitioned and is refused.
+// keyed or partitioned and is refused. It is DecodePstnCallWithReport without
+// the report.
 func DecodePstnCall(raw []byte) (schemas.PstnCallLogRow, error) {
-	var row schemas.PstnCallLogRow
-	if err := json.Unmarshal(raw, &row); err != nil {
-		return row, fmt.Errorf("decode PSTN call %s: %w: %v", peekID(raw), ErrInvalidRecord, err)
-	}
-	return row, checkKeys("PSTN call", row.ID, row.StartDateTime)
+	row, _, err := DecodePstnCallWithReport(raw)
+	return row, err
 }
 
-// DecodeDirectRoutingCall parses one directRoutingLogRow.
-func DecodeDirectRoutingCall(raw []byte) (schemas.DirectRoutingLogRow, error) {
-	var row schemas.DirectRoutingLogRow
-	if err := json.Unmarshal(raw, &row); err != nil {
-		return row, fmt.Errorf("decode Direct Routing call %s: %w: %v", peekID(raw), ErrInvalidRecord, err)
+// DecodePstnCallWithReport parses one pstnCallLogRow as
+// DecodeCallRecordWithReport parses a call record: a value that does not
+// convert is NULL and counted, an unknown property counted, and only a row
+// whose id or start cannot be read is refused.
+func DecodePstnCallWithReport(raw []byte) (schemas.PstnCallLogRow, Report, error) {
+	var row schemas.PstnCallLogRow
+	rep, err := decodeUsage(raw, &row, "PSTN call")
+	if err == nil {
+		err = checkKeys("PSTN call", row.ID, row.StartDateTime)
 	}
-	return row, checkKeys("Direct Routing call", row.ID, row.StartDateTime)
+	if err != nil {
+		return row, Report{}, err
+	}
+	return row, rep, nil
+}
+
+// DecodeDirectRoutingCall parses one directRoutingLogRow. It is
+// DecodeDirectRoutingCallWithReport without the report.
+func DecodeDirectRoutingCall(raw []byte) (schemas.DirectRoutingLogRow, error) {
+	row, _, err := DecodeDirectRoutingCallWithReport(raw)
+	return row, err
+}
+
+// DecodeDirectRoutingCallWithReport is DecodePstnCallWithReport for a
+// directRoutingLogRow.
+func DecodeDirectRoutingCallWithReport(raw []byte) (schemas.DirectRoutingLogRow, Report, error) {
+	var row schemas.DirectRoutingLogRow
+	rep, err := decodeUsage(raw, &row, "Direct Routing call")
+	if err == nil {
+		err = checkKeys("Direct Routing call", row.ID, row.StartDateTime)
+	}
+	if err != nil {
+		return row, Report{}, err
+	}
+	return row, rep, nil
+}
+
+// usageKeys are the properties without which a report row cannot be stored:
+// it is keyed on id and partitioned on its start.
+var usageKeys = []string{"", "id", "startDateTime"}
+
+// decodeUsage decodes one report row (small and few: no fast path) into row.
+func decodeUsage(raw []byte, row any, kind string) (Report, error) {
+	rep, err := decodeTolerant(raw, row, "", usageKeys)
+	if err != nil {
+		return Report{}, fmt.Errorf("decode %s %s: %w: %v", kind, peekID(raw), ErrInvalidRecord, err)
+	}
+	return rep, nil
 }
 
 // checkKeys refuses a record without the fields every row needs.
@@ -49,8 +87,8 @@ func FlattenPstnCall(tenantID string, r schemas.PstnCallLogRow) schemas.PstnCall
 		StartDateTime:      r.StartDateTime.Time,
 		EndDateTime:        r.EndDateTime.Time,
 		DurationSeconds:    r.Duration,
-		Charge:             r.Charge.Ptr(),
-		ConnectionCharge:   r.ConnectionCharge.Ptr(),
+		Charge:             r.Charge.Column(),
+		ConnectionCharge:   r.ConnectionCharge.Column(),
 		Currency:           str(r.Currency),
 		CallType:           str(r.CallType),
 		CalleeNumber:       str(r.CalleeNumber),

@@ -3,6 +3,8 @@ package transform_test
 import (
 	"encoding/json"
 	"errors"
+	"math/big"
+	"reflect"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/schemas"
@@ -31,7 +33,7 @@ func TestFlattenPstnCall(t *testing.T) {
 		*got.DurationSeconds != 219 || got.LicenseCapability != "MCOPSTNU" || got.DestinationContext != "" {
 		t.Errorf("FlattenPstnCall = %+v", got)
 	}
-	if got.Charge == nil || *got.Charge != 0 || got.ConnectionCharge == nil || *got.ConnectionCharge != 0 {
+	if got.Charge == nil || *got.Charge != (schemas.Decimal128{}) || got.ConnectionCharge == nil || *got.ConnectionCharge != (schemas.Decimal128{}) {
 		t.Errorf("charges = %v/%v, want exact zero (not NULL)", got.Charge, got.ConnectionCharge)
 	}
 	if s := got.StartDateTime.Format("2006-01-02T15:04:05.999999Z"); s != "2019-11-01T00:00:08.258993Z" {
@@ -54,39 +56,76 @@ func TestFlattenDirectRoutingCall(t *testing.T) {
 	}
 }
 
+// TestDecimalCharges: charges are exact to 18 fractional digits, through
+// the column's 16-byte two's complement too; beyond DECIMAL(38,18) a charge is
+// NULL and counted, and the row stored.
 func TestDecimalCharges(t *testing.T) {
 	tests := []struct {
-		json   string
-		want   int64
-		wantOK bool
+		charge string
+		want   string // "NULL": stored as NULL and counted
 	}{
-		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":0.1}`, 100_000, true},
-		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":1.234567}`, 1_234_567, true},
-		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":"0.0135"}`, 13_500, true},
-		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":-2.5e-3}`, -2_500, true},
-		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":0.1234567}`, 0, false},
-		{`{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":1e30}`, 0, false},
+		{`0.1`, "0.100000000000000000"},
+		{`1.234567`, "1.234567000000000000"},
+		{`"0.0135"`, "0.013500000000000000"},
+		{`-2.5e-3`, "-0.002500000000000000"},
+		{`0.1234567`, "0.123456700000000000"}, // 7 digits: refused by the DECIMAL(18,6) of old
+		{`0.21000000000000002`, "0.210000000000000020"},
+		{`-1`, "-1.000000000000000000"},
+		{`99999999999999999999.999999999999999999`, "99999999999999999999.999999999999999999"},
+		{`-99999999999999999999.999999999999999999`, "-99999999999999999999.999999999999999999"},
+		{`0.1234567890123456789`, "NULL"},
+		{`1e30`, "NULL"},
+		{`"twelve"`, "NULL"},
 	}
 	for _, tt := range tests {
-		row, err := transform.DecodePstnCall([]byte(tt.json))
-		if (err == nil) != tt.wantOK {
-			t.Errorf("DecodePstnCall(%s) error = %v, want ok=%v", tt.json, err, tt.wantOK)
+		raw := `{"id":"a","startDateTime":"2026-01-01T00:00:00Z","charge":` + tt.charge + `}`
+		row, rep, err := transform.DecodePstnCallWithReport([]byte(raw))
+		if err != nil {
+			t.Errorf("DecodePstnCallWithReport(%s) = %v, want the row stored", raw, err)
 			continue
 		}
-		if tt.wantOK && row.Charge.Unscaled != tt.want {
-			t.Errorf("DecodePstnCall(%s).Charge = %d, want %d (×10^-6)", tt.json, row.Charge.Unscaled, tt.want)
+		if got := row.Charge.String(); got != tt.want || (rep.Invalid["charge"] == 1) != (tt.want == "NULL") {
+			t.Errorf("DecodePstnCallWithReport(%s).Charge = %s, report %+v, want %s", raw, got, rep, tt.want)
+		}
+		stored := "NULL"
+		if col := transform.FlattenPstnCall("t", row).Charge; col != nil {
+			stored = col.String()
+		}
+		if stored != tt.want {
+			t.Errorf("FlattenPstnCall(%s).Charge = %s, want %s", raw, stored, tt.want)
 		}
 	}
 	// 0.1 + 0.2 is exactly 0.3 in the lake's DECIMAL, unlike in a double.
 	a, _ := schemas.ParseDecimal("0.1")
 	b, _ := schemas.ParseDecimal("0.2")
-	if sum := (schemas.Decimal{Unscaled: a.Unscaled + b.Unscaled, Valid: true}).String(); sum != "0.300000" {
-		t.Errorf("0.1 + 0.2 = %s, want 0.300000", sum)
+	if sum := (schemas.Decimal{Unscaled: new(big.Int).Add(a.Unscaled, b.Unscaled)}).String(); sum != "0.300000000000000000" {
+		t.Errorf("0.1 + 0.2 = %s, want 0.3", sum)
+	}
+}
+
+// TestDecodeUsage_Tolerant: a report row with a value that does not convert
+// is stored with it NULL and counted, and unknown properties are counted.
+func TestDecodeUsage_Tolerant(t *testing.T) {
+	raw := `{"id":"x","startDateTime":"2026-01-01T00:00:00Z","endDateTime":"later","duration":12.5,"successfulCall":"yes",
+		"finalSipCode":1e400,"callType":7,"otherPartyCountryCode":"fr","@odata.type":"#x"}`
+	row, rep, err := transform.DecodeDirectRoutingCallWithReport([]byte(raw))
+	if err != nil {
+		t.Fatalf("DecodeDirectRoutingCallWithReport = %v, want the row stored", err)
+	}
+	if row.ID != "x" || !row.EndDateTime.IsZero() || row.Duration != nil || row.SuccessfulCall != nil || row.FinalSipCode != nil || row.CallType != nil {
+		t.Errorf("DecodeDirectRoutingCallWithReport = %+v, want the bad values NULL", row)
+	}
+	want := transform.Report{
+		Invalid: map[string]int{"endDateTime": 1, "duration": 1, "successfulCall": 1, "finalSipCode": 1, "callType": 1},
+		Unknown: map[string]int{"otherPartyCountryCode": 1},
+	}
+	if !reflect.DeepEqual(rep, want) {
+		t.Errorf("DecodeDirectRoutingCallWithReport report = %+v, want %+v", rep, want)
 	}
 }
 
 func TestDecodeUsage_Invalid(t *testing.T) {
-	for _, raw := range []string{`{"startDateTime":"2026-01-01T00:00:00Z"}`, `{"id":"x"}`, `{"id":"x","startDateTime":"soon"}`, `[`} {
+	for _, raw := range []string{`{"startDateTime":"2026-01-01T00:00:00Z"}`, `{"id":"x"}`, `{"id":"x","startDateTime":"soon"}`, `{"id":5,"startDateTime":"2026-01-01T00:00:00Z"}`, `[`, `[]`} {
 		if _, err := transform.DecodeDirectRoutingCall([]byte(raw)); !errors.Is(err, transform.ErrInvalidRecord) {
 			t.Errorf("DecodeDirectRoutingCall(%s) = %v, want ErrInvalidRecord", raw, err)
 		}
