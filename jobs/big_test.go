@@ -150,6 +150,28 @@ func TestRun_BigRecord(t *testing.T) {
 	check("media_streams", render(readTable[schemas.MediaStreamRow](t, dest, schemas.TableMediaStreams)), render(want.MediaStreams))
 	check("participants", render(readTable[schemas.ParticipantRow](t, dest, schemas.TableParticipants)), render(want.Participants))
 	check("call_records", render(readTable[schemas.CallRecordRow](t, dest, schemas.TableCallRecords)), render([]schemas.CallRecordRow{want.CallRecord}))
+
+	// Archived in pieces, which put together are what Graph served, and
+	// from which replay rebuilds the same rows.
+	arch := archived(t, dest)
+	if len(arch) != 1 {
+		t.Fatalf("the archive holds %d versions, want the record's one", len(arch))
+	}
+	for _, raw := range arch {
+		if !sameRecord(raw, all) {
+			t.Error("the archived record differs from what Graph served")
+		}
+	}
+	if n := countRows[schemas.RawCallRecordRow](t, dest, schemas.TableRawCallRecords); n < len(all)/schemas.RawPieceBytes {
+		t.Errorf("the record of %d bytes is archived in %d rows, want pieces of at most %d bytes", len(all), n, schemas.RawPieceBytes)
+	}
+	before := lakeRows(t, dest)
+	removeTables(t, dest)
+	cfg.GraphURL, cfg.Credential, cfg.From, cfg.To = "", nil, time.Time{}, time.Time{}
+	if _, err := jobs.Replay(t.Context(), cfg, nil); err != nil {
+		t.Fatalf("Replay: %v", err)
+	}
+	diffLakes(t, "replay of the big record", lakeRows(t, dest), before)
 }
 
 // render turns rows into comparable text, as read back from Parquet (an empty

@@ -434,6 +434,24 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 	}, nil
 }
 
+// archive writes raw into the raw archive as row: whole, or in pieces when
+// it is large (one piece at a time, so that the writer never holds a
+// second copy of a large record).
+func archive(w *load.FileWriter[schemas.RawCallRecordRow], row schemas.RawCallRecordRow, raw []byte) error {
+	if len(raw) <= schemas.RawPieceFrom {
+		row.JSON, row.Pieces = raw, 1
+		return w.Write([]schemas.RawCallRecordRow{row})
+	}
+	pieces := schemas.RawPieces(raw)
+	for i, p := range pieces {
+		row.Piece, row.Pieces, row.JSONPiece = int32(i), int32(len(pieces)), string(p)
+		if err := w.Write([]schemas.RawCallRecordRow{row}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // rawKey is what the raw archive keeps once: a version of a call record.
 type rawKey struct {
 	id      string
@@ -554,6 +572,19 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 			version, rep := j.rows.CallRecord.Version, j.rep
 			if j.big != nil {
 				version, rep = j.big.Version(), j.big.Report()
+			}
+			if k := (rawKey{j.id, version}); w.raw != nil && !archived[k] {
+				// First, so that a large payload is not held
+				// past its rows.
+				archived[k] = true
+				err = archive(w.raw, schemas.RawCallRecordRow{
+					TenantID: r.cfg.TenantID, CallRecordID: j.id, Version: version, FetchedAt: r.cfg.Now().UTC(),
+				}, j.raw)
+			}
+			j.raw = nil
+			switch {
+			case err != nil:
+			case j.big != nil:
 				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
 					if err := w.add(rows, last); err != nil {
 						return err
@@ -561,20 +592,9 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 					return w.flush() // each batch's pages to the file, not memory
 				})
 				j.big = nil
-			} else {
+			default:
 				err = w.add(j.rows, true)
 			}
-			if err == nil && w.raw != nil {
-				k := rawKey{j.id, version}
-				if !archived[k] {
-					archived[k] = true
-					err = w.raw.Write([]schemas.RawCallRecordRow{{
-						TenantID: r.cfg.TenantID, CallRecordID: j.id, Version: version,
-						FetchedAt: r.cfg.Now().UTC(), JSON: j.raw,
-					}})
-				}
-			}
-			j.raw = nil
 			if err != nil {
 				p.fail(fmt.Errorf("write call record %s: %w", j.id, err))
 				continue
@@ -701,7 +721,10 @@ func newCallRecordWriters(opts load.ParquetOptions, has func(table string) bool)
 
 // rawOptions are opts for a raw archive's file.
 func rawOptions(opts load.ParquetOptions) load.ParquetOptions {
-	opts.NoPageStatistics = true
+	opts.BlobColumns = []string{"json", "json_piece"}
+	// Its compressed pages wait on disk: a day's payloads are the
+	// largest of a partition's files.
+	opts.SpillPages = true
 	return opts
 }
 

@@ -200,18 +200,46 @@ func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables [
 		return nil, err
 	}
 	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(latest), func(add func(string, []byte) error) error {
-		return load.ReadParquet(path, carryBatch[schemas.RawCallRecordRow](), func(rows []schemas.RawCallRecordRow) error {
+		type partial struct {
+			next int32 // the piece expected next
+			json []byte
+		}
+		pieces := map[rawKey]*partial{} // records archived in pieces, being put together
+		err := load.ReadParquet(path, carryBatch[schemas.RawCallRecordRow](), func(rows []schemas.RawCallRecordRow) error {
 			for _, row := range rows {
-				if row.Version != latest[row.CallRecordID] || stored[row.CallRecordID] > row.Version {
+				id := row.CallRecordID
+				if v, ok := latest[id]; !ok || row.Version != v || stored[id] > row.Version {
 					continue
 				}
-				delete(latest, row.CallRecordID) // once, should the archive hold it twice
-				if err := add(row.CallRecordID, bytes.Clone(row.JSON)); err != nil {
+				raw := bytes.Clone(row.JSON)
+				if row.Pieces > 1 {
+					k := rawKey{id, row.Version}
+					p := pieces[k]
+					if p == nil {
+						p = &partial{json: make([]byte, 0, int(row.Pieces)*schemas.RawPieceBytes)}
+						pieces[k] = p
+					}
+					if row.Piece != p.next {
+						continue // archived twice; a gap is caught below
+					}
+					p.json, p.next = append(p.json, row.JSONPiece...), p.next+1
+					if p.next < row.Pieces {
+						continue
+					}
+					raw = p.json
+					delete(pieces, k)
+				}
+				delete(latest, id) // once, should the archive hold it twice
+				if err := add(id, raw); err != nil {
 					return err
 				}
 			}
 			return nil
 		})
+		for k := range pieces {
+			return fmt.Errorf("the archive of %s holds %s version %d in part only", date, k.id, k.version)
+		}
+		return err
 	}, log)
 	if err != nil {
 		return nil, err

@@ -46,16 +46,28 @@ func archived(t *testing.T, dest string) map[[2]any][]byte {
 	out := map[[2]any][]byte{}
 	files, _ := filepath.Glob(filepath.Join(dest, schemas.TableRawCallRecords, "dt=*", "*.parquet"))
 	for _, f := range files {
+		var pieces []byte // of the record being put together
 		err := load.ReadParquet(f, 16, func(rows []schemas.RawCallRecordRow) error {
 			for _, r := range rows {
 				k := [2]any{r.CallRecordID, r.Version}
-				if _, dup := out[k]; dup {
-					t.Errorf("%s version %d archived twice", r.CallRecordID, r.Version)
-				}
 				if r.TenantID != tenant || r.FetchedAt.IsZero() {
 					t.Errorf("%s version %d: tenant %q fetched_at %v", r.CallRecordID, r.Version, r.TenantID, r.FetchedAt)
 				}
-				out[k] = bytes.Clone(r.JSON)
+				json := bytes.Clone(r.JSON)
+				if r.Pieces > 1 { // consecutive, in order
+					if r.JSON != nil || int(r.Piece) >= int(r.Pieces) || (r.Piece == 0) != (pieces == nil) {
+						t.Errorf("%s version %d: piece %d of %d out of order", r.CallRecordID, r.Version, r.Piece, r.Pieces)
+					}
+					pieces = append(pieces, r.JSONPiece...)
+					if r.Piece < r.Pieces-1 {
+						continue
+					}
+					json, pieces = pieces, nil
+				}
+				if _, dup := out[k]; dup {
+					t.Errorf("%s version %d archived twice", r.CallRecordID, r.Version)
+				}
+				out[k] = json
 			}
 			return nil
 		})

@@ -9,7 +9,6 @@ import (
 	"slices"
 
 	"github.com/parquet-go/parquet-go"
-	"github.com/parquet-go/parquet-go/compress/zstd"
 )
 
 // Defaults for ParquetOptions fields left at zero.
@@ -50,11 +49,12 @@ type ParquetOptions struct {
 	CreatedBy string
 	// Metadata is written to the footer's key/value metadata of every file.
 	Metadata map[string]string
-	// NoPageStatistics leaves min/max out of the page headers, for a table
-	// of large values (the raw archive's JSON): its pages hold a value or
-	// two each, and their headers, which are not compressed, would hold
-	// them twice more. The column chunks keep their statistics.
-	NoPageStatistics bool
+	// BlobColumns are columns of large values (the raw archive's JSON),
+	// written without min/max anywhere: their pages hold a value or two
+	// each, and page headers (not compressed), column chunk statistics and
+	// the writer's memory would otherwise hold each bound value in full,
+	// twice (a 120 MiB record cost 240 MiB more).
+	BlobColumns []string
 }
 
 func (o ParquetOptions) withDefaults() ParquetOptions {
@@ -194,7 +194,7 @@ func (w *FileWriter[T]) write(rows []T) (err error) {
 
 // zstdCodec is shared by every writer: a codec keeps a pool of encoders, and
 // a new codec per file made a new encoder (and its tables) for every file.
-var zstdCodec = &zstd.Codec{}
+var zstdCodec = &pageZstd{}
 
 // createdBy sets the footer's created_by verbatim.
 type createdBy string
@@ -217,8 +217,8 @@ func (w *FileWriter[T]) open() (err error) {
 		parquet.Compression(zstdCodec),
 		parquet.MaxRowsPerRowGroup(w.opts.MaxRowsPerRowGroup),
 	}
-	if w.opts.NoPageStatistics {
-		options = append(options, parquet.DataPageStatistics(false))
+	for _, c := range w.opts.BlobColumns {
+		options = append(options, parquet.SkipPageBounds(c), parquet.SkipPageStatistics(c))
 	}
 	if w.opts.SpillPages {
 		options = append(options, parquet.ColumnPageBuffers(parquet.NewFileBufferPool(w.pageDir, "page-*")))

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -218,5 +219,30 @@ func TestListElementsNullable(t *testing.T) {
 	}
 	if lists == 0 {
 		t.Fatal("no LIST column found: the walk checks nothing")
+	}
+}
+
+func TestRawPieces(t *testing.T) {
+	// Multi-byte characters across every piece boundary.
+	raw := []byte(strings.Repeat("aé€😀", schemas.RawPieceBytes/3))
+	pieces := schemas.RawPieces(raw)
+	if len(pieces) < 3 {
+		t.Fatalf("%d pieces of %d bytes, want several", len(pieces), len(raw))
+	}
+	var joined []byte
+	for i, p := range pieces {
+		if !utf8.Valid(p) {
+			t.Errorf("piece %d is not valid UTF-8", i)
+		}
+		if len(p) > schemas.RawPieceBytes || len(p) < schemas.RawPieceBytes-4 && i < len(pieces)-1 {
+			t.Errorf("piece %d has %d bytes", i, len(p))
+		}
+		joined = append(joined, p...)
+	}
+	if !bytes.Equal(joined, raw) {
+		t.Error("the pieces concatenated differ from the input")
+	}
+	if n := len(schemas.RawPieces([]byte("{}"))); n != 1 {
+		t.Errorf("a small record in %d pieces", n)
 	}
 }
