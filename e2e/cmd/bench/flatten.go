@@ -52,6 +52,11 @@ func (f *flattenResult) check() []string {
 			out = append(out, fmt.Sprintf("flatten: %s has %d rows from ours, %d from DuckDB", t, f.Ours.Rows[t], f.DuckDB.Rows[t]))
 		}
 	}
+	for _, t := range tableOrder {
+		if len(f.Replay.Rows) > 0 && f.Replay.Rows[t] != f.Ours.Rows[t] {
+			out = append(out, fmt.Sprintf("flatten: %s has %d rows after replay, %d from the import", t, f.Replay.Rows[t], f.Ours.Rows[t]))
+		}
+	}
 	if f.Ours.Rows["call_records"] != f.Records {
 		out = append(out, fmt.Sprintf("flatten: call_records has %d rows, the input %d records", f.Ours.Rows["call_records"], f.Records))
 	}
@@ -138,27 +143,32 @@ func benchFlatten(ctx context.Context, o options) (*flattenResult, error) {
 		return nil, err
 	}
 	defer db.Close()
-	res.Ours.Rows, res.DuckDB.Rows = map[string]int64{}, map[string]int64{}
+	res.Ours.Rows, res.DuckDB.Rows, res.Replay.Rows = map[string]int64{}, map[string]int64{}, map[string]int64{}
 	res.Columns = map[string][2]int{}
 	for _, t := range tableOrder {
 		var cols [2]int
-		for i, root := range []string{oursOut, duckOut} {
+		for i, root := range []string{oursOut, duckOut, archOut} {
 			glob := filepath.Join(root, t, "*", "*.parquet")
 			var n int64
 			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM read_parquet('%s')", glob)).Scan(&n); err != nil {
 				return nil, fmt.Errorf("count %s: %w", glob, err)
 			}
+			switch i {
+			case 0:
+				res.Ours.Rows[t] = n
+			case 1:
+				res.DuckDB.Rows[t] = n
+			case 2: // the replayed tables
+				res.Replay.Rows[t] = n
+				continue
+			}
 			if err := db.QueryRowContext(ctx, fmt.Sprintf("SELECT count(*) FROM (DESCRIBE SELECT * FROM read_parquet('%s', hive_partitioning = false))", glob)).Scan(&cols[i]); err != nil {
 				return nil, fmt.Errorf("columns %s: %w", glob, err)
-			}
-			if i == 0 {
-				res.Ours.Rows[t] = n
-			} else {
-				res.DuckDB.Rows[t] = n
 			}
 		}
 		res.Columns[t] = cols
 	}
+	res.Archived.Rows = res.Replay.Rows // the import's tables, which the replay rebuilt (row for row: jobs' TestReplay)
 	res.RowsMatch = len(res.check()) == 0
 	return res, nil
 }
