@@ -36,6 +36,30 @@ func (g *gen) single(k string, lo, hi, pNull float64) {
 	}
 }
 
+// mostly maps v in [0, 1) onto [lo, hi) so that the share of it falls
+// below good and the rest above: a quality metric is mostly good, with a
+// tail of bad streams (real tenants see a few percent of poor streams).
+func mostly(v, lo, good, hi, share float64) float64 {
+	if v < share {
+		return lo + v/share*(good-lo)
+	}
+	return good + (v-share)/(1-share)*(hi-good)
+}
+
+// singleMostly is single with mostly's shape: share of the values in
+// [lo, good), the rest in [good, hi).
+func (g *gen) singleMostly(k string, lo, good, hi, share, pNull float64) {
+	u, v := g.r.Float64(), g.r.Float64()
+	switch {
+	case u < pNull:
+		g.w.null(k)
+	case u < pNull+0.006:
+		g.w.str(k, specialFloats[int(v*3)])
+	default:
+		g.w.f32(k, math.Round(mostly(v, lo, good, hi, share)*1e6)/1e6)
+	}
+}
+
 // ratio writes a nullable fraction, usually 0 or small.
 func (g *gen) ratio(k string, pNull float64) {
 	u, v := g.r.Float64(), g.r.Float64()
@@ -77,13 +101,18 @@ func (g *gen) writeMs(k string, msv, x float64) {
 
 // msPair writes an average and a maximum duration, max >= average.
 func (g *gen) msPair(kAvg, kMax string, lo, hi, pNull float64) {
+	g.msPairMostly(kAvg, kMax, lo, hi, hi, 1, pNull)
+}
+
+// msPairMostly is msPair with mostly's shape for the average.
+func (g *gen) msPairMostly(kAvg, kMax string, lo, good, hi, share, pNull float64) {
 	u, v, x, y := g.r.Float64(), g.r.Float64(), g.r.Float64(), g.r.Float64()
 	if u < pNull {
 		g.w.null(kAvg)
 		g.w.null(kMax)
 		return
 	}
-	avg := lo + v*(hi-lo)
+	avg := mostly(v, lo, good, hi, share)
 	g.writeMs(kAvg, avg, 0.5)
 	g.writeMs(kMax, avg*(1+2*y)+1, x)
 }
@@ -102,7 +131,8 @@ func (g *gen) ratioPair(kAvg, kMax string, pNull float64) {
 		g.w.int(kAvg, 0)
 		g.w.f32(kMax, math.Round(math.Pow(y, 6)*1e6)/1e6)
 	default:
-		avg := math.Round(math.Pow(v, 4)*1e6) / 1e6
+		// Mostly under 3%, a tail up to 50%.
+		avg := math.Round(mostly((v-0.45)/0.55, 0, 0.03, 0.5, 0.985)*1e6) / 1e6
 		g.w.f32(kAvg, avg)
 		g.w.f32(kMax, math.Min(1, math.Round((avg+(1-avg)*math.Pow(y, 3))*1e6)/1e6))
 	}
@@ -829,13 +859,13 @@ func writeStream(g *gen, dir string, audio bool, segStart, segEnd time.Time) {
 		}
 		w.enum("audioCodec", codec)
 		w.null("videoCodec")
-		g.single("averageAudioDegradation", 0, 3.5, 0.3)
+		g.singleMostly("averageAudioDegradation", 0, 0.8, 3.5, 0.985, 0.3)
 	} else {
 		w.null("audioCodec")
 		w.enum("videoCodec", pick(g.r, videoCodecs))
 		w.null("averageAudioDegradation")
 	}
-	g.msPair("averageJitter", "maxJitter", 1, 40, 0.1)
+	g.msPairMostly("averageJitter", "maxJitter", 1, 20, 120, 0.985, 0.1)
 	g.ratioPair("averagePacketLossRate", "maxPacketLossRate", 0.1)
 	if audio {
 		g.ratioPair("averageRatioOfConcealedSamples", "maxRatioOfConcealedSamples", 0.3)
