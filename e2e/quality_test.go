@@ -146,4 +146,25 @@ func checkQuality(t *testing.T, db *sql.DB, dest string, want expected) {
 	if v := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "media_streams")+" WHERE quality_rules_version IS NULL"); v != 0 {
 		t.Errorf("%d streams without quality_rules_version", v)
 	}
+
+	// The per-call rollups of call_records add up to the same.
+	rollups := map[string]int{
+		"sum(segment_count)":                       want.segments,
+		"sum(stream_count)":                        want.streams,
+		"sum(audio_poor_streams)":                  wantQ["main-audio poor"],
+		"sum(audio_unclassified_streams)":          wantQ["main-audio unclassified"],
+		"sum(audio_streams)":                       wantQ["main-audio good"] + wantQ["main-audio poor"] + wantQ["main-audio unclassified"],
+		"sum(video_poor_streams)":                  wantQ["main-video poor"],
+		"sum(video_streams)":                       wantQ["main-video good"] + wantQ["main-video poor"] + wantQ["main-video unclassified"],
+		"sum(screen_sharing_poor_streams)":         wantQ["applicationsharing-video poor"],
+		"sum(screen_sharing_unclassified_streams)": wantQ["applicationsharing-video unclassified"] + wantQ["applicationsharing unclassified"],
+	}
+	for expr, n := range rollups {
+		if got := scan[int](t, db, "SELECT CAST("+expr+" AS BIGINT) FROM "+table(dest, "call_records")); got != n {
+			t.Errorf("call_records %s = %d, want %d", expr, got, n)
+		}
+	}
+	if bad := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "call_records")+" c JOIN (SELECT call_record_id, max(average_jitter_ms) AS j FROM "+table(dest, "media_streams")+" GROUP BY 1) s USING (call_record_id) WHERE c.worst_average_jitter_ms IS DISTINCT FROM s.j"); bad != 0 {
+		t.Errorf("%d call records whose worst_average_jitter_ms is not their streams' highest", bad)
+	}
 }

@@ -34,6 +34,31 @@ type CallRecordRow struct {
 	SessionCount                 int32         `parquet:"session_count"`
 	ParticipantCount             int32         `parquet:"participant_count"`
 	DurationSeconds              *float64      `parquet:"duration_seconds,optional"`
+	CallRollup
+}
+
+// CallRollup sums a call record's sessions, segments and streams up, so
+// that a per-call question needs no join. Streams are counted by the
+// classifier of their media line (media_streams.quality): audio
+// (main-audio), video (main-video), screen sharing (applicationsharing-video
+// and applicationsharing, whose RDP streams are always unclassified).
+type CallRollup struct {
+	SegmentCount                     int32    `parquet:"segment_count"`
+	StreamCount                      int32    `parquet:"stream_count" doc:"every stream, data channels included"`
+	AudioStreams                     int32    `parquet:"audio_streams"`
+	AudioPoorStreams                 int32    `parquet:"audio_poor_streams"`
+	AudioUnclassifiedStreams         int32    `parquet:"audio_unclassified_streams"`
+	VideoStreams                     int32    `parquet:"video_streams"`
+	VideoPoorStreams                 int32    `parquet:"video_poor_streams"`
+	VideoUnclassifiedStreams         int32    `parquet:"video_unclassified_streams"`
+	ScreenSharingStreams             int32    `parquet:"screen_sharing_streams"`
+	ScreenSharingPoorStreams         int32    `parquet:"screen_sharing_poor_streams"`
+	ScreenSharingUnclassifiedStreams int32    `parquet:"screen_sharing_unclassified_streams"`
+	WorstAverageRoundTripTimeMS      *float64 `parquet:"worst_average_round_trip_time_ms,optional" doc:"the highest average_round_trip_time_ms of the call's streams"`
+	WorstAverageJitterMS             *float64 `parquet:"worst_average_jitter_ms,optional" doc:"the highest average_jitter_ms of the call's streams"`
+	WorstAveragePacketLossRate       *float64 `parquet:"worst_average_packet_loss_rate,optional" doc:"the highest average_packet_loss_rate of the call's streams"`
+	AnySegmentFailed                 bool     `parquet:"any_segment_failed" doc:"whether a segment of the call carries failure information"`
+	QualityRulesVersion              string   `parquet:"quality_rules_version,optional,dict" doc:"the stream classification rules the counts were computed with"`
 }
 
 // SessionRow is one row of table sessions.

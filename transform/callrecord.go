@@ -107,10 +107,11 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 		out.MediaStreams = make([]schemas.MediaStreamRow, 0, streams)
 	}
 	var a slab
+	var sum rollup
 	for si := range rec.Sessions {
-		flattenSession(&out, &a, tenantID, &rec, si, &rec.Sessions[si])
+		flattenSession(&out, &a, &sum, tenantID, &rec, si, &rec.Sessions[si])
 	}
-	out.CallRecord = callRecordRow(tenantID, rec, len(rec.Sessions))
+	out.CallRecord = callRecordRow(tenantID, rec, len(rec.Sessions), &sum)
 	out.Participants = participantRows(tenantID, rec)
 	return out
 }
@@ -193,12 +194,13 @@ func (b *BigCallRecord) session(i int, rep *Report) (schemas.Session, error) {
 func (b *BigCallRecord) Rows(tenantID string, batchStreams int, fn func(rows schemas.CallRecordRows, last bool) error) error {
 	var out schemas.CallRecordRows
 	var a slab
+	var sum rollup
 	for i := range b.sessions {
 		s, err := b.session(i, nil) // counted by DecodeBigCallRecord
 		if err != nil {
 			return err
 		}
-		flattenSession(&out, &a, tenantID, &b.head, i, &s)
+		flattenSession(&out, &a, &sum, tenantID, &b.head, i, &s)
 		if len(out.Media)+len(out.MediaStreams) >= batchStreams && i+1 < len(b.sessions) {
 			if err := fn(out, false); err != nil {
 				return err
@@ -206,13 +208,14 @@ func (b *BigCallRecord) Rows(tenantID string, batchStreams int, fn func(rows sch
 			out, a = schemas.CallRecordRows{}, slab{}
 		}
 	}
-	out.CallRecord = callRecordRow(tenantID, b.head, len(b.sessions))
+	out.CallRecord = callRecordRow(tenantID, b.head, len(b.sessions), &sum)
 	out.Participants = participantRows(tenantID, b.head)
 	return fn(out, true)
 }
 
-// callRecordRow is the call_records row of rec, which has sessions sessions.
-func callRecordRow(tenantID string, rec schemas.CallRecord, sessions int) schemas.CallRecordRow {
+// callRecordRow is the call_records row of rec, which has sessions sessions
+// summed up in sum.
+func callRecordRow(tenantID string, rec schemas.CallRecord, sessions int, sum *rollup) schemas.CallRecordRow {
 	cr := schemas.CallRecordRow{
 		TenantID:             tenantID,
 		CallRecordID:         rec.ID,
@@ -225,7 +228,9 @@ func callRecordRow(tenantID string, rec schemas.CallRecord, sessions int) schema
 		JoinWebURL:           str(rec.JoinWebURL),
 		SessionCount:         int32(sessions),
 		ParticipantCount:     int32(len(rec.ParticipantsV2)),
+		CallRollup:           sum.CallRollup,
 	}
+	cr.QualityRulesVersion = QualityRulesVersion
 	if !rec.EndDateTime.IsZero() {
 		d := rec.EndDateTime.Sub(rec.StartDateTime.Time).Seconds()
 		cr.DurationSeconds = &d
@@ -239,7 +244,7 @@ func callRecordRow(tenantID string, rec schemas.CallRecord, sessions int) schema
 }
 
 // flattenSession appends the rows of s, session si of rec, to out.
-func flattenSession(out *schemas.CallRecordRows, a *slab, tenantID string, rec *schemas.CallRecord, si int, s *schemas.Session) {
+func flattenSession(out *schemas.CallRecordRows, a *slab, sum *rollup, tenantID string, rec *schemas.CallRecord, si int, s *schemas.Session) {
 	sr := schemas.SessionRow{
 		TenantID:          tenantID,
 		CallRecordID:      rec.ID,
@@ -271,6 +276,7 @@ func flattenSession(out *schemas.CallRecordRows, a *slab, tenantID string, rec *
 			CalleeEndpoint:    schemas.CalleeEndpoint(endpoint(g.Callee)),
 		}
 		gr.FailureReason, gr.FailureStage = failure(g.FailureInfo)
+		sum.segment(g.FailureInfo != nil)
 		out.Segments = append(out.Segments, gr)
 
 		for mi, m := range g.Media {
@@ -293,6 +299,7 @@ func flattenSession(out *schemas.CallRecordRows, a *slab, tenantID string, rec *
 			for ti, st := range m.Streams {
 				metrics := a.metrics(st)
 				quality, poorDueTo := ClassifyStream(mr.MediaLabel, &metrics)
+				sum.stream(mr.MediaLabel, quality, &metrics)
 				out.MediaStreams = append(out.MediaStreams, schemas.MediaStreamRow{
 					TenantID:            tenantID,
 					CallRecordID:        rec.ID,
@@ -320,6 +327,50 @@ func flattenSession(out *schemas.CallRecordRows, a *slab, tenantID string, rec *
 			}
 		}
 	}
+}
+
+// rollup sums a record's segments and streams up as they are flattened
+// (a large record's a few sessions at a time).
+type rollup struct{ schemas.CallRollup }
+
+func (r *rollup) segment(failed bool) {
+	r.SegmentCount++
+	r.AnySegmentFailed = r.AnySegmentFailed || failed
+}
+
+func (r *rollup) stream(label, quality string, m *schemas.StreamMetrics) {
+	r.StreamCount++
+	var streams, poor, unclassified *int32
+	switch label {
+	case "main-audio":
+		streams, poor, unclassified = &r.AudioStreams, &r.AudioPoorStreams, &r.AudioUnclassifiedStreams
+	case "main-video":
+		streams, poor, unclassified = &r.VideoStreams, &r.VideoPoorStreams, &r.VideoUnclassifiedStreams
+	case "applicationsharing-video", "applicationsharing":
+		streams, poor, unclassified = &r.ScreenSharingStreams, &r.ScreenSharingPoorStreams, &r.ScreenSharingUnclassifiedStreams
+	}
+	if streams != nil {
+		*streams++
+		switch quality {
+		case QualityPoor:
+			*poor++
+		case QualityUnclassified:
+			*unclassified++
+		}
+	}
+	r.WorstAverageRoundTripTimeMS = worst(r.WorstAverageRoundTripTimeMS, m.AverageRoundTripTimeMS)
+	r.WorstAverageJitterMS = worst(r.WorstAverageJitterMS, m.AverageJitterMS)
+	r.WorstAveragePacketLossRate = worst(r.WorstAveragePacketLossRate, m.AveragePacketLossRate)
+}
+
+// worst is the larger of two optional values (a new pointer: the row's
+// values come from a slab that a large record's batches reuse).
+func worst(a, b *float64) *float64 {
+	if b == nil || a != nil && *a >= *b {
+		return a
+	}
+	v := *b
+	return &v
 }
 
 // participantRows are the participants rows of rec.
