@@ -6,14 +6,6 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
-// DecodePstnCall parses one pstnCallLogRow. A row without id or start cannot be
-// keyed or partitioned and is refused. It is DecodePstnCallWithReport without
-// the report.
-func DecodePstnCall(raw []byte) (schemas.PstnCallLogRow, error) {
-	row, _, err := DecodePstnCallWithReport(raw)
-	return row, err
-}
-
 // DecodePstnCallWithReport parses one pstnCallLogRow as
 // DecodeCallRecordWithReport parses a call record: a value that does not
 // convert is NULL and counted, an unknown property counted, and only a row
@@ -28,13 +20,6 @@ func DecodePstnCallWithReport(raw []byte) (schemas.PstnCallLogRow, Report, error
 		return row, Report{}, err
 	}
 	return row, rep, nil
-}
-
-// DecodeDirectRoutingCall parses one directRoutingLogRow. It is
-// DecodeDirectRoutingCallWithReport without the report.
-func DecodeDirectRoutingCall(raw []byte) (schemas.DirectRoutingLogRow, error) {
-	row, _, err := DecodeDirectRoutingCallWithReport(raw)
-	return row, err
 }
 
 // DecodeDirectRoutingCallWithReport is DecodePstnCallWithReport for a

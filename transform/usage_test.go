@@ -24,7 +24,7 @@ func firstRow(t *testing.T, path string) []byte {
 }
 
 func TestFlattenPstnCall(t *testing.T) {
-	row, err := transform.DecodePstnCall(firstRow(t, "testdata/usage/pstn-page.json"))
+	row, _, err := transform.DecodePstnCallWithReport(firstRow(t, "testdata/usage/pstn-page.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestFlattenPstnCall(t *testing.T) {
 }
 
 func TestFlattenDirectRoutingCall(t *testing.T) {
-	row, err := transform.DecodeDirectRoutingCall(firstRow(t, "testdata/usage/directrouting-page.json"))
+	row, _, err := transform.DecodeDirectRoutingCallWithReport(firstRow(t, "testdata/usage/directrouting-page.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +126,8 @@ func TestDecodeUsage_Tolerant(t *testing.T) {
 
 func TestDecodeUsage_Invalid(t *testing.T) {
 	for _, raw := range []string{`{"startDateTime":"2026-01-01T00:00:00Z"}`, `{"id":"x"}`, `{"id":"x","startDateTime":"soon"}`, `{"id":5,"startDateTime":"2026-01-01T00:00:00Z"}`, `[`, `[]`} {
-		if _, err := transform.DecodeDirectRoutingCall([]byte(raw)); !errors.Is(err, transform.ErrInvalidRecord) {
-			t.Errorf("DecodeDirectRoutingCall(%s) = %v, want ErrInvalidRecord", raw, err)
+		if _, _, err := transform.DecodeDirectRoutingCallWithReport([]byte(raw)); !errors.Is(err, transform.ErrInvalidRecord) {
+			t.Errorf("DecodeDirectRoutingCallWithReport(%s) = %v, want ErrInvalidRecord", raw, err)
 		}
 	}
 }
