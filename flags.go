@@ -186,7 +186,7 @@ func newCommands() *cli.App {
 				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag,
 					&cli.StringFlag{Name: "from", Usage: "first day to rebuild (YYYY-MM-DD or RFC 3339; default: every archived day)", EnvVars: []string{"CALLRECORDS_FROM"}},
 					&cli.StringFlag{Name: "to", Usage: "end of the days to rebuild (exclusive)", EnvVars: []string{"CALLRECORDS_TO"}},
-					&cli.StringFlag{Name: "tables", Usage: "tables to rebuild (default: all): " + strings.Join(tableNames(), ","), EnvVars: []string{"CALLRECORDS_TABLES"}},
+					&cli.StringFlag{Name: "tables", Usage: "tables to rebuild (default: all): " + strings.Join(schemas.TableNames(), ","), EnvVars: []string{"CALLRECORDS_TABLES"}},
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
 				}, storeFlags, logFlags),
@@ -331,15 +331,6 @@ func parseTime(flag, v string) (time.Time, error) {
 		return time.Time{}, usageError("--%s %q: want RFC 3339 or a date, e.g. 2026-01-01T00:00:00Z or 2026-01-01", flag, v)
 	}
 	return t, nil
-}
-
-// tableNames lists the fact tables.
-func tableNames() []string {
-	var out []string
-	for _, t := range schemas.Tables {
-		out = append(out, t.Name)
-	}
-	return out
 }
 
 func splitList(s string) []string {

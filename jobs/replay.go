@@ -27,8 +27,8 @@ func Replay(ctx context.Context, cfg Config, tables []string) (*Summary, error) 
 		return nil, err
 	}
 	for _, t := range tables {
-		if !slices.ContainsFunc(schemas.Tables, func(x schemas.Table) bool { return x.Name == t }) {
-			return nil, configError(fmt.Sprintf(": unknown table %q (known: %v)", t, tableNames()), "Tables")
+		if !slices.Contains(schemas.TableNames(), t) {
+			return nil, configError(fmt.Sprintf(": unknown table %q (known: %v)", t, schemas.TableNames()), "Tables")
 		}
 	}
 	return execute(ctx, cfg, false, func(ctx context.Context, r *runner) error {
@@ -49,14 +49,6 @@ func Replay(ctx context.Context, cfg Config, tables []string) (*Summary, error) 
 		}
 		return nil
 	})
-}
-
-func tableNames() []string {
-	var out []string
-	for _, t := range schemas.Tables {
-		out = append(out, t.Name)
-	}
-	return out
 }
 
 // replay rebuilds tables of dataset ds for every archived day in the window.
@@ -133,9 +125,9 @@ func (r *runner) inWindow(date string) bool {
 	return day.Add(24*time.Hour).After(r.cfg.From) && day.Before(r.cfg.To)
 }
 
-// archive opens the raw archive of dataset ds on date and returns the local
-// path of its file ("" when it has none).
-func (r *runner) archive(ctx context.Context, ds, date string) (*lake.Partition, string, error) {
+// openArchive opens the raw archive of dataset ds on date and returns the
+// local path of its file ("" when it has none).
+func (r *runner) openArchive(ctx context.Context, ds, date string) (*lake.Partition, string, error) {
 	table := schemas.RawTableOf(ds)
 	arch, err := r.lake.Partition(ctx, ds, date, table)
 	if err != nil {
@@ -155,7 +147,7 @@ func (r *runner) archive(ctx context.Context, ds, date string) (*lake.Partition,
 // (prev), so that memory stays that of one large partition.
 func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables []string, prev func() error, log *slog.Logger) (finish func(context.Context) error, err error) {
 	const ds = schemas.DatasetCallRecords
-	arch, path, err := r.archive(ctx, ds, date)
+	arch, path, err := r.openArchive(ctx, ds, date)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +271,7 @@ func (r *runner) storedCallRecordVersions(ctx context.Context, part *lake.Partit
 
 // replayUsageDay rebuilds a report table of one day from its archive.
 func replayUsageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], date string, log *slog.Logger) error {
-	arch, path, err := r.archive(ctx, ds.name, date)
+	arch, path, err := r.openArchive(ctx, ds.name, date)
 	if err != nil {
 		return err
 	}

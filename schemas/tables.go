@@ -47,6 +47,15 @@ var Tables = []Table{
 	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, "one row per Direct Routing usage row id"},
 }
 
+// TableNames lists the fact tables' names, in the order of Tables.
+func TableNames() []string {
+	out := make([]string, len(Tables))
+	for i, t := range Tables {
+		out[i] = t.Name
+	}
+	return out
+}
+
 // SQLName is the table's name in SQL: raw/call_records is raw_call_records.
 func (t Table) SQLName() string { return strings.ReplaceAll(t.Name, "/", "_") }
 
