@@ -24,17 +24,7 @@ func pick[T any](r *rand.Rand, xs []T) T { return xs[r.IntN(len(xs))] }
 
 // single writes a nullable Edm.Single drawn from [lo, hi); now and then it
 // is one of the strings "NaN", "INF", "-INF" the OpenAPI allows.
-func (g *gen) single(k string, lo, hi, pNull float64) {
-	u, v := g.r.Float64(), g.r.Float64()
-	switch {
-	case u < pNull:
-		g.w.null(k)
-	case u < pNull+0.006:
-		g.w.str(k, specialFloats[int(v*3)])
-	default:
-		g.w.f32(k, math.Round((lo+v*(hi-lo))*1e6)/1e6)
-	}
-}
+func (g *gen) single(k string, lo, hi, pNull float64) { g.singleMostly(k, lo, hi, hi, 1, pNull) }
 
 // mostly maps v in [0, 1) onto [lo, hi) so that the share of it falls
 // below good and the rest above: a quality metric is mostly good, with a
