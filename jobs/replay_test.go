@@ -87,7 +87,9 @@ func archived(t *testing.T, dest string) map[[2]any][]byte {
 func TestReplay_RebuildsTheTables(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, nil)
-	usage := func(c *jobs.Config) { c.Datasets = jobs.DefaultConfig().Datasets }
+	usage := func(c *jobs.Config) { // three days of reports: enough rows, a shorter test
+		c.Datasets, c.UsageHistory = jobs.DefaultConfig().Datasets, 72*time.Hour
+	}
 	f.MustRun(t, usage)
 	var bumped []string
 	for _, r := range callRecords(t, f.dest) {
