@@ -3,8 +3,6 @@ package e2e_test
 import (
 	"bytes"
 	"database/sql"
-	"os"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -16,14 +14,7 @@ import (
 // biQueries reads the named SQL blocks of docs/bi-queries.md.
 func biQueries(t *testing.T) map[string]string {
 	t.Helper()
-	doc, err := os.ReadFile("../docs/bi-queries.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, m := range regexp.MustCompile("(?s)```sql\n-- name: (\\w+)\n(.*?)```").FindAllStringSubmatch(string(doc), -1) {
-		out[m[1]] = m[2]
-	}
+	out := docQueries(t, "bi-queries.md")
 	if len(out) < 6 {
 		t.Fatalf("found %d named queries in docs/bi-queries.md, want 6", len(out))
 	}
