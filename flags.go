@@ -236,6 +236,17 @@ func newCommands() *cli.App {
 				Action: schemaAction,
 			},
 			{
+				Name:  "report",
+				Usage: "write one self-contained HTML page from the lake: cost per month and currency, minutes by call type, poor-stream rate per day and its causes",
+				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag,
+					&cli.StringFlag{Name: "from", Usage: "first day to report (YYYY-MM-DD or RFC 3339; default: every day in the lake)", EnvVars: []string{"CALLRECORDS_FROM"}},
+					&cli.StringFlag{Name: "to", Usage: "end of the days to report (exclusive)", EnvVars: []string{"CALLRECORDS_TO"}},
+					&cli.StringFlag{Name: "out", Usage: "HTML file to write (required)"},
+					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
+				}, storeFlags, logFlags),
+				Action: reportAction,
+			},
+			{
 				Name:  "status",
 				Usage: "checkpoints per tenant and dataset: watermark, lag and time left before unread data expires",
 				Flags: flags([]cli.Flag{destFlag, hiddenNowFlag, &cli.StringFlag{Name: "tenant-id", Usage: "only this tenant", EnvVars: []string{"CALLRECORDS_TENANT_ID"}},

@@ -191,8 +191,7 @@ func demoAction(c *cli.Context) error {
 		return err
 	}
 	fmt.Fprintf(c.App.Writer, "\nwrote the lake to %s in %.1fs.\n", cfg.Dest, time.Since(start).Seconds())
-	printNextSteps(c.App.Writer, cfg.Dest)
-	return nil
+	return finishDemo(c, cfg)
 }
 
 func simulateAction(c *cli.Context) error {
