@@ -16,11 +16,11 @@ type bar struct {
 
 // Chart sizes, in SVG user units (the charts scale to their box's width).
 const (
-	chartWidth  = 720
-	axisLeft    = 64
-	axisBottom  = 44
-	rowHeight   = 24
-	labelWidth  = 240
+	chartWidth = 720
+	axisLeft   = 64
+	axisBottom = 44
+	rowHeight  = 24
+	labelWidth = 240
 )
 
 // columnChart draws bars upwards from a labelled axis, with four grid lines;
