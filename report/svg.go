@@ -30,7 +30,7 @@ func columnChart(name string, bars []bar, width, height int, value func(float64)
 	var b strings.Builder
 	plotW, plotH := float64(width-axisLeft-8), float64(height-axisBottom-12)
 	top := niceCeil(maxValue(bars))
-	fmt.Fprintf(&b, `<svg class="chart" role="img" aria-label="%s" viewBox="0 0 %d %d" xmlns="http://www.w3.org/2000/svg">`,
+	fmt.Fprintf(&b, `<svg class="chart" role="img" aria-label="%s" viewBox="0 0 %d %d">`,
 		template.HTMLEscapeString(name), width, height)
 	for i := 0; i <= 4; i++ {
 		y := 12 + plotH - plotH*float64(i)/4
@@ -63,7 +63,7 @@ func barChart(name string, bars []bar) template.HTML {
 	height := rowHeight*len(bars) + 8
 	plotW := float64(chartWidth - labelWidth - 160)
 	top := maxValue(bars)
-	fmt.Fprintf(&b, `<svg class="chart" role="img" aria-label="%s" viewBox="0 0 %d %d" xmlns="http://www.w3.org/2000/svg">`,
+	fmt.Fprintf(&b, `<svg class="chart" role="img" aria-label="%s" viewBox="0 0 %d %d">`,
 		template.HTMLEscapeString(name), chartWidth, height)
 	for i, br := range bars {
 		y := 4 + rowHeight*i

@@ -1,0 +1,126 @@
+package jobs_test
+
+import (
+	"context"
+	"math/big"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/report"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// TestReadReport_AgreesWithTheSimulator writes a month of call records and
+// usage reports from the simulator and checks the report's figures against
+// the simulator's own truth: charges per currency to the last digit, minutes
+// of each report to the second, every stream counted once.
+func TestReadReport_AgreesWithTheSimulator(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, thinUsage, nil)
+	now := f.clock.Now()
+	f.MustRun(t, func(c *jobs.Config) {
+		c.Datasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}
+	})
+	from := now.Add(-jobs.Retention)
+
+	rep, err := jobs.ReadReport(context.Background(), f.config())
+	if err != nil {
+		t.Fatalf("ReadReport: %v", err)
+	}
+	pstn, dr := f.sim.PstnTruth(from, now), f.sim.DirectRoutingTruth(from, now)
+	checkCosts(t, rep.Costs(), pstn.ChargeByCurrency, pstn.Rows)
+	// Each month on its own is exact too.
+	// (The run read the usage reports from `from` on.)
+	for _, month := range []time.Time{from, time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)} {
+		want := f.sim.PstnTruth(month, time.Date(month.Year(), month.Month()+1, 1, 0, 0, 0, 0, time.UTC))
+		var costs []report.Cost
+		for _, c := range rep.Costs() {
+			if c.Month == month.Format("2006-01") {
+				costs = append(costs, c)
+			}
+		}
+		checkCosts(t, costs, want.ChargeByCurrency, want.Rows)
+	}
+
+	seconds := map[string]int64{}
+	for _, m := range rep.Minutes() {
+		seconds[m.Source] += m.Seconds
+	}
+	if seconds[report.SourcePstn] != pstn.DurationSeconds || seconds[report.SourceDirectRouting] != dr.DurationSeconds {
+		t.Errorf("report seconds = %v, want PSTN %d, Direct Routing %d", seconds, pstn.DurationSeconds, dr.DurationSeconds)
+	}
+
+	streams, poor := 0, 0
+	for _, d := range rep.Quality() {
+		streams += d.Good + d.Poor + d.Unclassified
+		poor += d.Poor
+		due := 0
+		for _, n := range d.PoorDueTo {
+			due += n
+		}
+		if due < d.Poor {
+			t.Errorf("%s: %d poor streams but %d causes: every poor stream has one", d.Date, d.Poor, due)
+		}
+	}
+	if want := f.sim.Truth(from, now).Streams; streams != want {
+		t.Errorf("report counts %d streams, want %d", streams, want)
+	}
+	if poor == 0 {
+		t.Errorf("no poor stream in a month of simulated calls: the check above proves little")
+	}
+}
+
+// checkCosts compares the report's costs with the simulator's sums per
+// currency (millionths, six digits) and its number of rows.
+func checkCosts(t *testing.T, costs []report.Cost, want map[string]string, rows int) {
+	t.Helper()
+	sums, calls := map[string]*big.Int{}, 0
+	for _, c := range costs {
+		if sums[c.Currency] == nil {
+			sums[c.Currency] = new(big.Int)
+		}
+		sums[c.Currency].Add(sums[c.Currency], c.Charge.Unscaled)
+		calls += c.Calls
+	}
+	got := map[string]string{}
+	for cur, n := range sums {
+		got[cur] = strings.TrimSuffix(schemas.Decimal{Unscaled: n}.String(), "000000000000")
+	}
+	if len(got) != len(want) {
+		t.Errorf("report currencies %v, want %v", got, want)
+	}
+	for cur, w := range want {
+		if got[cur] != w {
+			t.Errorf("report charge %s = %s, want %s (exact)", cur, got[cur], w)
+		}
+	}
+	if calls != rows {
+		t.Errorf("report counts %d PSTN calls, want %d", calls, rows)
+	}
+}
+
+// TestReadReport_Window: --from/--to keep the days of the window only.
+func TestReadReport_Window(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, thinUsage, nil)
+	f.MustRun(t, usageOnly)
+	from, to := time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 10, 0, 0, 0, 0, time.UTC)
+	cfg := f.config()
+	cfg.From, cfg.To = from, to
+	rep, err := jobs.ReadReport(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("ReadReport: %v", err)
+	}
+	want := f.sim.PstnTruth(from, to)
+	checkCosts(t, rep.Costs(), want.ChargeByCurrency, want.Rows)
+	if len(rep.Quality()) != 0 {
+		t.Errorf("quality of %d days, want none (no call records written)", len(rep.Quality()))
+	}
+
+	cfg.To = time.Time{}
+	if _, err := jobs.ReadReport(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "To") {
+		t.Errorf("ReadReport with From and no To: %v, want an error naming To", err)
+	}
+}
