@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 AZURITE_VERSION := 3.35.0
 AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
-.PHONY: test-tools build demo test race lint tidy-check integration e2e clean pushgateway image deploy-check bench bench-1m
+.PHONY: test-tools build demo test race lint tidy-check integration e2e clean pushgateway chromium image deploy-check bench bench-1m
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.commit=$(COMMIT)" -o $(BIN)/callrecords-etl .
@@ -40,9 +40,13 @@ test-tools:
 pushgateway:
 	@command -v prometheus-pushgateway >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-pushgateway; }
 
+# Headless Chromium, for the test that opens the HTML report in a browser.
+chromium:
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
+
 # Every test: lint, the unit, S3 and Azure tests with the race detector, and the DuckDB
 # read-back tests (a separate module: our binary stays CGO-free).
-test: lint $(BIN)/versitygw $(AZURITE) pushgateway test-tools
+test: lint $(BIN)/versitygw $(AZURITE) pushgateway chromium test-tools
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 30m ./...
 	cd e2e && VERSITYGW_BIN=$(BIN)/versitygw CGO_ENABLED=1 $(GO) test -count=1 ./...
 	cd bench/decoders && $(GO) test -count=1 ./...
@@ -62,11 +66,11 @@ deploy-check:
 race: $(BIN)/versitygw $(AZURITE) pushgateway
 	CGO_ENABLED=1 $(GO) test -race ./...
 
-integration: $(BIN)/versitygw $(AZURITE) pushgateway
+integration: $(BIN)/versitygw $(AZURITE) pushgateway chromium
 	CALLRECORDS_TEST_DISALLOW_SKIP=1 CGO_ENABLED=1 $(GO) test -count=1 ./...
 	cd e2e && CALLRECORDS_TEST_DISALLOW_SKIP=1 CGO_ENABLED=1 $(GO) test -count=1 ./...
 
-e2e: $(BIN)/versitygw $(AZURITE)
+e2e: $(BIN)/versitygw $(AZURITE) chromium
 	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 -v ./...
 
 # staticcheck, pinned, installed into ./bin like versitygw.

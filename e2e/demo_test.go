@@ -18,7 +18,8 @@ import (
 // TestDemo_OnATerminal runs `callrecords-etl demo`, as make demo builds it
 // (with the query helper beside it), in a pseudo-terminal and reads the final
 // screen as a person would: the progress bars full, the summary, next steps
-// that run (each one is run here and returns rows), and no log flood.
+// that run (each one is run here and returns rows), the report's path last,
+// and no log flood.
 func TestDemo_OnATerminal(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
@@ -83,6 +84,12 @@ func TestDemo_OnATerminal(t *testing.T) {
 	}
 	if len(steps) < 2 {
 		t.Fatalf("next steps on the final screen: %q, want the query commands:\n%s", steps, text)
+	}
+	// The last line says where the report is, and it is there.
+	if m := regexp.MustCompile(`Open the report in a browser: (\S+)\s*$`).FindStringSubmatch(strings.TrimSpace(text)); m == nil {
+		t.Errorf("final screen does not end with the report's path:\n%s", text)
+	} else if b, err := os.ReadFile(m[1]); err != nil || !bytes.Contains(b, []byte(`<svg class="chart"`)) {
+		t.Errorf("report %s: %v, %d bytes without a chart", m[1], err, len(b))
 	}
 	for _, step := range steps {
 		run := exec.Command("sh", "-c", step)
