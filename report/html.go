@@ -106,10 +106,36 @@ func (r *Report) costSection() section {
 		b.WriteString("</figure>\n")
 	}
 	b.WriteString("</div>\n")
-	b.WriteString("<table><thead><tr><th>Month</th><th>Currency</th><th class=n>Calls</th><th class=n>Without charge</th><th class=n>Charge</th></tr></thead><tbody>\n")
+	// One row per month, one column per currency.
+	curs := slices.Sorted(maps.Keys(currencies))
+	cells := map[[2]string]Cost{}
+	var months []string
 	for _, c := range costs {
-		fmt.Fprintf(&b, "<tr><td>%s</td><td>%s</td><td class=n>%d</td><td class=n>%d</td><td class=n>%s</td></tr>\n",
-			c.Month, template.HTMLEscapeString(orNone(c.Currency)), c.Calls, c.Unpriced, money(c.Charge))
+		cells[[2]string{c.Month, c.Currency}] = c
+		if len(months) == 0 || months[len(months)-1] != c.Month {
+			months = append(months, c.Month)
+		}
+	}
+	b.WriteString("<table><thead><tr><th>Month</th>")
+	for _, cur := range curs {
+		fmt.Fprintf(&b, "<th class=n>%s</th>", template.HTMLEscapeString(orNone(cur)))
+	}
+	b.WriteString("</tr></thead><tbody>\n")
+	for _, m := range months {
+		fmt.Fprintf(&b, "<tr><td>%s</td>", m)
+		for _, cur := range curs {
+			c, ok := cells[[2]string{m, cur}]
+			if !ok {
+				b.WriteString("<td class=n></td>")
+				continue
+			}
+			calls := plural(c.Calls, "call")
+			if c.Unpriced > 0 {
+				calls += fmt.Sprintf(", %d without charge", c.Unpriced)
+			}
+			fmt.Fprintf(&b, "<td class=n>%s<br><small>%s</small></td>", money(c.Charge), calls)
+		}
+		b.WriteString("</tr>\n")
 	}
 	b.WriteString("</tbody></table>\n")
 	s.Body = template.HTML(b.String())
@@ -127,7 +153,7 @@ func (r *Report) minutesSection() section {
 	total := map[string]int64{}
 	for _, m := range mins {
 		bars = append(bars, bar{Label: m.Source + " · " + m.CallType, Value: float64(m.Seconds),
-			Note: fmt.Sprintf("%s min, %d calls", minutes(m.Seconds), m.Calls)})
+			Note: fmt.Sprintf("%s min, %s", minutes(m.Seconds), plural(m.Calls, "call"))})
 		total[m.Source] += m.Seconds
 	}
 	var b strings.Builder
@@ -165,7 +191,7 @@ func (r *Report) qualitySection() section {
 	if len(causes) > 0 {
 		var bars []bar
 		for _, c := range sortedByCount(causes) {
-			bars = append(bars, bar{Label: c, Value: float64(causes[c]), Note: fmt.Sprintf("%d poor streams", causes[c])})
+			bars = append(bars, bar{Label: c, Value: float64(causes[c]), Note: plural(causes[c], "poor stream")})
 		}
 		b.WriteString("<h3>Poor due to</h3>\n")
 		b.WriteString(string(barChart("poor streams by cause", bars)))
@@ -194,6 +220,14 @@ func money(d schemas.Decimal) string {
 		frac += "0"
 	}
 	return whole + "." + frac
+}
+
+// plural is "1 call", "2 calls".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func minutes(seconds int64) string { return fmt.Sprintf("%.1f", float64(seconds)/60) }

@@ -84,7 +84,7 @@ func TestReport_WriteHTML(t *testing.T) {
 			t.Errorf("page contains %q", bad)
 		}
 	}
-	for _, want := range []string{"&lt;b&gt;X&lt;/b&gt;", "0.30", "1.50", "25.0%", "average_jitter_ms 1", "Direct Routing · ByotIn", "2026-11-20T00:00:00Z"} {
+	for _, want := range []string{"&lt;b&gt;X&lt;/b&gt;", "0.30", "1.50", "25.0%", "average_jitter_ms 1", "Direct Routing · ByotIn", "2026-11-20T00:00:00Z", "1 call, 1 without charge"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page does not show %q", want)
 		}

@@ -88,17 +88,18 @@ func maxValue(bars []bar) float64 {
 	return m
 }
 
-// niceCeil rounds v up to 1, 2, 2.5 or 5 times a power of ten, so that the
-// axis ticks at quarters read as round numbers.
+// niceCeil rounds v up to four times 1, 2, 2.5 or 5 times a power of ten,
+// so that the axis ticks at quarters read as round numbers.
 func niceCeil(v float64) float64 {
 	if v <= 0 {
 		return 1
 	}
-	p := math.Pow(10, math.Floor(math.Log10(v)))
+	step := v / 4
+	p := math.Pow(10, math.Floor(math.Log10(step)))
 	for _, m := range []float64{1, 2, 2.5, 5, 10} {
-		if v <= m*p {
-			return m * p
+		if step <= m*p {
+			return 4 * m * p
 		}
 	}
-	return 10 * p
+	return 40 * p
 }
