@@ -17,7 +17,9 @@ const reportBatch = 4096
 
 // ReadReport reads cfg.TenantID's committed tables under cfg.Dest (the days
 // of cfg.From..cfg.To, when set) into a report, one batch of rows at a time,
-// writing nothing. A section whose table has no day in the window is empty.
+// writing nothing. A section whose table has no day in the window is empty;
+// a destination that does not exist, or a lake with no table of the tenant,
+// is a configuration error (a mistyped flag, not an empty report).
 func ReadReport(ctx context.Context, cfg Config) (*report.Report, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
@@ -26,28 +28,39 @@ func ReadReport(ctx context.Context, cfg Config) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := load.Exists(ctx, store); err != nil {
+		return nil, refusedDestination(cfg, err)
+	}
 	l := lake.New(store, cfg.TenantID, cfg.TempDir, cfg.Now)
 	rep := report.New(cfg.TenantID, cfg.From, cfg.To)
 	// A new section's table is one more call like these.
-	err = readTable(ctx, cfg, l, schemas.DatasetPstn, schemas.TablePstnCalls, func(_ string, rows []report.PstnCall) { rep.AddPstn(rows) })
+	days, err := readTable(ctx, cfg, l, schemas.DatasetPstn, schemas.TablePstnCalls, func(_ string, rows []report.PstnCall) { rep.AddPstn(rows) })
 	if err == nil {
-		err = readTable(ctx, cfg, l, schemas.DatasetDirectRouting, schemas.TableDirectRoutingCalls, func(_ string, rows []report.DirectRoutingCall) { rep.AddDirectRouting(rows) })
+		var n int
+		n, err = readTable(ctx, cfg, l, schemas.DatasetDirectRouting, schemas.TableDirectRoutingCalls, func(_ string, rows []report.DirectRoutingCall) { rep.AddDirectRouting(rows) })
+		days += n
 	}
 	if err == nil {
-		err = readTable(ctx, cfg, l, schemas.DatasetCallRecords, schemas.TableMediaStreams, rep.AddStreams)
+		var n int
+		n, err = readTable(ctx, cfg, l, schemas.DatasetCallRecords, schemas.TableMediaStreams, rep.AddStreams)
+		days += n
 	}
 	if err != nil {
 		return nil, err
+	}
+	if days == 0 {
+		return nil, configError(fmt.Sprintf(": the lake %s holds no table of this tenant", cfg.Dest), "TenantID")
 	}
 	return rep, nil
 }
 
 // readTable streams the committed rows of table, day by day over the days of
-// cfg's window, as T (the columns T names), to add in batches.
-func readTable[T any](ctx context.Context, cfg Config, l *lake.Lake, dataset, table string, add func(date string, rows []T)) error {
+// cfg's window, as T (the columns T names), to add in batches. days is how
+// many days the table holds, in the window or not.
+func readTable[T any](ctx context.Context, cfg Config, l *lake.Lake, dataset, table string, add func(date string, rows []T)) (days int, err error) {
 	dates, err := l.Dates(ctx, table)
 	if err != nil {
-		return refusedDestination(cfg, err)
+		return 0, refusedDestination(cfg, err)
 	}
 	for _, date := range dates {
 		if !dayInWindow(date, cfg.From, cfg.To) {
@@ -58,10 +71,10 @@ func readTable[T any](ctx context.Context, cfg Config, l *lake.Lake, dataset, ta
 			return nil
 		})
 		if err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return len(dates), nil
 }
 
 // readTableDay streams the committed rows of table on date, as T (the

@@ -2,7 +2,11 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +126,25 @@ func TestReadReport_Window(t *testing.T) {
 	cfg.To = time.Time{}
 	if _, err := jobs.ReadReport(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "To") {
 		t.Errorf("ReadReport with From and no To: %v, want an error naming To", err)
+	}
+}
+
+// TestReadReport_BadInput: a destination that does not exist and a tenant
+// the lake holds nothing of are configuration errors, not empty reports.
+func TestReadReport_BadInput(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, thinUsage, nil)
+	cfg := f.config()
+	cfg.Dest = filepath.Join(t.TempDir(), "missing")
+	if _, err := jobs.ReadReport(context.Background(), cfg); !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("ReadReport(missing destination) = %v, want a configuration error saying it does not exist", err)
+	}
+	if _, err := os.Stat(cfg.Dest); !os.IsNotExist(err) {
+		t.Errorf("ReadReport created %s (%v)", cfg.Dest, err)
+	}
+	cfg = f.config()
+	var ce *jobs.ConfigError
+	if _, err := jobs.ReadReport(context.Background(), cfg); !errors.As(err, &ce) || fmt.Sprint(ce.Fields) != "[TenantID]" {
+		t.Errorf("ReadReport(empty lake) = %v, want a configuration error on TenantID", err)
 	}
 }
