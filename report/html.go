@@ -43,7 +43,7 @@ var page = template.Must(template.New("report").Parse(pageText))
 func (r *Report) WriteHTML(w io.Writer, generated time.Time) error {
 	window := "every day in the lake"
 	if !r.From.IsZero() || !r.To.IsZero() {
-		window = fmt.Sprintf("%s to %s", day(r.From, "the first day"), day(r.To, "the last day"))
+		window = fmt.Sprintf("from %s up to %s", day(r.From, "the first day"), day(r.To, "the last day (included)"))
 	}
 	return page.Execute(w, map[string]any{
 		"Tenant": r.Tenant, "Window": window, "Generated": generated.UTC().Format(time.RFC3339), "Sections": r.sections(),

@@ -107,7 +107,7 @@ func TestReport_EmptyWindow(t *testing.T) {
 	if n := strings.Count(b.String(), "No rows in this window."); n != 3 {
 		t.Errorf("empty report says %d times that it has no rows, want 3 (once per section)", n)
 	}
-	if !strings.Contains(b.String(), "2026-01-01 to 2026-02-01") {
+	if !strings.Contains(b.String(), "from 2026-01-01 up to 2026-02-01") {
 		t.Errorf("empty report does not name its window")
 	}
 }
