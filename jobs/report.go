@@ -33,20 +33,25 @@ func ReadReport(ctx context.Context, cfg Config) (*report.Report, error) {
 	}
 	l := lake.New(store, cfg.TenantID, cfg.TempDir, cfg.Now)
 	rep := report.New(cfg.TenantID, cfg.From, cfg.To)
-	// A new section's table is one more call like these.
-	days, err := readTable(ctx, cfg, l, schemas.DatasetPstn, schemas.TablePstnCalls, func(_ string, rows []report.PstnCall) { rep.AddPstn(rows) })
-	if err == nil {
-		var n int
-		n, err = readTable(ctx, cfg, l, schemas.DatasetDirectRouting, schemas.TableDirectRoutingCalls, func(_ string, rows []report.DirectRoutingCall) { rep.AddDirectRouting(rows) })
-		days += n
+	// One reader per table; a new section's table is one more line.
+	readers := []func() (int, error){
+		func() (int, error) {
+			return readTable(ctx, cfg, l, schemas.DatasetPstn, schemas.TablePstnCalls, func(_ string, rows []report.PstnCall) { rep.AddPstn(rows) })
+		},
+		func() (int, error) {
+			return readTable(ctx, cfg, l, schemas.DatasetDirectRouting, schemas.TableDirectRoutingCalls, func(_ string, rows []report.DirectRoutingCall) { rep.AddDirectRouting(rows) })
+		},
+		func() (int, error) {
+			return readTable(ctx, cfg, l, schemas.DatasetCallRecords, schemas.TableMediaStreams, rep.AddStreams)
+		},
 	}
-	if err == nil {
-		var n int
-		n, err = readTable(ctx, cfg, l, schemas.DatasetCallRecords, schemas.TableMediaStreams, rep.AddStreams)
+	days := 0
+	for _, read := range readers {
+		n, err := read()
+		if err != nil {
+			return nil, err
+		}
 		days += n
-	}
-	if err != nil {
-		return nil, err
 	}
 	if days == 0 {
 		return nil, configError(fmt.Sprintf(": the lake %s holds no table of this tenant", cfg.Dest), "TenantID")
