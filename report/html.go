@@ -23,7 +23,7 @@ type section struct {
 	ID, Title string
 	// Note says what the figures are and where they come from.
 	Note string
-	// Body is the charts and tables, or nil when the window has no rows.
+	// Body is the charts and tables, empty when the window has no rows.
 	Body template.HTML
 }
 
