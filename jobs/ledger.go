@@ -66,7 +66,9 @@ func (r *runner) writeLedgerDay(ctx context.Context, pl *dayPlan) error {
 		return nil
 	}
 	now := r.cfg.Now().UTC()
-	settleAfter := pl.day.Add(24 * time.Hour).Add(r.cfg.Lookback)
+	// Runs list a record for --lookback after it started: one listed that
+	// long after its day began is at (or near) its last listing.
+	settleAfter := pl.day.Add(r.cfg.Lookback)
 	seen := map[string]bool{}
 	var prevDay map[string]bool
 	if r.ledger.prevDate == schemas.PartitionDate(pl.day.Add(-24*time.Hour)) {
@@ -132,7 +134,7 @@ func (r *runner) writeLedgerDay(ctx context.Context, pl *dayPlan) error {
 			}
 			if seen[id] {
 				x.Settled = x.Listed && x.Committed &&
-					(int(x.RunsAtVersion) >= r.cfg.settleRuns() || !x.VersionFirstSeenAt.Before(settleAfter))
+					(int(x.RunsAtVersion) >= r.cfg.settleRuns() || !x.LastListedAt.Before(settleAfter))
 			}
 		}
 	})

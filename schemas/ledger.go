@@ -34,5 +34,5 @@ type LedgerRow struct {
 	VersionFirstSeenAt  time.Time `parquet:"version_first_seen_at,optional,timestamp(microsecond)" doc:"when a run first saw version"`
 	VersionFirstSeenRun string    `parquet:"version_first_seen_run,optional" doc:"the run that first saw version"`
 	RunsAtVersion       int32     `parquet:"runs_at_version" doc:"consecutive runs that listed the id at version"`
-	Settled             bool      `parquet:"settled" doc:"committed at version, and version listed by --settle-runs runs in a row or listed at least --lookback after its day ended"`
+	Settled             bool      `parquet:"settled" doc:"committed at version, and version listed by --settle-runs runs in a row or last listed at least --lookback after its day began"`
 }
