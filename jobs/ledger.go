@@ -107,7 +107,8 @@ func (r *runner) writeLedgerDay(ctx context.Context, pl *dayPlan) error {
 		}
 		for id := range pl.outcome.quarantined {
 			x := row(id)
-			x.Fetched, x.Quarantined = x.Fetched || slices.Contains(pl.fetch, id), true
+			_, fetched := slices.BinarySearch(pl.fetch, id) // sorted
+			x.Fetched, x.Quarantined = x.Fetched || fetched, true
 		}
 		for id, at := range r.ledger.notified {
 			x, ok := rows[id]
