@@ -28,6 +28,7 @@ var fieldFlags = map[string]string{
 	"Lookback":        "--lookback",
 	"UsageLookback":   "--usage-lookback",
 	"UsageHistory":    "--usage-history",
+	"SettleRuns":      "--settle-runs",
 	"From":            "--from",
 	"To":              "--to",
 	"Datasets":        "--datasets",

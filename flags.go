@@ -64,6 +64,7 @@ var (
 		&cli.StringFlag{Name: "from", Usage: "explicit window start (RFC 3339); with --to, a backfill that never moves the watermark", EnvVars: []string{"CALLRECORDS_FROM"}},
 		&cli.StringFlag{Name: "to", Usage: "explicit window end (RFC 3339, exclusive)", EnvVars: []string{"CALLRECORDS_TO"}},
 		&cli.DurationFlag{Name: "lookback", Value: jobs.DefaultConfig().Lookback, Usage: "how far before the watermark a scheduled run re-lists call records", EnvVars: []string{"CALLRECORDS_LOOKBACK"}},
+		&cli.IntFlag{Name: "settle-runs", Value: jobs.DefaultSettleRuns, Usage: "completeness ledger: runs in a row that must list a call record at the same version before it counts as settled", EnvVars: []string{"CALLRECORDS_SETTLE_RUNS"}},
 		&cli.DurationFlag{Name: "usage-lookback", Value: jobs.DefaultConfig().UsageLookback, Usage: "how far before the watermark PSTN and Direct Routing runs re-read (rows arrive 24-48 h late)", EnvVars: []string{"CALLRECORDS_USAGE_LOOKBACK"}},
 		&cli.DurationFlag{Name: "usage-history", Value: jobs.DefaultConfig().UsageHistory, Usage: "how far back a first PSTN or Direct Routing run reads", EnvVars: []string{"CALLRECORDS_USAGE_HISTORY"}},
 		&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes (only when one run ever writes there)", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
@@ -305,6 +306,7 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 		cfg.Datasets = splitList(c.String("datasets"))
 		cfg.Lookback, cfg.UsageLookback, cfg.UsageHistory = c.Duration("lookback"), c.Duration("usage-lookback"), c.Duration("usage-history")
 		cfg.LockTTL = c.Duration("lock-ttl")
+		cfg.SettleRuns = c.Int("settle-runs")
 	}
 	cfg.TempDir, cfg.SingleWriter, cfg.DryRun = c.String("temp-dir"), c.Bool("single-writer"), c.Bool("dry-run")
 	if has("raw-archive") {

@@ -208,6 +208,11 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 			defer pl.plan.part.Cleanup()
 			ferr := finish(finishCtx)
 			if ferr == nil {
+				// The ledger follows the tables: it never counts a
+				// record committed before it is.
+				ferr = r.writeLedgerDay(finishCtx, pl.plan)
+			}
+			if ferr == nil {
 				r.progress(schemas.DatasetCallRecords, len(days))
 			}
 			finishing <- ferr
@@ -246,6 +251,8 @@ type dayPlan struct {
 	part   *lake.Partition
 	stored map[string]int64
 	fetch  []string
+	// outcome: set by fetchCallRecordsDay, for the ledger.
+	outcome dayOutcome
 }
 
 // planCallRecordsDay lists the records that started in day and compares their
@@ -257,12 +264,16 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 	stats := r.sum.dataset(ds)
 
 	listed := map[string]int64{}
+	quarantined := map[string]bool{}
 	var bad int
 	err := r.graph.ListCallRecords(ctx, day.From, day.To, func(rec extract.ListedRecord) error {
 		if rec.Err != nil {
 			// Quarantined, and listed again by the next run while in the lookback.
 			bad++
 			id := rec.ID
+			if id != "" {
+				quarantined[id] = true
+			}
 			if id == "" {
 				id = fmt.Sprintf("listed item %x", sha256.Sum256(rec.Raw))
 			}
@@ -303,7 +314,8 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 		stats.Listed += len(listed)
 		stats.Unchanged += len(listed) - len(fetch)
 	})
-	return &dayPlan{day: day.From, date: date, log: log, listed: listed, part: part, stored: stored, fetch: fetch}, nil
+	return &dayPlan{day: day.From, date: date, log: log, listed: listed, part: part, stored: stored, fetch: fetch,
+		outcome: dayOutcome{quarantined: quarantined}}, nil
 }
 
 // fetchCallRecordsDay fetches the planned records into new files; finish
@@ -329,6 +341,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 	}
 
 	var notFound, bad int
+	notFoundIDs := map[string]bool{}
 	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(fetch), func(add func(id string, raw []byte) error) error {
 		err := r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, extract.Fetched{
 			Record: func(id string, raw json.RawMessage) error {
@@ -338,6 +351,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 				// Listed a moment ago, gone now: expired or not yet published.
 				// Its stored rows (if any) stay; the next run tries again.
 				notFound++
+				notFoundIDs[id] = true
 				log.Warn("call record not found", "id", id)
 			},
 			Bad: func(e *extract.RecordError) error {
@@ -356,6 +370,14 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 		return nil, err
 	}
 	failed += bad
+	// Fetched and neither written nor missing: quarantined (by Graph's
+	// answer or its decoding).
+	pl.outcome.replaced, pl.outcome.notFound = replaced, notFoundIDs
+	for _, id := range fetch {
+		if !replaced[id] && !notFoundIDs[id] {
+			pl.outcome.quarantined[id] = true
+		}
+	}
 	return func(ctx context.Context) error {
 		if err := write(ctx); err != nil {
 			return err

@@ -204,7 +204,7 @@ func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 // layout, no temporary file): what a reader globbing them reads is the commit.
 func assertNoLeftovers(t *testing.T, dest string) {
 	t.Helper()
-	tables := []string{schemas.TableRawCallRecords, schemas.TableRawPstnCalls, schemas.TableRawDirectRoutingCalls}
+	tables := []string{schemas.TableRawCallRecords, schemas.TableRawPstnCalls, schemas.TableRawDirectRoutingCalls, schemas.TableCallRecordLedger}
 	for _, tb := range schemas.Tables {
 		tables = append(tables, tb.Name)
 	}

@@ -114,6 +114,10 @@ type Config struct {
 	// import) gave are no longer kept under raw/ (what is there stays), and
 	// replay can only rebuild what was archived.
 	NoRawArchive bool
+	// SettleRuns is how many runs in a row must list a call record at the
+	// same version before the completeness ledger counts it settled
+	// (default DefaultSettleRuns).
+	SettleRuns int
 
 	// Memory bounds; zero is the default. They trade memory for speed and
 	// exist as settings so that tests can make them small.
@@ -141,6 +145,13 @@ const (
 	defaultImportSpoolBytes = 256 << 20
 	defaultImportDayBytes   = 4 << 30
 )
+
+func (c Config) settleRuns() int {
+	if c.SettleRuns <= 0 {
+		return DefaultSettleRuns
+	}
+	return c.SettleRuns
+}
 
 func (c Config) spillRecords() int {
 	return orDefault(c.SpillRecords, defaultSpillRecords)
@@ -209,6 +220,8 @@ func (c Config) validate(needGraph bool) error {
 		return configError("must not be negative", "MaxRPS")
 	case c.Lookback < 0:
 		return configError("must not be negative", "Lookback")
+	case c.SettleRuns < 0:
+		return configError("must not be negative", "SettleRuns")
 	case c.UsageLookback < 0:
 		return configError("must not be negative", "UsageLookback")
 	case c.UsageHistory <= 0 && (slices.Contains(c.Datasets, schemas.DatasetPstn) || slices.Contains(c.Datasets, schemas.DatasetDirectRouting)):

@@ -84,6 +84,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("fetch notified call records: %w", err)
 	}
+	r.ledger.noteInbox(items, missing)
 	for _, date := range sortedKeys(chunks) {
 		if err := r.importChunk(ctx, chunks[date], log); err != nil {
 			return err
@@ -94,6 +95,15 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		if err := r.lake.Done(ctx, it); err != nil {
 			return err
 		}
+	}
+	var givenUp []lake.InboxItem
+	for _, it := range missing {
+		if it.Attempts+1 >= MaxInboxAttempts {
+			givenUp = append(givenUp, it)
+		}
+	}
+	if err := r.noteGivenUp(ctx, givenUp); err != nil {
+		return err
 	}
 	for _, it := range missing {
 		if it.Attempts+1 >= MaxInboxAttempts {

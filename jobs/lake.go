@@ -11,6 +11,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
 // What callers of jobs need of the lake protocol (package lake).
@@ -86,11 +87,41 @@ func ReadStatus(ctx context.Context, cfg Config, tenant string, now time.Time) (
 	if err != nil {
 		return nil, err
 	}
-	st, err := lake.ReadStatus(ctx, store, tenant, now)
+	st, err := readStatus(ctx, store, tenant, cfg.TempDir, now)
 	if errors.Is(err, load.ErrNoDestination) {
 		return nil, fmt.Errorf("%w: destination %s: %v", ErrConfig, cfg.Dest, err)
 	}
 	return st, refusedDestination(cfg, err)
+}
+
+// readStatus reads the checkpoints, and the completeness ledger of each
+// tenant's call records.
+func readStatus(ctx context.Context, store load.Store, tenant, tempDir string, now time.Time) ([]lake.Status, error) {
+	st, err := lake.ReadStatus(ctx, store, tenant, now)
+	if err != nil {
+		return nil, err
+	}
+	for i := range st {
+		if st[i].Dataset != schemas.DatasetCallRecords {
+			continue
+		}
+		if st[i].Days, err = lake.New(store, st[i].Tenant, tempDir, nil).Completeness(ctx, now); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// ReadCompleteness reads tenant's completeness ledger under cfg.Dest: one
+// summary per UTC day still in Graph's retention, oldest first. It writes
+// nothing.
+func ReadCompleteness(ctx context.Context, cfg Config, tenant string, now time.Time) ([]lake.DayCompleteness, error) {
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	days, err := lake.New(store, tenant, cfg.TempDir, nil).Completeness(ctx, now)
+	return days, refusedDestination(cfg, err)
 }
 
 // PrintStatus writes st as ReadStatus's text report, one line per tenant and
@@ -106,6 +137,28 @@ func PrintStatus(w io.Writer, st []lake.Status) {
 			s.LastSuccess.Format(time.RFC3339), time.Duration(s.ExpiresInSeconds*float64(time.Second)).Round(time.Minute))
 		for _, g := range s.Gaps {
 			fmt.Fprintf(w, "  RETENTION GAP %s .. %s (found by run %s)\n", g.From.Format(time.RFC3339), g.To.Format(time.RFC3339), g.RunID)
+		}
+		printCompleteness(w, s.Days)
+	}
+}
+
+// printCompleteness writes the completeness ledger's days, one line each.
+func printCompleteness(w io.Writer, days []lake.DayCompleteness) {
+	for _, d := range days {
+		state := "complete"
+		if !d.Complete {
+			state = "INCOMPLETE"
+		}
+		fmt.Fprintf(w, "  %s: %d ids, listed %d, fetched %d, committed %d, quarantined %d, notified not listed %d, settled %d: %s\n",
+			d.Date, d.IDs, d.Listed, d.Fetched, d.Committed, d.Quarantined, d.NotifiedNotListed, d.Settled, state)
+		if !d.Warning {
+			continue
+		}
+		if d.ExpiresInSeconds <= 0 {
+			fmt.Fprintf(w, "  WARNING %s is incomplete and Graph has begun deleting its records (30-day retention)\n", d.Date)
+		} else {
+			fmt.Fprintf(w, "  WARNING %s is incomplete and Graph starts deleting its records in %s (30-day retention)\n",
+				d.Date, time.Duration(d.ExpiresInSeconds*float64(time.Second)).Round(time.Minute))
 		}
 	}
 }

@@ -4,13 +4,15 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"io"
 	"net/http"
 	"net/url"
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
 // MetricsJob is the Pushgateway job label of every push; the tenant is the other
@@ -124,6 +126,25 @@ func renderMetrics(sum *Summary, states []lake.Status, exitCode int, now time.Ti
 	for _, s := range states {
 		sample("callrecords_etl_retention_gaps_total", map[string]string{"dataset": s.Dataset}, float64(len(s.Gaps)))
 	}
+	// The completeness ledger, over the days still in Graph's retention.
+	family("callrecords_etl_incomplete_days", "gauge", "Days still in Graph's retention whose completeness ledger is not complete (an id not listed, committed and settled).")
+	family("callrecords_etl_incomplete_days_near_edge", "gauge", "Incomplete days whose records Graph starts deleting within 5 days (or has begun to).")
+	family("callrecords_etl_notified_not_listed", "gauge", "Call record ids notified but never listed by Graph, over the days still in retention.")
+	for _, s := range states {
+		if s.Dataset != schemas.DatasetCallRecords {
+			continue
+		}
+		var incomplete, nearEdge, notified int
+		for _, d := range s.Days {
+			incomplete += count(!d.Complete)
+			nearEdge += count(d.Warning)
+			notified += d.NotifiedNotListed
+		}
+		labels := map[string]string{"dataset": s.Dataset}
+		sample("callrecords_etl_incomplete_days", labels, float64(incomplete))
+		sample("callrecords_etl_incomplete_days_near_edge", labels, float64(nearEdge))
+		sample("callrecords_etl_notified_not_listed", labels, float64(notified))
+	}
 	return b.Bytes()
 }
 
@@ -145,4 +166,11 @@ func total(counts map[string]int) int {
 		n += c
 	}
 	return n
+}
+
+func count(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -35,6 +35,8 @@ type runner struct {
 	graph *extract.Client
 	tmp   string
 	sum   *Summary
+	// ledger: carried from day to day (one goroutine at a time).
+	ledger ledgerRun
 }
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the
@@ -114,7 +116,7 @@ func (cfg Config) report(ctx context.Context, sum *Summary, runErr error) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		now := cfg.clock()().UTC()
-		states, err := lake.ReadStatus(ctx, cfg.Store, cfg.TenantID, now)
+		states, err := readStatus(ctx, cfg.Store, cfg.TenantID, cfg.TempDir, now)
 		if err == nil {
 			err = PushMetrics(ctx, gw, sum, states, ExitCode(runErr), now, nil)
 		}

@@ -367,6 +367,26 @@ func TestRun_Quarantine(t *testing.T) {
 	if got := len(callRecords(t, f.dest)); got != truth.Records-1 {
 		t.Errorf("call_records = %d, want every other record (%d)", got, truth.Records-1)
 	}
+	// The completeness ledger counts it quarantined, and its day incomplete.
+	days, err := jobs.ReadCompleteness(context.Background(), jobs.Config{Dest: f.dest}, tenant, f.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, d := range days {
+		if d.Quarantined == 1 && (d.Complete || d.Committed != d.IDs-1) || d.Quarantined > 1 {
+			t.Errorf("%+v: want the quarantined record not committed, its day incomplete", d)
+		}
+		if d.Quarantined == 1 {
+			if r := ledgerRows(t, f.dest, d.Date)[badID]; !r.Quarantined || !r.Listed || !r.Fetched || r.Committed {
+				t.Errorf("ledger row of the quarantined record: %+v", r)
+			}
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no day of the ledger counts %s quarantined", badID)
+	}
 }
 
 // TestRun_MigratesEarlierLayout: a lake written by an earlier version (several

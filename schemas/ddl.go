@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -29,7 +30,7 @@ func WriteDDL(w io.Writer, format, location, database string) error {
 			Columns   []Column `json:"columns"`
 		}
 		var out []table
-		for _, t := range append(Tables, RawTables...) {
+		for _, t := range slices.Concat(Tables, RawTables, LedgerTables) {
 			out = append(out, table{t.Name, t.Doc, PartitionColumn, Columns(t.Row)})
 		}
 		enc := json.NewEncoder(w)
@@ -40,7 +41,7 @@ func WriteDDL(w io.Writer, format, location, database string) error {
 		return fmt.Errorf("unknown schema format %q (want athena, spark, duckdb or json)", format)
 	}
 	var b strings.Builder
-	for _, t := range append(Tables, RawTables...) {
+	for _, t := range slices.Concat(Tables, RawTables, LedgerTables) {
 		loc := location + "/" + t.Name
 		name := t.SQLName()
 		fmt.Fprintf(&b, "-- %s: %s\n", t.Name, t.Doc)

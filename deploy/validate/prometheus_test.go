@@ -39,6 +39,9 @@ var etlMetrics = map[string][]string{
 	"callrecords_etl_retention_gaps_total":           {"tenant", "dataset"},
 	"callrecords_etl_quarantined_total":              {"tenant", "dataset"},
 	"callrecords_etl_last_exit_code":                 {"tenant"},
+	"callrecords_etl_incomplete_days":                {"tenant", "dataset"},
+	"callrecords_etl_incomplete_days_near_edge":      {"tenant", "dataset"},
+	"callrecords_etl_notified_not_listed":            {"tenant", "dataset"},
 }
 
 // readPrometheusRule decodes deploy/prometheus/alerts.yaml strictly into the
@@ -140,6 +143,7 @@ func TestAlertRules(t *testing.T) {
 		"callrecords_etl_seconds_until_expiry",
 		"callrecords_etl_retention_gaps_total",
 		"callrecords_etl_quarantined_total",
+		"callrecords_etl_incomplete_days_near_edge",
 	} {
 		if !used[want] {
 			t.Errorf("no alert on %s", want)
@@ -165,6 +169,8 @@ var alertCases = []struct {
 	{"CallRecordsETLRetentionGap", `callrecords_etl_retention_gaps_total{tenant="t",dataset="callrecords"}`, 0, 5 * time.Minute, false},
 	{"CallRecordsETLQuarantinedRecords", `callrecords_etl_quarantined_total{tenant="t",dataset="callrecords"}`, 3, 5 * time.Minute, true},
 	{"CallRecordsETLQuarantinedRecords", `callrecords_etl_quarantined_total{tenant="t",dataset="callrecords"}`, 0, 5 * time.Minute, false},
+	{"CallRecordsETLIncompleteDayNearRetentionEdge", `callrecords_etl_incomplete_days_near_edge{tenant="t",dataset="callrecords"}`, 1, 5 * time.Minute, true},
+	{"CallRecordsETLIncompleteDayNearRetentionEdge", `callrecords_etl_incomplete_days_near_edge{tenant="t",dataset="callrecords"}`, 0, 3 * time.Hour, false},
 	{"CallRecordsETLConfigurationError", `callrecords_etl_last_exit_code{tenant="t"}`, 2, 5 * time.Minute, true},
 	{"CallRecordsETLConfigurationError", `callrecords_etl_last_exit_code{tenant="t"}`, 1, 5 * time.Minute, false},
 	{"CallRecordsETLFailing", `callrecords_etl_last_exit_code{tenant="t"}`, 1, 5 * time.Minute, true},

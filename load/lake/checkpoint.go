@@ -80,6 +80,10 @@ type Status struct {
 	// watermark) starts to expire from Graph. Negative: it is already expiring.
 	ExpiresInSeconds float64   `json:"expires_in_seconds"`
 	ExpiresAt        time.Time `json:"expires_at"`
+	// Days is the completeness ledger of the call records dataset per day
+	// still in Graph's retention (Lake.Completeness); ReadStatus leaves it
+	// empty.
+	Days []DayCompleteness `json:"days,omitempty"`
 }
 
 // ReadStatus reads every checkpoint in store (one tenant's when tenant is

@@ -9,6 +9,7 @@
 //
 //	<table>/dt=YYYY-MM-DD/<tenant>.parquet         one object per table, day and tenant: the commit
 //	raw/<dataset table>/dt=YYYY-MM-DD/<tenant>.parquet  the raw archive: what Graph sent, committed with the tables
+//	call_record_ledger/dt=YYYY-MM-DD/<tenant>.parquet  the completeness ledger, committed after the day's tables
 //	_etl/state/<tenant>/<dataset>.json             checkpoint (watermark, gaps)
 //	_etl/locks/<tenant>.json                       lease: one run per tenant at a time
 //	_etl/runs/<tenant>/<run>.json                  run summaries
