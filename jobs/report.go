@@ -56,6 +56,18 @@ func ReadReport(ctx context.Context, cfg Config) (*report.Report, error) {
 	if days == 0 {
 		return nil, configError(fmt.Sprintf(": the lake %s holds no table of this tenant", cfg.Dest), "TenantID")
 	}
+	ledger, err := l.Completeness(ctx, cfg.clock()())
+	if err != nil {
+		return nil, refusedDestination(cfg, err)
+	}
+	var shown []report.DayCompleteness
+	for _, d := range ledger {
+		if dayInWindow(d.Date, cfg.From, cfg.To) {
+			shown = append(shown, report.DayCompleteness{Date: d.Date, IDs: d.IDs, Listed: d.Listed, Committed: d.Committed,
+				Quarantined: d.Quarantined, NotifiedNotListed: d.NotifiedNotListed, Settled: d.Settled, Complete: d.Complete, Warning: d.Warning})
+		}
+	}
+	rep.SetCompleteness(shown)
 	return rep, nil
 }
 

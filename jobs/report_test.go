@@ -74,6 +74,22 @@ func TestReadReport_AgreesWithTheSimulator(t *testing.T) {
 	if poor == 0 {
 		t.Errorf("no poor stream in a month of simulated calls: the check above proves little")
 	}
+
+	// The completeness section shows the ledger as status reads it, day by day.
+	ledger, err := jobs.ReadCompleteness(context.Background(), f.config(), f.config().TenantID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := rep.Completeness()
+	if len(ledger) == 0 || len(shown) != len(ledger) {
+		t.Fatalf("report shows %d days of the ledger, status reads %d", len(shown), len(ledger))
+	}
+	for i, d := range ledger {
+		s := shown[i]
+		if s.Date != d.Date || s.IDs != d.IDs || s.Listed != d.Listed || s.Committed != d.Committed || s.Settled != d.Settled || s.Complete != d.Complete || s.Warning != d.Warning {
+			t.Errorf("report's %+v, ledger's %+v", s, d)
+		}
+	}
 }
 
 // checkCosts compares the report's costs with the simulator's sums per

@@ -29,7 +29,7 @@ type section struct {
 
 // sections are the page's parts, in order.
 func (r *Report) sections() []section {
-	return []section{r.costSection(), r.minutesSection(), r.qualitySection()}
+	return []section{r.costSection(), r.minutesSection(), r.qualitySection(), r.completenessSection()}
 }
 
 //go:embed report.html.tmpl

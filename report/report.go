@@ -54,6 +54,8 @@ type Report struct {
 	cost    map[Cost]*costSum
 	minutes map[Minutes]*Minutes
 	days    map[string]*DayQuality
+
+	completeness []DayCompleteness
 }
 
 type costSum struct {

@@ -41,6 +41,10 @@ func sample(tb testing.TB) *report.Report {
 		{Quality: "poor", PoorDueTo: []string{"average_jitter_ms", "average_packet_loss_rate"}},
 		{Quality: "unclassified"},
 	})
+	r.SetCompleteness([]report.DayCompleteness{
+		{Date: "2026-10-22", IDs: 4, Listed: 4, Committed: 3, Quarantined: 1, Settled: 3, Warning: true},
+		{Date: "2026-11-19", IDs: 2, Listed: 2, Committed: 2, Settled: 2, Complete: true},
+	})
 	return r
 }
 
@@ -84,17 +88,17 @@ func TestReport_WriteHTML(t *testing.T) {
 			t.Errorf("page contains %q", bad)
 		}
 	}
-	for _, want := range []string{"&lt;b&gt;X&lt;/b&gt;", "0.30", "1.50", "25.0%", "average_jitter_ms 1", "Direct Routing · ByotIn", "2026-11-20T00:00:00Z", "1 call, 1 without charge"} {
+	for _, want := range []string{"&lt;b&gt;X&lt;/b&gt;", "0.30", "1.50", "25.0%", "average_jitter_ms 1", "Direct Routing · ByotIn", "2026-11-20T00:00:00Z", "1 call, 1 without charge", "incomplete, near the 30-day edge", "2 of 2 ids settled"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page does not show %q", want)
 		}
 	}
-	// Three currencies, minutes, poor rate per day, poor causes.
-	if n := strings.Count(page, `<svg class="chart"`); n != 6 {
-		t.Errorf("page has %d charts, want 6", n)
+	// Three currencies, minutes, poor rate per day, poor causes, settled ids.
+	if n := strings.Count(page, `<svg class="chart"`); n != 7 {
+		t.Errorf("page has %d charts, want 7", n)
 	}
-	if n := len(regexp.MustCompile(`<section id="\w+">`).FindAllString(page, -1)); n != 3 {
-		t.Errorf("page has %d sections, want 3", n)
+	if n := len(regexp.MustCompile(`<section id="\w+">`).FindAllString(page, -1)); n != 4 {
+		t.Errorf("page has %d sections, want 4", n)
 	}
 }
 
@@ -104,8 +108,8 @@ func TestReport_EmptyWindow(t *testing.T) {
 	if err := r.WriteHTML(&b, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if n := strings.Count(b.String(), "No rows in this window."); n != 3 {
-		t.Errorf("empty report says %d times that it has no rows, want 3 (once per section)", n)
+	if n := strings.Count(b.String(), "No rows in this window."); n != 4 {
+		t.Errorf("empty report says %d times that it has no rows, want 4 (once per section)", n)
 	}
 	if !strings.Contains(b.String(), "from 2026-01-01 up to 2026-02-01") {
 		t.Errorf("empty report does not name its window")
