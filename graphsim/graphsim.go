@@ -71,6 +71,10 @@ type Config struct {
 	// still exist (default 365 days). Rows appear 24 to 48 hours after the
 	// call ended.
 	UsageRetention time.Duration
+	// BadNetworkDays are UTC days (any instant of the day) on which networks
+	// are bad: about a fifth of the streams have poor jitter, packet loss or
+	// audio degradation, against 1.5% on other days.
+	BadNetworkDays []time.Time
 }
 
 // Limits are the call-records throttling limits (reference §4.1).
@@ -123,6 +127,8 @@ type Simulator struct {
 	stats   Stats
 
 	subs subState
+
+	badDays map[int64]bool // the days of Config.BadNetworkDays
 }
 
 // New returns a Simulator for cfg.
@@ -135,6 +141,10 @@ func New(cfg Config) *Simulator {
 		tenant: strings.ToLower(cfg.TenantID),
 		bumps:  map[string][]time.Time{},
 		stats:  Stats{Requests: map[string]int{}},
+	}
+	s.badDays = make(map[int64]bool, len(cfg.BadNetworkDays))
+	for _, d := range cfg.BadNetworkDays {
+		s.badDays[dayOf(d)] = true
 	}
 	if s.now == nil {
 		s.now = time.Now
