@@ -72,8 +72,9 @@ type Config struct {
 	// call ended.
 	UsageRetention time.Duration
 	// BadNetworkDays are UTC days (any instant of the day) on which networks
-	// are bad: about a fifth of the streams have poor jitter, packet loss or
-	// audio degradation, against 1.5% on other days.
+	// are bad: jitter, packet loss and audio degradation are each poor for a
+	// fifth of the streams instead of 1.5%, so about a third of the audio
+	// streams are poor instead of a few percent. Other days do not change.
 	BadNetworkDays []time.Time
 }
 
