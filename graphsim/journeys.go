@@ -227,8 +227,9 @@ func (s *Simulator) JourneyTruth(from, to time.Time) JourneyTruth {
 				hop("voicemail", "voicemail", nil, p.voicemailFor)
 			}
 		case m.aaDup >= 0:
-			// The participant's attendant hands over to the queue, which
-			// the participant leaves unanswered.
+			// The participant's attendant hands over to the queue, whose
+			// agent brings the caller into the meeting: no user answers
+			// the caller's session, so the queue hop reads as abandoned.
 			t.Records++
 			lay := s.layout(m, 0)
 			i := slices.IndexFunc(lay, func(d sdesc) bool { return d.callee.role == roleAttendant })

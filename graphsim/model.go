@@ -339,7 +339,7 @@ func (s *Simulator) meta(d int64, idx int) *meta {
 		if r.Float64() < 0.10 {
 			m.mods = append(m.mods, "data")
 		}
-		if r.Float64() < 0.12 && m.nPart >= 3 {
+		if r.Float64() < 0.03 && m.nPart >= 3 {
 			m.aaDup = 1 + r.IntN(m.nPart-1)
 		}
 	}
@@ -563,13 +563,22 @@ func (s *Simulator) layout(m *meta, bumps int) []sdesc {
 			me := epRef{part: j}
 			switch {
 			case j == m.aaDup:
-				// Auto attendant -> call queue virtual transfer: the same
-				// session id shows up twice (reference §8 pitfall 6).
+				// Dialled in through an auto attendant and a call queue in
+				// conference mode, whose agent brings the caller into the
+				// meeting. Auto attendant -> call queue virtual transfer: the
+				// same session id shows up twice (reference §8 pitfall 6).
 				h := mix(m.key, saltAccount)
 				aa := epRef{part: -1, role: roleAttendant, account: s.account(roleAttendant, int(h%uint64(len(attendantNames))))}
 				cq := epRef{part: -1, role: roleQueue, account: s.account(roleQueue, int(h>>32%uint64(len(queueNames))))}
+				joined := cut.Add(roundDur(5*time.Second+time.Duration(unit(splitmix(h))*float64(115*time.Second)), m.style))
+				if joined.After(en) {
+					joined = en
+				}
 				add(sdesc{id: id, caller: me, callee: aa, start: st, end: cut})
-				add(sdesc{id: id, caller: me, callee: cq, start: cut, end: en})
+				add(sdesc{id: id, caller: me, callee: cq, start: cut, end: joined})
+				if joined.Before(en) {
+					add(sdesc{id: hashGUID(splitmix(h ^ 1)), caller: me, callee: svc(role), start: joined, end: en})
+				}
 			case dialOut:
 				add(sdesc{id: id, caller: svc(role), callee: me, start: st, end: en})
 			case rejoin:

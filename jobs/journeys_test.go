@@ -24,6 +24,7 @@ func TestRun_JourneyHopsEqualTheSimulatorsJourneys(t *testing.T) {
 		t.Fatalf("simulator journeys too thin for the check: %+v", want)
 	}
 
+	t.Logf("simulator journeys: %d records, hops %v, queues %+v", want.Records, want.Hops, want.Queues)
 	hops := readTable[schemas.CallJourneyHopRow](t, f.dest, schemas.TableCallJourneyHops)
 	versions := map[string]int64{}
 	for _, r := range callRecords(t, f.dest) {
