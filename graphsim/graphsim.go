@@ -14,7 +14,8 @@
 // included (polymorphic @odata.type, ISO 8601 durations, "NaN"/"INF" floats,
 // 7-digit timestamps, duplicate session ids, evolvable enums, empty pages
 // that still carry a nextLink), so a client tested against it is tested
-// against Graph's shapes rather than against our own types.
+// against Graph's shapes rather than against our own types. A few percent
+// of its calls go through auto attendants and call queues (journeys.go).
 //
 // Data is generated lazily: a record is a pure function of (Seed, UTC day,
 // index in the day), its id encodes the day and index, and only Bump state
