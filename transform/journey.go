@@ -65,14 +65,16 @@ func (j *journey) session(si int, s *schemas.Session) {
 	if callee.UserAgent != nil {
 		role = str(callee.UserAgent.Role)
 	}
-	kind, ok := journeyRoles[role]
+	kind, service := journeyRoles[role]
+	if !service && role != "" {
+		return // another service: a conference, a gateway, a bot
+	}
 	id, name := endpointIdentity(callee)
-	switch {
-	case ok:
-	case role == "" && id != "":
+	if !service {
+		if id == "" {
+			return
+		}
 		kind = HopUser
-	default:
-		return
 	}
 	j.legs = append(j.legs, leg{
 		session: si, sessionID: s.ID, start: s.StartDateTime.Time, end: s.EndDateTime.Time,
