@@ -14,7 +14,8 @@
 // included (polymorphic @odata.type, ISO 8601 durations, "NaN"/"INF" floats,
 // 7-digit timestamps, duplicate session ids, evolvable enums, empty pages
 // that still carry a nextLink), so a client tested against it is tested
-// against Graph's shapes rather than against our own types.
+// against Graph's shapes rather than against our own types. A few percent
+// of its calls go through auto attendants and call queues (journeys.go).
 //
 // Data is generated lazily: a record is a pure function of (Seed, UTC day,
 // index in the day), its id encodes the day and index, and only Bump state
@@ -71,6 +72,11 @@ type Config struct {
 	// still exist (default 365 days). Rows appear 24 to 48 hours after the
 	// call ended.
 	UsageRetention time.Duration
+	// BadNetworkDays are UTC days (any instant of the day) on which networks
+	// are bad: jitter, packet loss and audio degradation are each poor for a
+	// fifth of the streams instead of 1.5%, so about a third of the audio
+	// streams are poor instead of a few percent. Other days do not change.
+	BadNetworkDays []time.Time
 }
 
 // Limits are the call-records throttling limits (reference §4.1).
@@ -123,6 +129,8 @@ type Simulator struct {
 	stats   Stats
 
 	subs subState
+
+	badDays map[int64]bool // the days of Config.BadNetworkDays
 }
 
 // New returns a Simulator for cfg.
@@ -135,6 +143,10 @@ func New(cfg Config) *Simulator {
 		tenant: strings.ToLower(cfg.TenantID),
 		bumps:  map[string][]time.Time{},
 		stats:  Stats{Requests: map[string]int{}},
+	}
+	s.badDays = make(map[int64]bool, len(cfg.BadNetworkDays))
+	for _, d := range cfg.BadNetworkDays {
+		s.badDays[dayOf(d)] = true
 	}
 	if s.now == nil {
 		s.now = time.Now

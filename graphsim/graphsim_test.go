@@ -488,6 +488,18 @@ func TestGet_BigMeetingPagesReconstructRecord(t *testing.T) {
 	}
 }
 
+// throughServices reports whether a call went through an auto attendant or
+// call queue: a peer-to-peer record with a session per step.
+func throughServices(rec map[string]any) bool {
+	for _, s := range rec["sessions"].([]any) {
+		ua, _ := s.(map[string]any)["callee"].(map[string]any)["userAgent"].(map[string]any)
+		if r := ua["role"]; r == "skypeForBusinessAutoAttendant" || r == "skypeForBusinessCallQueues" {
+			return true
+		}
+	}
+	return false
+}
+
 func TestGet_PeerToPeerShape(t *testing.T) {
 	sim, srv := MustServe(t, graphsim.Config{Seed: 5})
 	tr := sim.Truth(testNow.Add(-24*time.Hour), testNow)
@@ -495,7 +507,7 @@ func TestGet_PeerToPeerShape(t *testing.T) {
 	for _, id := range tr.IDs {
 		r := MustGet(t, srv.Client(), srv.URL+listPath+"/"+id+"?$expand=sessions($expand=segments)")
 		rec := MustOK(t, r, "get "+id)
-		if rec["type"] != "peerToPeer" {
+		if rec["type"] != "peerToPeer" || throughServices(rec) {
 			continue
 		}
 		checked++
@@ -1044,6 +1056,8 @@ func TestData_QuirksAndTruthPerRecord(t *testing.T) {
 		q.see("timestamp 7 digits", len(strings.SplitN(rec["startDateTime"].(string), ".", 2)) == 2 && len(strings.SplitN(rec["startDateTime"].(string), ".", 2)[1]) == 8)
 		q.see("phone organizer", strings.HasPrefix(obj(rec["organizer_v2"])["id"].(string), "+"))
 		switch {
+		case throughServices(rec):
+			kinds["journey"]++
 		case rec["type"] == "peerToPeer" && len(sessions) == 1:
 			kinds["p2p"]++
 			if obj(sessions[0])["id"] != id {
@@ -1089,6 +1103,11 @@ func TestData_QuirksAndTruthPerRecord(t *testing.T) {
 					q.see("cpuName", ep["cpuName"] != nil)
 					q.see("legacy identity", ep["identity"] != nil)
 					ua := obj(ep["userAgent"])
+					if ua["@odata.type"] == "#microsoft.graph.callRecords.serviceUserAgent" && ua["role"] != nil {
+						// An auto attendant or call queue: its resource account.
+						q.see("resource account", true)
+						continue
+					}
 					if ua["@odata.type"] != "#microsoft.graph.callRecords.clientUserAgent" {
 						t.Fatalf("%s participant userAgent type %v", id, ua["@odata.type"])
 					}
@@ -1220,7 +1239,7 @@ func TestData_QuirksAndTruthPerRecord(t *testing.T) {
 	for _, name := range []string{
 		"version>1", "modality unknownFutureValue", "timestamp without fraction", "timestamp 7 digits",
 		"phone organizer", "session failureInfo", "isTest null", "feedback", "feedback tokens", "cpuName",
-		"legacy identity", "acs client", "service endpoint", "several segments", "media null",
+		"legacy identity", "acs client", "service endpoint", "resource account", "several segments", "media null",
 		"not-null enum absent", "traceRouteHops", "special float", "null metric", "duration P0DT",
 		"duration minutes", "duplicate session id", "phone participant", "guest participant", "non-ASCII name",
 		"several identities", "phone with asserted identity", "guest encrypted", "acs resource", "hidden application",
@@ -1229,7 +1248,10 @@ func TestData_QuirksAndTruthPerRecord(t *testing.T) {
 			t.Errorf("no record in %d exercised %q", tr.Records, name)
 		}
 	}
-	if p2p := float64(kinds["p2p"]) / float64(tr.Records); p2p < 0.6 || p2p > 0.9 {
+	if j := float64(kinds["journey"]) / float64(tr.Records); j < 0.02 || j > 0.15 {
+		t.Errorf("share of calls through attendants and queues = %.3f (%v), want a few percent", j, kinds)
+	}
+	if p2p := float64(kinds["p2p"]) / float64(tr.Records-kinds["journey"]); p2p < 0.6 || p2p > 0.9 {
 		t.Errorf("peerToPeer share = %.2f (%v), want about 0.75", p2p, kinds)
 	}
 	if kinds["big"] < 2 {

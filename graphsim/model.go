@@ -36,6 +36,8 @@ const (
 	saltLatency
 	saltRequestID
 	saltAU
+	saltJourney
+	saltAccount
 )
 
 const (
@@ -214,6 +216,7 @@ const (
 	kindP2P recKind = iota
 	kindGroup
 	kindMeeting
+	kindJourney // through auto attendants and call queues (journeys.go)
 )
 
 // meta is the cheap, record-level part of a call record.
@@ -233,6 +236,8 @@ type meta struct {
 	permA, permB int
 	joinURL      string
 	aaDup        int // group: participant whose call went AA -> CQ, or -1
+	journey      *journeyPlan
+	badNetwork   bool // on one of Config.BadNetworkDays
 }
 
 // bigIndex is the index of the day's big meeting, or -1. Every day has one,
@@ -262,11 +267,14 @@ func (s *Simulator) meta(d int64, idx int) *meta {
 	m := &meta{
 		key: key, id: s.recordID(d, idx),
 		start: start, style: st, phoneSide: -1, extSide: -1, aaDup: -1,
+		badNetwork: s.badDays[d],
 	}
 	m.permA = r.IntN(usersInDir)
 	m.permB = 1 + r.IntN(usersInDir-1)
 	var dur time.Duration
 	switch {
+	case s.isJourney(d, idx, key):
+		dur = s.planJourney(m)
 	case idx == s.bigIndex(d):
 		m.kind = kindMeeting
 		m.typ = "groupCall"
@@ -331,14 +339,14 @@ func (s *Simulator) meta(d int64, idx int) *meta {
 		if r.Float64() < 0.10 {
 			m.mods = append(m.mods, "data")
 		}
-		if r.Float64() < 0.12 && m.nPart >= 3 {
+		if r.Float64() < 0.03 && m.nPart >= 3 {
 			m.aaDup = 1 + r.IntN(m.nPart-1)
 		}
 	}
 	if r.Float64() < 0.02 {
 		m.mods = append(m.mods, "unknownFutureValue")
 	}
-	if m.kind != kindP2P && (m.kind == kindMeeting || r.Float64() < 0.8) {
+	if m.kind == kindMeeting || m.kind == kindGroup && r.Float64() < 0.8 {
 		thread := strings.ToUpper(strconv.FormatUint(r.Uint64(), 36)) + strconv.FormatUint(r.Uint64(), 36)
 		m.joinURL = "https://teams.microsoft.com/l/meetup-join/19%3ameeting_" + thread +
 			"%40thread.v2/0?context=%7b%22Tid%22%3a%22" + s.tenant + "%22%7d"
@@ -445,14 +453,14 @@ func (s *Simulator) party(m *meta, j int) party {
 	h := mix(m.key, saltParty, uint64(j))
 	kind := pkUser
 	switch {
-	case m.kind == kindP2P && j == m.phoneSide:
+	case j == m.phoneSide:
 		kind = pkPhone
 	case m.kind == kindP2P && j == m.extSide:
 		kind = pkExternal
 		if h%3 == 0 {
 			kind = pkGuest
 		}
-	case m.kind != kindP2P && j > 0:
+	case (m.kind == kindGroup || m.kind == kindMeeting) && j > 0:
 		switch u := unit(h); {
 		case m.aaDup == j || u < 0.08:
 			kind = pkPhone
@@ -499,10 +507,12 @@ func (s *Simulator) party(m *meta, j int) party {
 }
 
 // epRef is one side of a session or segment: a participant, or a service
-// endpoint with a role when part < 0.
+// endpoint with a role when part < 0, with the service's resource account
+// if it has one (auto attendants and call queues).
 type epRef struct {
-	part int
-	role string
+	part    int
+	role    string
+	account *resourceAccount
 }
 
 func svc(role string) epRef { return epRef{part: -1, role: role} }
@@ -532,9 +542,13 @@ func (s *Simulator) layout(m *meta, bumps int) []sdesc {
 		}
 		return st, en
 	}
-	if m.kind == kindP2P {
+	switch m.kind {
+	case kindP2P:
 		add(sdesc{id: m.id, caller: epRef{part: 0}, callee: epRef{part: 1}, start: m.start, end: m.end})
-	} else {
+	case kindJourney:
+		r := newRand(m.key, saltLayout)
+		s.journeySessions(m, func() string { return randGUID(r) }, add)
+	default:
 		r := newRand(m.key, saltLayout)
 		for j := range m.nPart {
 			id := randGUID(r)
@@ -549,10 +563,22 @@ func (s *Simulator) layout(m *meta, bumps int) []sdesc {
 			me := epRef{part: j}
 			switch {
 			case j == m.aaDup:
-				// Auto attendant -> call queue virtual transfer: the same
-				// session id shows up twice (reference §8 pitfall 6).
-				add(sdesc{id: id, caller: me, callee: svc("skypeForBusinessAutoAttendant"), start: st, end: cut})
-				add(sdesc{id: id, caller: me, callee: svc("skypeForBusinessCallQueues"), start: cut, end: en})
+				// Dialled in through an auto attendant and a call queue in
+				// conference mode, whose agent brings the caller into the
+				// meeting. Auto attendant -> call queue virtual transfer: the
+				// same session id shows up twice (reference §8 pitfall 6).
+				h := mix(m.key, saltAccount)
+				aa := epRef{part: -1, role: roleAttendant, account: s.account(roleAttendant, int(h%uint64(len(attendantNames))))}
+				cq := epRef{part: -1, role: roleQueue, account: s.account(roleQueue, int(h>>32%uint64(len(queueNames))))}
+				joined := cut.Add(roundDur(5*time.Second+time.Duration(unit(splitmix(h))*float64(115*time.Second)), m.style))
+				if joined.After(en) {
+					joined = en
+				}
+				add(sdesc{id: id, caller: me, callee: aa, start: st, end: cut})
+				add(sdesc{id: id, caller: me, callee: cq, start: cut, end: joined})
+				if joined.Before(en) {
+					add(sdesc{id: hashGUID(splitmix(h ^ 1)), caller: me, callee: svc(role), start: joined, end: en})
+				}
 			case dialOut:
 				add(sdesc{id: id, caller: svc(role), callee: me, start: st, end: en})
 			case rejoin:

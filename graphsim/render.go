@@ -14,6 +14,17 @@ type gen struct {
 	w  *jw
 	r  *rand.Rand
 	st tsStyle
+	// badNetwork: the record is on a bad network day (Config.BadNetworkDays).
+	badNetwork bool
+}
+
+// goodShare is the share of streams whose network metrics are good: real
+// tenants see a few percent of poor audio streams, many more on a bad day.
+func (g *gen) goodShare() float64 {
+	if g.badNetwork {
+		return 0.8
+	}
+	return 0.985
 }
 
 var specialFloats = [...]string{"NaN", "INF", "-INF"}
@@ -122,7 +133,7 @@ func (g *gen) ratioPair(kAvg, kMax string, pNull float64) {
 		g.w.f32(kMax, math.Round(math.Pow(y, 6)*1e6)/1e6)
 	default:
 		// Mostly under 3%, a tail up to 50%.
-		avg := math.Round(mostly((v-0.45)/0.55, 0, 0.03, 0.5, 0.985)*1e6) / 1e6
+		avg := math.Round(mostly((v-0.45)/0.55, 0, 0.03, 0.5, g.goodShare())*1e6) / 1e6
 		g.w.f32(kAvg, avg)
 		g.w.f32(kMax, math.Min(1, math.Round((avg+(1-avg)*math.Pow(y, 3))*1e6)/1e6))
 	}
@@ -518,6 +529,22 @@ func (s *Simulator) writeEndpoint(g *gen, k string, m *meta, e epRef, full bool)
 	w := g.w
 	w.open(k)
 	if e.part < 0 {
+		if a := e.account; a != nil {
+			// An auto attendant or call queue is its resource account:
+			// a participant with the service's user agent.
+			w.str("@odata.type", typePartEP)
+			writeServiceUA(w, e.role)
+			w.open("associatedIdentity")
+			w.str("id", a.id)
+			w.str("displayName", a.name)
+			w.str("tenantId", s.tenant)
+			if full {
+				w.str("userPrincipalName", a.upn)
+			}
+			w.close()
+			w.close()
+			return
+		}
 		w.str("@odata.type", typeSvcEP)
 		writeServiceUA(w, e.role)
 		w.close()
@@ -573,7 +600,7 @@ func (s *Simulator) writeEndpoint(g *gen, k string, m *meta, e epRef, full bool)
 // writeSession writes one session, with its segments when withSegs.
 func (s *Simulator) writeSession(w *jw, m *meta, d *sdesc, withSegs bool) {
 	plan, r := s.sessionPlan(m, d)
-	g := &gen{w: w, r: r, st: m.style}
+	g := &gen{w: w, r: r, st: m.style, badNetwork: m.badNetwork}
 	w.open("")
 	w.openArr("modalities")
 	for _, mod := range plan.mods {
@@ -619,7 +646,7 @@ func (s *Simulator) writeSession(w *jw, m *meta, d *sdesc, withSegs bool) {
 
 func (s *Simulator) writeSegment(w *jw, m *meta, d *sdesc, k, n int, sp *segPlan, st, en time.Time) {
 	r := newRand(m.key, mix(saltSegment, uint64(d.seq), uint64(k)))
-	g := &gen{w: w, r: r, st: m.style}
+	g := &gen{w: w, r: r, st: m.style, badNetwork: m.badNetwork}
 	w.open("")
 	w.ts("startDateTime", st, m.style)
 	w.ts("endDateTime", en, m.style)
@@ -849,13 +876,13 @@ func writeStream(g *gen, dir string, audio bool, segStart, segEnd time.Time) {
 		}
 		w.enum("audioCodec", codec)
 		w.null("videoCodec")
-		g.singleMostly("averageAudioDegradation", 0, 0.8, 3.5, 0.985, 0.3)
+		g.singleMostly("averageAudioDegradation", 0, 0.8, 3.5, g.goodShare(), 0.3)
 	} else {
 		w.null("audioCodec")
 		w.enum("videoCodec", pick(g.r, videoCodecs))
 		w.null("averageAudioDegradation")
 	}
-	g.msPairMostly("averageJitter", "maxJitter", 1, 20, 120, 0.985, 0.1)
+	g.msPairMostly("averageJitter", "maxJitter", 1, 20, 120, g.goodShare(), 0.1)
 	g.ratioPair("averagePacketLossRate", "maxPacketLossRate", 0.1)
 	if audio {
 		g.ratioPair("averageRatioOfConcealedSamples", "maxRatioOfConcealedSamples", 0.3)

@@ -441,6 +441,7 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 			carryOverInto(ctx, part, schemas.TableMedia, w.media, func(r *schemas.MediaRow) string { return r.CallRecordID }, keep),
 			carryOverInto(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
 			carryOverInto(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, part, schemas.TableCallJourneyHops, w.hops, func(r *schemas.CallJourneyHopRow) string { return r.CallRecordID }, keep),
 			// Each (id, version) once: an archived version added again
 			// (a run that died before its commit ended) replaces itself.
 			carryOverInto(ctx, part, schemas.TableRawCallRecords, w.raw, func(r *schemas.RawCallRecordRow) rawKey { return rawKey{r.CallRecordID, r.Version} },
@@ -709,6 +710,7 @@ type callRecordWriters struct {
 	media        *load.FileWriter[schemas.MediaRow]
 	streams      *load.FileWriter[schemas.MediaStreamRow]
 	participants *load.FileWriter[schemas.ParticipantRow]
+	hops         *load.FileWriter[schemas.CallJourneyHopRow]
 	raw          *load.FileWriter[schemas.RawCallRecordRow]
 	// sequential: carry over and finish one table at a time (large
 	// partitions: each table's readers and encoders cost memory).
@@ -737,6 +739,7 @@ func newCallRecordWriters(opts load.ParquetOptions, has func(table string) bool)
 		media:        newWriterIf[schemas.MediaRow](has(schemas.TableMedia), opts),
 		streams:      newWriterIf[schemas.MediaStreamRow](has(schemas.TableMediaStreams), opts),
 		participants: newWriterIf[schemas.ParticipantRow](has(schemas.TableParticipants), opts),
+		hops:         newWriterIf[schemas.CallJourneyHopRow](has(schemas.TableCallJourneyHops), opts),
 		raw:          newWriterIf[schemas.RawCallRecordRow](has(schemas.TableRawCallRecords), rawOptions(opts)),
 	}
 }
@@ -771,12 +774,13 @@ func (w *callRecordWriters) add(rows schemas.CallRecordRows, withRecord bool) er
 		writeIfAny(w.media, rows.Media),
 		writeIfAny(w.streams, rows.MediaStreams),
 		writeIfAny(w.participants, rows.Participants),
+		writeIfAny(w.hops, rows.JourneyHops),
 	)
 }
 
 // flush ends the row group of every table.
 func (w *callRecordWriters) flush() error {
-	return errors.Join(flushIf(w.records), flushIf(w.sessions), flushIf(w.segments), flushIf(w.media), flushIf(w.streams), flushIf(w.participants), flushIf(w.raw))
+	return errors.Join(flushIf(w.records), flushIf(w.sessions), flushIf(w.segments), flushIf(w.media), flushIf(w.streams), flushIf(w.participants), flushIf(w.hops), flushIf(w.raw))
 }
 
 // writeIfAny writes rows, if there are any and w is not nil.
@@ -815,6 +819,7 @@ func (w *callRecordWriters) close() (map[string]load.LocalFile, error) {
 		closer(schemas.TableMedia, closeIf(w.media)),
 		closer(schemas.TableMediaStreams, closeIf(w.streams)),
 		closer(schemas.TableParticipants, closeIf(w.participants)),
+		closer(schemas.TableCallJourneyHops, closeIf(w.hops)),
 		closer(schemas.TableRawCallRecords, closeIf(w.raw)),
 	)
 	return files, err
@@ -836,6 +841,7 @@ func (w *callRecordWriters) abort() {
 	abortIf(w.media)
 	abortIf(w.streams)
 	abortIf(w.participants)
+	abortIf(w.hops)
 	abortIf(w.raw)
 }
 

@@ -244,6 +244,7 @@ func assertReaderView(t *testing.T, label, dest string) {
 			return fmt.Sprint(r["CallRecordID"], r["SessionIndex"], r["SegmentIndex"], r["MediaIndex"], r["StreamIndex"])
 		},
 		schemas.TableParticipants:       func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["ParticipantIndex"]) },
+		schemas.TableCallJourneyHops:    func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["HopIndex"]) },
 		schemas.TablePstnCalls:          func(r map[string]any) string { return fmt.Sprint(r["ID"]) },
 		schemas.TableDirectRoutingCalls: func(r map[string]any) string { return fmt.Sprint(r["ID"]) },
 	}

@@ -405,10 +405,12 @@ func TestRun_MigratesEarlierLayout(t *testing.T) {
 	store := mustLocal(t, f.dest)
 	manifests := map[string]map[string][]map[string]string{} // "dataset/date" -> table -> files
 	records := map[string]int{}
+	held := map[string]bool{} // "table/date" of the objects moved to the earlier layout
 	for _, tb := range schemas.Tables {
 		objs, _ := filepath.Glob(filepath.Join(f.dest, tb.Name, "dt=*", tenant+".parquet"))
 		for _, obj := range objs {
 			dt := strings.TrimPrefix(filepath.Base(filepath.Dir(obj)), "dt=")
+			held[tb.Name+"/"+dt] = true
 			key := fmt.Sprintf("%s/dt=%s/%s_20261120T000000Z-abcdef_0000.parquet", tb.Name, dt, tenant)
 			if err := os.Rename(obj, filepath.Join(f.dest, filepath.FromSlash(key))); err != nil {
 				t.Fatal(err)
@@ -447,6 +449,9 @@ func TestRun_MigratesEarlierLayout(t *testing.T) {
 			continue
 		}
 		files, _ := filepath.Glob(filepath.Join(f.dest, tb.Name, "dt="+day, "*"))
+		if !held[tb.Name+"/"+day] && len(files) == 0 {
+			continue // no rows that day (a day without a call through a queue has no journey hops)
+		}
 		if len(files) != 1 || filepath.Base(files[0]) != tenant+".parquet" {
 			t.Errorf("%s/dt=%s after its rewrite holds %v, want only %s.parquet", tb.Name, day, files, tenant)
 		}

@@ -183,6 +183,30 @@ type ParticipantRow struct {
 	AdministrativeUnits []string      `parquet:"administrative_unit_ids,list"`
 }
 
+// CallJourneyHopRow is one row of table call_journey_hops: one hop of the
+// path a call took through auto attendants, call queues, voicemail and the
+// users who answered it, derived from the service roles and start times of
+// its sessions (transform.JourneyHops says how).
+type CallJourneyHopRow struct {
+	TenantID           string    `parquet:"tenant_id,dict"`
+	CallRecordID       string    `parquet:"call_record_id"`
+	CallRecordVersion  int64     `parquet:"call_record_version"`
+	HopIndex           int32     `parquet:"hop_index" doc:"0-based position in the journey, by start time"`
+	HopKind            string    `parquet:"hop_kind,dict" doc:"auto_attendant, call_queue, voicemail, user (answered after a service hop) or transfer (a user reached from another user)"`
+	SessionIndex       int32     `parquet:"session_index" doc:"the session of the hop, as in table sessions"`
+	SessionID          string    `parquet:"session_id,optional"`
+	ServiceRole        string    `parquet:"service_role,optional,dict" doc:"the callee's serviceUserAgent role (NULL for user and transfer hops)"`
+	ServiceID          string    `parquet:"service_id,optional" doc:"the identity of the hop's callee: the resource account of an auto attendant or call queue, the user of a user or transfer hop"`
+	ServiceDisplayName string    `parquet:"service_display_name,optional"`
+	StartDateTime      time.Time `parquet:"start_date_time,optional,timestamp(microsecond)"`
+	EndDateTime        time.Time `parquet:"end_date_time,optional,timestamp(microsecond)"`
+	WaitSeconds        *float64  `parquet:"wait_seconds,optional" doc:"from entering the hop until a user answered (at the next hop's start, at once for user hops) or, unanswered, until the hop ended"`
+	Answered           bool      `parquet:"answered" doc:"a user answered the call at this hop or straight from it"`
+	AnsweredByID       string    `parquet:"answered_by_id,optional"`
+	AnsweredByName     string    `parquet:"answered_by_display_name,optional"`
+	Outcome            string    `parquet:"outcome,dict" doc:"answered (a user took the call at this hop or straight from it), transferred (passed on unanswered, or by the user who had answered), voicemail (sent to or ended in voicemail) or abandoned (ended at this service hop unanswered)"`
+}
+
 // CallRecordRows is every fact row of one call record.
 type CallRecordRows struct {
 	CallRecord   CallRecordRow
@@ -191,4 +215,5 @@ type CallRecordRows struct {
 	Media        []MediaRow
 	MediaStreams []MediaStreamRow
 	Participants []ParticipantRow
+	JourneyHops  []CallJourneyHopRow
 }

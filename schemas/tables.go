@@ -13,6 +13,7 @@ const (
 	TableMedia              = "media"
 	TableMediaStreams       = "media_streams"
 	TableParticipants       = "participants"
+	TableCallJourneyHops    = "call_journey_hops"
 	TablePstnCalls          = "pstn_calls"
 	TableDirectRoutingCalls = "direct_routing_calls"
 )
@@ -43,6 +44,7 @@ var Tables = []Table{
 	{TableMedia, DatasetCallRecords, MediaRow{}, "one row per media line of a segment, with its networks and devices"},
 	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, "one row per media stream of a segment's media line, with the line's label, networks and devices repeated from media for convenience"},
 	{TableParticipants, DatasetCallRecords, ParticipantRow{}, "one row per participants_v2 entry of a call record"},
+	{TableCallJourneyHops, DatasetCallRecords, CallJourneyHopRow{}, "one row per hop of a call record's journey (auto attendant, call queue, voicemail, user, transfer), at its highest version (records without a service hop have none)"},
 	{TablePstnCalls, DatasetPstn, PstnCallRow{}, "one row per PSTN usage row id (calling plans, conferencing dial-in/out)"},
 	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, "one row per Direct Routing usage row id"},
 }

@@ -108,11 +108,14 @@ func FlattenCallRecord(tenantID string, rec schemas.CallRecord) schemas.CallReco
 	}
 	var a slab
 	var sum rollup
+	var j journey
 	for si := range rec.Sessions {
 		flattenSession(&out, &a, &sum, tenantID, &rec, si, &rec.Sessions[si])
+		j.session(si, &rec.Sessions[si])
 	}
 	out.CallRecord = callRecordRow(tenantID, rec, len(rec.Sessions), &sum)
 	out.Participants = participantRows(tenantID, rec)
+	out.JourneyHops = j.hops(tenantID, &rec)
 	return out
 }
 
@@ -188,19 +191,21 @@ func (b *BigCallRecord) session(i int, rep *Report) (schemas.Session, error) {
 // batchStreams media and media-stream rows per batch, so that neither the
 // decoded sessions nor their rows exist all at once. Each batch but the last
 // holds session, segment, media and media-stream rows only; the last (last = true) also
-// holds the call_records row and the participants. Concatenated table by
+// holds the call_records row, the participants and the journey hops. Concatenated table by
 // table, the batches are FlattenCallRecord's rows. An error from fn stops it
 // and is returned.
 func (b *BigCallRecord) Rows(tenantID string, batchStreams int, fn func(rows schemas.CallRecordRows, last bool) error) error {
 	var out schemas.CallRecordRows
 	var a slab
 	var sum rollup
+	var j journey
 	for i := range b.sessions {
 		s, err := b.session(i, nil) // counted by DecodeBigCallRecord
 		if err != nil {
 			return err
 		}
 		flattenSession(&out, &a, &sum, tenantID, &b.head, i, &s)
+		j.session(i, &s)
 		if len(out.Media)+len(out.MediaStreams) >= batchStreams && i+1 < len(b.sessions) {
 			if err := fn(out, false); err != nil {
 				return err
@@ -210,6 +215,7 @@ func (b *BigCallRecord) Rows(tenantID string, batchStreams int, fn func(rows sch
 	}
 	out.CallRecord = callRecordRow(tenantID, b.head, len(b.sessions), &sum)
 	out.Participants = participantRows(tenantID, b.head)
+	out.JourneyHops = j.hops(tenantID, &b.head)
 	return fn(out, true)
 }
 

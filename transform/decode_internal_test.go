@@ -606,14 +606,15 @@ func TestBigCallRecord(t *testing.T) {
 				if last {
 					lasts++
 					got.CallRecord = rows.CallRecord
-				} else if len(rows.Participants) != 0 || rows.CallRecord.CallRecordID != "" || len(rows.Media)+len(rows.MediaStreams) < batch {
-					t.Errorf("%s: a batch before the last holds the call record, participants or fewer than %d media and stream rows", id, batch)
+				} else if len(rows.Participants)+len(rows.JourneyHops) != 0 || rows.CallRecord.CallRecordID != "" || len(rows.Media)+len(rows.MediaStreams) < batch {
+					t.Errorf("%s: a batch before the last holds the call record, participants, journey hops or fewer than %d media and stream rows", id, batch)
 				}
 				got.Sessions = append(got.Sessions, rows.Sessions...)
 				got.Segments = append(got.Segments, rows.Segments...)
 				got.Media = append(got.Media, rows.Media...)
 				got.MediaStreams = append(got.MediaStreams, rows.MediaStreams...)
 				got.Participants = append(got.Participants, rows.Participants...)
+				got.JourneyHops = append(got.JourneyHops, rows.JourneyHops...)
 				return nil
 			})
 			if err != nil || lasts != 1 {
