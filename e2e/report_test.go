@@ -137,11 +137,11 @@ func TestReport_InHeadlessChromium(t *testing.T) {
 	if scripts != 0 {
 		t.Errorf("the page has %d scripts, want none", scripts)
 	}
-	if want := []string{"PSTN cost per month and currency", "Minutes by call type", "Poor streams per day, and why", "Completeness per day"}; fmt.Sprint(sections) != fmt.Sprint(want) {
+	if want := []string{"PSTN cost per month and currency", "Minutes by call type", "Poor streams per day, and why", "Call-queue wait", "Completeness per day"}; fmt.Sprint(sections) != fmt.Sprint(want) {
 		t.Errorf("sections %q, want %q", sections, want)
 	}
 	// One cost chart per currency, minutes, poor rate per day, poor causes.
-	if want := currencies + 4; charts != want || drawn != want {
+	if want := currencies + 5; charts != want || drawn != want {
 		t.Errorf("%d charts, %d of them drawn, want %d drawn", charts, drawn, want)
 	}
 	if rateBars != len(rep.Quality()) {

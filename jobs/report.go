@@ -44,6 +44,9 @@ func ReadReport(ctx context.Context, cfg Config) (*report.Report, error) {
 		func() (int, error) {
 			return readTable(ctx, cfg, l, schemas.DatasetCallRecords, schemas.TableMediaStreams, rep.AddStreams)
 		},
+		func() (int, error) {
+			return readTable(ctx, cfg, l, schemas.DatasetCallRecords, schemas.TableCallJourneyHops, func(_ string, rows []report.Hop) { rep.AddHops(rows) })
+		},
 	}
 	days := 0
 	for _, read := range readers {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -73,6 +74,22 @@ func TestReadReport_AgreesWithTheSimulator(t *testing.T) {
 	}
 	if poor == 0 {
 		t.Errorf("no poor stream in a month of simulated calls: the check above proves little")
+	}
+
+	// Call-queue waits per queue equal the simulator's journeys.
+	journeys := f.sim.JourneyTruth(from, now)
+	if len(journeys.Queues) == 0 {
+		t.Fatalf("no call-queue journey in a month of simulated calls")
+	}
+	queues := rep.Queues()
+	if len(queues) != len(journeys.Queues) {
+		t.Errorf("report shows %d queues, the simulator has %d", len(queues), len(journeys.Queues))
+	}
+	for _, q := range queues {
+		want := journeys.Queues[q.Queue]
+		if q.Calls != want.Calls || q.Answered != want.Answered || math.Abs(q.WaitSeconds-want.WaitSeconds) > 1e-3 || math.Abs(q.MaxWaitSeconds-want.MaxWaitSeconds) > 1e-5 {
+			t.Errorf("queue %q: report %+v, simulator %+v", q.Queue, q, want)
+		}
 	}
 
 	// The completeness section shows the ledger as status reads it, day by day.

@@ -37,7 +37,26 @@ func (r *Report) completenessSection() section {
 	}
 	var b strings.Builder
 	b.WriteString(string(columnChart("settled ids per day", bars, chartWidth, 240, func(v float64) string { return fmt.Sprintf("%.3g%%", v) })))
-	b.WriteString("<table><thead><tr><th>Day</th><th class=n>Ids</th><th class=n>Listed</th><th class=n>Committed</th><th class=n>Quarantined</th><th class=n>Notified, not listed</th><th class=n>Settled</th><th>State</th></tr></thead><tbody>\n")
+	complete, incomplete, near := 0, []string{}, []string{}
+	for _, d := range r.completeness {
+		switch {
+		case d.Complete:
+			complete++
+		case d.Warning:
+			near = append(near, d.Date)
+		default:
+			incomplete = append(incomplete, d.Date)
+		}
+	}
+	fmt.Fprintf(&b, "<p>%d of %s complete.", complete, plural(len(r.completeness), "day"))
+	if len(near) > 0 {
+		fmt.Fprintf(&b, " <strong>Incomplete near the 30-day edge: %s.</strong>", strings.Join(near, ", "))
+	}
+	if len(incomplete) > 0 {
+		fmt.Fprintf(&b, " Incomplete: %s.", strings.Join(incomplete, ", "))
+	}
+	b.WriteString("</p>\n")
+	b.WriteString("<details><summary>Per day</summary><table><thead><tr><th>Day</th><th class=n>Ids</th><th class=n>Listed</th><th class=n>Committed</th><th class=n>Quarantined</th><th class=n>Notified, not listed</th><th class=n>Settled</th><th>State</th></tr></thead><tbody>\n")
 	for _, d := range r.completeness {
 		state := "complete"
 		switch {
@@ -49,7 +68,7 @@ func (r *Report) completenessSection() section {
 		fmt.Fprintf(&b, "<tr><td>%s</td><td class=n>%d</td><td class=n>%d</td><td class=n>%d</td><td class=n>%d</td><td class=n>%d</td><td class=n>%d</td><td>%s</td></tr>\n",
 			template.HTMLEscapeString(d.Date), d.IDs, d.Listed, d.Committed, d.Quarantined, d.NotifiedNotListed, d.Settled, state)
 	}
-	b.WriteString("</tbody></table>\n")
+	b.WriteString("</tbody></table></details>\n")
 	s.Body = template.HTML(b.String())
 	return s
 }

@@ -29,7 +29,7 @@ type section struct {
 
 // sections are the page's parts, in order.
 func (r *Report) sections() []section {
-	return []section{r.costSection(), r.minutesSection(), r.qualitySection(), r.completenessSection()}
+	return []section{r.costSection(), r.minutesSection(), r.qualitySection(), r.queueSection(), r.completenessSection()}
 }
 
 //go:embed report.html.tmpl
@@ -196,7 +196,7 @@ func (r *Report) qualitySection() section {
 		b.WriteString("<h3>Poor due to</h3>\n")
 		b.WriteString(string(barChart("poor streams by cause", bars)))
 	}
-	b.WriteString("<table><thead><tr><th>Day</th><th class=n>Streams</th><th class=n>Good</th><th class=n>Poor</th><th class=n>Unclassified</th><th class=n>Poor rate</th><th>Poor due to</th></tr></thead><tbody>\n")
+	b.WriteString("<details><summary>Per day</summary><table><thead><tr><th>Day</th><th class=n>Streams</th><th class=n>Good</th><th class=n>Poor</th><th class=n>Unclassified</th><th class=n>Poor rate</th><th>Poor due to</th></tr></thead><tbody>\n")
 	for _, d := range days {
 		var due []string
 		for _, c := range sortedByCount(d.PoorDueTo) {
@@ -205,7 +205,7 @@ func (r *Report) qualitySection() section {
 		fmt.Fprintf(&b, "<tr><td>%s</td><td class=n>%d</td><td class=n>%d</td><td class=n>%d</td><td class=n>%d</td><td class=n>%.1f%%</td><td>%s</td></tr>\n",
 			d.Date, d.Good+d.Poor+d.Unclassified, d.Good, d.Poor, d.Unclassified, 100*d.PoorRate(), template.HTMLEscapeString(strings.Join(due, ", ")))
 	}
-	b.WriteString("</tbody></table>\n")
+	b.WriteString("</tbody></table></details>\n")
 	s.Body = template.HTML(b.String())
 	return s
 }

@@ -1,7 +1,7 @@
 // Package report turns the lake's fact rows into one self-contained HTML page:
-// cost per month and currency, minutes by call type, and the poor-stream rate
-// per day with its causes. It aggregates rows as they are read (a few numbers
-// per month, call type and day), so memory does not grow with the tables; jobs
+// cost per month and currency, minutes by call type, the poor-stream rate per
+// day with its causes, call-queue wait and completeness per day. It aggregates
+// rows as they are read (a few numbers per month, call type, day and queue), so memory does not grow with the tables; jobs
 // reads the lake and feeds it. It does no I/O but writing the page.
 package report
 
@@ -55,6 +55,7 @@ type Report struct {
 	minutes map[Minutes]*Minutes
 	days    map[string]*DayQuality
 
+	queues       map[string]*QueueWait
 	completeness []DayCompleteness
 }
 
@@ -66,7 +67,7 @@ type costSum struct {
 // New returns an empty report of tenant over [from, to).
 func New(tenant string, from, to time.Time) *Report {
 	return &Report{Tenant: tenant, From: from, To: to,
-		cost: map[Cost]*costSum{}, minutes: map[Minutes]*Minutes{}, days: map[string]*DayQuality{}}
+		cost: map[Cost]*costSum{}, minutes: map[Minutes]*Minutes{}, days: map[string]*DayQuality{}, queues: map[string]*QueueWait{}}
 }
 
 // AddPstn counts PSTN calls: their cost in their month and currency, their
