@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
@@ -151,6 +152,7 @@ func newCommands() *cli.App {
 					&cli.StringFlag{Name: "dest", Value: "./lake", Usage: "lake root", EnvVars: []string{"CALLRECORDS_DEST"}},
 					&cli.IntFlag{Name: "records-per-day", Value: 48, Usage: "simulated call records per day"},
 					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
+					badNetworkDayFlag,
 					&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "parallel Graph detail requests"},
 					nowFlag,
 				}, logFlags),
@@ -163,6 +165,7 @@ func newCommands() *cli.App {
 					&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8080", Usage: "address to listen on", EnvVars: []string{"CALLRECORDS_LISTEN"}},
 					&cli.IntFlag{Name: "records-per-day", Value: 48, Usage: "simulated call records per day"},
 					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
+					badNetworkDayFlag,
 					&cli.BoolFlag{Name: "throttle", Usage: "enforce Graph's documented rate limits (429 + Retry-After)"},
 					&cli.Float64Flag{Name: "fault-rate", Usage: "fraction of requests answered 503/504 or dropped"},
 					&cli.StringFlag{Name: "tenant-id", Value: demoTenant, Usage: "simulated tenant id"},
@@ -330,6 +333,31 @@ func clock(c *cli.Context) (func() time.Time, error) {
 	start := time.Now()
 	return func() time.Time { return t.Add(time.Since(start)) }, nil
 }
+
+// simulator is the simulated Graph tenant the flags of c describe, taking
+// token (any token when empty).
+func simulator(c *cli.Context, tenant, token string) (*graphsim.Simulator, func() time.Time, error) {
+	now, err := clock(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	var bad []time.Time
+	for _, v := range c.StringSlice("bad-network-day") {
+		d, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			return nil, nil, usageError("--bad-network-day %q: want a date, YYYY-MM-DD", v)
+		}
+		bad = append(bad, d)
+	}
+	return graphsim.New(graphsim.Config{
+		Seed: c.Int64("seed"), TenantID: tenant, RecordsPerDay: c.Int("records-per-day"), Now: now,
+		Token: token, Throttle: c.Bool("throttle"), FaultRate: c.Float64("fault-rate"), BadNetworkDays: bad,
+	}), now, nil
+}
+
+// badNetworkDayFlag makes the simulator's networks bad on some days, to see
+// what a bad day looks like in the lake and the report.
+var badNetworkDayFlag = &cli.StringSliceFlag{Name: "bad-network-day", Usage: "a UTC day (YYYY-MM-DD, repeatable) on which about a third of the simulated audio streams are poor"}
 
 // parseTime reads an instant: RFC 3339, or a date (its midnight UTC).
 func parseTime(flag, v string) (time.Time, error) {

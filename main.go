@@ -23,7 +23,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
-	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
@@ -144,19 +143,6 @@ const demoTenant = "11111111-2222-3333-4444-555555555555"
 
 // demoToken is the bearer token the demo's simulator takes.
 const demoToken = "demo-token"
-
-// simulator is the simulated Graph tenant the flags of c describe, taking
-// token (any token when empty).
-func simulator(c *cli.Context, tenant, token string) (*graphsim.Simulator, func() time.Time, error) {
-	now, err := clock(c)
-	if err != nil {
-		return nil, nil, err
-	}
-	return graphsim.New(graphsim.Config{
-		Seed: c.Int64("seed"), TenantID: tenant, RecordsPerDay: c.Int("records-per-day"), Now: now,
-		Token: token, Throttle: c.Bool("throttle"), FaultRate: c.Float64("fault-rate"),
-	}), now, nil
-}
 
 func demoAction(c *cli.Context) error {
 	cfg, done, err := configured(c)

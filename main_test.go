@@ -141,6 +141,7 @@ func TestRun_BadValuesShowAnExample(t *testing.T) {
 		{[]string{"run", "--graph-max-rps", "fast"}, "", "such as 2.5"},
 		{[]string{"status"}, "CALLRECORDS_JSON=yes please", "true or false"},
 		{[]string{"run", "--from", "yesterday", "--to", "today"}, "", "2026-01-01T00:00:00Z"},
+		{[]string{"simulate", "--dump", "--bad-network-day", "friday"}, "", "YYYY-MM-DD"},
 	} {
 		t.Run(strings.Join(tc.args, " ")+" "+tc.env, func(t *testing.T) {
 			if name, value, ok := strings.Cut(tc.env, "="); ok {
