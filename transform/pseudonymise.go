@@ -1,0 +1,393 @@
+package transform
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"unsafe"
+
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// Pseudonymiser applies a Policy to what the job writes: the fact rows, the
+// record JSON of the raw archive and the quarantine, and values in logs. A
+// hashed value is the hex of the first 12 bytes of HMAC-SHA-256(key,
+// value): the same person has the same pseudonym in every table, run and
+// tenant that share the key. A phone number keeps its country calling code
+// ("+44~<hash>"), an IP address its network prefix ("10.1.2.0/24~<hash>").
+// A nil *Pseudonymiser keeps everything. It is safe for concurrent use.
+type Pseudonymiser struct {
+	policy Policy
+	macs   sync.Pool // hash.Hash, keyed
+	ops    sync.Map  // reflect.Type of a row -> []fieldOp
+
+	mu    sync.Mutex
+	cache map[string]string // value -> pseudonym: people recur in every row of their calls
+}
+
+// pseudonymCacheSize bounds the cache: it is emptied when full.
+const pseudonymCacheSize = 1 << 16
+
+// ErrNoKey: the policy hashes a class and no key was given.
+var ErrNoKey = errors.New("the privacy policy hashes personal data and no pseudonymisation key was given")
+
+// NewPseudonymiser returns the Pseudonymiser of policy with key, or nil
+// when the policy keeps everything. A policy that hashes needs a key of
+// at least 16 bytes.
+func NewPseudonymiser(policy Policy, key []byte) (*Pseudonymiser, error) {
+	if policy.KeepsAll() {
+		return nil, nil
+	}
+	if policy.Hashes() {
+		if len(key) == 0 {
+			return nil, ErrNoKey
+		}
+		if len(key) < 16 {
+			return nil, fmt.Errorf("the pseudonymisation key has %d bytes, want at least 16", len(key))
+		}
+	}
+	key = bytes.Clone(key)
+	return &Pseudonymiser{
+		policy: policy,
+		macs:   sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+		cache:  map[string]string{},
+	}, nil
+}
+
+// Value is s as the policy writes a value of class: as is, its pseudonym,
+// or "" (NULL) when dropped.
+func (p *Pseudonymiser) Value(class schemas.PersonalClass, s string) string {
+	if p == nil || s == "" {
+		return s
+	}
+	switch p.policy.Action(class) {
+	case Drop:
+		return ""
+	case Hash:
+		switch class {
+		case schemas.ClassPhoneNumber:
+			return p.phone(s)
+		case schemas.ClassIPAddress:
+			return p.ip(s)
+		}
+		return p.hash(s)
+	}
+	return s
+}
+
+// hash is the pseudonym of s.
+func (p *Pseudonymiser) hash(s string) string {
+	p.mu.Lock()
+	h, ok := p.cache[s]
+	p.mu.Unlock()
+	if ok {
+		return h
+	}
+	mac := p.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write([]byte(s))
+	var sum [sha256.Size]byte
+	h = hex.EncodeToString(mac.Sum(sum[:0])[:12])
+	p.macs.Put(mac)
+	p.mu.Lock()
+	if len(p.cache) >= pseudonymCacheSize {
+		clear(p.cache)
+	}
+	p.cache[s] = h
+	p.mu.Unlock()
+	return h
+}
+
+// phone keeps the country calling code of an E.164 number.
+func (p *Pseudonymiser) phone(s string) string {
+	if cc := countryCode(s); cc != "" {
+		return "+" + cc + "~" + p.hash(s)
+	}
+	return p.hash(s)
+}
+
+// ip keeps the policy's network prefix of an address.
+func (p *Pseudonymiser) ip(s string) string {
+	addr, err := netip.ParseAddr(s)
+	if err != nil {
+		return p.hash(s)
+	}
+	bits := p.policy.IPv6Prefix
+	if addr.Is4() || addr.Is4In6() {
+		addr, bits = addr.Unmap(), p.policy.IPv4Prefix
+	}
+	if bits == 0 {
+		return p.hash(s)
+	}
+	pre, err := addr.Prefix(bits)
+	if err != nil {
+		return p.hash(s)
+	}
+	return pre.String() + "~" + p.hash(s)
+}
+
+// twoDigitCodes are the ITU country calling codes of two digits; the
+// others are 1 (NANP), 7, or three digits (the codes are prefix-free).
+var twoDigitCodes = map[string]bool{
+	"20": true, "27": true, "30": true, "31": true, "32": true, "33": true, "34": true, "36": true, "39": true,
+	"40": true, "41": true, "43": true, "44": true, "45": true, "46": true, "47": true, "48": true, "49": true,
+	"51": true, "52": true, "53": true, "54": true, "55": true, "56": true, "57": true, "58": true,
+	"60": true, "61": true, "62": true, "63": true, "64": true, "65": true, "66": true,
+	"81": true, "82": true, "84": true, "86": true, "90": true, "91": true, "92": true, "93": true, "94": true, "95": true, "98": true,
+}
+
+// countryCode is the country calling code of an E.164 number, or "".
+func countryCode(s string) string {
+	digits, ok := strings.CutPrefix(s, "+")
+	if !ok || len(digits) < 4 || strings.Trim(digits[:3], "0123456789") != "" {
+		return ""
+	}
+	switch {
+	case digits[0] == '1' || digits[0] == '7':
+		return digits[:1]
+	case twoDigitCodes[digits[:2]]:
+		return digits[:2]
+	}
+	return digits[:3]
+}
+
+// Rows applies the policy to rows (a slice of a fact table's row struct)
+// in place. Nested lists are copied before they change: flattening shares
+// them between rows.
+func Rows[T any](p *Pseudonymiser, rows []T) {
+	if p == nil || len(rows) == 0 {
+		return
+	}
+	ops := p.opsOf(reflect.TypeFor[T]())
+	if len(ops) == 0 {
+		return
+	}
+	size := unsafe.Sizeof(rows[0])
+	base := unsafe.Pointer(unsafe.SliceData(rows))
+	for i := range rows {
+		p.apply(ops, unsafe.Add(base, uintptr(i)*size))
+	}
+}
+
+// CallRecordRows applies the policy to every row of a call record.
+func (p *Pseudonymiser) CallRecordRows(rows *schemas.CallRecordRows) {
+	if p == nil {
+		return
+	}
+	Rows(p, unsafe.Slice(&rows.CallRecord, 1))
+	Rows(p, rows.Sessions)
+	Rows(p, rows.Segments)
+	Rows(p, rows.Media)
+	Rows(p, rows.MediaStreams)
+	Rows(p, rows.Participants)
+}
+
+// fieldOp rewrites one string field of a row struct (at off from the
+// row's start) that the policy does not keep.
+type fieldOp struct {
+	off    uintptr
+	kind   opKind
+	class  schemas.PersonalClass
+	action Action
+	typ    reflect.Type // of a list
+	elem   []fieldOp    // of a list of structs: its element's fields
+}
+
+type opKind int
+
+const (
+	opString        opKind = iota // string
+	opStringPointer               // *string
+	opStrings                     // []string
+	opStructs                     // []struct
+)
+
+// opsOf compiles, once per row type, the fields of t the policy changes
+// (from schemas.ColumnClasses), so that a row costs no reflection and a
+// kept class costs nothing.
+func (p *Pseudonymiser) opsOf(t reflect.Type) []fieldOp {
+	if ops, ok := p.ops.Load(t); ok {
+		return ops.([]fieldOp)
+	}
+	ops := p.compile(t, "", 0)
+	p.ops.Store(t, ops)
+	return ops
+}
+
+func (p *Pseudonymiser) compile(t reflect.Type, prefix string, base uintptr) []fieldOp {
+	var ops []fieldOp
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if f.Anonymous {
+			ops = append(ops, p.compile(f.Type, prefix, base+f.Offset)...)
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("parquet"), ",")
+		if name == "-" || !f.IsExported() {
+			continue
+		}
+		path := prefix + name
+		op := fieldOp{off: base + f.Offset, typ: f.Type}
+		switch {
+		case f.Type.Kind() == reflect.String:
+			op.kind = opString
+		case f.Type.Kind() == reflect.Pointer && f.Type.Elem().Kind() == reflect.String:
+			op.kind = opStringPointer
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.String:
+			op.kind = opStrings
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			op.kind, op.elem = opStructs, p.compile(f.Type.Elem(), path+".", 0)
+			if len(op.elem) > 0 {
+				ops = append(ops, op)
+			}
+			continue
+		default:
+			continue
+		}
+		class, ok := schemas.ColumnClass(path)
+		if !ok {
+			panic(fmt.Sprintf("transform: column %s of %s has no personal data class (schemas.ColumnClasses)", path, t))
+		}
+		if op.class, op.action = class, p.policy.Action(class); class != schemas.NotPersonal && op.action != Keep {
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}
+
+func (p *Pseudonymiser) apply(ops []fieldOp, row unsafe.Pointer) {
+	for i := range ops {
+		op := &ops[i]
+		field := unsafe.Add(row, op.off)
+		switch op.kind {
+		case opString:
+			s := (*string)(field)
+			*s = p.Value(op.class, *s)
+		case opStringPointer:
+			s := (**string)(field)
+			if *s == nil {
+				continue
+			}
+			if v := p.Value(op.class, **s); v == "" {
+				*s = nil
+			} else {
+				*s = &v
+			}
+		case opStrings:
+			list := (*[]string)(field)
+			if len(*list) == 0 {
+				continue
+			}
+			if op.action == Drop {
+				*list = nil
+				continue
+			}
+			out := make([]string, len(*list))
+			for j, s := range *list {
+				out[j] = p.Value(op.class, s)
+			}
+			*list = out
+		case opStructs:
+			v := reflect.NewAt(op.typ, field).Elem()
+			n := v.Len()
+			if n == 0 {
+				continue
+			}
+			out := reflect.MakeSlice(op.typ, n, n)
+			reflect.Copy(out, v)
+			v.Set(out)
+			elems, size := out.UnsafePointer(), op.typ.Elem().Size()
+			for j := range n {
+				p.apply(op.elem, unsafe.Add(elems, uintptr(j)*size))
+			}
+		}
+	}
+}
+
+// JSON applies the policy to a record as Graph sent it (a call record with
+// its sessions and participants, or a report row): each personal property
+// (jsonClass) follows its class; the rest is kept. The properties come
+// out in sorted order.
+func (p *Pseudonymiser) JSON(raw []byte) ([]byte, error) {
+	if p == nil {
+		return raw, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("pseudonymise record JSON: %w", err)
+	}
+	v = p.jsonValue(v, "", "")
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, fmt.Errorf("pseudonymise record JSON: %w", err)
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
+// jsonValue is v, the value of property key of an object that is itself
+// the value (or an element of the value) of property container.
+func (p *Pseudonymiser) jsonValue(v any, container, key string) any {
+	switch v := v.(type) {
+	case string:
+		if class := jsonClass(container, key); class != schemas.NotPersonal {
+			if s := p.Value(class, v); s != "" {
+				return s
+			}
+			return nil
+		}
+	case map[string]any:
+		for k, e := range v {
+			v[k] = p.jsonValue(e, key, k)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = p.jsonValue(e, container, key)
+		}
+	}
+	return v
+}
+
+// jsonClass is the class of a string property key of an object under
+// container, as schemas.ColumnClasses classes the columns made of it.
+func jsonClass(container, key string) schemas.PersonalClass {
+	switch key {
+	case "id":
+		switch container {
+		case "", "sessions", "segments":
+			return schemas.NotPersonal // the record's, a session's, a segment's, a report row's
+		}
+		// An identity's (a phone identity's is its number, hashed whole
+		// as in identities.id), a participant's, an administrative unit's.
+		return schemas.ClassUserID
+	case "userId", "joinWebUrl":
+		return schemas.ClassUserID
+	case "displayName", "userDisplayName":
+		return schemas.ClassDisplayName
+	case "userPrincipalName", "email":
+		return schemas.ClassUPNEmail
+	case "callerNumber", "calleeNumber":
+		return schemas.ClassPhoneNumber
+	case "ipAddress", "reflexiveIPAddress", "relayIPAddress":
+		return schemas.ClassIPAddress
+	case "subnet":
+		return schemas.ClassSubnet
+	case "name", "captureDeviceName", "renderDeviceName", "macAddress", "basicServiceSetIdentifier":
+		return schemas.ClassDeviceName
+	case "text":
+		return schemas.ClassFeedbackText
+	}
+	return schemas.NotPersonal
+}
