@@ -185,4 +185,3 @@ func ColumnClass(path string) (class PersonalClass, ok bool) {
 	}
 	return "", false
 }
-
