@@ -533,6 +533,9 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 					big, ok, err := transform.DecodeBigCallRecord(j.raw)
 					if ok {
 						j.big, j.err = big, err
+						if err == nil && w.raw != nil {
+							j.raw, j.err = r.privacy.pseudonymiser.JSON(j.raw)
+						}
 						close(j.ready)
 						continue
 					}
@@ -549,6 +552,10 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 						j.raw = nil
 					}
 					j.rows = transform.FlattenCallRecord(r.cfg.TenantID, rec)
+					r.privacy.pseudonymiser.CallRecordRows(&j.rows)
+					if w.raw != nil {
+						j.raw, j.err = r.privacy.pseudonymiser.JSON(j.raw)
+					}
 				}
 				close(j.ready)
 			}
@@ -586,6 +593,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 			case err != nil:
 			case j.big != nil:
 				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
+					r.privacy.pseudonymiser.CallRecordRows(&rows)
 					if err := w.add(rows, last); err != nil {
 						return err
 					}
@@ -657,8 +665,14 @@ func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, caus
 		Payload json.RawMessage `json:"payload,omitempty"`    // as received, when it is JSON
 		Raw     string          `json:"raw,omitempty"`        // as received, when it is text but not JSON
 		Bytes   []byte          `json:"raw_base64,omitempty"` // as received, otherwise
-	}{ID: id, Dataset: ds, Error: cause.Error(), RunID: r.cfg.RunID}
+		// Under a privacy policy: the digest of a payload that is not JSON
+		// (so cannot be pseudonymised) instead of the payload.
+		Digest        string `json:"raw_sha256,omitempty"`
+		PrivacyPolicy string `json:"privacy_policy,omitempty"`
+	}{ID: id, Dataset: ds, Error: cause.Error(), RunID: r.cfg.RunID, PrivacyPolicy: r.privacy.digest}
+	raw, doc.Digest = r.privacy.quarantinePayload(raw)
 	switch {
+	case raw == nil:
 	case json.Valid(raw):
 		doc.Payload = raw
 	case utf8.Valid(raw):
@@ -935,6 +949,9 @@ func (r *runner) parquetOptions() load.ParquetOptions {
 		PageBufferSize:   pageBytes,
 		TempDir:          r.tmp,
 		CreatedBy:        "callrecords-etl",
-		Metadata:         map[string]string{"callrecords_etl.run_id": r.cfg.RunID},
+		Metadata: map[string]string{
+			"callrecords_etl.run_id":         r.cfg.RunID,
+			"callrecords_etl.privacy_policy": r.privacy.digest,
+		},
 	}
 }

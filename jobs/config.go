@@ -114,6 +114,16 @@ type Config struct {
 	// import) gave are no longer kept under raw/ (what is there stays), and
 	// replay can only rebuild what was archived.
 	NoRawArchive bool
+	// PrivacyPolicyFile, when set, is the privacy policy (YAML or JSON,
+	// transform.ParsePolicy) that everything written follows: the tables,
+	// the raw archive, the quarantine, the summaries and the logs. Unset:
+	// every personal value is kept.
+	PrivacyPolicyFile string
+	// PrivacyKey is the key of a policy's hashed pseudonyms (never
+	// logged); PrivacyKeyFile a file that holds it, read when PrivacyKey
+	// is empty (a Kubernetes Secret mounted as a file).
+	PrivacyKey     []byte
+	PrivacyKeyFile string
 
 	// Memory bounds; zero is the default. They trade memory for speed and
 	// exist as settings so that tests can make them small.

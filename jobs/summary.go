@@ -29,6 +29,9 @@ type Summary struct {
 	// DryRun: nothing was written; the counts are what a run would fetch
 	// and rewrite.
 	DryRun      bool                       `json:"dry_run,omitempty"`
+	// PrivacyPolicy is the digest of the privacy policy the run wrote
+	// under (transform.Policy.Digest), never its key.
+	PrivacyPolicy string `json:"privacy_policy"`
 	Datasets    map[string]*DatasetSummary `json:"datasets"`
 	Tables      map[string]*TableSummary   `json:"tables"`
 	Graph       extract.Stats              `json:"graph"`

@@ -175,13 +175,18 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		}
 		seen[id] = true
 		if archive != nil {
-			err := archive.Write([]schemas.RawUsageRow{{TenantID: r.cfg.TenantID, ID: id, FetchedAt: r.cfg.Now().UTC(), JSON: raw}})
+			raw, err := r.privacy.pseudonymiser.JSON(raw)
+			if err == nil {
+				err = archive.Write([]schemas.RawUsageRow{{TenantID: r.cfg.TenantID, ID: id, FetchedAt: r.cfg.Now().UTC(), JSON: raw}})
+			}
 			if err != nil {
 				return err
 			}
 		}
 		r.addReport(ds.name, rep, log)
-		return w.Write([]T{row})
+		rows := []T{row}
+		transform.Rows(r.privacy.pseudonymiser, rows)
+		return w.Write(rows)
 	})
 	if err != nil {
 		return fmt.Errorf("%s partition %s: %w", ds.name, date, err)
