@@ -463,7 +463,9 @@ func TestRun_PrivacyPolicyErrors(t *testing.T) {
 	}
 	keyFile := filepath.Join(t.TempDir(), "key")
 	os.WriteFile(keyFile, append(privacyKey, '\n'), 0o600)
-	f.MustRun(t, func(c *jobs.Config) { c.PrivacyPolicyFile, c.PrivacyKeyFile = policyFile(t, "default: hash\n"), keyFile })
+	f.MustRun(t, func(c *jobs.Config) {
+		c.PrivacyPolicyFile, c.PrivacyKeyFile = policyFile(t, "default: hash\n"), keyFile
+	})
 }
 
 // lockedWriter serialises writes of the log handler's goroutines.
