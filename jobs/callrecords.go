@@ -329,7 +329,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 	}
 
 	var notFound, bad int
-	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(fetch), func(add func(id string, raw []byte) error) error {
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, r.privacy.pseudonymiser, len(fetch), func(add func(id string, raw []byte) error) error {
 		err := r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, extract.Fetched{
 			Record: func(id string, raw json.RawMessage) error {
 				return localError{add(id, raw)}.orNil()
@@ -384,7 +384,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 // stored rows stay. Nothing is written when no record was replaced (beyond
 // removing leftovers). incoming is about how many records feed will hand
 // over: a large partition buffers its pages on disk (Config.SpillRecords).
-func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, incoming int, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, finish func(context.Context) error, err error) {
+func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, ps *transform.Pseudonymiser, incoming int, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, finish func(context.Context) error, err error) {
 	opts := r.parquetOptions()
 	isLarge := r.large(part, incoming)
 	if isLarge {
@@ -396,7 +396,7 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 	w.sequential = isLarge
 	replaced = map[string]bool{}
 	archived := map[rawKey]bool{}
-	fp := r.startFlatten(ctx, part, w, replaced, archived, &failed, log)
+	fp := r.startFlatten(ctx, part, ps, w, replaced, archived, &failed, log)
 	err = feed(fp.add)
 	if perr := fp.wait(); perr != nil {
 		err = perr
@@ -413,15 +413,15 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 		defer w.abort()
 		keep := func(id string) bool { return !replaced[id] }
 		if err := w.each(
-			carryOverInto(ctx, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableMedia, w.media, func(r *schemas.MediaRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableMedia, w.media, func(r *schemas.MediaRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
 			// Each (id, version) once: an archived version added again
 			// (a run that died before its commit ended) replaces itself.
-			carryOverInto(ctx, part, schemas.TableRawCallRecords, w.raw, func(r *schemas.RawCallRecordRow) rawKey { return rawKey{r.CallRecordID, r.Version} },
+			carryOverInto(ctx, r.privacy, part, schemas.TableRawCallRecords, w.raw, func(r *schemas.RawCallRecordRow) rawKey { return rawKey{r.CallRecordID, r.Version} },
 				func(k rawKey) bool { return !archived[k] }),
 		); err != nil {
 			return fmt.Errorf("carry over partition %s: %w", part.Date(), err)
@@ -460,12 +460,12 @@ type rawKey struct {
 
 // carryOverInto is the carry-over of table into w, or nothing when the
 // partition does not rewrite table (w is nil).
-func carryOverInto[T any, K comparable](ctx context.Context, part *lake.Partition, table string, w *load.FileWriter[T], key func(*T) K, keep func(K) bool) func() error {
+func carryOverInto[T any, K comparable](ctx context.Context, priv privacy, part *lake.Partition, table string, w *load.FileWriter[T], key func(*T) K, keep func(K) bool) func() error {
 	return func() error {
 		if w == nil {
 			return nil
 		}
-		return carryOver(ctx, part, table, w, key, keep)
+		return carryOver(ctx, priv, part, table, w, key, keep)
 	}
 }
 
@@ -516,7 +516,7 @@ const (
 
 // startFlatten starts the decoders and the writer of one partition rewrite;
 // the writer alone touches w, replaced and failed until wait returns.
-func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *callRecordWriters, replaced map[string]bool, archived map[rawKey]bool, failed *int, log *slog.Logger) *flattenPipeline {
+func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, ps *transform.Pseudonymiser, w *callRecordWriters, replaced map[string]bool, archived map[rawKey]bool, failed *int, log *slog.Logger) *flattenPipeline {
 	n := runtime.GOMAXPROCS(0)
 	depth := max(8, 4*n) // records in flight: bounds memory
 	p := &flattenPipeline{
@@ -534,7 +534,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 					if ok {
 						j.big, j.err = big, err
 						if err == nil && w.raw != nil {
-							j.raw, j.err = r.privacy.pseudonymiser.JSON(j.raw)
+							j.raw, j.err = ps.JSON(j.raw)
 						}
 						close(j.ready)
 						continue
@@ -552,9 +552,9 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 						j.raw = nil
 					}
 					j.rows = transform.FlattenCallRecord(r.cfg.TenantID, rec)
-					r.privacy.pseudonymiser.CallRecordRows(&j.rows)
+					ps.CallRecordRows(&j.rows)
 					if w.raw != nil {
-						j.raw, j.err = r.privacy.pseudonymiser.JSON(j.raw)
+						j.raw, j.err = ps.JSON(j.raw)
 					}
 				}
 				close(j.ready)
@@ -593,7 +593,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 			case err != nil:
 			case j.big != nil:
 				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
-					r.privacy.pseudonymiser.CallRecordRows(&rows)
+					ps.CallRecordRows(&rows)
 					if err := w.add(rows, last); err != nil {
 						return err
 					}
@@ -865,8 +865,9 @@ func storedVersions(ctx context.Context, p *lake.Partition) (map[string]int64, e
 	return out, nil
 }
 
-// carryOver copies the committed rows of table whose record is kept into w.
-func carryOver[T any, K comparable](ctx context.Context, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) K, keep func(K) bool) error {
+// carryOver copies the committed rows of table whose record is kept into
+// w, under the run's privacy policy.
+func carryOver[T any, K comparable](ctx context.Context, priv privacy, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) K, keep func(K) bool) error {
 	keys, err := p.Files(ctx, table)
 	if err != nil {
 		return err
@@ -876,11 +877,20 @@ func carryOver[T any, K comparable](ctx context.Context, p *lake.Partition, tabl
 		if err != nil {
 			return err
 		}
+		under, err := priv.wroteFile(path)
+		if err != nil {
+			return err
+		}
 		err = load.ReadParquet(path, carryBatch[T](), func(rows []T) error {
 			kept := rows[:0] // the writer copies what it is given
 			for i := range rows {
 				if keep(id(&rows[i])) {
 					kept = append(kept, rows[i])
+				}
+			}
+			if !under {
+				if err := rowsUnder(priv.pseudonymiser, kept); err != nil {
+					return err
 				}
 			}
 			return writeIfAny(w, kept)
@@ -950,8 +960,9 @@ func (r *runner) parquetOptions() load.ParquetOptions {
 		TempDir:          r.tmp,
 		CreatedBy:        "callrecords-etl",
 		Metadata: map[string]string{
-			"callrecords_etl.run_id":         r.cfg.RunID,
-			"callrecords_etl.privacy_policy": r.privacy.digest,
+			"callrecords_etl.run_id": r.cfg.RunID,
+			metaPrivacyPolicy:        r.privacy.digest,
+			metaPrivacyKeyID:         r.privacy.keyID,
 		},
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
 	"github.com/callrecords-etl/callrecords-etl/transform"
 )
 
@@ -17,7 +19,18 @@ import (
 type privacy struct {
 	pseudonymiser *transform.Pseudonymiser
 	digest        string
+	keyID         string // transform.Pseudonymiser.KeyID
 }
+
+// The Parquet metadata keys of the policy a file was written under.
+const (
+	metaPrivacyPolicy = "callrecords_etl.privacy_policy"
+	metaPrivacyKeyID  = "callrecords_etl.privacy_key_id"
+)
+
+// keepDigest is the digest of the policy that keeps everything, that of
+// the files written before there were policies.
+var keepDigest = transform.Policy{}.Digest()
 
 // privacyOf reads c's privacy policy and key. Every error is a
 // configuration error (exit 2): a bad policy file, a policy that hashes
@@ -48,7 +61,7 @@ func (c Config) privacyOf() (privacy, error) {
 	if err != nil {
 		return privacy{}, configError(": "+err.Error(), "PrivacyKey", "PrivacyKeyFile")
 	}
-	return privacy{pseudonymiser: ps, digest: policy.Digest()}, nil
+	return privacy{pseudonymiser: ps, digest: policy.Digest(), keyID: ps.KeyID()}, nil
 }
 
 // quarantinePayload is raw as the quarantine keeps it under the policy:
@@ -62,4 +75,55 @@ func (p privacy) quarantinePayload(raw []byte) (kept []byte, digest string) {
 	}
 	sum := sha256.Sum256(raw)
 	return nil, "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// wroteFile reports whether the Parquet file at path was written under p
+// (same rules, same key), so that its rows are already what p writes.
+// Rows of a file written under another policy are brought under p as they
+// are carried over or replayed (rowsUnder), except under a policy that
+// keeps everything: it cannot undo a pseudonym, and would record a keep
+// policy over pseudonymised rows.
+func (p privacy) wroteFile(path string) (bool, error) {
+	md, err := load.ParquetMetadata(path)
+	if err != nil {
+		return false, err
+	}
+	digest := md[metaPrivacyPolicy]
+	if digest == "" {
+		digest = keepDigest
+	}
+	if digest == p.digest && md[metaPrivacyKeyID] == p.keyID {
+		return true, nil
+	}
+	if p.pseudonymiser == nil {
+		return false, configError(fmt.Sprintf(": %s was written under privacy policy %s (key %s); this run keeps personal data, and would mix it with pseudonyms: run with that policy and key", path, digest, md[metaPrivacyKeyID]), "PrivacyPolicyFile")
+	}
+	return false, nil
+}
+
+// rowsUnder brings rows written under another policy under ps, in place:
+// the fact rows column by column, the raw archive's JSON property by
+// property.
+func rowsUnder[T any](ps *transform.Pseudonymiser, rows []T) error {
+	var err error
+	switch raw := any(rows).(type) {
+	case []schemas.RawCallRecordRow:
+		for i := range raw {
+			if raw[i].Pieces > 1 {
+				return fmt.Errorf("call record %s version %d is archived in pieces, which cannot be pseudonymised one by one: rewrite its day with replay under the policy's previous settings first", raw[i].CallRecordID, raw[i].Version)
+			}
+			if raw[i].JSON, err = ps.JSON(raw[i].JSON); err != nil {
+				return fmt.Errorf("call record %s version %d: %w", raw[i].CallRecordID, raw[i].Version, err)
+			}
+		}
+	case []schemas.RawUsageRow:
+		for i := range raw {
+			if raw[i].JSON, err = ps.JSON(raw[i].JSON); err != nil {
+				return fmt.Errorf("report row %s: %w", raw[i].ID, err)
+			}
+		}
+	default:
+		transform.Rows(ps, rows)
+	}
+	return nil
 }

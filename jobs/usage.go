@@ -105,7 +105,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		if err != nil {
 			return err
 		}
-		err = usageDay(ctx, r, ds, part, func(fn func([]byte) error) error { return spool.each(date, fn) }, log.With("dt", date))
+		err = usageDay(ctx, r, ds, part, r.privacy.pseudonymiser, func(fn func([]byte) error) error { return spool.each(date, fn) }, log.With("dt", date))
 		part.Cleanup()
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func (r *runner) planUsage(cp lake.Checkpoint, now time.Time) window {
 
 // usageDay rewrites a report partition: the rows each hands over replace the
 // stored rows of their ids (and are archived, if part has the raw archive).
-func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *lake.Partition, each func(fn func(raw []byte) error) error, log *slog.Logger) error {
+func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *lake.Partition, ps *transform.Pseudonymiser, each func(fn func(raw []byte) error) error, log *slog.Logger) error {
 	stats := r.sum.dataset(ds.name)
 	date := part.Date()
 	w := load.NewFileWriter[T](r.parquetOptions())
@@ -175,7 +175,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		}
 		seen[id] = true
 		if archive != nil {
-			raw, err := r.privacy.pseudonymiser.JSON(raw)
+			raw, err := ps.JSON(raw)
 			if err == nil {
 				err = archive.Write([]schemas.RawUsageRow{{TenantID: r.cfg.TenantID, ID: id, FetchedAt: r.cfg.Now().UTC(), JSON: raw}})
 			}
@@ -185,7 +185,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		}
 		r.addReport(ds.name, rep, log)
 		rows := []T{row}
-		transform.Rows(r.privacy.pseudonymiser, rows)
+		transform.Rows(ps, rows)
 		return w.Write(rows)
 	})
 	if err != nil {
@@ -199,10 +199,10 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		}
 		return true
 	}
-	if err := carryOver(ctx, part, ds.table, w, ds.id, keep); err != nil {
+	if err := carryOver(ctx, r.privacy, part, ds.table, w, ds.id, keep); err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
 	}
-	err = carryOverInto(ctx, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { return !seen[id] })()
+	err = carryOverInto(ctx, r.privacy, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { return !seen[id] })()
 	if err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", rawTable, date, err)
 	}

@@ -27,6 +27,7 @@ import (
 // A nil *Pseudonymiser keeps everything. It is safe for concurrent use.
 type Pseudonymiser struct {
 	policy Policy
+	keyID  string
 	macs   sync.Pool // hash.Hash, keyed
 	ops    sync.Map  // reflect.Type of a row -> []fieldOp
 
@@ -56,11 +57,27 @@ func NewPseudonymiser(policy Policy, key []byte) (*Pseudonymiser, error) {
 		}
 	}
 	key = bytes.Clone(key)
+	var keyID string
+	if len(key) > 0 {
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte("callrecords-etl key id"))
+		keyID = hex.EncodeToString(mac.Sum(nil)[:8])
+	}
 	return &Pseudonymiser{
 		policy: policy,
+		keyID:  keyID,
 		macs:   sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
 		cache:  map[string]string{},
 	}, nil
+}
+
+// KeyID names the key (it reveals nothing of it): files written with the
+// same policy and key ID have the same pseudonyms. "" without a key.
+func (p *Pseudonymiser) KeyID() string {
+	if p == nil {
+		return ""
+	}
+	return p.keyID
 }
 
 // Value is s as the policy writes a value of class: as is, its pseudonym,
@@ -107,16 +124,26 @@ func (p *Pseudonymiser) hash(s string) string {
 	return h
 }
 
-// phone keeps the country calling code of an E.164 number.
+// phone keeps the country calling code of an E.164 number (or of a
+// pseudonym under another key, which a rewrite hashes again).
 func (p *Pseudonymiser) phone(s string) string {
+	if cc, _, ok := strings.Cut(s, "~"); ok && countryCode(cc+"000") != "" {
+		return cc + "~" + p.hash(s)
+	}
 	if cc := countryCode(s); cc != "" {
 		return "+" + cc + "~" + p.hash(s)
 	}
 	return p.hash(s)
 }
 
-// ip keeps the policy's network prefix of an address.
+// ip keeps the policy's network prefix of an address (or of a pseudonym
+// under another key, which a rewrite hashes again).
 func (p *Pseudonymiser) ip(s string) string {
+	if pre, _, ok := strings.Cut(s, "~"); ok {
+		if _, err := netip.ParsePrefix(pre); err == nil {
+			return pre + "~" + p.hash(s)
+		}
+	}
 	addr, err := netip.ParseAddr(s)
 	if err != nil {
 		return p.hash(s)
