@@ -270,3 +270,26 @@ func mustJSON(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestParsePolicy_DeployExample: the documented example parses, and is
+// the GDPR-minded policy README describes.
+func TestParsePolicy_DeployExample(t *testing.T) {
+	path := "../deploy/privacy-policy.yaml"
+	p, err := transform.ParsePolicy(path, MustReadFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[schemas.PersonalClass]transform.Action{
+		schemas.ClassUserID: transform.Hash, schemas.ClassDisplayName: transform.Drop, schemas.ClassUPNEmail: transform.Hash,
+		schemas.ClassPhoneNumber: transform.Hash, schemas.ClassIPAddress: transform.Hash, schemas.ClassSubnet: transform.Keep,
+		schemas.ClassDeviceName: transform.Hash, schemas.ClassFeedbackText: transform.Drop,
+	}
+	for c, a := range want {
+		if p.Action(c) != a {
+			t.Errorf("%s: %s = %s, want %s", path, c, p.Action(c), a)
+		}
+	}
+	if p.IPv4Prefix != 24 || p.IPv6Prefix != 48 {
+		t.Errorf("%s: prefixes /%d and /%d, want /24 and /48", path, p.IPv4Prefix, p.IPv6Prefix)
+	}
+}
