@@ -32,7 +32,12 @@ type Pseudonymiser struct {
 	ops    sync.Map  // reflect.Type of a row -> []fieldOp
 
 	mu    sync.Mutex
-	cache map[string]string // value -> pseudonym: people recur in every row of their calls
+	cache map[cacheKey]string // people recur in every row of their calls
+}
+
+type cacheKey struct {
+	class schemas.PersonalClass
+	value string
 }
 
 // pseudonymCacheSize bounds the cache: it is emptied when full.
@@ -67,7 +72,7 @@ func NewPseudonymiser(policy Policy, key []byte) (*Pseudonymiser, error) {
 		policy: policy,
 		keyID:  keyID,
 		macs:   sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
-		cache:  map[string]string{},
+		cache:  map[cacheKey]string{},
 	}, nil
 }
 
@@ -90,37 +95,45 @@ func (p *Pseudonymiser) Value(class schemas.PersonalClass, s string) string {
 	case Drop:
 		return ""
 	case Hash:
-		switch class {
-		case schemas.ClassPhoneNumber:
-			return p.phone(s)
-		case schemas.ClassIPAddress:
-			return p.ip(s)
-		}
-		return p.hash(s)
+		return p.pseudonym(class, s)
 	}
 	return s
 }
 
-// hash is the pseudonym of s.
-func (p *Pseudonymiser) hash(s string) string {
+// pseudonym is the pseudonym of s, of class.
+func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) string {
+	k := cacheKey{class, s}
 	p.mu.Lock()
-	h, ok := p.cache[s]
+	v, ok := p.cache[k]
 	p.mu.Unlock()
 	if ok {
-		return h
+		return v
 	}
-	mac := p.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write([]byte(s))
-	var sum [sha256.Size]byte
-	h = hex.EncodeToString(mac.Sum(sum[:0])[:12])
-	p.macs.Put(mac)
+	switch class {
+	case schemas.ClassPhoneNumber:
+		v = p.phone(s)
+	case schemas.ClassIPAddress:
+		v = p.ip(s)
+	default:
+		v = p.hash(s)
+	}
 	p.mu.Lock()
 	if len(p.cache) >= pseudonymCacheSize {
 		clear(p.cache)
 	}
-	p.cache[s] = h
+	p.cache[k] = v
 	p.mu.Unlock()
+	return v
+}
+
+// hash is the keyed hash of s.
+func (p *Pseudonymiser) hash(s string) string {
+	mac := p.macs.Get().(hash.Hash)
+	mac.Reset()
+	mac.Write([]byte(s))
+	var sum [sha256.Size]byte
+	h := hex.EncodeToString(mac.Sum(sum[:0])[:12])
+	p.macs.Put(mac)
 	return h
 }
 
@@ -342,49 +355,189 @@ func (p *Pseudonymiser) apply(ops []fieldOp, row unsafe.Pointer) {
 
 // JSON applies the policy to a record as Graph sent it (a call record with
 // its sessions and participants, or a report row): each personal property
-// (jsonClass) follows its class; the rest is kept. The properties come
-// out in sorted order.
+// (jsonClass) follows its class; everything else, the order of the
+// properties and the spacing included, is copied as it is.
 func (p *Pseudonymiser) JSON(raw []byte) ([]byte, error) {
 	if p == nil {
 		return raw, nil
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	w := jsonRewriter{p: p, in: raw, out: make([]byte, 0, len(raw))}
+	if err := w.value("", ""); err != nil {
 		return nil, fmt.Errorf("pseudonymise record JSON: %w", err)
 	}
-	v = p.jsonValue(v, "", "")
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, fmt.Errorf("pseudonymise record JSON: %w", err)
+	w.space()
+	if w.i != len(raw) {
+		return nil, fmt.Errorf("pseudonymise record JSON: unexpected %q at byte %d", raw[w.i], w.i)
 	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+	return w.out, nil
 }
 
-// jsonValue is v, the value of property key of an object that is itself
-// the value (or an element of the value) of property container.
-func (p *Pseudonymiser) jsonValue(v any, container, key string) any {
-	switch v := v.(type) {
-	case string:
-		if class := jsonClass(container, key); class != schemas.NotPersonal {
-			if s := p.Value(class, v); s != "" {
-				return s
-			}
-			return nil
-		}
-	case map[string]any:
-		for k, e := range v {
-			v[k] = p.jsonValue(e, key, k)
-		}
-	case []any:
-		for i, e := range v {
-			v[i] = p.jsonValue(e, container, key)
+// jsonRewriter copies a JSON document, rewriting the personal strings.
+// It is a scanner, not a decoder: a record is copied at memory speed.
+type jsonRewriter struct {
+	p   *Pseudonymiser
+	in  []byte
+	i   int
+	out []byte
+}
+
+var errTruncated = errors.New("unexpected end of JSON")
+
+// space copies whitespace.
+func (w *jsonRewriter) space() {
+	for w.i < len(w.in) {
+		switch w.in[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.out = append(w.out, w.in[w.i])
+			w.i++
+		default:
+			return
 		}
 	}
-	return v
+}
+
+// value copies the value of property key of an object that is the value
+// (or an element of the value) of property container.
+func (w *jsonRewriter) value(container, key string) error {
+	w.space()
+	if w.i >= len(w.in) {
+		return errTruncated
+	}
+	switch w.in[w.i] {
+	case '{':
+		w.out = append(w.out, '{')
+		w.i++
+		for first := true; ; first = false {
+			w.space()
+			if w.i >= len(w.in) {
+				return errTruncated
+			}
+			if w.in[w.i] == '}' {
+				w.out = append(w.out, '}')
+				w.i++
+				return nil
+			}
+			if !first {
+				if w.in[w.i] != ',' {
+					return fmt.Errorf("want , at byte %d", w.i)
+				}
+				w.out = append(w.out, ',')
+				w.i++
+				w.space()
+			}
+			tok, err := w.stringToken()
+			if err != nil {
+				return err
+			}
+			w.out = append(w.out, tok...)
+			name, err := w.name(tok)
+			if err != nil {
+				return err
+			}
+			w.space()
+			if w.i >= len(w.in) || w.in[w.i] != ':' {
+				return fmt.Errorf("want : at byte %d", w.i)
+			}
+			w.out = append(w.out, ':')
+			w.i++
+			if err := w.value(key, name); err != nil {
+				return err
+			}
+		}
+	case '[':
+		w.out = append(w.out, '[')
+		w.i++
+		for first := true; ; first = false {
+			w.space()
+			if w.i >= len(w.in) {
+				return errTruncated
+			}
+			if w.in[w.i] == ']' {
+				w.out = append(w.out, ']')
+				w.i++
+				return nil
+			}
+			if !first {
+				if w.in[w.i] != ',' {
+					return fmt.Errorf("want , at byte %d", w.i)
+				}
+				w.out = append(w.out, ',')
+				w.i++
+			}
+			if err := w.value(container, key); err != nil {
+				return err
+			}
+		}
+	case '"':
+		tok, err := w.stringToken()
+		if err != nil {
+			return err
+		}
+		class := jsonClass(container, key)
+		action := w.p.policy.Action(class)
+		if class == schemas.NotPersonal || action == Keep {
+			w.out = append(w.out, tok...)
+			return nil
+		}
+		s, err := unquote(tok)
+		if err != nil {
+			return err
+		}
+		if v := w.p.Value(class, s); v != "" {
+			w.out = append(w.out, '"')
+			w.out = append(w.out, v...) // a pseudonym: hex digits, +, ~, ., :, /
+			w.out = append(w.out, '"')
+		} else {
+			w.out = append(w.out, "null"...)
+		}
+	default: // a number, true, false, null
+		start := w.i
+		for w.i < len(w.in) && strings.IndexByte(",}] \t\n\r", w.in[w.i]) < 0 {
+			w.i++
+		}
+		if w.i == start {
+			return fmt.Errorf("unexpected %q at byte %d", w.in[w.i], w.i)
+		}
+		w.out = append(w.out, w.in[start:w.i]...)
+	}
+	return nil
+}
+
+// stringToken reads a string's token, quotes included.
+func (w *jsonRewriter) stringToken() ([]byte, error) {
+	if w.i >= len(w.in) || w.in[w.i] != '"' {
+		return nil, fmt.Errorf("want a string at byte %d", w.i)
+	}
+	start := w.i
+	for w.i++; w.i < len(w.in); w.i++ {
+		switch w.in[w.i] {
+		case '\\':
+			w.i++
+		case '"':
+			w.i++
+			return w.in[start:w.i], nil
+		}
+	}
+	return nil, errTruncated
+}
+
+// name is the property name a token holds, without a copy when it has
+// no escapes: it is compared with jsonClass's names only, while w.in lives.
+func (w *jsonRewriter) name(tok []byte) (string, error) {
+	if len(tok) > 2 && bytes.IndexByte(tok, '\\') < 0 {
+		return unsafe.String(&tok[1], len(tok)-2), nil
+	}
+	return unquote(tok)
+}
+
+// unquote is the string a token holds.
+func unquote(tok []byte) (string, error) {
+	if bytes.IndexByte(tok, '\\') < 0 {
+		return string(tok[1 : len(tok)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(tok, &s)
+	return s, err
 }
 
 // jsonClass is the class of a string property key of an object under
