@@ -18,8 +18,8 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
-// Pseudonymiser applies a Policy to what the job writes: the fact rows, the
-// record JSON of the raw archive and the quarantine, and values in logs. A
+// Pseudonymiser applies a Policy to what the job writes: the fact rows and
+// the record JSON of the raw archive and the quarantine. A
 // hashed value is the hex of the first 12 bytes of HMAC-SHA-256(key,
 // value): the same person has the same pseudonym in every table, run and
 // tenant that share the key. A phone number keeps its country calling code
