@@ -361,7 +361,7 @@ func (p *Pseudonymiser) JSON(raw []byte) ([]byte, error) {
 	if p == nil {
 		return raw, nil
 	}
-	w := jsonRewriter{p: p, in: raw, out: make([]byte, 0, len(raw))}
+	w := jsonRewriter{p: p, in: raw, out: make([]byte, 0, len(raw)+len(raw)/8)} // pseudonyms are longer than most values
 	if err := w.value("", ""); err != nil {
 		return nil, fmt.Errorf("pseudonymise record JSON: %w", err)
 	}
