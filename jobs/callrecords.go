@@ -570,7 +570,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, ps *tra
 			}
 			if j.err != nil {
 				*failed++
-				if err := r.quarantine(ctx, schemas.DatasetCallRecords, j.id, j.raw, j.err, log); err != nil {
+				if err := r.quarantineUnder(ctx, ps, schemas.DatasetCallRecords, j.id, j.raw, j.err, log); err != nil {
 					p.fail(err)
 				}
 				continue
@@ -652,6 +652,13 @@ func (p *flattenPipeline) failed() error {
 // quarantine keeps a payload that could not be processed under _etl/quarantine/
 // and records it in the summary. Nothing is dropped silently.
 func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, cause error, log *slog.Logger) error {
+	return r.quarantineUnder(ctx, r.privacy.pseudonymiser, ds, id, raw, cause, log)
+}
+
+// quarantineUnder is quarantine of a payload that ps brings under the
+// run's privacy policy (nil: replay's payloads from an archive already
+// under it).
+func (r *runner) quarantineUnder(ctx context.Context, ps *transform.Pseudonymiser, ds, id string, raw []byte, cause error, log *slog.Logger) error {
 	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id) })
 	if r.cfg.DryRun {
 		log.Warn("dry run: would quarantine a payload that cannot be processed", "dataset", ds, "id", id, "err", cause)
@@ -670,7 +677,7 @@ func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, caus
 		Digest        string `json:"raw_sha256,omitempty"`
 		PrivacyPolicy string `json:"privacy_policy,omitempty"`
 	}{ID: id, Dataset: ds, Error: cause.Error(), RunID: r.cfg.RunID, PrivacyPolicy: r.privacy.digest}
-	raw, doc.Digest = r.privacy.quarantinePayload(raw)
+	raw, doc.Digest = quarantinePayload(ps, raw)
 	switch {
 	case raw == nil:
 	case json.Valid(raw):

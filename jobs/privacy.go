@@ -65,14 +65,14 @@ func (c Config) privacyOf() (privacy, error) {
 	return privacy{pseudonymiser: ps, digest: policy.Digest(), keyID: ps.KeyID()}, nil
 }
 
-// quarantinePayload is raw as the quarantine keeps it under the policy:
-// JSON pseudonymised; anything else, which cannot be, only as its digest.
-func (p privacy) quarantinePayload(raw []byte) (kept []byte, digest string) {
-	if p.pseudonymiser == nil {
+// quarantinePayload is raw as the quarantine keeps it under ps: JSON
+// pseudonymised; anything else, which cannot be, only as its digest.
+func quarantinePayload(ps *transform.Pseudonymiser, raw []byte) (kept []byte, digest string) {
+	if ps == nil {
 		return raw, ""
 	}
 	if json.Valid(raw) { // the scanner checks the structure, not every literal
-		if out, err := p.pseudonymiser.JSON(raw); err == nil {
+		if out, err := ps.JSON(raw); err == nil {
 			return out, ""
 		}
 	}

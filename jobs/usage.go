@@ -167,7 +167,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 				ID string `json:"id"`
 			}
 			json.Unmarshal(raw, &probe)
-			return r.quarantine(ctx, ds.name, rowID(probe.ID, raw), raw, err, log)
+			return r.quarantineUnder(ctx, ps, ds.name, rowID(probe.ID, raw), raw, err, log)
 		}
 		id := ds.id(&row)
 		if seen[id] {
