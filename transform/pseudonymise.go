@@ -218,17 +218,32 @@ func Rows[T any](p *Pseudonymiser, rows []T) {
 	}
 }
 
-// CallRecordRows applies the policy to every row of a call record.
+// CallRecordRows applies the policy to every row of a call record: each
+// table of schemas.CallRecordRows, a table added to it too.
 func (p *Pseudonymiser) CallRecordRows(rows *schemas.CallRecordRows) {
 	if p == nil {
 		return
 	}
-	Rows(p, unsafe.Slice(&rows.CallRecord, 1))
-	Rows(p, rows.Sessions)
-	Rows(p, rows.Segments)
-	Rows(p, rows.Media)
-	Rows(p, rows.MediaStreams)
-	Rows(p, rows.Participants)
+	v := reflect.ValueOf(rows).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.Struct: // the parent row
+			p.apply(p.opsOf(f.Type()), f.Addr().UnsafePointer())
+		case reflect.Slice: // a child table's rows
+			if f.Type().Elem().Kind() != reflect.Struct {
+				continue
+			}
+			ops := p.opsOf(f.Type().Elem())
+			if len(ops) == 0 || f.Len() == 0 {
+				continue
+			}
+			base, size := f.UnsafePointer(), f.Type().Elem().Size()
+			for j := range f.Len() {
+				p.apply(ops, unsafe.Add(base, uintptr(j)*size))
+			}
+		}
+	}
 }
 
 // fieldOp rewrites one string field of a row struct (at off from the
