@@ -55,8 +55,14 @@ var (
 	nowFlag = &cli.StringFlag{Name: "now", Usage: "the clock starts at this instant (RFC 3339) and runs on from it (default: the real clock)", EnvVars: []string{"CALLRECORDS_NOW"}}
 	// rawArchiveFlag keeps what Graph sent under raw/, for replay.
 	rawArchiveFlag = &cli.BoolFlag{Name: "raw-archive", Value: true, Usage: "keep every call record version and report row as Graph sent it under <dest>/raw/ (replay rebuilds the tables from it); --raw-archive=false turns it off", EnvVars: []string{"CALLRECORDS_RAW_ARCHIVE"}}
-	hiddenNowFlag  = &cli.StringFlag{Name: nowFlag.Name, Usage: nowFlag.Usage, EnvVars: nowFlag.EnvVars, Hidden: true}
-	graphTuning    = []cli.Flag{
+	// privacyFlags choose the privacy policy; its key is never a flag value
+	// (it would show in ps and shell history): privacyKeyEnv or a file.
+	privacyFlags = []cli.Flag{
+		&cli.StringFlag{Name: "privacy-policy", Usage: "privacy policy file (YAML or JSON; see deploy/privacy-policy.yaml): keep, hash or drop each class of personal data in everything written (default: keep all)", EnvVars: []string{"CALLRECORDS_PRIVACY_POLICY"}},
+		&cli.StringFlag{Name: "privacy-key-file", Usage: "file holding the key of the policy's hashed pseudonyms (or set " + privacyKeyEnv + ")", EnvVars: []string{"CALLRECORDS_PRIVACY_KEY_FILE"}},
+	}
+	hiddenNowFlag = &cli.StringFlag{Name: nowFlag.Name, Usage: nowFlag.Usage, EnvVars: nowFlag.EnvVars, Hidden: true}
+	graphTuning   = []cli.Flag{
 		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: []string{"CALLRECORDS_CONCURRENCY"}},
 		&cli.Float64Flag{Name: "graph-max-rps", Value: jobs.DefaultConfig().MaxRPS, Usage: "client-side pacing of Graph requests per second (0: off)", EnvVars: []string{"CALLRECORDS_GRAPH_MAX_RPS"}},
 	}
@@ -77,6 +83,9 @@ var (
 		&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary Parquet files (default: the system's)", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
 	}
 )
+
+// privacyKeyEnv holds the privacy policy's key, when --privacy-key-file does not.
+const privacyKeyEnv = "CALLRECORDS_PRIVACY_KEY"
 
 func flags(groups ...[]cli.Flag) []cli.Flag {
 	var out []cli.Flag
@@ -142,7 +151,7 @@ func newCommands() *cli.App {
 			{
 				Name:   "run",
 				Usage:  "run the job: every enabled dataset from its checkpoint (or --from/--to) to now",
-				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag}, storeFlags, runFlags, graphTuning, authFlags, logFlags),
+				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag}, storeFlags, runFlags, privacyFlags, graphTuning, authFlags, logFlags),
 				Action: runAction,
 			},
 			{
@@ -181,7 +190,7 @@ func newCommands() *cli.App {
 				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag, rawArchiveFlag,
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
-				}, storeFlags, logFlags),
+				}, storeFlags, privacyFlags, logFlags),
 				Action: importAction,
 			},
 			{
@@ -193,7 +202,7 @@ func newCommands() *cli.App {
 					&cli.StringFlag{Name: "tables", Usage: "tables to rebuild (default: all): " + strings.Join(schemas.TableNames(), ","), EnvVars: []string{"CALLRECORDS_TABLES"}},
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
-				}, storeFlags, logFlags),
+				}, storeFlags, privacyFlags, logFlags),
 				Action: replayAction,
 			},
 			{
@@ -316,6 +325,10 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 		cfg.NoRawArchive = !c.Bool("raw-archive")
 	}
 	cfg.SummaryFile, cfg.PushgatewayURL = c.String("summary-file"), c.String("pushgateway-url")
+	if has("privacy-policy") {
+		cfg.PrivacyPolicyFile, cfg.PrivacyKeyFile = c.String("privacy-policy"), c.String("privacy-key-file")
+		cfg.PrivacyKey = []byte(os.Getenv(privacyKeyEnv))
+	}
 	return cfg, nil
 }
 

@@ -154,3 +154,20 @@ func TestRun_BadValuesShowAnExample(t *testing.T) {
 		})
 	}
 }
+
+// TestRun_PrivacyKeyMissing: a policy that hashes, with no key in
+// CALLRECORDS_PRIVACY_KEY or --privacy-key-file, exits 2 naming where the
+// key goes, before it reads anything.
+func TestRun_PrivacyKeyMissing(t *testing.T) {
+	t.Setenv("CALLRECORDS_GRAPH_TOKEN", "x")
+	t.Setenv(privacyKeyEnv, "")
+	policy := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(policy, []byte("default: hash\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	err := runQuiet([]string{"callrecords-etl", "run", "--dest", t.TempDir(), "--tenant-id", "t", "--graph-url", "http://127.0.0.1:1", "--privacy-policy", policy})
+	msg := strings.Join(explain(err), "\n")
+	if got := exitCode(err); got != 2 || !strings.Contains(msg, privacyKeyEnv+" and --privacy-key-file") {
+		t.Errorf("run with a hash policy and no key = exit %d, %q; want 2 naming %s and --privacy-key-file", got, msg, privacyKeyEnv)
+	}
+}

@@ -342,7 +342,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 
 	var notFound, bad int
 	notFoundIDs := map[string]bool{}
-	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(fetch), func(add func(id string, raw []byte) error) error {
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, r.privacy.pseudonymiser, len(fetch), func(add func(id string, raw []byte) error) error {
 		err := r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, extract.Fetched{
 			Record: func(id string, raw json.RawMessage) error {
 				return localError{add(id, raw)}.orNil()
@@ -406,7 +406,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 // stored rows stay. Nothing is written when no record was replaced (beyond
 // removing leftovers). incoming is about how many records feed will hand
 // over: a large partition buffers its pages on disk (Config.SpillRecords).
-func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, incoming int, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, finish func(context.Context) error, err error) {
+func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, ps *transform.Pseudonymiser, incoming int, feed func(add func(id string, raw []byte) error) error, log *slog.Logger) (replaced map[string]bool, failed int, finish func(context.Context) error, err error) {
 	opts := r.parquetOptions()
 	isLarge := r.large(part, incoming)
 	if isLarge {
@@ -418,7 +418,7 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 	w.sequential = isLarge
 	replaced = map[string]bool{}
 	archived := map[rawKey]bool{}
-	fp := r.startFlatten(ctx, part, w, replaced, archived, &failed, log)
+	fp := r.startFlatten(ctx, part, ps, w, replaced, archived, &failed, log)
 	err = feed(fp.add)
 	if perr := fp.wait(); perr != nil {
 		err = perr
@@ -435,16 +435,16 @@ func (r *runner) writeCallRecords(ctx context.Context, part *lake.Partition, inc
 		defer w.abort()
 		keep := func(id string) bool { return !replaced[id] }
 		if err := w.each(
-			carryOverInto(ctx, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableMedia, w.media, func(r *schemas.MediaRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
-			carryOverInto(ctx, part, schemas.TableCallJourneyHops, w.hops, func(r *schemas.CallJourneyHopRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableCallRecords, w.records, func(r *schemas.CallRecordRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableSessions, w.sessions, func(r *schemas.SessionRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableSegments, w.segments, func(r *schemas.SegmentRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableMedia, w.media, func(r *schemas.MediaRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableMediaStreams, w.streams, func(r *schemas.MediaStreamRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableParticipants, w.participants, func(r *schemas.ParticipantRow) string { return r.CallRecordID }, keep),
+			carryOverInto(ctx, r.privacy, part, schemas.TableCallJourneyHops, w.hops, func(r *schemas.CallJourneyHopRow) string { return r.CallRecordID }, keep),
 			// Each (id, version) once: an archived version added again
 			// (a run that died before its commit ended) replaces itself.
-			carryOverInto(ctx, part, schemas.TableRawCallRecords, w.raw, func(r *schemas.RawCallRecordRow) rawKey { return rawKey{r.CallRecordID, r.Version} },
+			carryOverInto(ctx, r.privacy, part, schemas.TableRawCallRecords, w.raw, func(r *schemas.RawCallRecordRow) rawKey { return rawKey{r.CallRecordID, r.Version} },
 				func(k rawKey) bool { return !archived[k] }),
 		); err != nil {
 			return fmt.Errorf("carry over partition %s: %w", part.Date(), err)
@@ -483,12 +483,12 @@ type rawKey struct {
 
 // carryOverInto is the carry-over of table into w, or nothing when the
 // partition does not rewrite table (w is nil).
-func carryOverInto[T any, K comparable](ctx context.Context, part *lake.Partition, table string, w *load.FileWriter[T], key func(*T) K, keep func(K) bool) func() error {
+func carryOverInto[T any, K comparable](ctx context.Context, priv privacy, part *lake.Partition, table string, w *load.FileWriter[T], key func(*T) K, keep func(K) bool) func() error {
 	return func() error {
 		if w == nil {
 			return nil
 		}
-		return carryOver(ctx, part, table, w, key, keep)
+		return carryOver(ctx, priv, part, table, w, key, keep)
 	}
 }
 
@@ -539,7 +539,7 @@ const (
 
 // startFlatten starts the decoders and the writer of one partition rewrite;
 // the writer alone touches w, replaced and failed until wait returns.
-func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *callRecordWriters, replaced map[string]bool, archived map[rawKey]bool, failed *int, log *slog.Logger) *flattenPipeline {
+func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, ps *transform.Pseudonymiser, w *callRecordWriters, replaced map[string]bool, archived map[rawKey]bool, failed *int, log *slog.Logger) *flattenPipeline {
 	n := runtime.GOMAXPROCS(0)
 	depth := max(8, 4*n) // records in flight: bounds memory
 	p := &flattenPipeline{
@@ -556,6 +556,9 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 					big, ok, err := transform.DecodeBigCallRecord(j.raw)
 					if ok {
 						j.big, j.err = big, err
+						if err == nil && w.raw != nil {
+							j.raw, j.err = ps.JSON(j.raw)
+						}
 						close(j.ready)
 						continue
 					}
@@ -572,6 +575,10 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 						j.raw = nil
 					}
 					j.rows = transform.FlattenCallRecord(r.cfg.TenantID, rec)
+					ps.CallRecordRows(&j.rows)
+					if w.raw != nil {
+						j.raw, j.err = ps.JSON(j.raw)
+					}
 				}
 				close(j.ready)
 			}
@@ -586,7 +593,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 			}
 			if j.err != nil {
 				*failed++
-				if err := r.quarantine(ctx, schemas.DatasetCallRecords, j.id, j.raw, j.err, log); err != nil {
+				if err := r.quarantineUnder(ctx, ps, schemas.DatasetCallRecords, j.id, j.raw, j.err, log); err != nil {
 					p.fail(err)
 				}
 				continue
@@ -609,6 +616,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, w *call
 			case err != nil:
 			case j.big != nil:
 				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
+					ps.CallRecordRows(&rows)
 					if err := w.add(rows, last); err != nil {
 						return err
 					}
@@ -667,6 +675,13 @@ func (p *flattenPipeline) failed() error {
 // quarantine keeps a payload that could not be processed under _etl/quarantine/
 // and records it in the summary. Nothing is dropped silently.
 func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, cause error, log *slog.Logger) error {
+	return r.quarantineUnder(ctx, r.privacy.pseudonymiser, ds, id, raw, cause, log)
+}
+
+// quarantineUnder is quarantine of a payload that ps brings under the
+// run's privacy policy (nil: replay's payloads from an archive already
+// under it).
+func (r *runner) quarantineUnder(ctx context.Context, ps *transform.Pseudonymiser, ds, id string, raw []byte, cause error, log *slog.Logger) error {
 	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id) })
 	if r.cfg.DryRun {
 		log.Warn("dry run: would quarantine a payload that cannot be processed", "dataset", ds, "id", id, "err", cause)
@@ -680,8 +695,14 @@ func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, caus
 		Payload json.RawMessage `json:"payload,omitempty"`    // as received, when it is JSON
 		Raw     string          `json:"raw,omitempty"`        // as received, when it is text but not JSON
 		Bytes   []byte          `json:"raw_base64,omitempty"` // as received, otherwise
-	}{ID: id, Dataset: ds, Error: cause.Error(), RunID: r.cfg.RunID}
+		// Under a privacy policy: the digest of a payload that is not JSON
+		// (so cannot be pseudonymised) instead of the payload.
+		Digest        string `json:"raw_sha256,omitempty"`
+		PrivacyPolicy string `json:"privacy_policy,omitempty"`
+	}{ID: id, Dataset: ds, Error: cause.Error(), RunID: r.cfg.RunID, PrivacyPolicy: r.privacy.digest}
+	raw, doc.Digest = quarantinePayload(ps, raw)
 	switch {
+	case raw == nil:
 	case json.Valid(raw):
 		doc.Payload = raw
 	case utf8.Valid(raw):
@@ -879,8 +900,9 @@ func storedVersions(ctx context.Context, p *lake.Partition) (map[string]int64, e
 	return out, nil
 }
 
-// carryOver copies the committed rows of table whose record is kept into w.
-func carryOver[T any, K comparable](ctx context.Context, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) K, keep func(K) bool) error {
+// carryOver copies the committed rows of table whose record is kept into
+// w, under the run's privacy policy.
+func carryOver[T any, K comparable](ctx context.Context, priv privacy, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) K, keep func(K) bool) error {
 	keys, err := p.Files(ctx, table)
 	if err != nil {
 		return err
@@ -890,11 +912,20 @@ func carryOver[T any, K comparable](ctx context.Context, p *lake.Partition, tabl
 		if err != nil {
 			return err
 		}
+		under, err := priv.wroteFile(path)
+		if err != nil {
+			return err
+		}
 		err = load.ReadParquet(path, carryBatch[T](), func(rows []T) error {
 			kept := rows[:0] // the writer copies what it is given
 			for i := range rows {
 				if keep(id(&rows[i])) {
 					kept = append(kept, rows[i])
+				}
+			}
+			if !under {
+				if err := rowsUnder(priv.pseudonymiser, kept); err != nil {
+					return err
 				}
 			}
 			return writeIfAny(w, kept)
@@ -963,6 +994,10 @@ func (r *runner) parquetOptions() load.ParquetOptions {
 		PageBufferSize:   pageBytes,
 		TempDir:          r.tmp,
 		CreatedBy:        "callrecords-etl",
-		Metadata:         map[string]string{"callrecords_etl.run_id": r.cfg.RunID},
+		Metadata: map[string]string{
+			"callrecords_etl.run_id": r.cfg.RunID,
+			metaPrivacyPolicy:        r.privacy.digest,
+			metaPrivacyKeyID:         r.privacy.keyID,
+		},
 	}
 }

@@ -118,6 +118,16 @@ type Config struct {
 	// same version before the completeness ledger counts it settled
 	// (default DefaultSettleRuns).
 	SettleRuns int
+	// PrivacyPolicyFile, when set, is the privacy policy (YAML or JSON,
+	// transform.ParsePolicy) that everything written follows: the tables,
+	// the raw archive, the quarantine, the summaries and the logs. Unset:
+	// every personal value is kept.
+	PrivacyPolicyFile string
+	// PrivacyKey is the key of a policy's hashed pseudonyms (never
+	// logged); PrivacyKeyFile a file that holds it, read when PrivacyKey
+	// is empty (a Kubernetes Secret mounted as a file).
+	PrivacyKey     []byte
+	PrivacyKeyFile string
 
 	// Memory bounds; zero is the default. They trade memory for speed and
 	// exist as settings so that tests can make them small.

@@ -273,7 +273,7 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 		take = append(take, line{id, best.offset, best.size})
 	}
 	slices.SortFunc(take, func(a, b line) int { return cmp.Compare(a.offset, b.offset) })
-	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(take), func(add func(string, []byte) error) error {
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, r.privacy.pseudonymiser, len(take), func(add func(string, []byte) error) error {
 		// Each record is read on its own (the spool holds every copy of a
 		// record; only the best is loaded) into a buffer the writer keeps.
 		for _, l := range take {

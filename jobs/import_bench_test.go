@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -51,6 +52,31 @@ func BenchmarkImport(b *testing.B) {
 		cfg.TenantID, cfg.Dest, cfg.Logger = tenant, b.TempDir(), log
 		if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(data)); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkImport_Privacy is BenchmarkImport with and without the
+// recommended privacy policy (deploy/privacy-policy.yaml), with the raw
+// archive and without it.
+func BenchmarkImport_Privacy(b *testing.B) {
+	data := benchLines(b)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, archive := range []bool{true, false} {
+		for _, policy := range []string{"", "../deploy/privacy-policy.yaml"} {
+			name := fmt.Sprintf("archive=%t/policy=%t", archive, policy != "")
+			b.Run(name, func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				for b.Loop() {
+					cfg := jobs.DefaultConfig()
+					cfg.TenantID, cfg.Dest, cfg.Logger = tenant, b.TempDir(), log
+					cfg.NoRawArchive = !archive
+					cfg.PrivacyPolicyFile, cfg.PrivacyKey = policy, privacyKey
+					if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(data)); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 		}
 	}
 }

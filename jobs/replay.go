@@ -12,6 +12,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
+	"github.com/callrecords-etl/callrecords-etl/transform"
 )
 
 // Replay rebuilds fact tables from the raw archive alone, without Graph:
@@ -191,7 +192,11 @@ func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables [
 	if err != nil {
 		return nil, err
 	}
-	replaced, failed, write, err := r.writeCallRecords(ctx, part, len(latest), func(add func(string, []byte) error) error {
+	ps, err := r.archivePseudonymiser(path)
+	if err != nil {
+		return nil, err
+	}
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, ps, len(latest), func(add func(string, []byte) error) error {
 		type partial struct {
 			next int32 // the piece expected next
 			json []byte
@@ -284,7 +289,11 @@ func replayUsageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], d
 		return err
 	}
 	defer part.Cleanup()
-	return usageDay(ctx, r, ds, part, func(fn func([]byte) error) error {
+	ps, err := r.archivePseudonymiser(path)
+	if err != nil {
+		return err
+	}
+	return usageDay(ctx, r, ds, part, ps, func(fn func([]byte) error) error {
 		return load.ReadParquet(path, carryBatch[schemas.RawUsageRow](), func(rows []schemas.RawUsageRow) error {
 			for _, row := range rows {
 				if err := fn(row.JSON); err != nil {
@@ -294,4 +303,17 @@ func replayUsageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], d
 			return nil
 		})
 	}, log)
+}
+
+// archivePseudonymiser is what the records of the archive file at path
+// need to follow the run's privacy policy: nothing (nil) when the file was
+// written under it; else the policy's Pseudonymiser (a new key hashes the
+// old pseudonyms again: the same person keeps one pseudonym, unlinked
+// from the old one).
+func (r *runner) archivePseudonymiser(path string) (*transform.Pseudonymiser, error) {
+	under, err := r.privacy.wroteFile(path)
+	if err != nil || under {
+		return nil, err
+	}
+	return r.privacy.pseudonymiser, nil
 }

@@ -37,6 +37,8 @@ type runner struct {
 	sum   *Summary
 	// ledger: carried from day to day (one goroutine at a time).
 	ledger ledgerRun
+	// privacy is the policy everything written follows.
+	privacy privacy
 }
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the
@@ -140,6 +142,13 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 		cfg.RunID = newRunID(started)
 	}
 	cfg.Logger = cfg.Logger.With("run", cfg.RunID, "tenant", cfg.TenantID)
+	priv, err := cfg.privacyOf()
+	if err != nil {
+		return nil, err
+	}
+	if priv.pseudonymiser != nil {
+		cfg.Logger.Info("privacy policy", "file", cfg.PrivacyPolicyFile, "digest", priv.digest)
+	}
 
 	var graph *extract.Client
 	if withGraph {
@@ -201,8 +210,8 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 		}()
 	}
 
-	r := &runner{cfg: cfg, lake: lk, graph: graph, tmp: tmp,
-		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero(), DryRun: cfg.DryRun}}
+	r := &runner{cfg: cfg, lake: lk, graph: graph, tmp: tmp, privacy: priv,
+		sum: &Summary{RunID: cfg.RunID, Tenant: cfg.TenantID, Started: started, Explicit: !cfg.From.IsZero(), DryRun: cfg.DryRun, PrivacyPolicy: priv.digest}}
 
 	runErr := work(ctx, r)
 	if cause := context.Cause(ctx); errors.Is(cause, lake.ErrLockLost) {

@@ -28,13 +28,16 @@ type Summary struct {
 	Explicit bool      `json:"explicit_window"`
 	// DryRun: nothing was written; the counts are what a run would fetch
 	// and rewrite.
-	DryRun      bool                       `json:"dry_run,omitempty"`
-	Datasets    map[string]*DatasetSummary `json:"datasets"`
-	Tables      map[string]*TableSummary   `json:"tables"`
-	Graph       extract.Stats              `json:"graph"`
-	Gaps        []lake.Gap                 `json:"retention_gaps,omitempty"`
-	Quarantined []string                   `json:"quarantined,omitempty"`
-	Error       string                     `json:"error,omitempty"`
+	DryRun bool `json:"dry_run,omitempty"`
+	// PrivacyPolicy is the digest of the privacy policy the run wrote
+	// under (transform.Policy.Digest), never its key.
+	PrivacyPolicy string                     `json:"privacy_policy"`
+	Datasets      map[string]*DatasetSummary `json:"datasets"`
+	Tables        map[string]*TableSummary   `json:"tables"`
+	Graph         extract.Stats              `json:"graph"`
+	Gaps          []lake.Gap                 `json:"retention_gaps,omitempty"`
+	Quarantined   []string                   `json:"quarantined,omitempty"`
+	Error         string                     `json:"error,omitempty"`
 }
 
 // DatasetSummary counts what a dataset's part of the run did.

@@ -105,7 +105,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		if err != nil {
 			return err
 		}
-		err = usageDay(ctx, r, ds, part, func(fn func([]byte) error) error { return spool.each(date, fn) }, log.With("dt", date))
+		err = usageDay(ctx, r, ds, part, r.privacy.pseudonymiser, func(fn func([]byte) error) error { return spool.each(date, fn) }, log.With("dt", date))
 		part.Cleanup()
 		if err != nil {
 			return err
@@ -148,7 +148,7 @@ func (r *runner) planUsage(cp lake.Checkpoint, now time.Time) window {
 
 // usageDay rewrites a report partition: the rows each hands over replace the
 // stored rows of their ids (and are archived, if part has the raw archive).
-func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *lake.Partition, each func(fn func(raw []byte) error) error, log *slog.Logger) error {
+func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *lake.Partition, ps *transform.Pseudonymiser, each func(fn func(raw []byte) error) error, log *slog.Logger) error {
 	stats := r.sum.dataset(ds.name)
 	date := part.Date()
 	w := load.NewFileWriter[T](r.parquetOptions())
@@ -167,7 +167,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 				ID string `json:"id"`
 			}
 			json.Unmarshal(raw, &probe)
-			return r.quarantine(ctx, ds.name, rowID(probe.ID, raw), raw, err, log)
+			return r.quarantineUnder(ctx, ps, ds.name, rowID(probe.ID, raw), raw, err, log)
 		}
 		id := ds.id(&row)
 		if seen[id] {
@@ -175,13 +175,18 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		}
 		seen[id] = true
 		if archive != nil {
-			err := archive.Write([]schemas.RawUsageRow{{TenantID: r.cfg.TenantID, ID: id, FetchedAt: r.cfg.Now().UTC(), JSON: raw}})
+			raw, err := ps.JSON(raw)
+			if err == nil {
+				err = archive.Write([]schemas.RawUsageRow{{TenantID: r.cfg.TenantID, ID: id, FetchedAt: r.cfg.Now().UTC(), JSON: raw}})
+			}
 			if err != nil {
 				return err
 			}
 		}
 		r.addReport(ds.name, rep, log)
-		return w.Write([]T{row})
+		rows := []T{row}
+		transform.Rows(ps, rows)
+		return w.Write(rows)
 	})
 	if err != nil {
 		return fmt.Errorf("%s partition %s: %w", ds.name, date, err)
@@ -194,10 +199,10 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		}
 		return true
 	}
-	if err := carryOver(ctx, part, ds.table, w, ds.id, keep); err != nil {
+	if err := carryOver(ctx, r.privacy, part, ds.table, w, ds.id, keep); err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
 	}
-	err = carryOverInto(ctx, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { return !seen[id] })()
+	err = carryOverInto(ctx, r.privacy, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { return !seen[id] })()
 	if err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", rawTable, date, err)
 	}

@@ -3,6 +3,7 @@ package transform
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"testing"
 )
 
@@ -47,4 +48,64 @@ func BenchmarkPeekCallRecord(b *testing.B) {
 			}
 		}
 	}
+}
+
+// BenchmarkFlattenCallRecord_Privacy is decode and flatten on one core,
+// with every row under a policy: keep (no pass), and the recommended one
+// (deploy/privacy-policy.yaml); the rows only, the raw archive's JSON in
+// BenchmarkPseudonymiseJSON.
+func BenchmarkFlattenCallRecord_Privacy(b *testing.B) {
+	recs, size := benchRecords(b)
+	for _, name := range []string{"keep", "recommended"} {
+		b.Run(name, func(b *testing.B) {
+			ps := benchPseudonymiser(b, name)
+			b.SetBytes(size)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, raw := range recs {
+					rec, err := DecodeCallRecord(raw)
+					if err != nil {
+						b.Fatal(err)
+					}
+					rows := FlattenCallRecord("t", rec)
+					ps.CallRecordRows(&rows)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPseudonymiseJSON is the raw archive's share of the policy: each
+// record's JSON pseudonymised property by property.
+func BenchmarkPseudonymiseJSON(b *testing.B) {
+	recs, size := benchRecords(b)
+	ps := benchPseudonymiser(b, "recommended")
+	b.SetBytes(size)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, raw := range recs {
+			if _, err := ps.JSON(raw); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func benchPseudonymiser(b *testing.B, name string) *Pseudonymiser {
+	if name == "keep" {
+		return nil
+	}
+	data, err := os.ReadFile("../deploy/privacy-policy.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := ParsePolicy("privacy-policy.yaml", data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ps, err := NewPseudonymiser(p, []byte("a benchmark key of 32 bytes ...."))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ps
 }

@@ -1,0 +1,295 @@
+package transform_test
+
+import (
+	"encoding/json"
+	"reflect"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+	"github.com/callrecords-etl/callrecords-etl/transform"
+)
+
+var testKey = []byte("0123456789abcdef-test-key")
+
+// policyOf is a policy with action for every class.
+func policyOf(action transform.Action) transform.Policy {
+	p := transform.Policy{Classes: map[schemas.PersonalClass]transform.Action{}, IPv4Prefix: 24, IPv6Prefix: 48}
+	for _, c := range schemas.PersonalClasses {
+		p.Classes[c] = action
+	}
+	return p
+}
+
+func mustPseudonymiser(t testing.TB, p transform.Policy, key []byte) *transform.Pseudonymiser {
+	t.Helper()
+	ps, err := transform.NewPseudonymiser(p, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+func TestParsePolicy(t *testing.T) {
+	p, err := transform.ParsePolicy("p.yaml", []byte("default: drop\nclasses:\n  user_id: hash\n  subnet: keep\nip_prefix:\n  ipv4: 16\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Action(schemas.ClassUserID) != transform.Hash || p.Action(schemas.ClassSubnet) != transform.Keep || p.Action(schemas.ClassPhoneNumber) != transform.Drop || p.IPv4Prefix != 16 || p.IPv6Prefix != 48 {
+		t.Errorf("ParsePolicy = %+v", p)
+	}
+	j, err := transform.ParsePolicy("p.json", []byte(`{"default": "drop", "classes": {"user_id": "hash", "subnet": "keep"}, "ip_prefix": {"ipv4": 16}}`))
+	if err != nil || j.Digest() != p.Digest() {
+		t.Errorf("the JSON twin of the YAML policy: %v, digest %s, want %s", err, j.Digest(), p.Digest())
+	}
+	if empty, err := transform.ParsePolicy("empty.yaml", nil); err != nil || !empty.KeepsAll() || empty.Digest() != (transform.Policy{}).Digest() {
+		t.Errorf("an empty policy: %+v, %v; want keep everything, as the zero Policy", empty, err)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{"classes:\n  phone: hash\n", `bad.yaml: classes: unknown class "phone"`},
+		{"classes:\n  user_id: encrypt\n", `bad.yaml: classes: user_id: unknown action "encrypt"`},
+		{"default: maybe\n", `bad.yaml: default: unknown action "maybe"`},
+		{"classe:\n  user_id: hash\n", `bad.yaml: yaml: unmarshal errors:
+  line 1: field classe not found`},
+		{"ip_prefix:\n  ipv4: 33\n", "bad.yaml: ip_prefix.ipv4: 33 is not a prefix length from 0 to 32"},
+	} {
+		_, err := transform.ParsePolicy("bad.yaml", []byte(tc.file))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("ParsePolicy(%q) = %v, want an error containing %q", tc.file, err, tc.want)
+		}
+	}
+}
+
+func TestNewPseudonymiser_Key(t *testing.T) {
+	if ps, err := transform.NewPseudonymiser(policyOf(transform.Keep), nil); ps != nil || err != nil {
+		t.Errorf("keep everything = %v, %v; want nil, nil", ps, err)
+	}
+	if _, err := transform.NewPseudonymiser(policyOf(transform.Drop), nil); err != nil {
+		t.Errorf("drop needs no key: %v", err)
+	}
+	if _, err := transform.NewPseudonymiser(policyOf(transform.Hash), nil); err != transform.ErrNoKey {
+		t.Errorf("hash without a key = %v, want ErrNoKey", err)
+	}
+	if _, err := transform.NewPseudonymiser(policyOf(transform.Hash), []byte("short")); err == nil {
+		t.Error("hash with a 5-byte key: want an error")
+	}
+}
+
+func TestPseudonymiser_Value(t *testing.T) {
+	ps := mustPseudonymiser(t, policyOf(transform.Hash), testKey)
+	other := mustPseudonymiser(t, policyOf(transform.Hash), []byte("another key of 16 bytes or more"))
+	hex24 := `[0-9a-f]{24}`
+	for _, tc := range []struct {
+		class schemas.PersonalClass
+		in    string
+		want  string // a regexp
+	}{
+		{schemas.ClassUserID, "2f1a0c3e-0000-4000-8000-000000000001", "^" + hex24 + "$"},
+		{schemas.ClassPhoneNumber, "+442079460000", `^\+44~` + hex24 + "$"},
+		{schemas.ClassPhoneNumber, "+14255550100", `^\+1~` + hex24 + "$"},
+		{schemas.ClassPhoneNumber, "+3545551234", `^\+354~` + hex24 + "$"},
+		{schemas.ClassPhoneNumber, "2079460000", "^" + hex24 + "$"},
+		{schemas.ClassIPAddress, "10.1.2.37", `^10\.1\.2\.0/24~` + hex24 + "$"},
+		{schemas.ClassIPAddress, "2001:db8:aa:1::7", `^2001:db8:aa::/48~` + hex24 + "$"},
+		{schemas.ClassIPAddress, "not an address", "^" + hex24 + "$"},
+		{schemas.ClassSubnet, "10.1.2.0", "^" + hex24 + "$"},
+	} {
+		got := ps.Value(tc.class, tc.in)
+		if !regexp.MustCompile(tc.want).MatchString(got) {
+			t.Errorf("Value(%s, %q) = %q, want %s", tc.class, tc.in, got, tc.want)
+		}
+		if again := mustPseudonymiser(t, policyOf(transform.Hash), testKey).Value(tc.class, tc.in); again != got {
+			t.Errorf("Value(%s, %q) = %q, then %q with the same key: want stable", tc.class, tc.in, got, again)
+		}
+		if o := other.Value(tc.class, tc.in); o == got {
+			t.Errorf("Value(%s, %q) = %q with two keys: want different pseudonyms", tc.class, tc.in, got)
+		}
+	}
+	if got := ps.Value(schemas.NotPersonal, "callSetup"); got != "callSetup" {
+		t.Errorf("Value(NotPersonal) = %q, want it kept", got)
+	}
+	if got := mustPseudonymiser(t, policyOf(transform.Drop), nil).Value(schemas.ClassDisplayName, "Zoë"); got != "" {
+		t.Errorf("drop: Value = %q, want NULL", got)
+	}
+}
+
+// personalValues calls fn with the path and value of every personal
+// string of v (a row struct, or a slice of them), as ColumnClass classes it.
+func personalValues(t *testing.T, v reflect.Value, prefix string, fn func(path, s string)) {
+	switch v.Kind() {
+	case reflect.Slice:
+		for i := range v.Len() {
+			personalValues(t, v.Index(i), prefix, fn)
+		}
+		return
+	case reflect.Pointer:
+		if !v.IsNil() {
+			personalValues(t, v.Elem(), prefix, fn)
+		}
+		return
+	case reflect.Struct:
+	default:
+		return
+	}
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if f.Anonymous || f.Tag.Get("parquet") == "" { // embedded, or a table of CallRecordRows
+			personalValues(t, v.Field(i), prefix, fn)
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("parquet"), ",")
+		fv := v.Field(i)
+		elem := f.Type
+		for elem.Kind() == reflect.Slice || elem.Kind() == reflect.Pointer {
+			elem = elem.Elem()
+		}
+		if elem.Kind() == reflect.Struct && elem != reflect.TypeFor[schemas.Time]() {
+			personalValues(t, fv, prefix+name+".", fn)
+			continue
+		}
+		if elem.Kind() != reflect.String {
+			continue
+		}
+		class, ok := schemas.ColumnClass(prefix + name)
+		if !ok {
+			t.Fatalf("no class for %s", prefix+name)
+		}
+		if class == schemas.NotPersonal {
+			continue
+		}
+		var ss []string
+		switch fv.Kind() {
+		case reflect.String:
+			ss = []string{fv.String()}
+		case reflect.Pointer:
+			if !fv.IsNil() {
+				ss = []string{fv.Elem().String()}
+			}
+		case reflect.Slice:
+			ss = fv.Interface().([]string)
+		}
+		for _, s := range ss {
+			if s != "" {
+				fn(prefix+name, s)
+			}
+		}
+	}
+}
+
+func flattenFixture(t *testing.T, path string) schemas.CallRecordRows {
+	rec, err := transform.DecodeCallRecord(MustReadFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return transform.FlattenCallRecord("tenant-1", rec)
+}
+
+// TestCallRecordRows_Policy: under a hash policy no personal value of a
+// flattened record is left in clear and each has its one pseudonym
+// wherever it is; under a drop policy every personal column is NULL; a
+// keep policy changes nothing.
+func TestCallRecordRows_Policy(t *testing.T) {
+	for _, fixture := range []string{"testdata/quirks.json", "testdata/docs-p2p.json"} {
+		clear := flattenFixture(t, fixture)
+		var personal []string
+		personalValues(t, reflect.ValueOf(clear), "", func(_, s string) { personal = append(personal, s) })
+		if len(personal) < 10 {
+			t.Fatalf("%s: only %d personal values: the walk is broken", fixture, len(personal))
+		}
+
+		hashed := flattenFixture(t, fixture)
+		ps := mustPseudonymiser(t, policyOf(transform.Hash), testKey)
+		ps.CallRecordRows(&hashed)
+		out, _ := json.Marshal(hashed)
+		for _, s := range personal {
+			if strings.Contains(string(out), mustJSON(t, s)) {
+				t.Errorf("%s: %q is in clear after hashing", fixture, s)
+			}
+		}
+		personalValues(t, reflect.ValueOf(hashed), "", func(path, s string) {
+			if !regexp.MustCompile(`[0-9a-f]{24}$`).MatchString(s) {
+				t.Errorf("%s: %s = %q, want a pseudonym", fixture, path, s)
+			}
+		})
+		// The same values, hashed once each: flattening shares lists between rows.
+		var want []string
+		personalValues(t, reflect.ValueOf(clear), "", func(path, s string) {
+			class, _ := schemas.ColumnClass(path)
+			want = append(want, ps.Value(class, s))
+		})
+		var got []string
+		personalValues(t, reflect.ValueOf(hashed), "", func(_, s string) { got = append(got, s) })
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: hashed values differ from each clear value's pseudonym", fixture)
+		}
+
+		dropped := flattenFixture(t, fixture)
+		mustPseudonymiser(t, policyOf(transform.Drop), nil).CallRecordRows(&dropped)
+		personalValues(t, reflect.ValueOf(dropped), "", func(path, s string) {
+			t.Errorf("%s: drop policy: %s = %q, want NULL", fixture, path, s)
+		})
+		if dropped.Sessions[0].SessionID != clear.Sessions[0].SessionID || dropped.CallRecord.Version != clear.CallRecord.Version {
+			t.Errorf("%s: drop policy changed a column that is not personal", fixture)
+		}
+	}
+}
+
+// TestPseudonymiser_JSON: the record JSON follows the policy as the rows do.
+func TestPseudonymiser_JSON(t *testing.T) {
+	ps := mustPseudonymiser(t, policyOf(transform.Hash), testKey)
+	for _, fixture := range []string{"testdata/quirks.json", "testdata/docs-p2p.json"} {
+		raw := MustReadFile(t, fixture)
+		clear := flattenFixture(t, fixture)
+		out, err := ps.JSON(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		personalValues(t, reflect.ValueOf(clear), "", func(path, s string) {
+			if strings.Contains(string(out), mustJSON(t, s)) {
+				t.Errorf("%s: %s %q is in clear in the pseudonymised JSON", fixture, path, s)
+			}
+		})
+		// Flattening the pseudonymised JSON gives the pseudonymised rows.
+		rec, err := transform.DecodeCallRecord(out)
+		if err != nil {
+			t.Fatalf("%s: the pseudonymised JSON does not decode: %v", fixture, err)
+		}
+		fromJSON := transform.FlattenCallRecord("tenant-1", rec)
+		ps.CallRecordRows(&clear)
+		if a, b := mustJSON(t, fromJSON), mustJSON(t, clear); a != b {
+			t.Errorf("%s: rows of the pseudonymised JSON differ from the pseudonymised rows:\n%s\n%s", fixture, a, b)
+		}
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestParsePolicy_DeployExample: the documented example parses, and is
+// the GDPR-minded policy README describes.
+func TestParsePolicy_DeployExample(t *testing.T) {
+	path := "../deploy/privacy-policy.yaml"
+	p, err := transform.ParsePolicy(path, MustReadFile(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[schemas.PersonalClass]transform.Action{
+		schemas.ClassUserID: transform.Hash, schemas.ClassDisplayName: transform.Drop, schemas.ClassUPNEmail: transform.Hash,
+		schemas.ClassPhoneNumber: transform.Hash, schemas.ClassIPAddress: transform.Hash, schemas.ClassSubnet: transform.Keep,
+		schemas.ClassDeviceName: transform.Hash, schemas.ClassFeedbackText: transform.Drop,
+	}
+	for c, a := range want {
+		if p.Action(c) != a {
+			t.Errorf("%s: %s = %s, want %s", path, c, p.Action(c), a)
+		}
+	}
+	if p.IPv4Prefix != 24 || p.IPv6Prefix != 48 {
+		t.Errorf("%s: prefixes /%d and /%d, want /24 and /48", path, p.IPv4Prefix, p.IPv6Prefix)
+	}
+}
