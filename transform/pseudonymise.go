@@ -376,7 +376,7 @@ func (p *Pseudonymiser) JSON(raw []byte) ([]byte, error) {
 	if p == nil {
 		return raw, nil
 	}
-	w := jsonRewriter{p: p, in: raw, out: make([]byte, 0, len(raw)+len(raw)/8)} // pseudonyms are longer than most values
+	w := jsonRewriter{p: p, in: raw}
 	if err := w.value("", ""); err != nil {
 		return nil, fmt.Errorf("pseudonymise record JSON: %w", err)
 	}
@@ -384,26 +384,31 @@ func (p *Pseudonymiser) JSON(raw []byte) ([]byte, error) {
 	if w.i != len(raw) {
 		return nil, fmt.Errorf("pseudonymise record JSON: unexpected %q at byte %d", raw[w.i], w.i)
 	}
-	return w.out, nil
+	if w.out == nil {
+		return raw, nil // nothing personal in it
+	}
+	return append(w.out, raw[w.copied:]...), nil
 }
 
 // jsonRewriter copies a JSON document, rewriting the personal strings.
-// It is a scanner, not a decoder: a record is copied at memory speed.
+// It is a scanner, not a decoder: it only reads until a string must be
+// rewritten, then copies what lies before it in one go, so a record is
+// copied at memory speed.
 type jsonRewriter struct {
-	p   *Pseudonymiser
-	in  []byte
-	i   int
-	out []byte
+	p      *Pseudonymiser
+	in     []byte
+	i      int
+	out    []byte // nil until the first rewrite
+	copied int    // in[:copied] is in out (rewritten)
 }
 
 var errTruncated = errors.New("unexpected end of JSON")
 
-// space copies whitespace.
+// space skips whitespace.
 func (w *jsonRewriter) space() {
 	for w.i < len(w.in) {
 		switch w.in[w.i] {
 		case ' ', '\t', '\n', '\r':
-			w.out = append(w.out, w.in[w.i])
 			w.i++
 		default:
 			return
@@ -411,7 +416,23 @@ func (w *jsonRewriter) space() {
 	}
 }
 
-// value copies the value of property key of an object that is the value
+// replace puts v (empty: null) in place of in[start:w.i].
+func (w *jsonRewriter) replace(start int, v string) {
+	if w.out == nil {
+		w.out = make([]byte, 0, len(w.in)+len(w.in)/8) // pseudonyms are longer than most values
+	}
+	w.out = append(w.out, w.in[w.copied:start]...)
+	if v == "" {
+		w.out = append(w.out, "null"...)
+	} else {
+		w.out = append(w.out, '"')
+		w.out = append(w.out, v...) // a pseudonym: hex digits, +, ~, ., :, /
+		w.out = append(w.out, '"')
+	}
+	w.copied = w.i
+}
+
+// value reads the value of property key of an object that is the value
 // (or an element of the value) of property container.
 func (w *jsonRewriter) value(container, key string) error {
 	w.space()
@@ -420,7 +441,6 @@ func (w *jsonRewriter) value(container, key string) error {
 	}
 	switch w.in[w.i] {
 	case '{':
-		w.out = append(w.out, '{')
 		w.i++
 		for first := true; ; first = false {
 			w.space()
@@ -428,7 +448,6 @@ func (w *jsonRewriter) value(container, key string) error {
 				return errTruncated
 			}
 			if w.in[w.i] == '}' {
-				w.out = append(w.out, '}')
 				w.i++
 				return nil
 			}
@@ -436,7 +455,6 @@ func (w *jsonRewriter) value(container, key string) error {
 				if w.in[w.i] != ',' {
 					return fmt.Errorf("want , at byte %d", w.i)
 				}
-				w.out = append(w.out, ',')
 				w.i++
 				w.space()
 			}
@@ -444,7 +462,6 @@ func (w *jsonRewriter) value(container, key string) error {
 			if err != nil {
 				return err
 			}
-			w.out = append(w.out, tok...)
 			name, err := w.name(tok)
 			if err != nil {
 				return err
@@ -453,14 +470,12 @@ func (w *jsonRewriter) value(container, key string) error {
 			if w.i >= len(w.in) || w.in[w.i] != ':' {
 				return fmt.Errorf("want : at byte %d", w.i)
 			}
-			w.out = append(w.out, ':')
 			w.i++
 			if err := w.value(key, name); err != nil {
 				return err
 			}
 		}
 	case '[':
-		w.out = append(w.out, '[')
 		w.i++
 		for first := true; ; first = false {
 			w.space()
@@ -468,7 +483,6 @@ func (w *jsonRewriter) value(container, key string) error {
 				return errTruncated
 			}
 			if w.in[w.i] == ']' {
-				w.out = append(w.out, ']')
 				w.i++
 				return nil
 			}
@@ -476,7 +490,6 @@ func (w *jsonRewriter) value(container, key string) error {
 				if w.in[w.i] != ',' {
 					return fmt.Errorf("want , at byte %d", w.i)
 				}
-				w.out = append(w.out, ',')
 				w.i++
 			}
 			if err := w.value(container, key); err != nil {
@@ -484,36 +497,32 @@ func (w *jsonRewriter) value(container, key string) error {
 			}
 		}
 	case '"':
+		start := w.i
 		tok, err := w.stringToken()
 		if err != nil {
 			return err
 		}
 		class := jsonClass(container, key)
-		action := w.p.policy.Action(class)
-		if class == schemas.NotPersonal || action == Keep {
-			w.out = append(w.out, tok...)
+		if class == schemas.NotPersonal || w.p.policy.Action(class) == Keep {
 			return nil
 		}
 		s, err := unquote(tok)
 		if err != nil {
 			return err
 		}
-		if v := w.p.Value(class, s); v != "" {
-			w.out = append(w.out, '"')
-			w.out = append(w.out, v...) // a pseudonym: hex digits, +, ~, ., :, /
-			w.out = append(w.out, '"')
-		} else {
-			w.out = append(w.out, "null"...)
-		}
+		w.replace(start, w.p.Value(class, s))
 	default: // a number, true, false, null
 		start := w.i
-		for w.i < len(w.in) && strings.IndexByte(",}] \t\n\r", w.in[w.i]) < 0 {
-			w.i++
+	scalar:
+		for ; w.i < len(w.in); w.i++ {
+			switch w.in[w.i] {
+			case ',', '}', ']', ' ', '\t', '\n', '\r':
+				break scalar
+			}
 		}
 		if w.i == start {
 			return fmt.Errorf("unexpected %q at byte %d", w.in[w.i], w.i)
 		}
-		w.out = append(w.out, w.in[start:w.i]...)
 	}
 	return nil
 }
@@ -524,16 +533,23 @@ func (w *jsonRewriter) stringToken() ([]byte, error) {
 		return nil, fmt.Errorf("want a string at byte %d", w.i)
 	}
 	start := w.i
-	for w.i++; w.i < len(w.in); w.i++ {
-		switch w.in[w.i] {
-		case '\\':
-			w.i++
-		case '"':
-			w.i++
+	for w.i++; ; {
+		n := bytes.IndexByte(w.in[w.i:], '"')
+		if n < 0 {
+			w.i = len(w.in)
+			return nil, errTruncated
+		}
+		w.i += n + 1
+		// The quote ends the string unless an odd number of
+		// backslashes escapes it.
+		escapes := 0
+		for k := w.i - 2; k > start && w.in[k] == '\\'; k-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
 			return w.in[start:w.i], nil
 		}
 	}
-	return nil, errTruncated
 }
 
 // name is the property name a token holds, without a copy when it has

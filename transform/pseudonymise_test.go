@@ -293,3 +293,42 @@ func TestParsePolicy_DeployExample(t *testing.T) {
 		t.Errorf("%s: prefixes /%d and /%d, want /24 and /48", path, p.IPv4Prefix, p.IPv6Prefix)
 	}
 }
+
+// TestPseudonymiser_JSONTokens: strings with escaped quotes and backslashes
+// end where JSON says, whitespace and everything not personal is copied
+// byte for byte, a dropped value is null, and a document with nothing to
+// rewrite comes back as it was.
+func TestPseudonymiser_JSONTokens(t *testing.T) {
+	hash := mustPseudonymiser(t, policyOf(transform.Hash), testKey)
+	name := `Ann \"The\" O'Neil \\`
+	in := "{ \"id\" : \"rec-1\",\n\t\"participants_v2\": [ {\"id\": \"u\\\\1\", \"identity\": {\"user\": {\"displayName\": \"" + name + "\", \"note\\\"x\": \"\\\\\"}}, \"n\": [1, -2.5e3, true, null]} ] }"
+	unquoted := `Ann "The" O'Neil \`
+	want := "{ \"id\" : \"rec-1\",\n\t\"participants_v2\": [ {\"id\": \"" + hash.Value(schemas.ClassUserID, `u\1`) + "\", \"identity\": {\"user\": {\"displayName\": \"" +
+		hash.Value(schemas.ClassDisplayName, unquoted) + "\", \"note\\\"x\": \"\\\\\"}}, \"n\": [1, -2.5e3, true, null]} ] }"
+	out, err := hash.JSON([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(out) != want {
+		t.Errorf("JSON =\n%s\nwant\n%s", out, want)
+	}
+
+	drop := mustPseudonymiser(t, policyOf(transform.Drop), testKey)
+	out, err = drop.JSON([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "{ \"id\" : \"rec-1\",\n\t\"participants_v2\": [ {\"id\": null, \"identity\": {\"user\": {\"displayName\": null, \"note\\\"x\": \"\\\\\"}}, \"n\": [1, -2.5e3, true, null]} ] }"; string(out) != want {
+		t.Errorf("dropped JSON =\n%s\nwant\n%s", out, want)
+	}
+
+	plain := `{"id": "rec-2", "version": 3, "modalities": ["audio"], "note": "say \"hi\""}`
+	if out, err := hash.JSON([]byte(plain)); err != nil || string(out) != plain {
+		t.Errorf("JSON of a record with nothing personal = %s, %v; want it unchanged", out, err)
+	}
+	for _, bad := range []string{`{"id": "rec`, `{"displayName": "x\"}`, `{"a" 1}`, `[1, 2`, `{"a": }`} {
+		if _, err := hash.JSON([]byte(bad)); err == nil {
+			t.Errorf("JSON(%s): no error", bad)
+		}
+	}
+}
