@@ -1,14 +1,12 @@
 package e2e_test
 
 import (
-	"bytes"
 	"database/sql"
 	"strings"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
-	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
 // biQueries reads the named SQL blocks of docs/bi-queries.md.
@@ -30,17 +28,7 @@ func TestBIQueries(t *testing.T) {
 	runJob(t, url, dest, load.S3Config{})
 	db := openDuckDB(t)
 
-	var ddl bytes.Buffer
-	if err := schemas.WriteDDL(&ddl, schemas.FormatDuckDB, dest, "unused"); err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range strings.Split(ddl.String(), ";") {
-		if strings.Contains(stmt, "CREATE") {
-			if _, err := db.Exec(stmt); err != nil {
-				t.Fatalf("DuckDB DDL from `schema --format duckdb`: %v\n%s", err, stmt)
-			}
-		}
-	}
+	createViews(t, db, dest)
 
 	from, to := now.Add(-jobs.DefaultConfig().UsageHistory), now
 	pstn, dr := sim.PstnTruth(from, to), sim.DirectRoutingTruth(from, to)

@@ -1,15 +1,12 @@
 package e2e_test
 
 import (
-	"bytes"
 	"fmt"
 	"math"
-	"strings"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
-	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
 // TestJourneyQueries writes a month of simulated calls, some through auto
@@ -21,17 +18,7 @@ func TestJourneyQueries(t *testing.T) {
 	dest := t.TempDir()
 	runJob(t, url, dest, load.S3Config{})
 	db := openDuckDB(t)
-	var ddl bytes.Buffer
-	if err := schemas.WriteDDL(&ddl, schemas.FormatDuckDB, dest, "unused"); err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range strings.Split(ddl.String(), ";") {
-		if strings.Contains(stmt, "CREATE") {
-			if _, err := db.Exec(stmt); err != nil {
-				t.Fatalf("DuckDB DDL from `schema --format duckdb`: %v\n%s", err, stmt)
-			}
-		}
-	}
+	createViews(t, db, dest)
 	want := sim.JourneyTruth(now.Add(-jobs.Retention), now)
 	if len(want.Queues) < 2 || want.Outcomes["call_queue abandoned"] == 0 || want.Outcomes["call_queue answered"] == 0 {
 		t.Fatalf("simulator journeys too thin for the check: %+v", want)

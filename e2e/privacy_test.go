@@ -1,19 +1,16 @@
 package e2e_test
 
 import (
-	"bytes"
 	"database/sql"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
-	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
 // lakeDB is a DuckDB with the views `schema --format duckdb` prints for
@@ -21,17 +18,7 @@ import (
 func lakeDB(t *testing.T, dest string) *sql.DB {
 	t.Helper()
 	db := openDuckDB(t)
-	var ddl bytes.Buffer
-	if err := schemas.WriteDDL(&ddl, schemas.FormatDuckDB, dest, "unused"); err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range strings.Split(ddl.String(), ";") {
-		if strings.Contains(stmt, "CREATE") {
-			if _, err := db.Exec(stmt); err != nil {
-				t.Fatalf("DuckDB DDL: %v\n%s", err, stmt)
-			}
-		}
-	}
+	createViews(t, db, dest)
 	return db
 }
 

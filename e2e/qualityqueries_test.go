@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"fmt"
@@ -12,24 +11,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
-	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
-
-// createViews creates the DuckDB views `schema --format duckdb` prints.
-func createViews(t *testing.T, db *sql.DB, dest string) {
-	t.Helper()
-	var ddl bytes.Buffer
-	if err := schemas.WriteDDL(&ddl, schemas.FormatDuckDB, dest, "unused"); err != nil {
-		t.Fatal(err)
-	}
-	for _, stmt := range strings.Split(ddl.String(), ";") {
-		if strings.Contains(stmt, "CREATE") {
-			if _, err := db.Exec(stmt); err != nil {
-				t.Fatalf("DuckDB DDL from `schema --format duckdb`: %v\n%s", err, stmt)
-			}
-		}
-	}
-}
 
 // streamCounts counts streams and poor ones under some key.
 type streamCounts struct{ streams, poor, unclassified int }
