@@ -235,7 +235,7 @@ func newCommands() *cli.App {
 			{
 				Name:   "get",
 				Usage:  "look up one call record by id (every session and participant page) and print it as JSON",
-				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Usage: "call record id (required)"}, tenantFlag, graphFlag, hiddenNowFlag}, authFlags, logFlags),
+				Flags:  flags([]cli.Flag{&cli.StringFlag{Name: "id", Usage: "call record id (required)"}, tenantFlag, graphFlag, hiddenNowFlag}, privacyFlags, authFlags, logFlags),
 				Action: getAction,
 			},
 			{

@@ -3,11 +3,17 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 )
 
 // GetCallRecord fetches one whole call record (every session and participant page)
-// as JSON, for `get --id`.
+// as JSON, for `get --id`, under cfg's privacy policy like everything the job
+// writes: a lookup prints no personal value the lake would not hold.
 func GetCallRecord(ctx context.Context, cfg Config, id string) (json.RawMessage, error) {
+	priv, err := cfg.privacyOf()
+	if err != nil {
+		return nil, err
+	}
 	graph, err := graphClient(cfg)
 	if err != nil {
 		return nil, err
@@ -16,5 +22,9 @@ func GetCallRecord(ctx context.Context, cfg Config, id string) (json.RawMessage,
 	if err != nil {
 		return nil, err // extract names the record and the URL
 	}
-	return raw, nil
+	out, err := priv.pseudonymiser.JSON(raw)
+	if err != nil {
+		return nil, fmt.Errorf("call record %s: %w", id, err)
+	}
+	return out, nil
 }

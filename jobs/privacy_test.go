@@ -556,3 +556,51 @@ func tableText(t *testing.T, dest string) string {
 	}
 	return b.String()
 }
+
+// TestGetCallRecord_PrivacyPolicy: `get` prints a record under the policy,
+// as the archive would hold it; without one, as Graph sent it.
+func TestGetCallRecord_PrivacyPolicy(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, nil, nil)
+	id := f.sim.Truth(f.clock.Now().Add(-24*time.Hour), f.clock.Now()).IDs[0]
+	clear, err := jobs.GetCallRecord(context.Background(), f.config(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := transform.DecodeCallRecord(clear)
+	if err != nil || rec.ID != id {
+		t.Fatalf("get without a policy: record %q, %v; want %s as Graph sent it", rec.ID, err, id)
+	}
+
+	path := policyFile(t, "default: hash\n")
+	cfg := f.config()
+	cfg.PrivacyPolicyFile, cfg.PrivacyKey = path, privacyKey
+	hashed, err := jobs.GetCallRecord(context.Background(), cfg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := transform.ParsePolicy(path, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := transform.NewPseudonymiser(policy, privacyKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ps.JSON(clear)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(hashed, want) || bytes.Equal(hashed, clear) {
+		t.Errorf("get under a hash policy printed %d bytes, want the pseudonymised record (%d bytes, not the clear one)", len(hashed), len(want))
+	}
+
+	cfg.PrivacyKey = nil
+	if _, err := jobs.GetCallRecord(context.Background(), cfg, id); !errors.Is(err, jobs.ErrConfig) {
+		t.Errorf("get under a hash policy with no key = %v, want a configuration error", err)
+	}
+}
