@@ -518,13 +518,18 @@ type flattenPipeline struct {
 }
 
 type flattenJob struct {
-	id    string
-	raw   []byte
-	rows  schemas.CallRecordRows
-	big   *transform.BigCallRecord // a record too large to decode at once: the writer does it a session at a time
-	err   error                    // decode error
-	rep   transform.Report         // values stored as NULL, unknown properties (of a big record: in big)
-	ready chan struct{}            // closed once decoded
+	id   string
+	raw  []byte
+	rows schemas.CallRecordRows
+	big  *transform.BigCallRecord // a record too large to decode at once: the writer does it a session at a time
+	err  error                    // decode error
+	rep  transform.Report         // values stored as NULL, unknown properties (of a big record: in big)
+	// ps is the pseudonymiser the rows still need: nil once they were
+	// made from pseudonymised JSON.
+	ps *transform.Pseudonymiser
+	// buf holds raw when it is pseudonymised JSON, until it is archived.
+	buf   *[]byte
+	ready chan struct{} // closed once decoded
 }
 
 // Records of more than bigRecordBytes of JSON (a meeting with thousands of
@@ -552,34 +557,7 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, ps *tra
 		go func() {
 			defer p.workers.Done()
 			for j := range p.work {
-				if len(j.raw) > bigRecordBytes {
-					big, ok, err := transform.DecodeBigCallRecord(j.raw)
-					if ok {
-						j.big, j.err = big, err
-						if err == nil && w.raw != nil {
-							j.raw, j.err = ps.JSON(j.raw)
-						}
-						close(j.ready)
-						continue
-					}
-				}
-				rec, rep, err := transform.DecodeCallRecordWithReport(j.raw)
-				j.rep = rep
-				if err != nil {
-					j.err = err
-				} else {
-					if w.raw == nil {
-						// The payload is kept for the quarantine and
-						// the archive only: let a large one go
-						// before its rows are made.
-						j.raw = nil
-					}
-					j.rows = transform.FlattenCallRecord(r.cfg.TenantID, rec)
-					ps.CallRecordRows(&j.rows)
-					if w.raw != nil {
-						j.raw, j.err = ps.JSON(j.raw)
-					}
-				}
+				r.decode(j, ps, w.raw != nil)
 				close(j.ready)
 			}
 		}()
@@ -612,11 +590,12 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, ps *tra
 				}, j.raw)
 			}
 			j.raw = nil
+			j.release()
 			switch {
 			case err != nil:
 			case j.big != nil:
 				err = j.big.Rows(r.cfg.TenantID, bigBatchStreams, func(rows schemas.CallRecordRows, last bool) error {
-					ps.CallRecordRows(&rows)
+					j.ps.CallRecordRows(&rows)
 					if err := w.add(rows, last); err != nil {
 						return err
 					}
@@ -635,6 +614,90 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, ps *tra
 		}
 	}()
 	return p
+}
+
+// decode decodes and flattens j under ps. With the archive on, the record
+// is pseudonymised first and, when that gives the same rows, they are made
+// from that JSON: the policy is applied once, not to the JSON and again to
+// the rows. A record that does not decode keeps its payload as received,
+// for the quarantine.
+func (r *runner) decode(j *flattenJob, ps *transform.Pseudonymiser, archive bool) {
+	clear := j.raw
+	j.ps = ps
+	if archive && ps != nil && ps.SameRowsFromJSON() {
+		var dst []byte
+		if len(j.raw) <= bigRecordBytes {
+			// Not a big record's: it is decoded from its JSON
+			// after the writer archived it.
+			j.buf = jsonBuffers.Get().(*[]byte)
+			dst = *j.buf
+		}
+		out, err := ps.JSONTo(dst, j.raw)
+		switch {
+		case err != nil:
+			j.release()
+			j.err = err
+			return
+		case j.buf != nil && len(out) > 0 && &out[0] != &clear[0]: // rewritten, not raw itself
+			*j.buf = out
+		default:
+			j.release()
+		}
+		j.raw, j.ps = out, nil
+	}
+	if len(j.raw) > bigRecordBytes {
+		big, ok, err := transform.DecodeBigCallRecord(j.raw)
+		if ok {
+			j.big, j.err = big, err
+			if err != nil {
+				j.raw = clear
+			} else if archive && j.ps != nil {
+				j.archiveUnder(j.ps)
+			}
+			return
+		}
+	}
+	rec, rep, err := transform.DecodeCallRecordWithReport(j.raw)
+	j.rep = rep
+	if err != nil {
+		j.err, j.raw = err, clear
+		j.release()
+		return
+	}
+	if !archive {
+		// The payload is kept for the quarantine and the archive
+		// only: let a large one go before its rows are made.
+		j.raw = nil
+	}
+	j.rows = transform.FlattenCallRecord(r.cfg.TenantID, rec)
+	j.ps.CallRecordRows(&j.rows)
+	if archive && j.ps != nil {
+		j.archiveUnder(j.ps)
+	}
+}
+
+// jsonBuffers are reused for records' pseudonymised JSON: warm memory, not
+// fresh pages to fault in and zero for every record.
+var jsonBuffers = sync.Pool{New: func() any { return new([]byte) }}
+
+// release gives j's buffer back once nothing refers to it: the rows are
+// copies, and the archive's writer copies what it is given.
+func (j *flattenJob) release() {
+	if j.buf != nil {
+		*j.buf = (*j.buf)[:0]
+		jsonBuffers.Put(j.buf)
+		j.buf = nil
+	}
+}
+
+// archiveUnder makes j's payload the JSON ps writes to the archive; one that
+// cannot be is quarantined as received.
+func (j *flattenJob) archiveUnder(ps *transform.Pseudonymiser) {
+	if out, err := ps.JSON(j.raw); err != nil {
+		j.err = err
+	} else {
+		j.raw = out
+	}
 }
 
 // add queues one record; it returns the pipeline's error once there is one.

@@ -53,6 +53,8 @@ func lakeRows(t *testing.T, dest string) map[string][]string {
 				err = readRendered[schemas.PstnCallRow](f, dt, out, tb.Name)
 			case schemas.DirectRoutingCallRow:
 				err = readRendered[schemas.DirectRoutingCallRow](f, dt, out, tb.Name)
+			case schemas.CallJourneyHopRow:
+				err = readRendered[schemas.CallJourneyHopRow](f, dt, out, tb.Name)
 			default:
 				t.Fatalf("no reader for table %s", tb.Name)
 			}

@@ -279,22 +279,23 @@ func allDatasets(c *jobs.Config) {
 // digest is in the summaries and every Parquet file's metadata.
 func TestRun_PrivacyPolicy(t *testing.T) {
 	t.Parallel()
-	served, clearServed := &servedJSON{}, &servedJSON{}
+	served, clearServed, unarchivedServed := &servedJSON{}, &servedJSON{}, &servedJSON{}
 	// Seed 4 has calls through attendants and queues in the last day.
 	seed := func(c *graphsim.Config) { thinUsage(c); c.Seed = 4 }
 	clear := newFixtureWith(t, seed, clearServed.wrap)
 	hashed := newFixtureWith(t, seed, served.wrap)
+	unarchived := newFixtureWith(t, seed, unarchivedServed.wrap)
 	// From the day of the latest call through an attendant or a queue
 	// (call_journey_hops), a day at least.
 	since := hashed.clock.Now().Add(-24 * time.Hour)
 	for hashed.sim.JourneyTruth(since, hashed.clock.Now()).Records == 0 && since.After(hashed.clock.Now().Add(-jobs.Retention)) {
 		since = since.Add(-24 * time.Hour)
 	}
-	for _, f := range []*fixture{clear, hashed} {
+	for _, f := range []*fixture{clear, hashed, unarchived} {
 		f.seedCheckpoint(t, f.dest, since)
 	}
 	truth := hashed.sim.Truth(since, hashed.clock.Now())
-	for _, s := range []*servedJSON{served, clearServed} { // the same record broken in both
+	for _, s := range []*servedJSON{served, clearServed, unarchivedServed} { // the same record broken in each
 		s.mu.Lock()
 		s.badID = truth.IDs[len(truth.IDs)/2]
 		s.mu.Unlock()
@@ -438,6 +439,30 @@ func TestRun_PrivacyPolicy(t *testing.T) {
 	if shared == 0 {
 		t.Error("no pseudonym is in sessions, participants and pstn_calls at once: joins across tables are lost")
 	}
+
+	// The archive holds each record as the policy writes it. With the
+	// archive on, rows are made from that JSON; without it, the clear
+	// rows are pseudonymised: the tables are the same either way.
+	clearArchive, hashedArchive := archived(t, clear.dest), archived(t, hashed.dest)
+	if len(clearArchive) < 10 || len(hashedArchive) != len(clearArchive) {
+		t.Fatalf("%d records archived under the policy, %d in clear: want the same, at least 10", len(hashedArchive), len(clearArchive))
+	}
+	for k, raw := range clearArchive {
+		want, err := ps.JSON(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(hashedArchive[k], want) {
+			t.Errorf("record %v: the archive holds %d bytes, want the record pseudonymised (%d bytes)", k, len(hashedArchive[k]), len(want))
+		}
+	}
+	if _, err := unarchived.run(t, func(c *jobs.Config) {
+		allDatasets(c)
+		c.PrivacyPolicyFile, c.PrivacyKey, c.NoRawArchive = policyPath, privacyKey, true
+	}); !errors.Is(err, jobs.ErrQuarantined) {
+		t.Fatalf("Run without the archive = %v, want ErrQuarantined (one record is broken)", err)
+	}
+	diffLakes(t, "without the archive", lakeRows(t, unarchived.dest), lakeRows(t, hashed.dest))
 }
 
 // TestRun_PrivacyPolicyDrop: under a policy that drops every class, every

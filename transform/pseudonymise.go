@@ -117,6 +117,7 @@ func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) string 
 	default:
 		v = p.hash(s)
 	}
+	k.value = strings.Clone(s) // s may be a view of a record's JSON
 	p.mu.Lock()
 	if len(p.cache) >= pseudonymCacheSize {
 		clear(p.cache)
@@ -213,8 +214,9 @@ func Rows[T any](p *Pseudonymiser, rows []T) {
 	}
 	size := unsafe.Sizeof(rows[0])
 	base := unsafe.Pointer(unsafe.SliceData(rows))
+	m := new(memo)
 	for i := range rows {
-		p.apply(ops, unsafe.Add(base, uintptr(i)*size))
+		p.apply(m, ops, unsafe.Add(base, uintptr(i)*size))
 	}
 }
 
@@ -225,11 +227,12 @@ func (p *Pseudonymiser) CallRecordRows(rows *schemas.CallRecordRows) {
 		return
 	}
 	v := reflect.ValueOf(rows).Elem()
+	m := new(memo)
 	for i := range v.NumField() {
 		f := v.Field(i)
 		switch f.Kind() {
 		case reflect.Struct: // the parent row
-			p.apply(p.opsOf(f.Type()), f.Addr().UnsafePointer())
+			p.apply(m, p.opsOf(f.Type()), f.Addr().UnsafePointer())
 		case reflect.Slice: // a child table's rows
 			if f.Type().Elem().Kind() != reflect.Struct {
 				continue
@@ -240,7 +243,7 @@ func (p *Pseudonymiser) CallRecordRows(rows *schemas.CallRecordRows) {
 			}
 			base, size := f.UnsafePointer(), f.Type().Elem().Size()
 			for j := range f.Len() {
-				p.apply(ops, unsafe.Add(base, uintptr(j)*size))
+				p.apply(m, ops, unsafe.Add(base, uintptr(j)*size))
 			}
 		}
 	}
@@ -319,20 +322,46 @@ func (p *Pseudonymiser) compile(t reflect.Type, prefix string, base uintptr) []f
 	return ops
 }
 
-func (p *Pseudonymiser) apply(ops []fieldOp, row unsafe.Pointer) {
+// memo remembers the last values rewritten in a record's rows, by where
+// their bytes are: flattening copies a value (a caller's id, a device
+// name) into every row it belongs to, so most lookups are of a string
+// already seen, found here without hashing it or taking the cache's lock.
+type memo [256]struct {
+	data  *byte
+	n     int
+	class schemas.PersonalClass
+	out   string
+}
+
+// valueVia is p.Value(class, s), through m.
+func (p *Pseudonymiser) valueVia(m *memo, class schemas.PersonalClass, s string) string {
+	if s == "" {
+		return s
+	}
+	data := unsafe.StringData(s)
+	e := &m[(uintptr(unsafe.Pointer(data))>>3^uintptr(len(s)))%uintptr(len(m))]
+	if e.data == data && e.n == len(s) && e.class == class {
+		return e.out
+	}
+	out := p.Value(class, s)
+	e.data, e.n, e.class, e.out = data, len(s), class, out
+	return out
+}
+
+func (p *Pseudonymiser) apply(m *memo, ops []fieldOp, row unsafe.Pointer) {
 	for i := range ops {
 		op := &ops[i]
 		field := unsafe.Add(row, op.off)
 		switch op.kind {
 		case opString:
 			s := (*string)(field)
-			*s = p.Value(op.class, *s)
+			*s = p.valueVia(m, op.class, *s)
 		case opStringPointer:
 			s := (**string)(field)
 			if *s == nil {
 				continue
 			}
-			if v := p.Value(op.class, **s); v == "" {
+			if v := p.valueVia(m, op.class, **s); v == "" {
 				*s = nil
 			} else {
 				*s = &v
@@ -348,7 +377,7 @@ func (p *Pseudonymiser) apply(ops []fieldOp, row unsafe.Pointer) {
 			}
 			out := make([]string, len(*list))
 			for j, s := range *list {
-				out[j] = p.Value(op.class, s)
+				out[j] = p.valueVia(m, op.class, s)
 			}
 			*list = out
 		case opStructs:
@@ -362,10 +391,20 @@ func (p *Pseudonymiser) apply(ops []fieldOp, row unsafe.Pointer) {
 			v.Set(out)
 			elems, size := out.UnsafePointer(), op.typ.Elem().Size()
 			for j := range n {
-				p.apply(op.elem, unsafe.Add(elems, uintptr(j)*size))
+				p.apply(m, op.elem, unsafe.Add(elems, uintptr(j)*size))
 			}
 		}
 	}
+}
+
+// SameRowsFromJSON reports whether flattening a record's JSON as p
+// pseudonymised it gives the rows p makes of the record: so when the policy
+// hashes user ids or keeps them. Flattening compares user ids (whose call
+// queue answered, which hops a caller made) and a pseudonym compares as its
+// value does; a dropped id does not. No other class is compared
+// (TestPseudonymiser_JSON checks each).
+func (p *Pseudonymiser) SameRowsFromJSON() bool {
+	return p == nil || p.policy.Action(schemas.ClassUserID) != Drop
 }
 
 // JSON applies the policy to a record as Graph sent it (a call record with
@@ -373,10 +412,16 @@ func (p *Pseudonymiser) apply(ops []fieldOp, row unsafe.Pointer) {
 // (jsonClass) follows its class; everything else, the order of the
 // properties and the spacing included, is copied as it is.
 func (p *Pseudonymiser) JSON(raw []byte) ([]byte, error) {
+	return p.JSONTo(nil, raw)
+}
+
+// JSONTo is JSON writing into dst's memory, from dst[:0], so that a caller
+// can reuse it. It returns raw itself when nothing in it changes.
+func (p *Pseudonymiser) JSONTo(dst, raw []byte) ([]byte, error) {
 	if p == nil {
 		return raw, nil
 	}
-	w := jsonRewriter{p: p, in: raw}
+	w := jsonRewriter{p: p, in: raw, buf: dst[:0]}
 	if err := w.value("", ""); err != nil {
 		return nil, fmt.Errorf("pseudonymise record JSON: %w", err)
 	}
@@ -400,6 +445,7 @@ type jsonRewriter struct {
 	i      int
 	out    []byte // nil until the first rewrite
 	copied int    // in[:copied] is in out (rewritten)
+	buf    []byte // memory for out
 }
 
 var errTruncated = errors.New("unexpected end of JSON")
@@ -419,7 +465,10 @@ func (w *jsonRewriter) space() {
 // replace puts v (empty: null) in place of in[start:w.i].
 func (w *jsonRewriter) replace(start int, v string) {
 	if w.out == nil {
-		w.out = make([]byte, 0, len(w.in)+len(w.in)/8) // pseudonyms are longer than most values
+		w.out = w.buf[:0]
+		if size := len(w.in) + len(w.in)/8; cap(w.out) < size { // pseudonyms are longer than most values
+			w.out = make([]byte, 0, size)
+		}
 	}
 	w.out = append(w.out, w.in[w.copied:start]...)
 	if v == "" {
@@ -506,7 +555,7 @@ func (w *jsonRewriter) value(container, key string) error {
 		if class == schemas.NotPersonal || w.p.policy.Action(class) == Keep {
 			return nil
 		}
-		s, err := unquote(tok)
+		s, err := w.name(tok) // a view: Value keeps no reference to it
 		if err != nil {
 			return err
 		}
@@ -552,8 +601,9 @@ func (w *jsonRewriter) stringToken() ([]byte, error) {
 	}
 }
 
-// name is the property name a token holds, without a copy when it has
-// no escapes: it is compared with jsonClass's names only, while w.in lives.
+// name is the string a token holds (a property name, a value to rewrite),
+// without a copy when it has no escapes: a view of w.in, used while it
+// lives.
 func (w *jsonRewriter) name(tok []byte) (string, error) {
 	if len(tok) > 2 && bytes.IndexByte(tok, '\\') < 0 {
 		return unsafe.String(&tok[1], len(tok)-2), nil

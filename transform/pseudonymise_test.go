@@ -235,32 +235,121 @@ func TestCallRecordRows_Policy(t *testing.T) {
 	}
 }
 
-// TestPseudonymiser_JSON: the record JSON follows the policy as the rows do.
+// TestPseudonymiser_JSON: the record JSON follows the policy as the rows
+// do, and, unless the policy drops user ids, flattening the pseudonymised
+// JSON gives the pseudonymised rows — what the job relies on when it
+// archives: it pseudonymises a record's JSON and makes its rows from that,
+// whole or a few sessions at a time. Checked under hash and drop of every
+// class, each class dropped alone, and the deploy example, on the fixtures
+// and a month of the simulator's records (journeys, PSTN, quirks).
 func TestPseudonymiser_JSON(t *testing.T) {
-	ps := mustPseudonymiser(t, policyOf(transform.Hash), testKey)
+	deploy, err := transform.ParsePolicy("deploy", MustReadFile(t, "../deploy/privacy-policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	records := map[string][]byte{}
 	for _, fixture := range []string{"testdata/quirks.json", "testdata/docs-p2p.json"} {
-		raw := MustReadFile(t, fixture)
-		clear := flattenFixture(t, fixture)
-		out, err := ps.JSON(raw)
-		if err != nil {
-			t.Fatal(err)
+		records[fixture] = MustReadFile(t, fixture)
+	}
+	for id, raw := range transform.SimulatorRecords(t, 4) {
+		records["simulator "+id] = raw
+	}
+	policies := map[string]transform.Policy{"hash": policyOf(transform.Hash), "drop": policyOf(transform.Drop), "deploy": deploy}
+	for _, c := range schemas.PersonalClasses {
+		p := policyOf(transform.Keep)
+		p.Classes[c] = transform.Drop
+		policies["drop "+string(c)] = p
+	}
+	for name, policy := range policies {
+		ps := mustPseudonymiser(t, policy, testKey)
+		if want := policy.Action(schemas.ClassUserID) != transform.Drop; ps.SameRowsFromJSON() != want {
+			t.Errorf("%s: SameRowsFromJSON = %t, want %t", name, !want, want)
 		}
-		personalValues(t, reflect.ValueOf(clear), "", func(path, s string) {
-			if strings.Contains(string(out), mustJSON(t, s)) {
-				t.Errorf("%s: %s %q is in clear in the pseudonymised JSON", fixture, path, s)
+		for source, raw := range records {
+			out, err := ps.JSON(raw)
+			if err != nil {
+				t.Fatalf("%s: %s: %v", name, source, err)
 			}
-		})
-		// Flattening the pseudonymised JSON gives the pseudonymised rows.
-		rec, err := transform.DecodeCallRecord(out)
-		if err != nil {
-			t.Fatalf("%s: the pseudonymised JSON does not decode: %v", fixture, err)
-		}
-		fromJSON := transform.FlattenCallRecord("tenant-1", rec)
-		ps.CallRecordRows(&clear)
-		if a, b := mustJSON(t, fromJSON), mustJSON(t, clear); a != b {
-			t.Errorf("%s: rows of the pseudonymised JSON differ from the pseudonymised rows:\n%s\n%s", fixture, a, b)
+			rec, err := transform.DecodeCallRecord(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows := transform.FlattenCallRecord("tenant-1", rec)
+			if name == "hash" {
+				strs := jsonStrings(t, out)
+				personalValues(t, reflect.ValueOf(rows), "", func(path, s string) {
+					if strs[s] {
+						t.Errorf("%s: %s %q is in clear in the pseudonymised JSON", source, path, s)
+					}
+				})
+			}
+			ps.CallRecordRows(&rows)
+			if !ps.SameRowsFromJSON() {
+				continue
+			}
+			rec, err = transform.DecodeCallRecord(out)
+			if err != nil {
+				t.Fatalf("%s: %s: the pseudonymised JSON does not decode: %v", name, source, err)
+			}
+			if a, b := mustJSON(t, transform.FlattenCallRecord("tenant-1", rec)), mustJSON(t, rows); a != b {
+				i := 0
+				for i < len(a) && i < len(b) && a[i] == b[i] {
+					i++
+				}
+				t.Errorf("%s: %s: rows of the pseudonymised JSON differ from the pseudonymised rows at byte %d:\n%s\n%s", name, source, i, a[max(0, i-200):min(len(a), i+100)], b[max(0, i-200):min(len(b), i+100)])
+			}
+			if a, b := bigRows(t, nil, out), bigRows(t, ps, raw); !reflect.DeepEqual(a, b) {
+				t.Errorf("%s: %s: batches of the pseudonymised JSON differ from the pseudonymised batches", name, source)
+			}
 		}
 	}
+}
+
+// jsonStrings is the set of the strings of a JSON document.
+func jsonStrings(t *testing.T, doc []byte) map[string]bool {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatal(err)
+	}
+	set := map[string]bool{}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case string:
+			set[v] = true
+		case []any:
+			for _, e := range v {
+				walk(e)
+			}
+		case map[string]any:
+			for _, e := range v {
+				walk(e)
+			}
+		}
+	}
+	walk(v)
+	return set
+}
+
+// bigRows is raw decoded as a big record and flattened a few streams at a
+// time, each batch under ps, as JSON.
+func bigRows(t *testing.T, ps *transform.Pseudonymiser, raw []byte) []string {
+	t.Helper()
+	big, ok, err := transform.DecodeBigCallRecord(raw)
+	if !ok || err != nil {
+		t.Fatalf("big record decoder: ok %t, %v", ok, err)
+	}
+	var batches []string
+	err = big.Rows("tenant-1", 3, func(rows schemas.CallRecordRows, _ bool) error {
+		ps.CallRecordRows(&rows)
+		batches = append(batches, mustJSON(t, rows))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return batches
 }
 
 func mustJSON(t *testing.T, v any) string {

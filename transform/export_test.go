@@ -1,0 +1,4 @@
+package transform
+
+// SimulatorRecords lends the external tests the simulator's records.
+var SimulatorRecords = simulatorRecords
