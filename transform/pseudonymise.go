@@ -31,16 +31,21 @@ type Pseudonymiser struct {
 	macs   sync.Pool // hash.Hash, keyed
 	ops    sync.Map  // reflect.Type of a row -> []fieldOp
 
-	mu    sync.Mutex
-	cache map[cacheKey]string // people recur in every row of their calls
+	mu sync.Mutex
+	// Pseudonyms already made, by the form they take: a phone number's,
+	// an IP address's, any other value's (the same whatever its class).
+	// People recur in every row of their calls.
+	cache [3]map[string]*string
 }
 
-type cacheKey struct {
-	class schemas.PersonalClass
-	value string
-}
+// The forms of pseudonym, indexing Pseudonymiser.cache.
+const (
+	formPlain = iota
+	formPhone
+	formIP
+)
 
-// pseudonymCacheSize bounds the cache: it is emptied when full.
+// pseudonymCacheSize bounds each cache: it is emptied when full.
 const pseudonymCacheSize = 1 << 16
 
 // ErrNoKey: the policy hashes a class and no key was given.
@@ -72,7 +77,7 @@ func NewPseudonymiser(policy Policy, key []byte) (*Pseudonymiser, error) {
 		policy: policy,
 		keyID:  keyID,
 		macs:   sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
-		cache:  map[cacheKey]string{},
+		cache:  [3]map[string]*string{{}, {}, {}},
 	}, nil
 }
 
@@ -95,36 +100,53 @@ func (p *Pseudonymiser) Value(class schemas.PersonalClass, s string) string {
 	case Drop:
 		return ""
 	case Hash:
-		return p.pseudonym(class, s)
+		return *p.pseudonym(class, s)
 	}
 	return s
 }
 
-// pseudonym is the pseudonym of s, of class.
-func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) string {
-	k := cacheKey{class, s}
-	p.mu.Lock()
-	v, ok := p.cache[k]
-	p.mu.Unlock()
-	if ok {
-		return v
+// ref is what the policy writes of s, of a class it does not keep: its
+// pseudonym, shared by every row that holds it, or nil (NULL).
+func (p *Pseudonymiser) ref(class schemas.PersonalClass, s string) *string {
+	if s == "" || p.policy.Action(class) == Drop {
+		return nil
 	}
+	return p.pseudonym(class, s)
+}
+
+// pseudonym is the pseudonym of s, of class.
+func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) *string {
+	form := formPlain
 	switch class {
 	case schemas.ClassPhoneNumber:
-		v = p.phone(s)
+		form = formPhone
 	case schemas.ClassIPAddress:
+		form = formIP
+	}
+	cache := p.cache[form]
+	p.mu.Lock()
+	ref, ok := cache[s]
+	p.mu.Unlock()
+	if ok {
+		return ref
+	}
+	var v string
+	switch form {
+	case formPhone:
+		v = p.phone(s)
+	case formIP:
 		v = p.ip(s)
 	default:
 		v = p.hash(s)
 	}
-	k.value = strings.Clone(s) // s may be a view of a record's JSON
+	s = strings.Clone(s) // it may be a view of a record's JSON
 	p.mu.Lock()
-	if len(p.cache) >= pseudonymCacheSize {
-		clear(p.cache)
+	if len(cache) >= pseudonymCacheSize {
+		clear(cache)
 	}
-	p.cache[k] = v
+	cache[s] = &v
 	p.mu.Unlock()
-	return v
+	return &v
 }
 
 // hash is the keyed hash of s.
@@ -214,9 +236,8 @@ func Rows[T any](p *Pseudonymiser, rows []T) {
 	}
 	size := unsafe.Sizeof(rows[0])
 	base := unsafe.Pointer(unsafe.SliceData(rows))
-	m := new(memo)
 	for i := range rows {
-		p.apply(m, ops, unsafe.Add(base, uintptr(i)*size))
+		p.apply(ops, unsafe.Add(base, uintptr(i)*size))
 	}
 }
 
@@ -227,12 +248,11 @@ func (p *Pseudonymiser) CallRecordRows(rows *schemas.CallRecordRows) {
 		return
 	}
 	v := reflect.ValueOf(rows).Elem()
-	m := new(memo)
 	for i := range v.NumField() {
 		f := v.Field(i)
 		switch f.Kind() {
 		case reflect.Struct: // the parent row
-			p.apply(m, p.opsOf(f.Type()), f.Addr().UnsafePointer())
+			p.apply(p.opsOf(f.Type()), f.Addr().UnsafePointer())
 		case reflect.Slice: // a child table's rows
 			if f.Type().Elem().Kind() != reflect.Struct {
 				continue
@@ -243,7 +263,7 @@ func (p *Pseudonymiser) CallRecordRows(rows *schemas.CallRecordRows) {
 			}
 			base, size := f.UnsafePointer(), f.Type().Elem().Size()
 			for j := range f.Len() {
-				p.apply(m, ops, unsafe.Add(base, uintptr(j)*size))
+				p.apply(ops, unsafe.Add(base, uintptr(j)*size))
 			}
 		}
 	}
@@ -322,50 +342,24 @@ func (p *Pseudonymiser) compile(t reflect.Type, prefix string, base uintptr) []f
 	return ops
 }
 
-// memo remembers the last values rewritten in a record's rows, by where
-// their bytes are: flattening copies a value (a caller's id, a device
-// name) into every row it belongs to, so most lookups are of a string
-// already seen, found here without hashing it or taking the cache's lock.
-type memo [256]struct {
-	data  *byte
-	n     int
-	class schemas.PersonalClass
-	out   string
-}
-
-// valueVia is p.Value(class, s), through m.
-func (p *Pseudonymiser) valueVia(m *memo, class schemas.PersonalClass, s string) string {
-	if s == "" {
-		return s
-	}
-	data := unsafe.StringData(s)
-	e := &m[(uintptr(unsafe.Pointer(data))>>3^uintptr(len(s)))%uintptr(len(m))]
-	if e.data == data && e.n == len(s) && e.class == class {
-		return e.out
-	}
-	out := p.Value(class, s)
-	e.data, e.n, e.class, e.out = data, len(s), class, out
-	return out
-}
-
-func (p *Pseudonymiser) apply(m *memo, ops []fieldOp, row unsafe.Pointer) {
+func (p *Pseudonymiser) apply(ops []fieldOp, row unsafe.Pointer) {
 	for i := range ops {
 		op := &ops[i]
 		field := unsafe.Add(row, op.off)
 		switch op.kind {
 		case opString:
 			s := (*string)(field)
-			*s = p.valueVia(m, op.class, *s)
+			if v := p.ref(op.class, *s); v != nil {
+				*s = *v
+			} else {
+				*s = ""
+			}
 		case opStringPointer:
 			s := (**string)(field)
 			if *s == nil {
 				continue
 			}
-			if v := p.valueVia(m, op.class, **s); v == "" {
-				*s = nil
-			} else {
-				*s = &v
-			}
+			*s = p.ref(op.class, **s)
 		case opStrings:
 			list := (*[]string)(field)
 			if len(*list) == 0 {
@@ -377,7 +371,7 @@ func (p *Pseudonymiser) apply(m *memo, ops []fieldOp, row unsafe.Pointer) {
 			}
 			out := make([]string, len(*list))
 			for j, s := range *list {
-				out[j] = p.valueVia(m, op.class, s)
+				out[j] = p.Value(op.class, s)
 			}
 			*list = out
 		case opStructs:
@@ -391,7 +385,7 @@ func (p *Pseudonymiser) apply(m *memo, ops []fieldOp, row unsafe.Pointer) {
 			v.Set(out)
 			elems, size := out.UnsafePointer(), op.typ.Elem().Size()
 			for j := range n {
-				p.apply(m, op.elem, unsafe.Add(elems, uintptr(j)*size))
+				p.apply(op.elem, unsafe.Add(elems, uintptr(j)*size))
 			}
 		}
 	}
