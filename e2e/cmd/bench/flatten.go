@@ -63,14 +63,15 @@ func (f *flattenResult) check() []string {
 	return out
 }
 
-// benchFlatten runs benchmark 1.
-func benchFlatten(ctx context.Context, o options) (*flattenResult, error) {
+// simulatorInput is the simulator's records, o.perDay a day for 30 days, as
+// JSON lines in o.work (written once, shared by the benchmarks).
+func simulatorInput(ctx context.Context, o options) (path string, records, size int64, err error) {
 	input := filepath.Join(o.work, fmt.Sprintf("records-%d-per-day.jsonl", o.perDay))
 	if _, err := os.Stat(input); err != nil {
-		fmt.Printf("flatten: writing the simulator's records (%d a day, 30 days) to %s\n", o.perDay, input)
+		fmt.Printf("writing the simulator's records (%d a day, 30 days) to %s\n", o.perDay, input)
 		f, err := os.Create(input)
 		if err != nil {
-			return nil, err
+			return "", 0, 0, err
 		}
 		cmd := exec.CommandContext(ctx, o.bin, "simulate", "--dump", "--records-per-day", strconv.Itoa(o.perDay), "--seed", "1", "--tenant-id", tenant)
 		cmd.Stdout = f
@@ -79,10 +80,16 @@ func benchFlatten(ctx context.Context, o options) (*flattenResult, error) {
 			err = cerr
 		}
 		if err != nil {
-			return nil, err
+			return "", 0, 0, err
 		}
 	}
-	records, size, err := countLines(input)
+	records, size, err = countLines(input)
+	return input, records, size, err
+}
+
+// benchFlatten runs benchmark 1.
+func benchFlatten(ctx context.Context, o options) (*flattenResult, error) {
+	input, records, size, err := simulatorInput(ctx, o)
 	if err != nil {
 		return nil, err
 	}

@@ -38,22 +38,24 @@ import (
 const tenant = "7a1c0e52-7c4e-4a57-9f0e-2f1f0c3b6a10"
 
 type options struct {
-	bin          string
-	work         string
-	perDay       int
-	repeat       int
-	scale        []int
-	extractDay   int
-	extractConc  int
-	extractRPS   float64
-	latency      [2]time.Duration
-	markdown     string
-	section      string
-	jsonOut      string
-	keep         bool
-	benchmarks   []string
-	duckdbThread int
-	wholeDay     int
+	bin           string
+	work          string
+	perDay        int
+	repeat        int
+	scale         []int
+	extractDay    int
+	extractConc   int
+	extractRPS    float64
+	latency       [2]time.Duration
+	markdown      string
+	section       string
+	jsonOut       string
+	keep          bool
+	benchmarks    []string
+	duckdbThread  int
+	wholeDay      int
+	policy        string
+	privacyRepeat int
 }
 
 func main() {
@@ -77,7 +79,9 @@ func main() {
 	flag.StringVar(&o.jsonOut, "json", "", "write the figures as JSON to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.IntVar(&o.wholeDay, "wholerun-records-per-day", 67, "wholerun: simulated records per day (30 days: about 2,000 records)")
-	flag.StringVar(&which, "run", "flatten,scale,extract,bigrecord,wholerun", "benchmarks to run")
+	flag.StringVar(&o.policy, "privacy-policy", "deploy/privacy-policy.yaml", "privacy: the policy measured against none")
+	flag.IntVar(&o.privacyRepeat, "privacy-repeat", 8, "privacy: pairs of runs per mode")
+	flag.StringVar(&which, "run", "flatten,scale,extract,bigrecord,wholerun,privacy", "benchmarks to run")
 	flag.IntVar(&o.duckdbThread, "duckdb-threads", runtime.NumCPU(), "flatten: DuckDB threads (default: the cores, like ours)")
 	flag.Parse()
 	o.benchmarks = strings.Split(which, ",")
@@ -134,6 +138,7 @@ type report struct {
 	Extract  *extractResult  `json:"extract,omitempty"`
 	Big      []bigPoint      `json:"bigrecord,omitempty"`
 	WholeRun *wholeRunResult `json:"wholerun,omitempty"`
+	Privacy  *privacyResult  `json:"privacy,omitempty"`
 	Failures []string        `json:"failures,omitempty"`
 	Options  json.RawMessage `json:"-"`
 }
@@ -183,9 +188,14 @@ func run(ctx context.Context, o options) error {
 			if err == nil {
 				rep.Failures = append(rep.Failures, rep.WholeRun.check()...)
 			}
+		case "privacy":
+			rep.Privacy, err = benchPrivacy(ctx, o)
+			if err == nil {
+				rep.Failures = append(rep.Failures, rep.Privacy.check()...)
+			}
 		case "":
 		default:
-			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract, bigrecord, wholerun)", b)
+			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract, bigrecord, wholerun, privacy)", b)
 		}
 		if err != nil {
 			return err

@@ -124,6 +124,9 @@ func (r report) markdown() string {
 	if r.WholeRun != nil {
 		b.WriteString(r.WholeRun.markdown())
 	}
+	if r.Privacy != nil {
+		b.WriteString(r.Privacy.markdown())
+	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "- FAILED CHECK: %s\n", f)
 	}
