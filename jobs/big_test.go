@@ -1,10 +1,12 @@
 package jobs_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -172,6 +174,49 @@ func TestRun_BigRecord(t *testing.T) {
 		t.Fatalf("Replay: %v", err)
 	}
 	diffLakes(t, "replay of the big record", lakeRows(t, dest), before)
+
+	// Under the recommended policy, its rows are made from its
+	// pseudonymised JSON a few sessions at a time: they are the record's
+	// rows pseudonymised, and the archive holds that JSON.
+	policyPath := "../deploy/privacy-policy.yaml"
+	data, err := os.ReadFile(policyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := transform.ParsePolicy(policyPath, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := transform.NewPseudonymiser(policy, privacyKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hashed := t.TempDir()
+	cfg.Dest, cfg.GraphURL, cfg.Credential = hashed, url, extract.StaticToken("tok")
+	cfg.From = start.Start.Truncate(24 * time.Hour)
+	cfg.To = cfg.From.Add(24 * time.Hour)
+	cfg.PrivacyPolicyFile, cfg.PrivacyKey = policyPath, privacyKey
+	if _, err := jobs.Run(t.Context(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	ps.CallRecordRows(&want)
+	check("sessions under the policy", render(readTable[schemas.SessionRow](t, hashed, schemas.TableSessions)), render(want.Sessions))
+	check("segments under the policy", render(readTable[schemas.SegmentRow](t, hashed, schemas.TableSegments)), render(want.Segments))
+	check("participants under the policy", render(readTable[schemas.ParticipantRow](t, hashed, schemas.TableParticipants)), render(want.Participants))
+	check("call_records under the policy", render(readTable[schemas.CallRecordRow](t, hashed, schemas.TableCallRecords)), render([]schemas.CallRecordRow{want.CallRecord}))
+	hashedArch := archived(t, hashed)
+	if len(hashedArch) != 1 {
+		t.Fatalf("the archive under the policy holds %d versions, want the record's one", len(hashedArch))
+	}
+	for k, raw := range hashedArch {
+		wantJSON, err := ps.JSON(arch[k])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(raw, wantJSON) {
+			t.Errorf("the archive holds %d bytes under the policy, want the record pseudonymised (%d bytes)", len(raw), len(wantJSON))
+		}
+	}
 }
 
 // render turns rows into comparable text, as read back from Parquet (an empty

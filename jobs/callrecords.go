@@ -622,11 +622,11 @@ func (r *runner) startFlatten(ctx context.Context, part *lake.Partition, ps *tra
 // the rows. A record that does not decode keeps its payload as received,
 // for the quarantine.
 func (r *runner) decode(j *flattenJob, ps *transform.Pseudonymiser, archive bool) {
-	clear := j.raw
+	clear, big := j.raw, len(j.raw) > bigRecordBytes
 	j.ps = ps
 	if archive && ps != nil && ps.SameRowsFromJSON() {
 		var dst []byte
-		if len(j.raw) <= bigRecordBytes {
+		if !big {
 			// Not a big record's: it is decoded from its JSON
 			// after the writer archived it.
 			j.buf = jsonBuffers.Get().(*[]byte)
@@ -645,10 +645,10 @@ func (r *runner) decode(j *flattenJob, ps *transform.Pseudonymiser, archive bool
 		}
 		j.raw, j.ps = out, nil
 	}
-	if len(j.raw) > bigRecordBytes {
-		big, ok, err := transform.DecodeBigCallRecord(j.raw)
+	if big {
+		rec, ok, err := transform.DecodeBigCallRecord(j.raw)
 		if ok {
-			j.big, j.err = big, err
+			j.big, j.err = rec, err
 			if err != nil {
 				j.raw = clear
 			} else if archive && j.ps != nil {
