@@ -1,0 +1,126 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// Table formats (Config.TableFormat).
+const (
+	TableFormatHive    = "hive"
+	TableFormatIceberg = "iceberg"
+)
+
+// TableFormats lists what Config.TableFormat may be.
+var TableFormats = []string{TableFormatHive, TableFormatIceberg}
+
+// icebergCatalogURI is the catalog an Iceberg run commits to: IcebergCatalog,
+// or a SQLite file in the lake's _etl/ for a local destination.
+func (c Config) icebergCatalogURI() (string, error) {
+	if c.IcebergCatalog != "" {
+		return c.IcebergCatalog, nil
+	}
+	if strings.Contains(c.Dest, "://") && !strings.HasPrefix(c.Dest, "file://") {
+		return "", configError("is required with an object-store destination (a SQLite file's path, http(s):// or rest:// for a REST catalog, or glue)", "IcebergCatalog")
+	}
+	return filepath.Join(strings.TrimPrefix(c.Dest, "file://"), "_etl", "iceberg.db"), nil
+}
+
+// openIceberg opens the Iceberg catalog of an Iceberg run (nil otherwise).
+func (r *runner) openIceberg(ctx context.Context) error {
+	if r.cfg.TableFormat != TableFormatIceberg || r.cfg.DryRun {
+		return nil
+	}
+	uri, err := r.cfg.icebergCatalogURI()
+	if err != nil {
+		return err
+	}
+	root, err := iceberg.RootURI(r.cfg.Dest)
+	if err != nil {
+		return fmt.Errorf("%w: destination %s: %v", ErrConfig, r.cfg.Dest, err)
+	}
+	store, err := openStore(ctx, r.cfg)
+	if err != nil {
+		return err
+	}
+	if r.ice, err = iceberg.Open(ctx, uri, root, store); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	return nil
+}
+
+// stageIceberg copies the files a partition just committed to new Iceberg
+// data files, which the run's publish then commits. A copy that fails costs
+// only time: publish copies the committed object instead.
+func (r *runner) stageIceberg(ctx context.Context, date string, files map[string]load.LocalFile) {
+	if r.ice == nil {
+		return
+	}
+	for table, f := range files {
+		if f.Path == "" {
+			continue
+		}
+		if err := r.ice.Stage(ctx, table, date, r.cfg.TenantID, r.cfg.RunID, f); err != nil {
+			r.cfg.Logger.Warn("iceberg data file not staged; the publish copies the partition instead", "table", table, "dt", date, "err", err)
+		}
+	}
+}
+
+// publishIceberg commits, per table of the run's datasets, one Iceberg
+// snapshot that brings the table to the tenant's committed partitions; the
+// children tables first, the parent (call_records) last, as in the Hive
+// layout. It runs after the datasets, whether they all succeeded or not:
+// what they committed is published, and what a killed or failed run left
+// unpublished is published by the next.
+func (r *runner) publishIceberg(ctx context.Context) error {
+	if r.ice == nil {
+		return nil
+	}
+	defer r.ice.Close()
+	var errs []error
+	for _, ds := range r.cfg.Datasets {
+		tables := schemas.TablesOf(ds)
+		if len(tables) == 0 {
+			continue // notifications: no table of its own
+		}
+		if !r.cfg.NoRawArchive {
+			tables = append(tables, schemas.RawTableOf(ds))
+		}
+		slices.Reverse(tables)
+		for _, table := range tables {
+			if err := ctx.Err(); err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			pub, err := r.ice.Publish(ctx, table, tableRow(table), r.cfg.TenantID, r.cfg.RunID)
+			if err != nil {
+				// The parent waits for its children: publishing it alone
+				// would show records without their sessions.
+				errs = append(errs, fmt.Errorf("publish %s as Iceberg: %w", table, err))
+				break
+			}
+			if pub.Snapshot != 0 {
+				r.cfg.Logger.Info("iceberg snapshot committed", "table", table, "snapshot", pub.Snapshot, "days", pub.Days, "rows", pub.Rows)
+				r.sum.update(func() { r.sum.IcebergSnapshots++ })
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// tableRow is a zero row of a lake table, for its schema.
+func tableRow(table string) any {
+	for _, t := range append(slices.Clone(schemas.Tables), schemas.RawTables...) {
+		if t.Name == table {
+			return t.Row
+		}
+	}
+	panic("no such table: " + table)
+}
