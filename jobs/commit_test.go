@@ -34,35 +34,40 @@ func lakeRows(t *testing.T, dest string) map[string][]string {
 	for _, tb := range schemas.Tables {
 		files, _ := filepath.Glob(filepath.Join(dest, tb.Name, "dt=*", "*.parquet"))
 		for _, f := range files {
-			dt := filepath.Base(filepath.Dir(f))
-			var err error
-			switch tb.Row.(type) {
-			case schemas.CallRecordRow:
-				err = readRendered[schemas.CallRecordRow](f, dt, out, tb.Name)
-			case schemas.SessionRow:
-				err = readRendered[schemas.SessionRow](f, dt, out, tb.Name)
-			case schemas.SegmentRow:
-				err = readRendered[schemas.SegmentRow](f, dt, out, tb.Name)
-			case schemas.MediaRow:
-				err = readRendered[schemas.MediaRow](f, dt, out, tb.Name)
-			case schemas.MediaStreamRow:
-				err = readRendered[schemas.MediaStreamRow](f, dt, out, tb.Name)
-			case schemas.ParticipantRow:
-				err = readRendered[schemas.ParticipantRow](f, dt, out, tb.Name)
-			case schemas.PstnCallRow:
-				err = readRendered[schemas.PstnCallRow](f, dt, out, tb.Name)
-			case schemas.DirectRoutingCallRow:
-				err = readRendered[schemas.DirectRoutingCallRow](f, dt, out, tb.Name)
-			default:
-				t.Fatalf("no reader for table %s", tb.Name)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			renderFile(t, tb, f, filepath.Base(filepath.Dir(f)), out)
 		}
 		sort.Strings(out[tb.Name])
 	}
 	return out
+}
+
+// renderFile renders the rows of a file of table tb, of partition dt, into out.
+func renderFile(t *testing.T, tb schemas.Table, f, dt string, out map[string][]string) {
+	t.Helper()
+	var err error
+	switch tb.Row.(type) {
+	case schemas.CallRecordRow:
+		err = readRendered[schemas.CallRecordRow](f, dt, out, tb.Name)
+	case schemas.SessionRow:
+		err = readRendered[schemas.SessionRow](f, dt, out, tb.Name)
+	case schemas.SegmentRow:
+		err = readRendered[schemas.SegmentRow](f, dt, out, tb.Name)
+	case schemas.MediaRow:
+		err = readRendered[schemas.MediaRow](f, dt, out, tb.Name)
+	case schemas.MediaStreamRow:
+		err = readRendered[schemas.MediaStreamRow](f, dt, out, tb.Name)
+	case schemas.ParticipantRow:
+		err = readRendered[schemas.ParticipantRow](f, dt, out, tb.Name)
+	case schemas.PstnCallRow:
+		err = readRendered[schemas.PstnCallRow](f, dt, out, tb.Name)
+	case schemas.DirectRoutingCallRow:
+		err = readRendered[schemas.DirectRoutingCallRow](f, dt, out, tb.Name)
+	default:
+		t.Fatalf("no reader for table %s", tb.Name)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func readRendered[T any](path, dt string, out map[string][]string, table string) error {
