@@ -235,7 +235,14 @@ func assertNoLeftovers(t *testing.T, dest string) {
 func assertReaderView(t *testing.T, label, dest string) {
 	t.Helper()
 	assertNoLeftovers(t, dest)
-	rows := lakeRows(t, dest)
+	assertRowsWhole(t, label, lakeRows(t, dest))
+	archived(t, dest) // each version once
+}
+
+// assertRowsWhole checks that rendered rows hold each key once, and every
+// call record its sessions.
+func assertRowsWhole(t *testing.T, label string, rows map[string][]string) {
+	t.Helper()
 	keys := map[string]func(map[string]any) string{
 		schemas.TableCallRecords: func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"]) },
 		schemas.TableSessions:    func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"]) },
@@ -281,7 +288,6 @@ func assertReaderView(t *testing.T, label, dest string) {
 			t.Errorf("%s: call record %s has no sessions", label, id)
 		}
 	}
-	archived(t, dest) // each version once
 }
 
 // expireLease removes the tenant's lease, as if the run that failed to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -156,4 +157,47 @@ func callRecordsOf(t *testing.T, rows map[string][]string) []string {
 		ids = append(ids, id)
 	}
 	return ids
+}
+
+// TestRun_IcebergFailureAtEveryCommitStep fails the store at one write after
+// another of an Iceberg run (partition objects, data file copies, checkpoint,
+// summary): the Iceberg tables then still show whole snapshots (each key
+// once, every call record with its sessions), and a rerun brings them to
+// what a clean run publishes, row for row.
+func TestRun_IcebergFailureAtEveryCommitStep(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	watermark := f.clock.Now().Add(-72 * time.Hour)
+	f.seedCheckpoint(t, f.dest, watermark)
+	f.MustRun(t, icebergFormat)
+	want := icebergRows(t, f.dest)
+	if len(want[schemas.TableCallRecords]) == 0 {
+		t.Fatal("the clean run published no call records")
+	}
+	noRenewal := func(c *jobs.Config) { icebergFormat(c); c.LockTTL = 24 * time.Hour }
+
+	probeDir := t.TempDir()
+	f.seedCheckpoint(t, probeDir, watermark)
+	probe := &faultyStore{Store: mustLocal(t, probeDir)}
+	f.MustRun(t, func(c *jobs.Config) { noRenewal(c); c.Dest, c.Store = probeDir, probe })
+	total := probe.ops.Load() - 1 // the lease's release only logs its failure
+	points := []int64{1, 2, total - 2, total - 1, total}
+	for k := int64(3); k < total-2; k += max(1, total/6) {
+		points = append(points, k)
+	}
+	for _, k := range points {
+		dest := t.TempDir()
+		f.seedCheckpoint(t, dest, watermark)
+		fs := &faultyStore{Store: mustLocal(t, dest), failAt: k}
+		if _, err := f.run(t, func(c *jobs.Config) { noRenewal(c); c.Dest, c.Store = dest, fs }); !errors.Is(err, errInjected) {
+			t.Fatalf("fault at write %d of %d: Run = %v, want the injected error", k, total, err)
+		}
+		label := fmt.Sprintf("after a fault at write %d of %d", k, total)
+		assertRowsWhole(t, label, icebergRows(t, dest))
+		expireLease(t, dest)
+		if _, err := f.run(t, func(c *jobs.Config) { icebergFormat(c); c.Dest = dest }); err != nil {
+			t.Fatalf("rerun after fault at write %d: %v", k, err)
+		}
+		diffLakes(t, label+", then a rerun", icebergRows(t, dest), want)
+	}
 }
