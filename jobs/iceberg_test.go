@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -197,6 +199,63 @@ func TestRun_IcebergFailureAtEveryCommitStep(t *testing.T) {
 		expireLease(t, dest)
 		if _, err := f.run(t, func(c *jobs.Config) { icebergFormat(c); c.Dest = dest }); err != nil {
 			t.Fatalf("rerun after fault at write %d: %v", k, err)
+		}
+		diffLakes(t, label+", then a rerun", icebergRows(t, dest), want)
+	}
+}
+
+// TestKill_IcebergRealProcess SIGKILLs the real command during Iceberg runs,
+// at random instants and late in the run, where it commits its snapshots:
+// right after each kill the Iceberg tables show whole snapshots, and after a
+// rerun they hold what a run that was never interrupted publishes.
+func TestKill_IcebergRealProcess(t *testing.T) {
+	t.Parallel()
+	p := newProcessFixture(t, 2*time.Millisecond)
+	command := func(dest string) *exec.Cmd {
+		cmd := p.command(dest)
+		cmd.Args = append(cmd.Args, "--table-format", "iceberg")
+		return cmd
+	}
+	clean := t.TempDir()
+	start := time.Now()
+	if out, err := command(clean).CombinedOutput(); err != nil {
+		t.Fatalf("clean run: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	want := icebergRows(t, clean)
+	if len(want[schemas.TableCallRecords]) == 0 || len(want[schemas.TablePstnCalls]) == 0 {
+		t.Fatalf("clean lake is empty: %d call records, %d PSTN rows", len(want[schemas.TableCallRecords]), len(want[schemas.TablePstnCalls]))
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("clean run took %s; kill points drawn with seed %d", took, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for i := range 6 {
+		after := time.Duration(rng.Int64N(int64(took)))
+		if i%2 == 1 { // the last fifth: the snapshots' commits
+			after = took - time.Duration(rng.Int64N(int64(took/5)))
+		}
+		dest := t.TempDir()
+		cmd := command(dest)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(after)
+		cmd.Process.Kill()
+		cmd.Wait()
+		label := "killed after " + after.String()
+		assertRowsWhole(t, label, icebergRows(t, dest))
+
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out, err := command(dest).CombinedOutput()
+			code := exitCode(err)
+			if code == 0 {
+				break
+			}
+			if code != 5 || time.Now().After(deadline) {
+				t.Fatalf("kill %d (after %s): rerun exit %d: %s", i, after, code, out)
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
 		diffLakes(t, label+", then a rerun", icebergRows(t, dest), want)
 	}
