@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
@@ -123,4 +124,51 @@ func tableRow(table string) any {
 		}
 	}
 	panic("no such table: " + table)
+}
+
+// IcebergMaintenance says what MaintainIceberg removes.
+type IcebergMaintenance struct {
+	// OlderThan: snapshots older than this expire...
+	OlderThan time.Duration
+	// RetainLast: ...except the last RetainLast of each table.
+	RetainLast int
+	// OrphansOlderThan: files no snapshot references are deleted once this
+	// old; it must outlast a run, whose data files are unreferenced until
+	// it publishes them.
+	OrphansOlderThan time.Duration
+}
+
+// MaintainedTable is what MaintainIceberg did to one table.
+type MaintainedTable struct {
+	Table            string `json:"table"`
+	SnapshotsExpired int    `json:"snapshots_expired"`
+	OrphansDeleted   int    `json:"orphan_files_deleted"`
+}
+
+// MaintainIceberg expires old snapshots and deletes orphan files in every
+// Iceberg table of the lake at cfg.Dest (catalog: cfg.IcebergCatalog).
+func MaintainIceberg(ctx context.Context, cfg Config, m IcebergMaintenance) ([]MaintainedTable, error) {
+	switch {
+	case m.RetainLast < 1:
+		return nil, configError(fmt.Sprintf("must be at least 1, got %d", m.RetainLast), "RetainLast")
+	case m.OlderThan < 0:
+		return nil, configError("must not be negative", "OlderThan")
+	case m.OrphansOlderThan < time.Hour:
+		return nil, configError(fmt.Sprintf("must be at least 1h (longer than a run), got %s", m.OrphansOlderThan), "OrphansOlderThan")
+	}
+	cfg.TableFormat = TableFormatIceberg
+	r := &runner{cfg: cfg}
+	if err := r.openIceberg(ctx); err != nil {
+		return nil, err
+	}
+	defer r.ice.Close()
+	var out []MaintainedTable
+	for _, tb := range append(slices.Clone(schemas.Tables), schemas.RawTables...) {
+		done, err := r.ice.Maintain(ctx, tb.Name, m.OlderThan, m.RetainLast, m.OrphansOlderThan)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, MaintainedTable{Table: tb.Name, SnapshotsExpired: done.SnapshotsExpired, OrphansDeleted: done.OrphansDeleted})
+	}
+	return out, nil
 }

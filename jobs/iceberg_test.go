@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -259,4 +260,57 @@ func TestKill_IcebergRealProcess(t *testing.T) {
 		}
 		diffLakes(t, label+", then a rerun", icebergRows(t, dest), want)
 	}
+}
+
+// TestMaintainIceberg: maintenance expires the snapshots beyond the last
+// one kept, deletes an old file no snapshot references (a killed run's data
+// file) but not a recent one (a run's, not published yet), and leaves the
+// tables' rows as they were.
+func TestMaintainIceberg(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.MustRun(t, icebergFormat)
+	for _, id := range callRecordsOf(t, icebergRows(t, f.dest))[:2] {
+		f.sim.Bump(id)
+	}
+	f.clock.Add(6 * time.Hour)
+	f.MustRun(t, icebergFormat)
+	want := icebergRows(t, f.dest)
+	dataDir := filepath.Join(f.dest, "iceberg", schemas.TableCallRecords, "data", "dt=2026-11-19", tenant)
+	old, recent := filepath.Join(dataDir, "killed-run.parquet"), filepath.Join(dataDir, "running.parquet")
+	for _, p := range []string{old, recent} {
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("PAR1"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now().Add(-72*time.Hour), time.Now().Add(-72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config()
+	done, err := jobs.MaintainIceberg(context.Background(), cfg, jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := 0
+	for _, m := range done {
+		expired += m.SnapshotsExpired
+	}
+	if expired == 0 {
+		t.Errorf("no snapshot expired: %+v", done)
+	}
+	for name, tbl := range icebergTables(t, f.dest) {
+		if n := len(tbl.Metadata().Snapshots()); n > 1 {
+			t.Errorf("%s keeps %d snapshots, want 1", name, n)
+		}
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("an old unreferenced data file is still there: %v", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("a recent unreferenced data file was deleted: %v", err)
+	}
+	diffLakes(t, "after maintenance", icebergRows(t, f.dest), want)
 }

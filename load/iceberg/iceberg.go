@@ -94,6 +94,9 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store) (*Catalog,
 		if file == "" || strings.Contains(file, "://") {
 			return nil, fmt.Errorf("iceberg catalog %q: want a SQLite file's path, sqlite://path, http(s)://, rest:// or glue", uri)
 		}
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			return nil, fmt.Errorf("iceberg catalog %s: %w", uri, err)
+		}
 		props["type"] = "sql"
 		props[sqlcat.DriverKey], props[sqlcat.DialectKey] = "sqlite", string(sqlcat.SQLite)
 		// Runs of several tenants may commit at once: wait for the lock.
@@ -483,4 +486,43 @@ func RootURI(dest string) (string, error) {
 		return "", err
 	}
 	return (&url.URL{Scheme: "file", Path: p}).String(), nil
+}
+
+// Maintained is what Maintain did to one table.
+type Maintained struct {
+	Table            string
+	SnapshotsExpired int
+	OrphansDeleted   int
+}
+
+// Maintain expires the snapshots of lakeTable's Iceberg table older than
+// olderThan, keeping the last retainLast whatever their age, deleting the
+// files only they referenced; then it deletes the files under the table's
+// location that no snapshot references and that are older than
+// orphansOlderThan (which must outlast a run: a run's data files are
+// unreferenced until it publishes). A table not created yet is left alone.
+func (c *Catalog) Maintain(ctx context.Context, lakeTable string, olderThan time.Duration, retainLast int, orphansOlderThan time.Duration) (Maintained, error) {
+	m := Maintained{Table: lakeTable}
+	tbl, err := c.Load(ctx, lakeTable)
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return m, nil
+	}
+	if err != nil {
+		return m, fmt.Errorf("iceberg %s: %w", lakeTable, err)
+	}
+	before := len(tbl.Metadata().Snapshots())
+	txn := tbl.NewTransaction()
+	if err := txn.ExpireSnapshots(table.WithOlderThan(olderThan), table.WithRetainLast(retainLast)); err != nil {
+		return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
+	}
+	if tbl, err = txn.Commit(ctx); err != nil {
+		return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
+	}
+	m.SnapshotsExpired = before - len(tbl.Metadata().Snapshots())
+	res, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(orphansOlderThan))
+	if err != nil {
+		return m, fmt.Errorf("iceberg %s: delete orphan files: %w", lakeTable, err)
+	}
+	m.OrphansDeleted = len(res.DeletedFiles)
+	return m, nil
 }
