@@ -75,19 +75,19 @@ func (r *runner) stageIceberg(ctx context.Context, date string, files map[string
 	}
 }
 
-// publishIceberg commits, per table of the run's datasets, one Iceberg
+// publishIceberg commits, per table of datasets, one Iceberg
 // snapshot that brings the table to the tenant's committed partitions; the
 // children tables first, the parent (call_records) last, as in the Hive
 // layout. It runs after the datasets, whether they all succeeded or not:
 // what they committed is published, and what a killed or failed run left
 // unpublished is published by the next.
-func (r *runner) publishIceberg(ctx context.Context) error {
+func (r *runner) publishIceberg(ctx context.Context, datasets []string) error {
 	if r.ice == nil {
 		return nil
 	}
 	defer r.ice.Close()
 	var errs []error
-	for _, ds := range r.cfg.Datasets {
+	for _, ds := range datasets {
 		tables := schemas.TablesOf(ds)
 		if len(tables) == 0 {
 			continue // notifications: no table of its own

@@ -103,7 +103,7 @@ func runDatasets(ctx context.Context, cfg Config) (*Summary, error) {
 			}
 		}
 		wg.Wait()
-		return errors.Join(append(errs, r.publishIceberg(ctx))...)
+		return errors.Join(append(errs, r.publishIceberg(ctx, cfg.Datasets))...)
 	})
 }
 

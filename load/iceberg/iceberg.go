@@ -56,6 +56,10 @@ import (
 // Namespace holds the lake's Iceberg tables.
 const Namespace = "callrecords"
 
+// CatalogName is the catalog's name: in the SQL catalog's rows, where Spark's
+// JDBC catalog of that name finds the tables.
+const CatalogName = "callrecords"
+
 // Snapshot summary properties a publish sets.
 const (
 	PropRunID  = "callrecords-etl.run-id"
@@ -103,7 +107,7 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store) (*Catalog,
 		props["uri"] = "file:" + file + "?_pragma=busy_timeout(30000)"
 		props["init_catalog_tables"] = "true"
 	}
-	cat, err := catalog.Load(ctx, "callrecords-etl", props)
+	cat, err := catalog.Load(ctx, CatalogName, props)
 	if err != nil {
 		return nil, fmt.Errorf("iceberg catalog %s: %w", uri, err)
 	}
