@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -65,14 +66,18 @@ func (r *runner) stageIceberg(ctx context.Context, date string, files map[string
 	if r.ice == nil {
 		return
 	}
+	var wg sync.WaitGroup
 	for table, f := range files {
 		if f.Path == "" {
 			continue
 		}
-		if err := r.ice.Stage(ctx, table, date, r.cfg.TenantID, r.cfg.RunID, f); err != nil {
-			r.cfg.Logger.Warn("iceberg data file not staged; the publish copies the partition instead", "table", table, "dt", date, "err", err)
-		}
+		wg.Go(func() {
+			if err := r.ice.Stage(ctx, table, date, r.cfg.TenantID, r.cfg.RunID, f); err != nil {
+				r.cfg.Logger.Warn("iceberg data file not staged; the publish copies the partition instead", "table", table, "dt", date, "err", err)
+			}
+		})
 	}
+	wg.Wait()
 }
 
 // publishIceberg commits, per table of datasets, one Iceberg
@@ -92,28 +97,38 @@ func (r *runner) publishIceberg(ctx context.Context, datasets []string) error {
 		if len(tables) == 0 {
 			continue // notifications: no table of its own
 		}
+		children := tables[1:]
 		if !r.cfg.NoRawArchive {
-			tables = append(tables, schemas.RawTableOf(ds))
+			children = append(children, schemas.RawTableOf(ds))
 		}
-		slices.Reverse(tables)
-		for _, table := range tables {
-			if err := ctx.Err(); err != nil {
-				return errors.Join(append(errs, err)...)
-			}
-			pub, err := r.ice.Publish(ctx, table, tableRow(table), r.cfg.TenantID, r.cfg.RunID)
-			if err != nil {
-				// The parent waits for its children: publishing it alone
-				// would show records without their sessions.
-				errs = append(errs, fmt.Errorf("publish %s as Iceberg: %w", table, err))
-				break
-			}
-			if pub.Snapshot != 0 {
-				r.cfg.Logger.Info("iceberg snapshot committed", "table", table, "snapshot", pub.Snapshot, "days", pub.Days, "rows", pub.Rows)
-				r.sum.update(func() { r.sum.IcebergSnapshots++ })
-			}
+		childErrs := make([]error, len(children))
+		var wg sync.WaitGroup
+		for i, table := range children {
+			wg.Go(func() { childErrs[i] = r.publishTable(ctx, table) })
 		}
+		wg.Wait()
+		if err := errors.Join(childErrs...); err != nil {
+			// The parent waits for its children: publishing it alone
+			// would show records without their sessions.
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, r.publishTable(ctx, tables[0]))
 	}
 	return errors.Join(errs...)
+}
+
+// publishTable commits one table's snapshot, if it changed.
+func (r *runner) publishTable(ctx context.Context, table string) error {
+	pub, err := r.ice.Publish(ctx, table, tableRow(table), r.cfg.TenantID, r.cfg.RunID)
+	if err != nil {
+		return fmt.Errorf("publish %s as Iceberg: %w", table, err)
+	}
+	if pub.Snapshot != 0 {
+		r.cfg.Logger.Info("iceberg snapshot committed", "table", table, "snapshot", pub.Snapshot, "days", pub.Days, "rows", pub.Rows)
+		r.sum.update(func() { r.sum.IcebergSnapshots++ })
+	}
+	return nil
 }
 
 // tableRow is a zero row of a lake table, for its schema.

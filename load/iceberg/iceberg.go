@@ -36,6 +36,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/apache/arrow-go/v18/parquet/file"
@@ -75,6 +76,11 @@ type Catalog struct {
 	cat   catalog.Catalog
 	store load.Store
 	root  string // the lake root's URI, ending in /
+
+	mu sync.Mutex
+	// stagedRows: the row counts of the data files Stage wrote, which
+	// publish then need not read from their footers.
+	stagedRows map[string]int64
 }
 
 // Open opens the catalog that uri names, for the lake whose root is rootURI
@@ -115,7 +121,7 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store) (*Catalog,
 	if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		return nil, fmt.Errorf("iceberg catalog %s: create namespace %s: %w", uri, Namespace, err)
 	}
-	return &Catalog{cat: cat, store: store, root: root}, nil
+	return &Catalog{cat: cat, store: store, root: root, stagedRows: map[string]int64{}}, nil
 }
 
 // Close releases the catalog's connections (the SQL catalog's database).
@@ -316,7 +322,13 @@ func (c *Catalog) stagedFiles(ctx context.Context, lakeTable, tenant string) (ma
 	prefix := dataPrefix(lakeTable)
 	err := c.store.List(ctx, prefix, func(o load.Object) error {
 		if day := dayOf(o.Key); day != "" && tenantOf(o.Key) == tenant && strings.HasSuffix(o.Key, ".parquet") {
-			out[day] = append(out[day], stagedFile{key: o.Key, size: o.Size, rows: -1})
+			c.mu.Lock()
+			rows, ok := c.stagedRows[o.Key]
+			c.mu.Unlock()
+			if !ok {
+				rows = -1
+			}
+			out[day] = append(out[day], stagedFile{key: o.Key, size: o.Size, rows: rows})
 		}
 		return nil
 	})
@@ -416,6 +428,9 @@ func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID strin
 	if err := c.store.Put(ctx, key, f); err != nil {
 		return fmt.Errorf("stage %s: %w", key, err)
 	}
+	c.mu.Lock()
+	c.stagedRows[key] = local.Rows
+	c.mu.Unlock()
 	return nil
 }
 
