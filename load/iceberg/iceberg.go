@@ -186,13 +186,10 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable string, row any, tenant
 		if !errors.Is(err, table.ErrCommitFailed) || attempt == commitAttempts {
 			return Published{}, fmt.Errorf("iceberg %s: commit: %w", lakeTable, err)
 		}
-		// Another writer committed first: plan again over its snapshot.
+		// Another writer committed first: plan again over its snapshot
+		// (the copies this attempt made are in staged).
 		if tbl, err = c.Load(ctx, lakeTable); err != nil {
 			return Published{}, fmt.Errorf("iceberg %s: reload after a conflict: %w", lakeTable, err)
-		}
-		for _, f := range plan.add {
-			staged[dayOf(f.FilePath())] = append(staged[dayOf(f.FilePath())], stagedFile{
-				key: strings.TrimPrefix(f.FilePath(), c.root), size: f.FileSizeBytes(), rows: f.Count()})
 		}
 	}
 }
