@@ -183,7 +183,7 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable string, row any, tenant
 		if err == nil {
 			return Published{Snapshot: next.CurrentSnapshot().SnapshotID, Days: plan.days, Rows: plan.rows}, nil
 		}
-		if !errors.Is(err, table.ErrCommitFailed) || attempt == commitAttempts {
+		if !lostToAnother(err) || attempt == commitAttempts {
 			return Published{}, fmt.Errorf("iceberg %s: commit: %w", lakeTable, err)
 		}
 		// Another writer committed first: plan again over its snapshot
@@ -192,6 +192,14 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable string, row any, tenant
 			return Published{}, fmt.Errorf("iceberg %s: reload after a conflict: %w", lakeTable, err)
 		}
 	}
+}
+
+// lostToAnother reports whether a commit failed because another writer
+// committed first, which commits nothing: the catalogs say so with
+// ErrCommitFailed, except the SQL catalog's failed requirements (the table's
+// branch moved, or was created by another writer's first commit).
+func lostToAnother(err error) bool {
+	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(strings.ToLower(err.Error()), "requirement failed")
 }
 
 // loadOrCreate loads the Iceberg table of lakeTable, creating it with the
@@ -412,17 +420,18 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 	return pl, nil
 }
 
-// Stage copies a local file, the content just committed to the tenant's
-// Hive object of lakeTable's day, to a new data file: the next publish finds
-// it there instead of copying the object back out of the lake.
+// Stage copies the tenant's Hive object of lakeTable's day, just committed
+// from local (its rows), to a new data file: the next publish finds it there
+// instead of copying the object then. A local store links it instead.
 func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID string, local load.LocalFile) error {
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
-	f, err := os.Open(local.Path)
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", key, err)
+	var err error
+	if l, ok := c.store.(linker); ok {
+		err = l.Link(ctx, hiveKey(lakeTable, day, tenant), key)
+	} else {
+		err = putFile(ctx, c.store, key, local.Path)
 	}
-	defer f.Close()
-	if err := c.store.Put(ctx, key, f); err != nil {
+	if err != nil {
 		return fmt.Errorf("stage %s: %w", key, err)
 	}
 	c.mu.Lock()
@@ -431,10 +440,35 @@ func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID strin
 	return nil
 }
 
+// linker is a store that copies an object without copying its bytes, the
+// copy unchanged when the original is replaced ([load.LocalStore]).
+type linker interface {
+	Link(ctx context.Context, src, dst string) error
+}
+
+func putFile(ctx context.Context, store load.Store, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return store.Put(ctx, key, f)
+}
+
+func hiveKey(lakeTable, day, tenant string) string {
+	return fmt.Sprintf("%s/dt=%s/%s.parquet", lakeTable, day, tenant)
+}
+
 // copyHive copies the tenant's Hive object of a day to a new data file.
 func (c *Catalog) copyHive(ctx context.Context, lakeTable, day, tenant, runID string) (stagedFile, error) {
-	src := fmt.Sprintf("%s/dt=%s/%s.parquet", lakeTable, day, tenant)
+	src := hiveKey(lakeTable, day, tenant)
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
+	if l, ok := c.store.(linker); ok {
+		if err := l.Link(ctx, src, key); err != nil {
+			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
+		}
+		return c.stagedSize(ctx, key)
+	}
 	r, err := c.store.Open(ctx, src)
 	if err != nil {
 		return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
@@ -541,4 +575,22 @@ func (c *Catalog) Maintain(ctx context.Context, lakeTable string, olderThan time
 	}
 	m.OrphansDeleted = len(res.DeletedFiles)
 	return m, nil
+}
+
+// stagedSize describes a data file just linked, its size listed.
+func (c *Catalog) stagedSize(ctx context.Context, key string) (stagedFile, error) {
+	f := stagedFile{key: key, size: -1, rows: -1}
+	err := c.store.List(ctx, key, func(o load.Object) error {
+		if o.Key == key {
+			f.size = o.Size
+		}
+		return nil
+	})
+	if err == nil && f.size < 0 {
+		err = load.ErrNotExist
+	}
+	if err != nil {
+		return stagedFile{}, fmt.Errorf("copy to %s: %w", key, err)
+	}
+	return f, nil
 }
