@@ -109,8 +109,10 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store) (*Catalog,
 		}
 		props["type"] = "sql"
 		props[sqlcat.DriverKey], props[sqlcat.DialectKey] = "sqlite", string(sqlcat.SQLite)
-		// Runs of several tenants may commit at once: wait for the lock.
-		props["uri"] = "file:" + file + "?_pragma=busy_timeout(30000)"
+		// Tables and runs of several tenants commit at once: a transaction
+		// takes the write lock when it begins (a read lock upgraded later
+		// fails at once when another writer holds one) and waits for it.
+		props["uri"] = "file:" + file + "?_txlock=immediate&_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"
 		props["init_catalog_tables"] = "true"
 	}
 	cat, err := catalog.Load(ctx, CatalogName, props)
