@@ -314,3 +314,32 @@ func TestMaintainIceberg(t *testing.T) {
 	}
 	diffLakes(t, "after maintenance", icebergRows(t, f.dest), want)
 }
+
+// TestConfig_TableFormat: an unknown table format, and the Iceberg format
+// with an object-store destination but no catalog, are configuration errors
+// naming the setting.
+func TestConfig_TableFormat(t *testing.T) {
+	for _, c := range []struct {
+		format, dest, catalog, want string
+	}{
+		{"delta", "/tmp/lake", "", "TableFormat"},
+		{jobs.TableFormatIceberg, "s3://bucket/lake", "", "IcebergCatalog"},
+	} {
+		cfg := jobs.DefaultConfig()
+		cfg.TenantID, cfg.Dest, cfg.TableFormat, cfg.IcebergCatalog = tenant, c.dest, c.format, c.catalog
+		err := cfg.Validate()
+		if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("format %q dest %s: Validate = %v, want a configuration error naming %s", c.format, c.dest, err, c.want)
+		}
+	}
+	for _, cfg := range []jobs.Config{
+		{TableFormat: jobs.TableFormatIceberg, Dest: "/tmp/lake"},
+		{TableFormat: jobs.TableFormatIceberg, Dest: "s3://bucket/lake", IcebergCatalog: "glue"},
+	} {
+		c := jobs.DefaultConfig()
+		c.TenantID, c.Dest, c.TableFormat, c.IcebergCatalog = tenant, cfg.Dest, cfg.TableFormat, cfg.IcebergCatalog
+		if err := c.Validate(); err != nil {
+			t.Errorf("dest %s catalog %q: Validate = %v", cfg.Dest, cfg.IcebergCatalog, err)
+		}
+	}
+}
