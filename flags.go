@@ -66,6 +66,11 @@ var (
 		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: []string{"CALLRECORDS_CONCURRENCY"}},
 		&cli.Float64Flag{Name: "graph-max-rps", Value: jobs.DefaultConfig().MaxRPS, Usage: "client-side pacing of Graph requests per second (0: off)", EnvVars: []string{"CALLRECORDS_GRAPH_MAX_RPS"}},
 	}
+	// tableFormatFlags: run and import commit in either format.
+	tableFormatFlags = []cli.Flag{
+		&cli.StringFlag{Name: "table-format", Value: jobs.TableFormatHive, Usage: "how tables are committed: " + strings.Join(jobs.TableFormats, ",") + " (iceberg also commits each changed table as one Apache Iceberg snapshot per run; see README, Iceberg tables)", EnvVars: []string{"CALLRECORDS_TABLE_FORMAT"}},
+		&cli.StringFlag{Name: "iceberg-catalog", Usage: "with --table-format iceberg: a SQLite file's path (an SQL catalog), http(s):// or rest:// (a REST catalog) or glue (default: <dest>/_etl/iceberg.db; required for an object-store --dest)", EnvVars: []string{"CALLRECORDS_ICEBERG_CATALOG"}},
+	}
 	runFlags = []cli.Flag{
 		&cli.StringFlag{Name: "datasets", Value: strings.Join(jobs.DefaultConfig().Datasets, ","), Usage: "datasets to run: " + strings.Join(jobs.KnownDatasets, ","), EnvVars: []string{"CALLRECORDS_DATASETS"}},
 		&cli.StringFlag{Name: "from", Usage: "explicit window start (RFC 3339); with --to, a backfill that never moves the watermark", EnvVars: []string{"CALLRECORDS_FROM"}},
@@ -77,6 +82,7 @@ var (
 		&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes (only when one run ever writes there)", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 		&cli.BoolFlag{Name: "dry-run", Usage: "plan the windows and report what would be fetched and rewritten, writing nothing", EnvVars: []string{"CALLRECORDS_DRY_RUN"}},
 		rawArchiveFlag,
+		tableFormatFlags[0], tableFormatFlags[1],
 		&cli.StringFlag{Name: "summary-file", Usage: "also write the run summary as JSON to this local file (e.g. for Airflow)", EnvVars: []string{"CALLRECORDS_SUMMARY_FILE"}},
 		&cli.StringFlag{Name: "pushgateway-url", Usage: "push run metrics to this Prometheus Pushgateway", EnvVars: []string{"CALLRECORDS_PUSHGATEWAY_URL"}},
 		&cli.DurationFlag{Name: "lock-ttl", Value: jobs.DefaultLockTTL, Usage: "how long the tenant's lease outlives its last renewal: a crashed run blocks the next for at most this", EnvVars: []string{"CALLRECORDS_LOCK_TTL"}},
@@ -187,7 +193,7 @@ func newCommands() *cli.App {
 				Name:      "import",
 				Usage:     "load whole call records (JSON lines, as get prints them) into the lake, e.g. from a raw archive",
 				ArgsUsage: "[FILE|-]",
-				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag, rawArchiveFlag,
+				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag, rawArchiveFlag, tableFormatFlags[0], tableFormatFlags[1],
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
 				}, storeFlags, privacyFlags, logFlags),
@@ -260,6 +266,17 @@ func newCommands() *cli.App {
 				Action: reportAction,
 			},
 			{
+				Name:  "maintain",
+				Usage: "Iceberg tables (--table-format iceberg): expire old snapshots and delete files no snapshot references",
+				Flags: flags([]cli.Flag{destFlag,
+					&cli.StringFlag{Name: "iceberg-catalog", Usage: "the runs' --iceberg-catalog (default: <dest>/_etl/iceberg.db)"},
+					&cli.DurationFlag{Name: "older-than", Value: 7 * 24 * time.Hour, Usage: "expire snapshots older than this..."},
+					&cli.IntFlag{Name: "retain-last", Value: 10, Usage: "...but keep the last N of each table whatever their age"},
+					&cli.DurationFlag{Name: "orphans-older-than", Value: 72 * time.Hour, Usage: "delete unreferenced files once this old (at least 1h, and longer than any run: a run's files are unreferenced until it commits)"},
+					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, storeFlags),
+				Action: maintainAction,
+			},
+			{
 				Name:  "status",
 				Usage: "checkpoints per tenant and dataset: watermark, lag and time left before unread data expires",
 				Flags: flags([]cli.Flag{destFlag, hiddenNowFlag, &cli.StringFlag{Name: "tenant-id", Usage: "only this tenant", EnvVars: []string{"CALLRECORDS_TENANT_ID"}},
@@ -319,6 +336,9 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 		cfg.Lookback, cfg.UsageLookback, cfg.UsageHistory = c.Duration("lookback"), c.Duration("usage-lookback"), c.Duration("usage-history")
 		cfg.LockTTL = c.Duration("lock-ttl")
 		cfg.SettleRuns = c.Int("settle-runs")
+	}
+	if has("table-format") {
+		cfg.TableFormat, cfg.IcebergCatalog = c.String("table-format"), c.String("iceberg-catalog")
 	}
 	cfg.TempDir, cfg.SingleWriter, cfg.DryRun = c.String("temp-dir"), c.Bool("single-writer"), c.Bool("dry-run")
 	if has("raw-archive") {

@@ -1040,6 +1040,7 @@ func (r *runner) commit(ctx context.Context, part *lake.Partition, files map[str
 	if err := part.Commit(ctx, files); err != nil {
 		return err
 	}
+	r.stageIceberg(ctx, part.Date(), files)
 	for table, f := range files {
 		if f.Path != "" {
 			r.sum.addFile(table, f.Rows, f.Bytes)

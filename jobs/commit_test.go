@@ -34,37 +34,42 @@ func lakeRows(t *testing.T, dest string) map[string][]string {
 	for _, tb := range schemas.Tables {
 		files, _ := filepath.Glob(filepath.Join(dest, tb.Name, "dt=*", "*.parquet"))
 		for _, f := range files {
-			dt := filepath.Base(filepath.Dir(f))
-			var err error
-			switch tb.Row.(type) {
-			case schemas.CallRecordRow:
-				err = readRendered[schemas.CallRecordRow](f, dt, out, tb.Name)
-			case schemas.SessionRow:
-				err = readRendered[schemas.SessionRow](f, dt, out, tb.Name)
-			case schemas.SegmentRow:
-				err = readRendered[schemas.SegmentRow](f, dt, out, tb.Name)
-			case schemas.MediaRow:
-				err = readRendered[schemas.MediaRow](f, dt, out, tb.Name)
-			case schemas.MediaStreamRow:
-				err = readRendered[schemas.MediaStreamRow](f, dt, out, tb.Name)
-			case schemas.ParticipantRow:
-				err = readRendered[schemas.ParticipantRow](f, dt, out, tb.Name)
-			case schemas.PstnCallRow:
-				err = readRendered[schemas.PstnCallRow](f, dt, out, tb.Name)
-			case schemas.DirectRoutingCallRow:
-				err = readRendered[schemas.DirectRoutingCallRow](f, dt, out, tb.Name)
-			case schemas.CallJourneyHopRow:
-				err = readRendered[schemas.CallJourneyHopRow](f, dt, out, tb.Name)
-			default:
-				t.Fatalf("no reader for table %s", tb.Name)
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
+			renderFile(t, tb, f, filepath.Base(filepath.Dir(f)), out)
 		}
 		sort.Strings(out[tb.Name])
 	}
 	return out
+}
+
+// renderFile renders the rows of a file of table tb, of partition dt, into out.
+func renderFile(t *testing.T, tb schemas.Table, f, dt string, out map[string][]string) {
+	t.Helper()
+	var err error
+	switch tb.Row.(type) {
+	case schemas.CallRecordRow:
+		err = readRendered[schemas.CallRecordRow](f, dt, out, tb.Name)
+	case schemas.SessionRow:
+		err = readRendered[schemas.SessionRow](f, dt, out, tb.Name)
+	case schemas.SegmentRow:
+		err = readRendered[schemas.SegmentRow](f, dt, out, tb.Name)
+	case schemas.MediaRow:
+		err = readRendered[schemas.MediaRow](f, dt, out, tb.Name)
+	case schemas.MediaStreamRow:
+		err = readRendered[schemas.MediaStreamRow](f, dt, out, tb.Name)
+	case schemas.ParticipantRow:
+		err = readRendered[schemas.ParticipantRow](f, dt, out, tb.Name)
+	case schemas.PstnCallRow:
+		err = readRendered[schemas.PstnCallRow](f, dt, out, tb.Name)
+	case schemas.DirectRoutingCallRow:
+		err = readRendered[schemas.DirectRoutingCallRow](f, dt, out, tb.Name)
+	case schemas.CallJourneyHopRow:
+		err = readRendered[schemas.CallJourneyHopRow](f, dt, out, tb.Name)
+	default:
+		t.Fatalf("no reader for table %s", tb.Name)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func readRendered[T any](path, dt string, out map[string][]string, table string) error {
@@ -232,7 +237,14 @@ func assertNoLeftovers(t *testing.T, dest string) {
 func assertReaderView(t *testing.T, label, dest string) {
 	t.Helper()
 	assertNoLeftovers(t, dest)
-	rows := lakeRows(t, dest)
+	assertRowsWhole(t, label, lakeRows(t, dest))
+	archived(t, dest) // each version once
+}
+
+// assertRowsWhole checks that rendered rows hold each key once, and every
+// call record its sessions.
+func assertRowsWhole(t *testing.T, label string, rows map[string][]string) {
+	t.Helper()
 	keys := map[string]func(map[string]any) string{
 		schemas.TableCallRecords: func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"]) },
 		schemas.TableSessions:    func(r map[string]any) string { return fmt.Sprint(r["CallRecordID"], r["SessionIndex"]) },
@@ -278,7 +290,6 @@ func assertReaderView(t *testing.T, label, dest string) {
 			t.Errorf("%s: call record %s has no sessions", label, id)
 		}
 	}
-	archived(t, dest) // each version once
 }
 
 // expireLease removes the tenant's lease, as if the run that failed to

@@ -118,6 +118,13 @@ type Config struct {
 	// same version before the completeness ledger counts it settled
 	// (default DefaultSettleRuns).
 	SettleRuns int
+	// TableFormat is how the tables are committed: TableFormatHive (the
+	// default, "" too) or TableFormatIceberg, which also commits each
+	// table's changed partitions as one Iceberg snapshot per run.
+	TableFormat string
+	// IcebergCatalog is the Iceberg catalog (iceberg.Open): default, a
+	// SQLite file at <dest>/_etl/iceberg.db for a local destination.
+	IcebergCatalog string
 	// PrivacyPolicyFile, when set, is the privacy policy (YAML or JSON,
 	// transform.ParsePolicy) that everything written follows: the tables,
 	// the raw archive, the quarantine, the summaries and the logs. Unset:
@@ -242,6 +249,13 @@ func (c Config) validate(needGraph bool) error {
 		return configError(fmt.Sprintf(": %s is not before %s", c.From.Format(time.RFC3339), c.To.Format(time.RFC3339)), "From", "To")
 	case len(c.Datasets) == 0:
 		return configError("is empty", "Datasets")
+	case c.TableFormat != "" && !slices.Contains(TableFormats, c.TableFormat):
+		return configError(fmt.Sprintf(": unknown table format %q (known: %v)", c.TableFormat, TableFormats), "TableFormat")
+	}
+	if c.TableFormat == TableFormatIceberg {
+		if _, err := c.icebergCatalogURI(); err != nil {
+			return err
+		}
 	}
 	for _, d := range c.Datasets {
 		if !slices.Contains(KnownDatasets, d) {

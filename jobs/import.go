@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -32,7 +33,11 @@ func Import(ctx context.Context, cfg Config, src io.Reader) (*Summary, error) {
 		return nil, err
 	}
 	return execute(ctx, cfg, false, func(ctx context.Context, r *runner) error {
-		return r.importCallRecords(ctx, src)
+		if err := r.openIceberg(ctx); err != nil {
+			return err
+		}
+		err := r.importCallRecords(ctx, src)
+		return errors.Join(err, r.publishIceberg(ctx, []string{schemas.DatasetCallRecords}))
 	})
 }
 

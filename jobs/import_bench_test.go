@@ -80,3 +80,23 @@ func BenchmarkImport_Privacy(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkImport_TableFormat is BenchmarkImport in the Hive layout and in
+// the Iceberg table format (the same work, plus the data files' copies and
+// one snapshot per table), for the Iceberg mode's extra cost.
+func BenchmarkImport_TableFormat(b *testing.B) {
+	data := benchLines(b)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, format := range jobs.TableFormats {
+		b.Run(format, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				cfg := jobs.DefaultConfig()
+				cfg.TenantID, cfg.Dest, cfg.Logger, cfg.TableFormat = tenant, b.TempDir(), log, format
+				if _, err := jobs.Import(context.Background(), cfg, bytes.NewReader(data)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

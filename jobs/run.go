@@ -15,6 +15,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
@@ -39,6 +40,8 @@ type runner struct {
 	ledger ledgerRun
 	// privacy is the policy everything written follows.
 	privacy privacy
+	// ice: the Iceberg catalog, in the Iceberg table format.
+	ice *iceberg.Catalog
 }
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the
@@ -73,6 +76,9 @@ func runDatasets(ctx context.Context, cfg Config) (*Summary, error) {
 		}
 	}
 	return execute(ctx, cfg, true, func(ctx context.Context, r *runner) error {
+		if err := r.openIceberg(ctx); err != nil {
+			return err
+		}
 		// The datasets run at once and independently: one that fails does
 		// not stop the others from committing (a cancelled run or a lost
 		// lease stops them all, through ctx).
@@ -97,7 +103,7 @@ func runDatasets(ctx context.Context, cfg Config) (*Summary, error) {
 			}
 		}
 		wg.Wait()
-		return errors.Join(errs...)
+		return errors.Join(append(errs, r.publishIceberg(ctx, cfg.Datasets))...)
 	})
 }
 

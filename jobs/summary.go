@@ -37,7 +37,10 @@ type Summary struct {
 	Graph         extract.Stats              `json:"graph"`
 	Gaps          []lake.Gap                 `json:"retention_gaps,omitempty"`
 	Quarantined   []string                   `json:"quarantined,omitempty"`
-	Error         string                     `json:"error,omitempty"`
+	// IcebergSnapshots: in the Iceberg table format, the snapshots the run
+	// committed (one per table that changed).
+	IcebergSnapshots int    `json:"iceberg_snapshots,omitempty"`
+	Error            string `json:"error,omitempty"`
 }
 
 // DatasetSummary counts what a dataset's part of the run did.

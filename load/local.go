@@ -152,6 +152,41 @@ func (s *LocalStore) Put(ctx context.Context, key string, r io.Reader) error {
 	return nil
 }
 
+// Link makes dst a new object with src's content, as a hard link: no byte
+// is copied, and dst keeps that content when src is replaced (a write renames
+// a new file over src) or deleted. An existing dst is replaced.
+func (s *LocalStore) Link(ctx context.Context, src, dst string) error {
+	from, err := s.path(src)
+	if err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	to, err := s.path(dst)
+	if err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	dir := filepath.Join(s.root, filepath.FromSlash(tempDirName))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("link %s: %w", src, refused(err))
+	}
+	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	if err != nil {
+		return fmt.Errorf("link %s: %w", src, refused(err))
+	}
+	tmp := f.Name()
+	f.Close()
+	os.Remove(tmp)
+	if err := os.Link(from, tmp); err != nil {
+		if isNotExist(err) {
+			return fmt.Errorf("link %s: %w", src, ErrNotExist)
+		}
+		return fmt.Errorf("link %s: %w", src, refused(err))
+	}
+	if err := s.commit(dst, tmp, to, nil); err != nil {
+		return fmt.Errorf("link %s to %s: %w", src, dst, err)
+	}
+	return nil
+}
+
 // commit renames tmp to path under the key's lock after check (if not nil)
 // agreed. tmp is removed whenever it is not renamed.
 func (s *LocalStore) commit(key, tmp, path string, check func() error) (err error) {

@@ -1,0 +1,345 @@
+package jobs_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+func icebergFormat(c *jobs.Config) { c.TableFormat = jobs.TableFormatIceberg }
+
+// icebergTables loads the Iceberg table of every fact table of a local lake
+// (those that exist), as last committed.
+func icebergTables(t *testing.T, dest string) map[string]*table.Table {
+	t.Helper()
+	root, err := iceberg.RootURI(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := iceberg.Open(context.Background(), filepath.Join(dest, "_etl", "iceberg.db"), root, mustLocal(t, dest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	out := map[string]*table.Table{}
+	for _, tb := range schemas.Tables {
+		tbl, err := cat.Load(context.Background(), tb.Name)
+		if errors.Is(err, catalog.ErrNoSuchTable) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("load %s: %v", tb.Name, err)
+		}
+		out[tb.Name] = tbl
+	}
+	return out
+}
+
+// icebergRows renders every row of the current snapshot of every Iceberg
+// table of a local lake, as lakeRows the Hive layout: what an Iceberg reader
+// sees. Each data file's row count in the metadata must be its own.
+func icebergRows(t *testing.T, dest string) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, tb := range schemas.Tables {
+		tbl := icebergTables(t, dest)[tb.Name]
+		if tbl == nil || tbl.CurrentSnapshot() == nil {
+			continue
+		}
+		tasks, err := tbl.Scan().PlanFiles(context.Background())
+		if err != nil {
+			t.Fatalf("plan %s: %v", tb.Name, err)
+		}
+		for _, task := range tasks {
+			path := strings.TrimPrefix(task.File.FilePath(), "file://")
+			dt := filepath.Base(filepath.Dir(filepath.Dir(path)))
+			if n, err := load.ParquetRows(path); err != nil || n != task.File.Count() {
+				t.Fatalf("%s: data file %s has %d rows (%v), its metadata says %d", tb.Name, path, n, err, task.File.Count())
+			}
+			renderFile(t, tb, path, dt, out)
+		}
+		sort.Strings(out[tb.Name])
+	}
+	return out
+}
+
+// TestRun_Iceberg: an Iceberg run commits one snapshot per table, naming the
+// run, whose rows are the Hive layout's; a rerun that changes nothing
+// commits nothing; an incremental run with new versions commits a snapshot
+// in which each record is once, at its new version.
+func TestRun_Iceberg(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	sum := f.MustRun(t, icebergFormat)
+	want := lakeRows(t, f.dest)
+	if len(want[schemas.TableCallRecords]) == 0 {
+		t.Fatal("the run wrote no call records")
+	}
+	diffLakes(t, "first run", icebergRows(t, f.dest), want)
+	for name, tbl := range icebergTables(t, f.dest) {
+		snap := tbl.CurrentSnapshot()
+		if snap == nil {
+			continue
+		}
+		if got := snap.Summary.Properties[iceberg.PropRunID]; got != sum.RunID {
+			t.Errorf("%s: snapshot names run %q, want %q", name, got, sum.RunID)
+		}
+		if n := len(tbl.Metadata().Snapshots()); n != 1 {
+			t.Errorf("%s: %d snapshots after one run, want 1", name, n)
+		}
+	}
+	if sum.IcebergSnapshots == 0 {
+		t.Error("summary counts no Iceberg snapshot")
+	}
+
+	// The same window again: Graph has nothing new, nothing is committed.
+	again := f.MustRun(t, icebergFormat)
+	if again.IcebergSnapshots != 0 {
+		t.Errorf("a rerun that changed nothing committed %d snapshots", again.IcebergSnapshots)
+	}
+	diffLakes(t, "rerun", icebergRows(t, f.dest), want)
+
+	// New versions of two records: each once, at its new version.
+	bumped := 0
+	for _, id := range callRecordsOf(t, want) {
+		raw, _ := f.sim.Record(id)
+		var rec struct {
+			Start time.Time `json:"startDateTime"`
+		}
+		json.Unmarshal(raw, &rec)
+		if f.clock.Now().Sub(rec.Start) < 24*time.Hour && bumped < 2 && f.sim.Bump(id) {
+			bumped++
+		}
+	}
+	if bumped != 2 {
+		t.Fatalf("bumped %d records, want 2", bumped)
+	}
+	f.clock.Add(6 * time.Hour)
+	f.MustRun(t, icebergFormat)
+	if n := len(icebergTables(t, f.dest)[schemas.TableCallRecords].Metadata().Snapshots()); n != 2 {
+		t.Errorf("call_records has %d snapshots after the incremental run, want 2", n)
+	}
+	got := icebergRows(t, f.dest)
+	diffLakes(t, "incremental run", got, lakeRows(t, f.dest))
+	ids := map[string]bool{}
+	for _, r := range callRecordsOf(t, got) {
+		if ids[r] {
+			t.Errorf("call record %s twice in the Iceberg table", r)
+		}
+		ids[r] = true
+	}
+}
+
+// callRecordsOf lists the call record ids of rendered call_records rows.
+func callRecordsOf(t *testing.T, rows map[string][]string) []string {
+	t.Helper()
+	var ids []string
+	for _, line := range rows[schemas.TableCallRecords] {
+		i := strings.Index(line, `"CallRecordID":"`)
+		if i < 0 {
+			t.Fatalf("no id in %s", line)
+		}
+		id, _, _ := strings.Cut(line[i+len(`"CallRecordID":"`):], `"`)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// TestRun_IcebergFailureAtEveryCommitStep fails the store at one write after
+// another of an Iceberg run (partition objects, data file copies, checkpoint,
+// summary): the Iceberg tables then still show whole snapshots (each key
+// once, every call record with its sessions), and a rerun brings them to
+// what a clean run publishes, row for row.
+func TestRun_IcebergFailureAtEveryCommitStep(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	watermark := f.clock.Now().Add(-72 * time.Hour)
+	f.seedCheckpoint(t, f.dest, watermark)
+	f.MustRun(t, icebergFormat)
+	want := icebergRows(t, f.dest)
+	if len(want[schemas.TableCallRecords]) == 0 {
+		t.Fatal("the clean run published no call records")
+	}
+	noRenewal := func(c *jobs.Config) { icebergFormat(c); c.LockTTL = 24 * time.Hour }
+
+	probeDir := t.TempDir()
+	f.seedCheckpoint(t, probeDir, watermark)
+	probe := &faultyStore{Store: mustLocal(t, probeDir)}
+	f.MustRun(t, func(c *jobs.Config) { noRenewal(c); c.Dest, c.Store = probeDir, probe })
+	total := probe.ops.Load() - 1 // the lease's release only logs its failure
+	points := []int64{1, 2, total - 2, total - 1, total}
+	for k := int64(3); k < total-2; k += max(1, total/6) {
+		points = append(points, k)
+	}
+	for _, k := range points {
+		dest := t.TempDir()
+		f.seedCheckpoint(t, dest, watermark)
+		fs := &faultyStore{Store: mustLocal(t, dest), failAt: k}
+		if _, err := f.run(t, func(c *jobs.Config) { noRenewal(c); c.Dest, c.Store = dest, fs }); !errors.Is(err, errInjected) {
+			t.Fatalf("fault at write %d of %d: Run = %v, want the injected error", k, total, err)
+		}
+		label := fmt.Sprintf("after a fault at write %d of %d", k, total)
+		assertRowsWhole(t, label, icebergRows(t, dest))
+		expireLease(t, dest)
+		if _, err := f.run(t, func(c *jobs.Config) { icebergFormat(c); c.Dest = dest }); err != nil {
+			t.Fatalf("rerun after fault at write %d: %v", k, err)
+		}
+		diffLakes(t, label+", then a rerun", icebergRows(t, dest), want)
+	}
+}
+
+// TestKill_IcebergRealProcess SIGKILLs the real command during Iceberg runs,
+// at random instants and late in the run, where it commits its snapshots:
+// right after each kill the Iceberg tables show whole snapshots, and after a
+// rerun they hold what a run that was never interrupted publishes.
+func TestKill_IcebergRealProcess(t *testing.T) {
+	t.Parallel()
+	p := newProcessFixture(t, 2*time.Millisecond)
+	command := func(dest string) *exec.Cmd {
+		cmd := p.command(dest)
+		cmd.Args = append(cmd.Args, "--table-format", "iceberg")
+		return cmd
+	}
+	clean := t.TempDir()
+	start := time.Now()
+	if out, err := command(clean).CombinedOutput(); err != nil {
+		t.Fatalf("clean run: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	want := icebergRows(t, clean)
+	if len(want[schemas.TableCallRecords]) == 0 || len(want[schemas.TablePstnCalls]) == 0 {
+		t.Fatalf("clean lake is empty: %d call records, %d PSTN rows", len(want[schemas.TableCallRecords]), len(want[schemas.TablePstnCalls]))
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("clean run took %s; kill points drawn with seed %d", took, seed)
+	rng := rand.New(rand.NewPCG(seed, 0))
+	for i := range 6 {
+		after := time.Duration(rng.Int64N(int64(took)))
+		if i%2 == 1 { // the last fifth: the snapshots' commits
+			after = took - time.Duration(rng.Int64N(int64(took/5)))
+		}
+		dest := t.TempDir()
+		cmd := command(dest)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(after)
+		cmd.Process.Kill()
+		cmd.Wait()
+		label := "killed after " + after.String()
+		assertRowsWhole(t, label, icebergRows(t, dest))
+
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out, err := command(dest).CombinedOutput()
+			code := exitCode(err)
+			if code == 0 {
+				break
+			}
+			if code != 5 || time.Now().After(deadline) {
+				t.Fatalf("kill %d (after %s): rerun exit %d: %s", i, after, code, out)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		diffLakes(t, label+", then a rerun", icebergRows(t, dest), want)
+	}
+}
+
+// TestMaintainIceberg: maintenance expires the snapshots beyond the last
+// one kept, deletes an old file no snapshot references (a killed run's data
+// file) but not a recent one (a run's, not published yet), and leaves the
+// tables' rows as they were.
+func TestMaintainIceberg(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	f.MustRun(t, icebergFormat)
+	for _, id := range callRecordsOf(t, icebergRows(t, f.dest))[:2] {
+		f.sim.Bump(id)
+	}
+	f.clock.Add(6 * time.Hour)
+	f.MustRun(t, icebergFormat)
+	want := icebergRows(t, f.dest)
+	dataDir := filepath.Join(f.dest, "iceberg", schemas.TableCallRecords, "data", "dt=2026-11-19", tenant)
+	old, recent := filepath.Join(dataDir, "killed-run.parquet"), filepath.Join(dataDir, "running.parquet")
+	for _, p := range []string{old, recent} {
+		if err := os.MkdirAll(dataDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("PAR1"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chtimes(old, time.Now().Add(-72*time.Hour), time.Now().Add(-72*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.config()
+	done, err := jobs.MaintainIceberg(context.Background(), cfg, jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := 0
+	for _, m := range done {
+		expired += m.SnapshotsExpired
+	}
+	if expired == 0 {
+		t.Errorf("no snapshot expired: %+v", done)
+	}
+	for name, tbl := range icebergTables(t, f.dest) {
+		if n := len(tbl.Metadata().Snapshots()); n > 1 {
+			t.Errorf("%s keeps %d snapshots, want 1", name, n)
+		}
+	}
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("an old unreferenced data file is still there: %v", err)
+	}
+	if _, err := os.Stat(recent); err != nil {
+		t.Errorf("a recent unreferenced data file was deleted: %v", err)
+	}
+	diffLakes(t, "after maintenance", icebergRows(t, f.dest), want)
+}
+
+// TestConfig_TableFormat: an unknown table format, and the Iceberg format
+// with an object-store destination but no catalog, are configuration errors
+// naming the setting.
+func TestConfig_TableFormat(t *testing.T) {
+	for _, c := range []struct {
+		format, dest, catalog, want string
+	}{
+		{"delta", "/tmp/lake", "", "TableFormat"},
+		{jobs.TableFormatIceberg, "s3://bucket/lake", "", "IcebergCatalog"},
+	} {
+		cfg := jobs.DefaultConfig()
+		cfg.TenantID, cfg.Dest, cfg.TableFormat, cfg.IcebergCatalog = tenant, c.dest, c.format, c.catalog
+		err := cfg.Validate()
+		if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("format %q dest %s: Validate = %v, want a configuration error naming %s", c.format, c.dest, err, c.want)
+		}
+	}
+	for _, cfg := range []jobs.Config{
+		{TableFormat: jobs.TableFormatIceberg, Dest: "/tmp/lake"},
+		{TableFormat: jobs.TableFormatIceberg, Dest: "s3://bucket/lake", IcebergCatalog: "glue"},
+	} {
+		c := jobs.DefaultConfig()
+		c.TenantID, c.Dest, c.TableFormat, c.IcebergCatalog = tenant, cfg.Dest, cfg.TableFormat, cfg.IcebergCatalog
+		if err := c.Validate(); err != nil {
+			t.Errorf("dest %s catalog %q: Validate = %v", cfg.Dest, cfg.IcebergCatalog, err)
+		}
+	}
+}

@@ -1,0 +1,598 @@
+// Package iceberg publishes the lake's tables as Apache Iceberg tables: a
+// second way to commit, next to the Hive layout of package lake.
+//
+// The Hive layout stays the job's working copy (every command reads and
+// rewrites it under the tenant's lease). Publishing a table makes its
+// Iceberg table hold, for each day of the tenant, an immutable copy of the
+// tenant's committed Hive object of that day, in one snapshot per table and
+// publish: the days whose object changed are overwritten (their previous data
+// file deleted from the table, the new one added). A data file is invisible
+// to Iceberg readers until the snapshot naming it is committed, so a run
+// killed at any point leaves the previous snapshot whole, and the next
+// publish converges: it compares the two sides, not what a run remembers.
+//
+// Layout, under the lake's root:
+//
+//	iceberg/<table>/metadata/...                                   Iceberg metadata (written by iceberg-go)
+//	iceberg/<table>/data/dt=YYYY-MM-DD/<tenant>/<stamp>-<run>.parquet  the data files
+//
+// The Iceberg table of <table> is <namespace>.<table with / as _>, partitioned
+// by identity on dt (a date column that the data files do not hold: readers
+// take it from the partition, as for a table migrated from Hive), read
+// through the schema's name mapping (the files carry no field ids).
+package iceberg
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/parquet/file"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	icego "github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	_ "github.com/apache/iceberg-go/catalog/glue" // --iceberg-catalog glue
+	_ "github.com/apache/iceberg-go/catalog/rest" // --iceberg-catalog http(s)://
+	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	_ "github.com/apache/iceberg-go/io/gocloud" // s3://, abfs:// and gs:// table locations
+	"github.com/apache/iceberg-go/table"
+	"github.com/parquet-go/parquet-go"
+	_ "modernc.org/sqlite" // the SQL catalog's SQLite, without cgo
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+)
+
+// Namespace holds the lake's Iceberg tables.
+const Namespace = "callrecords"
+
+// CatalogName is the catalog's name: in the SQL catalog's rows, where Spark's
+// JDBC catalog of that name finds the tables.
+const CatalogName = "callrecords"
+
+// Snapshot summary properties a publish sets.
+const (
+	PropRunID  = "callrecords-etl.run-id"
+	PropTenant = "callrecords-etl.tenant"
+)
+
+// commitAttempts bounds the retries of a commit that lost to a concurrent one
+// (another tenant's run publishing the same table).
+const commitAttempts = 5
+
+// Catalog is the lake's Iceberg catalog, with the store the lake is in.
+type Catalog struct {
+	cat   catalog.Catalog
+	store load.Store
+	root  string // the lake root's URI, ending in /
+
+	mu sync.Mutex
+	// stagedRows: the row counts of the data files Stage wrote, which
+	// publish then need not read from their footers.
+	stagedRows map[string]int64
+}
+
+// Open opens the catalog that uri names, for the lake whose root is rootURI
+// (file:///abs/path, s3://bucket/prefix, ...) in store:
+//
+//	/path/to/catalog.db, sqlite:///path/to/catalog.db  an SQL catalog on a SQLite file (created if need be)
+//	http://host/..., https://host/..., rest://host/... an Iceberg REST catalog (rest:// is https://)
+//	glue                                               AWS Glue, configured from the environment
+func Open(ctx context.Context, uri, rootURI string, store load.Store) (*Catalog, error) {
+	root := strings.TrimSuffix(rootURI, "/") + "/"
+	props := icego.Properties{"warehouse": root + "iceberg"}
+	switch {
+	case uri == "glue":
+		props["type"] = "glue"
+	case strings.HasPrefix(uri, "rest://"):
+		props["type"], props["uri"] = "rest", "https://"+strings.TrimPrefix(uri, "rest://")
+	case strings.HasPrefix(uri, "http://"), strings.HasPrefix(uri, "https://"):
+		props["type"], props["uri"] = "rest", uri
+	default:
+		file := strings.TrimPrefix(uri, "sqlite://")
+		if file == "" || strings.Contains(file, "://") {
+			return nil, fmt.Errorf("iceberg catalog %q: want a SQLite file's path, sqlite://path, http(s)://, rest:// or glue", uri)
+		}
+		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+			return nil, fmt.Errorf("iceberg catalog %s: %w", uri, err)
+		}
+		props["type"] = "sql"
+		props[sqlcat.DriverKey], props[sqlcat.DialectKey] = "sqlite", string(sqlcat.SQLite)
+		// Tables and runs of several tenants commit at once: a transaction
+		// takes the write lock when it begins (a read lock upgraded later
+		// fails at once when another writer holds one) and waits for it.
+		props["uri"] = "file:" + file + "?_txlock=immediate&_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"
+		props["init_catalog_tables"] = "true"
+	}
+	cat, err := catalog.Load(ctx, CatalogName, props)
+	if err != nil {
+		return nil, fmt.Errorf("iceberg catalog %s: %w", uri, err)
+	}
+	err = cat.CreateNamespace(ctx, table.Identifier{Namespace}, nil)
+	if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
+		return nil, fmt.Errorf("iceberg catalog %s: create namespace %s: %w", uri, Namespace, err)
+	}
+	return &Catalog{cat: cat, store: store, root: root, stagedRows: map[string]int64{}}, nil
+}
+
+// Close releases the catalog's connections (the SQL catalog's database).
+func (c *Catalog) Close() error {
+	if cl, ok := c.cat.(interface{ Close() error }); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
+// Identifier is the Iceberg table of a lake table.
+func Identifier(lakeTable string) table.Identifier {
+	return table.Identifier{Namespace, strings.ReplaceAll(lakeTable, "/", "_")}
+}
+
+// Load returns the Iceberg table of a lake table, as last committed.
+func (c *Catalog) Load(ctx context.Context, lakeTable string) (*table.Table, error) {
+	return c.cat.LoadTable(ctx, Identifier(lakeTable))
+}
+
+// Published is what one publish of a table did.
+type Published struct {
+	Snapshot int64 // the snapshot committed, 0 if nothing changed
+	Days     int   // days overwritten or removed
+	Rows     int64 // rows of the data files added
+}
+
+// Publish makes the Iceberg table of lakeTable (whose rows are of row's
+// type) hold the tenant's committed Hive objects of that table, in one
+// snapshot whose summary names runID, retrying a commit that lost to another
+// writer.
+func (c *Catalog) Publish(ctx context.Context, lakeTable string, row any, tenant, runID string) (Published, error) {
+	tbl, err := c.loadOrCreate(ctx, lakeTable, row)
+	if err != nil {
+		return Published{}, err
+	}
+	hive, err := c.hiveObjects(ctx, lakeTable, tenant)
+	if err != nil {
+		return Published{}, err
+	}
+	staged, err := c.stagedFiles(ctx, lakeTable, tenant)
+	if err != nil {
+		return Published{}, err
+	}
+	props := icego.Properties{PropRunID: runID, PropTenant: tenant}
+	for attempt := 1; ; attempt++ {
+		plan, err := c.plan(ctx, tbl, lakeTable, tenant, runID, hive, staged)
+		if err != nil {
+			return Published{}, err
+		}
+		if len(plan.remove) == 0 && len(plan.add) == 0 {
+			return Published{}, nil
+		}
+		txn := tbl.NewTransaction()
+		if err := txn.ReplaceDataFilesWithDataFiles(ctx, plan.remove, plan.add, props); err != nil {
+			return Published{}, fmt.Errorf("iceberg %s: %w", lakeTable, err)
+		}
+		next, err := txn.Commit(ctx)
+		if err == nil {
+			return Published{Snapshot: next.CurrentSnapshot().SnapshotID, Days: plan.days, Rows: plan.rows}, nil
+		}
+		if !lostToAnother(err) || attempt == commitAttempts {
+			return Published{}, fmt.Errorf("iceberg %s: commit: %w", lakeTable, err)
+		}
+		// Another writer committed first: plan again over its snapshot
+		// (the copies this attempt made are in staged).
+		if tbl, err = c.Load(ctx, lakeTable); err != nil {
+			return Published{}, fmt.Errorf("iceberg %s: reload after a conflict: %w", lakeTable, err)
+		}
+	}
+}
+
+// lostToAnother reports whether a commit failed because another writer
+// committed first, which commits nothing: the catalogs say so with
+// ErrCommitFailed, except the SQL catalog's failed requirements (the table's
+// branch moved, or was created by another writer's first commit).
+func lostToAnother(err error) bool {
+	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(strings.ToLower(err.Error()), "requirement failed")
+}
+
+// loadOrCreate loads the Iceberg table of lakeTable, creating it with the
+// schema of row's type if it does not exist.
+func (c *Catalog) loadOrCreate(ctx context.Context, lakeTable string, row any) (*table.Table, error) {
+	tbl, err := c.Load(ctx, lakeTable)
+	if err == nil || !errors.Is(err, catalog.ErrNoSuchTable) {
+		return tbl, err
+	}
+	sc, err := Schema(row)
+	if err != nil {
+		return nil, fmt.Errorf("iceberg %s: schema: %w", lakeTable, err)
+	}
+	dt, _ := sc.FindFieldByName(dtColumn)
+	spec := icego.NewPartitionSpec(icego.PartitionField{
+		SourceIDs: []int{dt.ID}, FieldID: 1000, Name: dtColumn, Transform: icego.IdentityTransform{}})
+	tbl, err = c.cat.CreateTable(ctx, Identifier(lakeTable), sc,
+		catalog.WithLocation(c.root+tableLocation(lakeTable)),
+		catalog.WithPartitionSpec(&spec),
+		catalog.WithProperties(icego.Properties{
+			"format-version": "2",
+			// The data files carry no field ids: readers map columns by name.
+			table.DefaultNameMappingKey: mustNameMapping(sc),
+		}))
+	if errors.Is(err, catalog.ErrTableAlreadyExists) {
+		return c.Load(ctx, lakeTable) // another run created it meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("iceberg %s: create: %w", lakeTable, err)
+	}
+	return tbl, nil
+}
+
+// dtColumn is the partition column, as in the Hive layout.
+const dtColumn = "dt"
+
+// Schema is the Iceberg schema of a table whose rows are of row's type: its
+// Parquet schema, as the job writes it, converted by arrow, plus dt.
+func Schema(row any) (*icego.Schema, error) {
+	var buf bytes.Buffer
+	w := parquet.NewWriter(&buf, parquet.SchemaOf(row))
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	rdr, err := file.NewParquetReader(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, err
+	}
+	asc, err := pqarrow.FromParquet(rdr.MetaData().Schema, &pqarrow.ArrowReadProperties{}, nil)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := table.ArrowSchemaToIcebergWithFreshIDs(asc, true)
+	if err != nil {
+		return nil, err
+	}
+	fields := append(sc.Fields(), icego.NestedField{
+		ID: sc.HighestFieldID() + 1, Name: dtColumn, Type: icego.PrimitiveTypes.Date, Required: false,
+		Doc: "the UTC day of the row's record (the Hive layout's dt), from the partition"})
+	return icego.NewSchema(0, fields...), nil
+}
+
+func mustNameMapping(sc *icego.Schema) string {
+	data, err := json.Marshal(sc.NameMapping())
+	if err != nil {
+		panic(err) // a mapping of plain names and ids always marshals
+	}
+	return string(data)
+}
+
+func tableLocation(lakeTable string) string { return "iceberg/" + lakeTable }
+
+func dataPrefix(lakeTable string) string { return tableLocation(lakeTable) + "/data/" }
+
+// dataKey is the key of a new data file of lakeTable's day for tenant.
+// The stamp orders a day's files by when they were written.
+func dataKey(lakeTable, day, tenant, runID string, now time.Time) string {
+	return fmt.Sprintf("%sdt=%s/%s/%s-%s.parquet", dataPrefix(lakeTable), day, tenant,
+		now.UTC().Format("20060102T150405.000000000"), runID)
+}
+
+// dayOf is the day of a data file's key or location, "" if it is not one.
+func dayOf(key string) string {
+	i := strings.Index(key, "/data/dt=")
+	if i < 0 {
+		return ""
+	}
+	day, _, _ := strings.Cut(key[i+len("/data/dt="):], "/")
+	return day
+}
+
+// tenantOf is the tenant of a data file's key or location.
+func tenantOf(key string) string { return path.Base(path.Dir(key)) }
+
+// hiveObject is the size of the tenant's committed Hive object of a day.
+type hiveObject struct{ size int64 }
+
+// hiveObjects lists the tenant's committed Hive objects of lakeTable, by day.
+func (c *Catalog) hiveObjects(ctx context.Context, lakeTable, tenant string) (map[string]hiveObject, error) {
+	out := map[string]hiveObject{}
+	prefix := lakeTable + "/dt="
+	err := c.store.List(ctx, prefix, func(o load.Object) error {
+		day, name, ok := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		if ok && name == tenant+".parquet" {
+			out[day] = hiveObject{size: o.Size}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	return out, nil
+}
+
+// stagedFile is a data file written for the tenant, committed or not.
+type stagedFile struct {
+	key  string
+	size int64
+	rows int64 // -1: not read yet
+}
+
+// stagedFiles lists the tenant's data files of lakeTable, by day, oldest first.
+func (c *Catalog) stagedFiles(ctx context.Context, lakeTable, tenant string) (map[string][]stagedFile, error) {
+	out := map[string][]stagedFile{}
+	prefix := dataPrefix(lakeTable)
+	err := c.store.List(ctx, prefix, func(o load.Object) error {
+		if day := dayOf(o.Key); day != "" && tenantOf(o.Key) == tenant && strings.HasSuffix(o.Key, ".parquet") {
+			c.mu.Lock()
+			rows, ok := c.stagedRows[o.Key]
+			c.mu.Unlock()
+			if !ok {
+				rows = -1
+			}
+			out[day] = append(out[day], stagedFile{key: o.Key, size: o.Size, rows: rows})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	for _, files := range out {
+		slices.SortFunc(files, func(a, b stagedFile) int { return strings.Compare(path.Base(a.key), path.Base(b.key)) })
+	}
+	return out, nil
+}
+
+type plan struct {
+	remove, add []icego.DataFile
+	days        int
+	rows        int64
+}
+
+// plan compares the tenant's days in the table's current snapshot with its
+// Hive objects. A day whose object is gone is removed; a day whose object
+// is new or changed gets the newest data file staged after the current one
+// that has the object's size (a run's copy), or else a new copy.
+func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant, runID string, hive map[string]hiveObject, staged map[string][]stagedFile) (plan, error) {
+	current := map[string][]icego.DataFile{}
+	if tbl.CurrentSnapshot() != nil {
+		tasks, err := tbl.Scan().PlanFiles(ctx)
+		if err != nil {
+			return plan{}, fmt.Errorf("iceberg %s: plan files: %w", lakeTable, err)
+		}
+		for _, t := range tasks {
+			if p := t.File.FilePath(); tenantOf(p) == tenant && dayOf(p) != "" {
+				current[dayOf(p)] = append(current[dayOf(p)], t.File)
+			}
+		}
+	}
+	var pl plan
+	days := map[string]bool{}
+	for d := range hive {
+		days[d] = true
+	}
+	for d := range current {
+		days[d] = true
+	}
+	for _, day := range slices.Sorted(maps.Keys(days)) {
+		obj, inHive := hive[day]
+		cur := current[day]
+		if !inHive {
+			pl.remove = append(pl.remove, cur...)
+			pl.days++
+			continue
+		}
+		var newest string // the current file's name, to find those staged after it
+		for _, f := range cur {
+			newest = max(newest, path.Base(f.FilePath()))
+		}
+		pick := -1
+		for i, f := range staged[day] {
+			if path.Base(f.key) > newest && f.size == obj.size {
+				pick = i
+			}
+		}
+		if pick < 0 && len(cur) == 1 && cur[0].FileSizeBytes() == obj.size {
+			continue // unchanged
+		}
+		var f stagedFile
+		if pick >= 0 {
+			f = staged[day][pick]
+		} else {
+			var err error
+			if f, err = c.copyHive(ctx, lakeTable, day, tenant, runID); err != nil {
+				return plan{}, err
+			}
+			staged[day] = append(staged[day], f)
+		}
+		df, err := c.dataFile(ctx, tbl, day, &f)
+		if err != nil {
+			return plan{}, err
+		}
+		pl.remove = append(pl.remove, cur...)
+		pl.add = append(pl.add, df)
+		pl.days++
+		pl.rows += f.rows
+	}
+	return pl, nil
+}
+
+// Stage copies the tenant's Hive object of lakeTable's day, just committed
+// from local (its rows), to a new data file: the next publish finds it there
+// instead of copying the object then. A local store links it instead.
+func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID string, local load.LocalFile) error {
+	key := dataKey(lakeTable, day, tenant, runID, time.Now())
+	var err error
+	if l, ok := c.store.(linker); ok {
+		err = l.Link(ctx, hiveKey(lakeTable, day, tenant), key)
+	} else {
+		err = putFile(ctx, c.store, key, local.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", key, err)
+	}
+	c.mu.Lock()
+	c.stagedRows[key] = local.Rows
+	c.mu.Unlock()
+	return nil
+}
+
+// linker is a store that copies an object without copying its bytes, the
+// copy unchanged when the original is replaced ([load.LocalStore]).
+type linker interface {
+	Link(ctx context.Context, src, dst string) error
+}
+
+func putFile(ctx context.Context, store load.Store, key, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return store.Put(ctx, key, f)
+}
+
+func hiveKey(lakeTable, day, tenant string) string {
+	return fmt.Sprintf("%s/dt=%s/%s.parquet", lakeTable, day, tenant)
+}
+
+// copyHive copies the tenant's Hive object of a day to a new data file.
+func (c *Catalog) copyHive(ctx context.Context, lakeTable, day, tenant, runID string) (stagedFile, error) {
+	src := hiveKey(lakeTable, day, tenant)
+	key := dataKey(lakeTable, day, tenant, runID, time.Now())
+	if l, ok := c.store.(linker); ok {
+		if err := l.Link(ctx, src, key); err != nil {
+			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
+		}
+		return c.stagedSize(ctx, key)
+	}
+	r, err := c.store.Open(ctx, src)
+	if err != nil {
+		return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
+	}
+	defer r.Close()
+	cr := &countingReader{r: r}
+	if err := c.store.Put(ctx, key, cr); err != nil {
+		return stagedFile{}, fmt.Errorf("copy %s to %s: %w", src, key, err)
+	}
+	return stagedFile{key: key, size: cr.n, rows: -1}, nil
+}
+
+// dataFile describes a staged file to the table, reading its row count
+// from its footer if need be.
+func (c *Catalog) dataFile(ctx context.Context, tbl *table.Table, day string, f *stagedFile) (icego.DataFile, error) {
+	loc := c.root + f.key
+	if f.rows < 0 {
+		fs, err := tbl.FS(ctx)
+		if err != nil {
+			return nil, err
+		}
+		r, err := fs.Open(loc)
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", loc, err)
+		}
+		pf, err := parquet.OpenFile(r, f.size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+		r.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", loc, err)
+		}
+		f.rows = pf.NumRows()
+	}
+	date, err := time.Parse("2006-01-02", day)
+	if err != nil {
+		return nil, fmt.Errorf("data file %s: day %q: %w", loc, day, err)
+	}
+	spec := tbl.Spec()
+	b, err := icego.NewDataFileBuilder(spec, icego.EntryContentData, loc, icego.ParquetFile,
+		map[int]any{spec.Field(0).FieldID: icego.Date(date.Unix() / 86400)}, nil, nil, f.rows, f.size)
+	if err != nil {
+		return nil, err
+	}
+	return b.Build(), nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// RootURI is the URI of a lake destination for Iceberg: file:// for a local
+// path, as is for the others.
+func RootURI(dest string) (string, error) {
+	if strings.Contains(dest, "://") && !strings.HasPrefix(dest, "file://") {
+		return dest, nil
+	}
+	p, err := filepath.Abs(strings.TrimPrefix(dest, "file://"))
+	if err != nil {
+		return "", err
+	}
+	return (&url.URL{Scheme: "file", Path: p}).String(), nil
+}
+
+// Maintained is what Maintain did to one table.
+type Maintained struct {
+	Table            string
+	SnapshotsExpired int
+	OrphansDeleted   int
+}
+
+// Maintain expires the snapshots of lakeTable's Iceberg table older than
+// olderThan, keeping the last retainLast whatever their age, deleting the
+// files only they referenced; then it deletes the files under the table's
+// location that no snapshot references and that are older than
+// orphansOlderThan (which must outlast a run: a run's data files are
+// unreferenced until it publishes). A table not created yet is left alone.
+func (c *Catalog) Maintain(ctx context.Context, lakeTable string, olderThan time.Duration, retainLast int, orphansOlderThan time.Duration) (Maintained, error) {
+	m := Maintained{Table: lakeTable}
+	tbl, err := c.Load(ctx, lakeTable)
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return m, nil
+	}
+	if err != nil {
+		return m, fmt.Errorf("iceberg %s: %w", lakeTable, err)
+	}
+	before := len(tbl.Metadata().Snapshots())
+	txn := tbl.NewTransaction()
+	if err := txn.ExpireSnapshots(table.WithOlderThan(olderThan), table.WithRetainLast(retainLast)); err != nil {
+		return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
+	}
+	if tbl, err = txn.Commit(ctx); err != nil {
+		return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
+	}
+	m.SnapshotsExpired = before - len(tbl.Metadata().Snapshots())
+	res, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(orphansOlderThan))
+	if err != nil {
+		return m, fmt.Errorf("iceberg %s: delete orphan files: %w", lakeTable, err)
+	}
+	m.OrphansDeleted = len(res.DeletedFiles)
+	return m, nil
+}
+
+// stagedSize describes a data file just linked, its size listed.
+func (c *Catalog) stagedSize(ctx context.Context, key string) (stagedFile, error) {
+	f := stagedFile{key: key, size: -1, rows: -1}
+	err := c.store.List(ctx, key, func(o load.Object) error {
+		if o.Key == key {
+			f.size = o.Size
+		}
+		return nil
+	})
+	if err == nil && f.size < 0 {
+		err = load.ErrNotExist
+	}
+	if err != nil {
+		return stagedFile{}, fmt.Errorf("copy to %s: %w", key, err)
+	}
+	return f, nil
+}

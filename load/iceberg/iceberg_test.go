@@ -1,0 +1,141 @@
+package iceberg_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// commitHive commits a Hive object of pstn_calls for tenant and day, with
+// rows rows, as a run does.
+func commitHive(t *testing.T, store load.Store, tenant, day string, rows int) {
+	t.Helper()
+	w := load.NewFileWriter[schemas.PstnCallRow](load.ParquetOptions{TempDir: t.TempDir()})
+	batch := make([]schemas.PstnCallRow, rows)
+	for i := range batch {
+		batch[i] = schemas.PstnCallRow{ID: fmt.Sprintf("%s-%s-%d", tenant, day, i), TenantID: tenant}
+	}
+	if err := w.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	f, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.Remove(f.Path)
+	r, err := os.Open(f.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := store.Put(context.Background(), fmt.Sprintf("%s/dt=%s/%s.parquet", schemas.TablePstnCalls, day, tenant), r); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// currentFiles lists the current snapshot's data files: tenant/day -> rows.
+func currentFiles(t *testing.T, cat *iceberg.Catalog) map[string]int64 {
+	t.Helper()
+	tbl, err := cat.Load(context.Background(), schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := tbl.Scan().PlanFiles(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, task := range tasks {
+		p := task.File.FilePath()
+		out[path.Base(path.Dir(p))+"/"+path.Base(path.Dir(path.Dir(p)))] += task.File.Count()
+	}
+	return out
+}
+
+func open(t *testing.T, dir string) (*iceberg.Catalog, load.Store) {
+	t.Helper()
+	store, err := load.NewLocalStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := iceberg.RootURI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := iceberg.Open(context.Background(), filepath.Join(dir, "_etl", "iceberg.db"), root, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	return cat, store
+}
+
+// TestPublish_ConcurrentTenants: runs of several tenants publishing the same
+// table at once all land (a commit that loses is planned again over the
+// winner's snapshot), each tenant's days once; a day whose Hive object is
+// gone leaves the table, and a publish with nothing changed commits nothing.
+func TestPublish_ConcurrentTenants(t *testing.T) {
+	dir := t.TempDir()
+	_, store := open(t, dir)
+	tenants := []string{"tenant-a", "tenant-b", "tenant-c", "tenant-d"}
+	want := map[string]int64{}
+	for i, tn := range tenants {
+		for d, day := range []string{"2026-11-18", "2026-11-19"} {
+			commitHive(t, store, tn, day, 3+i+d)
+			want[tn+"/dt="+day] = int64(3 + i + d)
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, len(tenants))
+	for i, tn := range tenants {
+		wg.Go(func() {
+			cat, _ := open(t, dir) // a catalog per run, as separate processes have
+			_, errs[i] = cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, tn, "run-"+tn)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("publish of %s: %v", tenants[i], err)
+		}
+	}
+	cat, _ := open(t, dir)
+	if got := currentFiles(t, cat); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
+		t.Fatalf("after concurrent publishes: %v, want %v", sorted(got), sorted(want))
+	}
+
+	if err := store.(load.Deleter).Delete(context.Background(), schemas.TablePstnCalls+"/dt=2026-11-18/tenant-b.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	commitHive(t, store, "tenant-b", "2026-11-19", 10)
+	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(want, "tenant-b/dt=2026-11-18")
+	want["tenant-b/dt=2026-11-19"] = 10
+	if got := currentFiles(t, cat); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) || pub.Days != 2 || pub.Rows != 10 {
+		t.Fatalf("after a removed and a rewritten day: %v (%+v), want %v", sorted(got), pub, sorted(want))
+	}
+	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
+		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
+	}
+}
+
+func sorted(m map[string]int64) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(out)
+	return out
+}
