@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 AZURITE_VERSION := 3.35.0
 AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
-.PHONY: test-tools build demo test race lint tidy-check integration e2e clean pushgateway chromium image deploy-check bench bench-1m
+.PHONY: test-tools build demo test race lint tidy-check integration e2e clean pushgateway chromium image deploy-check bench bench-1m bench-privacy
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.commit=$(COMMIT)" -o $(BIN)/callrecords-etl .
@@ -106,6 +106,12 @@ bench: build test-tools
 bench-1m: build
 	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -bin $(BIN)/callrecords-etl -run scale -scale 100000,1000000 -markdown $(CURDIR)/BENCHMARKS.md -section bench-1m $(BENCH_FLAGS)
+
+# What a privacy policy costs an import (issue 18): keep and
+# deploy/privacy-policy.yaml alternating, archive on and off. About 5 minutes.
+bench-privacy: build
+	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -bin $(BIN)/callrecords-etl -run privacy -records-per-day 150 -markdown $(CURDIR)/BENCHMARKS.md -section privacy $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN) ./lake
