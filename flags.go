@@ -66,7 +66,7 @@ var (
 		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: []string{"CALLRECORDS_CONCURRENCY"}},
 		&cli.Float64Flag{Name: "graph-max-rps", Value: jobs.DefaultConfig().MaxRPS, Usage: "client-side pacing of Graph requests per second (0: off)", EnvVars: []string{"CALLRECORDS_GRAPH_MAX_RPS"}},
 	}
-	// tableFormatFlags: run and import commit in either format.
+	// tableFormatFlags: run, import and replay commit in either format.
 	tableFormatFlags = []cli.Flag{
 		&cli.StringFlag{Name: "table-format", Value: jobs.TableFormatHive, Usage: "how tables are committed: " + strings.Join(jobs.TableFormats, ",") + " (iceberg also commits each changed table as one Apache Iceberg snapshot per run; see README, Iceberg tables)", EnvVars: []string{"CALLRECORDS_TABLE_FORMAT"}},
 		&cli.StringFlag{Name: "iceberg-catalog", Usage: "with --table-format iceberg: a SQLite file's path (an SQL catalog), http(s):// or rest:// (a REST catalog) or glue (default: <dest>/_etl/iceberg.db; required for an object-store --dest)", EnvVars: []string{"CALLRECORDS_ICEBERG_CATALOG"}},
@@ -202,7 +202,7 @@ func newCommands() *cli.App {
 			{
 				Name:  "replay",
 				Usage: "rebuild the tables from the raw archive alone (no Graph): after an upgrade, for data Graph no longer has",
-				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag,
+				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag, tableFormatFlags[0], tableFormatFlags[1],
 					&cli.StringFlag{Name: "from", Usage: "first day to rebuild (YYYY-MM-DD or RFC 3339; default: every archived day)", EnvVars: []string{"CALLRECORDS_FROM"}},
 					&cli.StringFlag{Name: "to", Usage: "end of the days to rebuild (exclusive)", EnvVars: []string{"CALLRECORDS_TO"}},
 					&cli.StringFlag{Name: "tables", Usage: "tables to rebuild (default: all): " + strings.Join(schemas.TableNames(), ","), EnvVars: []string{"CALLRECORDS_TABLES"}},

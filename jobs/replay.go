@@ -3,6 +3,7 @@ package jobs
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -34,6 +35,11 @@ func Replay(ctx context.Context, cfg Config, tables []string) (*Summary, error) 
 	}
 	return execute(ctx, cfg, false, func(ctx context.Context, r *runner) error {
 		r.sum.Explicit = true // a replay never moves a checkpoint
+		if err := r.openIceberg(ctx); err != nil {
+			return err
+		}
+		var replayed []string
+		var err error
 		for _, ds := range []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting} {
 			var rebuild []string
 			for _, t := range schemas.TablesOf(ds) {
@@ -44,11 +50,14 @@ func Replay(ctx context.Context, cfg Config, tables []string) (*Summary, error) 
 			if len(rebuild) == 0 {
 				continue
 			}
-			if err := r.replay(ctx, ds, rebuild); err != nil {
-				return err
+			replayed = append(replayed, ds)
+			if err = r.replay(ctx, ds, rebuild); err != nil {
+				break
 			}
 		}
-		return nil
+		// What was rewritten is published, as after a run: the Iceberg
+		// tables follow the rebuilt days.
+		return errors.Join(err, r.publishIceberg(ctx, replayed))
 	})
 }
 
