@@ -268,8 +268,7 @@ func newCommands() *cli.App {
 			{
 				Name:  "maintain",
 				Usage: "Iceberg tables (--table-format iceberg): expire old snapshots and delete files no snapshot references",
-				Flags: flags([]cli.Flag{destFlag,
-					&cli.StringFlag{Name: "iceberg-catalog", Usage: "the runs' --iceberg-catalog (default: <dest>/_etl/iceberg.db)"},
+				Flags: flags([]cli.Flag{destFlag, tableFormatFlags[1],
 					&cli.DurationFlag{Name: "older-than", Value: 7 * 24 * time.Hour, Usage: "expire snapshots older than this..."},
 					&cli.IntFlag{Name: "retain-last", Value: 10, Usage: "...but keep the last N of each table whatever their age"},
 					&cli.DurationFlag{Name: "orphans-older-than", Value: 72 * time.Hour, Usage: "delete unreferenced files once this old (at least 1h, and longer than any run: a run's files are unreferenced until it commits)"},

@@ -10,6 +10,12 @@ CronJob if Airflow is the scheduler::
 
     airflow variables set callrecords_etl_tenants '["<tenant guid>", "<tenant guid>"]'
 
+Iceberg tables (README, "Iceberg tables"): the pods read the ConfigMap, so
+apply deploy/kubernetes/iceberg instead of deploy/kubernetes; it sets
+CALLRECORDS_TABLE_FORMAT=iceberg and CALLRECORDS_ICEBERG_CATALOG, and adds the
+weekly ``callrecords-etl maintain`` CronJob. The mapped tenants commit to the
+same Iceberg tables at once; a commit that loses the race is retried.
+
 Window. Each run passes Airflow's data interval as an explicit window,
 ``--from data_interval_start - lookback_hours --to data_interval_end``. Graph
 publishes a call record up to about 150 minutes after the call ends (meetings

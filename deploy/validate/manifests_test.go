@@ -708,6 +708,12 @@ var exitPolicies = map[string][]exitExpectation{
 		{130, []batchv1.PodFailurePolicyAction{count, ignore}, "interrupted: retry"},
 		{137, []batchv1.PodFailurePolicyAction{count}, "OOM-killed: retry"},
 	},
+	"maintain": {
+		{1, []batchv1.PodFailurePolicyAction{count}, "transient (the store, the catalog): retry"},
+		{2, []batchv1.PodFailurePolicyAction{failJob}, "usage/config: do not retry"},
+		{130, []batchv1.PodFailurePolicyAction{count, ignore}, "interrupted: retry"},
+		{137, []batchv1.PodFailurePolicyAction{count}, "OOM-killed: retry"},
+	},
 	"subscribe": {
 		{1, []batchv1.PodFailurePolicyAction{count}, "transient (Graph, network, URL validation): retry"},
 		{2, []batchv1.PodFailurePolicyAction{failJob}, "usage/config: do not retry"},

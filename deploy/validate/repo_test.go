@@ -225,7 +225,8 @@ var (
 	cmdRun       = []string{"run"}
 	cmdSubscribe = []string{"subscribe"}
 	cmdServe     = []string{"notifications", "serve"}
-	deployedCmds = [][]string{cmdServe, cmdSubscribe, cmdRun}
+	cmdMaintain  = []string{"maintain"}
+	deployedCmds = [][]string{cmdServe, cmdSubscribe, cmdRun, cmdMaintain}
 )
 
 var (
