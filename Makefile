@@ -10,7 +10,7 @@ STATICCHECK_VERSION := v0.8.2
 AZURITE_VERSION := 3.35.0
 AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
-.PHONY: test-tools build demo test race lint tidy-check integration e2e clean pushgateway chromium image deploy-check bench bench-1m bench-privacy
+.PHONY: test-tools build demo test race lint tidy-check integration e2e clean pushgateway chromium image deploy-check bench bench-1m bench-privacy bench-iceberg
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.commit=$(COMMIT)" -o $(BIN)/callrecords-etl .
@@ -112,6 +112,12 @@ bench-1m: build
 bench-privacy: build
 	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -bin $(BIN)/callrecords-etl -run privacy -records-per-day 150 -markdown $(CURDIR)/BENCHMARKS.md -section privacy $(BENCH_FLAGS)
+
+# What --table-format iceberg costs an import (issue 16): Hive and Iceberg
+# alternating. About 4 minutes.
+bench-iceberg: build
+	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
+	$(BIN)/bench -bin $(BIN)/callrecords-etl -run tableformat -markdown $(CURDIR)/BENCHMARKS.md -section iceberg $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN) ./lake

@@ -80,8 +80,8 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	flag.IntVar(&o.wholeDay, "wholerun-records-per-day", 67, "wholerun: simulated records per day (30 days: about 2,000 records)")
 	flag.StringVar(&o.policy, "privacy-policy", "deploy/privacy-policy.yaml", "privacy: the policy measured against none")
-	flag.IntVar(&o.privacyRepeat, "privacy-repeat", 8, "privacy: pairs of runs per mode")
-	flag.StringVar(&which, "run", "flatten,scale,extract,bigrecord,wholerun", "benchmarks to run (privacy too: make bench-privacy)")
+	flag.IntVar(&o.privacyRepeat, "privacy-repeat", 8, "privacy, tableformat: pairs of runs (per mode)")
+	flag.StringVar(&which, "run", "flatten,scale,extract,bigrecord,wholerun", "benchmarks to run (also privacy and tableformat: make bench-privacy, make bench-iceberg)")
 	flag.IntVar(&o.duckdbThread, "duckdb-threads", runtime.NumCPU(), "flatten: DuckDB threads (default: the cores, like ours)")
 	flag.Parse()
 	o.benchmarks = strings.Split(which, ",")
@@ -130,17 +130,18 @@ func fatal(err error) {
 
 // report is every figure of one `make bench`.
 type report struct {
-	Commit   string          `json:"commit"`
-	Date     time.Time       `json:"date"`
-	Machine  machine         `json:"machine"`
-	Flatten  *flattenResult  `json:"flatten,omitempty"`
-	Scale    []scalePoint    `json:"scale,omitempty"`
-	Extract  *extractResult  `json:"extract,omitempty"`
-	Big      []bigPoint      `json:"bigrecord,omitempty"`
-	WholeRun *wholeRunResult `json:"wholerun,omitempty"`
-	Privacy  *privacyResult  `json:"privacy,omitempty"`
-	Failures []string        `json:"failures,omitempty"`
-	Options  json.RawMessage `json:"-"`
+	Commit   string             `json:"commit"`
+	Date     time.Time          `json:"date"`
+	Machine  machine            `json:"machine"`
+	Flatten  *flattenResult     `json:"flatten,omitempty"`
+	Scale    []scalePoint       `json:"scale,omitempty"`
+	Extract  *extractResult     `json:"extract,omitempty"`
+	Big      []bigPoint         `json:"bigrecord,omitempty"`
+	WholeRun *wholeRunResult    `json:"wholerun,omitempty"`
+	Privacy  *privacyResult     `json:"privacy,omitempty"`
+	Format   *tableFormatResult `json:"tableformat,omitempty"`
+	Failures []string           `json:"failures,omitempty"`
+	Options  json.RawMessage    `json:"-"`
 }
 
 type machine struct {
@@ -193,9 +194,14 @@ func run(ctx context.Context, o options) error {
 			if err == nil {
 				rep.Failures = append(rep.Failures, rep.Privacy.check()...)
 			}
+		case "tableformat":
+			rep.Format, err = benchTableFormat(ctx, o)
+			if err == nil {
+				rep.Failures = append(rep.Failures, rep.Format.check()...)
+			}
 		case "":
 		default:
-			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract, bigrecord, wholerun, privacy)", b)
+			err = fmt.Errorf("unknown benchmark %q (flatten, scale, extract, bigrecord, wholerun, privacy, tableformat)", b)
 		}
 		if err != nil {
 			return err

@@ -127,6 +127,9 @@ func (r report) markdown() string {
 	if r.Privacy != nil {
 		b.WriteString(r.Privacy.markdown())
 	}
+	if r.Format != nil {
+		b.WriteString(r.Format.markdown())
+	}
 	for _, f := range r.Failures {
 		fmt.Fprintf(&b, "- FAILED CHECK: %s\n", f)
 	}

@@ -75,40 +75,61 @@ func benchPrivacy(ctx context.Context, o options) (*privacyResult, error) {
 	defer db.Close()
 	for _, archive := range []bool{true, false} {
 		m := privacyMode{Archive: archive}
-		var keep, hashed []usage
-		var cpuRatios, wallRatios []float64
-		lakes := map[bool]string{false: filepath.Join(o.work, "privacy-keep"), true: filepath.Join(o.work, "privacy-hashed")}
-		for i := range o.privacyRepeat {
-			var pair [2]usage
-			for j, hash := range []bool{false, true} {
-				os.RemoveAll(lakes[hash])
-				args := []string{"import", "--tenant-id", tenant, "--dest", lakes[hash], fmt.Sprintf("--raw-archive=%t", archive), "--log-level", "warn"}
-				if hash {
-					args = append(args, "--privacy-policy", policy)
-				}
-				cmd := exec.CommandContext(ctx, o.bin, append(args, input)...)
-				cmd.Env = append(os.Environ(), "CALLRECORDS_PRIVACY_KEY="+benchKey)
-				if pair[j], err = runChild(cmd); err != nil {
-					return nil, err
-				}
+		lakes := [2]string{filepath.Join(o.work, "privacy-keep"), filepath.Join(o.work, "privacy-hashed")}
+		importTo := func(i int) *exec.Cmd {
+			args := []string{"import", "--tenant-id", tenant, "--dest", lakes[i], fmt.Sprintf("--raw-archive=%t", archive), "--log-level", "warn"}
+			if i == 1 {
+				args = append(args, "--privacy-policy", policy)
 			}
-			keep, hashed = append(keep, pair[0]), append(hashed, pair[1])
-			cpuRatios = append(cpuRatios, pair[1].cpu().Seconds()/pair[0].cpu().Seconds())
-			wallRatios = append(wallRatios, pair[1].Wall.Seconds()/pair[0].Wall.Seconds())
-			fmt.Printf("  archive %-5t pair %d: keep %5.2fs CPU %5.2fs wall   policy %5.2fs CPU %5.2fs wall\n", archive, i+1,
-				pair[0].cpu().Seconds(), pair[0].Wall.Seconds(), pair[1].cpu().Seconds(), pair[1].Wall.Seconds())
+			cmd := exec.CommandContext(ctx, o.bin, append(args, input)...)
+			cmd.Env = append(os.Environ(), "CALLRECORDS_PRIVACY_KEY="+benchKey)
+			return cmd
 		}
-		m.Keep, m.Hashed = medianCPU(keep), medianCPU(hashed)
-		m.PairedCPU, m.PairedWall = medianOf(cpuRatios), medianOf(wallRatios)
-		if m.KeepRows, err = countRows(ctx, db, lakes[false]); err != nil {
+		p, err := alternate(o.privacyRepeat, lakes, importTo, fmt.Sprintf("archive %-5t", archive), "keep", "policy")
+		if err != nil {
 			return nil, err
 		}
-		if m.HashedRows, err = countRows(ctx, db, lakes[true]); err != nil {
+		m.Keep, m.Hashed, m.PairedCPU, m.PairedWall = p.a, p.b, p.cpuRatio, p.wallRatio
+		if m.KeepRows, err = countRows(ctx, db, lakes[0]); err != nil {
+			return nil, err
+		}
+		if m.HashedRows, err = countRows(ctx, db, lakes[1]); err != nil {
 			return nil, err
 		}
 		res.Modes = append(res.Modes, m)
 	}
 	return res, nil
+}
+
+// pairs is what alternate measured: each side's run of median CPU, and the
+// medians of the pairs' ratios (b / a), which a drift of the host's load
+// moves less.
+type pairs struct {
+	a, b                usage
+	cpuRatio, wallRatio float64
+}
+
+// alternate runs n pairs of commands, side a then side b, each into its
+// fresh destination dests[side] (cmd makes side's command).
+func alternate(n int, dests [2]string, cmd func(side int) *exec.Cmd, label, nameA, nameB string) (pairs, error) {
+	var as, bs []usage
+	var cpuRatios, wallRatios []float64
+	for i := range n {
+		var pair [2]usage
+		for side := range 2 {
+			os.RemoveAll(dests[side])
+			var err error
+			if pair[side], err = runChild(cmd(side)); err != nil {
+				return pairs{}, err
+			}
+		}
+		as, bs = append(as, pair[0]), append(bs, pair[1])
+		cpuRatios = append(cpuRatios, pair[1].cpu().Seconds()/pair[0].cpu().Seconds())
+		wallRatios = append(wallRatios, pair[1].Wall.Seconds()/pair[0].Wall.Seconds())
+		fmt.Printf("  %s pair %d: %s %5.2fs CPU %5.2fs wall   %s %5.2fs CPU %5.2fs wall\n", label, i+1,
+			nameA, pair[0].cpu().Seconds(), pair[0].Wall.Seconds(), nameB, pair[1].cpu().Seconds(), pair[1].Wall.Seconds())
+	}
+	return pairs{a: medianCPU(as), b: medianCPU(bs), cpuRatio: medianOf(cpuRatios), wallRatio: medianOf(wallRatios)}, nil
 }
 
 func medianOf(xs []float64) float64 {
