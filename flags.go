@@ -337,7 +337,10 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 		cfg.SettleRuns = c.Int("settle-runs")
 	}
 	if has("table-format") {
-		cfg.TableFormat, cfg.IcebergCatalog = c.String("table-format"), c.String("iceberg-catalog")
+		cfg.TableFormat = c.String("table-format")
+	}
+	if has("iceberg-catalog") { // maintain has it without a table format
+		cfg.IcebergCatalog = c.String("iceberg-catalog")
 	}
 	cfg.TempDir, cfg.SingleWriter, cfg.DryRun = c.String("temp-dir"), c.Bool("single-writer"), c.Bool("dry-run")
 	if has("raw-archive") {

@@ -18,7 +18,6 @@ func maintainAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cfg.IcebergCatalog = c.String("iceberg-catalog")
 	tables, err := jobs.MaintainIceberg(c.Context, cfg, jobs.IcebergMaintenance{
 		OlderThan: c.Duration("older-than"), RetainLast: c.Int("retain-last"), OrphansOlderThan: c.Duration("orphans-older-than")})
 	if err != nil {

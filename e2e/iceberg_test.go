@@ -98,15 +98,7 @@ func TestLake_Iceberg(t *testing.T) {
 	want := truth(t, sim)
 	cat := openIceberg(t, dest)
 	db := openDuckDB(t)
-	counts := map[string]int{
-		schemas.TableCallRecords:  want.records,
-		schemas.TableSessions:     want.sessions,
-		schemas.TableSegments:     want.segments,
-		schemas.TableMedia:        want.media,
-		schemas.TableMediaStreams: want.streams,
-		schemas.TableParticipants: want.participants,
-	}
-	for name, n := range counts {
+	for name, n := range want.rowsPerTable() {
 		if got := scan[int](t, db, "SELECT count(*) FROM "+icebergFiles(t, cat, name)); got != n {
 			t.Errorf("DuckDB over %s's current data files: %d rows, want %d (simulator truth)", name, got, n)
 		}

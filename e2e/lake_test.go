@@ -89,6 +89,18 @@ func table(root, name string) string {
 
 // expected counts the rows each table must hold, computed from the simulator's
 // own records (its truth), not from our flattening code.
+// rowsPerTable is the rows each call-record table should hold.
+func (e expected) rowsPerTable() map[string]int {
+	return map[string]int{
+		schemas.TableCallRecords:  e.records,
+		schemas.TableSessions:     e.sessions,
+		schemas.TableSegments:     e.segments,
+		schemas.TableMedia:        e.media,
+		schemas.TableMediaStreams: e.streams,
+		schemas.TableParticipants: e.participants,
+	}
+}
+
 type expected struct {
 	records, sessions, segments, media, streams, participants int
 	streamless                                                int // media lines without streams
@@ -229,15 +241,7 @@ func checkIdentities(t *testing.T, db *sql.DB, dest string, want expected) {
 // start date.
 func checkCounts(t *testing.T, db *sql.DB, dest string, want expected) {
 	t.Helper()
-	counts := map[string]int{
-		schemas.TableCallRecords:  want.records,
-		schemas.TableSessions:     want.sessions,
-		schemas.TableSegments:     want.segments,
-		schemas.TableMedia:        want.media,
-		schemas.TableMediaStreams: want.streams,
-		schemas.TableParticipants: want.participants,
-	}
-	for name, n := range counts {
+	for name, n := range want.rowsPerTable() {
 		if got := scan[int](t, db, "SELECT count(*) FROM "+table(dest, name)); got != n {
 			t.Errorf("%s: %d rows, want %d (simulator truth)", name, got, n)
 		}
