@@ -28,7 +28,7 @@ import (
 type Pseudonymiser struct {
 	policy Policy
 	keyID  string
-	macs   sync.Pool // hash.Hash, keyed
+	macs   sync.Pool // *macState
 	ops    sync.Map  // reflect.Type of a row -> []fieldOp
 
 	mu sync.Mutex
@@ -76,7 +76,7 @@ func NewPseudonymiser(policy Policy, key []byte) (*Pseudonymiser, error) {
 	return &Pseudonymiser{
 		policy: policy,
 		keyID:  keyID,
-		macs:   sync.Pool{New: func() any { return hmac.New(sha256.New, key) }},
+		macs:   sync.Pool{New: func() any { return &macState{mac: hmac.New(sha256.New, key)} }},
 		cache:  [3]map[string]*string{{}, {}, {}},
 	}, nil
 }
@@ -114,15 +114,20 @@ func (p *Pseudonymiser) ref(class schemas.PersonalClass, s string) *string {
 	return p.pseudonym(class, s)
 }
 
-// pseudonym is the pseudonym of s, of class.
-func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) *string {
-	form := formPlain
+// formOf is the form of a pseudonym of class.
+func formOf(class schemas.PersonalClass) int {
 	switch class {
 	case schemas.ClassPhoneNumber:
-		form = formPhone
+		return formPhone
 	case schemas.ClassIPAddress:
-		form = formIP
+		return formIP
 	}
+	return formPlain
+}
+
+// pseudonym is the pseudonym of s, of class.
+func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) *string {
+	form := formOf(class)
 	cache := p.cache[form]
 	p.mu.Lock()
 	ref, ok := cache[s]
@@ -130,15 +135,7 @@ func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) *string
 	if ok {
 		return ref
 	}
-	var v string
-	switch form {
-	case formPhone:
-		v = p.phone(s)
-	case formIP:
-		v = p.ip(s)
-	default:
-		v = p.hash(s)
-	}
+	v := string(p.appendForm(nil, form, s))
 	s = strings.Clone(s) // it may be a view of a record's JSON
 	p.mu.Lock()
 	if len(cache) >= pseudonymCacheSize {
@@ -149,53 +146,82 @@ func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) *string
 	return &v
 }
 
-// hash is the keyed hash of s.
-func (p *Pseudonymiser) hash(s string) string {
-	mac := p.macs.Get().(hash.Hash)
-	mac.Reset()
-	mac.Write([]byte(s))
-	var sum [sha256.Size]byte
-	h := hex.EncodeToString(mac.Sum(sum[:0])[:12])
-	p.macs.Put(mac)
-	return h
+// appendPseudonym appends the pseudonym of s, of class, to dst. An IP
+// address's is made afresh each time, with no allocation: most addresses
+// occur in one call only, so caching them costs more (a copy, a map entry,
+// the cache emptied early) than the hash it saves.
+func (p *Pseudonymiser) appendPseudonym(dst []byte, class schemas.PersonalClass, s string) []byte {
+	if form := formOf(class); form == formIP {
+		return p.appendForm(dst, form, s)
+	}
+	return append(dst, *p.pseudonym(class, s)...)
 }
 
-// phone keeps the country calling code of an E.164 number (or of a
+// appendForm appends the pseudonym of s in form to dst.
+func (p *Pseudonymiser) appendForm(dst []byte, form int, s string) []byte {
+	switch form {
+	case formPhone:
+		return p.appendPhone(dst, s)
+	case formIP:
+		return p.appendIP(dst, s)
+	}
+	return p.appendHash(dst, s)
+}
+
+// macState is a keyed HMAC with its input and output memory.
+type macState struct {
+	mac hash.Hash
+	in  []byte
+	sum [sha256.Size]byte
+}
+
+// appendHash appends the keyed hash of s to dst.
+func (p *Pseudonymiser) appendHash(dst []byte, s string) []byte {
+	st := p.macs.Get().(*macState)
+	st.mac.Reset()
+	st.in = append(st.in[:0], s...)
+	st.mac.Write(st.in)
+	dst = hex.AppendEncode(dst, st.mac.Sum(st.sum[:0])[:12])
+	p.macs.Put(st)
+	return dst
+}
+
+// appendPhone keeps the country calling code of an E.164 number (or of a
 // pseudonym under another key, which a rewrite hashes again).
-func (p *Pseudonymiser) phone(s string) string {
+func (p *Pseudonymiser) appendPhone(dst []byte, s string) []byte {
 	if cc, _, ok := strings.Cut(s, "~"); ok && countryCode(cc+"000") != "" {
-		return cc + "~" + p.hash(s)
+		return p.appendHash(append(append(dst, cc...), '~'), s)
 	}
 	if cc := countryCode(s); cc != "" {
-		return "+" + cc + "~" + p.hash(s)
+		return p.appendHash(append(append(append(dst, '+'), cc...), '~'), s)
 	}
-	return p.hash(s)
+	return p.appendHash(dst, s)
 }
 
-// ip keeps the policy's network prefix of an address (or of a pseudonym
-// under another key, which a rewrite hashes again).
-func (p *Pseudonymiser) ip(s string) string {
+// appendIP keeps the policy's network prefix of an address (or of a
+// pseudonym under another key, which a rewrite hashes again).
+func (p *Pseudonymiser) appendIP(dst []byte, s string) []byte {
 	if pre, _, ok := strings.Cut(s, "~"); ok {
 		if _, err := netip.ParsePrefix(pre); err == nil {
-			return pre + "~" + p.hash(s)
+			return p.appendHash(append(append(dst, pre...), '~'), s)
 		}
 	}
 	addr, err := netip.ParseAddr(s)
 	if err != nil {
-		return p.hash(s)
+		return p.appendHash(dst, s)
 	}
 	bits := p.policy.IPv6Prefix
 	if addr.Is4() || addr.Is4In6() {
 		addr, bits = addr.Unmap(), p.policy.IPv4Prefix
 	}
 	if bits == 0 {
-		return p.hash(s)
+		return p.appendHash(dst, s)
 	}
 	pre, err := addr.Prefix(bits)
 	if err != nil {
-		return p.hash(s)
+		return p.appendHash(dst, s)
 	}
-	return pre.String() + "~" + p.hash(s)
+	return p.appendHash(append(pre.AppendTo(dst), '~'), s)
 }
 
 // twoDigitCodes are the ITU country calling codes of two digits; the
@@ -456,8 +482,9 @@ func (w *jsonRewriter) space() {
 	}
 }
 
-// replace puts v (empty: null) in place of in[start:w.i].
-func (w *jsonRewriter) replace(start int, v string) {
+// replace puts what the policy writes of s, of class, in place of
+// in[start:w.i]: its pseudonym, or null.
+func (w *jsonRewriter) replace(start int, class schemas.PersonalClass, s string) {
 	if w.out == nil {
 		w.out = w.buf[:0]
 		if size := len(w.in) + len(w.in)/8; cap(w.out) < size { // pseudonyms are longer than most values
@@ -465,11 +492,11 @@ func (w *jsonRewriter) replace(start int, v string) {
 		}
 	}
 	w.out = append(w.out, w.in[w.copied:start]...)
-	if v == "" {
+	if s == "" || w.p.policy.Action(class) == Drop {
 		w.out = append(w.out, "null"...)
 	} else {
 		w.out = append(w.out, '"')
-		w.out = append(w.out, v...) // a pseudonym: hex digits, +, ~, ., :, /
+		w.out = w.p.appendPseudonym(w.out, class, s) // hex digits, +, ~, ., :, /
 		w.out = append(w.out, '"')
 	}
 	w.copied = w.i
@@ -549,11 +576,11 @@ func (w *jsonRewriter) value(container, key string) error {
 		if class == schemas.NotPersonal || w.p.policy.Action(class) == Keep {
 			return nil
 		}
-		s, err := w.name(tok) // a view: Value keeps no reference to it
+		s, err := w.name(tok) // a view: the cache copies what it keeps
 		if err != nil {
 			return err
 		}
-		w.replace(start, w.p.Value(class, s))
+		w.replace(start, class, s)
 	default: // a number, true, false, null
 		start := w.i
 	scalar:
