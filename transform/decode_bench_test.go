@@ -58,10 +58,10 @@ func BenchmarkFlattenCallRecord_Privacy(b *testing.B) {
 	recs, size := benchRecords(b)
 	for _, name := range []string{"keep", "recommended"} {
 		b.Run(name, func(b *testing.B) {
-			ps := benchPseudonymiser(b, name)
 			b.SetBytes(size)
 			b.ReportAllocs()
 			for b.Loop() {
+				ps := benchPseudonymiser(b, name) // each value new to it once, as in a run
 				for _, raw := range recs {
 					rec, err := DecodeCallRecord(raw)
 					if err != nil {

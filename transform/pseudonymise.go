@@ -100,7 +100,7 @@ func (p *Pseudonymiser) Value(class schemas.PersonalClass, s string) string {
 	case Drop:
 		return ""
 	case Hash:
-		return *p.pseudonym(class, s)
+		return *p.pseudonym(class, s, false)
 	}
 	return s
 }
@@ -111,7 +111,7 @@ func (p *Pseudonymiser) ref(class schemas.PersonalClass, s string) *string {
 	if s == "" || p.policy.Action(class) == Drop {
 		return nil
 	}
-	return p.pseudonym(class, s)
+	return p.pseudonym(class, s, false)
 }
 
 // formOf is the form of a pseudonym of class.
@@ -125,8 +125,9 @@ func formOf(class schemas.PersonalClass) int {
 	return formPlain
 }
 
-// pseudonym is the pseudonym of s, of class.
-func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) *string {
+// pseudonym is the pseudonym of s, of class. view: s is a view of memory that
+// changes (a record's JSON): the cache keeps a copy of it.
+func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string, view bool) *string {
 	form := formOf(class)
 	cache := p.cache[form]
 	p.mu.Lock()
@@ -135,8 +136,11 @@ func (p *Pseudonymiser) pseudonym(class schemas.PersonalClass, s string) *string
 	if ok {
 		return ref
 	}
-	v := string(p.appendForm(nil, form, s))
-	s = strings.Clone(s) // it may be a view of a record's JSON
+	var b [64]byte // room for the longest: an IPv6 prefix, "~" and the hash
+	v := string(p.appendForm(b[:0], form, s))
+	if view {
+		s = strings.Clone(s)
+	}
 	p.mu.Lock()
 	if len(cache) >= pseudonymCacheSize {
 		clear(cache)
@@ -154,7 +158,7 @@ func (p *Pseudonymiser) appendPseudonym(dst []byte, class schemas.PersonalClass,
 	if form := formOf(class); form == formIP {
 		return p.appendForm(dst, form, s)
 	}
-	return append(dst, *p.pseudonym(class, s)...)
+	return append(dst, *p.pseudonym(class, s, true)...)
 }
 
 // appendForm appends the pseudonym of s in form to dst.
