@@ -30,8 +30,14 @@ import (
 // lakes can be compared row for row (file names and run ids aside).
 func lakeRows(t *testing.T, dest string) map[string][]string {
 	t.Helper()
+	return lakeTableRows(t, dest, schemas.Tables)
+}
+
+// lakeTableRows is lakeRows of tables.
+func lakeTableRows(t *testing.T, dest string, tables []schemas.Table) map[string][]string {
+	t.Helper()
 	out := map[string][]string{}
-	for _, tb := range schemas.Tables {
+	for _, tb := range tables {
 		files, _ := filepath.Glob(filepath.Join(dest, tb.Name, "dt=*", "*.parquet"))
 		for _, f := range files {
 			renderFile(t, tb, f, filepath.Base(filepath.Dir(f)), out)
@@ -64,6 +70,8 @@ func renderFile(t *testing.T, tb schemas.Table, f, dt string, out map[string][]s
 		err = readRendered[schemas.DirectRoutingCallRow](f, dt, out, tb.Name)
 	case schemas.CallJourneyHopRow:
 		err = readRendered[schemas.CallJourneyHopRow](f, dt, out, tb.Name)
+	case schemas.LedgerRow:
+		err = readRendered[schemas.LedgerRow](f, dt, out, tb.Name)
 	default:
 		t.Fatalf("no reader for table %s", tb.Name)
 	}

@@ -113,7 +113,15 @@ func (r *runner) publishIceberg(ctx context.Context, datasets []string) error {
 			errs = append(errs, err)
 			continue
 		}
-		errs = append(errs, r.publishTable(ctx, tables[0]))
+		if err := r.publishTable(ctx, tables[0]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if ds == schemas.DatasetCallRecords {
+			// After the records it counts, as in the Hive layout. Runs
+			// write it; import and replay publish what a run left.
+			errs = append(errs, r.publishTable(ctx, schemas.TableCallRecordLedger))
+		}
 	}
 	return errors.Join(errs...)
 }
@@ -133,7 +141,7 @@ func (r *runner) publishTable(ctx context.Context, table string) error {
 
 // tableRow is a zero row of a lake table, for its schema.
 func tableRow(table string) any {
-	for _, t := range append(slices.Clone(schemas.Tables), schemas.RawTables...) {
+	for _, t := range slices.Concat(schemas.Tables, schemas.RawTables, schemas.LedgerTables) {
 		if t.Name == table {
 			return t.Row
 		}
@@ -178,7 +186,7 @@ func MaintainIceberg(ctx context.Context, cfg Config, m IcebergMaintenance) ([]M
 	}
 	defer r.ice.Close()
 	var out []MaintainedTable
-	for _, tb := range append(slices.Clone(schemas.Tables), schemas.RawTables...) {
+	for _, tb := range slices.Concat(schemas.Tables, schemas.RawTables, schemas.LedgerTables) {
 		done, err := r.ice.Maintain(ctx, tb.Name, m.OlderThan, m.RetainLast, m.OrphansOlderThan)
 		if err != nil {
 			return out, err

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -25,8 +26,8 @@ import (
 
 func icebergFormat(c *jobs.Config) { c.TableFormat = jobs.TableFormatIceberg }
 
-// icebergTables loads the Iceberg table of every fact table of a local lake
-// (those that exist), as last committed.
+// icebergTables loads the Iceberg table of every fact table and of the
+// ledger of a local lake (those that exist), as last committed.
 func icebergTables(t *testing.T, dest string) map[string]*table.Table {
 	t.Helper()
 	root, err := iceberg.RootURI(dest)
@@ -39,7 +40,7 @@ func icebergTables(t *testing.T, dest string) map[string]*table.Table {
 	}
 	defer cat.Close()
 	out := map[string]*table.Table{}
-	for _, tb := range schemas.Tables {
+	for _, tb := range slices.Concat(schemas.Tables, schemas.LedgerTables) {
 		tbl, err := cat.Load(context.Background(), tb.Name)
 		if errors.Is(err, catalog.ErrNoSuchTable) {
 			continue
@@ -57,8 +58,14 @@ func icebergTables(t *testing.T, dest string) map[string]*table.Table {
 // sees. Each data file's row count in the metadata must be its own.
 func icebergRows(t *testing.T, dest string) map[string][]string {
 	t.Helper()
+	return icebergTableRows(t, dest, schemas.Tables)
+}
+
+// icebergTableRows is icebergRows of tables.
+func icebergTableRows(t *testing.T, dest string, tables []schemas.Table) map[string][]string {
+	t.Helper()
 	out := map[string][]string{}
-	for _, tb := range schemas.Tables {
+	for _, tb := range tables {
 		tbl := icebergTables(t, dest)[tb.Name]
 		if tbl == nil || tbl.CurrentSnapshot() == nil {
 			continue
@@ -108,13 +115,32 @@ func TestRun_Iceberg(t *testing.T) {
 	if sum.IcebergSnapshots == 0 {
 		t.Error("summary counts no Iceberg snapshot")
 	}
+	ledger := lakeTableRows(t, f.dest, schemas.LedgerTables)
+	if len(ledger[schemas.TableCallRecordLedger]) == 0 {
+		t.Fatal("the run wrote no ledger")
+	}
+	diffLakes(t, "first run's ledger", icebergTableRows(t, f.dest, schemas.LedgerTables), ledger)
 
-	// The same window again: Graph has nothing new, nothing is committed.
+	// The same window again: Graph has nothing new, no fact table gets a
+	// snapshot; the ledger does (it counts the runs that listed a record).
 	again := f.MustRun(t, icebergFormat)
-	if again.IcebergSnapshots != 0 {
-		t.Errorf("a rerun that changed nothing committed %d snapshots", again.IcebergSnapshots)
+	if again.IcebergSnapshots != 1 {
+		t.Errorf("a rerun that changed nothing committed %d snapshots, want 1 (the ledger's)", again.IcebergSnapshots)
+	}
+	for name, tbl := range icebergTables(t, f.dest) {
+		if tbl.CurrentSnapshot() == nil {
+			continue // no rows yet (call_journey_hops without queues)
+		}
+		snapshots := 1
+		if name == schemas.TableCallRecordLedger {
+			snapshots = 2
+		}
+		if n := len(tbl.Metadata().Snapshots()); n != snapshots {
+			t.Errorf("%s: %d snapshots after a rerun, want %d", name, n, snapshots)
+		}
 	}
 	diffLakes(t, "rerun", icebergRows(t, f.dest), want)
+	diffLakes(t, "rerun's ledger", icebergTableRows(t, f.dest, schemas.LedgerTables), lakeTableRows(t, f.dest, schemas.LedgerTables))
 
 	// New versions of two records: each once, at its new version.
 	bumped := 0
@@ -138,6 +164,7 @@ func TestRun_Iceberg(t *testing.T) {
 	}
 	got := icebergRows(t, f.dest)
 	diffLakes(t, "incremental run", got, lakeRows(t, f.dest))
+	diffLakes(t, "incremental run's ledger", icebergTableRows(t, f.dest, schemas.LedgerTables), lakeTableRows(t, f.dest, schemas.LedgerTables))
 	ids := map[string]bool{}
 	for _, r := range callRecordsOf(t, got) {
 		if ids[r] {

@@ -231,5 +231,10 @@ func (r *runner) updateLedger(ctx context.Context, date string, merge func(map[s
 	if f.Path != "" {
 		defer os.Remove(f.Path)
 	}
-	return part.Commit(ctx, map[string]load.LocalFile{table: f})
+	files := map[string]load.LocalFile{table: f}
+	if err := part.Commit(ctx, files); err != nil {
+		return err
+	}
+	r.stageIceberg(ctx, date, files)
+	return nil
 }
