@@ -71,6 +71,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	log = log.With("window", w.String())
 	log.Info("window planned", "explicit", r.sum.Explicit)
 
+	ps := r.privacy.pseudonymiser
 	spool, err := newSpool(filepath.Join(r.tmp, ds.name))
 	if err != nil {
 		return err
@@ -86,7 +87,13 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 			}
 			return r.quarantine(ctx, ds.name, rowID(row.ID, row.Raw), row.Raw, err, log)
 		}
-		return spool.add(schemas.PartitionDate(row.StartDateTime), row.Raw)
+		// Spooled under the policy: no personal value reaches the disk in
+		// clear, and the rows are made from the JSON as the archive keeps it.
+		raw, err := ps.JSON(row.Raw)
+		if err != nil {
+			return r.quarantine(ctx, ds.name, rowID(row.ID, row.Raw), row.Raw, err, log)
+		}
+		return spool.add(schemas.PartitionDate(row.StartDateTime), raw)
 	})
 	if err != nil {
 		return fmt.Errorf("list %s %s .. %s: %w", ds.name, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339), err)
@@ -105,7 +112,8 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		if err != nil {
 			return err
 		}
-		err = usageDay(ctx, r, ds, part, r.privacy.pseudonymiser, func(fn func([]byte) error) error { return spool.each(date, fn) }, log.With("dt", date))
+		// nil: the spooled rows are under the policy already.
+		err = usageDay(ctx, r, ds, part, nil, func(fn func([]byte) error) error { return spool.each(date, fn) }, log.With("dt", date))
 		part.Cleanup()
 		if err != nil {
 			return err
@@ -148,6 +156,7 @@ func (r *runner) planUsage(cp lake.Checkpoint, now time.Time) window {
 
 // usageDay rewrites a report partition: the rows each hands over replace the
 // stored rows of their ids (and are archived, if part has the raw archive).
+// ps brings them under the run's privacy policy (nil: they are already).
 func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *lake.Partition, ps *transform.Pseudonymiser, each func(fn func(raw []byte) error) error, log *slog.Logger) error {
 	stats := r.sum.dataset(ds.name)
 	date := part.Date()
