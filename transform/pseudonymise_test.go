@@ -1,6 +1,7 @@
 package transform_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"reflect"
 	"regexp"
@@ -243,10 +244,6 @@ func TestCallRecordRows_Policy(t *testing.T) {
 // class, each class dropped alone, and the deploy example, on the fixtures
 // and a month of the simulator's records (journeys, PSTN, quirks).
 func TestPseudonymiser_JSON(t *testing.T) {
-	deploy, err := transform.ParsePolicy("deploy", MustReadFile(t, "../deploy/privacy-policy.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	records := map[string][]byte{}
 	for _, fixture := range []string{"testdata/quirks.json", "testdata/docs-p2p.json"} {
 		records[fixture] = MustReadFile(t, fixture)
@@ -261,13 +258,7 @@ func TestPseudonymiser_JSON(t *testing.T) {
 	if journeys == 0 {
 		t.Fatal("no simulator record with a journey: user ids are compared there")
 	}
-	policies := map[string]transform.Policy{"hash": policyOf(transform.Hash), "drop": policyOf(transform.Drop), "deploy": deploy}
-	for _, c := range schemas.PersonalClasses {
-		p := policyOf(transform.Keep)
-		p.Classes[c] = transform.Drop
-		policies["drop "+string(c)] = p
-	}
-	for name, policy := range policies {
+	for name, policy := range policiesToCheck(t) {
 		ps := mustPseudonymiser(t, policy, testKey)
 		if want := policy.Action(schemas.ClassUserID) != transform.Drop; ps.SameRowsFromJSON() != want {
 			t.Errorf("%s: SameRowsFromJSON = %t, want %t", name, !want, want)
@@ -308,6 +299,69 @@ func TestPseudonymiser_JSON(t *testing.T) {
 			if a, b := bigRows(t, nil, out), bigRows(t, ps, raw); !reflect.DeepEqual(a, b) {
 				t.Errorf("%s: %s: batches of the pseudonymised JSON differ from the pseudonymised batches", name, source)
 			}
+		}
+	}
+}
+
+// policiesToCheck: every class hashed, every class dropped, each class
+// dropped alone, and the deploy example.
+func policiesToCheck(t *testing.T) map[string]transform.Policy {
+	t.Helper()
+	deploy, err := transform.ParsePolicy("deploy", MustReadFile(t, "../deploy/privacy-policy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policies := map[string]transform.Policy{"hash": policyOf(transform.Hash), "drop": policyOf(transform.Drop), "deploy": deploy}
+	for _, c := range schemas.PersonalClasses {
+		p := policyOf(transform.Keep)
+		p.Classes[c] = transform.Drop
+		policies["drop "+string(c)] = p
+	}
+	return policies
+}
+
+// TestPseudonymiser_UsageJSON: a PSTN or Direct Routing row flattened from
+// its pseudonymised JSON is the row flattened and pseudonymised — what a run
+// relies on when it spools the rows pseudonymised — under every policy,
+// user ids dropped included (nothing compares them in these rows).
+func TestPseudonymiser_UsageJSON(t *testing.T) {
+	pstn := firstRow(t, "testdata/usage/pstn-page.json")
+	dr := firstRow(t, "testdata/usage/directrouting-page.json")
+	for name, policy := range policiesToCheck(t) {
+		ps := mustPseudonymiser(t, policy, testKey)
+		flattenPstn := func(raw []byte) []schemas.PstnCallRow {
+			r, _, err := transform.DecodePstnCallWithReport(raw)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return []schemas.PstnCallRow{transform.FlattenPstnCall("tenant-1", r)}
+		}
+		flattenDR := func(raw []byte) []schemas.DirectRoutingCallRow {
+			r, _, err := transform.DecodeDirectRoutingCallWithReport(raw)
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			return []schemas.DirectRoutingCallRow{transform.FlattenDirectRoutingCall("tenant-1", r)}
+		}
+		pstnRows, drRows := flattenPstn(pstn), flattenDR(dr)
+		transform.Rows(ps, pstnRows)
+		transform.Rows(ps, drRows)
+		pstnOut, err := ps.JSON(pstn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		drOut, err := ps.JSON(dr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := mustJSON(t, flattenPstn(pstnOut)), mustJSON(t, pstnRows); a != b {
+			t.Errorf("%s: PSTN row of the pseudonymised JSON\n%s\nwant the pseudonymised row\n%s", name, a, b)
+		}
+		if a, b := mustJSON(t, flattenDR(drOut)), mustJSON(t, drRows); a != b {
+			t.Errorf("%s: Direct Routing row of the pseudonymised JSON\n%s\nwant the pseudonymised row\n%s", name, a, b)
+		}
+		if name == "hash" && (bytes.Contains(pstnOut, []byte("richard.malk")) || mustJSON(t, pstnRows) == mustJSON(t, flattenPstn(pstn))) {
+			t.Errorf("hash: the PSTN row kept its clear values")
 		}
 	}
 }
