@@ -278,7 +278,11 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 		take = append(take, line{id, best.offset, best.size})
 	}
 	slices.SortFunc(take, func(a, b line) int { return cmp.Compare(a.offset, b.offset) })
-	replaced, failed, write, err := r.writeCallRecords(ctx, part, r.privacy.pseudonymiser, len(take), func(add func(string, []byte) error) error {
+	ps := r.privacy.pseudonymiser
+	if c.pseudonymised {
+		ps = nil
+	}
+	replaced, failed, write, err := r.writeCallRecords(ctx, part, ps, len(take), func(add func(string, []byte) error) error {
 		// Each record is read on its own (the spool holds every copy of a
 		// record; only the best is loaded) into a buffer the writer keeps.
 		for _, l := range take {
@@ -336,6 +340,9 @@ type importChunk struct {
 	date string
 	size int64
 	best map[string]spooled // highest version per id
+	// pseudonymised: the records are spooled under the run's privacy
+	// policy already (those fetched for notifications), not as received.
+	pseudonymised bool
 }
 
 type spooled struct {

@@ -57,6 +57,10 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		return fmt.Errorf("create inbox spool: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	// The records wait in the spool under the policy, unless their rows
+	// must be made from them in clear (a policy that drops user ids).
+	ps := r.privacy.pseudonymiser
+	pseudonymise := ps != nil && ps.SameRowsFromJSON()
 	chunks := map[string]*importChunk{}
 	defer func() {
 		for _, c := range chunks {
@@ -71,7 +75,18 @@ func (r *runner) drainInbox(ctx context.Context) error {
 			if herr != nil {
 				return r.quarantine(ctx, ds, id, raw, herr, log)
 			}
-			return spoolRecord(chunks, dir, head.Date(), head, raw)
+			if pseudonymise {
+				out, err := ps.JSON(raw)
+				if err != nil {
+					return r.quarantine(ctx, ds, id, raw, err, log)
+				}
+				raw = out
+			}
+			if err := spoolRecord(chunks, dir, head.Date(), head, raw); err != nil {
+				return err
+			}
+			chunks[head.Date()].pseudonymised = pseudonymise
+			return nil
 		},
 		NotFound: func(id string) { missing = append(missing, byID[id]) },
 		// Quarantined, the entry goes: the scheduled window lists the record

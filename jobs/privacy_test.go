@@ -24,6 +24,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/notify"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 	"github.com/callrecords-etl/callrecords-etl/transform"
 )
@@ -627,5 +628,56 @@ func TestGetCallRecord_PrivacyPolicy(t *testing.T) {
 	cfg.PrivacyKey = nil
 	if _, err := jobs.GetCallRecord(context.Background(), cfg, id); !errors.Is(err, jobs.ErrConfig) {
 		t.Errorf("get under a hash policy with no key = %v, want a configuration error", err)
+	}
+}
+
+// TestDrainInbox_PrivacyPolicy: call records fetched for notifications wait
+// in the spool pseudonymised, and the drain writes them as a scheduled run
+// does under the same policy: the same rows, the same archived JSON (a
+// record pseudonymised twice, or not at all, would differ).
+func TestDrainInbox_PrivacyPolicy(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, nil)
+	path := policyFile(t, "default: hash\n")
+	policy := func(c *jobs.Config) {
+		c.PrivacyPolicyFile, c.PrivacyKey = path, privacyKey
+		c.Datasets = []string{schemas.DatasetCallRecords}
+	}
+	f.MustRun(t, policy)
+	want := lakeRows(t, f.dest)
+	ids := callRecordsOf(t, want)
+	if len(ids) == 0 {
+		t.Fatal("the scheduled run wrote no call records")
+	}
+
+	drained := t.TempDir()
+	h := notify.NewReceiver(notify.Config{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, drained), Logger: testLogger()})
+	if rec := post(t, h, "/n", notificationBody(clientState, tenant, ids...)); rec.Code != 202 {
+		t.Fatalf("receiver: %d", rec.Code)
+	}
+	f.MustRun(t, func(c *jobs.Config) {
+		policy(c)
+		c.Dest, c.Datasets = drained, []string{jobs.DatasetNotifications}
+	})
+	diffLakes(t, "drained under the policy", lakeRows(t, drained), want)
+
+	archived := func(dest string) map[string]string {
+		out := map[string]string{}
+		files, _ := filepath.Glob(filepath.Join(dest, "raw", schemas.TableCallRecords, "dt=*", "*.parquet"))
+		for _, file := range files {
+			for _, row := range readFile[schemas.RawCallRecordRow](t, file) {
+				out[row.CallRecordID] += string(row.JSON) + row.JSONPiece
+			}
+		}
+		return out
+	}
+	got, wantJSON := archived(drained), archived(f.dest)
+	if len(got) != len(ids) {
+		t.Fatalf("the drain archived %d records, want %d", len(got), len(ids))
+	}
+	for id, js := range wantJSON {
+		if got[id] != js {
+			t.Errorf("record %s: the drain archived\n%.300s\nthe scheduled run\n%.300s", id, got[id], js)
+		}
 	}
 }
