@@ -18,9 +18,10 @@ func TestLayering(t *testing.T) {
 	const mod = "github.com/callrecords-etl/callrecords-etl"
 	allowed := map[string][]string{
 		"schemas":   {},
+		"jsonscan":  {},
 		"graphsim":  {},
-		"transform": {"schemas"},
-		"extract":   {"schemas"},
+		"transform": {"schemas", "jsonscan"},
+		"extract":   {"schemas", "jsonscan"},
 		"load":      {"schemas"},
 		"notify":    {"schemas", "load"},
 		"report":    {"schemas"},

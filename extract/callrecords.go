@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/callrecords-etl/callrecords-etl/jsonscan"
 )
 
 // ListedRecord is the part of a listed call record that decides whether to
@@ -222,9 +224,9 @@ func (c *Client) page(ctx context.Context, endpoint, u string) (page, error) {
 }
 
 // decodePage reads a page: its value array and nextLink. The items are slices
-// of body, not copies, and body is scanned for validity once.
+// of body, not copies.
 func decodePage(body []byte) (page, error) {
-	ms, err := decodeObject(body)
+	ms, err := splitObject(body)
 	if err != nil {
 		return page{}, err
 	}
@@ -250,105 +252,94 @@ type member struct {
 	value json.RawMessage
 }
 
-// decodeObject checks that data is valid JSON and splits it as splitObject
-// does. Bytes from the network go through here once; their parts are split
-// without scanning them again.
-func decodeObject(data []byte) ([]member, error) {
-	if !json.Valid(data) {
-		return nil, errors.New("not valid JSON")
-	}
-	return splitObject(data)
-}
-
-// splitObject splits a JSON object, in data that json.Valid accepted, into
-// its members in document order. The values are slices of data, not copies:
-// a record of any size is split without a second copy of it (they stay
-// valid while data is not changed).
+// splitObject checks that data is one JSON object and splits it into its
+// members in document order, in one pass: bytes from the network are
+// scanned once. The values are slices of data, not copies: a record of any
+// size is split without a second copy of it (they stay valid while data is
+// not changed).
 func splitObject(data []byte) ([]member, error) {
-	i := skipSpace(data, 0)
+	i := jsonscan.SkipSpace(data, 0)
 	if i == len(data) || data[i] != '{' {
+		if !jsonscan.Valid(data) {
+			return nil, errors.New("not valid JSON")
+		}
 		return nil, errors.New("want a JSON object")
 	}
 	var ms []member
-	for i = skipSpace(data, i+1); data[i] != '}'; {
-		end := skipValue(data, i) // the key
-		var key string
-		if err := json.Unmarshal(data[i:end], &key); err != nil {
-			return nil, err
-		}
-		i = skipSpace(data, skipSpace(data, end)+1) // past the colon
-		end = skipValue(data, i)
-		ms = append(ms, member{key: key, value: data[i:end]})
-		if i = skipSpace(data, end); data[i] == ',' {
-			i = skipSpace(data, i+1)
+	i = jsonscan.SkipSpace(data, i+1)
+	if i < len(data) && data[i] == '}' {
+		i++
+	} else {
+		for {
+			if i == len(data) || data[i] != '"' {
+				return nil, &jsonscan.Error{Offset: i, Msg: "want a string key"}
+			}
+			end, err := jsonscan.SkipString(data, i)
+			if err != nil {
+				return nil, err
+			}
+			key, err := keyOf(data[i:end])
+			if err != nil {
+				return nil, err
+			}
+			if i = jsonscan.SkipSpace(data, end); i == len(data) || data[i] != ':' {
+				return nil, &jsonscan.Error{Offset: i, Msg: "want : after an object key"}
+			}
+			i = jsonscan.SkipSpace(data, i+1)
+			if end, err = jsonscan.Skip(data, i, 1); err != nil {
+				return nil, err
+			}
+			ms = append(ms, member{key: key, value: data[i:end]})
+			if i = jsonscan.SkipSpace(data, end); i < len(data) && data[i] == ',' {
+				i = jsonscan.SkipSpace(data, i+1)
+				continue
+			}
+			if i == len(data) || data[i] != '}' {
+				return nil, &jsonscan.Error{Offset: i, Msg: "want , or } after an object value"}
+			}
+			i++
+			break
 		}
 	}
-	if skipSpace(data, i+1) != len(data) {
+	if jsonscan.SkipSpace(data, i) != len(data) {
 		return nil, errors.New("trailing data after the JSON object")
 	}
 	return ms, nil
 }
 
-// splitArray splits a JSON array (or null), in data that json.Valid
-// accepted, into its elements: slices of raw, not copies.
+// keyOf is the string of a key's token: its bytes when they are plain
+// ASCII, else as encoding/json unquotes it.
+func keyOf(tok []byte) (string, error) {
+	if jsonscan.PlainUntil(tok, 1) == len(tok)-1 {
+		return string(tok[1 : len(tok)-1]), nil
+	}
+	var key string
+	err := json.Unmarshal(tok, &key)
+	return key, err
+}
+
+// splitArray splits a JSON array (or null) that splitObject checked, a
+// member's value, into its elements: slices of raw, not copies.
 func splitArray(raw json.RawMessage) ([]json.RawMessage, error) {
-	i := skipSpace(raw, 0)
+	i := jsonscan.SkipSpace(raw, 0)
 	switch {
 	case bytes.Equal(bytes.TrimSpace(raw), []byte("null")):
 		return nil, nil
-	case raw[i] != '[':
+	case i == len(raw) || raw[i] != '[':
 		return nil, errors.New("want a JSON array")
 	}
 	var vs []json.RawMessage
-	for i = skipSpace(raw, i+1); raw[i] != ']'; {
-		end := skipValue(raw, i)
+	for i = jsonscan.SkipSpace(raw, i+1); i < len(raw) && raw[i] != ']'; {
+		end, err := jsonscan.Skip(raw, i, 1)
+		if err != nil {
+			return nil, err
+		}
 		vs = append(vs, raw[i:end])
-		if i = skipSpace(raw, end); raw[i] == ',' {
-			i = skipSpace(raw, i+1)
+		if i = jsonscan.SkipSpace(raw, end); i < len(raw) && raw[i] == ',' {
+			i = jsonscan.SkipSpace(raw, i+1)
 		}
 	}
 	return vs, nil
-}
-
-// skipSpace returns the index of the first non-space byte at or after i.
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the index just past the JSON value that starts at
-// data[i], in data that json.Valid accepted.
-func skipValue(data []byte, i int) int {
-	switch data[i] {
-	case '"':
-		for i++; data[i] != '"'; i++ {
-			if data[i] == '\\' {
-				i++
-			}
-		}
-		return i + 1
-	case '{', '[':
-		depth := 0
-		for ; ; i++ {
-			switch data[i] {
-			case '"':
-				i = skipValue(data, i) - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-		}
-	default: // a number, true, false or null
-		for i < len(data) && !strings.ContainsRune(",}] \t\n\r", rune(data[i])) {
-			i++
-		}
-		return i
-	}
 }
 
 // encodeObject writes members back as one JSON object, in one allocation.
@@ -458,7 +449,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 		if body, err = c.get(ctx, endpointGet, recURL); err != nil {
 			return nil, err
 		}
-		if ms, err = decodeObject(body); err == nil {
+		if ms, err = splitObject(body); err == nil {
 			break
 		}
 		if attempt == pageRetries {
@@ -607,7 +598,7 @@ func (c *Client) completeSegments(ctx context.Context, from string, session json
 	if !bytes.Contains(session, []byte(`"segments@odata.nextLink"`)) {
 		return session, nil
 	}
-	ms, err := splitObject(session) // a part of a body decodeObject checked
+	ms, err := splitObject(session)
 	if err != nil {
 		return nil, fmt.Errorf("decode: %v: %w", err, ErrBadRecord)
 	}

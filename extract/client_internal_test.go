@@ -74,9 +74,9 @@ func TestGraphTime(t *testing.T) {
 
 func TestDecodeEncodeObject_KeepsOrderAndNumbers(t *testing.T) {
 	in := `{"z":1,"id":"a","version":9007199254740993,"f":0.1000000000000000055511151231257827,"n":null,"o":{"b":1,"a":[1,2]}}`
-	ms, err := decodeObject([]byte(in))
+	ms, err := splitObject([]byte(in))
 	if err != nil {
-		t.Fatalf("decodeObject: %v", err)
+		t.Fatalf("splitObject: %v", err)
 	}
 	var keys []string
 	for _, m := range ms {
@@ -92,9 +92,9 @@ func TestDecodeEncodeObject_KeepsOrderAndNumbers(t *testing.T) {
 	if string(out) != in {
 		t.Fatalf("round trip = %s, want %s", out, in)
 	}
-	for _, bad := range []string{`[]`, `{"a":1}{}`, `{"a":`, `"x"`} {
-		if _, err := decodeObject([]byte(bad)); err == nil {
-			t.Errorf("decodeObject(%s) = nil error, want an error", bad)
+	for _, bad := range []string{`[]`, `{"a":1}{}`, `{"a":`, `"x"`, `{"a":1,}`, `{"a" 1}`, `{"a":[1,]}`, `{"a":"\q"}`, `{"a":01}`, `{a:1}`, `{"a":1`, `{"a":tru}`, `{"a":"x` + "\n" + `"}`, ``} {
+		if _, err := splitObject([]byte(bad)); err == nil {
+			t.Errorf("splitObject(%s) = nil error, want an error", bad)
 		}
 	}
 	if !json.Valid(out) {

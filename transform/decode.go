@@ -1,15 +1,14 @@
 package transform
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"math"
-	"math/bits"
 	"reflect"
 	"strconv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/callrecords-etl/callrecords-etl/jsonscan"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -33,7 +32,7 @@ import (
 // that a record of known keys costs next to nothing more.
 
 // maxDepth is encoding/json's nesting limit; deeper input goes to it.
-const maxDepth = 10000
+const maxDepth = jsonscan.MaxDepth
 
 type decoder struct {
 	b     []byte
@@ -199,38 +198,12 @@ func (d *decoder) key() []byte {
 		return nil
 	}
 	start := d.i
-	if j := plainUntil(d.b, start); j < len(d.b) && d.b[j] == '"' {
+	if j := jsonscan.PlainUntil(d.b, start); j < len(d.b) && d.b[j] == '"' {
 		d.i = j + 1
 		return d.b[start:j]
 	}
 	d.fail()
 	return nil
-}
-
-// plainUntil returns the index of the first byte from i on that a string scan
-// must look at: a quote, a backslash, a control or a non-ASCII byte (len(b)
-// if none). It tests eight bytes at a time: keys and values are mostly long
-// runs of plain ASCII.
-func plainUntil(b []byte, i int) int {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	for ; i+8 <= len(b); i += 8 {
-		x := binary.LittleEndian.Uint64(b[i:])
-		q := x ^ (ones * '"')
-		s := x ^ (ones * '\\')
-		// A byte's high bit is set for a zero byte of q or s, a byte below
-		// 0x20, or a non-ASCII byte; a borrow only marks bytes above the
-		// first such byte, so the lowest mark is exact.
-		m := ((q-ones)&^q | (s-ones)&^s | (x-ones*0x20)&^x | x) & highs
-		if m != 0 {
-			return i + bits.TrailingZeros64(m)/8
-		}
-	}
-	for ; i < len(b); i++ {
-		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
-			return i
-		}
-	}
-	return i
 }
 
 // unknown skips the value of a key the type has no field for, and counts it
@@ -295,7 +268,7 @@ func (d *decoder) stringValue() (string, bool) {
 		return "", false
 	}
 	start := d.i + 1
-	if j := plainUntil(d.b, start); j < len(d.b) && d.b[j] == '"' {
+	if j := jsonscan.PlainUntil(d.b, start); j < len(d.b) && d.b[j] == '"' {
 		d.i = j + 1
 		return string(d.b[start:j]), true
 	}
@@ -465,121 +438,25 @@ func ptr[T any](d *decoder, key string, dst **T, decode func(*T)) {
 	*dst = v
 }
 
-// skip consumes one value of any type, checking that it is valid JSON.
+// skip consumes one value of any type, checking that it is valid JSON
+// (nested as deep as encoding/json allows, counting where it is).
 func (d *decoder) skip() {
-	switch c := d.next(); {
-	case c == '{':
-		d.object(func([]byte) { d.skip() })
-	case c == '[':
-		d.array(d.skip)
-	case c == '"':
-		d.skipString()
-	case c == '-' || c >= '0' && c <= '9':
-		d.skipNumber()
-	case c == 't':
-		d.literal("true")
-	case c == 'f':
-		d.literal("false")
-	case c == 'n':
-		d.literal("null")
-	default:
+	end, err := jsonscan.Skip(d.b, d.i, d.depth)
+	if err != nil {
 		d.fail()
-	}
-}
-
-func (d *decoder) literal(lit string) {
-	if d.i+len(lit) <= len(d.b) && string(d.b[d.i:d.i+len(lit)]) == lit {
-		d.i += len(lit)
 		return
 	}
-	d.fail()
+	d.i = end
 }
 
 // skipString consumes a string token, checking its escapes.
 func (d *decoder) skipString() {
-	if !d.consume('"') {
-		return
-	}
-	for d.i < len(d.b) {
-		d.i = plainUntil(d.b, d.i)
-		if d.i == len(d.b) {
-			break
-		}
-		c := d.b[d.i]
-		switch {
-		case c == '"':
-			d.i++
-			return
-		case c < 0x20:
-			d.fail()
-			return
-		case c == '\\':
-			d.i++
-			switch d.next() {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				d.i++
-			case 'u':
-				d.i++
-				for range 4 {
-					if !isHex(d.next()) {
-						d.fail()
-						return
-					}
-					d.i++
-				}
-			default:
-				d.fail()
-				return
-			}
-		default:
-			d.i++
-		}
-	}
-	d.fail()
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-// skipNumber consumes a number token per the JSON grammar.
-func (d *decoder) skipNumber() {
-	digits := func() int {
-		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		return n
-	}
-	if d.next() == '-' {
-		d.i++
-	}
-	switch c := d.next(); {
-	case c == '0':
-		d.i++
-	case c >= '1' && c <= '9':
-		digits()
-	default:
+	end, err := jsonscan.SkipString(d.b, d.i)
+	if err != nil {
 		d.fail()
 		return
 	}
-	if d.next() == '.' {
-		d.i++
-		if digits() == 0 {
-			d.fail()
-			return
-		}
-	}
-	if c := d.next(); c == 'e' || c == 'E' {
-		d.i++
-		if c := d.next(); c == '+' || c == '-' {
-			d.i++
-		}
-		if digits() == 0 {
-			d.fail()
-		}
-	}
+	d.i = end
 }
 
 // whole decodes the single top-level object of the input with obj and

@@ -450,38 +450,6 @@ func TestScalarFastPaths(t *testing.T) {
 	}
 }
 
-// TestPlainUntil compares the eight-bytes-at-a-time scan with a byte loop on
-// random strings dense in the bytes it must stop at.
-func TestPlainUntil(t *testing.T) {
-	naive := func(b []byte, i int) int {
-		for ; i < len(b); i++ {
-			if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= 0x80 {
-				return i
-			}
-		}
-		return i
-	}
-	rng := rand.New(rand.NewPCG(3, 4))
-	special := []byte{'"', '\\', 0, 0x1f, 0x20, 0x7f, 0x80, 0xff, '!', '#', '[', ']', 0x21, 0x5b, 0x5d}
-	for n := range 20000 {
-		b := make([]byte, rng.IntN(40))
-		for i := range b {
-			if rng.IntN(6) == 0 {
-				b[i] = special[rng.IntN(len(special))]
-			} else {
-				b[i] = byte(0x20 + rng.IntN(0x5f))
-			}
-		}
-		from := 0
-		if len(b) > 0 {
-			from = rng.IntN(len(b) + 1)
-		}
-		if got, want := plainUntil(b, from), naive(b, from); got != want {
-			t.Fatalf("case %d: plainUntil(%q, %d) = %d, want %d", n, b, from, got, want)
-		}
-	}
-}
-
 // TestDecodeIdentity_SameAsEncodingJSON: every identity of every identity set
 // in the simulator's records, and edge cases, decode as json.Unmarshal
 // decodes them; the simulator's take the fast path.
