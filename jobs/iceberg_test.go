@@ -28,12 +28,17 @@ func icebergFormat(c *jobs.Config) { c.TableFormat = jobs.TableFormatIceberg }
 // icebergTables loads the Iceberg table of every fact table of a local lake
 // (those that exist), as last committed.
 func icebergTables(t *testing.T, dest string) map[string]*table.Table {
+	return icebergTablesIn(t, dest, filepath.Join(dest, "_etl", "iceberg.db"))
+}
+
+// icebergTablesIn is icebergTables with the catalog that catalogURI names.
+func icebergTablesIn(t *testing.T, dest, catalogURI string) map[string]*table.Table {
 	t.Helper()
 	root, err := iceberg.RootURI(dest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := iceberg.Open(context.Background(), filepath.Join(dest, "_etl", "iceberg.db"), root, mustLocal(t, dest))
+	cat, err := iceberg.Open(context.Background(), catalogURI, root, mustLocal(t, dest))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,10 +61,16 @@ func icebergTables(t *testing.T, dest string) map[string]*table.Table {
 // table of a local lake, as lakeRows the Hive layout: what an Iceberg reader
 // sees. Each data file's row count in the metadata must be its own.
 func icebergRows(t *testing.T, dest string) map[string][]string {
+	return icebergRowsIn(t, dest, filepath.Join(dest, "_etl", "iceberg.db"))
+}
+
+// icebergRowsIn is icebergRows with the catalog that catalogURI names.
+func icebergRowsIn(t *testing.T, dest, catalogURI string) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
+	tables := icebergTablesIn(t, dest, catalogURI)
 	for _, tb := range schemas.Tables {
-		tbl := icebergTables(t, dest)[tb.Name]
+		tbl := tables[tb.Name]
 		if tbl == nil || tbl.CurrentSnapshot() == nil {
 			continue
 		}
