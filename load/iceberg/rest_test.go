@@ -3,6 +3,7 @@ package iceberg_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -103,5 +104,61 @@ func TestPublish_REST(t *testing.T) {
 	}
 	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
 		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
+	}
+}
+
+// TestOpen_RESTAuth: a REST catalog is opened with the warehouse it is
+// asked for and OAuth2 client credentials (exchanged for its bearer token)
+// or that token; wrong or missing credentials and an unknown warehouse are
+// refused when the catalog is opened, not at the first commit.
+func TestOpen_RESTAuth(t *testing.T) {
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
+		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1"})
+	dir := t.TempDir()
+	store, err := load.NewLocalStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := iceberg.RootURI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitHive(t, store, "tenant-a", "2026-11-18", 3)
+	for _, c := range []struct {
+		name string
+		rest iceberg.REST
+		ok   bool
+	}{
+		{"client credentials", iceberg.REST{Warehouse: "lake", Credential: "etl:s3cret"}, true},
+		{"bearer token", iceberg.REST{Warehouse: "lake", Token: "tok-1"}, true},
+		{"wrong secret", iceberg.REST{Warehouse: "lake", Credential: "etl:guess"}, false},
+		{"wrong token", iceberg.REST{Warehouse: "lake", Token: "tok-2"}, false},
+		{"no credentials", iceberg.REST{Warehouse: "lake"}, false},
+		{"unknown warehouse", iceberg.REST{Warehouse: "other", Token: "tok-1"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cat, err := iceberg.Open(context.Background(), srv.URL, root, store, iceberg.WithREST(c.rest))
+			if !c.ok {
+				if err == nil {
+					cat.Close()
+					t.Fatal("opened, want refused")
+				}
+				t.Log(err)
+				if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "guess") {
+					t.Errorf("the error shows the secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cat.Close()
+			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-a", "run-1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
+				t.Fatalf("published %v", got)
+			}
+		})
 	}
 }
