@@ -125,6 +125,8 @@ type Config struct {
 	// IcebergCatalog is the Iceberg catalog (iceberg.Open): default, a
 	// SQLite file at <dest>/_etl/iceberg.db for a local destination.
 	IcebergCatalog string
+	// IcebergREST is what a REST IcebergCatalog needs besides its URI.
+	IcebergREST IcebergREST
 	// PrivacyPolicyFile, when set, is the privacy policy (YAML or JSON,
 	// transform.ParsePolicy) that everything written follows: the tables,
 	// the raw archive, the quarantine, the summaries and the logs. Unset:

@@ -1,6 +1,10 @@
 package jobs_test
 
 import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
@@ -9,24 +13,32 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
-// TestRun_IcebergREST: an Iceberg run whose catalog is a REST catalog
-// commits one snapshot per table, naming the run, whose rows (read back
-// through iceberg-go scans) are the Hive layout's; a rerun that changes
-// nothing commits nothing.
+// TestRun_IcebergREST: an Iceberg run whose catalog is a REST catalog (a
+// warehouse, OAuth2 client credentials from a file) commits one snapshot
+// per table, naming the run, whose rows (read back through iceberg-go
+// scans) are the Hive layout's; a rerun that changes nothing commits
+// nothing.
 func TestRun_IcebergREST(t *testing.T) {
 	t.Parallel()
-	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{})
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
+		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1"})
+	credFile := filepath.Join(t.TempDir(), "credential")
+	if err := os.WriteFile(credFile, []byte("etl:s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f := newFixture(t, nil)
 	rest := func(c *jobs.Config) {
 		c.TableFormat, c.IcebergCatalog = jobs.TableFormatIceberg, srv.URL
+		c.IcebergREST = jobs.IcebergREST{Warehouse: "lake", CredentialFile: credFile}
 	}
+	reader := iceberg.WithREST(iceberg.REST{Warehouse: "lake", Token: "tok-1"})
 	sum := f.MustRun(t, rest)
 	want := lakeRows(t, f.dest)
 	if len(want[schemas.TableCallRecords]) == 0 {
 		t.Fatal("the run wrote no call records")
 	}
-	diffLakes(t, "first run", icebergRowsIn(t, f.dest, srv.URL), want)
-	tables := icebergTablesIn(t, f.dest, srv.URL)
+	diffLakes(t, "first run", icebergRowsIn(t, f.dest, srv.URL, reader), want)
+	tables := icebergTablesIn(t, f.dest, srv.URL, reader)
 	if len(tables) == 0 {
 		t.Fatal("no Iceberg table in the REST catalog")
 	}
@@ -50,5 +62,40 @@ func TestRun_IcebergREST(t *testing.T) {
 	if again.IcebergSnapshots != 0 {
 		t.Errorf("a rerun that changed nothing committed %d snapshots", again.IcebergSnapshots)
 	}
-	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL), want)
+	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL, reader), want)
+	if n := srv.Unauthorized.Load(); n != 0 {
+		t.Errorf("the server refused %d requests", n)
+	}
+}
+
+// TestRun_IcebergRESTConfig: REST settings given for another catalog, an
+// unreadable credential file and a refused credential each stop the run
+// with a configuration error naming the setting, before anything is written.
+func TestRun_IcebergRESTConfig(t *testing.T) {
+	t.Parallel()
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
+		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1"})
+	for _, c := range []struct {
+		name    string
+		catalog string
+		rest    jobs.IcebergREST
+		want    string
+	}{
+		{"warehouse of a SQLite catalog", "", jobs.IcebergREST{Warehouse: "lake"}, "IcebergREST.Warehouse is only for a REST catalog"},
+		{"missing credential file", srv.URL, jobs.IcebergREST{Warehouse: "lake", CredentialFile: "/nonexistent/credential"}, "IcebergREST.CredentialFile: open /nonexistent/credential"},
+		{"wrong token", srv.URL, jobs.IcebergREST{Warehouse: "lake", Token: "tok-2"}, "NotAuthorizedException"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			_, err := f.run(t, func(cfg *jobs.Config) {
+				cfg.TableFormat, cfg.IcebergCatalog, cfg.IcebergREST = jobs.TableFormatIceberg, c.catalog, c.rest
+			})
+			if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run: %v; want a configuration error with %q", err, c.want)
+			}
+			if rows := lakeRows(t, f.dest); len(rows[schemas.TableCallRecords]) != 0 {
+				t.Errorf("the refused run wrote %d call records", len(rows[schemas.TableCallRecords]))
+			}
+		})
+	}
 }

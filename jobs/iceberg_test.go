@@ -32,13 +32,13 @@ func icebergTables(t *testing.T, dest string) map[string]*table.Table {
 }
 
 // icebergTablesIn is icebergTables with the catalog that catalogURI names.
-func icebergTablesIn(t *testing.T, dest, catalogURI string) map[string]*table.Table {
+func icebergTablesIn(t *testing.T, dest, catalogURI string, opts ...iceberg.Option) map[string]*table.Table {
 	t.Helper()
 	root, err := iceberg.RootURI(dest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := iceberg.Open(context.Background(), catalogURI, root, mustLocal(t, dest))
+	cat, err := iceberg.Open(context.Background(), catalogURI, root, mustLocal(t, dest), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,10 +65,10 @@ func icebergRows(t *testing.T, dest string) map[string][]string {
 }
 
 // icebergRowsIn is icebergRows with the catalog that catalogURI names.
-func icebergRowsIn(t *testing.T, dest, catalogURI string) map[string][]string {
+func icebergRowsIn(t *testing.T, dest, catalogURI string, opts ...iceberg.Option) map[string][]string {
 	t.Helper()
 	out := map[string][]string{}
-	tables := icebergTablesIn(t, dest, catalogURI)
+	tables := icebergTablesIn(t, dest, catalogURI, opts...)
 	for _, tb := range schemas.Tables {
 		tbl := tables[tb.Name]
 		if tbl == nil || tbl.CurrentSnapshot() == nil {
