@@ -1,11 +1,13 @@
 package jobs_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
@@ -17,7 +19,7 @@ import (
 // warehouse, OAuth2 client credentials from a file) commits one snapshot
 // per table, naming the run, whose rows (read back through iceberg-go
 // scans) are the Hive layout's; a rerun that changes nothing commits
-// nothing.
+// nothing; maintain expires snapshots through it.
 func TestRun_IcebergREST(t *testing.T) {
 	t.Parallel()
 	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
@@ -63,6 +65,34 @@ func TestRun_IcebergREST(t *testing.T) {
 		t.Errorf("a rerun that changed nothing committed %d snapshots", again.IcebergSnapshots)
 	}
 	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL, reader), want)
+
+	// New versions, then maintain: the expiry commits through the server.
+	for _, id := range callRecordsOf(t, want)[:2] {
+		f.sim.Bump(id)
+	}
+	f.clock.Add(6 * time.Hour)
+	f.MustRun(t, rest)
+	want = icebergRowsIn(t, f.dest, srv.URL, reader)
+	diffLakes(t, "incremental run", want, lakeRows(t, f.dest))
+	cfg := f.config()
+	rest(&cfg)
+	done, err := jobs.MaintainIceberg(context.Background(), cfg, jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := 0
+	for _, m := range done {
+		expired += m.SnapshotsExpired
+	}
+	if expired == 0 {
+		t.Errorf("maintain expired no snapshot: %+v", done)
+	}
+	for name, tbl := range icebergTablesIn(t, f.dest, srv.URL, reader) {
+		if n := len(tbl.Metadata().Snapshots()); n > 1 {
+			t.Errorf("%s keeps %d snapshots after maintain, want 1", name, n)
+		}
+	}
+	diffLakes(t, "after maintain", icebergRowsIn(t, f.dest, srv.URL, reader), want)
 	if n := srv.Unauthorized.Load(); n != 0 {
 		t.Errorf("the server refused %d requests", n)
 	}
