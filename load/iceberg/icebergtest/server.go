@@ -84,7 +84,7 @@ func Start(t testing.TB, dir string, opts Options) *Server {
 	if opts.Warehouse != "" {
 		s.prefix = opts.Warehouse
 	}
-	s.http = httptest.NewServer(s.routes())
+	s.http = httptest.NewServer(s.handler())
 	s.URL = s.http.URL
 	t.Cleanup(func() {
 		s.http.Close()
@@ -95,30 +95,33 @@ func Start(t testing.TB, dir string, opts Options) *Server {
 	return s
 }
 
-// endpoints are the routes served under /v1/{prefix}, as /v1/config
+// routes are the spec's routes served under /v1/{prefix}, as /v1/config
 // advertises them.
-var endpoints = []string{
-	"GET /v1/{prefix}/namespaces",
-	"POST /v1/{prefix}/namespaces",
-	"GET /v1/{prefix}/namespaces/{namespace}",
-	"HEAD /v1/{prefix}/namespaces/{namespace}",
-	"GET /v1/{prefix}/namespaces/{namespace}/tables",
-	"POST /v1/{prefix}/namespaces/{namespace}/tables",
-	"GET /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-	"HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}",
-	"POST /v1/{prefix}/namespaces/{namespace}/tables/{table}",
+func (s *Server) routes() []route {
+	return []route{
+		{"GET /v1/{prefix}/namespaces", s.listNamespaces},
+		{"POST /v1/{prefix}/namespaces", s.createNamespace},
+		{"GET /v1/{prefix}/namespaces/{namespace}", s.loadNamespace},
+		{"HEAD /v1/{prefix}/namespaces/{namespace}", s.namespaceExists},
+		{"GET /v1/{prefix}/namespaces/{namespace}/tables", s.listTables},
+		{"POST /v1/{prefix}/namespaces/{namespace}/tables", s.createTable},
+		{"GET /v1/{prefix}/namespaces/{namespace}/tables/{table}", s.loadTable},
+		{"HEAD /v1/{prefix}/namespaces/{namespace}/tables/{table}", s.tableExists},
+		{"POST /v1/{prefix}/namespaces/{namespace}/tables/{table}", s.commitTable},
+	}
 }
 
-func (s *Server) routes() http.Handler {
+type route struct {
+	pattern string // as the spec's endpoints name it, and http.ServeMux's
+	serve   http.HandlerFunc
+}
+
+func (s *Server) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /v1/oauth/tokens", s.token)
 	mux.HandleFunc("GET /v1/config", s.authorized(s.config))
-	handlers := []http.HandlerFunc{
-		s.listNamespaces, s.createNamespace, s.loadNamespace, s.namespaceExists,
-		s.listTables, s.createTable, s.loadTable, s.tableExists, s.commitTable,
-	}
-	for i, e := range endpoints {
-		mux.HandleFunc(e, s.authorized(s.prefixed(handlers[i])))
+	for _, r := range s.routes() {
+		mux.HandleFunc(r.pattern, s.authorized(s.prefixed(r.serve)))
 	}
 	return mux
 }
@@ -188,6 +191,10 @@ func (s *Server) config(w http.ResponseWriter, r *http.Request) {
 	if wh := r.URL.Query().Get("warehouse"); s.opts.Warehouse != "" && wh != s.opts.Warehouse {
 		errorJSON(w, http.StatusNotFound, "NotFoundException", fmt.Errorf("no warehouse %q", wh))
 		return
+	}
+	var endpoints []string
+	for _, r := range s.routes() {
+		endpoints = append(endpoints, r.pattern)
 	}
 	writeJSON(w, map[string]any{
 		"defaults":  map[string]string{},
