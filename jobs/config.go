@@ -255,7 +255,11 @@ func (c Config) validate(needGraph bool) error {
 		return configError(fmt.Sprintf(": unknown table format %q (known: %v)", c.TableFormat, TableFormats), "TableFormat")
 	}
 	if c.TableFormat == TableFormatIceberg {
-		if _, err := c.icebergCatalogURI(); err != nil {
+		uri, err := c.icebergCatalogURI()
+		if err != nil {
+			return err
+		}
+		if err := c.IcebergREST.onlyForREST(uri); err != nil {
 			return err
 		}
 	}

@@ -57,17 +57,26 @@ func isRESTCatalog(uri string) bool {
 	return strings.HasPrefix(uri, "http://") || strings.HasPrefix(uri, "https://") || strings.HasPrefix(uri, "rest://")
 }
 
-// rest resolves the settings of a REST catalog at uri, reading the files;
-// it is an error to give them for another catalog.
-func (c IcebergREST) rest(uri string) (iceberg.REST, error) {
-	if !isRESTCatalog(uri) {
-		for field, v := range map[string]string{"Warehouse": c.Warehouse, "Credential": c.Credential, "CredentialFile": c.CredentialFile,
-			"OAuth2ServerURI": c.OAuth2ServerURI, "Scope": c.Scope, "Token": c.Token, "TokenFile": c.TokenFile} {
-			if v != "" {
-				return iceberg.REST{}, configError(fmt.Sprintf("is only for a REST catalog (http://, https:// or rest://), not %q", uri), "IcebergREST."+field)
-			}
+// onlyForREST is an error if a setting is given for a catalog at uri that
+// is not a REST catalog.
+func (c IcebergREST) onlyForREST(uri string) error {
+	if isRESTCatalog(uri) {
+		return nil
+	}
+	for _, f := range []struct{ field, value string }{{"Warehouse", c.Warehouse}, {"Credential", c.Credential},
+		{"CredentialFile", c.CredentialFile}, {"OAuth2ServerURI", c.OAuth2ServerURI}, {"Scope", c.Scope},
+		{"Token", c.Token}, {"TokenFile", c.TokenFile}} {
+		if f.value != "" {
+			return configError(fmt.Sprintf("is only for a REST catalog (http://, https:// or rest://), not %q", uri), "IcebergREST."+f.field)
 		}
-		return iceberg.REST{}, nil
+	}
+	return nil
+}
+
+// rest resolves the settings of a REST catalog at uri, reading the files.
+func (c IcebergREST) rest(uri string) (iceberg.REST, error) {
+	if err := c.onlyForREST(uri); err != nil || !isRESTCatalog(uri) {
+		return iceberg.REST{}, err
 	}
 	r := iceberg.REST{Warehouse: c.Warehouse, Credential: c.Credential, OAuth2ServerURI: c.OAuth2ServerURI, Scope: c.Scope, Token: c.Token}
 	for _, f := range []struct {
