@@ -6,8 +6,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
@@ -127,5 +130,41 @@ func TestRun_IcebergRESTConfig(t *testing.T) {
 				t.Errorf("the refused run wrote %d call records", len(rows[schemas.TableCallRecords]))
 			}
 		})
+	}
+}
+
+// TestRun_IcebergRESTLostCommitResponse: when the catalog commits a child
+// table's snapshot but its answer is lost (503: the run cannot tell whether
+// it landed), the run fails without publishing call_records (it waits for
+// its children), and the next run converges: it commits call_records
+// alone, and the tables hold the Hive layout's rows, each once.
+func TestRun_IcebergRESTLostCommitResponse(t *testing.T) {
+	t.Parallel()
+	var lost atomic.Int32
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{LoseResponse: func(ident table.Identifier) bool {
+		return ident[len(ident)-1] == schemas.TableSessions && lost.Add(1) == 1
+	}})
+	f := newFixture(t, nil)
+	rest := func(c *jobs.Config) { c.TableFormat, c.IcebergCatalog = jobs.TableFormatIceberg, srv.URL }
+	_, err := f.run(t, rest)
+	if err == nil || !strings.Contains(err.Error(), "publish "+schemas.TableSessions+" as Iceberg") {
+		t.Fatalf("run whose sessions commit's answer was lost: %v, want its error", err)
+	}
+	t.Log(err)
+	tables := icebergTablesIn(t, f.dest, srv.URL)
+	if tables[schemas.TableSessions] == nil || tables[schemas.TableSessions].CurrentSnapshot() == nil {
+		t.Fatal("the sessions commit did not land: the test lost nothing")
+	}
+	if tbl := tables[schemas.TableCallRecords]; tbl != nil && tbl.CurrentSnapshot() != nil {
+		t.Error("call_records was published though its sessions' commit failed")
+	}
+
+	again := f.MustRun(t, rest)
+	if again.IcebergSnapshots != 1 {
+		t.Errorf("the rerun committed %d snapshots, want 1 (call_records)", again.IcebergSnapshots)
+	}
+	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL), lakeRows(t, f.dest))
+	if n := len(icebergTablesIn(t, f.dest, srv.URL)[schemas.TableSessions].Metadata().Snapshots()); n != 1 {
+		t.Errorf("sessions has %d snapshots, want the one whose answer was lost", n)
 	}
 }

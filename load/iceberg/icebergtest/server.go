@@ -46,6 +46,10 @@ type Options struct {
 	// BeforeCommit, when set, runs before a commit is served (outside the
 	// commit lock: it may commit through the server), to make a race.
 	BeforeCommit func(ident table.Identifier)
+	// LoseResponse, when it returns true for a commit that succeeded, makes
+	// the server answer 503 instead, as a gateway that lost the response
+	// does: the client cannot tell whether its commit landed.
+	LoseResponse func(ident table.Identifier) bool
 }
 
 // Server is a running REST catalog.
@@ -411,6 +415,10 @@ func (s *Server) commitTable(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		catalogError(w, err)
+		return
+	}
+	if s.opts.LoseResponse != nil && s.opts.LoseResponse(ident) {
+		errorJSON(w, http.StatusServiceUnavailable, "ServiceUnavailableException", errors.New("the commit's response was lost"))
 		return
 	}
 	writeJSON(w, map[string]any{"metadata-location": loc, "metadata": meta})
