@@ -40,6 +40,15 @@ var fieldFlags = map[string]string{
 	"PrivacyPolicyFile": "--privacy-policy",
 	"PrivacyKeyFile":    "--privacy-key-file",
 	"PrivacyKey":        privacyKeyEnv,
+	"IcebergCatalog":    "--iceberg-catalog",
+	// A REST Iceberg catalog's settings.
+	"IcebergREST.Warehouse":       "--iceberg-warehouse",
+	"IcebergREST.Credential":      icebergCredentialEnv,
+	"IcebergREST.CredentialFile":  "--iceberg-credential-file",
+	"IcebergREST.OAuth2ServerURI": "--iceberg-oauth2-server-uri",
+	"IcebergREST.Scope":           "--iceberg-scope",
+	"IcebergREST.Token":           icebergTokenEnv,
+	"IcebergREST.TokenFile":       "--iceberg-token-file",
 }
 
 // settingFlags names where each credential setting an extract.AuthError

@@ -58,9 +58,9 @@ func TestExplain_AuthFixFirst(t *testing.T) {
 
 // TestExplain_EveryNameIsAFlag: every setting extract can name has a flag
 // here, and every flag these tables name is one the command line has (or the
-// token's or the privacy key's environment variable), so no explanation points at nothing.
+// environment variables of the secrets), so no explanation points at nothing.
 func TestExplain_EveryNameIsAFlag(t *testing.T) {
-	known := map[string]bool{"CALLRECORDS_GRAPH_TOKEN": true, privacyKeyEnv: true}
+	known := map[string]bool{"CALLRECORDS_GRAPH_TOKEN": true, privacyKeyEnv: true, icebergCredentialEnv: true, icebergTokenEnv: true}
 	var walk func([]*cli.Command)
 	walk = func(cmds []*cli.Command) {
 		for _, c := range cmds {

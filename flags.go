@@ -71,6 +71,15 @@ var (
 		&cli.StringFlag{Name: "table-format", Value: jobs.TableFormatHive, Usage: "how tables are committed: " + strings.Join(jobs.TableFormats, ",") + " (iceberg also commits each changed table as one Apache Iceberg snapshot per run; see README, Iceberg tables)", EnvVars: []string{"CALLRECORDS_TABLE_FORMAT"}},
 		&cli.StringFlag{Name: "iceberg-catalog", Usage: "with --table-format iceberg: a SQLite file's path (an SQL catalog), http(s):// or rest:// (a REST catalog) or glue (default: <dest>/_etl/iceberg.db; required for an object-store --dest)", EnvVars: []string{"CALLRECORDS_ICEBERG_CATALOG"}},
 	}
+	// icebergRESTFlags: what a REST --iceberg-catalog needs besides its URI.
+	// Its secrets are never flag values: the environment or a file.
+	icebergRESTFlags = []cli.Flag{
+		&cli.StringFlag{Name: "iceberg-warehouse", Usage: "with a REST --iceberg-catalog: the warehouse to ask it for (Polaris' catalog, Lakekeeper's warehouse; default: <dest>/iceberg)", EnvVars: []string{"CALLRECORDS_ICEBERG_WAREHOUSE"}},
+		&cli.StringFlag{Name: "iceberg-credential-file", Usage: "with a REST --iceberg-catalog: file holding OAuth2 client credentials, client_id:client_secret (or set " + icebergCredentialEnv + ")", EnvVars: []string{"CALLRECORDS_ICEBERG_CREDENTIAL_FILE"}},
+		&cli.StringFlag{Name: "iceberg-oauth2-server-uri", Usage: "with --iceberg-credential-file: the OAuth2 token endpoint (default: the catalog's /v1/oauth/tokens)", EnvVars: []string{"CALLRECORDS_ICEBERG_OAUTH2_SERVER_URI"}},
+		&cli.StringFlag{Name: "iceberg-scope", Usage: "with --iceberg-credential-file: the OAuth2 scope to ask for (default: catalog)", EnvVars: []string{"CALLRECORDS_ICEBERG_SCOPE"}},
+		&cli.StringFlag{Name: "iceberg-token-file", Usage: "with a REST --iceberg-catalog: file holding a bearer token, used as is (or set " + icebergTokenEnv + ")", EnvVars: []string{"CALLRECORDS_ICEBERG_TOKEN_FILE"}},
+	}
 	runFlags = []cli.Flag{
 		&cli.StringFlag{Name: "datasets", Value: strings.Join(jobs.DefaultConfig().Datasets, ","), Usage: "datasets to run: " + strings.Join(jobs.KnownDatasets, ","), EnvVars: []string{"CALLRECORDS_DATASETS"}},
 		&cli.StringFlag{Name: "from", Usage: "explicit window start (RFC 3339); with --to, a backfill that never moves the watermark", EnvVars: []string{"CALLRECORDS_FROM"}},
@@ -92,6 +101,13 @@ var (
 
 // privacyKeyEnv holds the privacy policy's key, when --privacy-key-file does not.
 const privacyKeyEnv = "CALLRECORDS_PRIVACY_KEY"
+
+// A REST Iceberg catalog's secrets, when --iceberg-credential-file and
+// --iceberg-token-file do not hold them.
+const (
+	icebergCredentialEnv = "CALLRECORDS_ICEBERG_CREDENTIAL"
+	icebergTokenEnv      = "CALLRECORDS_ICEBERG_TOKEN"
+)
 
 func flags(groups ...[]cli.Flag) []cli.Flag {
 	var out []cli.Flag
@@ -157,7 +173,7 @@ func newCommands() *cli.App {
 			{
 				Name:   "run",
 				Usage:  "run the job: every enabled dataset from its checkpoint (or --from/--to) to now",
-				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag}, storeFlags, runFlags, privacyFlags, graphTuning, authFlags, logFlags),
+				Flags:  flags([]cli.Flag{tenantFlag, graphFlag, destFlag, hiddenNowFlag}, storeFlags, runFlags, icebergRESTFlags, privacyFlags, graphTuning, authFlags, logFlags),
 				Action: runAction,
 			},
 			{
@@ -196,7 +212,7 @@ func newCommands() *cli.App {
 				Flags: flags([]cli.Flag{tenantFlag, destFlag, hiddenNowFlag, rawArchiveFlag, tableFormatFlags[0], tableFormatFlags[1],
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
-				}, storeFlags, privacyFlags, logFlags),
+				}, storeFlags, icebergRESTFlags, privacyFlags, logFlags),
 				Action: importAction,
 			},
 			{
@@ -208,7 +224,7 @@ func newCommands() *cli.App {
 					&cli.StringFlag{Name: "tables", Usage: "tables to rebuild (default: all): " + strings.Join(schemas.TableNames(), ","), EnvVars: []string{"CALLRECORDS_TABLES"}},
 					&cli.BoolFlag{Name: "single-writer", Usage: "skip the check that the destination enforces conditional writes", EnvVars: []string{"CALLRECORDS_SINGLE_WRITER"}},
 					&cli.StringFlag{Name: "temp-dir", Usage: "directory for temporary files", EnvVars: []string{"CALLRECORDS_TEMP_DIR"}},
-				}, storeFlags, privacyFlags, logFlags),
+				}, storeFlags, icebergRESTFlags, privacyFlags, logFlags),
 				Action: replayAction,
 			},
 			{
@@ -272,7 +288,7 @@ func newCommands() *cli.App {
 					&cli.DurationFlag{Name: "older-than", Value: 7 * 24 * time.Hour, Usage: "expire snapshots older than this..."},
 					&cli.IntFlag{Name: "retain-last", Value: 10, Usage: "...but keep the last N of each table whatever their age"},
 					&cli.DurationFlag{Name: "orphans-older-than", Value: 72 * time.Hour, Usage: "delete unreferenced files once this old (at least 1h, and longer than any run: a run's files are unreferenced until it commits)"},
-					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, storeFlags),
+					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, storeFlags, icebergRESTFlags),
 				Action: maintainAction,
 			},
 			{
@@ -341,6 +357,14 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 	}
 	if has("iceberg-catalog") { // maintain has it without a table format
 		cfg.IcebergCatalog = c.String("iceberg-catalog")
+	}
+	if has("iceberg-warehouse") {
+		cfg.IcebergREST = jobs.IcebergREST{
+			Warehouse:  c.String("iceberg-warehouse"),
+			Credential: os.Getenv(icebergCredentialEnv), CredentialFile: c.String("iceberg-credential-file"),
+			OAuth2ServerURI: c.String("iceberg-oauth2-server-uri"), Scope: c.String("iceberg-scope"),
+			Token: os.Getenv(icebergTokenEnv), TokenFile: c.String("iceberg-token-file"),
+		}
 	}
 	cfg.TempDir, cfg.SingleWriter, cfg.DryRun = c.String("temp-dir"), c.Bool("single-writer"), c.Bool("dry-run")
 	if has("raw-archive") {

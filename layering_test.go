@@ -13,7 +13,8 @@ import (
 // schemas; graphsim (a fake of
 // Microsoft's server) imports none; only jobs wires them together, and main
 // calls jobs (with extract's and schemas' types, and graphsim for the demo),
-// never load or transform.
+// never load or transform. Test support (load/iceberg/icebergtest) is
+// imported by tests alone.
 func TestLayering(t *testing.T) {
 	const mod = "github.com/callrecords-etl/callrecords-etl"
 	allowed := map[string][]string{
@@ -43,6 +44,9 @@ func TestLayering(t *testing.T) {
 		for _, imp := range fields[1:] {
 			if !strings.HasPrefix(imp, mod+"/") {
 				continue
+			}
+			if strings.HasSuffix(imp, "test") {
+				t.Errorf("%s imports %s: test support, for tests only", pkg, imp)
 			}
 			dep, _, _ := strings.Cut(strings.TrimPrefix(imp, mod+"/"), "/")
 			if dep == top {

@@ -171,3 +171,29 @@ func TestRun_PrivacyKeyMissing(t *testing.T) {
 		t.Errorf("run with a hash policy and no key = exit %d, %q; want 2 naming %s and --privacy-key-file", got, msg, privacyKeyEnv)
 	}
 }
+
+// TestRun_IcebergRESTSettingsWithoutRESTCatalog: a REST catalog's settings
+// (a flag, or a secret's environment variable) with the SQLite catalog exit
+// 2 naming the setting as the user set it, before the run starts.
+func TestRun_IcebergRESTSettingsWithoutRESTCatalog(t *testing.T) {
+	t.Setenv("CALLRECORDS_GRAPH_TOKEN", "x")
+	for _, c := range []struct {
+		flags []string
+		env   string
+		want  string
+	}{
+		{[]string{"--iceberg-warehouse", "lake"}, "", "--iceberg-warehouse"},
+		{nil, icebergTokenEnv, icebergTokenEnv},
+	} {
+		t.Setenv(icebergTokenEnv, "")
+		if c.env != "" {
+			t.Setenv(c.env, "a-token")
+		}
+		args := append([]string{"callrecords-etl", "run", "--dest", t.TempDir(), "--tenant-id", "t", "--graph-url", "http://127.0.0.1:1", "--table-format", "iceberg"}, c.flags...)
+		err := runQuiet(args)
+		msg := strings.Join(explain(err), "\n")
+		if got := exitCode(err); got != 2 || !strings.Contains(msg, c.want+" is only for a REST catalog") || strings.Contains(msg, "a-token") {
+			t.Errorf("%v with %s: exit %d, %q; want 2 naming %s, not the token", c.flags, c.env, got, msg, c.want)
+		}
+	}
+}

@@ -125,6 +125,8 @@ type Config struct {
 	// IcebergCatalog is the Iceberg catalog (iceberg.Open): default, a
 	// SQLite file at <dest>/_etl/iceberg.db for a local destination.
 	IcebergCatalog string
+	// IcebergREST is what a REST IcebergCatalog needs besides its URI.
+	IcebergREST IcebergREST
 	// PrivacyPolicyFile, when set, is the privacy policy (YAML or JSON,
 	// transform.ParsePolicy) that everything written follows: the tables,
 	// the raw archive, the quarantine, the summaries and the logs. Unset:
@@ -253,7 +255,11 @@ func (c Config) validate(needGraph bool) error {
 		return configError(fmt.Sprintf(": unknown table format %q (known: %v)", c.TableFormat, TableFormats), "TableFormat")
 	}
 	if c.TableFormat == TableFormatIceberg {
-		if _, err := c.icebergCatalogURI(); err != nil {
+		uri, err := c.icebergCatalogURI()
+		if err != nil {
+			return err
+		}
+		if err := c.IcebergREST.onlyForREST(uri); err != nil {
 			return err
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -36,12 +37,77 @@ func (c Config) icebergCatalogURI() (string, error) {
 	return filepath.Join(strings.TrimPrefix(c.Dest, "file://"), "_etl", "iceberg.db"), nil
 }
 
+// IcebergREST is a REST Iceberg catalog's warehouse and credentials. The
+// secrets come from the environment or files (a Kubernetes Secret mounted),
+// never from flags, and are never logged.
+type IcebergREST struct {
+	Warehouse string
+	// Credential is OAuth2 client credentials, "client_id:client_secret";
+	// CredentialFile a file that holds them, read when Credential is empty.
+	Credential, CredentialFile string
+	// OAuth2ServerURI is the token endpoint (default: the catalog's
+	// /v1/oauth/tokens); Scope the scope asked for (default "catalog").
+	OAuth2ServerURI, Scope string
+	// Token is a bearer token used as is; TokenFile a file that holds it.
+	Token, TokenFile string
+}
+
+// isRESTCatalog reports whether an Iceberg catalog URI names a REST catalog.
+func isRESTCatalog(uri string) bool {
+	return strings.HasPrefix(uri, "http://") || strings.HasPrefix(uri, "https://") || strings.HasPrefix(uri, "rest://")
+}
+
+// onlyForREST is an error if a setting is given for a catalog at uri that
+// is not a REST catalog.
+func (c IcebergREST) onlyForREST(uri string) error {
+	if isRESTCatalog(uri) {
+		return nil
+	}
+	for _, f := range []struct{ field, value string }{{"Warehouse", c.Warehouse}, {"Credential", c.Credential},
+		{"CredentialFile", c.CredentialFile}, {"OAuth2ServerURI", c.OAuth2ServerURI}, {"Scope", c.Scope},
+		{"Token", c.Token}, {"TokenFile", c.TokenFile}} {
+		if f.value != "" {
+			return configError(fmt.Sprintf("is only for a REST catalog (http://, https:// or rest://), not %q", uri), "IcebergREST."+f.field)
+		}
+	}
+	return nil
+}
+
+// rest resolves the settings of a REST catalog at uri, reading the files.
+func (c IcebergREST) rest(uri string) (iceberg.REST, error) {
+	if err := c.onlyForREST(uri); err != nil || !isRESTCatalog(uri) {
+		return iceberg.REST{}, err
+	}
+	r := iceberg.REST{Warehouse: c.Warehouse, Credential: c.Credential, OAuth2ServerURI: c.OAuth2ServerURI, Scope: c.Scope, Token: c.Token}
+	for _, f := range []struct {
+		value *string
+		file  string
+		field string
+	}{{&r.Credential, c.CredentialFile, "IcebergREST.CredentialFile"}, {&r.Token, c.TokenFile, "IcebergREST.TokenFile"}} {
+		if *f.value != "" || f.file == "" {
+			continue
+		}
+		data, err := os.ReadFile(f.file)
+		if err != nil {
+			return iceberg.REST{}, configError(": "+err.Error(), f.field)
+		}
+		if *f.value = strings.TrimSpace(string(data)); *f.value == "" {
+			return iceberg.REST{}, configError(fmt.Sprintf(": %s is empty", f.file), f.field)
+		}
+	}
+	return r, nil
+}
+
 // openIceberg opens the Iceberg catalog of an Iceberg run (nil otherwise).
 func (r *runner) openIceberg(ctx context.Context) error {
 	if r.cfg.TableFormat != TableFormatIceberg || r.cfg.DryRun {
 		return nil
 	}
 	uri, err := r.cfg.icebergCatalogURI()
+	if err != nil {
+		return err
+	}
+	rest, err := r.cfg.IcebergREST.rest(uri)
 	if err != nil {
 		return err
 	}
@@ -53,7 +119,7 @@ func (r *runner) openIceberg(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.ice, err = iceberg.Open(ctx, uri, root, store); err != nil {
+	if r.ice, err = iceberg.Open(ctx, uri, root, store, iceberg.WithREST(rest)); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return nil

@@ -29,12 +29,17 @@ func icebergFormat(c *jobs.Config) { c.TableFormat = jobs.TableFormatIceberg }
 // icebergTables loads the Iceberg table of every fact table and of the
 // ledger of a local lake (those that exist), as last committed.
 func icebergTables(t *testing.T, dest string) map[string]*table.Table {
+	return icebergTablesIn(t, dest, filepath.Join(dest, "_etl", "iceberg.db"))
+}
+
+// icebergTablesIn is icebergTables with the catalog that catalogURI names.
+func icebergTablesIn(t *testing.T, dest, catalogURI string, opts ...iceberg.Option) map[string]*table.Table {
 	t.Helper()
 	root, err := iceberg.RootURI(dest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := iceberg.Open(context.Background(), filepath.Join(dest, "_etl", "iceberg.db"), root, mustLocal(t, dest))
+	cat, err := iceberg.Open(context.Background(), catalogURI, root, mustLocal(t, dest), opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,16 +62,28 @@ func icebergTables(t *testing.T, dest string) map[string]*table.Table {
 // table of a local lake, as lakeRows the Hive layout: what an Iceberg reader
 // sees. Each data file's row count in the metadata must be its own.
 func icebergRows(t *testing.T, dest string) map[string][]string {
+	return icebergRowsIn(t, dest, filepath.Join(dest, "_etl", "iceberg.db"))
+}
+
+// icebergRowsIn is icebergRows with the catalog that catalogURI names.
+func icebergRowsIn(t *testing.T, dest, catalogURI string, opts ...iceberg.Option) map[string][]string {
 	t.Helper()
-	return icebergTableRows(t, dest, schemas.Tables)
+	return icebergTableRowsIn(t, dest, catalogURI, schemas.Tables, opts...)
 }
 
 // icebergTableRows is icebergRows of tables.
 func icebergTableRows(t *testing.T, dest string, tables []schemas.Table) map[string][]string {
 	t.Helper()
+	return icebergTableRowsIn(t, dest, filepath.Join(dest, "_etl", "iceberg.db"), tables)
+}
+
+// icebergTableRowsIn is icebergRowsIn of tables.
+func icebergTableRowsIn(t *testing.T, dest, catalogURI string, tables []schemas.Table, opts ...iceberg.Option) map[string][]string {
+	t.Helper()
 	out := map[string][]string{}
+	loaded := icebergTablesIn(t, dest, catalogURI, opts...)
 	for _, tb := range tables {
-		tbl := icebergTables(t, dest)[tb.Name]
+		tbl := loaded[tb.Name]
 		if tbl == nil || tbl.CurrentSnapshot() == nil {
 			continue
 		}

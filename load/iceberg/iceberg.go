@@ -89,7 +89,7 @@ type Catalog struct {
 //	/path/to/catalog.db, sqlite:///path/to/catalog.db  an SQL catalog on a SQLite file (created if need be)
 //	http://host/..., https://host/..., rest://host/... an Iceberg REST catalog (rest:// is https://)
 //	glue                                               AWS Glue, configured from the environment
-func Open(ctx context.Context, uri, rootURI string, store load.Store) (*Catalog, error) {
+func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Option) (*Catalog, error) {
 	root := strings.TrimSuffix(rootURI, "/") + "/"
 	props := icego.Properties{"warehouse": root + "iceberg"}
 	switch {
@@ -114,6 +114,9 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store) (*Catalog,
 		// fails at once when another writer holds one) and waits for it.
 		props["uri"] = "file:" + file + "?_txlock=immediate&_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"
 		props["init_catalog_tables"] = "true"
+	}
+	for _, o := range opts {
+		o(props)
 	}
 	cat, err := catalog.Load(ctx, CatalogName, props)
 	if err != nil {

@@ -1,0 +1,170 @@
+package jobs_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg/icebergtest"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// TestRun_IcebergREST: an Iceberg run whose catalog is a REST catalog (a
+// warehouse, OAuth2 client credentials from a file) commits one snapshot
+// per table, naming the run, whose rows (read back through iceberg-go
+// scans) are the Hive layout's; a rerun that changes nothing commits
+// nothing; maintain expires snapshots through it.
+func TestRun_IcebergREST(t *testing.T) {
+	t.Parallel()
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
+		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1"})
+	credFile := filepath.Join(t.TempDir(), "credential")
+	if err := os.WriteFile(credFile, []byte("etl:s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, nil)
+	rest := func(c *jobs.Config) {
+		c.TableFormat, c.IcebergCatalog = jobs.TableFormatIceberg, srv.URL
+		c.IcebergREST = jobs.IcebergREST{Warehouse: "lake", CredentialFile: credFile}
+	}
+	reader := iceberg.WithREST(iceberg.REST{Warehouse: "lake", Token: "tok-1"})
+	sum := f.MustRun(t, rest)
+	want := lakeRows(t, f.dest)
+	if len(want[schemas.TableCallRecords]) == 0 {
+		t.Fatal("the run wrote no call records")
+	}
+	diffLakes(t, "first run", icebergRowsIn(t, f.dest, srv.URL, reader), want)
+	tables := icebergTablesIn(t, f.dest, srv.URL, reader)
+	if len(tables) == 0 {
+		t.Fatal("no Iceberg table in the REST catalog")
+	}
+	for name, tbl := range tables {
+		snap := tbl.CurrentSnapshot()
+		if snap == nil {
+			continue
+		}
+		if got := snap.Summary.Properties[iceberg.PropRunID]; got != sum.RunID {
+			t.Errorf("%s: snapshot names run %q, want %q", name, got, sum.RunID)
+		}
+		if n := len(tbl.Metadata().Snapshots()); n != 1 {
+			t.Errorf("%s: %d snapshots after one run, want 1", name, n)
+		}
+	}
+	if sum.IcebergSnapshots == 0 {
+		t.Error("summary counts no Iceberg snapshot")
+	}
+
+	again := f.MustRun(t, rest)
+	if again.IcebergSnapshots != 0 {
+		t.Errorf("a rerun that changed nothing committed %d snapshots", again.IcebergSnapshots)
+	}
+	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL, reader), want)
+
+	// New versions, then maintain: the expiry commits through the server.
+	for _, id := range callRecordsOf(t, want)[:2] {
+		f.sim.Bump(id)
+	}
+	f.clock.Add(6 * time.Hour)
+	f.MustRun(t, rest)
+	want = icebergRowsIn(t, f.dest, srv.URL, reader)
+	diffLakes(t, "incremental run", want, lakeRows(t, f.dest))
+	cfg := f.config()
+	rest(&cfg)
+	done, err := jobs.MaintainIceberg(context.Background(), cfg, jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired := 0
+	for _, m := range done {
+		expired += m.SnapshotsExpired
+	}
+	if expired == 0 {
+		t.Errorf("maintain expired no snapshot: %+v", done)
+	}
+	for name, tbl := range icebergTablesIn(t, f.dest, srv.URL, reader) {
+		if n := len(tbl.Metadata().Snapshots()); n > 1 {
+			t.Errorf("%s keeps %d snapshots after maintain, want 1", name, n)
+		}
+	}
+	diffLakes(t, "after maintain", icebergRowsIn(t, f.dest, srv.URL, reader), want)
+	if n := srv.Unauthorized.Load(); n != 0 {
+		t.Errorf("the server refused %d requests", n)
+	}
+}
+
+// TestRun_IcebergRESTConfig: REST settings given for another catalog, an
+// unreadable credential file and a refused credential each stop the run
+// with a configuration error naming the setting, before anything is written.
+func TestRun_IcebergRESTConfig(t *testing.T) {
+	t.Parallel()
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
+		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1"})
+	for _, c := range []struct {
+		name    string
+		catalog string
+		rest    jobs.IcebergREST
+		want    string
+	}{
+		{"warehouse of a SQLite catalog", "", jobs.IcebergREST{Warehouse: "lake"}, "IcebergREST.Warehouse is only for a REST catalog"},
+		{"missing credential file", srv.URL, jobs.IcebergREST{Warehouse: "lake", CredentialFile: "/nonexistent/credential"}, "IcebergREST.CredentialFile: open /nonexistent/credential"},
+		{"wrong token", srv.URL, jobs.IcebergREST{Warehouse: "lake", Token: "tok-2"}, "NotAuthorizedException"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			_, err := f.run(t, func(cfg *jobs.Config) {
+				cfg.TableFormat, cfg.IcebergCatalog, cfg.IcebergREST = jobs.TableFormatIceberg, c.catalog, c.rest
+			})
+			if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run: %v; want a configuration error with %q", err, c.want)
+			}
+			if rows := lakeRows(t, f.dest); len(rows[schemas.TableCallRecords]) != 0 {
+				t.Errorf("the refused run wrote %d call records", len(rows[schemas.TableCallRecords]))
+			}
+		})
+	}
+}
+
+// TestRun_IcebergRESTLostCommitResponse: when the catalog commits a child
+// table's snapshot but its answer is lost (503: the run cannot tell whether
+// it landed), the run fails without publishing call_records (it waits for
+// its children), and the next run converges: it commits call_records
+// alone, and the tables hold the Hive layout's rows, each once.
+func TestRun_IcebergRESTLostCommitResponse(t *testing.T) {
+	t.Parallel()
+	var lost atomic.Int32
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{LoseResponse: func(ident table.Identifier) bool {
+		return ident[len(ident)-1] == schemas.TableSessions && lost.Add(1) == 1
+	}})
+	f := newFixture(t, nil)
+	rest := func(c *jobs.Config) { c.TableFormat, c.IcebergCatalog = jobs.TableFormatIceberg, srv.URL }
+	_, err := f.run(t, rest)
+	if err == nil || !strings.Contains(err.Error(), "publish "+schemas.TableSessions+" as Iceberg") {
+		t.Fatalf("run whose sessions commit's answer was lost: %v, want its error", err)
+	}
+	t.Log(err)
+	tables := icebergTablesIn(t, f.dest, srv.URL)
+	if tables[schemas.TableSessions] == nil || tables[schemas.TableSessions].CurrentSnapshot() == nil {
+		t.Fatal("the sessions commit did not land: the test lost nothing")
+	}
+	if tbl := tables[schemas.TableCallRecords]; tbl != nil && tbl.CurrentSnapshot() != nil {
+		t.Error("call_records was published though its sessions' commit failed")
+	}
+
+	again := f.MustRun(t, rest)
+	if again.IcebergSnapshots != 1 {
+		t.Errorf("the rerun committed %d snapshots, want 1 (call_records)", again.IcebergSnapshots)
+	}
+	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL), lakeRows(t, f.dest))
+	if n := len(icebergTablesIn(t, f.dest, srv.URL)[schemas.TableSessions].Metadata().Snapshots()); n != 1 {
+		t.Errorf("sessions has %d snapshots, want the one whose answer was lost", n)
+	}
+}

@@ -1,0 +1,164 @@
+package iceberg_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg/icebergtest"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// openREST opens the lake at dir with srv as its catalog, as a run does.
+func openREST(t *testing.T, dir string, srv *icebergtest.Server) (*iceberg.Catalog, load.Store) {
+	t.Helper()
+	store, err := load.NewLocalStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := iceberg.RootURI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cat, err := iceberg.Open(context.Background(), srv.URL, root, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cat.Close() })
+	return cat, store
+}
+
+// TestPublish_REST: publishing through an Iceberg REST catalog commits one
+// snapshot per publish naming the run and tenant; concurrent tenants all
+// land, each tenant's days once, though the server answered some commits
+// 409 (another tenant's commit won the race); a publish with nothing
+// changed commits nothing.
+func TestPublish_REST(t *testing.T) {
+	dir := t.TempDir()
+	// The first commit of tenant-a finds that tenant-b's publish committed
+	// first, whatever the scheduling: its requirement fails.
+	var raced atomic.Bool
+	var racer func()
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{BeforeCommit: func(table.Identifier) {
+		if racer != nil && raced.CompareAndSwap(false, true) {
+			racer()
+		}
+	}})
+	_, store := openREST(t, dir, srv)
+	tenants := []string{"tenant-a", "tenant-b", "tenant-c", "tenant-d"}
+	want := map[string]int64{}
+	for i, tn := range tenants {
+		for d, day := range []string{"2026-11-18", "2026-11-19"} {
+			commitHive(t, store, tn, day, 3+i+d)
+			want[tn+"/dt="+day] = int64(3 + i + d)
+		}
+	}
+	cat, _ := openREST(t, dir, srv)
+	racer = func() {
+		other, _ := openREST(t, dir, srv)
+		if _, err := other.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-tenant-b"); err != nil {
+			t.Errorf("publish of tenant-b during tenant-a's: %v", err)
+		}
+	}
+	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-a", "run-tenant-a")
+	if err != nil {
+		t.Fatalf("publish of tenant-a: %v", err)
+	}
+	t.Logf("commits answered 409: %d", srv.Conflicts.Load())
+	if srv.Conflicts.Load() == 0 {
+		t.Fatalf("no commit was answered 409: the race was not made")
+	}
+	tbl, err := cat.Load(context.Background(), schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := tbl.CurrentSnapshot()
+	if snap == nil || snap.SnapshotID != pub.Snapshot || snap.Summary.Properties[iceberg.PropRunID] != "run-tenant-a" ||
+		snap.Summary.Properties[iceberg.PropTenant] != "tenant-a" || len(tbl.Metadata().Snapshots()) != 2 {
+		t.Fatalf("after two publishes: current snapshot %+v of %d, want tenant-a's run's %d of 2", snap, len(tbl.Metadata().Snapshots()), pub.Snapshot)
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(tenants))
+	for i, tn := range tenants[2:] {
+		wg.Go(func() {
+			c, _ := openREST(t, dir, srv) // a catalog per run, as separate processes have
+			_, errs[i] = c.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, tn, "run-"+tn)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("publish of %s: %v", tenants[2+i], err)
+		}
+	}
+	if got := currentFiles(t, cat); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
+		t.Fatalf("after concurrent publishes: %v, want %v", sorted(got), sorted(want))
+	}
+	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
+		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
+	}
+}
+
+// TestOpen_RESTAuth: a REST catalog is opened with the warehouse it is
+// asked for and OAuth2 client credentials (exchanged for its bearer token)
+// or that token; wrong or missing credentials and an unknown warehouse are
+// refused when the catalog is opened, not at the first commit.
+func TestOpen_RESTAuth(t *testing.T) {
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
+		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1"})
+	dir := t.TempDir()
+	store, err := load.NewLocalStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := iceberg.RootURI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitHive(t, store, "tenant-a", "2026-11-18", 3)
+	for _, c := range []struct {
+		name string
+		rest iceberg.REST
+		ok   bool
+	}{
+		{"client credentials", iceberg.REST{Warehouse: "lake", Credential: "etl:s3cret"}, true},
+		{"bearer token", iceberg.REST{Warehouse: "lake", Token: "tok-1"}, true},
+		{"wrong secret", iceberg.REST{Warehouse: "lake", Credential: "etl:guess"}, false},
+		{"wrong token", iceberg.REST{Warehouse: "lake", Token: "tok-2"}, false},
+		{"no credentials", iceberg.REST{Warehouse: "lake"}, false},
+		{"unknown warehouse", iceberg.REST{Warehouse: "other", Token: "tok-1"}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cat, err := iceberg.Open(context.Background(), srv.URL, root, store, iceberg.WithREST(c.rest))
+			if !c.ok {
+				if err == nil {
+					cat.Close()
+					t.Fatal("opened, want refused")
+				}
+				t.Log(err)
+				if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "guess") {
+					t.Errorf("the error shows the secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cat.Close()
+			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-a", "run-1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
+				t.Fatalf("published %v", got)
+			}
+		})
+	}
+}
