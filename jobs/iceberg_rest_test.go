@@ -64,8 +64,8 @@ func TestRun_IcebergREST(t *testing.T) {
 	}
 
 	again := f.MustRun(t, rest)
-	if again.IcebergSnapshots != 0 {
-		t.Errorf("a rerun that changed nothing committed %d snapshots", again.IcebergSnapshots)
+	if again.IcebergSnapshots != 1 {
+		t.Errorf("a rerun that changed nothing committed %d snapshots, want 1 (the ledger's)", again.IcebergSnapshots)
 	}
 	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL, reader), want)
 
@@ -158,10 +158,13 @@ func TestRun_IcebergRESTLostCommitResponse(t *testing.T) {
 	if tbl := tables[schemas.TableCallRecords]; tbl != nil && tbl.CurrentSnapshot() != nil {
 		t.Error("call_records was published though its sessions' commit failed")
 	}
+	if tbl := tables[schemas.TableCallRecordLedger]; tbl != nil && tbl.CurrentSnapshot() != nil {
+		t.Error("the ledger was published though call_records was not")
+	}
 
 	again := f.MustRun(t, rest)
-	if again.IcebergSnapshots != 1 {
-		t.Errorf("the rerun committed %d snapshots, want 1 (call_records)", again.IcebergSnapshots)
+	if again.IcebergSnapshots != 2 {
+		t.Errorf("the rerun committed %d snapshots, want 2 (call_records, then the ledger)", again.IcebergSnapshots)
 	}
 	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL), lakeRows(t, f.dest))
 	if n := len(icebergTablesIn(t, f.dest, srv.URL)[schemas.TableSessions].Metadata().Snapshots()); n != 1 {
