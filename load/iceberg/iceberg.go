@@ -84,14 +84,18 @@ type Catalog struct {
 }
 
 // Open opens the catalog that uri names, for the lake whose root is rootURI
-// (file:///abs/path, s3://bucket/prefix, ...) in store:
+// (file:///abs/path, s3://bucket/prefix, ...) in store, its tables' IO
+// configured by ioProps (see [IOProperties]):
 //
 //	/path/to/catalog.db, sqlite:///path/to/catalog.db  an SQL catalog on a SQLite file (created if need be)
 //	http://host/..., https://host/..., rest://host/... an Iceberg REST catalog (rest:// is https://)
 //	glue                                               AWS Glue, configured from the environment
-func Open(ctx context.Context, uri, rootURI string, store load.Store) (*Catalog, error) {
+func Open(ctx context.Context, uri, rootURI string, store load.Store, ioProps ...icego.Properties) (*Catalog, error) {
 	root := strings.TrimSuffix(rootURI, "/") + "/"
 	props := icego.Properties{"warehouse": root + "iceberg"}
+	for _, p := range ioProps {
+		maps.Copy(props, p)
+	}
 	switch {
 	case uri == "glue":
 		props["type"] = "glue"
