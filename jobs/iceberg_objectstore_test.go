@@ -170,6 +170,41 @@ func (l objectStoreLake) hiveRows(t *testing.T) map[string][]string {
 	return lakeRows(t, loadtest.DownloadAll(t, l.store(t)))
 }
 
+// assertNoSecretKept: the secrets given to iceberg-go's IO are in neither
+// the catalog nor the lake.
+func (l objectStoreLake) assertNoSecretKept(t *testing.T) {
+	t.Helper()
+	props, err := iceberg.IOProperties(context.Background(), l.dest, l.sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var secrets []string
+	for k, v := range props {
+		if strings.Contains(k, ".key") || strings.Contains(k, "sas-token") || strings.Contains(k, "connection-string") {
+			secrets = append(secrets, v)
+		}
+	}
+	files := map[string][]byte{}
+	for _, p := range []string{l.catalog, l.catalog + "-wal"} {
+		data, _ := os.ReadFile(p)
+		files[p] = data
+	}
+	dir := loadtest.DownloadAll(t, l.store(t))
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files[p], _ = os.ReadFile(p)
+		}
+		return nil
+	})
+	for _, secret := range secrets {
+		for p, data := range files {
+			if bytes.Contains(data, []byte(secret)) {
+				t.Errorf("%s holds a secret of the table IO", p)
+			}
+		}
+	}
+}
+
 // testIcebergOnStore: on an object store, an Iceberg run commits one
 // snapshot per table, naming the run, whose rows are the Hive layout's,
 // its metadata and data files in the lake; a rerun commits nothing; an
@@ -212,6 +247,7 @@ func testIcebergOnStore(t *testing.T, l objectStoreLake) {
 	if err != nil || metadata == 0 || manifests == 0 {
 		t.Errorf("call_records metadata in the store: %d metadata files, %d manifests (%v)", metadata, manifests, err)
 	}
+	l.assertNoSecretKept(t)
 
 	again := f.MustRun(t, l.edit)
 	if again.IcebergSnapshots != 0 {
