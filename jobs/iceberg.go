@@ -119,7 +119,12 @@ func (r *runner) openIceberg(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.ice, err = iceberg.Open(ctx, uri, root, store, iceberg.WithREST(rest)); err != nil {
+	// The store's own settings; an Entra credential it builds cannot be passed.
+	ioProps, err := iceberg.IOProperties(ctx, r.cfg.Dest, load.StoreConfig{S3: r.cfg.S3, Azure: r.cfg.Azure})
+	if err != nil {
+		return fmt.Errorf("%w: destination %s: %v", ErrConfig, r.cfg.Dest, err)
+	}
+	if r.ice, err = iceberg.Open(ctx, uri, root, store, iceberg.WithREST(rest), iceberg.WithIO(ioProps)); err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return nil

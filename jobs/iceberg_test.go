@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -160,20 +159,7 @@ func TestRun_Iceberg(t *testing.T) {
 	diffLakes(t, "rerun's ledger", icebergTableRows(t, f.dest, schemas.LedgerTables), lakeTableRows(t, f.dest, schemas.LedgerTables))
 
 	// New versions of two records: each once, at its new version.
-	bumped := 0
-	for _, id := range callRecordsOf(t, want) {
-		raw, _ := f.sim.Record(id)
-		var rec struct {
-			Start time.Time `json:"startDateTime"`
-		}
-		json.Unmarshal(raw, &rec)
-		if f.clock.Now().Sub(rec.Start) < 24*time.Hour && bumped < 2 && f.sim.Bump(id) {
-			bumped++
-		}
-	}
-	if bumped != 2 {
-		t.Fatalf("bumped %d records, want 2", bumped)
-	}
+	bumpRecent(t, f, callRecordsOf(t, want), 2)
 	f.clock.Add(6 * time.Hour)
 	f.MustRun(t, icebergFormat)
 	if n := len(icebergTables(t, f.dest)[schemas.TableCallRecords].Metadata().Snapshots()); n != 2 {

@@ -84,7 +84,8 @@ type Catalog struct {
 }
 
 // Open opens the catalog that uri names, for the lake whose root is rootURI
-// (file:///abs/path, s3://bucket/prefix, ...) in store:
+// (file:///abs/path, s3://bucket/prefix, ...) in store, configured by opts
+// (the tables' IO: [WithIO]; a REST catalog: [WithREST]):
 //
 //	/path/to/catalog.db, sqlite:///path/to/catalog.db  an SQL catalog on a SQLite file (created if need be)
 //	http://host/..., https://host/..., rest://host/... an Iceberg REST catalog (rest:// is https://)

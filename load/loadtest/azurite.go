@@ -97,7 +97,16 @@ func StartAzuriteOAuth(t testing.TB) Azurite {
 	return start(t, true)
 }
 
-func start(t testing.TB, oauth bool) Azurite {
+// StartAzuriteAnyVersion is StartAzurite accepting any service version
+// (x-ms-version), for clients that cannot pin AzureStore's, such as
+// iceberg-go's table IO (azblob 1.8 speaks 2026-06-06, newer than Azurite
+// AzuriteVersion knows).
+func StartAzuriteAnyVersion(t testing.TB) Azurite {
+	t.Helper()
+	return start(t, false, "--skipApiVersionCheck")
+}
+
+func start(t testing.TB, oauth bool, args ...string) Azurite {
 	t.Helper()
 	bin := AzuritePath()
 	if bin == "" {
@@ -125,7 +134,7 @@ func start(t testing.TB, oauth bool) Azurite {
 		if err != nil {
 			t.Fatalf("find a free port: %v", err)
 		}
-		if lastErr = startAzurite(t, bin, addr, tlsFiles, client); lastErr == nil {
+		if lastErr = startAzurite(t, bin, addr, tlsFiles, client, args); lastErr == nil {
 			a := Azurite{Endpoint: scheme + "://" + addr + "/" + AzureAccount, HTTPClient: client}
 			opts := ClientOptions()
 			if client != nil {
@@ -226,11 +235,11 @@ func (e *EntraToken) Scopes() []string {
 	return append([]string(nil), e.scopes...)
 }
 
-func startAzurite(t testing.TB, bin, addr string, tlsFiles []string, client *http.Client) error {
+func startAzurite(t testing.TB, bin, addr string, tlsFiles []string, client *http.Client, extra []string) error {
 	host, port, _ := strings.Cut(addr, ":")
 	var out syncBuffer
-	args := []string{"--blobHost", host, "--blobPort", port, "--inMemoryPersistence",
-		"--extentMemoryLimit", "512", "--disableTelemetry", "--silent"}
+	args := append([]string{"--blobHost", host, "--blobPort", port, "--inMemoryPersistence",
+		"--extentMemoryLimit", "512", "--disableTelemetry", "--silent"}, extra...)
 	scheme := "http"
 	if tlsFiles != nil {
 		args = append(args, "--cert", tlsFiles[0], "--key", tlsFiles[1], "--oauth", "basic")

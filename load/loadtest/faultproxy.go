@@ -33,10 +33,13 @@ const (
 	// Truncate forwards the request and sends the response's status,
 	// headers and half its body, then closes the connection.
 	Truncate
+	// Status403 answers 403 AccessDenied without forwarding: an error no
+	// client retries (RandomFaults never draws it).
+	Status403
 )
 
 func (f Fault) String() string {
-	return [...]string{"pass", "500", "503", "reset", "lost response", "truncated body"}[f]
+	return [...]string{"pass", "500", "503", "reset", "lost response", "truncated body", "403"}[f]
 }
 
 // FaultProxy is an HTTP proxy in front of an S3-compatible server that
@@ -120,6 +123,9 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case Status503:
 		s3Error(w, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
+		return
+	case Status403:
+		s3Error(w, http.StatusForbidden, "AccessDenied", "Access Denied")
 		return
 	case Reset:
 		hijack(w, nil)
