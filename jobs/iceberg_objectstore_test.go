@@ -224,17 +224,7 @@ func testIcebergOnStore(t *testing.T, l objectStoreLake) {
 		t.Fatal("the run wrote no call records")
 	}
 	diffLakes(t, "first run", l.icebergRows(t), want)
-	for name, tbl := range l.tables(t) {
-		if tbl.CurrentSnapshot() == nil {
-			continue // a table of no rows
-		}
-		if got := tbl.CurrentSnapshot().Summary.Properties[iceberg.PropRunID]; got != sum.RunID {
-			t.Errorf("%s: snapshot names run %q, want %q", name, got, sum.RunID)
-		}
-		if n := len(tbl.Metadata().Snapshots()); n != 1 {
-			t.Errorf("%s: %d snapshots after one run, want 1", name, n)
-		}
-	}
+	assertSnapshotsOfRun(t, l.tables(t), sum.RunID)
 	var metadata, manifests int
 	err := l.store(t).List(context.Background(), "iceberg/"+schemas.TableCallRecords+"/metadata/", func(o load.Object) error {
 		switch {

@@ -47,18 +47,7 @@ func TestRun_IcebergREST(t *testing.T) {
 	if len(tables) == 0 {
 		t.Fatal("no Iceberg table in the REST catalog")
 	}
-	for name, tbl := range tables {
-		snap := tbl.CurrentSnapshot()
-		if snap == nil {
-			continue
-		}
-		if got := snap.Summary.Properties[iceberg.PropRunID]; got != sum.RunID {
-			t.Errorf("%s: snapshot names run %q, want %q", name, got, sum.RunID)
-		}
-		if n := len(tbl.Metadata().Snapshots()); n != 1 {
-			t.Errorf("%s: %d snapshots after one run, want 1", name, n)
-		}
-	}
+	assertSnapshotsOfRun(t, tables, sum.RunID)
 	if sum.IcebergSnapshots == 0 {
 		t.Error("summary counts no Iceberg snapshot")
 	}

@@ -116,18 +116,7 @@ func TestRun_Iceberg(t *testing.T) {
 		t.Fatal("the run wrote no call records")
 	}
 	diffLakes(t, "first run", icebergRows(t, f.dest), want)
-	for name, tbl := range icebergTables(t, f.dest) {
-		snap := tbl.CurrentSnapshot()
-		if snap == nil {
-			continue
-		}
-		if got := snap.Summary.Properties[iceberg.PropRunID]; got != sum.RunID {
-			t.Errorf("%s: snapshot names run %q, want %q", name, got, sum.RunID)
-		}
-		if n := len(tbl.Metadata().Snapshots()); n != 1 {
-			t.Errorf("%s: %d snapshots after one run, want 1", name, n)
-		}
-	}
+	assertSnapshotsOfRun(t, icebergTables(t, f.dest), sum.RunID)
 	if sum.IcebergSnapshots == 0 {
 		t.Error("summary counts no Iceberg snapshot")
 	}
@@ -189,6 +178,24 @@ func TestRun_Iceberg(t *testing.T) {
 		t.Fatal("the replay under a hash policy left the sessions as they were")
 	}
 	diffLakes(t, "replay", icebergRows(t, f.dest), replayed)
+}
+
+// assertSnapshotsOfRun: every Iceberg table with rows has one snapshot, and
+// it names runID.
+func assertSnapshotsOfRun(t *testing.T, tables map[string]*table.Table, runID string) {
+	t.Helper()
+	for name, tbl := range tables {
+		snap := tbl.CurrentSnapshot()
+		if snap == nil {
+			continue // a table of no rows
+		}
+		if got := snap.Summary.Properties[iceberg.PropRunID]; got != runID {
+			t.Errorf("%s: snapshot names run %q, want %q", name, got, runID)
+		}
+		if n := len(tbl.Metadata().Snapshots()); n != 1 {
+			t.Errorf("%s: %d snapshots after one run, want 1", name, n)
+		}
+	}
 }
 
 // callRecordsOf lists the call record ids of rendered call_records rows.
