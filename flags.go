@@ -288,7 +288,7 @@ func newCommands() *cli.App {
 					&cli.DurationFlag{Name: "older-than", Value: 7 * 24 * time.Hour, Usage: "expire snapshots older than this..."},
 					&cli.IntFlag{Name: "retain-last", Value: 10, Usage: "...but keep the last N of each table whatever their age"},
 					&cli.DurationFlag{Name: "orphans-older-than", Value: 72 * time.Hour, Usage: "delete unreferenced files once this old (at least 1h, and longer than any run: a run's files are unreferenced until it commits)"},
-					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, storeFlags, icebergRESTFlags),
+					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, storeFlags, icebergRESTFlags, logFlags),
 				Action: maintainAction,
 			},
 			{
