@@ -26,8 +26,8 @@ type GlueOptions struct {
 // GlueServer is an AWS Glue Data Catalog API for tests: the AWS JSON 1.1
 // protocol (POST /, X-Amz-Target: AWSGlue.<Operation>, errors as
 // {"__type","message"} with status 400) for the operations iceberg-go's Glue
-// catalog calls for us: databases (get, create, list) and tables (get,
-// list, create, update with VersionId's optimistic locking, delete).
+// catalog calls for us (CreateDatabase, GetTable, CreateTable, UpdateTable
+// with VersionId's optimistic locking) and no others.
 //
 // It is not Glue: SigV4 signatures are not checked (a request must carry an
 // Authorization header, no more), nor Lake Formation permissions, and it
@@ -38,9 +38,8 @@ type GlueServer struct {
 
 	opts GlueOptions
 
-	mu        sync.Mutex
-	databases map[string]map[string]any            // by name: the Database
-	tables    map[string]map[string]map[string]any // by database, name: the Table
+	mu     sync.Mutex
+	tables map[string]map[string]map[string]any // by database, name: the Table
 
 	// Conflicts counts the UpdateTable requests refused for a stale VersionId.
 	Conflicts atomic.Int64
@@ -51,7 +50,7 @@ type GlueServer struct {
 // StartGlue starts a Glue server, stopped when the test ends.
 func StartGlue(t testing.TB, opts GlueOptions) *GlueServer {
 	t.Helper()
-	s := &GlueServer{opts: opts, databases: map[string]map[string]any{}, tables: map[string]map[string]map[string]any{}}
+	s := &GlueServer{opts: opts, tables: map[string]map[string]map[string]any{}}
 	srv := httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -148,25 +147,12 @@ func name(input map[string]any) string {
 
 // do serves one operation under s.mu.
 func (s *GlueServer) do(op, objName, database string, dbInput, tblInput map[string]any, versionID string) (map[string]any, *glueError) {
-	switch op {
-	case "GetDatabase":
-		db, ok := s.databases[objName]
-		if !ok {
-			return nil, notFound("Database %s not found.", objName)
-		}
-		return map[string]any{"Database": db}, nil
-	case "GetDatabases":
-		list := []any{}
-		for _, db := range s.databases {
-			list = append(list, db)
-		}
-		return map[string]any{"DatabaseList": list}, nil
-	case "CreateDatabase":
+	if op == "CreateDatabase" {
 		n := name(dbInput)
-		if _, ok := s.databases[n]; ok {
+		if _, ok := s.tables[n]; ok {
 			return nil, &glueError{"AlreadyExistsException", "Database already exists."}
 		}
-		s.databases[n], s.tables[n] = maps.Clone(dbInput), map[string]map[string]any{}
+		s.tables[n] = map[string]map[string]any{}
 		return map[string]any{}, nil
 	}
 	tables, ok := s.tables[database]
@@ -180,12 +166,6 @@ func (s *GlueServer) do(op, objName, database string, dbInput, tblInput map[stri
 			return nil, notFound("Table %s not found.", objName)
 		}
 		return map[string]any{"Table": tbl}, nil
-	case "GetTables":
-		list := []any{}
-		for _, tbl := range tables {
-			list = append(list, tbl)
-		}
-		return map[string]any{"TableList": list}, nil
 	case "CreateTable":
 		n := name(tblInput)
 		if _, ok := tables[n]; ok {
@@ -206,12 +186,6 @@ func (s *GlueServer) do(op, objName, database string, dbInput, tblInput map[stri
 		}
 		v, _ := strconv.Atoi(tbl["VersionId"].(string))
 		tables[n] = stored(database, tblInput, v+1)
-		return map[string]any{}, nil
-	case "DeleteTable":
-		if _, ok := tables[objName]; !ok {
-			return nil, notFound("Table %s not found.", objName)
-		}
-		delete(tables, objName)
 		return map[string]any{}, nil
 	}
 	return nil, &glueError{"UnknownOperationException", "AWSGlue." + op + " is not served by this test server"}
