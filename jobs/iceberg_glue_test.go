@@ -2,6 +2,8 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +98,34 @@ func TestRun_IcebergS3Glue(t *testing.T) {
 	})
 	if n := srv.Unsigned.Load(); n != 0 {
 		t.Errorf("the server refused %d unsigned requests", n)
+	}
+}
+
+// TestRun_IcebergGlueConfig: a Glue URI with a setting it does not have, and
+// REST settings given with Glue, stop the run with a configuration error
+// naming them, before anything is written.
+func TestRun_IcebergGlueConfig(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name    string
+		catalog string
+		rest    jobs.IcebergREST
+		want    string
+	}{
+		{"unknown setting", "glue://?region=eu-west-1&endpoint=http://x", jobs.IcebergREST{}, `unknown setting "endpoint"`},
+		{"warehouse of a Glue catalog", "glue", jobs.IcebergREST{Warehouse: "lake"}, "IcebergREST.Warehouse is only for a REST catalog"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, nil)
+			_, err := f.run(t, func(cfg *jobs.Config) {
+				cfg.TableFormat, cfg.IcebergCatalog, cfg.IcebergREST = jobs.TableFormatIceberg, c.catalog, c.rest
+			})
+			if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run: %v; want a configuration error with %q", err, c.want)
+			}
+			if rows := lakeRows(t, f.dest); len(rows[schemas.TableCallRecords]) != 0 {
+				t.Errorf("the refused run wrote %d call records", len(rows[schemas.TableCallRecords]))
+			}
+		})
 	}
 }
