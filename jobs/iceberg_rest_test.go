@@ -1,7 +1,6 @@
 package jobs_test
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -68,22 +67,7 @@ func TestRun_IcebergREST(t *testing.T) {
 	diffLakes(t, "incremental run", want, lakeRows(t, f.dest))
 	cfg := f.config()
 	rest(&cfg)
-	done, err := jobs.MaintainIceberg(context.Background(), cfg, jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired := 0
-	for _, m := range done {
-		expired += m.SnapshotsExpired
-	}
-	if expired == 0 {
-		t.Errorf("maintain expired no snapshot: %+v", done)
-	}
-	for name, tbl := range icebergTablesIn(t, f.dest, srv.URL, reader) {
-		if n := len(tbl.Metadata().Snapshots()); n > 1 {
-			t.Errorf("%s keeps %d snapshots after maintain, want 1", name, n)
-		}
-	}
+	maintainToLastSnapshot(t, cfg, func() map[string]*table.Table { return icebergTablesIn(t, f.dest, srv.URL, reader) })
 	diffLakes(t, "after maintain", icebergRowsIn(t, f.dest, srv.URL, reader), want)
 	if n := srv.Unauthorized.Load(); n != 0 {
 		t.Errorf("the server refused %d requests", n)

@@ -341,22 +341,7 @@ func TestMaintainIceberg(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := f.config()
-	done, err := jobs.MaintainIceberg(context.Background(), cfg, jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired := 0
-	for _, m := range done {
-		expired += m.SnapshotsExpired
-	}
-	if expired == 0 {
-		t.Errorf("no snapshot expired: %+v", done)
-	}
-	for name, tbl := range icebergTables(t, f.dest) {
-		if n := len(tbl.Metadata().Snapshots()); n > 1 {
-			t.Errorf("%s keeps %d snapshots, want 1", name, n)
-		}
-	}
+	maintainToLastSnapshot(t, cfg, func() map[string]*table.Table { return icebergTables(t, f.dest) })
 	if _, err := os.Stat(old); !os.IsNotExist(err) {
 		t.Errorf("an old unreferenced data file is still there: %v", err)
 	}
@@ -364,6 +349,29 @@ func TestMaintainIceberg(t *testing.T) {
 		t.Errorf("a recent unreferenced data file was deleted: %v", err)
 	}
 	diffLakes(t, "after maintenance", icebergRows(t, f.dest), want)
+}
+
+// maintainToLastSnapshot runs maintain on the lake of cfg keeping the last
+// snapshot of each table (orphans older than a day): it must expire some,
+// and tables (loaded afterwards) must hold one snapshot each.
+func maintainToLastSnapshot(t *testing.T, cfg jobs.Config, tables func() map[string]*table.Table) {
+	t.Helper()
+	done, err := jobs.MaintainIceberg(context.Background(), cfg, jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
+	if err != nil {
+		t.Fatalf("MaintainIceberg: %v", err)
+	}
+	expired := 0
+	for _, m := range done {
+		expired += m.SnapshotsExpired
+	}
+	if expired == 0 {
+		t.Errorf("maintain expired no snapshot: %+v", done)
+	}
+	for name, tbl := range tables() {
+		if n := len(tbl.Metadata().Snapshots()); n > 1 {
+			t.Errorf("%s keeps %d snapshots after maintain, want 1", name, n)
+		}
+	}
 }
 
 // TestConfig_TableFormat: an unknown table format, and the Iceberg format

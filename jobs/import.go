@@ -112,7 +112,7 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			}
 			last = date
 		}
-		if err := spoolRecord(chunks, dir, date, head, raw); err != nil {
+		if err := spoolRecord(chunks, dir, date, head, raw, false); err != nil {
 			return err
 		}
 		limit := r.cfg.importSpoolBytes()
@@ -351,14 +351,16 @@ type spooled struct {
 	size    int64 // of the record, without its newline
 }
 
-// spoolRecord adds a record to the chunk of its date, which it starts if need be.
-func spoolRecord(chunks map[string]*importChunk, dir, date string, head transform.CallRecordHead, raw []byte) error {
+// spoolRecord adds a record to the chunk of its date, which it starts if
+// need be; pseudonymised says the records are under the policy already.
+func spoolRecord(chunks map[string]*importChunk, dir, date string, head transform.CallRecordHead, raw []byte, pseudonymised bool) error {
 	c, ok := chunks[date]
 	if !ok {
 		var err error
 		if c, err = newImportChunk(dir, date); err != nil {
 			return err
 		}
+		c.pseudonymised = pseudonymised
 		chunks[date] = c
 	}
 	return c.add(head.ID, head.Version, raw)

@@ -82,11 +82,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 				}
 				raw = out
 			}
-			if err := spoolRecord(chunks, dir, head.Date(), head, raw); err != nil {
-				return err
-			}
-			chunks[head.Date()].pseudonymised = pseudonymise
-			return nil
+			return spoolRecord(chunks, dir, head.Date(), head, raw, pseudonymise)
 		},
 		NotFound: func(id string) { missing = append(missing, byID[id]) },
 		// Quarantined, the entry goes: the scheduled window lists the record

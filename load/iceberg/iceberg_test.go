@@ -63,6 +63,13 @@ func currentFiles(t *testing.T, cat *iceberg.Catalog) map[string]int64 {
 
 func open(t *testing.T, dir string) (*iceberg.Catalog, load.Store) {
 	t.Helper()
+	return openCatalog(t, dir, filepath.Join(dir, "_etl", "iceberg.db"))
+}
+
+// openCatalog opens the local lake at dir with the catalog that uri names,
+// as a run does.
+func openCatalog(t *testing.T, dir, uri string, opts ...iceberg.Option) (*iceberg.Catalog, load.Store) {
+	t.Helper()
 	store, err := load.NewLocalStore(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +78,7 @@ func open(t *testing.T, dir string) (*iceberg.Catalog, load.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := iceberg.Open(context.Background(), filepath.Join(dir, "_etl", "iceberg.db"), root, store)
+	cat, err := iceberg.Open(context.Background(), uri, root, store, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

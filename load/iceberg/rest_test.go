@@ -19,20 +19,7 @@ import (
 // openREST opens the lake at dir with srv as its catalog, as a run does.
 func openREST(t *testing.T, dir string, srv *icebergtest.Server) (*iceberg.Catalog, load.Store) {
 	t.Helper()
-	store, err := load.NewLocalStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := iceberg.RootURI(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := iceberg.Open(context.Background(), srv.URL, root, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	return cat, store
+	return openCatalog(t, dir, srv.URL)
 }
 
 // TestPublish_REST: publishing through an Iceberg REST catalog commits one

@@ -272,8 +272,8 @@ func (s *Server) loadNamespace(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"namespace": namespace(r), "properties": props})
 }
 
-func (s *Server) namespaceExists(w http.ResponseWriter, r *http.Request) {
-	ok, err := s.cat.CheckNamespaceExists(r.Context(), namespace(r))
+// existsStatus answers a HEAD request: 204 if it exists, 404 if not.
+func existsStatus(w http.ResponseWriter, ok bool, err error) {
 	switch {
 	case err != nil:
 		w.WriteHeader(http.StatusInternalServerError)
@@ -282,6 +282,11 @@ func (s *Server) namespaceExists(w http.ResponseWriter, r *http.Request) {
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
+}
+
+func (s *Server) namespaceExists(w http.ResponseWriter, r *http.Request) {
+	ok, err := s.cat.CheckNamespaceExists(r.Context(), namespace(r))
+	existsStatus(w, ok, err)
 }
 
 func (s *Server) listTables(w http.ResponseWriter, r *http.Request) {
@@ -358,14 +363,7 @@ func (s *Server) loadTable(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) tableExists(w http.ResponseWriter, r *http.Request) {
 	ok, err := s.cat.CheckTableExists(r.Context(), s.ident(r))
-	switch {
-	case err != nil:
-		w.WriteHeader(http.StatusInternalServerError)
-	case !ok:
-		w.WriteHeader(http.StatusNotFound)
-	default:
-		w.WriteHeader(http.StatusNoContent)
-	}
+	existsStatus(w, ok, err)
 }
 
 // commitTable serves CommitTableRequest: its requirements and updates are
