@@ -27,7 +27,9 @@ COPY . .
 RUN --mount=type=cache,target=/go/pkg/mod \
     --mount=type=cache,target=/root/.cache/go-build \
     GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
-    go build -trimpath -ldflags="-s -w -X main.commit=${COMMIT}" -o /out/callrecords-etl .
+    go build -trimpath -ldflags="-s -w -X main.commit=${COMMIT}" -o /out/callrecords-etl . && \
+    GOOS=${TARGETOS} GOARCH=${TARGETARCH} \
+    go build -trimpath -ldflags="-s -w" -o /out/callrecords-etl-iceberg ./cmd/callrecords-etl-iceberg
 
 # Pinned by digest (the :nonroot tag moves with Debian's updates), as public
 # Dockerfiles pinned it on 2026-08-26; to update:
@@ -38,6 +40,8 @@ LABEL org.opencontainers.image.title="callrecords-etl" \
       org.opencontainers.image.description="Copies Microsoft Teams call records and PSTN / Direct Routing usage from Microsoft Graph into partitioned Parquet" \
       org.opencontainers.image.version="${VERSION}"
 COPY --from=build /out/callrecords-etl /usr/local/bin/callrecords-etl
+# Started by --table-format iceberg runs, found next to the job's binary.
+COPY --from=build /out/callrecords-etl-iceberg /usr/local/bin/callrecords-etl-iceberg
 # 65532 is distroless's nonroot user. Numeric, so that Kubernetes'
 # runAsNonRoot can verify it without reading /etc/passwd.
 USER 65532:65532

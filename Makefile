@@ -12,8 +12,11 @@ AZURITE := $(BIN)/azurite/node_modules/.bin/azurite-blob
 
 .PHONY: test-tools build demo test race lint tidy-check integration e2e clean pushgateway chromium image deploy-check bench bench-1m bench-privacy bench-iceberg
 
+# The job, and next to it the binary its --table-format iceberg runs start
+# (package icebergproc: iceberg-go stays out of the job's own binary).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.commit=$(COMMIT)" -o $(BIN)/callrecords-etl .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w" -o $(BIN)/callrecords-etl-iceberg ./cmd/callrecords-etl-iceberg
 
 # The demo also builds bin/query, DuckDB through its Go driver (cgo, from the
 # e2e module), so that the queries it suggests run without the DuckDB CLI.

@@ -27,6 +27,7 @@ func TestLayering(t *testing.T) {
 		"notify":    {"schemas", "load"},
 		"report":    {"schemas"},
 		"jobs":      {"schemas", "extract", "transform", "load", "notify", "report"},
+		"cmd":       {"jobs", "load"},
 		"":          {"jobs", "extract", "schemas", "graphsim"},
 	}
 	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}} {{join .Imports " "}}`, "./...").Output()
@@ -79,5 +80,32 @@ func TestMainIsThin(t *testing.T) {
 	}
 	if n := strings.Count(string(data), "\n"); n >= 300 {
 		t.Errorf("main.go has %d lines, want under 300: move what is not wiring out of it", n)
+	}
+}
+
+// TestJobBinaryLinksNoIceberg: the job's binary links neither iceberg-go
+// nor package iceberg, whose initialisation alone kept about 57 MiB
+// resident in every command; Iceberg runs start callrecords-etl-iceberg
+// for them (package icebergproc), which does.
+func TestJobBinaryLinksNoIceberg(t *testing.T) {
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-deps", pkg).Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", pkg, err)
+		}
+		return strings.Fields(string(out))
+	}
+	heavy := []string{"github.com/apache/iceberg-go", "github.com/apache/arrow-go/v18/arrow", "github.com/callrecords-etl/callrecords-etl/load/iceberg"}
+	for _, dep := range deps(".") {
+		if contains(heavy, dep) {
+			t.Errorf("the job's binary links %s: keep it to callrecords-etl-iceberg", dep)
+		}
+	}
+	// The check can fail: the Iceberg binary links them all.
+	iceberg := deps("./cmd/callrecords-etl-iceberg")
+	for _, dep := range heavy {
+		if !contains(iceberg, dep) {
+			t.Errorf("callrecords-etl-iceberg does not link %s", dep)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -69,7 +70,7 @@ func icebergScanRows(t *testing.T, cat *iceberg.Catalog, name string) (rows, nul
 
 func openIceberg(t *testing.T, dest string) *iceberg.Catalog {
 	t.Helper()
-	root, err := iceberg.RootURI(dest)
+	root, err := icebergproc.RootURI(dest)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +94,7 @@ func openIceberg(t *testing.T, dest string) *iceberg.Catalog {
 func TestLake_Iceberg(t *testing.T) {
 	sim, url := newSim(t)
 	dest := t.TempDir()
-	icebergFormat := func(c *jobs.Config) { c.TableFormat = jobs.TableFormatIceberg }
+	icebergFormat := func(c *jobs.Config) { c.TableFormat, c.IcebergOpener = jobs.TableFormatIceberg, iceberg.OpenCatalog }
 	runJobAt(t, now, url, dest, load.S3Config{}, icebergFormat)
 	want := truth(t, sim)
 	cat := openIceberg(t, dest)

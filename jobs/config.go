@@ -127,6 +127,13 @@ type Config struct {
 	IcebergCatalog string
 	// IcebergREST is what a REST IcebergCatalog needs besides its URI.
 	IcebergREST IcebergREST
+	// IcebergOpener opens the Iceberg catalog in this process
+	// (iceberg.OpenCatalog). Nil: the catalog runs in a process of the
+	// callrecords-etl-iceberg binary (see package icebergproc), so that a
+	// program that does not link package iceberg can still commit Iceberg
+	// tables; that process opens the lake's store from Dest and the
+	// settings (not Store).
+	IcebergOpener IcebergOpener
 	// PrivacyPolicyFile, when set, is the privacy policy (YAML or JSON,
 	// transform.ParsePolicy) that everything written follows: the tables,
 	// the raw archive, the quarantine, the summaries and the logs. Unset:

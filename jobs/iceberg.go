@@ -2,8 +2,10 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,8 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
-	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -74,11 +77,11 @@ func (c IcebergREST) onlyForREST(uri string) error {
 }
 
 // rest resolves the settings of a REST catalog at uri, reading the files.
-func (c IcebergREST) rest(uri string) (iceberg.REST, error) {
+func (c IcebergREST) rest(uri string) (icebergproc.REST, error) {
 	if err := c.onlyForREST(uri); err != nil || !isRESTCatalog(uri) {
-		return iceberg.REST{}, err
+		return icebergproc.REST{}, err
 	}
-	r := iceberg.REST{Warehouse: c.Warehouse, Credential: c.Credential, OAuth2ServerURI: c.OAuth2ServerURI, Scope: c.Scope, Token: c.Token}
+	r := icebergproc.REST{Warehouse: c.Warehouse, Credential: c.Credential, OAuth2ServerURI: c.OAuth2ServerURI, Scope: c.Scope, Token: c.Token}
 	for _, f := range []struct {
 		value *string
 		file  string
@@ -89,45 +92,117 @@ func (c IcebergREST) rest(uri string) (iceberg.REST, error) {
 		}
 		data, err := os.ReadFile(f.file)
 		if err != nil {
-			return iceberg.REST{}, configError(": "+err.Error(), f.field)
+			return icebergproc.REST{}, configError(": "+err.Error(), f.field)
 		}
 		if *f.value = strings.TrimSpace(string(data)); *f.value == "" {
-			return iceberg.REST{}, configError(fmt.Sprintf(": %s is empty", f.file), f.field)
+			return icebergproc.REST{}, configError(fmt.Sprintf(": %s is empty", f.file), f.field)
 		}
 	}
 	return r, nil
 }
 
-// openIceberg opens the Iceberg catalog of an Iceberg run (nil otherwise).
+// IcebergOpener opens the Iceberg catalog of a run: iceberg.OpenCatalog in
+// the job's process (tests, programs that link package iceberg anyway).
+type IcebergOpener func(ctx context.Context, o icebergproc.Options) (icebergproc.Catalog, error)
+
+// openIceberg opens the Iceberg catalog of an Iceberg run (nil otherwise):
+// with Config.IcebergOpener, else in the Iceberg binary's process.
 func (r *runner) openIceberg(ctx context.Context) error {
 	if r.cfg.TableFormat != TableFormatIceberg || r.cfg.DryRun {
 		return nil
 	}
-	uri, err := r.cfg.icebergCatalogURI()
+	o, err := icebergOptions(ctx, r.cfg)
 	if err != nil {
 		return err
 	}
-	rest, err := r.cfg.IcebergREST.rest(uri)
-	if err != nil {
-		return err
+	if r.cfg.IcebergOpener != nil {
+		r.ice, err = r.cfg.IcebergOpener(ctx, o)
+	} else {
+		r.ice, err = startIceberg(ctx, r.cfg, o)
 	}
-	root, err := iceberg.RootURI(r.cfg.Dest)
 	if err != nil {
-		return fmt.Errorf("%w: destination %s: %v", ErrConfig, r.cfg.Dest, err)
-	}
-	store, err := openStore(ctx, r.cfg)
-	if err != nil {
-		return err
-	}
-	// The store's own settings; an Entra credential it builds cannot be passed.
-	ioProps, err := iceberg.IOProperties(ctx, r.cfg.Dest, load.StoreConfig{S3: r.cfg.S3, Azure: r.cfg.Azure})
-	if err != nil {
-		return fmt.Errorf("%w: destination %s: %v", ErrConfig, r.cfg.Dest, err)
-	}
-	if r.ice, err = iceberg.Open(ctx, uri, root, store, iceberg.WithREST(rest), iceberg.WithIO(ioProps)); err != nil {
+		r.ice = nil // not a typed nil
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
 	return nil
+}
+
+// icebergOptions are the catalog's options for cfg, its settings checked.
+func icebergOptions(ctx context.Context, cfg Config) (icebergproc.Options, error) {
+	uri, err := cfg.icebergCatalogURI()
+	if err != nil {
+		return icebergproc.Options{}, err
+	}
+	rest, err := cfg.IcebergREST.rest(uri)
+	if err != nil {
+		return icebergproc.Options{}, err
+	}
+	root, err := icebergproc.RootURI(cfg.Dest)
+	if err != nil {
+		return icebergproc.Options{}, fmt.Errorf("%w: destination %s: %v", ErrConfig, cfg.Dest, err)
+	}
+	store, err := openStore(ctx, cfg)
+	if err != nil {
+		return icebergproc.Options{}, err
+	}
+	// The store's own settings; an Entra credential it builds cannot be
+	// passed to the tables' IO.
+	return icebergproc.Options{CatalogURI: uri, RootURI: root, Dest: cfg.Dest, StoreConfig: load.StoreConfig{S3: cfg.S3, Azure: cfg.Azure},
+		Store: store, REST: rest}, nil
+}
+
+// icebergSetup is what the Iceberg binary opens its catalog and store
+// from: the settings of Config they need, secrets included (it goes over
+// the process's stdin only).
+type icebergSetup struct {
+	Dest, CatalogURI string
+	REST             icebergproc.REST
+	S3               load.S3Config
+	Azure            struct {
+		ConnectionString, AccountKey, SASToken, Endpoint string
+		MaxRetries                                       int
+	}
+	// Auth, AzureTenantID and Cloud build an abfss:// store's Microsoft
+	// Entra credential (storeConfig).
+	Auth                 extract.CredentialConfig
+	AzureTenantID, Cloud string
+}
+
+// startIceberg starts the Iceberg binary's process for the catalog o names.
+// The process opens the lake's store itself, from Dest and the settings.
+func startIceberg(ctx context.Context, cfg Config, o icebergproc.Options) (icebergproc.Catalog, error) {
+	if cfg.Azure.Credential != nil || cfg.Azure.HTTPClient != nil {
+		return nil, errors.New("an Azure credential or HTTP client given as an object cannot reach the Iceberg binary's process: set Config.IcebergOpener")
+	}
+	bin, err := icebergproc.Find()
+	if err != nil {
+		return nil, err
+	}
+	s := icebergSetup{Dest: cfg.Dest, CatalogURI: o.CatalogURI, REST: o.REST, S3: cfg.S3, Auth: cfg.Auth, AzureTenantID: cfg.AzureTenantID, Cloud: cfg.Cloud}
+	s.Azure.ConnectionString, s.Azure.AccountKey, s.Azure.SASToken = cfg.Azure.ConnectionString, cfg.Azure.AccountKey, cfg.Azure.SASToken
+	s.Azure.Endpoint, s.Azure.MaxRetries = cfg.Azure.Endpoint, cfg.Azure.MaxRetries
+	return icebergproc.Start(ctx, bin, s, cfg.Logger)
+}
+
+// ServeIceberg is the Iceberg binary's work: it reads the setup a run's
+// startIceberg sends on in, opens the catalog with open, and serves it over
+// in and out until in closes.
+func ServeIceberg(ctx context.Context, in io.Reader, out io.Writer, open IcebergOpener) error {
+	return icebergproc.Serve(ctx, in, out, func(ctx context.Context, raw json.RawMessage) (icebergproc.Catalog, error) {
+		var s icebergSetup
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, fmt.Errorf("setup: %w", err)
+		}
+		cfg := Config{Dest: s.Dest, IcebergCatalog: s.CatalogURI, S3: s.S3, Auth: s.Auth, AzureTenantID: s.AzureTenantID, Cloud: s.Cloud,
+			Azure: load.AzureConfig{ConnectionString: s.Azure.ConnectionString, AccountKey: s.Azure.AccountKey, SASToken: s.Azure.SASToken,
+				Endpoint: s.Azure.Endpoint, MaxRetries: s.Azure.MaxRetries}}
+		o, err := icebergOptions(ctx, cfg)
+		if err != nil {
+			return nil, err
+		}
+		o.REST = s.REST // resolved by the run: its files may not be readable here
+		return open(ctx, o)
+	})
 }
 
 // stageIceberg copies the files a partition just committed to new Iceberg
@@ -199,7 +274,7 @@ func (r *runner) publishIceberg(ctx context.Context, datasets []string) error {
 
 // publishTable commits one table's snapshot, if it changed.
 func (r *runner) publishTable(ctx context.Context, table string) error {
-	pub, err := r.ice.Publish(ctx, table, tableRow(table), r.cfg.TenantID, r.cfg.RunID)
+	pub, err := r.ice.Publish(ctx, table, r.cfg.TenantID, r.cfg.RunID)
 	if err != nil {
 		return fmt.Errorf("publish %s as Iceberg: %w", table, err)
 	}
@@ -210,34 +285,14 @@ func (r *runner) publishTable(ctx context.Context, table string) error {
 	return nil
 }
 
-// tableRow is a zero row of a lake table, for its schema.
-func tableRow(table string) any {
-	for _, t := range slices.Concat(schemas.Tables, schemas.RawTables, schemas.LedgerTables) {
-		if t.Name == table {
-			return t.Row
-		}
-	}
-	panic("no such table: " + table)
-}
-
-// IcebergMaintenance says what MaintainIceberg removes.
-type IcebergMaintenance struct {
-	// OlderThan: snapshots older than this expire...
-	OlderThan time.Duration
-	// RetainLast: ...except the last RetainLast of each table.
-	RetainLast int
-	// OrphansOlderThan: files no snapshot references are deleted once this
-	// old; it must outlast a run, whose data files are unreferenced until
-	// it publishes them.
-	OrphansOlderThan time.Duration
-}
+// IcebergMaintenance says what MaintainIceberg removes: snapshots older
+// than OlderThan except the last RetainLast of each table, and files no
+// snapshot references once OrphansOlderThan old (which must outlast a run,
+// whose data files are unreferenced until it publishes them).
+type IcebergMaintenance = icebergproc.Maintenance
 
 // MaintainedTable is what MaintainIceberg did to one table.
-type MaintainedTable struct {
-	Table            string `json:"table"`
-	SnapshotsExpired int    `json:"snapshots_expired"`
-	OrphansDeleted   int    `json:"orphan_files_deleted"`
-}
+type MaintainedTable = icebergproc.Maintained
 
 // MaintainIceberg expires old snapshots and deletes orphan files in every
 // Iceberg table of the lake at cfg.Dest (catalog: cfg.IcebergCatalog).
@@ -258,11 +313,11 @@ func MaintainIceberg(ctx context.Context, cfg Config, m IcebergMaintenance) ([]M
 	defer r.ice.Close()
 	var out []MaintainedTable
 	for _, tb := range slices.Concat(schemas.Tables, schemas.RawTables, schemas.LedgerTables) {
-		done, err := r.ice.Maintain(ctx, tb.Name, m.OlderThan, m.RetainLast, m.OrphansOlderThan)
+		done, err := r.ice.Maintain(ctx, tb.Name, m)
 		if err != nil {
 			return out, err
 		}
-		out = append(out, MaintainedTable{Table: tb.Name, SnapshotsExpired: done.SnapshotsExpired, OrphansDeleted: done.OrphansDeleted})
+		out = append(out, done)
 	}
 	return out, nil
 }

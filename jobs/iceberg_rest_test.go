@@ -14,6 +14,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg/icebergtest"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -35,7 +36,7 @@ func TestRun_IcebergREST(t *testing.T) {
 		c.TableFormat, c.IcebergCatalog = jobs.TableFormatIceberg, srv.URL
 		c.IcebergREST = jobs.IcebergREST{Warehouse: "lake", CredentialFile: credFile}
 	}
-	reader := iceberg.WithREST(iceberg.REST{Warehouse: "lake", Token: "tok-1"})
+	reader := iceberg.WithREST(icebergproc.REST{Warehouse: "lake", Token: "tok-1"})
 	sum := f.MustRun(t, rest)
 	want := lakeRows(t, f.dest)
 	if len(want[schemas.TableCallRecords]) == 0 {

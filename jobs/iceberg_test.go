@@ -20,6 +20,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -34,7 +35,7 @@ func icebergTables(t *testing.T, dest string) map[string]*table.Table {
 // icebergTablesIn is icebergTables with the catalog that catalogURI names.
 func icebergTablesIn(t *testing.T, dest, catalogURI string, opts ...iceberg.Option) map[string]*table.Table {
 	t.Helper()
-	root, err := iceberg.RootURI(dest)
+	root, err := icebergproc.RootURI(dest)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,18 +11,22 @@ import (
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 )
 
-// buildBinary builds the real command once per test.
+// buildBinary builds the real command once per test, and next to it the
+// Iceberg binary it starts for --table-format iceberg.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "callrecords-etl")
-	cmd := exec.Command("go", "build", "-o", bin, "..")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	dir := t.TempDir()
+	for name, pkg := range map[string]string{"callrecords-etl": "..", icebergproc.Binary: "../cmd/" + icebergproc.Binary} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
 	}
-	return bin
+	return filepath.Join(dir, "callrecords-etl")
 }
 
 type processFixture struct {

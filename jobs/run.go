@@ -15,7 +15,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/load"
-	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
@@ -41,7 +41,7 @@ type runner struct {
 	// privacy is the policy everything written follows.
 	privacy privacy
 	// ice: the Iceberg catalog, in the Iceberg table format.
-	ice *iceberg.Catalog
+	ice icebergproc.Catalog
 }
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the

@@ -19,6 +19,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
@@ -94,6 +95,7 @@ func (f *fixture) config() jobs.Config {
 	cfg.Now = f.clock.Now
 	cfg.Logger = testLogger()
 	cfg.Datasets = []string{schemas.DatasetCallRecords} // the usage tests choose their own
+	cfg.IcebergOpener = iceberg.OpenCatalog             // in this process; the real-command tests start the binary
 	return cfg
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"go/version"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -177,9 +178,14 @@ func dockerfileProblems(df dockerfile, goModGo string) []string {
 	if !cgoOff {
 		fail("build stage: CGO_ENABLED=0 neither in ENV nor in the go build RUN")
 	}
-	for _, flag := range dockerBuildFlags {
-		if !strings.Contains(goBuild, flag) {
-			fail("go build %q lacks %q", goBuild, flag)
+	for i, one := range strings.Split(goBuild, "go build")[1:] { // the job's and the Iceberg binary's
+		for _, flag := range dockerBuildFlags {
+			if i > 0 && strings.HasPrefix(flag, "-X main.") {
+				continue // the job's version stamp
+			}
+			if !strings.Contains(one, flag) {
+				fail("go build %q lacks %q", one, flag)
+			}
 		}
 	}
 	out := regexp.MustCompile(`\s-o\s+(\S+)`).FindStringSubmatch(goBuild)
@@ -224,6 +230,22 @@ func dockerfileProblems(df dockerfile, goModGo string) []string {
 	}
 	if binary == "" {
 		fail("runtime stage does not COPY --from=%s %s", build.Name, out[1])
+	}
+	// --table-format iceberg starts callrecords-etl-iceberg, looked for
+	// next to the job's binary: built, and copied beside it.
+	if !strings.Contains(goBuild, "./cmd/callrecords-etl-iceberg") {
+		fail("build stage does not build ./cmd/callrecords-etl-iceberg")
+	}
+	iceberg := ""
+	for _, c := range commands[*instructions.CopyCommand](final) {
+		for _, src := range c.SourcePaths {
+			if (c.From == build.Name || c.From == "0") && path.Base(src) == "callrecords-etl-iceberg" {
+				iceberg = c.DestPath
+			}
+		}
+	}
+	if binary != "" && iceberg != path.Join(path.Dir(binary), "callrecords-etl-iceberg") {
+		fail("runtime stage copies callrecords-etl-iceberg to %q, want it next to %s", iceberg, binary)
 	}
 	if uid, err := df.finalUID(); err != nil {
 		fail("%v", err)
@@ -284,6 +306,8 @@ func TestDockerfileChecksCatchMistakes(t *testing.T) {
 		{"lower-case as", "AS build", "as build", "FromAsCasing"},
 		{"shell in runtime", "USER 65532:65532", "RUN mkdir /data\nUSER 65532:65532", "no shell"},
 		{"binary not copied", "COPY --from=build /out/callrecords-etl", "COPY --from=build /out/other", "does not COPY"},
+		{"iceberg binary elsewhere", "/out/callrecords-etl-iceberg /usr/local/bin/callrecords-etl-iceberg", "/out/callrecords-etl-iceberg /opt/callrecords-etl-iceberg", "want it next to"},
+		{"iceberg binary not built", " ./cmd/callrecords-etl-iceberg", " ./cmd/other", "does not build"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -30,7 +30,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -52,7 +51,43 @@ import (
 	_ "modernc.org/sqlite" // the SQL catalog's SQLite, without cgo
 
 	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
+
+// The types of the seam the job uses the catalog through.
+type (
+	Published   = icebergproc.Published
+	Maintenance = icebergproc.Maintenance
+	Maintained  = icebergproc.Maintained
+)
+
+var _ icebergproc.Catalog = (*Catalog)(nil)
+
+// OpenCatalog opens the catalog o names, its tables' IO configured from the
+// store's settings ([IOProperties]): the job's way in, in process or in the
+// Iceberg binary.
+func OpenCatalog(ctx context.Context, o icebergproc.Options) (icebergproc.Catalog, error) {
+	ioProps, err := IOProperties(ctx, o.Dest, o.StoreConfig)
+	if err != nil {
+		return nil, fmt.Errorf("destination %s: %w", o.Dest, err)
+	}
+	c, err := Open(ctx, o.CatalogURI, o.RootURI, o.Store, WithREST(o.REST), WithIO(ioProps))
+	if err != nil {
+		return nil, err // not a typed nil
+	}
+	return c, nil
+}
+
+// rowOf is a zero row of a lake table, for its schema.
+func rowOf(lakeTable string) (any, error) {
+	for _, t := range slices.Concat(schemas.Tables, schemas.RawTables, schemas.LedgerTables) {
+		if t.Name == lakeTable {
+			return t.Row, nil
+		}
+	}
+	return nil, fmt.Errorf("iceberg: no lake table %q", lakeTable)
+}
 
 // Namespace holds the lake's Iceberg tables.
 const Namespace = "callrecords"
@@ -148,18 +183,14 @@ func (c *Catalog) Load(ctx context.Context, lakeTable string) (*table.Table, err
 	return c.cat.LoadTable(ctx, Identifier(lakeTable))
 }
 
-// Published is what one publish of a table did.
-type Published struct {
-	Snapshot int64 // the snapshot committed, 0 if nothing changed
-	Days     int   // days overwritten or removed
-	Rows     int64 // rows of the data files added
-}
-
-// Publish makes the Iceberg table of lakeTable (whose rows are of row's
-// type) hold the tenant's committed Hive objects of that table, in one
-// snapshot whose summary names runID, retrying a commit that lost to another
-// writer.
-func (c *Catalog) Publish(ctx context.Context, lakeTable string, row any, tenant, runID string) (Published, error) {
+// Publish makes the Iceberg table of lakeTable hold the tenant's committed
+// Hive objects of that table, in one snapshot whose summary names runID,
+// retrying a commit that lost to another writer.
+func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) (Published, error) {
+	row, err := rowOf(lakeTable)
+	if err != nil {
+		return Published{}, err
+	}
 	tbl, err := c.loadOrCreate(ctx, lakeTable, row)
 	if err != nil {
 		return Published{}, err
@@ -531,33 +562,13 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// RootURI is the URI of a lake destination for Iceberg: file:// for a local
-// path, as is for the others.
-func RootURI(dest string) (string, error) {
-	if strings.Contains(dest, "://") && !strings.HasPrefix(dest, "file://") {
-		return dest, nil
-	}
-	p, err := filepath.Abs(strings.TrimPrefix(dest, "file://"))
-	if err != nil {
-		return "", err
-	}
-	return (&url.URL{Scheme: "file", Path: p}).String(), nil
-}
-
-// Maintained is what Maintain did to one table.
-type Maintained struct {
-	Table            string
-	SnapshotsExpired int
-	OrphansDeleted   int
-}
-
 // Maintain expires the snapshots of lakeTable's Iceberg table older than
-// olderThan, keeping the last retainLast whatever their age, deleting the
-// files only they referenced; then it deletes the files under the table's
+// mt.OlderThan, keeping the last mt.RetainLast whatever their age, deleting
+// the files only they referenced; then it deletes the files under the table's
 // location that no snapshot references and that are older than
-// orphansOlderThan (which must outlast a run: a run's data files are
+// mt.OrphansOlderThan (which must outlast a run: a run's data files are
 // unreferenced until it publishes). A table not created yet is left alone.
-func (c *Catalog) Maintain(ctx context.Context, lakeTable string, olderThan time.Duration, retainLast int, orphansOlderThan time.Duration) (Maintained, error) {
+func (c *Catalog) Maintain(ctx context.Context, lakeTable string, mt Maintenance) (Maintained, error) {
 	m := Maintained{Table: lakeTable}
 	tbl, err := c.Load(ctx, lakeTable)
 	if errors.Is(err, catalog.ErrNoSuchTable) {
@@ -568,14 +579,14 @@ func (c *Catalog) Maintain(ctx context.Context, lakeTable string, olderThan time
 	}
 	before := len(tbl.Metadata().Snapshots())
 	txn := tbl.NewTransaction()
-	if err := txn.ExpireSnapshots(table.WithOlderThan(olderThan), table.WithRetainLast(retainLast)); err != nil {
+	if err := txn.ExpireSnapshots(table.WithOlderThan(mt.OlderThan), table.WithRetainLast(mt.RetainLast)); err != nil {
 		return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
 	}
 	if tbl, err = txn.Commit(ctx); err != nil {
 		return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
 	}
 	m.SnapshotsExpired = before - len(tbl.Metadata().Snapshots())
-	res, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(orphansOlderThan))
+	res, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(mt.OrphansOlderThan))
 	if err != nil {
 		return m, fmt.Errorf("iceberg %s: delete orphan files: %w", lakeTable, err)
 	}

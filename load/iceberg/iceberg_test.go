@@ -12,6 +12,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -74,7 +75,7 @@ func openCatalog(t *testing.T, dir, uri string, opts ...iceberg.Option) (*iceber
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := iceberg.RootURI(dir)
+	root, err := icebergproc.RootURI(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestPublish_ConcurrentTenants(t *testing.T) {
 	for i, tn := range tenants {
 		wg.Go(func() {
 			cat, _ := open(t, dir) // a catalog per run, as separate processes have
-			_, errs[i] = cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, tn, "run-"+tn)
+			_, errs[i] = cat.Publish(context.Background(), schemas.TablePstnCalls, tn, "run-"+tn)
 		})
 	}
 	wg.Wait()
@@ -124,7 +125,7 @@ func TestPublish_ConcurrentTenants(t *testing.T) {
 		t.Fatal(err)
 	}
 	commitHive(t, store, "tenant-b", "2026-11-19", 10)
-	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-2")
+	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-b", "run-2")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ func TestPublish_ConcurrentTenants(t *testing.T) {
 	if got := currentFiles(t, cat); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) || pub.Days != 2 || pub.Rows != 10 {
 		t.Fatalf("after a removed and a rewritten day: %v (%+v), want %v", sorted(got), pub, sorted(want))
 	}
-	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
+	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
 		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
 	}
 }

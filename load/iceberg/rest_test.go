@@ -13,6 +13,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg/icebergtest"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -50,11 +51,11 @@ func TestPublish_REST(t *testing.T) {
 	cat, _ := openREST(t, dir, srv)
 	racer = func() {
 		other, _ := openREST(t, dir, srv)
-		if _, err := other.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-tenant-b"); err != nil {
+		if _, err := other.Publish(context.Background(), schemas.TablePstnCalls, "tenant-b", "run-tenant-b"); err != nil {
 			t.Errorf("publish of tenant-b during tenant-a's: %v", err)
 		}
 	}
-	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-a", "run-tenant-a")
+	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-tenant-a")
 	if err != nil {
 		t.Fatalf("publish of tenant-a: %v", err)
 	}
@@ -77,7 +78,7 @@ func TestPublish_REST(t *testing.T) {
 	for i, tn := range tenants[2:] {
 		wg.Go(func() {
 			c, _ := openREST(t, dir, srv) // a catalog per run, as separate processes have
-			_, errs[i] = c.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, tn, "run-"+tn)
+			_, errs[i] = c.Publish(context.Background(), schemas.TablePstnCalls, tn, "run-"+tn)
 		})
 	}
 	wg.Wait()
@@ -89,7 +90,7 @@ func TestPublish_REST(t *testing.T) {
 	if got := currentFiles(t, cat); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
 		t.Fatalf("after concurrent publishes: %v, want %v", sorted(got), sorted(want))
 	}
-	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
+	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
 		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
 	}
 }
@@ -106,22 +107,22 @@ func TestOpen_RESTAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root, err := iceberg.RootURI(dir)
+	root, err := icebergproc.RootURI(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	commitHive(t, store, "tenant-a", "2026-11-18", 3)
 	for _, c := range []struct {
 		name string
-		rest iceberg.REST
+		rest icebergproc.REST
 		ok   bool
 	}{
-		{"client credentials", iceberg.REST{Warehouse: "lake", Credential: "etl:s3cret"}, true},
-		{"bearer token", iceberg.REST{Warehouse: "lake", Token: "tok-1"}, true},
-		{"wrong secret", iceberg.REST{Warehouse: "lake", Credential: "etl:guess"}, false},
-		{"wrong token", iceberg.REST{Warehouse: "lake", Token: "tok-2"}, false},
-		{"no credentials", iceberg.REST{Warehouse: "lake"}, false},
-		{"unknown warehouse", iceberg.REST{Warehouse: "other", Token: "tok-1"}, false},
+		{"client credentials", icebergproc.REST{Warehouse: "lake", Credential: "etl:s3cret"}, true},
+		{"bearer token", icebergproc.REST{Warehouse: "lake", Token: "tok-1"}, true},
+		{"wrong secret", icebergproc.REST{Warehouse: "lake", Credential: "etl:guess"}, false},
+		{"wrong token", icebergproc.REST{Warehouse: "lake", Token: "tok-2"}, false},
+		{"no credentials", icebergproc.REST{Warehouse: "lake"}, false},
+		{"unknown warehouse", icebergproc.REST{Warehouse: "other", Token: "tok-1"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cat, err := iceberg.Open(context.Background(), srv.URL, root, store, iceberg.WithREST(c.rest))
@@ -140,7 +141,7 @@ func TestOpen_RESTAuth(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cat.Close()
-			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-a", "run-1"); err != nil {
+			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-1"); err != nil {
 				t.Fatal(err)
 			}
 			if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
