@@ -75,6 +75,7 @@ type Process struct {
 
 	exited  chan struct{} // closed when the process's stdout ends
 	exitErr error         // why, once exited is closed
+	waitErr error         // its exit status, if not 0
 	stderr  tail
 	closed  sync.Once
 }
@@ -153,6 +154,7 @@ func (p *Process) read(stdout io.Reader, stderrDone <-chan struct{}) {
 	}
 	<-stderrDone
 	waitErr := p.cmd.Wait()
+	p.waitErr = waitErr
 	if errors.Is(err, io.EOF) && waitErr == nil {
 		p.exitErr = fmt.Errorf("%s exited", Binary)
 	} else {
@@ -268,7 +270,7 @@ func missing(yes bool) error {
 const closeGrace = time.Minute
 
 // Close ends the process: it answers what is in flight, closes its
-// catalog and exits.
+// catalog and exits. The error is its exit's, if it failed.
 func (p *Process) Close() error {
 	p.closed.Do(func() {
 		p.stdin.Close()
@@ -279,6 +281,9 @@ func (p *Process) Close() error {
 			<-p.exited
 		}
 	})
+	if p.waitErr != nil {
+		return p.exitErr
+	}
 	return nil
 }
 

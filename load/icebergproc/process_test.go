@@ -156,7 +156,9 @@ func TestProcess_Calls(t *testing.T) {
 	if pub, err := p.Publish(ctx, "ok", "t", "r"); err != nil || pub.Snapshot != 2000 {
 		t.Errorf("a publish after failures: %+v, %v", pub, err)
 	}
-	p.Close()
+	if err := p.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
 	if !exists(dir, "closed") {
 		t.Error("Close did not close the child's catalog")
 	}
@@ -214,6 +216,9 @@ func TestProcess_Dies(t *testing.T) {
 	}
 	if _, err := p.Maintain(context.Background(), "ok", icebergproc.Maintenance{}); err == nil {
 		t.Error("a call after the child died succeeded")
+	}
+	if err := p.Close(); err == nil || !strings.Contains(err.Error(), "exit status 3") {
+		t.Errorf("Close after the child died = %v, want its exit", err)
 	}
 }
 
