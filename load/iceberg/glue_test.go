@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -54,60 +53,8 @@ func TestPublish_Glue(t *testing.T) {
 		}
 	}})
 	icebergtest.GlueEnv(t, srv)
-	_, store := openGlue(t, dir, glueURI)
-	tenants := []string{"tenant-a", "tenant-b", "tenant-c", "tenant-d"}
-	want := map[string]int64{}
-	for i, tn := range tenants {
-		for d, day := range []string{"2026-11-18", "2026-11-19"} {
-			commitHive(t, store, tn, day, 3+i+d)
-			want[tn+"/dt="+day] = int64(3 + i + d)
-		}
-	}
-	cat, _ := openGlue(t, dir, glueURI)
-	racer = func() {
-		other, _ := openGlue(t, dir, glueURI)
-		if _, err := other.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-tenant-b"); err != nil {
-			t.Errorf("publish of tenant-b during tenant-a's: %v", err)
-		}
-	}
-	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-a", "run-tenant-a")
-	if err != nil {
-		t.Fatalf("publish of tenant-a: %v", err)
-	}
-	t.Logf("updates refused for a stale VersionId: %d", srv.Conflicts.Load())
-	if srv.Conflicts.Load() == 0 {
-		t.Fatalf("no update was refused: the race was not made")
-	}
-	tbl, err := cat.Load(context.Background(), schemas.TablePstnCalls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := tbl.CurrentSnapshot()
-	if snap == nil || snap.SnapshotID != pub.Snapshot || snap.Summary.Properties[iceberg.PropRunID] != "run-tenant-a" ||
-		snap.Summary.Properties[iceberg.PropTenant] != "tenant-a" || len(tbl.Metadata().Snapshots()) != 2 {
-		t.Fatalf("after two publishes: current snapshot %+v of %d, want tenant-a's run's %d of 2", snap, len(tbl.Metadata().Snapshots()), pub.Snapshot)
-	}
-
-	var wg sync.WaitGroup
-	errs := make([]error, len(tenants))
-	for i, tn := range tenants[2:] {
-		wg.Go(func() {
-			c, _ := openGlue(t, dir, glueURI) // a catalog per run, as separate processes have
-			_, errs[i] = c.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, tn, "run-"+tn)
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("publish of %s: %v", tenants[2+i], err)
-		}
-	}
-	if got := currentFiles(t, cat); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
-		t.Fatalf("after concurrent publishes: %v, want %v", sorted(got), sorted(want))
-	}
-	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, schemas.PstnCallRow{}, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
-		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
-	}
+	open := func() (*iceberg.Catalog, load.Store) { return openGlue(t, dir, glueURI) }
+	checkRacedPublishes(t, open, func(r func()) { racer = r }, srv.Conflicts.Load)
 	if n := srv.Unsigned.Load(); n != 0 {
 		t.Errorf("the server refused %d unsigned requests", n)
 	}
