@@ -120,7 +120,13 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 	for _, o := range opts {
 		o(props)
 	}
-	cat, err := catalog.Load(ctx, CatalogName, props)
+	var cat catalog.Catalog
+	var err error
+	if props["type"] == "glue" {
+		cat, err = openGlue(ctx, props)
+	} else {
+		cat, err = catalog.Load(ctx, CatalogName, props)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("iceberg catalog %s: %w", uri, err)
 	}
