@@ -1,11 +1,12 @@
 package jobs_test
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apache/iceberg-go/table"
 
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -58,22 +59,7 @@ func TestRun_IcebergGlue(t *testing.T) {
 	diffLakes(t, "incremental run", want, lakeRows(t, f.dest))
 	cfg := f.config()
 	glue(&cfg)
-	done, err := jobs.MaintainIceberg(context.Background(), cfg, jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	expired := 0
-	for _, m := range done {
-		expired += m.SnapshotsExpired
-	}
-	if expired == 0 {
-		t.Errorf("maintain expired no snapshot: %+v", done)
-	}
-	for name, tbl := range icebergTablesIn(t, f.dest, uri) {
-		if n := len(tbl.Metadata().Snapshots()); n > 1 {
-			t.Errorf("%s keeps %d snapshots after maintain, want 1", name, n)
-		}
-	}
+	maintainToLastSnapshot(t, cfg, func() map[string]*table.Table { return icebergTablesIn(t, f.dest, uri) })
 	diffLakes(t, "after maintain", icebergRowsIn(t, f.dest, uri), want)
 	if n := srv.Unsigned.Load(); n != 0 {
 		t.Errorf("the server refused %d unsigned requests", n)
