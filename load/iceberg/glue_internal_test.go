@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httptrace"
 	"net/url"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -39,7 +40,8 @@ func (c *holdConn) Write(p []byte) (int, error) {
 // net/http saw writing the request and the error reading the response body.
 func sdkExchange(t *testing.T, wrap func(aws.HTTPClient) aws.HTTPClient) (writeErr, readErr error) {
 	t.Helper()
-	rest := make(chan struct{})
+	rest, release := make(chan struct{}), make(chan struct{})
+	sendRest, releaseWrite := sync.OnceFunc(func() { close(rest) }), sync.OnceFunc(func() { close(release) })
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusOK)
@@ -54,9 +56,10 @@ func sdkExchange(t *testing.T, wrap func(aws.HTTPClient) aws.HTTPClient) (writeE
 		_, _ = w.Write([]byte("}"))
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(sendRest) // runs before srv.Close, should the test stop early
+	t.Cleanup(releaseWrite)
 
 	payload := []byte(`{"CatalogId":"123456789012","DatabaseName":"callrecords","Name":"call_records"}`)
-	release := make(chan struct{})
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 		if err != nil {
@@ -89,9 +92,9 @@ func sdkExchange(t *testing.T, wrap func(aws.HTTPClient) aws.HTTPClient) (writeE
 	}
 	defer resp.Body.Close()
 	_ = req.Body.Close() // smithy-go's ClientHandler, right after Do
-	close(release)
+	releaseWrite()
 	writeErr = <-wrote
-	close(rest)
+	sendRest()
 	_, readErr = io.ReadAll(resp.Body)
 	return writeErr, readErr
 }
