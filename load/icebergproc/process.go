@@ -85,8 +85,7 @@ type Process struct {
 // only (never the command line or the environment). Lines the process
 // writes to stderr are logged. Start returns once the catalog is open.
 func Start(ctx context.Context, path string, setup any, logger *slog.Logger) (*Process, error) {
-	cmd := exec.Command(path)
-	cmd.Env = os.Environ() // the cloud SDKs' default credential chains read it
+	cmd := exec.Command(path) // with this process's environment: the cloud SDKs' credential chains read it
 	dieWithParent(cmd)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -118,6 +117,7 @@ func Start(ctx context.Context, path string, setup any, logger *slog.Logger) (*P
 				logger.Warn("iceberg process", "stderr", sc.Text())
 			}
 		}
+		io.Copy(io.Discard, stderr) // after a line too long: a full pipe would block the process
 	}()
 	go p.read(stdout, stderrDone)
 	if err := p.enc.Encode(setup); err != nil {

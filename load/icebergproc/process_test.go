@@ -75,6 +75,9 @@ func (f fakeCatalog) Publish(ctx context.Context, table, tenant, runID string) (
 		<-ctx.Done()
 		f.mark("cancelled-" + runID)
 		return icebergproc.Published{}, ctx.Err()
+	case "shout": // a line longer than the parent reads as one, then more
+		fmt.Fprintln(os.Stderr, strings.Repeat("x", 2<<20))
+		fmt.Fprintln(os.Stderr, strings.Repeat("y", 256<<10))
 	case "die":
 		fmt.Fprintln(os.Stderr, "dying on purpose")
 		os.Exit(3)
@@ -269,4 +272,22 @@ func TestProcess_FastAnswers(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestProcess_LongStderr: a child that writes a stderr line too long to log
+// is still drained, so it neither blocks on a full pipe nor stops answering.
+func TestProcess_LongStderr(t *testing.T) {
+	p, err := start(t, fakeSetup{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if pub, err := p.Publish(ctx, "shout", "t", "r"); err != nil || pub.Snapshot != 5000 {
+		t.Fatalf("Publish after a long stderr line = %+v, %v", pub, err)
+	}
+	if pub, err := p.Publish(ctx, "ok", "t", "r"); err != nil || pub.Snapshot != 2000 {
+		t.Fatalf("the next Publish = %+v, %v", pub, err)
+	}
 }
