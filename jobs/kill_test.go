@@ -2,31 +2,66 @@ package jobs_test
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 )
 
-// buildBinary builds the real command once per test, and next to it the
-// Iceberg binary it starts for --table-format iceberg.
+// builtBinaries holds the real command and, next to it, the Iceberg binary it
+// starts for --table-format iceberg: built once per test binary, as linking
+// them takes longer than most tests here.
+var builtBinaries struct {
+	once sync.Once
+	dir  string
+	err  error
+}
+
+// buildBinary returns the real command's path, building both binaries on
+// the first call.
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
-	for name, pkg := range map[string]string{"callrecords-etl": "..", icebergproc.Binary: "../cmd/" + icebergproc.Binary} {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, name), pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	b := &builtBinaries
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "callrecords-etl-bin-"); b.err != nil {
+			return
 		}
+		var g errgroup.Group
+		for name, pkg := range map[string]string{"callrecords-etl": "..", icebergproc.Binary: "../cmd/" + icebergproc.Binary} {
+			g.Go(func() error {
+				cmd := exec.Command("go", "build", "-o", filepath.Join(b.dir, name), pkg)
+				cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+				if out, err := cmd.CombinedOutput(); err != nil {
+					return fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
+				}
+				return nil
+			})
+		}
+		b.err = g.Wait()
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return filepath.Join(dir, "callrecords-etl")
+	return filepath.Join(b.dir, "callrecords-etl")
+}
+
+// TestMain removes the binaries built for the tests.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBinaries.dir != "" {
+		os.RemoveAll(builtBinaries.dir)
+	}
+	os.Exit(code)
 }
 
 type processFixture struct {

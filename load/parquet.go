@@ -194,7 +194,7 @@ func (w *FileWriter[T]) write(rows []T) (err error) {
 
 // zstdCodec is shared by every writer: a codec keeps a pool of encoders, and
 // a new codec per file made a new encoder (and its tables) for every file.
-var zstdCodec = &pageZstd{}
+var zstdCodec = newPageZstd()
 
 // createdBy sets the footer's created_by verbatim.
 type createdBy string
