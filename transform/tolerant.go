@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 )
 
 // decodeTolerant decodes raw into v (a pointer) as json.Unmarshal does,
@@ -157,6 +158,34 @@ func jsonKind(v any) string {
 // field finds the field of struct t that JSON key k sets, as encoding/json
 // does: the exact name first, else a case-insensitive match.
 func field(t reflect.Type, k string) (name string, typ reflect.Type, ok bool) {
+	for _, f := range jsonFieldsOf(t) {
+		if f.name == k {
+			return f.name, f.typ, true
+		}
+		if !ok && strings.EqualFold(f.name, k) {
+			name, typ, ok = f.name, f.typ, true
+		}
+	}
+	return name, typ, ok
+}
+
+// jsonField is a struct field as encoding/json names it.
+type jsonField struct {
+	name string
+	typ  reflect.Type
+}
+
+// jsonFields caches jsonFieldsOf: reading struct tags for every key of every
+// object was a quarter of the tolerant decoder's time.
+var jsonFields sync.Map // reflect.Type → []jsonField
+
+// jsonFieldsOf lists the exported fields of struct t that JSON can set, in
+// order, under their JSON names.
+func jsonFieldsOf(t reflect.Type) []jsonField {
+	if fs, ok := jsonFields.Load(t); ok {
+		return fs.([]jsonField)
+	}
+	var fs []jsonField
 	for i := range t.NumField() {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -169,12 +198,8 @@ func field(t reflect.Type, k string) (name string, typ reflect.Type, ok bool) {
 		case "":
 			n = f.Name
 		}
-		if n == k {
-			return n, f.Type, true
-		}
-		if !ok && strings.EqualFold(n, k) {
-			name, typ, ok = n, f.Type, true
-		}
+		fs = append(fs, jsonField{n, f.Type})
 	}
-	return name, typ, ok
+	jsonFields.Store(t, fs)
+	return fs
 }
