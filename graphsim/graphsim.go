@@ -77,6 +77,10 @@ type Config struct {
 	// fifth of the streams instead of 1.5%, so about a third of the audio
 	// streams are poor instead of a few percent. Other days do not change.
 	BadNetworkDays []time.Time
+	// JourneyShare is the share of a day's calls (the big meeting aside)
+	// that go through auto attendants and call queues (default 0.05): more
+	// journeys in fewer records, for the tests of call_journey_hops.
+	JourneyShare float64
 }
 
 // Limits are the call-records throttling limits (reference §4.1).
@@ -119,8 +123,10 @@ type Simulator struct {
 	tenant string
 	now    func() time.Time
 	perDay int
-	thr    *throttler
-	seq    atomic.Uint64
+	// journeyShare is Config.JourneyShare or its default.
+	journeyShare float64
+	thr          *throttler
+	seq          atomic.Uint64
 
 	mu    sync.Mutex
 	bumps map[string][]time.Time
@@ -153,6 +159,9 @@ func New(cfg Config) *Simulator {
 	}
 	if s.perDay <= 0 {
 		s.perDay = 48
+	}
+	if s.journeyShare = cfg.JourneyShare; s.journeyShare <= 0 {
+		s.journeyShare = defaultJourneyShare
 	}
 	if s.tenant == "" {
 		s.tenant = hashGUID(mix(s.seed, saltTenant))

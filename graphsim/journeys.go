@@ -16,9 +16,9 @@ import (
 // service (a participantEndpoint with a serviceUserAgent role and the
 // resource account as associatedIdentity) or the user who answered.
 
-// journeyShare is the share of a day's calls (the big meeting aside) that
-// go through the attendants and queues.
-const journeyShare = 0.05
+// defaultJourneyShare is the share of a day's calls (the big meeting aside)
+// that go through the attendants and queues, unless Config.JourneyShare says.
+const defaultJourneyShare = 0.05
 
 // Journey outcomes in the queue.
 const (
@@ -67,7 +67,7 @@ const (
 
 // isJourney reports whether record (d, idx) with key is a journey call.
 func (s *Simulator) isJourney(d int64, idx int, key uint64) bool {
-	return idx != s.bigIndex(d) && unit(mix(key, saltJourney)) < journeyShare
+	return idx != s.bigIndex(d) && unit(mix(key, saltJourney)) < s.journeyShare
 }
 
 // planJourney draws the journey of record m and sets what follows from it:

@@ -17,7 +17,7 @@ import (
 // calls, answers and waits.
 func TestRun_JourneyHopsEqualTheSimulatorsJourneys(t *testing.T) {
 	t.Parallel()
-	f := newFixtureWith(t, func(c *graphsim.Config) { c.RecordsPerDay = 16 }, nil)
+	f := newFixtureWith(t, func(c *graphsim.Config) { c.JourneyShare = 0.25 }, nil)
 	f.MustRun(t, nil)
 	want := f.sim.JourneyTruth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
 	if want.Hops["call_queue"] < 10 || want.Outcomes["call_queue abandoned"] == 0 || want.Hops["voicemail"] == 0 || want.Hops["transfer"] == 0 {

@@ -3,6 +3,7 @@ package transform
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"os"
 	"testing"
 )
@@ -12,7 +13,7 @@ import (
 func benchRecords(b *testing.B) ([][]byte, int64) {
 	var out [][]byte
 	var size int64
-	for _, raw := range simulatorRecords(b, 10) {
+	for _, raw := range simulatorRecords(b, 10, math.MaxInt) {
 		var compact bytes.Buffer
 		json.Compact(&compact, raw)
 		out = append(out, compact.Bytes())

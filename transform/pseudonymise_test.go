@@ -249,7 +249,7 @@ func TestPseudonymiser_JSON(t *testing.T) {
 		records[fixture] = MustReadFile(t, fixture)
 	}
 	journeys := 0
-	for id, raw := range transform.SimulatorRecords(t, 2) {
+	for id, raw := range transform.SimulatorRecords(t, 2, 1) {
 		records["simulator "+id] = raw
 		if rec, err := transform.DecodeCallRecord(raw); err == nil && len(transform.FlattenCallRecord("tenant-1", rec).JourneyHops) > 0 {
 			journeys++
