@@ -69,7 +69,7 @@ var (
 	// tableFormatFlags: run, import and replay commit in either format.
 	tableFormatFlags = []cli.Flag{
 		&cli.StringFlag{Name: "table-format", Value: jobs.TableFormatHive, Usage: "how tables are committed: " + strings.Join(jobs.TableFormats, ",") + " (iceberg also commits each changed table as one Apache Iceberg snapshot per run; see README, Iceberg tables)", EnvVars: []string{"CALLRECORDS_TABLE_FORMAT"}},
-		&cli.StringFlag{Name: "iceberg-catalog", Usage: "with --table-format iceberg: a SQLite file's path (an SQL catalog), http(s):// or rest:// (a REST catalog) or glue (default: <dest>/_etl/iceberg.db; required for an object-store --dest)", EnvVars: []string{"CALLRECORDS_ICEBERG_CATALOG"}},
+		&cli.StringFlag{Name: "iceberg-catalog", Usage: "with --table-format iceberg: a SQLite file's path (an SQL catalog), http(s):// or rest:// (a REST catalog), glue or glue://?region=R&catalog-id=ACCOUNT (AWS Glue) (default: <dest>/_etl/iceberg.db; required for an object-store --dest)", EnvVars: []string{"CALLRECORDS_ICEBERG_CATALOG"}},
 	}
 	// icebergRESTFlags: what a REST --iceberg-catalog needs besides its URI.
 	// Its secrets are never flag values: the environment or a file.

@@ -42,7 +42,6 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	icego "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
-	_ "github.com/apache/iceberg-go/catalog/glue" // --iceberg-catalog glue
 	_ "github.com/apache/iceberg-go/catalog/rest" // --iceberg-catalog http(s)://
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	_ "github.com/apache/iceberg-go/io/gocloud" // s3://, abfs:// and gs:// table locations
@@ -124,13 +123,15 @@ type Catalog struct {
 //
 //	/path/to/catalog.db, sqlite:///path/to/catalog.db  an SQL catalog on a SQLite file (created if need be)
 //	http://host/..., https://host/..., rest://host/... an Iceberg REST catalog (rest:// is https://)
-//	glue                                               AWS Glue, configured from the environment
+//	glue, glue://?region=R&catalog-id=A                AWS Glue (in region R, account A's catalog), else configured from the environment
 func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Option) (*Catalog, error) {
 	root := strings.TrimSuffix(rootURI, "/") + "/"
 	props := icego.Properties{"warehouse": root + "iceberg"}
 	switch {
-	case uri == "glue":
-		props["type"] = "glue"
+	case uri == "glue", strings.HasPrefix(uri, "glue://"):
+		if err := glueProperties(uri, props); err != nil {
+			return nil, err
+		}
 	case strings.HasPrefix(uri, "rest://"):
 		props["type"], props["uri"] = "rest", "https://"+strings.TrimPrefix(uri, "rest://")
 	case strings.HasPrefix(uri, "http://"), strings.HasPrefix(uri, "https://"):
@@ -154,7 +155,13 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 	for _, o := range opts {
 		o(props)
 	}
-	cat, err := catalog.Load(ctx, CatalogName, props)
+	var cat catalog.Catalog
+	var err error
+	if props["type"] == "glue" {
+		cat, err = openGlue(ctx, props)
+	} else {
+		cat, err = catalog.Load(ctx, CatalogName, props)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("iceberg catalog %s: %w", uri, err)
 	}

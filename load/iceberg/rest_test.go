@@ -39,60 +39,8 @@ func TestPublish_REST(t *testing.T) {
 			racer()
 		}
 	}})
-	_, store := openREST(t, dir, srv)
-	tenants := []string{"tenant-a", "tenant-b", "tenant-c", "tenant-d"}
-	want := map[string]int64{}
-	for i, tn := range tenants {
-		for d, day := range []string{"2026-11-18", "2026-11-19"} {
-			commitHive(t, store, tn, day, 3+i+d)
-			want[tn+"/dt="+day] = int64(3 + i + d)
-		}
-	}
-	cat, _ := openREST(t, dir, srv)
-	racer = func() {
-		other, _ := openREST(t, dir, srv)
-		if _, err := other.Publish(context.Background(), schemas.TablePstnCalls, "tenant-b", "run-tenant-b"); err != nil {
-			t.Errorf("publish of tenant-b during tenant-a's: %v", err)
-		}
-	}
-	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-tenant-a")
-	if err != nil {
-		t.Fatalf("publish of tenant-a: %v", err)
-	}
-	t.Logf("commits answered 409: %d", srv.Conflicts.Load())
-	if srv.Conflicts.Load() == 0 {
-		t.Fatalf("no commit was answered 409: the race was not made")
-	}
-	tbl, err := cat.Load(context.Background(), schemas.TablePstnCalls)
-	if err != nil {
-		t.Fatal(err)
-	}
-	snap := tbl.CurrentSnapshot()
-	if snap == nil || snap.SnapshotID != pub.Snapshot || snap.Summary.Properties[iceberg.PropRunID] != "run-tenant-a" ||
-		snap.Summary.Properties[iceberg.PropTenant] != "tenant-a" || len(tbl.Metadata().Snapshots()) != 2 {
-		t.Fatalf("after two publishes: current snapshot %+v of %d, want tenant-a's run's %d of 2", snap, len(tbl.Metadata().Snapshots()), pub.Snapshot)
-	}
-
-	var wg sync.WaitGroup
-	errs := make([]error, len(tenants))
-	for i, tn := range tenants[2:] {
-		wg.Go(func() {
-			c, _ := openREST(t, dir, srv) // a catalog per run, as separate processes have
-			_, errs[i] = c.Publish(context.Background(), schemas.TablePstnCalls, tn, "run-"+tn)
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("publish of %s: %v", tenants[2+i], err)
-		}
-	}
-	if got := currentFiles(t, cat); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
-		t.Fatalf("after concurrent publishes: %v, want %v", sorted(got), sorted(want))
-	}
-	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
-		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
-	}
+	open := func() (*iceberg.Catalog, load.Store) { return openREST(t, dir, srv) }
+	checkRacedPublishes(t, open, func(r func()) { racer = r }, srv.Conflicts.Load)
 }
 
 // TestOpen_RESTAuth: a REST catalog is opened with the warehouse it is
@@ -148,5 +96,69 @@ func TestOpen_RESTAuth(t *testing.T) {
 				t.Fatalf("published %v", got)
 			}
 		})
+	}
+}
+
+// checkRacedPublishes publishes tenant-a's pstn_calls while setRacer's
+// function (called by the catalog server before tenant-a's first commit)
+// publishes tenant-b's, so that tenant-a's commit is refused (conflicts
+// counts the refusals) and retried; then two tenants at once. Every
+// tenant's days must be in the table once, each publish's snapshot naming
+// its run and tenant, and a publish with nothing changed commits nothing.
+func checkRacedPublishes(t *testing.T, open func() (*iceberg.Catalog, load.Store), setRacer func(func()), conflicts func() int64) {
+	t.Helper()
+	_, store := open()
+	tenants := []string{"tenant-a", "tenant-b", "tenant-c", "tenant-d"}
+	want := map[string]int64{}
+	for i, tn := range tenants {
+		for d, day := range []string{"2026-11-18", "2026-11-19"} {
+			commitHive(t, store, tn, day, 3+i+d)
+			want[tn+"/dt="+day] = int64(3 + i + d)
+		}
+	}
+	cat, _ := open()
+	setRacer(func() {
+		other, _ := open()
+		if _, err := other.Publish(context.Background(), schemas.TablePstnCalls, "tenant-b", "run-tenant-b"); err != nil {
+			t.Errorf("publish of tenant-b during tenant-a's: %v", err)
+		}
+	})
+	pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-tenant-a")
+	if err != nil {
+		t.Fatalf("publish of tenant-a: %v", err)
+	}
+	t.Logf("commits refused as stale: %d", conflicts())
+	if conflicts() == 0 {
+		t.Fatalf("no commit was refused as stale: the race was not made")
+	}
+	tbl, err := cat.Load(context.Background(), schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := tbl.CurrentSnapshot()
+	if snap == nil || snap.SnapshotID != pub.Snapshot || snap.Summary.Properties[iceberg.PropRunID] != "run-tenant-a" ||
+		snap.Summary.Properties[iceberg.PropTenant] != "tenant-a" || len(tbl.Metadata().Snapshots()) != 2 {
+		t.Fatalf("after two publishes: current snapshot %+v of %d, want tenant-a's run's %d of 2", snap, len(tbl.Metadata().Snapshots()), pub.Snapshot)
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(tenants))
+	for i, tn := range tenants[2:] {
+		wg.Go(func() {
+			c, _ := open() // a catalog per run, as separate processes have
+			_, errs[i] = c.Publish(context.Background(), schemas.TablePstnCalls, tn, "run-"+tn)
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("publish of %s: %v", tenants[2+i], err)
+		}
+	}
+	if got := currentFiles(t, cat); fmt.Sprint(sorted(got)) != fmt.Sprint(sorted(want)) {
+		t.Fatalf("after concurrent publishes: %v, want %v", sorted(got), sorted(want))
+	}
+	if pub, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-b", "run-3"); err != nil || pub.Snapshot != 0 {
+		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
 	}
 }
