@@ -12,6 +12,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/catalog/glue"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 )
 
@@ -69,7 +70,11 @@ func openGlue(ctx context.Context, props icego.Properties) (catalog.Catalog, err
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
-	cfg.HTTPClient = ownRequestBody{cfg.HTTPClient}
+	client := cfg.HTTPClient
+	if client == nil { // the SDK's default, unless a CA bundle was named
+		client = awshttp.NewBuildableClient()
+	}
+	cfg.HTTPClient = ownRequestBody{client}
 	return glue.NewCatalog(glue.WithAwsConfig(cfg), glue.WithAwsProperties(glue.AwsProperties(props)))
 }
 

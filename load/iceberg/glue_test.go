@@ -11,6 +11,7 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg/icebergtest"
 	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
+	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -79,17 +80,22 @@ func TestOpen_GlueURI(t *testing.T) {
 	}
 	commitHive(t, store, "tenant-a", "2026-11-18", 3)
 	for _, c := range []struct {
-		uri  string
-		want string // the error's, or "" for a catalog that publishes
+		uri    string
+		want   string // the error's, or "" for a catalog that publishes
+		bundle bool   // AWS_CA_BUNDLE names a CA bundle (the SDK then builds its own HTTP client)
 	}{
-		{glueURI, ""},
-		{"glue://?catalog-id=210987654321", "AccessDeniedException"},
-		{"glue", "AccessDeniedException"}, // the caller's own account: not the server's
-		{"glue://?region=eu-west-1&warehouse=x", `unknown setting "warehouse"`},
-		{"glue://?region=", "region is empty"},
-		{"glue://host/path", "no host or path"},
+		{glueURI, "", false},
+		{glueURI, "", true},
+		{"glue://?catalog-id=210987654321", "AccessDeniedException", false},
+		{"glue", "AccessDeniedException", false}, // the caller's own account: not the server's
+		{"glue://?region=eu-west-1&warehouse=x", `unknown setting "warehouse"`, false},
+		{"glue://?region=", "region is empty", false},
+		{"glue://host/path", "no host or path", false},
 	} {
-		t.Run(c.uri, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s bundle=%t", c.uri, c.bundle), func(t *testing.T) {
+			if c.bundle {
+				t.Setenv("AWS_CA_BUNDLE", loadtest.CABundle(t))
+			}
 			cat, err := iceberg.Open(context.Background(), c.uri, root, store)
 			if c.want != "" {
 				if err == nil {

@@ -160,6 +160,17 @@ func ClientOptions() *container.ClientOptions {
 	return &container.ClientOptions{ClientOptions: azcore.ClientOptions{PerCallPolicies: []policy.Policy{load.PinAzureServiceVersion}}}
 }
 
+// CABundle writes a self-signed certificate into a fresh t.TempDir() and
+// returns the path of its PEM file: a CA bundle to name in AWS_CA_BUNDLE.
+func CABundle(t testing.TB) string {
+	t.Helper()
+	paths, _, err := selfSigned(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return paths[0]
+}
+
 // selfSigned writes a certificate for 127.0.0.1 and its key into dir and
 // returns the two paths and a client that trusts the certificate.
 func selfSigned(dir string) ([]string, *http.Client, error) {

@@ -74,7 +74,9 @@ func GlueEnv(t testing.TB, srv *GlueServer) {
 	} {
 		t.Setenv(k, v)
 	}
-	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"} {
+	// No CA bundle either (the server speaks http): the SDK then keeps its
+	// default HTTP client, as for most users.
+	for _, k := range []string{"AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CA_BUNDLE"} {
 		t.Setenv(k, "")
 	}
 }
