@@ -11,10 +11,11 @@ import (
 )
 
 // TestRun_JourneyHopsEqualTheSimulatorsJourneys runs the job over HTTP
-// against a month of simulated calls, some through auto attendants and
-// call queues, and checks call_journey_hops against the simulator's own
-// account of those calls: hops per kind and outcome, and per queue the
-// calls, answers and waits.
+// against a month of simulated calls, a quarter of them through auto
+// attendants and call queues (a twentieth by default: too few journeys in
+// a month of the fixture's six calls a day), and checks call_journey_hops
+// against the simulator's own account of those calls: hops per kind and
+// outcome, and per queue the calls, answers and waits.
 func TestRun_JourneyHopsEqualTheSimulatorsJourneys(t *testing.T) {
 	t.Parallel()
 	f := newFixtureWith(t, func(c *graphsim.Config) { c.JourneyShare = 0.25 }, nil)
