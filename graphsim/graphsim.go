@@ -81,6 +81,10 @@ type Config struct {
 	// that go through auto attendants and call queues (default 0.05): more
 	// journeys in fewer records, for the tests of call_journey_hops.
 	JourneyShare float64
+	// NoBigMeetings leaves out the daily big meeting (131 to 190
+	// participants, 2 MB of JSON, most of a day's bytes): for the tests of
+	// the commit protocol, which a run's size does not change but slows.
+	NoBigMeetings bool
 }
 
 // Limits are the call-records throttling limits (reference §4.1).

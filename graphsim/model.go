@@ -241,9 +241,10 @@ type meta struct {
 }
 
 // bigIndex is the index of the day's big meeting, or -1. Every day has one,
-// except that tenants with very few calls a day have one every other day.
+// except that tenants with very few calls a day have one every other day
+// (and none with Config.NoBigMeetings).
 func (s *Simulator) bigIndex(d int64) int {
-	if s.perDay < 8 && d%2 != 0 {
+	if s.cfg.NoBigMeetings || s.perDay < 8 && d%2 != 0 {
 		return -1
 	}
 	return int(mix(s.seed, saltBig, uint64(d)) % uint64(s.perDay))

@@ -163,7 +163,7 @@ func (f *faultyStore) DeleteIfMatch(ctx context.Context, key, etag string) error
 // leftover files.
 func TestRun_FailureAtEveryCommitStep(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	f := newFixtureWith(t, noBigMeetings, nil)
 	// Scheduled runs from a checkpoint three days old: a few partitions, the
 	// checkpoint write, the summary.
 	watermark := f.clock.Now().Add(-72 * time.Hour)

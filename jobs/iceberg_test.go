@@ -221,7 +221,7 @@ func callRecordsOf(t *testing.T, rows map[string][]string) []string {
 // what a clean run publishes, row for row.
 func TestRun_IcebergFailureAtEveryCommitStep(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, nil)
+	f := newFixtureWith(t, noBigMeetings, nil)
 	watermark := f.clock.Now().Add(-72 * time.Hour)
 	f.seedCheckpoint(t, f.dest, watermark)
 	f.MustRun(t, icebergFormat)

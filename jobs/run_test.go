@@ -58,6 +58,10 @@ func newFixture(t *testing.T, wrap func(http.Handler) http.Handler) *fixture {
 
 func newFullFixture(t *testing.T) *fixture { return newFixtureWith(t, nil, nil) }
 
+// noBigMeetings leaves the simulator's big meetings out: most of a run's
+// bytes, which the tests of the commit protocol repeat many times over.
+func noBigMeetings(c *graphsim.Config) { c.NoBigMeetings = true }
+
 // newFixtureWith lets a test change the simulated tenant (e.g. fewer rows).
 func newFixtureWith(t *testing.T, edit func(*graphsim.Config), wrap func(http.Handler) http.Handler) *fixture {
 	t.Helper()
