@@ -240,7 +240,7 @@ func TestRun_UnreadableListingFailsItsDayAlone(t *testing.T) {
 		}
 		return body
 	})
-	f := newFixtureWith(t, nil, wrap) // a first run: the retained month
+	f := newFixtureWith(t, noBigMeetings, wrap) // a first run: the retained month
 	ten := f.clock.Now().Add(-10 * 24 * time.Hour)
 	failed := time.Date(ten.Year(), ten.Month(), ten.Day(), 0, 0, 0, 0, time.UTC)
 	badDay = failed.Format("2006-01-02")

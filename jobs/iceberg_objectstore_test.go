@@ -213,7 +213,7 @@ func (l objectStoreLake) assertNoSecretKept(t *testing.T) {
 // the Iceberg metadata writes of a run's publish leaves the tables at whole
 // snapshots, which a rerun brings to the Hive layout's rows.
 func testIcebergOnStore(t *testing.T, l objectStoreLake) {
-	f := newFixture(t, nil)
+	f := newFixtureWith(t, noBigMeetings, nil)
 	data, _ := json.Marshal(lake.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetCallRecords, Watermark: f.clock.Now().Add(-72 * time.Hour)})
 	if _, err := l.store(t).PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)

@@ -205,7 +205,7 @@ func TestRun_FirstRunReadsRetainedWindow(t *testing.T) {
 // version, with that version's sessions.
 func TestRun_Incremental(t *testing.T) {
 	t.Parallel()
-	f := newFullFixture(t)
+	f := newFixtureWith(t, noBigMeetings, nil)
 	f.MustRun(t, nil)
 	before := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now())
 
@@ -279,7 +279,7 @@ func TestRun_Incremental(t *testing.T) {
 
 func TestRun_RetentionGap(t *testing.T) {
 	t.Parallel()
-	f := newFullFixture(t)
+	f := newFixtureWith(t, noBigMeetings, nil)
 	store, err := load.NewLocalStore(f.dest)
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +334,7 @@ func TestRun_Quarantine(t *testing.T) {
 	t.Parallel()
 	var badID string
 	var mu sync.Mutex
-	f := newFixtureWith(t, nil, func(next http.Handler) http.Handler {
+	f := newFixtureWith(t, noBigMeetings, func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			id := badID
@@ -489,7 +489,7 @@ func TestRun_MigratesEarlierLayout(t *testing.T) {
 // does — says it is a dry run, and writes nothing at all.
 func TestRun_DryRun(t *testing.T) {
 	t.Parallel()
-	f := newFullFixture(t)
+	f := newFixtureWith(t, noBigMeetings, nil)
 	all := func(c *jobs.Config) {
 		c.Datasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting}
 	}
