@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
@@ -76,7 +77,7 @@ func TestImport_EqualsRun(t *testing.T) {
 // equals the run's.
 func TestImport_SortedInput(t *testing.T) {
 	t.Parallel()
-	f, want, lines, starts := sortedImportFixture(t)
+	f, want, lines, starts := sortedImportFixture(t, nil)
 	// The two earliest records and a stale copy of one come back at the end.
 	first := slices.Clone(lines[:2])
 	var stale map[string]any
@@ -126,7 +127,7 @@ func TestImport_SortedInput(t *testing.T) {
 // and importing again gives the clean lake with no leftover files.
 func TestImport_StoreFailure(t *testing.T) {
 	t.Parallel()
-	f, want, lines, _ := sortedImportFixture(t)
+	f, want, lines, _ := sortedImportFixture(t, noBigMeetings) // a commit-protocol test: its reruns need no big meetings
 	input := bytes.Join(lines, []byte("\n"))
 
 	cfg := f.config()
@@ -158,9 +159,10 @@ func TestImport_StoreFailure(t *testing.T) {
 
 // sortedImportFixture runs over the last four days (checkpoint two days old,
 // 48 h lookback) and returns the fixture, the lake the run wrote, and the
-// window's records as compact JSON lines sorted by start, with their dates.
-func sortedImportFixture(t *testing.T) (f *fixture, want map[string][]string, lines [][]byte, dates []string) {
-	f = newFixture(t, nil)
+// window's records as compact JSON lines sorted by start, with their dates;
+// edit, if not nil, changes the simulated tenant.
+func sortedImportFixture(t *testing.T, edit func(*graphsim.Config)) (f *fixture, want map[string][]string, lines [][]byte, dates []string) {
+	f = newFixtureWith(t, edit, nil)
 	watermark := f.clock.Now().Add(-48 * time.Hour)
 	f.seedCheckpoint(t, f.dest, watermark)
 	f.MustRun(t, nil)
