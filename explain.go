@@ -49,6 +49,8 @@ var fieldFlags = map[string]string{
 	"IcebergREST.Scope":           "--iceberg-scope",
 	"IcebergREST.Token":           icebergTokenEnv,
 	"IcebergREST.TokenFile":       "--iceberg-token-file",
+	"IcebergREST.SigV4Service":    "--iceberg-sigv4-service",
+	"IcebergREST.SigV4Region":     "--iceberg-sigv4-region",
 }
 
 // settingFlags names where each credential setting an extract.AuthError

@@ -79,6 +79,8 @@ var (
 		&cli.StringFlag{Name: "iceberg-oauth2-server-uri", Usage: "with --iceberg-credential-file: the OAuth2 token endpoint (default: the catalog's /v1/oauth/tokens)", EnvVars: []string{"CALLRECORDS_ICEBERG_OAUTH2_SERVER_URI"}},
 		&cli.StringFlag{Name: "iceberg-scope", Usage: "with --iceberg-credential-file: the OAuth2 scope to ask for (default: catalog)", EnvVars: []string{"CALLRECORDS_ICEBERG_SCOPE"}},
 		&cli.StringFlag{Name: "iceberg-token-file", Usage: "with a REST --iceberg-catalog: file holding a bearer token, used as is (or set " + icebergTokenEnv + ")", EnvVars: []string{"CALLRECORDS_ICEBERG_TOKEN_FILE"}},
+		&cli.StringFlag{Name: "iceberg-sigv4-service", Usage: "with a REST --iceberg-catalog: sign its requests with AWS Signature Version 4 for this service (s3tables for S3 Tables), with the AWS credentials of the environment", EnvVars: []string{"CALLRECORDS_ICEBERG_SIGV4_SERVICE"}},
+		&cli.StringFlag{Name: "iceberg-sigv4-region", Usage: "with --iceberg-sigv4-service: the region to sign for (default: the AWS environment's)", EnvVars: []string{"CALLRECORDS_ICEBERG_SIGV4_REGION"}},
 	}
 	runFlags = []cli.Flag{
 		&cli.StringFlag{Name: "datasets", Value: strings.Join(jobs.DefaultConfig().Datasets, ","), Usage: "datasets to run: " + strings.Join(jobs.KnownDatasets, ","), EnvVars: []string{"CALLRECORDS_DATASETS"}},
@@ -364,6 +366,7 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 			Credential: os.Getenv(icebergCredentialEnv), CredentialFile: c.String("iceberg-credential-file"),
 			OAuth2ServerURI: c.String("iceberg-oauth2-server-uri"), Scope: c.String("iceberg-scope"),
 			Token: os.Getenv(icebergTokenEnv), TokenFile: c.String("iceberg-token-file"),
+			SigV4Service: c.String("iceberg-sigv4-service"), SigV4Region: c.String("iceberg-sigv4-region"),
 		}
 	}
 	cfg.TempDir, cfg.SingleWriter, cfg.DryRun = c.String("temp-dir"), c.Bool("single-writer"), c.Bool("dry-run")

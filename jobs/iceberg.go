@@ -53,6 +53,11 @@ type IcebergREST struct {
 	OAuth2ServerURI, Scope string
 	// Token is a bearer token used as is; TokenFile a file that holds it.
 	Token, TokenFile string
+	// SigV4Service, when set, signs every request with AWS Signature
+	// Version 4 for that service (s3tables for S3 Tables), with the AWS
+	// credentials of the environment, in SigV4Region (default: the
+	// environment's region).
+	SigV4Service, SigV4Region string
 }
 
 // isRESTCatalog reports whether an Iceberg catalog URI names a REST catalog.
@@ -68,7 +73,7 @@ func (c IcebergREST) onlyForREST(uri string) error {
 	}
 	for _, f := range []struct{ field, value string }{{"Warehouse", c.Warehouse}, {"Credential", c.Credential},
 		{"CredentialFile", c.CredentialFile}, {"OAuth2ServerURI", c.OAuth2ServerURI}, {"Scope", c.Scope},
-		{"Token", c.Token}, {"TokenFile", c.TokenFile}} {
+		{"Token", c.Token}, {"TokenFile", c.TokenFile}, {"SigV4Service", c.SigV4Service}, {"SigV4Region", c.SigV4Region}} {
 		if f.value != "" {
 			return configError(fmt.Sprintf("is only for a REST catalog (http://, https:// or rest://), not %q", uri), "IcebergREST."+f.field)
 		}
@@ -81,7 +86,11 @@ func (c IcebergREST) rest(uri string) (icebergproc.REST, error) {
 	if err := c.onlyForREST(uri); err != nil || !isRESTCatalog(uri) {
 		return icebergproc.REST{}, err
 	}
-	r := icebergproc.REST{Warehouse: c.Warehouse, Credential: c.Credential, OAuth2ServerURI: c.OAuth2ServerURI, Scope: c.Scope, Token: c.Token}
+	if c.SigV4Region != "" && c.SigV4Service == "" {
+		return icebergproc.REST{}, configError("is set without a service to sign for", "IcebergREST.SigV4Region")
+	}
+	r := icebergproc.REST{Warehouse: c.Warehouse, Credential: c.Credential, OAuth2ServerURI: c.OAuth2ServerURI, Scope: c.Scope, Token: c.Token,
+		SigV4Service: c.SigV4Service, SigV4Region: c.SigV4Region}
 	for _, f := range []struct {
 		value *string
 		file  string

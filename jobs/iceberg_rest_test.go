@@ -91,6 +91,8 @@ func TestRun_IcebergRESTConfig(t *testing.T) {
 		{"warehouse of a SQLite catalog", "", jobs.IcebergREST{Warehouse: "lake"}, "IcebergREST.Warehouse is only for a REST catalog"},
 		{"missing credential file", srv.URL, jobs.IcebergREST{Warehouse: "lake", CredentialFile: "/nonexistent/credential"}, "IcebergREST.CredentialFile: open /nonexistent/credential"},
 		{"wrong token", srv.URL, jobs.IcebergREST{Warehouse: "lake", Token: "tok-2"}, "NotAuthorizedException"},
+		{"signing for a SQLite catalog", "", jobs.IcebergREST{SigV4Service: "s3tables"}, "IcebergREST.SigV4Service is only for a REST catalog"},
+		{"a signing region without a service", srv.URL, jobs.IcebergREST{Warehouse: "lake", Token: "tok-1", SigV4Region: "us-east-2"}, "IcebergREST.SigV4Region is set without a service to sign for"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := newFixture(t, nil)

@@ -17,11 +17,14 @@ func WithREST(r icebergproc.REST) Option {
 		}
 		for key, v := range map[string]string{
 			"warehouse": r.Warehouse, "credential": r.Credential, "oauth2-server-uri": r.OAuth2ServerURI,
-			"scope": r.Scope, "token": r.Token,
+			"scope": r.Scope, "token": r.Token, "rest.signing-name": r.SigV4Service, "rest.signing-region": r.SigV4Region,
 		} {
 			if v != "" {
 				props[key] = v
 			}
+		}
+		if r.SigV4Service != "" {
+			props["rest.sigv4-enabled"] = "true"
 		}
 	}
 }

@@ -162,3 +162,77 @@ func checkRacedPublishes(t *testing.T, open func() (*iceberg.Catalog, load.Store
 		t.Fatalf("a publish with nothing changed: %+v, %v; want no snapshot", pub, err)
 	}
 }
+
+// TestOpen_RESTSigV4: a REST catalog that wants AWS Signature Version 4
+// (S3 Tables, Glue's Iceberg endpoint) is opened and published to with
+// requests signed for its service and region with the environment's AWS
+// credentials (the server recomputes each signature); signing for another
+// service or region, with another secret, or not at all is refused when
+// the catalog is opened.
+func TestOpen_RESTSigV4(t *testing.T) {
+	key := icebergtest.SigV4Key{AccessKeyID: "AKIDTEST", SecretAccessKey: "sigv4-secret", Region: "us-east-2", Service: "s3tables"}
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{Warehouse: "lake", SigV4: &key})
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID": key.AccessKeyID, "AWS_SECRET_ACCESS_KEY": key.SecretAccessKey, "AWS_REGION": "eu-west-1",
+		"AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_CONFIG_FILE": "/nonexistent/aws-config",
+		"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/aws-credentials", "AWS_EC2_METADATA_DISABLED": "true",
+	} {
+		t.Setenv(k, v)
+	}
+	dir := t.TempDir()
+	store, err := load.NewLocalStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := icebergproc.RootURI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	commitHive(t, store, "tenant-a", "2026-11-18", 3)
+	for _, c := range []struct {
+		name   string
+		rest   icebergproc.REST
+		secret string // AWS_SECRET_ACCESS_KEY, if not the server's
+		ok     bool
+	}{
+		{"signed for the service and region", icebergproc.REST{Warehouse: "lake", SigV4Service: "s3tables", SigV4Region: "us-east-2"}, "", true},
+		{"the environment's region", icebergproc.REST{Warehouse: "lake", SigV4Service: "s3tables"}, "", false},
+		{"another service", icebergproc.REST{Warehouse: "lake", SigV4Service: "glue", SigV4Region: "us-east-2"}, "", false},
+		{"another secret", icebergproc.REST{Warehouse: "lake", SigV4Service: "s3tables", SigV4Region: "us-east-2"}, "guess", false},
+		{"not signed", icebergproc.REST{Warehouse: "lake"}, "", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.secret != "" {
+				t.Setenv("AWS_SECRET_ACCESS_KEY", c.secret)
+			}
+			before := srv.Unauthorized.Load()
+			cat, err := iceberg.Open(context.Background(), srv.URL, root, store, iceberg.WithREST(c.rest))
+			if !c.ok {
+				if err == nil {
+					cat.Close()
+					t.Fatal("opened, want refused")
+				}
+				if srv.Unauthorized.Load() == before {
+					t.Errorf("refused (%v) without the server refusing a signature", err)
+				}
+				if strings.Contains(err.Error(), key.SecretAccessKey) || strings.Contains(err.Error(), "guess") {
+					t.Errorf("the error shows the secret: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer cat.Close()
+			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-1"); err != nil {
+				t.Fatal(err)
+			}
+			if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
+				t.Fatalf("published %v", got)
+			}
+			if n := srv.Unauthorized.Load() - before; n != 0 {
+				t.Errorf("the server refused %d signatures", n)
+			}
+		})
+	}
+}

@@ -67,6 +67,12 @@ type REST struct {
 	Scope           string `json:"scope,omitempty"`
 	// Token is a bearer token, used as is (instead of Credential).
 	Token string `json:"token,omitempty"`
+	// SigV4Service, when set, signs every request with AWS Signature
+	// Version 4 for that service ("s3tables" for S3 Tables, "glue" for
+	// Glue's Iceberg endpoint), the AWS credentials from the environment, in
+	// SigV4Region (default: the environment's region).
+	SigV4Service string `json:"sigv4_service,omitempty"`
+	SigV4Region  string `json:"sigv4_region,omitempty"`
 }
 
 // Published is what one publish of a table did.

@@ -43,6 +43,9 @@ type Options struct {
 	// Token, when set, is the bearer token every request but the token
 	// exchange must carry.
 	Token string
+	// SigV4, when set, is the key every request must be signed with (AWS
+	// Signature Version 4, its signature recomputed), instead of a token.
+	SigV4 *SigV4Key
 	// BeforeCommit, when set, runs before a commit is served (outside the
 	// commit lock: it may commit through the server), to make a race.
 	BeforeCommit func(ident table.Identifier)
@@ -156,6 +159,13 @@ func (s *Server) authorized(h http.HandlerFunc) http.HandlerFunc {
 			s.Unauthorized.Add(1)
 			errorJSON(w, http.StatusUnauthorized, "NotAuthorizedException", errors.New("missing or wrong bearer token"))
 			return
+		}
+		if s.opts.SigV4 != nil {
+			if err := s.opts.SigV4.verify(r); err != nil {
+				s.Unauthorized.Add(1)
+				errorJSON(w, http.StatusForbidden, "ForbiddenException", err)
+				return
+			}
 		}
 		h(w, r)
 	}
