@@ -1,7 +1,6 @@
 package iceberg_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -10,32 +9,11 @@ import (
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg/icebergtest"
-	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
 	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
-	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
 // glueURI names the catalog of the test server's account.
 const glueURI = "glue://?region=eu-west-1&catalog-id=123456789012"
-
-// openGlue opens the lake at dir with the Glue catalog uri, as a run does.
-func openGlue(t *testing.T, dir, uri string) (*iceberg.Catalog, load.Store) {
-	t.Helper()
-	store, err := load.NewLocalStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := icebergproc.RootURI(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := iceberg.Open(context.Background(), uri, root, store)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cat.Close() })
-	return cat, store
-}
 
 // TestPublish_Glue: publishing through AWS Glue (a test server following
 // its API, found through AWS_ENDPOINT_URL_GLUE) commits one snapshot per
@@ -55,7 +33,7 @@ func TestPublish_Glue(t *testing.T) {
 		}
 	}})
 	icebergtest.GlueEnv(t, srv)
-	open := func() (*iceberg.Catalog, load.Store) { return openGlue(t, dir, glueURI) }
+	open := func() (*iceberg.Catalog, load.Store) { return openCatalog(t, dir, glueURI) }
 	checkRacedPublishes(t, open, func(r func()) { racer = r }, srv.Conflicts.Load)
 	if n := srv.Unsigned.Load(); n != 0 {
 		t.Errorf("the server refused %d unsigned requests", n)
@@ -69,16 +47,7 @@ func TestPublish_Glue(t *testing.T) {
 func TestOpen_GlueURI(t *testing.T) {
 	srv := icebergtest.StartGlue(t, icebergtest.GlueOptions{CatalogID: "123456789012"})
 	icebergtest.GlueEnv(t, srv)
-	dir := t.TempDir()
-	store, err := load.NewLocalStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := icebergproc.RootURI(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commitHive(t, store, "tenant-a", "2026-11-18", 3)
+	store, root := lakeWithOneDay(t)
 	for _, c := range []struct {
 		uri    string
 		want   string // the error's, or "" for a catalog that publishes
@@ -96,26 +65,18 @@ func TestOpen_GlueURI(t *testing.T) {
 			if c.bundle {
 				t.Setenv("AWS_CA_BUNDLE", loadtest.CABundle(t))
 			}
-			cat, err := iceberg.Open(context.Background(), c.uri, root, store)
-			if c.want != "" {
-				if err == nil {
-					cat.Close()
-					t.Fatal("opened, want refused")
-				}
-				if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.uri) {
-					t.Fatalf("error %v; want %q naming %s", err, c.want, c.uri)
+			err := openAndPublish(t, store, root, c.uri)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			if err == nil {
+				t.Fatal("opened, want refused")
 			}
-			defer cat.Close()
-			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-1"); err != nil {
-				t.Fatal(err)
-			}
-			if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
-				t.Fatalf("published %v", got)
+			if !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.uri) {
+				t.Fatalf("error %v; want %q naming %s", err, c.want, c.uri)
 			}
 		})
 	}

@@ -67,9 +67,9 @@ func open(t *testing.T, dir string) (*iceberg.Catalog, load.Store) {
 	return openCatalog(t, dir, filepath.Join(dir, "_etl", "iceberg.db"))
 }
 
-// openCatalog opens the local lake at dir with the catalog that uri names,
-// as a run does.
-func openCatalog(t *testing.T, dir, uri string, opts ...iceberg.Option) (*iceberg.Catalog, load.Store) {
+// localLake is the local lake at dir: its store, and the root URI a catalog
+// is opened with.
+func localLake(t *testing.T, dir string) (load.Store, string) {
 	t.Helper()
 	store, err := load.NewLocalStore(dir)
 	if err != nil {
@@ -79,12 +79,48 @@ func openCatalog(t *testing.T, dir, uri string, opts ...iceberg.Option) (*iceber
 	if err != nil {
 		t.Fatal(err)
 	}
+	return store, root
+}
+
+// openCatalog opens the local lake at dir with the catalog that uri names,
+// as a run does.
+func openCatalog(t *testing.T, dir, uri string, opts ...iceberg.Option) (*iceberg.Catalog, load.Store) {
+	t.Helper()
+	store, root := localLake(t, dir)
 	cat, err := iceberg.Open(context.Background(), uri, root, store, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cat.Close() })
 	return cat, store
+}
+
+// lakeWithOneDay is a fresh local lake holding one committed day of
+// pstn_calls (tenant-a, 2026-11-18, 3 rows), for openAndPublish.
+func lakeWithOneDay(t *testing.T) (load.Store, string) {
+	t.Helper()
+	store, root := localLake(t, t.TempDir())
+	commitHive(t, store, "tenant-a", "2026-11-18", 3)
+	return store, root
+}
+
+// openAndPublish opens the catalog uri names over a lake from
+// lakeWithOneDay, as a run does, and returns the error if it is refused;
+// else it publishes that day and checks the table holds it.
+func openAndPublish(t *testing.T, store load.Store, root, uri string, opts ...iceberg.Option) error {
+	t.Helper()
+	cat, err := iceberg.Open(context.Background(), uri, root, store, opts...)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
+		t.Fatalf("published %v", got)
+	}
+	return nil
 }
 
 // TestPublish_ConcurrentTenants: runs of several tenants publishing the same

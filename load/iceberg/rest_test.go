@@ -50,16 +50,7 @@ func TestPublish_REST(t *testing.T) {
 func TestOpen_RESTAuth(t *testing.T) {
 	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
 		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1"})
-	dir := t.TempDir()
-	store, err := load.NewLocalStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := icebergproc.RootURI(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commitHive(t, store, "tenant-a", "2026-11-18", 3)
+	store, root := lakeWithOneDay(t)
 	for _, c := range []struct {
 		name string
 		rest icebergproc.REST
@@ -73,27 +64,19 @@ func TestOpen_RESTAuth(t *testing.T) {
 		{"unknown warehouse", icebergproc.REST{Warehouse: "other", Token: "tok-1"}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cat, err := iceberg.Open(context.Background(), srv.URL, root, store, iceberg.WithREST(c.rest))
-			if !c.ok {
-				if err == nil {
-					cat.Close()
-					t.Fatal("opened, want refused")
-				}
-				t.Log(err)
-				if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "guess") {
-					t.Errorf("the error shows the secret: %v", err)
+			err := openAndPublish(t, store, root, srv.URL, iceberg.WithREST(c.rest))
+			if c.ok {
+				if err != nil {
+					t.Fatal(err)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			if err == nil {
+				t.Fatal("opened, want refused")
 			}
-			defer cat.Close()
-			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-1"); err != nil {
-				t.Fatal(err)
-			}
-			if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
-				t.Fatalf("published %v", got)
+			t.Log(err)
+			if strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "guess") {
+				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
 	}
@@ -179,16 +162,7 @@ func TestOpen_RESTSigV4(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	dir := t.TempDir()
-	store, err := load.NewLocalStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := icebergproc.RootURI(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	commitHive(t, store, "tenant-a", "2026-11-18", 3)
+	store, root := lakeWithOneDay(t)
 	for _, c := range []struct {
 		name   string
 		rest   icebergproc.REST
@@ -206,32 +180,22 @@ func TestOpen_RESTSigV4(t *testing.T) {
 				t.Setenv("AWS_SECRET_ACCESS_KEY", c.secret)
 			}
 			before := srv.Unauthorized.Load()
-			cat, err := iceberg.Open(context.Background(), srv.URL, root, store, iceberg.WithREST(c.rest))
-			if !c.ok {
-				if err == nil {
-					cat.Close()
-					t.Fatal("opened, want refused")
-				}
-				if srv.Unauthorized.Load() == before {
-					t.Errorf("refused (%v) without the server refusing a signature", err)
-				}
-				if strings.Contains(err.Error(), key.SecretAccessKey) || strings.Contains(err.Error(), "guess") {
-					t.Errorf("the error shows the secret: %v", err)
+			err := openAndPublish(t, store, root, srv.URL, iceberg.WithREST(c.rest))
+			refused := srv.Unauthorized.Load() - before
+			if c.ok {
+				if err != nil || refused != 0 {
+					t.Fatalf("%v; the server refused %d signatures", err, refused)
 				}
 				return
 			}
-			if err != nil {
-				t.Fatal(err)
+			if err == nil {
+				t.Fatal("opened, want refused")
 			}
-			defer cat.Close()
-			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-1"); err != nil {
-				t.Fatal(err)
+			if refused == 0 {
+				t.Errorf("refused (%v) without the server refusing a signature", err)
 			}
-			if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
-				t.Fatalf("published %v", got)
-			}
-			if n := srv.Unauthorized.Load() - before; n != 0 {
-				t.Errorf("the server refused %d signatures", n)
+			if strings.Contains(err.Error(), key.SecretAccessKey) || strings.Contains(err.Error(), "guess") {
+				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
 	}
