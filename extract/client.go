@@ -45,6 +45,10 @@ const (
 	maxResponseBytes = 256 << 20
 	// tokenRefreshMargin is how long before expiry a cached token is renewed.
 	tokenRefreshMargin = 5 * time.Minute
+	// maxIdleConnsPerHost is how many idle connections to Graph are kept
+	// for the next request: more than any sensible --concurrency, since the
+	// datasets and days of a run fetch side by side.
+	maxIdleConnsPerHost = 64
 )
 
 // Endpoint names used as keys of Stats.Requests.
@@ -150,7 +154,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	// A copy of the caller's client whose redirects cannot leave the Graph
 	// origin, so the Authorization header never follows one elsewhere.
-	hc := http.Client{Timeout: 2 * time.Minute}
+	hc := http.Client{Timeout: 2 * time.Minute, Transport: defaultTransport()}
 	if cfg.HTTPClient != nil {
 		hc = *cfg.HTTPClient
 	}
@@ -614,4 +618,15 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	return min(d, maxRetryAfter), true
+}
+
+// defaultTransport is http.DefaultTransport with room for an idle connection
+// per concurrent request: the default keeps two per host, so with more
+// requests in flight over HTTP/1.1 (a proxy, a simulator) most responses
+// closed their connection and the next request dialled (and shook hands)
+// again.
+func defaultTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	return t
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -502,6 +503,40 @@ func TestGetCallRecords_ConcurrencyAndSerialisedCallback(t *testing.T) {
 	}
 	if m := maxInflight.Load(); m > limit {
 		t.Errorf("max concurrent requests = %d, want <= %d", m, limit)
+	}
+}
+
+// With more requests in flight than net/http keeps idle connections by
+// default (two per host), each response used to close its connection and the
+// next request dialled again: over TLS a handshake per record.
+func TestGetCallRecords_ReusesConnections(t *testing.T) {
+	sim := graphsim.New(graphsim.Config{Seed: 3, Now: func() time.Time { return simNow }, RecordsPerDay: 40, Token: "tok",
+		Latency: [2]time.Duration{time.Millisecond, 3 * time.Millisecond}})
+	srv := httptest.NewUnstartedServer(sim)
+	var dials atomic.Int64
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			dials.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	c, _ := MustNewClient(t, extract.Config{BaseURL: srv.URL})
+	from, to := simNow.Add(-3*24*time.Hour), simNow
+	list := ids(MustList(t, c, from, to))
+	const concurrency = 16
+	err := c.GetCallRecords(context.Background(), list, concurrency, extract.Fetched{Record: func(string, json.RawMessage) error { return nil }})
+	if err != nil {
+		t.Fatalf("GetCallRecords = %v", err)
+	}
+	requests := int64(0)
+	for _, n := range c.Stats().Requests {
+		requests += n
+	}
+	// One connection per request in flight (the listing's is reused), and
+	// a little slack for one dialled while another is being put back idle.
+	if n, most := dials.Load(), int64(concurrency+2); n > most {
+		t.Errorf("%d connections dialled for %d requests of at most %d at a time, want <= %d", n, requests, concurrency, most)
 	}
 }
 
