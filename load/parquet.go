@@ -167,23 +167,28 @@ func (w *FileWriter[T]) Flush() error {
 	return nil
 }
 
-// write hands rows to parquet-go one at a time, turning its panics (invalid
-// values or struct tags) into errors. One at a time because parquet-go's batch
-// path (up to v0.32.1, writeRowsFuncOfOptional) can write the zero value of an
-// optional non-pointer field — "" or a zero time, which must be NULL — as a
-// value when a run of values in the batch is followed by nulls: how many
-// rows came in one call would decide whether an analyst sees NULL or "".
+// write hands rows to parquet-go two at a time, turning its panics (invalid
+// values or struct tags) into errors. Two at a time because parquet-go's batch
+// path (up to v0.32.1, writeRowsFuncOfOptional; upstream issue #154) can
+// write the zero value of an optional non-pointer field — "" or a zero time,
+// which must be NULL — as a value: when a run of y values starts at offset y
+// of the batch and nulls follow it (its check for "the rest of the word is
+// values" compares against (1<<y)-1), so "-x-" is written as NULL, "x", "".
+// That needs three rows; two cannot meet it, and each call costs the same
+// whatever its rows, so pairs write a third faster than single rows
+// (media_streams: 170 ms against 114 ms for 15,000 rows).
 func (w *FileWriter[T]) write(rows []T) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("parquet-go panic: %v", r)
 		}
 	}()
-	for i := range rows {
-		n, err := w.w.Write(rows[i : i+1])
+	for i := 0; i < len(rows); i += safeBatch {
+		batch := rows[i:min(i+safeBatch, len(rows))]
+		n, err := w.w.Write(batch)
 		w.rows += int64(n)
-		if err == nil && n != 1 {
-			err = fmt.Errorf("wrote %d of 1 row", n)
+		if err == nil && n != len(batch) {
+			err = fmt.Errorf("wrote %d of %d rows", n, len(batch))
 		}
 		if err != nil {
 			return err
@@ -191,6 +196,11 @@ func (w *FileWriter[T]) write(rows []T) (err error) {
 	}
 	return nil
 }
+
+// safeBatch is the most rows parquet-go v0.32.1 writes with NULLs intact
+// whatever they hold (see write; TestFileWriterNullsWhateverTheBatch fails
+// at 3).
+const safeBatch = 2
 
 // zstdCodec is shared by every writer: a codec keeps a pool of encoders, and
 // a new codec per file made a new encoder (and its tables) for every file.
