@@ -107,6 +107,14 @@ type faultyLake struct {
 	expire    func() // removes the lease a failed attempt left
 }
 
+// maxFaultyAttempts only stops a phase that never converges. An attempt
+// succeeds when none of its ~130 store requests fails twice in a row (one
+// retry): about one attempt in ten at this fault rate (7 runs of the two
+// tests: 10 to 25 failed attempts over a test's two phases), so the earlier
+// cap of 40 was reached by chance about once in 80 phases (0.9^40, one CI run
+// in 20 with both tests); 0.9^200 is 1 in 10^9.
+const maxFaultyAttempts = 200
+
 // testReaderViewUnderFaults runs the job twice (a second run with new
 // versions) through a proxy that breaks 18% of the store's requests,
 // retrying each failed attempt, and after every attempt reads the lake as a
@@ -168,7 +176,7 @@ func testReaderViewUnderFaults(t *testing.T, proxy *loadtest.FaultProxy, remote 
 				remote.expire()
 			}
 			failed++
-			if attempt == 40 {
+			if attempt == maxFaultyAttempts {
 				t.Fatalf("no success in %d attempts; last: %v", attempt, err)
 			}
 		}
