@@ -257,8 +257,8 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 			part.Cleanup()
 		}
 	}()
-	if err := c.w.Flush(); err != nil {
-		return nil, fmt.Errorf("spool import: %w", err)
+	if err := c.flush(); err != nil {
+		return nil, err
 	}
 	stored, err := storedVersions(ctx, part)
 	if err != nil {
@@ -286,9 +286,9 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 		// Each record is read on its own (the spool holds every copy of a
 		// record; only the best is loaded) into a buffer the writer keeps.
 		for _, l := range take {
-			raw := make([]byte, l.size)
-			if _, err := c.f.ReadAt(raw, l.offset); err != nil {
-				return fmt.Errorf("read import spool: %w", err)
+			raw, err := c.line(l.offset, l.size)
+			if err != nil {
+				return err
 			}
 			if err := add(l.id, raw); err != nil {
 				return err
@@ -333,12 +333,10 @@ func peekRecord(raw []byte) (transform.CallRecordHead, error) {
 	return h, nil
 }
 
-// importChunk spools the raw records of one date.
+// importChunk spools the raw records of one date, remembering where the
+// highest version of each id is.
 type importChunk struct {
-	f    *os.File
-	w    *bufio.Writer
-	date string
-	size int64
+	*spoolFile
 	best map[string]spooled // highest version per id
 	// pseudonymised: the records are spooled under the run's privacy
 	// policy already (those fetched for notifications), not as received.
@@ -356,42 +354,19 @@ type spooled struct {
 func spoolRecord(chunks map[string]*importChunk, dir, date string, head transform.CallRecordHead, raw []byte, pseudonymised bool) error {
 	c, ok := chunks[date]
 	if !ok {
-		var err error
-		if c, err = newImportChunk(dir, date); err != nil {
+		f, err := newSpoolFile(dir, date)
+		if err != nil {
 			return err
 		}
-		c.pseudonymised = pseudonymised
+		c = &importChunk{spoolFile: f, best: map[string]spooled{}, pseudonymised: pseudonymised}
 		chunks[date] = c
 	}
-	return c.add(head.ID, head.Version, raw)
-}
-
-func newImportChunk(dir, date string) (*importChunk, error) {
-	// A date can have several chunks at once: one written, the next filled.
-	f, err := os.CreateTemp(dir, date+"-*.jsonl")
+	offset, err := c.add(raw)
 	if err != nil {
-		return nil, fmt.Errorf("create import spool: %w", err)
+		return err
 	}
-	return &importChunk{f: f, date: date, w: bufio.NewWriterSize(f, 64<<10), best: map[string]spooled{}}, nil
-}
-
-func (c *importChunk) add(id string, version int64, raw []byte) error {
-	if b, ok := c.best[id]; !ok || version >= b.version {
-		c.best[id] = spooled{version: version, offset: c.size, size: int64(len(raw))}
-	}
-	n, err := c.w.Write(raw)
-	if err == nil {
-		err = c.w.WriteByte('\n')
-		n++
-	}
-	c.size += int64(n)
-	if err != nil {
-		return fmt.Errorf("spool import: %w", err)
+	if b, ok := c.best[head.ID]; !ok || head.Version >= b.version {
+		c.best[head.ID] = spooled{version: head.Version, offset: offset, size: int64(len(raw))}
 	}
 	return nil
-}
-
-func (c *importChunk) remove() {
-	c.f.Close()
-	os.Remove(c.f.Name())
 }

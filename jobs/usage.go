@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -11,7 +10,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
@@ -72,10 +70,14 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	log.Info("window planned", "explicit", r.sum.Explicit)
 
 	ps := r.privacy.pseudonymiser
-	spool, err := newSpool(filepath.Join(r.tmp, ds.name))
-	if err != nil {
-		return err
+	// The rows wait on local disk, a file per date: memory does not grow
+	// with the window.
+	dir := filepath.Join(r.tmp, ds.name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create spool: %w", err)
 	}
+	defer os.RemoveAll(dir)
+	spool := spoolDates{}
 	defer spool.remove()
 	var listed int
 	err = ds.list(ctx, w.From, w.To, func(row extract.UsageRow) error {
@@ -93,13 +95,17 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		if err != nil {
 			return r.quarantine(ctx, ds.name, rowID(row.ID, row.Raw), row.Raw, err, log)
 		}
-		return spool.add(schemas.PartitionDate(row.StartDateTime), raw)
+		f, err := spool.file(dir, schemas.PartitionDate(row.StartDateTime))
+		if err == nil {
+			_, err = f.add(compactLine(raw))
+		}
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("list %s %s .. %s: %w", ds.name, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339), err)
 	}
 	r.sum.update(func() { stats.Listed += listed })
-	dates := spool.dates()
+	dates := sortedKeys(spool)
 	if r.cfg.DryRun {
 		for _, date := range dates {
 			log.Info("dry run: would rewrite the partition", "dt", date)
@@ -113,7 +119,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 			return err
 		}
 		// nil: the spooled rows are under the policy already.
-		err = usageDay(ctx, r, ds, part, nil, func(fn func([]byte) error) error { return spool.each(date, fn) }, log.With("dt", date))
+		err = usageDay(ctx, r, ds, part, nil, spool[date].each, log.With("dt", date))
 		part.Cleanup()
 		if err != nil {
 			return err
@@ -238,80 +244,14 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	return nil
 }
 
-// spool keeps raw report rows on local disk, one JSON-lines file per date, so
-// that memory does not grow with the window.
-type spool struct {
-	dir   string
-	files map[string]*spoolFile
-}
-
-type spoolFile struct {
-	f *os.File
-	w *bufio.Writer
-}
-
-func newSpool(dir string) (*spool, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create spool: %w", err)
-	}
-	return &spool{dir: dir, files: map[string]*spoolFile{}}, nil
-}
-
-func (s *spool) add(date string, raw []byte) error {
-	sf, ok := s.files[date]
-	if !ok {
-		f, err := os.Create(filepath.Join(s.dir, date+".jsonl"))
-		if err != nil {
-			return fmt.Errorf("spool %s: %w", date, err)
-		}
-		sf = &spoolFile{f: f, w: bufio.NewWriterSize(f, 32<<10)}
-		s.files[date] = sf
-	}
-	// Compact to one line: a raw row may contain newlines.
+// compactLine is raw on one line, for the spool: a report row may contain
+// newlines. What is not JSON is kept as a JSON string, for the quarantine.
+func compactLine(raw []byte) []byte {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, raw); err != nil {
 		buf.Reset()
-		b, _ := json.Marshal(string(raw)) // not JSON: keep it as a string for the quarantine
+		b, _ := json.Marshal(string(raw))
 		buf.Write(b)
 	}
-	buf.WriteByte('\n')
-	if _, err := sf.w.Write(buf.Bytes()); err != nil {
-		return fmt.Errorf("spool %s: %w", date, err)
-	}
-	return nil
-}
-
-func (s *spool) dates() []string {
-	out := make([]string, 0, len(s.files))
-	for d := range s.files {
-		out = append(out, d)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// each calls fn with every spooled row of date, in arrival order.
-func (s *spool) each(date string, fn func([]byte) error) error {
-	sf := s.files[date]
-	if err := sf.w.Flush(); err != nil {
-		return err
-	}
-	if _, err := sf.f.Seek(0, 0); err != nil {
-		return err
-	}
-	sc := bufio.NewScanner(sf.f)
-	sc.Buffer(make([]byte, 64<<10), 16<<20)
-	for sc.Scan() {
-		if err := fn(sc.Bytes()); err != nil {
-			return err
-		}
-	}
-	return sc.Err()
-}
-
-func (s *spool) remove() {
-	for _, sf := range s.files {
-		sf.f.Close()
-	}
-	os.RemoveAll(s.dir)
+	return buf.Bytes()
 }
