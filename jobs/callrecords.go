@@ -130,9 +130,8 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		return ch
 	}
 	var (
-		next      <-chan planned
-		finishing chan error // the previous day's finish, if running
-		prevLarge bool
+		next    <-chan planned
+		commits committer // the previous day's finish, if running
 	)
 	defer func() {
 		// On error, stop listing and wait for what still runs.
@@ -142,10 +141,8 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 				pl.plan.part.Cleanup()
 			}
 		}
-		if finishing != nil {
-			if ferr := <-finishing; err == nil {
-				err = ferr
-			}
+		if cerr := commits.wait(); err == nil {
+			err = cerr
 		}
 	}()
 	if len(days) > 0 {
@@ -173,19 +170,15 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		if i+1 < len(days) {
 			next = planAsync(days[i+1])
 		}
-		if finishing != nil && (prevLarge || r.large(pl.plan.part, len(pl.plan.fetch))) {
-			// Large partitions are not overlapped: memory stays that of one.
-			ferr := <-finishing
-			finishing = nil
-			if ferr != nil {
-				pl.plan.part.Cleanup()
-				return failed, ferr
-			}
+		part := pl.plan.part
+		large := r.large(part, len(pl.plan.fetch))
+		if err := commits.ready(part.Date(), large); err != nil {
+			part.Cleanup()
+			return failed, err
 		}
-		prevLarge = r.large(pl.plan.part, len(pl.plan.fetch))
 		finish, err := r.fetchCallRecordsDay(ctx, pl.plan)
 		if err != nil {
-			pl.plan.part.Cleanup()
+			part.Cleanup()
 			de, ok := isolated(ctx, err)
 			if !ok {
 				return failed, err
@@ -195,35 +188,25 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 			}
 			continue
 		}
-		if finishing != nil {
-			ferr := <-finishing
-			finishing = nil
-			if ferr != nil {
-				pl.plan.part.Cleanup()
-				return failed, ferr
-			}
-		}
-		finishing = make(chan error, 1)
-		go func() {
-			defer pl.plan.part.Cleanup()
-			ferr := finish(finishCtx)
-			if ferr == nil {
+		err = commits.start(part.Date(), large, func() error {
+			defer part.Cleanup()
+			err := finish(finishCtx)
+			if err == nil {
 				// The ledger follows the tables: it never counts a
 				// record committed before it is.
-				ferr = r.writeLedgerDay(finishCtx, pl.plan)
+				err = r.writeLedgerDay(finishCtx, pl.plan)
 			}
-			if ferr == nil {
+			if err == nil {
 				r.progress(schemas.DatasetCallRecords, len(days))
 			}
-			finishing <- ferr
-		}()
+			return err
+		})
+		if err != nil {
+			part.Cleanup()
+			return failed, err
+		}
 	}
-	if finishing == nil {
-		return failed, nil
-	}
-	ferr := <-finishing
-	finishing = nil
-	return failed, ferr
+	return failed, commits.wait()
 }
 
 // localError is an error of ours (the lake, the flattening) met inside a

@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"slices"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 	"github.com/callrecords-etl/callrecords-etl/transform"
@@ -57,24 +59,40 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 	// used to come before any writing.
 	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	g, gctx := errgroup.WithContext(wctx)
 	// Unbuffered: the spool holds the chunk being written and the one being
 	// read, no more.
-	q := &importQueue{chunks: make(chan *importChunk), written: make(chan error, 1)}
-	go func() { q.written <- r.writeImportChunks(wctx, q.chunks, log) }()
-	chunks := map[string]*importChunk{}
-	closed := false
-	defer func() {
-		if !closed {
-			cancel()
-			q.close()
+	queue := make(chan *importChunk)
+	g.Go(func() error { return r.writeImportChunks(gctx, queue, log) })
+	queued := true
+	// stop ends the queue and returns the writer's outcome.
+	stop := func() error {
+		if queued {
+			close(queue)
+			queued = false
 		}
+		return g.Wait()
+	}
+	chunks := map[string]*importChunk{}
+	defer func() {
+		cancel()
+		stop()
 		for _, c := range chunks {
 			c.remove()
 		}
 	}()
 	send := func(c *importChunk) error {
 		delete(chunks, c.date)
-		return q.send(c)
+		select {
+		case queue <- c:
+			return nil
+		case <-gctx.Done(): // the writer gave up, or the run is cancelled
+			c.remove()
+			if err := stop(); err != nil {
+				return err
+			}
+			return context.Cause(gctx)
+		}
 	}
 	var spooled int64
 	sorted, last := true, "" // whether the input's dates never went back, the latest
@@ -136,43 +154,7 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			return err
 		}
 	}
-	closed = true
-	return q.close()
-}
-
-// importQueue hands chunks to the goroutine that writes them.
-type importQueue struct {
-	chunks  chan *importChunk
-	written chan error // the writer's outcome, once it returns
-	err     error
-	done    bool // the outcome was received
-}
-
-// send queues a chunk; once the writer has given up it returns its error.
-func (q *importQueue) send(c *importChunk) error {
-	if !q.done {
-		select {
-		case q.chunks <- c:
-			return nil
-		case q.err = <-q.written:
-			q.done = true
-		}
-	}
-	c.remove()
-	return q.err
-}
-
-// close ends the queue, waits for the writer and removes whatever chunks it
-// left; it returns the writer's outcome.
-func (q *importQueue) close() error {
-	close(q.chunks)
-	if !q.done {
-		q.err, q.done = <-q.written, true
-	}
-	for c := range q.chunks {
-		c.remove()
-	}
-	return q.err
+	return stop()
 }
 
 // writeImportChunks writes the chunks it receives, in order, until the channel
@@ -181,55 +163,44 @@ func (q *importQueue) close() error {
 // chunk waits for the commit of an earlier chunk of its date. It returns at
 // the first error.
 func (r *runner) writeImportChunks(ctx context.Context, chunks <-chan *importChunk, log *slog.Logger) error {
-	var finishing chan error
-	finishingDate := ""
-	wait := func() error {
-		if finishing == nil {
-			return nil
-		}
-		err := <-finishing
-		finishing, finishingDate = nil, ""
-		return err
-	}
-	prevLarge := false
+	var commits committer
 	for c := range chunks {
 		err := func() error {
-			if c.date == finishingDate { // the partition is read once committed
-				if err := wait(); err != nil {
-					return err
-				}
+			defer c.remove()
+			// Before the partition is opened: it is read once an earlier
+			// chunk of its date is committed.
+			if err := commits.ready(c.date, false); err != nil {
+				return err
 			}
 			part, err := r.openPartition(ctx, schemas.DatasetCallRecords, c.date)
 			if err != nil {
 				return err
 			}
-			isLarge := r.large(part, len(c.best)) // stored rows count too
-			if prevLarge || isLarge {
-				// Large partitions are not overlapped: memory stays that of one.
-				if err := wait(); err != nil {
-					part.Cleanup()
-					return err
-				}
-			}
-			prevLarge = isLarge
-			finish, err := r.writeImportChunk(ctx, c, part, log)
-			c.remove()
-			if werr := wait(); werr != nil {
-				return werr
-			}
-			if err != nil {
+			large := r.large(part, len(c.best)) // stored rows count too
+			if err := commits.ready(c.date, large); err != nil {
+				part.Cleanup()
 				return err
 			}
-			done := make(chan error, 1)
-			finishing, finishingDate = done, c.date
-			go func() { done <- finish(ctx) }()
+			finish, err := r.writeImportChunk(ctx, c, part, log)
+			if err != nil {
+				return err // writeImportChunk cleaned the partition up
+			}
+			c.remove()
+			if err := commits.start(c.date, large, func() error { return finish(ctx) }); err != nil {
+				part.Cleanup()
+				return err
+			}
 			return nil
 		}()
 		if err != nil {
+			// An earlier chunk's failed commit is the first error.
+			if cerr := commits.wait(); cerr != nil {
+				return cerr
+			}
 			return err // the reader stops sending and removes what is left
 		}
 	}
-	return wait()
+	return commits.wait()
 }
 
 // importChunk rewrites one date's partition with the chunk's records: of several

@@ -12,10 +12,11 @@ import (
 // job. The report datasets read a date's rows back in order (each); import
 // and the notification inbox read back the lines they chose (line).
 type spoolFile struct {
-	f    *os.File
-	w    *bufio.Writer
-	date string
-	size int64 // bytes written, newlines included
+	f       *os.File
+	w       *bufio.Writer
+	date    string
+	size    int64 // bytes written, newlines included
+	removed bool
 }
 
 func newSpoolFile(dir, date string) (*spoolFile, error) {
@@ -80,7 +81,12 @@ func (s *spoolFile) each(fn func([]byte) error) error {
 	return nil
 }
 
+// remove deletes the file; removing it again does nothing.
 func (s *spoolFile) remove() {
+	if s.removed {
+		return
+	}
+	s.removed = true
 	s.f.Close()
 	os.Remove(s.f.Name())
 }
