@@ -9,9 +9,11 @@ import (
 	"hash/fnv"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -93,17 +95,27 @@ func (s *LocalStore) link(key, tempDir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(tempDir, "download-*.parquet")
-	if err != nil {
-		return "", err
+	if tempDir == "" {
+		tempDir = os.TempDir()
 	}
-	name := f.Name()
-	f.Close()
-	os.Remove(name)
-	if err := os.Link(src, name); err != nil {
-		return "", err
+	return linkNew(src, tempDir, "download-", ".parquet")
+}
+
+// linkNew hard-links src to a new name prefix<random>suffix in dir and
+// returns it. Trying names, rather than creating a file to reserve one,
+// spares the file system an inode made and freed for every link.
+func linkNew(src, dir, prefix, suffix string) (string, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36)+suffix)
+		err := os.Link(src, name)
+		if errors.Is(err, fs.ErrExist) && try < 100 {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		return name, nil
 	}
-	return name, nil
 }
 
 func (s *LocalStore) path(key string) (string, error) {
@@ -168,14 +180,8 @@ func (s *LocalStore) Link(ctx context.Context, src, dst string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("link %s: %w", src, refused(err))
 	}
-	f, err := os.CreateTemp(dir, tempPrefix+"*")
+	tmp, err := linkNew(from, dir, tempPrefix, "")
 	if err != nil {
-		return fmt.Errorf("link %s: %w", src, refused(err))
-	}
-	tmp := f.Name()
-	f.Close()
-	os.Remove(tmp)
-	if err := os.Link(from, tmp); err != nil {
 		if isNotExist(err) {
 			return fmt.Errorf("link %s: %w", src, ErrNotExist)
 		}
@@ -229,6 +235,11 @@ func (s *LocalStore) writeTemp(ctx context.Context, r io.Reader) (name, etag str
 		return "", "", err
 	}
 	s.sweep.Do(func() { removeStale(dir, time.Now().Add(-staleTemp)) })
+	if h, ok := r.(HandOver); ok {
+		if name, etag, linked, err := adopt(ctx, h.File, dir); linked || err != nil {
+			return name, etag, err
+		}
+	}
 	f, err := os.CreateTemp(dir, tempPrefix+"*")
 	if err != nil {
 		return "", "", err
@@ -249,6 +260,47 @@ func (s *LocalStore) writeTemp(ctx context.Context, r io.Reader) (name, etag str
 		return "", "", err
 	}
 	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// adopt makes f's whole content a new temporary file in dir without
+// copying it: a hard link, hashed and fsynced. linked is false, and f
+// unread, if f cannot be linked there (another file system, or not read
+// from its start).
+func adopt(ctx context.Context, f *os.File, dir string) (name, etag string, linked bool, err error) {
+	if off, err := f.Seek(0, io.SeekCurrent); err != nil || off != 0 {
+		return "", "", false, nil
+	}
+	name, err = linkNew(f.Name(), dir, tempPrefix, "")
+	if err != nil {
+		return "", "", false, nil
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, ctxReader{ctx: ctx, r: f})
+	if err == nil {
+		err = os.Chmod(name, 0o644)
+	}
+	if err == nil {
+		err = syncFile(name) // the caller wrote f without fsync
+	}
+	if err != nil {
+		os.Remove(name)
+		return "", "", true, err
+	}
+	return name, hex.EncodeToString(h.Sum(nil)), true, nil
+}
+
+// syncFile fsyncs the file at name (through a descriptor of its own: f may
+// be open for reading only, which is not enough to sync on every system).
+func syncFile(name string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // refused marks err with ErrDestination when it says that the directory

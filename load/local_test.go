@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -240,4 +241,97 @@ func TestLocalStoreRemovesStaleTemps(t *testing.T) {
 	if _, err := os.Stat(fresh); err != nil {
 		t.Errorf("fresh temporary file removed: %v", err)
 	}
+}
+
+// TestLocalStoreTakesAHandedOverFile: a file handed over on the same file
+// system becomes the object itself (no byte copied), with the ETag its
+// content would have had; one not read from its start, or on another file
+// system, is copied like any reader.
+func TestLocalStoreTakesAHandedOverFile(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "lake")
+	s := MustLocalStore(t, root)
+	ctx := context.Background()
+	content := []byte("PAR1 a whole file PAR1")
+	putFile := func(key, src string, skip int) string {
+		t.Helper()
+		if err := os.WriteFile(src, content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Seek(int64(skip), io.SeekStart); err != nil {
+			t.Fatal(err)
+		}
+		etag, err := s.PutIfAbsent(ctx, key, load.HandOver{File: f})
+		if err != nil {
+			t.Fatalf("PutIfAbsent(%s, HandOver) = %v", key, err)
+		}
+		return etag
+	}
+	sameFile := func(src, key string) bool {
+		a, err1 := os.Stat(src)
+		b, err2 := os.Stat(filepath.Join(root, filepath.FromSlash(key)))
+		return err1 == nil && err2 == nil && os.SameFile(a, b)
+	}
+
+	src := filepath.Join(dir, "part.parquet")
+	etag := putFile("t/dt=2026-01-01/a.parquet", src, 0)
+	if !sameFile(src, "t/dt=2026-01-01/a.parquet") {
+		t.Errorf("the object is a copy of the handed-over file, want the file itself")
+	}
+	copied, err := s.PutIfAbsent(ctx, "t/dt=2026-01-01/b.parquet", bytes.NewReader(content))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if etag != copied {
+		t.Errorf("ETag of a handed-over file = %s, of the same bytes copied = %s", etag, copied)
+	}
+	if fi, err := os.Stat(filepath.Join(root, "t", "dt=2026-01-01", "a.parquet")); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Errorf("object's mode = %v, %v; want 0644", fi.Mode().Perm(), err)
+	}
+	if err := os.Remove(src); err != nil {
+		t.Fatal(err)
+	}
+	if got := loadtest.MustRead(t, s, "t/dt=2026-01-01/a.parquet"); !bytes.Equal(got, content) {
+		t.Errorf("object after its source was removed = %q, want %q", got, content)
+	}
+
+	// Read from offset 3: the rest is the object, and a copy.
+	src = filepath.Join(dir, "later.parquet")
+	putFile("t/dt=2026-01-01/c.parquet", src, 3)
+	if got := loadtest.MustRead(t, s, "t/dt=2026-01-01/c.parquet"); !bytes.Equal(got, content[3:]) {
+		t.Errorf("object of a file handed over at offset 3 = %q, want %q", got, content[3:])
+	}
+	if sameFile(src, "t/dt=2026-01-01/c.parquet") {
+		t.Errorf("a file handed over at offset 3 became the object, want a copy of the rest")
+	}
+
+	// Another file system, where one is at hand (tmpfs): copied.
+	if other, err := os.MkdirTemp("/dev/shm", "handover-"); err == nil && !sameDevice(other, dir) {
+		defer os.RemoveAll(other)
+		src = filepath.Join(other, "part.parquet")
+		if got := putFile("t/dt=2026-01-01/d.parquet", src, 0); got != copied {
+			t.Errorf("ETag of a file handed over from another file system = %s, want %s", got, copied)
+		}
+		if got := loadtest.MustRead(t, s, "t/dt=2026-01-01/d.parquet"); !bytes.Equal(got, content) {
+			t.Errorf("object of a file from another file system = %q, want %q", got, content)
+		}
+	} else {
+		t.Logf("no second file system at /dev/shm: the copy across file systems is not exercised")
+	}
+
+	temps, _ := os.ReadDir(filepath.Join(root, "_etl", ".tmp"))
+	if len(temps) != 0 {
+		t.Errorf("temporary files left: %d", len(temps))
+	}
+}
+
+func sameDevice(a, b string) bool {
+	fa, err1 := os.Stat(a)
+	fb, err2 := os.Stat(b)
+	return err1 == nil && err2 == nil && fa.Sys().(*syscall.Stat_t).Dev == fb.Sys().(*syscall.Stat_t).Dev
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 )
 
@@ -125,6 +126,14 @@ type Store interface {
 	Deleter
 	Conditional
 }
+
+// HandOver is a local file whose whole content the caller gives to a
+// store's Put, PutIfAbsent or PutIfMatch, read from its start. A
+// [LocalStore] on the same file system makes the file itself the new object
+// (a hard link: not a byte copied), so the caller must not write to the file
+// afterwards; removing its name is fine. Every other store reads it as the
+// *os.File it is.
+type HandOver struct{ *os.File }
 
 // maxSegment is the longest name most file systems take.
 const maxSegment = 255

@@ -205,7 +205,8 @@ func (p *Partition) Cleanup() {
 // run can do, the error matches ErrConflict and the run must stop. A run that
 // dies part-way leaves every table whole, some at the new content: the next
 // run over the same window refetches the records whose parent row is not at
-// their new version, and rewrites them all.
+// their new version, and rewrites them all. The files must not be written to
+// afterwards: a local store takes them as they are ([load.HandOver]).
 func (p *Partition) Commit(ctx context.Context, files map[string]load.LocalFile) error {
 	g, gctx := errgroup.WithContext(ctx)
 	for _, t := range p.tables[1:] {
@@ -247,10 +248,11 @@ func (p *Partition) commitTable(ctx context.Context, table, path string) error {
 		if f, err = os.Open(path); err != nil {
 			return fmt.Errorf("commit %s: %w", key, err)
 		}
+		// The file is ours to give: written for this commit, removed after.
 		if st.exists {
-			etag, err = p.l.store.PutIfMatch(ctx, key, f, st.etag)
+			etag, err = p.l.store.PutIfMatch(ctx, key, load.HandOver{File: f}, st.etag)
 		} else {
-			etag, err = p.l.store.PutIfAbsent(ctx, key, f)
+			etag, err = p.l.store.PutIfAbsent(ctx, key, load.HandOver{File: f})
 		}
 		f.Close()
 	}
