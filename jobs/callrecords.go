@@ -112,73 +112,58 @@ func isolated(ctx context.Context, err error) (*dayError, bool) {
 // whose Graph data cannot be read fails alone (failed, in day order) and the
 // later days go on, unless maxFailedDays fail; err is what stops the run.
 func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.Logger) (failed []*dayError, err error) {
-	// Cancelling stops the listing of the next day; a partition being
+	// Stopping cancels the listing of the next day; a partition being
 	// committed runs on (under the parent context) and is waited for.
-	finishCtx := ctx
+	commitCtx := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type planned struct {
 		plan *dayPlan
 		err  error
 	}
-	planAsync := func(day window) <-chan planned {
-		ch := make(chan planned, 1)
-		go func() {
+	// The stages: the planner lists the next day while this goroutine
+	// fetches and writes a day, and commits finishes the day before.
+	plans := make(chan planned) // unbuffered: planned one day ahead
+	var planner sync.WaitGroup
+	planner.Go(func() {
+		defer close(plans)
+		for _, day := range days {
 			p, err := r.planCallRecordsDay(ctx, day, log)
-			ch <- planned{p, err}
-		}()
-		return ch
-	}
-	var (
-		next    <-chan planned
-		commits committer // the previous day's finish, if running
-	)
+			select {
+			case plans <- planned{p, err}:
+			case <-ctx.Done():
+				if p != nil {
+					p.part.Cleanup()
+				}
+				return
+			}
+		}
+	})
+	var commits committer
 	defer func() {
 		// On error, stop listing and wait for what still runs.
 		cancel()
-		if next != nil {
-			if pl := <-next; pl.plan != nil {
+		for pl := range plans {
+			if pl.plan != nil {
 				pl.plan.part.Cleanup()
 			}
 		}
+		planner.Wait()
 		if cerr := commits.wait(); err == nil {
 			err = cerr
 		}
 	}()
-	if len(days) > 0 {
-		next = planAsync(days[0])
-	}
 	fail := func(de *dayError) bool {
 		log.Error("call records of a day could not be read; the later days go on", "dt", schemas.PartitionDate(de.day.From), "err", de.err)
 		failed = append(failed, de)
 		return len(failed) < maxFailedDays
 	}
-	for i := range days {
-		pl := <-next
-		next = nil
-		if pl.err != nil {
-			de, ok := isolated(ctx, pl.err)
-			if !ok {
-				return failed, pl.err
-			}
-			if !fail(de) || i+1 == len(days) {
-				return failed, nil
-			}
-			next = planAsync(days[i+1])
-			continue
+	for pl := range plans {
+		err := pl.err
+		if err == nil {
+			err = r.fetchCallRecordsDay(ctx, commitCtx, pl.plan, &commits, len(days))
 		}
-		if i+1 < len(days) {
-			next = planAsync(days[i+1])
-		}
-		part := pl.plan.part
-		large := r.large(part, len(pl.plan.fetch))
-		if err := commits.ready(part.Date(), large); err != nil {
-			part.Cleanup()
-			return failed, err
-		}
-		finish, err := r.fetchCallRecordsDay(ctx, pl.plan)
 		if err != nil {
-			part.Cleanup()
 			de, ok := isolated(ctx, err)
 			if !ok {
 				return failed, err
@@ -186,24 +171,6 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 			if !fail(de) {
 				return failed, nil
 			}
-			continue
-		}
-		err = commits.start(part.Date(), large, func() error {
-			defer part.Cleanup()
-			err := finish(finishCtx)
-			if err == nil {
-				// The ledger follows the tables: it never counts a
-				// record committed before it is.
-				err = r.writeLedgerDay(finishCtx, pl.plan)
-			}
-			if err == nil {
-				r.progress(schemas.DatasetCallRecords, len(days))
-			}
-			return err
-		})
-		if err != nil {
-			part.Cleanup()
-			return failed, err
 		}
 	}
 	return failed, commits.wait()
@@ -301,26 +268,56 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 		outcome: dayOutcome{quarantined: quarantined}}, nil
 }
 
-// fetchCallRecordsDay fetches the planned records into new files; finish
-// carries the stored rows over, commits the partition and counts it.
-func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish func(context.Context) error, err error) {
+// fetchCallRecordsDay fetches the planned records into new files and hands
+// the rest of the day to commits: carrying the stored rows over, committing
+// the partition (under commitCtx, which outlives a fetch that is stopped),
+// counting it, then the day's ledger. A large day first waits for the commit
+// running. The partition is cleaned up either way.
+func (r *runner) fetchCallRecordsDay(ctx, commitCtx context.Context, pl *dayPlan, commits *committer, days int) (err error) {
 	const ds = schemas.DatasetCallRecords
 	stats := r.sum.dataset(ds)
 	log, part, stored, fetch, listed := pl.log, pl.part, pl.stored, pl.fetch, pl.listed
-	if r.cfg.DryRun {
-		r.sum.update(func() {
-			stats.countNewOrUpdated(slices.Values(fetch), stored)
-			if len(fetch) > 0 {
-				stats.Partitions++
-			}
-		})
-		if len(fetch) > 0 {
-			log.Info("dry run: would fetch and rewrite the partition", "listed", len(listed), "fetch", len(fetch))
+	committing := false
+	defer func() {
+		if !committing {
+			part.Cleanup()
 		}
-		return func(context.Context) error { return nil }, nil
+	}()
+	large := r.large(part, len(fetch))
+	if err := commits.ready(pl.date, large); err != nil {
+		return err
 	}
-	if len(fetch) == 0 {
-		return func(context.Context) error { return nil }, nil
+	// commit runs write, then what follows the tables.
+	commit := func(write func(context.Context) error) func() error {
+		return func() error {
+			defer part.Cleanup()
+			err := write(commitCtx)
+			if err == nil {
+				// The ledger follows the tables: it never counts a
+				// record committed before it is.
+				err = r.writeLedgerDay(commitCtx, pl)
+			}
+			if err == nil {
+				r.progress(ds, days)
+			}
+			return err
+		}
+	}
+	if r.cfg.DryRun || len(fetch) == 0 {
+		if r.cfg.DryRun {
+			r.sum.update(func() {
+				stats.countNewOrUpdated(slices.Values(fetch), stored)
+				if len(fetch) > 0 {
+					stats.Partitions++
+				}
+			})
+			if len(fetch) > 0 {
+				log.Info("dry run: would fetch and rewrite the partition", "listed", len(listed), "fetch", len(fetch))
+			}
+		}
+		err = commits.start(pl.date, large, commit(func(context.Context) error { return nil }))
+		committing = err == nil
+		return err
 	}
 
 	var notFound, bad int
@@ -350,7 +347,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 		return err
 	}, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	failed += bad
 	// Fetched and neither written nor missing: quarantined (by Graph's
@@ -361,7 +358,7 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 			pl.outcome.quarantined[id] = true
 		}
 	}
-	return func(ctx context.Context) error {
+	err = commits.start(pl.date, large, commit(func(ctx context.Context) error {
 		if err := write(ctx); err != nil {
 			return err
 		}
@@ -376,7 +373,9 @@ func (r *runner) fetchCallRecordsDay(ctx context.Context, pl *dayPlan) (finish f
 		log.Info("partition done", "listed", len(listed), "fetched", len(replaced),
 			"records", part.Rows(), "not_found", notFound, "quarantined", failed)
 		return nil
-	}, nil
+	}))
+	committing = err == nil
+	return err
 }
 
 // writeCallRecords writes a partition anew: the records that feed hands to

@@ -176,21 +176,7 @@ func (r *runner) writeImportChunks(ctx context.Context, chunks <-chan *importChu
 			if err != nil {
 				return err
 			}
-			large := r.large(part, len(c.best)) // stored rows count too
-			if err := commits.ready(c.date, large); err != nil {
-				part.Cleanup()
-				return err
-			}
-			finish, err := r.writeImportChunk(ctx, c, part, log)
-			if err != nil {
-				return err // writeImportChunk cleaned the partition up
-			}
-			c.remove()
-			if err := commits.start(c.date, large, func() error { return finish(ctx) }); err != nil {
-				part.Cleanup()
-				return err
-			}
-			return nil
+			return r.writeImportChunk(ctx, c, part, &commits, log)
 		}()
 		if err != nil {
 			// An earlier chunk's failed commit is the first error.
@@ -211,29 +197,35 @@ func (r *runner) importChunk(ctx context.Context, c *importChunk, log *slog.Logg
 	if err != nil {
 		return err
 	}
-	finish, err := r.writeImportChunk(ctx, c, part, log)
-	if err != nil {
+	var commits committer
+	if err := r.writeImportChunk(ctx, c, part, &commits, log); err != nil {
 		return err
 	}
-	return finish(ctx)
+	return commits.wait()
 }
 
-// writeImportChunk is importChunk in two steps: it writes the chunk's records
-// into the opened partition (after which the chunk may go), and finish
-// commits the partition and counts it. The partition is cleaned up either way.
-func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lake.Partition, log *slog.Logger) (finish func(context.Context) error, err error) {
+// writeImportChunk writes the chunk's records into the opened partition
+// (after which the chunk may go) and hands the partition's commit to commits.
+// A large partition (stored rows count too) first waits for the commit
+// running. The partition is cleaned up either way.
+func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lake.Partition, commits *committer, log *slog.Logger) (err error) {
 	stats := r.sum.dataset(schemas.DatasetCallRecords)
+	committing := false
 	defer func() {
-		if err != nil {
+		if !committing {
 			part.Cleanup()
 		}
 	}()
+	large := r.large(part, len(c.best))
+	if err := commits.ready(c.date, large); err != nil {
+		return err
+	}
 	if err := c.flush(); err != nil {
-		return nil, err
+		return err
 	}
 	stored, err := storedVersions(ctx, part)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	type line struct {
 		id           string
@@ -268,10 +260,11 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 		return nil
 	}, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	c.remove()
 	records := len(c.best)
-	return func(ctx context.Context) error {
+	err = commits.start(c.date, large, func() error {
 		defer part.Cleanup()
 		if err := write(ctx); err != nil {
 			return err
@@ -287,7 +280,9 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 		})
 		log.Info("partition done", "dt", part.Date(), "records", records, "loaded", len(replaced))
 		return nil
-	}, nil
+	})
+	committing = err == nil
+	return err
 }
 
 // peekRecord reads what routing a raw record needs: its id, version and

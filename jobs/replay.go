@@ -77,49 +77,32 @@ func (r *runner) replay(ctx context.Context, ds string, tables []string) error {
 		r.sum.update(func() { stats.From, stats.To = r.cfg.From.UTC(), r.cfg.To.UTC() })
 	}
 	log.Info("replaying the raw archive", "days", len(dates), "tables", tables)
-	// A day's files are finished and committed while the next day is
-	// decoded, as in an import; commits stay one at a time, in day order.
-	var finishing chan error
-	wait := func() error {
-		if finishing == nil {
-			return nil
-		}
-		err := <-finishing
-		finishing = nil
-		return err
-	}
-	defer wait()
+	// A day's files are committed while the next day is decoded, as in an
+	// import; commits stay one at a time, in day order.
+	var commits committer
+	defer commits.wait()
 	for _, date := range dates {
-		var finish func(context.Context) error
 		var err error
 		switch ds {
 		case schemas.DatasetCallRecords:
-			finish, err = r.replayCallRecordsDay(ctx, date, tables, wait, log.With("dt", date))
+			err = r.replayCallRecordsDay(ctx, date, tables, &commits, len(dates), log.With("dt", date))
 		case schemas.DatasetPstn:
 			err = replayUsageDay(ctx, r, r.pstnDataset(), date, log.With("dt", date))
 		case schemas.DatasetDirectRouting:
 			err = replayUsageDay(ctx, r, r.directRoutingDataset(), date, log.With("dt", date))
 		}
-		if werr := wait(); err == nil {
-			err = werr
-		}
 		if err != nil {
+			// An earlier day's failed commit is the first error.
+			if cerr := commits.wait(); cerr != nil {
+				return cerr
+			}
 			return err
 		}
-		if finish == nil {
-			r.progress(ds, len(dates))
-			continue
+		if ds != schemas.DatasetCallRecords {
+			r.progress(ds, len(dates)) // its day is committed
 		}
-		finishing = make(chan error, 1)
-		go func() {
-			err := finish(ctx)
-			if err == nil {
-				r.progress(ds, len(dates))
-			}
-			finishing <- err
-		}()
 	}
-	return wait()
+	return commits.wait()
 }
 
 // inWindow reports whether day date overlaps the configured window (every
@@ -152,18 +135,18 @@ func (r *runner) openArchive(ctx context.Context, ds, date string) (*lake.Partit
 }
 
 // replayCallRecordsDay rebuilds tables of one day from its archive: it
-// writes the day's files, and finish (nil when there is nothing to do)
-// commits them. A large day first waits for the previous day's finish
-// (prev), so that memory stays that of one large partition.
-func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables []string, prev func() error, log *slog.Logger) (finish func(context.Context) error, err error) {
+// writes the day's files and hands their commit to commits (of days days,
+// for the progress).
+func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables []string, commits *committer, days int, log *slog.Logger) error {
 	const ds = schemas.DatasetCallRecords
+	done := func() error { r.progress(ds, days); return nil }
 	arch, path, err := r.openArchive(ctx, ds, date)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer arch.Cleanup()
 	if path == "" {
-		return nil, nil
+		return commits.start(date, false, done) // counted in its turn
 	}
 	// The highest archived version of each record: the one the tables hold.
 	type head struct {
@@ -180,30 +163,30 @@ func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables [
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read the archive of %s: %w", date, err)
+		return fmt.Errorf("read the archive of %s: %w", date, err)
 	}
 
 	part, err := r.lake.Partition(ctx, ds, date, tables...)
 	if err != nil {
-		return nil, err
+		return err
 	}
+	committing := false
 	defer func() {
-		if finish == nil {
+		if !committing {
 			part.Cleanup()
 		}
 	}()
-	if r.large(part, len(latest)) {
-		if err := prev(); err != nil {
-			return nil, err
-		}
+	large := r.large(part, len(latest))
+	if err := commits.ready(date, large); err != nil {
+		return err
 	}
 	stored, err := r.storedCallRecordVersions(ctx, part)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	ps, err := r.archivePseudonymiser(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	replaced, failed, write, err := r.writeCallRecords(ctx, part, ps, len(latest), func(add func(string, []byte) error) error {
 		type partial struct {
@@ -248,9 +231,9 @@ func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables [
 		return err
 	}, log)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return func(ctx context.Context) error {
+	err = commits.start(date, large, func() error {
 		defer part.Cleanup()
 		if err := write(ctx); err != nil {
 			return err
@@ -265,8 +248,10 @@ func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables [
 			}
 		})
 		log.Info("partition replayed", "records", len(replaced), "quarantined", failed)
-		return nil
-	}, nil
+		return done()
+	})
+	committing = err == nil
+	return err
 }
 
 // storedCallRecordVersions is storedVersions of the day of part, read from
