@@ -335,3 +335,47 @@ func sameDevice(a, b string) bool {
 	fb, err2 := os.Stat(b)
 	return err1 == nil && err2 == nil && fa.Sys().(*syscall.Stat_t).Dev == fb.Sys().(*syscall.Stat_t).Dev
 }
+
+// TestLocalStoreLinksLookFresh: an old file linked into the store (Link, or
+// handed over) passes through its temporary directory, where another
+// store's sweep removes what looks like a dead process's leftover (older
+// than an hour). The link must look new there: the object it becomes has
+// fresh times.
+func TestLocalStoreLinksLookFresh(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "lake")
+	s := MustLocalStore(t, root)
+	ctx := context.Background()
+	then := time.Now().Add(-2 * time.Hour)
+	loadtest.MustPut(t, s, "t/old.parquet", []byte("old object"))
+	if err := os.Chtimes(filepath.Join(root, "t", "old.parquet"), then, then); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Link(ctx, "t/old.parquet", "t/linked.parquet"); err != nil {
+		t.Fatalf("Link = %v", err)
+	}
+	src := filepath.Join(dir, "old-part.parquet")
+	if err := os.WriteFile(src, []byte("old part"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(src, then, then); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := s.PutIfAbsent(ctx, "t/handed.parquet", load.HandOver{File: f}); err != nil {
+		t.Fatalf("PutIfAbsent(HandOver) = %v", err)
+	}
+	for _, key := range []string{"t/linked.parquet", "t/handed.parquet"} {
+		fi, err := os.Stat(filepath.Join(root, filepath.FromSlash(key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if age := time.Since(fi.ModTime()); age > time.Minute {
+			t.Errorf("%s was linked %v old: another store's sweep could have taken it for a leftover", key, age.Round(time.Second))
+		}
+	}
+}
