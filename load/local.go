@@ -103,10 +103,7 @@ func (s *LocalStore) link(key, tempDir string) (string, error) {
 
 // linkNew hard-links src to a new name prefix<random>suffix in dir and
 // returns it. Trying names, rather than creating a file to reserve one,
-// spares the file system an inode made and freed for every link. The link's
-// times are set to now (they are src's too: the same file): an old file
-// linked into the temporary directory must not look like a dead process's
-// leftover to another store's sweep before it is renamed into place.
+// spares the file system an inode made and freed for every link.
 func linkNew(src, dir, prefix, suffix string) (string, error) {
 	for try := 0; ; try++ {
 		name := filepath.Join(dir, prefix+strconv.FormatUint(rand.Uint64(), 36)+suffix)
@@ -115,11 +112,6 @@ func linkNew(src, dir, prefix, suffix string) (string, error) {
 			continue
 		}
 		if err != nil {
-			return "", err
-		}
-		now := time.Now()
-		if err := os.Chtimes(name, now, now); err != nil {
-			os.Remove(name)
 			return "", err
 		}
 		return name, nil
