@@ -22,11 +22,25 @@ import (
 // warehouse, OAuth2 client credentials from a file) commits one snapshot
 // per table, naming the run, whose rows (read back through iceberg-go
 // scans) are the Hive layout's; a rerun that changes nothing commits
-// nothing; maintain expires snapshots through it.
+// nothing; maintain expires snapshots through it. The same holds when the
+// server places the tables itself, outside the lake (as S3 Tables does):
+// the data files are then under the tables' locations, none in the lake's
+// iceberg/ folder.
 func TestRun_IcebergREST(t *testing.T) {
 	t.Parallel()
+	t.Run("the lake's locations", func(t *testing.T) {
+		t.Parallel()
+		testIcebergREST(t, "")
+	})
+	t.Run("the server's locations", func(t *testing.T) {
+		t.Parallel()
+		testIcebergREST(t, "file://"+filepath.ToSlash(t.TempDir())+"/tables")
+	})
+}
+
+func testIcebergREST(t *testing.T, serverLocations string) {
 	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{
-		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1"})
+		Warehouse: "lake", ClientID: "etl", ClientSecret: "s3cret", Token: "tok-1", Locations: serverLocations})
 	credFile := filepath.Join(t.TempDir(), "credential")
 	if err := os.WriteFile(credFile, []byte("etl:s3cret\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -51,6 +65,17 @@ func TestRun_IcebergREST(t *testing.T) {
 	if sum.IcebergSnapshots == 0 {
 		t.Error("summary counts no Iceberg snapshot")
 	}
+	if serverLocations != "" {
+		assertDataFilesUnder(t, tables, serverLocations)
+		if err := filepath.WalkDir(filepath.Join(f.dest, "iceberg"), func(p string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				t.Errorf("a file in the lake's iceberg/ folder: %s", p)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	again := f.MustRun(t, rest)
 	if again.IcebergSnapshots != 1 {
@@ -66,6 +91,9 @@ func TestRun_IcebergREST(t *testing.T) {
 	f.MustRun(t, rest)
 	want = icebergRowsIn(t, f.dest, srv.URL, reader)
 	diffLakes(t, "incremental run", want, lakeRows(t, f.dest))
+	if serverLocations != "" {
+		assertDataFilesUnder(t, icebergTablesIn(t, f.dest, srv.URL, reader), serverLocations)
+	}
 	cfg := f.config()
 	rest(&cfg)
 	maintainToLastSnapshot(t, cfg, func() map[string]*table.Table { return icebergTablesIn(t, f.dest, srv.URL, reader) })
@@ -145,5 +173,26 @@ func TestRun_IcebergRESTLostCommitResponse(t *testing.T) {
 	diffLakes(t, "rerun", icebergRowsIn(t, f.dest, srv.URL), lakeRows(t, f.dest))
 	if n := len(icebergTablesIn(t, f.dest, srv.URL)[schemas.TableSessions].Metadata().Snapshots()); n != 1 {
 		t.Errorf("sessions has %d snapshots, want the one whose answer was lost", n)
+	}
+}
+
+// assertDataFilesUnder checks that every table is located under base and
+// that each data file of its current snapshot is under its location.
+func assertDataFilesUnder(t *testing.T, tables map[string]*table.Table, base string) {
+	t.Helper()
+	for name, tbl := range tables {
+		if !strings.HasPrefix(tbl.Location(), base+"/") {
+			t.Errorf("%s: location %s, want one the server chose under %s", name, tbl.Location(), base)
+			continue
+		}
+		tasks, err := tbl.Scan().PlanFiles(t.Context())
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for _, task := range tasks {
+			if p := task.File.FilePath(); !strings.HasPrefix(p, tbl.Location()+"/data/") {
+				t.Errorf("%s: data file %s outside the table's location %s", name, p, tbl.Location())
+			}
+		}
 	}
 }

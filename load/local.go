@@ -58,6 +58,9 @@ type LocalStore struct {
 	root  string
 	mu    [lockStripes]sync.Mutex
 	sweep sync.Once // stale temporary files, once per store
+	// now is the sweep's clock (time.Now when nil): a test cannot make a
+	// file's status-change time old.
+	now func() time.Time
 }
 
 var _ Store = (*LocalStore)(nil)
@@ -234,7 +237,13 @@ func (s *LocalStore) writeTemp(ctx context.Context, r io.Reader) (name, etag str
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", "", err
 	}
-	s.sweep.Do(func() { removeStale(dir, time.Now().Add(-staleTemp)) })
+	s.sweep.Do(func() {
+		now := time.Now
+		if s.now != nil {
+			now = s.now
+		}
+		removeStale(dir, now().Add(-staleTemp))
+	})
 	if h, ok := r.(HandOver); ok {
 		if name, etag, linked, err := adopt(ctx, h.File, dir); linked || err != nil {
 			return name, etag, err
@@ -313,12 +322,14 @@ func refused(err error) error {
 	return err
 }
 
-// removeStale removes the temporary files in dir last written before
-// cutoff: left by a process that died while writing.
+// removeStale removes the temporary files in dir last changed before
+// cutoff: left by a process that died while writing. A link of an old
+// object made just now (Link, Download) keeps the object's modification
+// time, so the status-change time, which the link moved, counts too.
 func removeStale(dir string, cutoff time.Time) {
 	entries, _ := os.ReadDir(dir)
 	for _, e := range entries {
-		if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), tempPrefix) && fi.ModTime().Before(cutoff) {
+		if fi, err := e.Info(); err == nil && strings.HasPrefix(e.Name(), tempPrefix) && lastChanged(fi).Before(cutoff) {
 			os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
@@ -214,32 +213,6 @@ func TestLocalStoreCreatesNothingUntilWritten(t *testing.T) {
 		if f != "t/dt=2024-01-01/x.parquet" && !strings.HasPrefix(f, "_etl/.locks/") {
 			t.Errorf("file %s: want only the object and lock files under _etl/.locks/", f)
 		}
-	}
-}
-
-// TestLocalStoreRemovesStaleTemps: a temporary file left by a process that
-// died is removed by the next writer once it is old; a fresh one (another
-// writer's, in progress) is left alone.
-func TestLocalStoreRemovesStaleTemps(t *testing.T) {
-	root := t.TempDir()
-	tmp := filepath.Join(root, "_etl", ".tmp")
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	old, fresh := filepath.Join(tmp, ".tmp-dead"), filepath.Join(tmp, ".tmp-busy")
-	for _, f := range []string{old, fresh} {
-		if err := os.WriteFile(f, []byte("partial"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	then := time.Now().Add(-2 * time.Hour)
-	os.Chtimes(old, then, then)
-	loadtest.MustPut(t, MustLocalStore(t, root), "k", []byte("v"))
-	if _, err := os.Stat(old); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("stale temporary file still there: %v", err)
-	}
-	if _, err := os.Stat(fresh); err != nil {
-		t.Errorf("fresh temporary file removed: %v", err)
 	}
 }
 

@@ -16,6 +16,11 @@
 //	iceberg/<table>/metadata/...                                   Iceberg metadata (written by iceberg-go)
 //	iceberg/<table>/data/dt=YYYY-MM-DD/<tenant>/<stamp>-<run>.parquet  the data files
 //
+// A catalog that chooses each table's location itself (S3 Tables, a managed
+// warehouse) gets the same layout under its location, written through the
+// table's IO (with the credentials the catalog vends) and never listed: a
+// file a killed run left there is an orphan that no snapshot names.
+//
 // The Iceberg table of <table> is <namespace>.<table with / as _>, partitioned
 // by identity on dt (a date column that the data files do not hold: readers
 // take it from the partition, as for a table migrated from Hive), read
@@ -44,6 +49,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	_ "github.com/apache/iceberg-go/catalog/rest" // --iceberg-catalog http(s)://
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
+	icebergio "github.com/apache/iceberg-go/io"
 	_ "github.com/apache/iceberg-go/io/gocloud" // s3://, abfs:// and gs:// table locations
 	"github.com/apache/iceberg-go/table"
 	"github.com/parquet-go/parquet-go"
@@ -115,6 +121,14 @@ type Catalog struct {
 	// stagedRows: the row counts of the data files Stage wrote, which
 	// publish then need not read from their footers.
 	stagedRows map[string]int64
+	// tables: each table as this process first loaded or created it, for
+	// Stage: its location and IO, which do not change.
+	tables map[string]*table.Table
+	// elsewhere: the data files Stage wrote for the tables whose location
+	// is not the lake's (chosen by the catalog), by table. Such a location
+	// is never listed (S3 Tables cannot), so only this process's files are
+	// known to its publishes.
+	elsewhere map[string][]stagedFile
 }
 
 // Open opens the catalog that uri names, for the lake whose root is rootURI
@@ -169,7 +183,8 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 	if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		return nil, fmt.Errorf("iceberg catalog %s: create namespace %s: %w", uri, Namespace, err)
 	}
-	return &Catalog{cat: cat, store: store, root: root, stagedRows: map[string]int64{}}, nil
+	return &Catalog{cat: cat, store: store, root: root, stagedRows: map[string]int64{},
+		tables: map[string]*table.Table{}, elsewhere: map[string][]stagedFile{}}, nil
 }
 
 // Close releases the catalog's connections (the SQL catalog's database).
@@ -202,13 +217,16 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) 
 	if err != nil {
 		return Published{}, err
 	}
+	c.remember(lakeTable, tbl)
 	hive, err := c.hiveObjects(ctx, lakeTable, tenant)
 	if err != nil {
 		return Published{}, err
 	}
-	staged, err := c.stagedFiles(ctx, lakeTable, tenant)
-	if err != nil {
-		return Published{}, err
+	staged := c.stagedElsewhere(lakeTable, tenant)
+	if c.inLake(lakeTable, tbl) {
+		if staged, err = c.stagedFiles(ctx, lakeTable, tenant); err != nil {
+			return Published{}, err
+		}
 	}
 	props := icego.Properties{PropRunID: runID, PropTenant: tenant}
 	for attempt := 1; ; attempt++ {
@@ -277,6 +295,41 @@ func (c *Catalog) loadOrCreate(ctx context.Context, lakeTable string, row any) (
 	return tbl, nil
 }
 
+// table returns lakeTable's table as this process first loaded or created
+// it: for its location and IO, not its snapshots.
+func (c *Catalog) table(ctx context.Context, lakeTable string) (*table.Table, error) {
+	c.mu.Lock()
+	tbl, ok := c.tables[lakeTable]
+	c.mu.Unlock()
+	if ok {
+		return tbl, nil
+	}
+	row, err := rowOf(lakeTable)
+	if err != nil {
+		return nil, err
+	}
+	if tbl, err = c.loadOrCreate(ctx, lakeTable, row); err != nil {
+		return nil, err
+	}
+	c.remember(lakeTable, tbl)
+	return tbl, nil
+}
+
+func (c *Catalog) remember(lakeTable string, tbl *table.Table) {
+	c.mu.Lock()
+	if _, ok := c.tables[lakeTable]; !ok {
+		c.tables[lakeTable] = tbl
+	}
+	c.mu.Unlock()
+}
+
+// inLake reports whether tbl is at the location the job gives lakeTable
+// under the lake's root, where its data files are the store's objects; a
+// catalog may have chosen another (S3 Tables, a managed warehouse).
+func (c *Catalog) inLake(lakeTable string, tbl *table.Table) bool {
+	return strings.TrimSuffix(tbl.Location(), "/") == c.root+tableLocation(lakeTable)
+}
+
 // dtColumn is the partition column, as in the Hive layout.
 const dtColumn = "dt"
 
@@ -319,9 +372,15 @@ func tableLocation(lakeTable string) string { return "iceberg/" + lakeTable }
 func dataPrefix(lakeTable string) string { return tableLocation(lakeTable) + "/data/" }
 
 // dataKey is the key of a new data file of lakeTable's day for tenant.
-// The stamp orders a day's files by when they were written.
 func dataKey(lakeTable, day, tenant, runID string, now time.Time) string {
-	return fmt.Sprintf("%sdt=%s/%s/%s-%s.parquet", dataPrefix(lakeTable), day, tenant,
+	return dataName(tableLocation(lakeTable), day, tenant, runID, now)
+}
+
+// dataName is the name of a new data file of a day for tenant under a
+// table's location. The stamp orders a day's files by when they were
+// written.
+func dataName(tableLocation, day, tenant, runID string, now time.Time) string {
+	return fmt.Sprintf("%s/data/dt=%s/%s/%s-%s.parquet", strings.TrimSuffix(tableLocation, "/"), day, tenant,
 		now.UTC().Format("20060102T150405.000000000"), runID)
 }
 
@@ -360,7 +419,7 @@ func (c *Catalog) hiveObjects(ctx context.Context, lakeTable, tenant string) (ma
 
 // stagedFile is a data file written for the tenant, committed or not.
 type stagedFile struct {
-	key  string
+	loc  string // its location
 	size int64
 	rows int64 // -1: not read yet
 }
@@ -377,17 +436,37 @@ func (c *Catalog) stagedFiles(ctx context.Context, lakeTable, tenant string) (ma
 			if !ok {
 				rows = -1
 			}
-			out[day] = append(out[day], stagedFile{key: o.Key, size: o.Size, rows: rows})
+			out[day] = append(out[day], stagedFile{loc: c.root + o.Key, size: o.Size, rows: rows})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", prefix, err)
 	}
-	for _, files := range out {
-		slices.SortFunc(files, func(a, b stagedFile) int { return strings.Compare(path.Base(a.key), path.Base(b.key)) })
-	}
+	sortStaged(out)
 	return out, nil
+}
+
+// stagedElsewhere is what stagedFiles is for a table outside the lake: the
+// data files this process wrote there for the tenant, by day.
+func (c *Catalog) stagedElsewhere(lakeTable, tenant string) map[string][]stagedFile {
+	out := map[string][]stagedFile{}
+	c.mu.Lock()
+	for _, f := range c.elsewhere[lakeTable] {
+		if tenantOf(f.loc) == tenant {
+			out[dayOf(f.loc)] = append(out[dayOf(f.loc)], f)
+		}
+	}
+	c.mu.Unlock()
+	sortStaged(out)
+	return out
+}
+
+// sortStaged orders each day's files oldest first.
+func sortStaged(byDay map[string][]stagedFile) {
+	for _, files := range byDay {
+		slices.SortFunc(files, func(a, b stagedFile) int { return strings.Compare(path.Base(a.loc), path.Base(b.loc)) })
+	}
 }
 
 type plan struct {
@@ -435,7 +514,7 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 		}
 		pick := -1
 		for i, f := range staged[day] {
-			if path.Base(f.key) > newest && f.size == obj.size {
+			if path.Base(f.loc) > newest && f.size == obj.size {
 				pick = i
 			}
 		}
@@ -447,7 +526,7 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 			f = staged[day][pick]
 		} else {
 			var err error
-			if f, err = c.copyHive(ctx, lakeTable, day, tenant, runID); err != nil {
+			if f, err = c.copyHive(ctx, tbl, lakeTable, day, tenant, runID); err != nil {
 				return plan{}, err
 			}
 			staged[day] = append(staged[day], f)
@@ -468,8 +547,27 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 // from local (its rows), to a new data file: the next publish finds it there
 // instead of copying the object then. A local store links it instead.
 func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID string, local load.LocalFile) error {
+	tbl, err := c.table(ctx, lakeTable)
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", lakeTable, err)
+	}
+	if !c.inLake(lakeTable, tbl) {
+		f, err := os.Open(local.Path)
+		if err != nil {
+			return fmt.Errorf("stage %s: %w", lakeTable, err)
+		}
+		defer f.Close()
+		staged, err := writeElsewhere(ctx, tbl, day, tenant, runID, f)
+		if err != nil {
+			return fmt.Errorf("stage %s: %w", lakeTable, err)
+		}
+		staged.rows = local.Rows
+		c.mu.Lock()
+		c.elsewhere[lakeTable] = append(c.elsewhere[lakeTable], staged)
+		c.mu.Unlock()
+		return nil
+	}
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
-	var err error
 	if l, ok := c.store.(linker); ok {
 		err = l.Link(ctx, hiveKey(lakeTable, day, tenant), key)
 	} else {
@@ -503,9 +601,51 @@ func hiveKey(lakeTable, day, tenant string) string {
 	return fmt.Sprintf("%s/dt=%s/%s.parquet", lakeTable, day, tenant)
 }
 
-// copyHive copies the tenant's Hive object of a day to a new data file.
-func (c *Catalog) copyHive(ctx context.Context, lakeTable, day, tenant, runID string) (stagedFile, error) {
+// writeElsewhere writes r to a new data file of the tenant's day under
+// tbl's location, which is not the lake's, through the table's IO.
+func writeElsewhere(ctx context.Context, tbl *table.Table, day, tenant, runID string, r io.Reader) (stagedFile, error) {
+	loc := dataName(tbl.Location(), day, tenant, runID, time.Now())
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return stagedFile{}, fmt.Errorf("write %s: %w", loc, err)
+	}
+	wfs, ok := fsys.(icebergio.WriteFileIO)
+	if !ok {
+		return stagedFile{}, fmt.Errorf("write %s: the table's IO (%T) cannot write", loc, fsys)
+	}
+	w, err := wfs.Create(loc)
+	if err != nil {
+		return stagedFile{}, fmt.Errorf("write %s: %w", loc, err)
+	}
+	n, err := io.Copy(w, r)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return stagedFile{}, fmt.Errorf("write %s: %w", loc, err)
+	}
+	return stagedFile{loc: loc, size: n, rows: -1}, nil
+}
+
+// copyHive copies the tenant's Hive object of a day to a new data file of
+// tbl.
+func (c *Catalog) copyHive(ctx context.Context, tbl *table.Table, lakeTable, day, tenant, runID string) (stagedFile, error) {
 	src := hiveKey(lakeTable, day, tenant)
+	if !c.inLake(lakeTable, tbl) {
+		r, err := c.store.Open(ctx, src)
+		if err != nil {
+			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
+		}
+		defer r.Close()
+		f, err := writeElsewhere(ctx, tbl, day, tenant, runID, r)
+		if err != nil {
+			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
+		}
+		c.mu.Lock()
+		c.elsewhere[lakeTable] = append(c.elsewhere[lakeTable], f)
+		c.mu.Unlock()
+		return f, nil
+	}
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
 	if l, ok := c.store.(linker); ok {
 		if err := l.Link(ctx, src, key); err != nil {
@@ -522,13 +662,13 @@ func (c *Catalog) copyHive(ctx context.Context, lakeTable, day, tenant, runID st
 	if err := c.store.Put(ctx, key, cr); err != nil {
 		return stagedFile{}, fmt.Errorf("copy %s to %s: %w", src, key, err)
 	}
-	return stagedFile{key: key, size: cr.n, rows: -1}, nil
+	return stagedFile{loc: c.root + key, size: cr.n, rows: -1}, nil
 }
 
 // dataFile describes a staged file to the table, reading its row count
 // from its footer if need be.
 func (c *Catalog) dataFile(ctx context.Context, tbl *table.Table, day string, f *stagedFile) (icego.DataFile, error) {
-	loc := c.root + f.key
+	loc := f.loc
 	if f.rows < 0 {
 		fs, err := tbl.FS(ctx)
 		if err != nil {
@@ -603,7 +743,7 @@ func (c *Catalog) Maintain(ctx context.Context, lakeTable string, mt Maintenance
 
 // stagedSize describes a data file just linked, its size listed.
 func (c *Catalog) stagedSize(ctx context.Context, key string) (stagedFile, error) {
-	f := stagedFile{key: key, size: -1, rows: -1}
+	f := stagedFile{loc: c.root + key, size: -1, rows: -1}
 	err := c.store.List(ctx, key, func(o load.Object) error {
 		if o.Key == key {
 			f.size = o.Size

@@ -53,6 +53,10 @@ type Options struct {
 	// the server answer 503 instead, as a gateway that lost the response
 	// does: the client cannot tell whether its commit landed.
 	LoseResponse func(ident table.Identifier) bool
+	// Locations, when set, is the URI under which the server places every
+	// new table itself, whatever location the client asks for (as S3
+	// Tables and managed warehouses do): <Locations>/<table>-<n>.
+	Locations string
 }
 
 // Server is a running REST catalog.
@@ -71,6 +75,8 @@ type Server struct {
 	Conflicts atomic.Int64
 	// Unauthorized counts the requests answered 401.
 	Unauthorized atomic.Int64
+	// created numbers the tables created, for the locations it chooses.
+	created atomic.Int64
 }
 
 // Start starts a server whose SQL catalog is a SQLite file in dir, stopped
@@ -345,6 +351,9 @@ func (s *Server) createTable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	opts := []catalog.CreateTableOpt{catalog.WithProperties(req.Properties)}
+	if s.opts.Locations != "" {
+		req.Location = fmt.Sprintf("%s/%s-%d", strings.TrimSuffix(s.opts.Locations, "/"), req.Name, s.created.Add(1))
+	}
 	if req.Location != "" {
 		opts = append(opts, catalog.WithLocation(req.Location))
 	}
