@@ -17,8 +17,8 @@ import (
 )
 
 // commitHive commits a Hive object of pstn_calls for tenant and day, with
-// rows rows, as a run does.
-func commitHive(t *testing.T, store load.Store, tenant, day string, rows int) {
+// rows rows, as a run does, and returns the local file it was written from.
+func commitHive(t *testing.T, store load.Store, tenant, day string, rows int) string {
 	t.Helper()
 	w := load.NewFileWriter[schemas.PstnCallRow](load.ParquetOptions{TempDir: t.TempDir()})
 	batch := make([]schemas.PstnCallRow, rows)
@@ -32,7 +32,6 @@ func commitHive(t *testing.T, store load.Store, tenant, day string, rows int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.Remove(f.Path)
 	r, err := os.Open(f.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -41,6 +40,7 @@ func commitHive(t *testing.T, store load.Store, tenant, day string, rows int) {
 	if err := store.Put(context.Background(), fmt.Sprintf("%s/dt=%s/%s.parquet", schemas.TablePstnCalls, day, tenant), r); err != nil {
 		t.Fatal(err)
 	}
+	return f.Path
 }
 
 // currentFiles lists the current snapshot's data files: tenant/day -> rows.

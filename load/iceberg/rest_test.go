@@ -3,17 +3,22 @@ package iceberg_test
 import (
 	"context"
 	"fmt"
+	"path"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	icego "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg/icebergtest"
 	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
+	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -198,5 +203,125 @@ func TestOpen_RESTSigV4(t *testing.T) {
 				t.Errorf("the error shows the secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestPublish_RESTServerLocations: a REST catalog that places its tables
+// itself, outside the lake (as S3 Tables does), gets every data file under
+// the table's location, written through the table's IO (on S3, iceberg-go's
+// S3 client). A run killed between staging a day and publishing it leaves
+// an orphan there that the next run, which does not list that location,
+// neither publishes nor needs: it copies the day again; a day staged and
+// published in one run is published from its staged file; maintain deletes
+// the orphan.
+func TestPublish_RESTServerLocations(t *testing.T) {
+	t.Run("local", func(t *testing.T) {
+		tables := "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "tables"))
+		store, root := localLake(t, t.TempDir())
+		testServerLocations(t, store, load.StoreConfig{}, root, tables, nil)
+	})
+	t.Run("S3", func(t *testing.T) {
+		s3cfg, _ := loadtest.StartS3(t)
+		sc := load.StoreConfig{S3: s3cfg}
+		root := "s3://" + s3cfg.Bucket + "/lake"
+		store, err := load.OpenStore(context.Background(), root, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		props, err := iceberg.IOProperties(context.Background(), root, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testServerLocations(t, store, sc, root, "s3://"+s3cfg.Bucket+"/tables", props)
+	})
+}
+
+func testServerLocations(t *testing.T, store load.Store, sc load.StoreConfig, root, tables string, io icego.Properties) {
+	ctx := context.Background()
+	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{Locations: tables, IO: io})
+	open := func() *iceberg.Catalog {
+		cat, err := iceberg.Open(ctx, srv.URL, root, store, iceberg.WithIO(io))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cat.Close() })
+		return cat
+	}
+	const day = "2026-11-18"
+	local := commitHive(t, store, "tenant-a", day, 3)
+
+	killed := open()
+	if err := killed.Stage(ctx, schemas.TablePstnCalls, day, "tenant-a", "run-1", load.LocalFile{Path: local, Rows: 3}); err != nil {
+		t.Fatal(err)
+	}
+	killed.Close() // the run dies before it publishes
+
+	cat := open()
+	if _, err := cat.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt="+day+":3]" {
+		t.Fatalf("after the rerun: %v", got)
+	}
+	tbl, err := cat.Load(ctx, schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(tbl.Location(), tables+"/") {
+		t.Fatalf("table location %s, want one under %s", tbl.Location(), tables)
+	}
+	// The table's files, seen through a store opened at its location.
+	at, err := load.OpenStore(ctx, tbl.Location(), sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := func() []string {
+		t.Helper()
+		var names []string
+		if err := at.List(ctx, "data/dt="+day+"/tenant-a/", func(o load.Object) error {
+			names = append(names, path.Base(o.Key))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		sort.Strings(names)
+		return names
+	}
+	if got := files(); len(got) != 2 || !strings.HasSuffix(got[0], "-run-1.parquet") || !strings.HasSuffix(got[1], "-run-2.parquet") {
+		t.Fatalf("data files %v, want the killed run's orphan and the rerun's copy", got)
+	}
+	if err := store.List(ctx, "iceberg/", func(o load.Object) error {
+		t.Errorf("an object under the lake's iceberg/: %s", o.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The day changes; this run stages it, then publishes that file.
+	local = commitHive(t, store, "tenant-a", day, 5)
+	if err := cat.Stage(ctx, schemas.TablePstnCalls, day, "tenant-a", "run-3", load.LocalFile{Path: local, Rows: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-3"); err != nil {
+		t.Fatal(err)
+	}
+	if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt="+day+":5]" {
+		t.Fatalf("after the change: %v", got)
+	}
+	if got := files(); len(got) != 3 {
+		t.Fatalf("data files %v, want the run's staged file published, no other copy", got)
+	}
+
+	m, err := cat.Maintain(ctx, schemas.TablePstnCalls, iceberg.Maintenance{RetainLast: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rerun's copy goes with its expired snapshot; the killed run's
+	// file, which no snapshot named, is the orphan.
+	if got := files(); len(got) != 1 || !strings.HasSuffix(got[0], "-run-3.parquet") || m.OrphansDeleted != 1 {
+		t.Errorf("after maintain: data files %v (%d orphans deleted), want the current one alone, one orphan deleted", got, m.OrphansDeleted)
+	}
+	if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt="+day+":5]" {
+		t.Errorf("after maintain: %v", got)
 	}
 }

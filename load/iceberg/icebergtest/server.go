@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -57,6 +58,9 @@ type Options struct {
 	// new table itself, whatever location the client asks for (as S3
 	// Tables and managed warehouses do): <Locations>/<table>-<n>.
 	Locations string
+	// IO configures the server's own writes of metadata files (its
+	// storage's endpoint and credentials), besides file:// locations.
+	IO icego.Properties
 }
 
 // Server is a running REST catalog.
@@ -83,13 +87,15 @@ type Server struct {
 // when the test ends.
 func Start(t testing.TB, dir string, opts Options) *Server {
 	t.Helper()
-	cat, err := catalog.Load(context.Background(), "rest-backing", icego.Properties{
+	props := icego.Properties{
 		"type":                "sql",
 		sqlcat.DriverKey:      "sqlite",
 		sqlcat.DialectKey:     string(sqlcat.SQLite),
 		"uri":                 "file:" + filepath.Join(dir, "rest-catalog.db") + "?_txlock=immediate&_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)",
 		"init_catalog_tables": "true",
-	})
+	}
+	maps.Copy(props, opts.IO)
+	cat, err := catalog.Load(context.Background(), "rest-backing", props)
 	if err != nil {
 		t.Fatalf("icebergtest: SQL catalog: %v", err)
 	}
