@@ -47,7 +47,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 	icego "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
-	_ "github.com/apache/iceberg-go/catalog/rest" // --iceberg-catalog http(s)://
+	"github.com/apache/iceberg-go/catalog/rest" // --iceberg-catalog http(s)://
 	sqlcat "github.com/apache/iceberg-go/catalog/sql"
 	icebergio "github.com/apache/iceberg-go/io"
 	_ "github.com/apache/iceberg-go/io/gocloud" // s3://, abfs:// and gs:// table locations
@@ -278,14 +278,21 @@ func (c *Catalog) loadOrCreate(ctx context.Context, lakeTable string, row any) (
 	dt, _ := sc.FindFieldByName(dtColumn)
 	spec := icego.NewPartitionSpec(icego.PartitionField{
 		SourceIDs: []int{dt.ID}, FieldID: 1000, Name: dtColumn, Transform: icego.IdentityTransform{}})
-	tbl, err = c.cat.CreateTable(ctx, Identifier(lakeTable), sc,
-		catalog.WithLocation(c.root+tableLocation(lakeTable)),
+	opts := []catalog.CreateTableOpt{
 		catalog.WithPartitionSpec(&spec),
 		catalog.WithProperties(icego.Properties{
 			"format-version": "2",
 			// The data files carry no field ids: readers map columns by name.
 			table.DefaultNameMappingKey: mustNameMapping(sc),
-		}))
+		}),
+	}
+	tbl, err = c.cat.CreateTable(ctx, Identifier(lakeTable), sc,
+		append(opts, catalog.WithLocation(c.root+tableLocation(lakeTable)))...)
+	if errors.Is(err, rest.ErrBadRequest) {
+		// A REST catalog that places its tables itself may refuse a
+		// location (Glue's endpoint requires one): let it choose.
+		tbl, err = c.cat.CreateTable(ctx, Identifier(lakeTable), sc, opts...)
+	}
 	if errors.Is(err, catalog.ErrTableAlreadyExists) {
 		return c.Load(ctx, lakeTable) // another run created it meanwhile
 	}

@@ -11,7 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 
-	icego "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -213,13 +212,20 @@ func TestOpen_RESTSigV4(t *testing.T) {
 // an orphan there that the next run, which does not list that location,
 // neither publishes nor needs: it copies the day again; a day staged and
 // published in one run is published from its staged file; maintain deletes
-// the orphan.
+// the orphan. A server that refuses a create naming a location is asked
+// again without one.
 func TestPublish_RESTServerLocations(t *testing.T) {
-	t.Run("local", func(t *testing.T) {
-		tables := "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "tables"))
-		store, root := localLake(t, t.TempDir())
-		testServerLocations(t, store, load.StoreConfig{}, root, tables, nil)
-	})
+	for _, refuse := range []bool{false, true} {
+		name := "local"
+		if refuse {
+			name += ", a location asked for refused"
+		}
+		t.Run(name, func(t *testing.T) {
+			tables := "file://" + filepath.ToSlash(filepath.Join(t.TempDir(), "tables"))
+			store, root := localLake(t, t.TempDir())
+			testServerLocations(t, store, load.StoreConfig{}, root, icebergtest.Options{Locations: tables, RefuseLocation: refuse})
+		})
+	}
 	t.Run("S3", func(t *testing.T) {
 		s3cfg, _ := loadtest.StartS3(t)
 		sc := load.StoreConfig{S3: s3cfg}
@@ -232,15 +238,16 @@ func TestPublish_RESTServerLocations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		testServerLocations(t, store, sc, root, "s3://"+s3cfg.Bucket+"/tables", props)
+		testServerLocations(t, store, sc, root, icebergtest.Options{Locations: "s3://" + s3cfg.Bucket + "/tables", IO: props})
 	})
 }
 
-func testServerLocations(t *testing.T, store load.Store, sc load.StoreConfig, root, tables string, io icego.Properties) {
+func testServerLocations(t *testing.T, store load.Store, sc load.StoreConfig, root string, opts icebergtest.Options) {
 	ctx := context.Background()
-	srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{Locations: tables, IO: io})
+	srv := icebergtest.Start(t, t.TempDir(), opts)
+	tables := opts.Locations
 	open := func() *iceberg.Catalog {
-		cat, err := iceberg.Open(ctx, srv.URL, root, store, iceberg.WithIO(io))
+		cat, err := iceberg.Open(ctx, srv.URL, root, store, iceberg.WithIO(opts.IO))
 		if err != nil {
 			t.Fatal(err)
 		}

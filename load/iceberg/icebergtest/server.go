@@ -58,6 +58,9 @@ type Options struct {
 	// new table itself, whatever location the client asks for (as S3
 	// Tables and managed warehouses do): <Locations>/<table>-<n>.
 	Locations string
+	// RefuseLocation makes the server answer 400 to a create that names a
+	// location, as a catalog that only places tables itself may.
+	RefuseLocation bool
 	// IO configures the server's own writes of metadata files (its
 	// storage's endpoint and credentials), besides file:// locations.
 	IO icego.Properties
@@ -354,6 +357,10 @@ func (s *Server) createTable(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.StageCreate {
 		errorJSON(w, http.StatusNotImplemented, "NotImplementedException", errors.New("staged create"))
+		return
+	}
+	if s.opts.RefuseLocation && req.Location != "" {
+		errorJSON(w, http.StatusBadRequest, "BadRequestException", errors.New("create table: this catalog chooses the location"))
 		return
 	}
 	opts := []catalog.CreateTableOpt{catalog.WithProperties(req.Properties)}
