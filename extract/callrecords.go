@@ -396,9 +396,10 @@ func decodeLink(raw json.RawMessage) (string, error) {
 }
 
 // GetCallRecord returns one whole call record as a JSON object: it GETs
-// /v1.0/communications/callRecords/{id}?$expand=sessions($expand=segments),
-// follows every sessions@odata.nextLink page, fetches every page of
-// /participants_v2, and returns the record with the complete "sessions" and
+// /v1.0/communications/callRecords/{id}?$expand=sessions($expand=segments),participants_v2,
+// follows every sessions@odata.nextLink and participants_v2@odata.nextLink
+// page (or fetches every page of /participants_v2 if the body has no
+// participants_v2), and returns the record with the complete "sessions" and
 // "participants_v2" arrays and without any *@odata.nextLink key. All other
 // members are kept as received, in order, byte for byte. A 404 matches
 // ErrNotFound (expired or not yet published). A record Graph serves but that
@@ -440,7 +441,9 @@ func refusesRecord(status int) bool {
 }
 
 func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage, error) {
-	recURL := c.recordURL(id) + "?$expand=sessions($expand=segments)"
+	// One request brings the record, its first 60 sessions and its first
+	// 130 participants: most records need no other.
+	recURL := c.recordURL(id) + "?$expand=sessions($expand=segments),participants_v2"
 	var body []byte
 	var ms []member
 	for attempt := 0; ; attempt++ {
@@ -461,8 +464,9 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 	}
 	bad := func(err error) error { return &RecordError{Raw: body, Err: err} }
 
-	var sessions []json.RawMessage
-	var sessionsNext string
+	var sessions, participants []json.RawMessage
+	var sessionsNext, participantsNext string
+	haveParticipants := false
 	var err error
 	kept := ms[:0]
 	for _, m := range ms {
@@ -476,8 +480,18 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 			if sessionsNext, err = decodeLink(m.value); err != nil {
 				return nil, bad(fmt.Errorf("decode sessions@odata.nextLink of %s: %w", recURL, err))
 			}
+		case m.key == "participants_v2":
+			if participants, err = splitArray(m.value); err != nil {
+				return nil, bad(fmt.Errorf("decode participants_v2 of %s: %w", recURL, err))
+			}
+			haveParticipants = true
+			kept = append(kept, m)
+		case m.key == "participants_v2@odata.nextLink":
+			if participantsNext, err = decodeLink(m.value); err != nil {
+				return nil, bad(fmt.Errorf("decode participants_v2@odata.nextLink of %s: %w", recURL, err))
+			}
 		case strings.HasSuffix(m.key, "@odata.nextLink"):
-			// Dropped: participants_v2 is fetched whole below.
+			// Dropped: no other member is paged.
 		default:
 			kept = append(kept, m)
 		}
@@ -510,13 +524,24 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 		sessions[i] = s
 	}
 
-	var participants []json.RawMessage
-	err = c.pages(ctx, endpointParticipants, c.recordURL(id)+"/participants_v2", func(_ string, values []json.RawMessage) error {
-		participants = append(participants, values...)
-		return nil
-	})
-	if err != nil {
-		return nil, chain(fmt.Errorf("participants_v2: %w", err))
+	// The rest of participants_v2 from its nextLink; all of it from its own
+	// endpoint if the expansion brought none (a server that ignored it).
+	participantsURL := c.recordURL(id) + "/participants_v2"
+	if haveParticipants {
+		if participantsURL = ""; participantsNext != "" {
+			if participantsURL, err = c.checkLink(recURL, participantsNext); err != nil {
+				return nil, chain(fmt.Errorf("participants_v2 of %s: %w", recURL, err))
+			}
+		}
+	}
+	if participantsURL != "" {
+		err = c.pages(ctx, endpointParticipants, participantsURL, func(_ string, values []json.RawMessage) error {
+			participants = append(participants, values...)
+			return nil
+		})
+		if err != nil {
+			return nil, chain(fmt.Errorf("participants_v2: %w", err))
+		}
 	}
 	return encodeRecord(kept, sessions, participants)
 }

@@ -34,7 +34,7 @@ func TestPacing(t *testing.T) {
 			t.Fatal(err)
 		}
 		var ids []string
-		if err := c.ListCallRecords(context.Background(), simNow.Add(-48*time.Hour), simNow, func(r extract.ListedRecord) error {
+		if err := c.ListCallRecords(context.Background(), simNow.Add(-96*time.Hour), simNow, func(r extract.ListedRecord) error {
 			ids = append(ids, r.ID)
 			return nil
 		}); err != nil {
