@@ -440,15 +440,39 @@ func refusesRecord(status int) bool {
 	return status >= 400 && status < 500
 }
 
+// The record's expansions: sessions with their segments, and its first
+// participants_v2 page, so that one request brings most records whole;
+// sessions alone if Graph refuses two (participants_v2 then comes from its
+// own endpoint).
+const (
+	expandBoth     = "?$expand=sessions($expand=segments),participants_v2"
+	expandSessions = "?$expand=sessions($expand=segments)"
+)
+
 func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage, error) {
-	// One request brings the record, its first 60 sessions and its first
-	// 130 participants: most records need no other.
-	recURL := c.recordURL(id) + "?$expand=sessions($expand=segments),participants_v2"
+	recURL := c.recordURL(id) + expandBoth
+	if c.singleExpand.Load() {
+		recURL = c.recordURL(id) + expandSessions
+	}
 	var body []byte
 	var ms []member
 	for attempt := 0; ; attempt++ {
 		var err error
-		if body, err = c.get(ctx, endpointGet, recURL); err != nil {
+		body, err = c.get(ctx, endpointGet, recURL)
+		var ge *GraphError
+		if errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.HasSuffix(recURL, expandBoth) {
+			// Refused for the two expansions, or for the record? Ask
+			// for the sessions alone: if that is served, the run stops
+			// asking for both.
+			single := c.recordURL(id) + expandSessions
+			if body, err = c.get(ctx, endpointGet, single); err == nil {
+				if !c.singleExpand.Swap(true) {
+					c.log.Warn("Graph refused to expand both sessions and participants_v2 of a call record; participants_v2 is fetched on its own from now on", "status", ge.Status)
+				}
+				recURL = single
+			}
+		}
+		if err != nil {
 			return nil, err
 		}
 		if ms, err = splitObject(body); err == nil {

@@ -115,6 +115,11 @@ type Client struct {
 	tok      azcore.AccessToken
 	tokCount int // tokens acquired so far
 
+	// singleExpand is set once Graph has refused a GET that expands both
+	// sessions and participants_v2 and accepted one that expands sessions
+	// alone: the rest of the run asks for participants_v2 separately.
+	singleExpand atomic.Bool
+
 	requests     [len(endpoints)]atomic.Int64
 	retries      atomic.Int64
 	throttled    atomic.Int64

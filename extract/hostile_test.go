@@ -149,9 +149,10 @@ func TestGetCallRecords_BadRecordsIsolated(t *testing.T) {
 			t.Errorf("%s: %v (raw %d bytes), want ErrBadRecord naming it, with what Graph sent", id, e, len(e.Raw))
 		}
 	}
-	// good, notarray, badpage, foreignlink, refused once each; malformed and
-	// html 3 times each.
-	if n := gets.Load(); n != 11 {
-		t.Errorf("%d detail requests, want 11 (an unparsable body is fetched 3 times)", n)
+	// good, notarray, badpage, foreignlink once each; refused twice (its
+	// 400 asked again with sessions alone expanded); malformed and html 3
+	// times each.
+	if n := gets.Load(); n != 12 {
+		t.Errorf("%d detail requests, want 12 (an unparsable body is fetched 3 times, a refused one twice)", n)
 	}
 }

@@ -251,6 +251,48 @@ func TestGetCallRecord_BigMeeting(t *testing.T) {
 	}
 }
 
+// TestGetCallRecords_SingleExpand: Graph may refuse a GET that expands both
+// sessions and participants_v2 (its documentation speaks of "a single
+// relationship"). Every record is then fetched whole all the same, with
+// participants_v2 from its own endpoint, and after the first refusals the
+// client stops asking for both.
+func TestGetCallRecords_SingleExpand(t *testing.T) {
+	sim, srv := MustStartSim(t, graphsim.Config{SingleExpand: true})
+	ids := []string{findBigMeeting(t, sim)}
+	c, _ := MustNewClient(t, extract.Config{BaseURL: srv.URL})
+	if err := c.ListCallRecords(context.Background(), simNow.Add(-24*time.Hour), simNow, func(r extract.ListedRecord) error {
+		ids = append(ids, r.ID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	const concurrency = 4
+	got := map[string]json.RawMessage{}
+	var mu sync.Mutex
+	if err := c.GetCallRecords(context.Background(), ids, concurrency, extract.Fetched{Record: func(id string, raw json.RawMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[id] = raw
+		return nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(ids) {
+		t.Fatalf("%d records fetched, want %d", len(got), len(ids))
+	}
+	for _, id := range ids {
+		checkRecord(t, sim, id, got[id])
+	}
+	st := c.Stats()
+	// Each worker's first GET may be refused before the client learns.
+	if n := st.Requests["get"]; n < int64(len(ids))+1 || n > int64(len(ids))+concurrency {
+		t.Errorf("%d GETs for %d records, want one each plus 1 to %d refused", n, len(ids), concurrency)
+	}
+	if n := st.Requests["participants"]; n < int64(len(ids)) {
+		t.Errorf("%d participants_v2 requests for %d records, want at least one each", n, len(ids))
+	}
+}
+
 // topLevel returns an object's keys in order and their raw values.
 func topLevel(tb testing.TB, raw []byte) ([]string, map[string]json.RawMessage) {
 	tb.Helper()

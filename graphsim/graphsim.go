@@ -85,6 +85,12 @@ type Config struct {
 	// participants, 2 MB of JSON, most of a day's bytes): for the tests of
 	// the commit protocol, which a run's size does not change but slows.
 	NoBigMeetings bool
+	// SingleExpand answers 400 to a GET of a call record that expands more
+	// than one relationship: Graph documents $expand on it as "a single
+	// relationship (participants_v2 or session segments)", and the reference
+	// lists each alone, so a client that asks for both must cope with a
+	// refusal.
+	SingleExpand bool
 }
 
 // Limits are the call-records throttling limits (reference §4.1).
