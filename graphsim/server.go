@@ -633,11 +633,12 @@ func (s *Simulator) serveGet(w http.ResponseWriter, r *http.Request, rc *reqCtx,
 		return
 	}
 	o, err := parseExpand(q.Get("$expand"))
-	if err == nil && s.cfg.SingleExpand && o.sessions && o.participants {
-		err = errors.New("Query option 'Expand' is not allowed with more than one navigation property.")
-	}
 	if err != nil {
 		s.badRequest(w, rc, err.Error())
+		return
+	}
+	if s.cfg.SingleExpand && o.sessions && o.participants {
+		s.badRequest(w, rc, "Query option 'Expand' is not allowed with more than one navigation property.")
 		return
 	}
 	m, ok := s.lookup(id, rc.now)

@@ -3,19 +3,8 @@
 package load
 
 import (
-	"io/fs"
 	"syscall"
 	"time"
 )
 
-// lastChanged is the later of fi's modification and status-change times:
-// a hard link or a rename changes the second, never the first.
-func lastChanged(fi fs.FileInfo) time.Time {
-	t := fi.ModTime()
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		if c := time.Unix(st.Ctim.Unix()); c.After(t) {
-			return c
-		}
-	}
-	return t
-}
+func statusChanged(st *syscall.Stat_t) time.Time { return time.Unix(st.Ctim.Unix()) }
