@@ -450,9 +450,10 @@ const (
 )
 
 func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage, error) {
-	recURL := c.recordURL(id) + expandBoth
-	if c.singleExpand.Load() {
-		recURL = c.recordURL(id) + expandSessions
+	both := !c.singleExpand.Load()
+	recURL := c.recordURL(id) + expandSessions
+	if both {
+		recURL = c.recordURL(id) + expandBoth
 	}
 	var body []byte
 	var ms []member
@@ -460,7 +461,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 		var err error
 		body, err = c.get(ctx, endpointGet, recURL)
 		var ge *GraphError
-		if errors.As(err, &ge) && ge.Status == http.StatusBadRequest && strings.HasSuffix(recURL, expandBoth) {
+		if both && errors.As(err, &ge) && ge.Status == http.StatusBadRequest {
 			// Refused for the two expansions, or for the record? Ask
 			// for the sessions alone: if that is served, the run stops
 			// asking for both.
@@ -469,7 +470,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 				if !c.singleExpand.Swap(true) {
 					c.log.Warn("Graph refused to expand both sessions and participants_v2 of a call record; participants_v2 is fetched on its own from now on", "status", ge.Status)
 				}
-				recURL = single
+				recURL, both = single, false
 			}
 		}
 		if err != nil {

@@ -222,11 +222,13 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) 
 	if err != nil {
 		return Published{}, err
 	}
-	staged := c.stagedElsewhere(lakeTable, tenant)
+	var staged map[string][]stagedFile
 	if c.inLake(lakeTable, tbl) {
 		if staged, err = c.stagedFiles(ctx, lakeTable, tenant); err != nil {
 			return Published{}, err
 		}
+	} else {
+		staged = c.stagedElsewhere(lakeTable, tenant)
 	}
 	props := icego.Properties{PropRunID: runID, PropTenant: tenant}
 	for attempt := 1; ; attempt++ {
