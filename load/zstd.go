@@ -15,17 +15,22 @@ import (
 // (16 MiB), one encoder per table being finished at once: a tenth of a
 // run's memory. Pages are read with parquet-go's own codec.
 //
-// Idle encoders wait in a channel, one per P at most, not a sync.Pool: the
-// pool empties at every garbage collection (and drops a quarter of its puts
-// under the race detector), and an encoder's tables and history cost more to
-// allocate again than most pages cost to compress.
+// At most one encoder per P exists; a page waits for a free one. Tables
+// are finished eight at a time, and an idle pool of one per P built
+// encoders for the other six on every partition, dropped them and built
+// them again on the next (a tenth of a test run's CPU under the race
+// detector): more encoders than cores compress no faster, and each holds
+// megabytes. Not a sync.Pool either: the pool empties at every garbage
+// collection.
 type pageZstd struct {
-	idle   chan *kzstd.Encoder
+	turns  chan struct{}       // one per encoder that may exist
+	idle   chan *kzstd.Encoder // built, free: reused before another is built
 	reader zstd.Codec
 }
 
 func newPageZstd() *pageZstd {
-	return &pageZstd{idle: make(chan *kzstd.Encoder, runtime.GOMAXPROCS(0))}
+	n := runtime.GOMAXPROCS(0)
+	return &pageZstd{turns: make(chan struct{}, n), idle: make(chan *kzstd.Encoder, n)}
 }
 
 func (c *pageZstd) String() string { return "ZSTD" }
@@ -33,6 +38,8 @@ func (c *pageZstd) String() string { return "ZSTD" }
 func (c *pageZstd) CompressionCodec() format.CompressionCodec { return format.Zstd }
 
 func (c *pageZstd) Encode(dst, src []byte) ([]byte, error) {
+	c.turns <- struct{}{}
+	defer func() { <-c.turns }()
 	var e *kzstd.Encoder
 	select {
 	case e = <-c.idle:
@@ -50,10 +57,7 @@ func (c *pageZstd) Encode(dst, src []byte) ([]byte, error) {
 		}
 	}
 	dst = e.EncodeAll(src, dst[:0])
-	select {
-	case c.idle <- e:
-	default: // enough are idle already
-	}
+	c.idle <- e // never blocks: no more than cap(turns) exist
 	return dst, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -37,5 +38,46 @@ func TestPageZstd_KeepsEncodersAcrossGC(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 		t.Errorf("10 pages compressed after garbage collections allocated %d KiB: encoders are built again", grew>>10)
+	}
+}
+
+// TestPageZstd_ManyWritersShareTheEncoders: eight tables finishing at once
+// (a partition's close) share one encoder per P. The codec used to build an
+// encoder for each page beyond the idle ones, and drop it after: megabytes
+// of tables and history for every partition of a run.
+func TestPageZstd_ManyWritersShareTheEncoders(t *testing.T) {
+	c := newPageZstd()
+	rng := rand.New(rand.NewPCG(3, 4))
+	page := make([]byte, 64<<10)
+	for i := range page {
+		page[i] = "abcdefgh"[rng.IntN(8)]
+	}
+	finishEight := func() {
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for range 4 {
+					if _, err := c.Encode(make([]byte, 0, len(page)), page); err != nil {
+						t.Error(err)
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	finishEight()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 5 {
+		finishEight()
+	}
+	runtime.ReadMemStats(&after)
+	// The pages' destinations: 5 × 8 × 4 × 64 KiB = 10 MiB; one more
+	// encoder is megabytes.
+	if grew, pages := after.TotalAlloc-before.TotalAlloc, uint64(5*8*4*len(page)); grew > pages+pages/2 {
+		t.Errorf("five partitions' pages allocated %d KiB beyond their %d KiB of output: encoders are built again", (grew-pages)>>10, pages>>10)
+	}
+	if n := len(c.idle); n > runtime.GOMAXPROCS(0) {
+		t.Errorf("%d idle encoders, want at most one per P (%d)", n, runtime.GOMAXPROCS(0))
 	}
 }
