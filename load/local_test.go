@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
@@ -301,10 +300,4 @@ func TestLocalStoreTakesAHandedOverFile(t *testing.T) {
 	if len(temps) != 0 {
 		t.Errorf("temporary files left: %d", len(temps))
 	}
-}
-
-func sameDevice(a, b string) bool {
-	fa, err1 := os.Stat(a)
-	fb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && fa.Sys().(*syscall.Stat_t).Dev == fb.Sys().(*syscall.Stat_t).Dev
 }
