@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -617,8 +618,12 @@ func TestManagedIdentity_UserAssigned(t *testing.T) {
 	defer mi.Close()
 	t.Setenv("IDENTITY_ENDPOINT", mi.URL+"/msi/token")
 	t.Setenv("IDENTITY_HEADER", header)
-	cfg := extract.CredentialConfig{ClientID: testClient}
-	if d := cfg.Describe(); !strings.Contains(d, "managed identity with client id "+testClient) {
+	// MSAL caches managed identities' tokens for the whole process, by
+	// client id: a client id of this run's own, or a second run (-count=2)
+	// is served the first one's token.
+	clientID := fmt.Sprintf("%08x-0000-4000-8000-%012x", rand.Uint32(), rand.Uint64()>>16)
+	cfg := extract.CredentialConfig{ClientID: clientID}
+	if d := cfg.Describe(); !strings.Contains(d, "managed identity with client id "+clientID) {
 		t.Errorf("Describe() = %q, want the user-assigned managed identity", d)
 	}
 	extract.SetCredentialTransport(&cfg, mi.Client(), false)
@@ -630,8 +635,8 @@ func TestManagedIdentity_UserAssigned(t *testing.T) {
 	if err != nil || tok.Token != token {
 		t.Fatalf("GetToken = %v, want the managed identity's token", err)
 	}
-	if got.Get("client_id") != testClient || got.Get("resource") != "https://graph.microsoft.com" {
-		t.Errorf("identity endpoint query = %v, want client_id %s and resource https://graph.microsoft.com", got, testClient)
+	if got.Get("client_id") != clientID || got.Get("resource") != "https://graph.microsoft.com" {
+		t.Errorf("identity endpoint query = %v, want client_id %s and resource https://graph.microsoft.com", got, clientID)
 	}
 }
 

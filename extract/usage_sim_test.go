@@ -205,14 +205,16 @@ func TestUsageSim_SplitsLongWindow(t *testing.T) {
 func TestUsageSim_Throttled(t *testing.T) {
 	cfg := usageSimConfig()
 	cfg.Throttle = true
-	cfg.Limits = graphsim.Limits{UsageWindow: 200 * time.Millisecond, UsagePerAppPerTenant: 3, UsagePerCollection: 2}
+	// Two requests of a function a second: a client slowed by a busy machine
+	// still sends more, so it is throttled (at ten a second it might not be).
+	cfg.Limits = graphsim.Limits{UsageWindow: time.Second, UsagePerAppPerTenant: 3, UsagePerCollection: 2}
 	sim, srv := MustStartSim(t, cfg)
 	// Real sleeps: the client has to honour Retry-After for the run to finish.
 	c, err := extract.New(extract.Config{BaseURL: srv.URL, Credential: extract.StaticToken("tok"), MaxRetries: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
-	from, to := simNow.Add(-10*24*time.Hour), simNow
+	from, to := simNow.Add(-6*24*time.Hour), simNow
 	var wg sync.WaitGroup
 	for _, f := range usageFuncs {
 		wg.Go(func() {
