@@ -462,7 +462,7 @@ func fetchAll(t *testing.T, sim *graphsim.Simulator, c *extract.Client, from, to
 func TestRetries_Throttled(t *testing.T) {
 	// Five requests in two seconds: a client slowed by a busy machine (the race
 	// detector, other packages' tests) still sends more, so it is throttled
-	// (at 48 a second it was not, on a loaded CI machine).
+	// (at 48 a second it was not, on a loaded machine).
 	sim, srv := MustStartSim(t, graphsim.Config{Throttle: true,
 		Limits: graphsim.Limits{Window: 2 * time.Second, PerAppPerTenant: 5, List: 2, PerRecord: 2}})
 	// Real sleeps: the client has to honour Retry-After for the run to finish.
@@ -586,7 +586,7 @@ func TestGetCallRecords_ReusesConnections(t *testing.T) {
 	// idle connections per host dialled 115 to 168 times for these 608
 	// requests; with too few requests the two would not be told apart.
 	if requests < 20*concurrency {
-		t.Fatalf("only %d requests: too few to tell reuse from a dial per request", requests)
+		t.Fatalf("only %d requests: too few to tell reuse from the old fault", requests)
 	}
 	if n, most := dials.Load(), int64(2*concurrency); n > most {
 		t.Errorf("%d connections dialled for %d requests of at most %d at a time, want <= %d", n, requests, concurrency, most)
