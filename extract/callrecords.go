@@ -551,12 +551,13 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 
 	// The rest of participants_v2 from its nextLink; all of it from its own
 	// endpoint if the expansion brought none (a server that ignored it).
-	participantsURL := c.recordURL(id) + "/participants_v2"
-	if haveParticipants {
-		if participantsURL = ""; participantsNext != "" {
-			if participantsURL, err = c.checkLink(recURL, participantsNext); err != nil {
-				return nil, chain(fmt.Errorf("participants_v2 of %s: %w", recURL, err))
-			}
+	var participantsURL string
+	switch {
+	case !haveParticipants:
+		participantsURL = c.recordURL(id) + "/participants_v2"
+	case participantsNext != "":
+		if participantsURL, err = c.checkLink(recURL, participantsNext); err != nil {
+			return nil, chain(fmt.Errorf("participants_v2 of %s: %w", recURL, err))
 		}
 	}
 	if participantsURL != "" {

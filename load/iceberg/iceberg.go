@@ -566,14 +566,9 @@ func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID strin
 			return fmt.Errorf("stage %s: %w", lakeTable, err)
 		}
 		defer f.Close()
-		staged, err := writeElsewhere(ctx, tbl, day, tenant, runID, f)
-		if err != nil {
+		if _, err := c.writeElsewhere(ctx, lakeTable, tbl, day, tenant, runID, f, local.Rows); err != nil {
 			return fmt.Errorf("stage %s: %w", lakeTable, err)
 		}
-		staged.rows = local.Rows
-		c.mu.Lock()
-		c.elsewhere[lakeTable] = append(c.elsewhere[lakeTable], staged)
-		c.mu.Unlock()
 		return nil
 	}
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
@@ -610,9 +605,10 @@ func hiveKey(lakeTable, day, tenant string) string {
 	return fmt.Sprintf("%s/dt=%s/%s.parquet", lakeTable, day, tenant)
 }
 
-// writeElsewhere writes r to a new data file of the tenant's day under
-// tbl's location, which is not the lake's, through the table's IO.
-func writeElsewhere(ctx context.Context, tbl *table.Table, day, tenant, runID string, r io.Reader) (stagedFile, error) {
+// writeElsewhere writes r (rows rows, -1 if not known) to a new data file
+// of the tenant's day under tbl's location, which is not the lake's,
+// through the table's IO, and remembers it for this process's publishes.
+func (c *Catalog) writeElsewhere(ctx context.Context, lakeTable string, tbl *table.Table, day, tenant, runID string, r io.Reader, rows int64) (stagedFile, error) {
 	loc := dataName(tbl.Location(), day, tenant, runID, time.Now())
 	fsys, err := tbl.FS(ctx)
 	if err != nil {
@@ -633,7 +629,11 @@ func writeElsewhere(ctx context.Context, tbl *table.Table, day, tenant, runID st
 	if err != nil {
 		return stagedFile{}, fmt.Errorf("write %s: %w", loc, err)
 	}
-	return stagedFile{loc: loc, size: n, rows: -1}, nil
+	f := stagedFile{loc: loc, size: n, rows: rows}
+	c.mu.Lock()
+	c.elsewhere[lakeTable] = append(c.elsewhere[lakeTable], f)
+	c.mu.Unlock()
+	return f, nil
 }
 
 // copyHive copies the tenant's Hive object of a day to a new data file of
@@ -646,13 +646,10 @@ func (c *Catalog) copyHive(ctx context.Context, tbl *table.Table, lakeTable, day
 			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
 		}
 		defer r.Close()
-		f, err := writeElsewhere(ctx, tbl, day, tenant, runID, r)
+		f, err := c.writeElsewhere(ctx, lakeTable, tbl, day, tenant, runID, r, -1)
 		if err != nil {
 			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
 		}
-		c.mu.Lock()
-		c.elsewhere[lakeTable] = append(c.elsewhere[lakeTable], f)
-		c.mu.Unlock()
 		return f, nil
 	}
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
