@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/callrecords-etl/callrecords-etl/jsonscan"
 )
@@ -706,25 +707,42 @@ type Fetched struct {
 	// Bad is called with each record Graph served but that cannot be
 	// read (a *RecordError, with what Graph sent); an error stops the batch.
 	Bad func(e *RecordError) error
+	// Dispatched, if set, is called once no more fetches will start (the
+	// last ones may still be in flight): a caller sharing a FetchLimit may
+	// start its next batch.
+	Dispatched func()
 }
 
-// GetCallRecords fetches ids with at most concurrency requests chains in
+// GetCallRecords fetches ids with at most concurrency request chains in
 // flight (GetCallRecord each) and hands each outcome to to. A record that is
 // not found or cannot be read does not fail the batch; the first other
 // error, from Graph or from a callback, cancels the remaining fetches and is
 // returned.
 func (c *Client) GetCallRecords(ctx context.Context, ids []string, concurrency int, to Fetched) error {
-	if concurrency < 1 {
-		concurrency = 1
-	}
+	return c.GetCallRecordsWithin(ctx, ids, NewFetchLimit(concurrency), to)
+}
+
+// A FetchLimit bounds the request chains in flight across the batches that
+// share it: a caller may start its next batch while the last records of one
+// are still fetched, without exceeding the limit.
+type FetchLimit struct{ slots *semaphore.Weighted }
+
+// NewFetchLimit returns a limit of n request chains in flight (at least 1).
+func NewFetchLimit(n int) *FetchLimit {
+	return &FetchLimit{slots: semaphore.NewWeighted(int64(max(1, n)))}
+}
+
+// GetCallRecordsWithin is GetCallRecords with its concurrency taken from
+// limit, which other batches may share.
+func (c *Client) GetCallRecordsWithin(ctx context.Context, ids []string, limit *FetchLimit, to Fetched) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(concurrency)
 	var mu sync.Mutex // serialises fn and notFound
 	for _, id := range ids {
-		if gctx.Err() != nil {
+		if limit.slots.Acquire(gctx, 1) != nil {
 			break
 		}
 		g.Go(func() error {
+			defer limit.slots.Release(1)
 			raw, err := c.GetCallRecord(gctx, id)
 			mu.Lock()
 			defer mu.Unlock()
@@ -748,6 +766,9 @@ func (c *Client) GetCallRecords(ctx context.Context, ids []string, concurrency i
 			}
 			return nil
 		})
+	}
+	if to.Dispatched != nil {
+		to.Dispatched()
 	}
 	if err := g.Wait(); err != nil {
 		return err

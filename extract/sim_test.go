@@ -18,6 +18,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
+	"golang.org/x/sync/errgroup"
 )
 
 // simNow is the simulated tenant's clock: the retained window is the 30 days before it.
@@ -549,6 +550,67 @@ func TestGetCallRecords_ConcurrencyAndSerialisedCallback(t *testing.T) {
 	}
 	if m := maxInflight.Load(); m > limit {
 		t.Errorf("max concurrent requests = %d, want <= %d", m, limit)
+	}
+}
+
+// Two batches sharing a FetchLimit: the second starts once the first has
+// dispatched its last fetch, and the two never exceed the limit together.
+func TestGetCallRecordsWithin_SharedLimit(t *testing.T) {
+	sim := graphsim.New(graphsim.Config{Seed: 2, Now: func() time.Time { return simNow }, RecordsPerDay: 20, Token: "tok",
+		Latency: [2]time.Duration{5 * time.Millisecond, 20 * time.Millisecond}})
+	var inflight, maxInflight atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		defer inflight.Add(-1)
+		for {
+			m := maxInflight.Load()
+			if n <= m || maxInflight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		sim.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	c, _ := MustNewClient(t, extract.Config{BaseURL: srv.URL})
+	list := ids(MustList(t, c, simNow.Add(-2*24*time.Hour), simNow))
+	first, second := list[:len(list)/2], list[len(list)/2:]
+
+	const limit = 3
+	shared := extract.NewFetchLimit(limit)
+	var mu sync.Mutex
+	got := map[string]int{}
+	record := func(id string, _ json.RawMessage) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[id]++
+		return nil
+	}
+	dispatched := make(chan struct{})
+	var calls atomic.Int64
+	var g errgroup.Group
+	g.Go(func() error {
+		return c.GetCallRecordsWithin(context.Background(), first, shared, extract.Fetched{Record: record, Dispatched: func() {
+			calls.Add(1)
+			close(dispatched)
+		}})
+	})
+	<-dispatched
+	g.Go(func() error {
+		return c.GetCallRecordsWithin(context.Background(), second, shared, extract.Fetched{Record: record})
+	})
+	if err := g.Wait(); err != nil {
+		t.Fatalf("GetCallRecordsWithin = %v", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("Dispatched called %d times, want once", n)
+	}
+	for _, id := range list {
+		if got[id] != 1 {
+			t.Errorf("record %s handed over %d times, want once", id, got[id])
+		}
+	}
+	if m := maxInflight.Load(); m > limit {
+		t.Errorf("max concurrent requests of the two batches = %d, want <= %d", m, limit)
 	}
 }
 

@@ -112,8 +112,9 @@ func isolated(ctx context.Context, err error) (*dayError, bool) {
 // whose Graph data cannot be read fails alone (failed, in day order) and the
 // later days go on, unless maxFailedDays fail; err is what stops the run.
 func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.Logger) (failed []*dayError, err error) {
-	// Stopping cancels the listing of the next day; a partition being
-	// committed runs on (under the parent context) and is waited for.
+	// Stopping cancels the listing and fetching of the next days; a
+	// partition being committed runs on (under the parent context) and is
+	// waited for.
 	commitCtx := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -121,11 +122,18 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		plan *dayPlan
 		err  error
 	}
-	// The stages: the planner lists the next day while this goroutine
-	// fetches and writes a day, and commits finishes the day before.
-	plans := make(chan planned) // unbuffered: planned one day ahead
-	var planner sync.WaitGroup
-	planner.Go(func() {
+	// The stages: the planner lists the next day; the fetcher starts a day's
+	// fetches as soon as the day before has started its last, so that the
+	// requests do not stall while that day's last records are answered (the
+	// longest is often one record's chain of session pages); this goroutine
+	// writes a day; commits finishes the day before. The days' fetches share
+	// one limit, and a fetched record waits, holding its place in it, until
+	// its day is written: no more records are held than before.
+	plans := make(chan planned)    // unbuffered: planned one day ahead
+	fetching := make(chan planned) // unbuffered: fetched one day ahead
+	limit := extract.NewFetchLimit(r.cfg.Concurrency)
+	var stages sync.WaitGroup
+	stages.Go(func() {
 		defer close(plans)
 		for _, day := range days {
 			p, err := r.planCallRecordsDay(ctx, day, log)
@@ -133,22 +141,52 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 			case plans <- planned{p, err}:
 			case <-ctx.Done():
 				if p != nil {
-					p.part.Cleanup()
+					p.discard()
 				}
 				return
 			}
 		}
 	})
-	var commits committer
-	defer func() {
-		// On error, stop listing and wait for what still runs.
-		cancel()
+	stages.Go(func() {
+		defer close(fetching)
 		for pl := range plans {
-			if pl.plan != nil {
-				pl.plan.part.Cleanup()
+			if ctx.Err() != nil {
+				if pl.plan != nil {
+					pl.plan.discard()
+				}
+				continue // until the planner stops
+			}
+			var dispatched chan struct{}
+			if pl.plan != nil && !r.cfg.DryRun && len(pl.plan.fetch) > 0 {
+				dispatched = make(chan struct{})
+				pl.plan.fetched = r.startFetch(ctx, pl.plan.fetch, limit, func() { close(dispatched) })
+			}
+			select {
+			case fetching <- pl:
+			case <-ctx.Done():
+				if pl.plan != nil {
+					pl.plan.discard()
+				}
+				continue
+			}
+			if dispatched != nil {
+				select {
+				case <-dispatched:
+				case <-ctx.Done():
+				}
 			}
 		}
-		planner.Wait()
+	})
+	var commits committer
+	defer func() {
+		// On error, stop listing and fetching and wait for what still runs.
+		cancel()
+		for pl := range fetching {
+			if pl.plan != nil {
+				pl.plan.discard()
+			}
+		}
+		stages.Wait()
 		if cerr := commits.wait(); err == nil {
 			err = cerr
 		}
@@ -158,7 +196,7 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		failed = append(failed, de)
 		return len(failed) < maxFailedDays
 	}
-	for pl := range plans {
+	for pl := range fetching {
 		err := pl.err
 		if err == nil {
 			err = r.fetchCallRecordsDay(ctx, commitCtx, pl.plan, &commits, len(days))
@@ -174,6 +212,83 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 		}
 	}
 	return failed, commits.wait()
+}
+
+// dayFetch is the Graph side of a day, started before the day is written:
+// each outcome waits in events until the day's writer takes it.
+type dayFetch struct {
+	events chan fetchEvent // closed when the fetch has returned
+	cancel context.CancelFunc
+	err    error // the fetch's, once events is closed
+}
+
+// fetchEvent is one outcome of a day's fetch: a record, an id Graph did not
+// find, or a record it served that cannot be read.
+type fetchEvent struct {
+	id       string
+	raw      json.RawMessage
+	notFound bool
+	bad      *extract.RecordError
+}
+
+// startFetch starts fetching ids within limit; dispatched is called once
+// every fetch has started.
+func (r *runner) startFetch(ctx context.Context, ids []string, limit *extract.FetchLimit, dispatched func()) *dayFetch {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &dayFetch{events: make(chan fetchEvent), cancel: cancel}
+	send := func(ev fetchEvent) error {
+		select {
+		case f.events <- ev:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	go func() {
+		f.err = r.graph.GetCallRecordsWithin(ctx, ids, limit, extract.Fetched{
+			Record:     func(id string, raw json.RawMessage) error { return send(fetchEvent{id: id, raw: raw}) },
+			NotFound:   func(id string) { _ = send(fetchEvent{id: id, notFound: true}) },
+			Bad:        func(e *extract.RecordError) error { return send(fetchEvent{id: e.ID, bad: e}) },
+			Dispatched: dispatched,
+		})
+		close(f.events)
+	}()
+	return f
+}
+
+// each hands the fetch's outcomes to to, in the order they came, and returns
+// the first error of to (the fetches left are cancelled) or else the fetch's.
+func (f *dayFetch) each(to extract.Fetched) error {
+	var err error
+	for ev := range f.events {
+		if err != nil {
+			continue // until the fetch has stopped
+		}
+		switch {
+		case ev.bad != nil:
+			err = to.Bad(ev.bad)
+		case ev.notFound:
+			to.NotFound(ev.id)
+		default:
+			if err = to.Record(ev.id, ev.raw); err != nil {
+				err = fmt.Errorf("call record %s: %w", ev.id, err)
+			}
+		}
+		if err != nil {
+			f.cancel()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return f.err
+}
+
+// stop cancels what is left of the fetch and waits for it to return.
+func (f *dayFetch) stop() {
+	f.cancel()
+	for range f.events {
+	}
 }
 
 // localError is an error of ours (the lake, the flattening) met inside a
@@ -201,8 +316,20 @@ type dayPlan struct {
 	part   *lake.Partition
 	stored map[string]int64
 	fetch  []string
+	// fetched: the fetch of the ids in fetch, started before the day is
+	// written (nil when there is nothing to fetch, or in a dry run).
+	fetched *dayFetch
 	// outcome: set by fetchCallRecordsDay, for the ledger.
 	outcome dayOutcome
+}
+
+// discard stops a day's fetch, if started, and removes its partition's local
+// copies: the day is not written.
+func (pl *dayPlan) discard() {
+	if pl.fetched != nil {
+		pl.fetched.stop()
+	}
+	pl.part.Cleanup()
 }
 
 // planCallRecordsDay lists the records that started in day and compares their
@@ -268,17 +395,21 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 		outcome: dayOutcome{quarantined: quarantined}}, nil
 }
 
-// fetchCallRecordsDay fetches the planned records into new files and hands
-// the rest of the day to commits: carrying the stored rows over, committing
-// the partition (under commitCtx, which outlives a fetch that is stopped),
-// counting it, then the day's ledger. A large day first waits for the commit
-// running. The partition is cleaned up either way.
+// fetchCallRecordsDay writes the records of the day's fetch (started by the
+// fetcher) into new files and hands the rest of the day to commits: carrying
+// the stored rows over, committing the partition (under commitCtx, which
+// outlives a fetch that is stopped), counting it, then the day's ledger. A
+// large day first waits for the commit running. The fetch is stopped and the
+// partition cleaned up either way.
 func (r *runner) fetchCallRecordsDay(ctx, commitCtx context.Context, pl *dayPlan, commits *committer, days int) (err error) {
 	const ds = schemas.DatasetCallRecords
 	stats := r.sum.dataset(ds)
 	log, part, stored, fetch, listed := pl.log, pl.part, pl.stored, pl.fetch, pl.listed
 	committing := false
 	defer func() {
+		if pl.fetched != nil {
+			pl.fetched.stop() // all taken, unless the day stopped early
+		}
 		if !committing {
 			part.Cleanup()
 		}
@@ -323,7 +454,7 @@ func (r *runner) fetchCallRecordsDay(ctx, commitCtx context.Context, pl *dayPlan
 	var notFound, bad int
 	notFoundIDs := map[string]bool{}
 	replaced, failed, write, err := r.writeCallRecords(ctx, part, r.privacy.pseudonymiser, len(fetch), func(add func(id string, raw []byte) error) error {
-		err := r.graph.GetCallRecords(ctx, fetch, r.cfg.Concurrency, extract.Fetched{
+		err := pl.fetched.each(extract.Fetched{
 			Record: func(id string, raw json.RawMessage) error {
 				return localError{add(id, raw)}.orNil()
 			},
