@@ -488,6 +488,9 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 			return nil, err
 		}
 	}
+	if servedWhole(ms) {
+		return body, nil
+	}
 	bad := func(err error) error { return &RecordError{Raw: body, Err: err} }
 
 	var sessions, participants []json.RawMessage
@@ -573,6 +576,49 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 	return encodeRecord(kept, sessions, participants)
 }
 
+// servedWhole reports whether a record's body needs nothing added or taken
+// away: its sessions and participants_v2 are arrays served whole (once each,
+// without a nextLink, no session with a segments nextLink) and it has no
+// other paged member. Most records are; they are handed on as served, without
+// a second scan of their sessions and a copy.
+func servedWhole(ms []member) bool {
+	var sessions, participants int
+	for _, m := range ms {
+		switch {
+		case m.key == "sessions":
+			sessions++
+			if m.value[0] != '[' || hasSegmentsLink(m.value) {
+				return false
+			}
+		case m.key == "participants_v2":
+			participants++
+			if m.value[0] != '[' {
+				return false
+			}
+		case strings.HasSuffix(m.key, "@odata.nextLink"):
+			return false
+		}
+	}
+	return sessions == 1 && participants == 1
+}
+
+// hasSegmentsLink reports whether b holds the text "segments@odata.nextLink"
+// (quoted). It looks for the '@' part first: a search from '"' would stop at
+// every string of the JSON, '@' is rare.
+func hasSegmentsLink(b []byte) bool {
+	const prefix, link = `"segments`, `@odata.nextLink"`
+	for {
+		i := bytes.Index(b, []byte(link))
+		if i < 0 {
+			return false
+		}
+		if i >= len(prefix) && string(b[i-len(prefix):i]) == prefix {
+			return true
+		}
+		b = b[i+1:]
+	}
+}
+
 // encodeRecord writes a record's members with its complete sessions and
 // participants_v2 arrays (added if the body had none) into one buffer sized
 // up front: the assembled record costs one copy of it, however large.
@@ -646,7 +692,7 @@ func encodeRecord(kept []member, sessions, participants []json.RawMessage) (json
 // returns the session with all its segments and without the link. Graph does
 // not document segment paging; this only guards against losing data if it appears.
 func (c *Client) completeSegments(ctx context.Context, from string, session json.RawMessage) (json.RawMessage, error) {
-	if !bytes.Contains(session, []byte(`"segments@odata.nextLink"`)) {
+	if !hasSegmentsLink(session) {
 		return session, nil
 	}
 	ms, err := splitObject(session)

@@ -156,3 +156,63 @@ func TestGetCallRecords_BadRecordsIsolated(t *testing.T) {
 		t.Errorf("%d detail requests, want 12 (an unparsable body is fetched 3 times, a refused one twice)", n)
 	}
 }
+
+// TestGetCallRecord_PagedPartsAssembled: a record whose sessions,
+// participants_v2 and one session's segments continue on nextLinks comes out
+// whole, without the links; a record served whole is handed on byte for
+// byte, as Graph sent it.
+func TestGetCallRecord_PagedPartsAssembled(t *testing.T) {
+	const base = "http://HOST/v1.0/communications/callRecords/paged"
+	paged := `{"id":"paged","version":1,"sessions":[{"id":"s1","segments":[{"id":"g1"}],"segments@odata.nextLink":"` + base + `/sessions/s1/segments?$skiptoken=1"}],` +
+		`"sessions@odata.nextLink":"` + base + `/sessions?$skiptoken=1","participants_v2":[{"id":"p1"}],"participants_v2@odata.nextLink":"` + base + `/participants_v2?$skiptoken=1"}`
+	whole := " {\"id\" : \"whole\", \"version\":1,\n \"sessions\": [ {\"id\":\"s1\",\"segments\":[{\"id\":\"g1\", \"note\":\"@odata.nextLink\"}]} ], \"participants_v2\" :[] } "
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch p := r.URL.Path; {
+		case strings.HasSuffix(p, "/paged/sessions/s1/segments"):
+			fmt.Fprint(w, `{"value":[{"id":"g2"}]}`)
+		case strings.HasSuffix(p, "/paged/sessions"):
+			fmt.Fprint(w, `{"value":[{"id":"s2","segments":[{"id":"g3"}]}]}`)
+		case strings.HasSuffix(p, "/paged/participants_v2"):
+			fmt.Fprint(w, `{"value":[{"id":"p2"}]}`)
+		case strings.HasSuffix(p, "/paged"):
+			fmt.Fprint(w, strings.ReplaceAll(paged, "HOST", r.Host))
+		case strings.HasSuffix(p, "/whole"):
+			fmt.Fprint(w, whole)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	c, _ := MustNewClient(t, extract.Config{BaseURL: srv.URL})
+
+	raw, err := c.GetCallRecord(context.Background(), "paged")
+	if err != nil {
+		t.Fatalf("GetCallRecord(paged) = %v", err)
+	}
+	var rec struct {
+		Sessions []struct {
+			ID       string
+			Segments []struct{ ID string }
+		}
+		Participants []struct{ ID string } `json:"participants_v2"`
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatalf("assembled record %s: %v", raw, err)
+	}
+	got := fmt.Sprint(rec)
+	if want := "{[{s1 [{g1} {g2}]} {s2 [{g3}]}] [{p1} {p2}]}"; got != want {
+		t.Errorf("assembled record = %s, want %s", got, want)
+	}
+	if strings.Contains(string(raw), "nextLink") {
+		t.Errorf("assembled record keeps a nextLink: %s", raw)
+	}
+
+	raw, err = c.GetCallRecord(context.Background(), "whole")
+	if err != nil {
+		t.Fatalf("GetCallRecord(whole) = %v", err)
+	}
+	if string(raw) != whole {
+		t.Errorf("a record served whole came out as %q, want it as served: %q", raw, whole)
+	}
+}
