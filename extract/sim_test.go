@@ -497,21 +497,28 @@ func TestRetries_Faults(t *testing.T) {
 	}
 }
 
-func TestGetCallRecords_ConcurrencyAndSerialisedCallback(t *testing.T) {
-	sim := graphsim.New(graphsim.Config{Seed: 2, Now: func() time.Time { return simNow }, RecordsPerDay: 20, Token: "tok",
-		Latency: [2]time.Duration{time.Millisecond, 4 * time.Millisecond}})
-	var inflight, maxInflight atomic.Int64
+// serveCountingInflight serves h and counts the most requests it had in
+// flight at once.
+func serveCountingInflight(h http.Handler) (*httptest.Server, *atomic.Int64) {
+	var inflight, most atomic.Int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n := inflight.Add(1)
 		defer inflight.Add(-1)
 		for {
-			m := maxInflight.Load()
-			if n <= m || maxInflight.CompareAndSwap(m, n) {
+			m := most.Load()
+			if n <= m || most.CompareAndSwap(m, n) {
 				break
 			}
 		}
-		sim.ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	}))
+	return srv, &most
+}
+
+func TestGetCallRecords_ConcurrencyAndSerialisedCallback(t *testing.T) {
+	sim := graphsim.New(graphsim.Config{Seed: 2, Now: func() time.Time { return simNow }, RecordsPerDay: 20, Token: "tok",
+		Latency: [2]time.Duration{time.Millisecond, 4 * time.Millisecond}})
+	srv, maxInflight := serveCountingInflight(sim)
 	defer srv.Close()
 	c, _ := MustNewClient(t, extract.Config{BaseURL: srv.URL})
 	from, to := simNow.Add(-2*24*time.Hour), simNow
@@ -558,18 +565,7 @@ func TestGetCallRecords_ConcurrencyAndSerialisedCallback(t *testing.T) {
 func TestGetCallRecordsWithin_SharedLimit(t *testing.T) {
 	sim := graphsim.New(graphsim.Config{Seed: 2, Now: func() time.Time { return simNow }, RecordsPerDay: 20, Token: "tok",
 		Latency: [2]time.Duration{5 * time.Millisecond, 20 * time.Millisecond}})
-	var inflight, maxInflight atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inflight.Add(1)
-		defer inflight.Add(-1)
-		for {
-			m := maxInflight.Load()
-			if n <= m || maxInflight.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		sim.ServeHTTP(w, r)
-	}))
+	srv, maxInflight := serveCountingInflight(sim)
 	defer srv.Close()
 	c, _ := MustNewClient(t, extract.Config{BaseURL: srv.URL})
 	list := ids(MustList(t, c, simNow.Add(-2*24*time.Hour), simNow))
