@@ -784,7 +784,8 @@ func (c *Client) GetCallRecordsWithin(ctx context.Context, ids []string, limit *
 	g, gctx := errgroup.WithContext(ctx)
 	var mu sync.Mutex // serialises fn and notFound
 	for _, id := range ids {
-		if limit.slots.Acquire(gctx, 1) != nil {
+		// Acquire may succeed on a context already done: check it first.
+		if gctx.Err() != nil || limit.slots.Acquire(gctx, 1) != nil {
 			break
 		}
 		g.Go(func() error {

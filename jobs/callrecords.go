@@ -268,7 +268,9 @@ func (f *dayFetch) each(to extract.Fetched) error {
 		case ev.bad != nil:
 			err = to.Bad(ev.bad)
 		case ev.notFound:
-			to.NotFound(ev.id)
+			if to.NotFound != nil {
+				to.NotFound(ev.id)
+			}
 		default:
 			if err = to.Record(ev.id, ev.raw); err != nil {
 				err = fmt.Errorf("call record %s: %w", ev.id, err)

@@ -269,6 +269,59 @@ func TestRun_UnreadableListingFailsItsDayAlone(t *testing.T) {
 	}
 }
 
+// TestRun_FailingFetchFailsItsDayAlone: one record whose GET Graph keeps
+// failing (503 after every retry) fails its day alone, while the next day,
+// fetched meanwhile, and every later day are committed; the checkpoint stays
+// at the failed day.
+func TestRun_FailingFetchFailsItsDayAlone(t *testing.T) {
+	t.Parallel()
+	var failing atomic.Value // the record id whose GET fails
+	failing.Store("")
+	var failures atomic.Int64
+	wrap := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if id := failing.Load().(string); id != "" && isDetail(r, id) {
+				failures.Add(1)
+				w.Header().Set("Retry-After", "0")
+				http.Error(w, `{"error":{"code":"ServiceUnavailable","message":"try later"}}`, http.StatusServiceUnavailable)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	f := newFixtureWith(t, noBigMeetings, wrap) // a first run: the retained month
+	ten := f.clock.Now().Add(-10 * 24 * time.Hour)
+	failed := time.Date(ten.Year(), ten.Month(), ten.Day(), 0, 0, 0, 0, time.UTC)
+	ids := f.sim.Truth(failed, failed.Add(24*time.Hour)).IDs
+	if len(ids) == 0 {
+		t.Fatalf("no record on %s to fail", failed.Format(time.DateOnly))
+	}
+	failing.Store(ids[0])
+	_, err := f.run(t, nil)
+	if err == nil || !strings.Contains(err.Error(), failed.Format(time.DateOnly)) || !strings.Contains(err.Error(), ids[0]) {
+		t.Fatalf("Run = %v, want a failure naming the day and the record", err)
+	}
+	if failures.Load() < 2 {
+		t.Errorf("the failing GET was sent %d times, want it retried", failures.Load())
+	}
+	stored := map[string]bool{}
+	for _, r := range callRecords(t, f.dest) {
+		stored[r.CallRecordID] = true
+		if r.StartDateTime.Format(time.DateOnly) == failed.Format(time.DateOnly) {
+			t.Errorf("record %s of the failed day in the lake", r.CallRecordID)
+		}
+	}
+	for _, id := range f.sim.Truth(failed.Add(24*time.Hour), f.clock.Now()).IDs {
+		if !stored[id] {
+			t.Errorf("record %s of a later day not committed", id)
+		}
+	}
+	st, _ := jobs.ReadStatus(t.Context(), f.config(), tenant, f.clock.Now())
+	if len(st) != 1 || !st[0].Watermark.Equal(failed) {
+		t.Errorf("checkpoint = %+v, want it at the failed day's start %s", st, failed)
+	}
+}
+
 // TestRun_EndlessPagingStops: a Graph whose call-record listing answers every
 // page empty with a new nextLink is given up within a few dozen requests and
 // seconds, naming the endpoint, while the other datasets still commit.
