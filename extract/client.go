@@ -101,7 +101,8 @@ type Client struct {
 	scopes     []string
 	cred       azcore.TokenCredential
 	hc         *http.Client
-	pacer      *rate.Limiter // nil: no pacing
+	pacer      *rate.Limiter  // nil: no pacing
+	listWindow *slidingWindow // list requests, when paced
 	maxRetries int
 	log        *slog.Logger
 	prefer     string
@@ -176,6 +177,7 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxRPS > 0 {
 		c.pacer = newPacer(cfg.MaxRPS)
+		c.listWindow = newListWindow()
 	}
 	if cfg.IncludeUnknownEnumMembers {
 		c.prefer = "include-unknown-enum-members"
@@ -478,6 +480,13 @@ type response struct {
 // (pacing cancelled, token, transport or body read failure).
 func (c *Client) attempt(ctx context.Context, r request, retry int) (response, error) {
 	verb := strings.ToLower(r.method)
+	// The list window first: a request it holds back does not take a
+	// place of the pacer's.
+	if r.endpoint == endpointList && c.listWindow != nil {
+		if err := c.listWindow.wait(ctx); err != nil {
+			return response{}, fmt.Errorf("%s %s: pace list requests: %w", verb, r.url, err)
+		}
+	}
 	if c.pacer != nil {
 		if err := c.pacer.Wait(ctx); err != nil {
 			if ctx.Err() == nil {

@@ -1,0 +1,75 @@
+package extract
+
+import (
+	"context"
+	"errors"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/callrecords-etl/callrecords-etl/graphsim"
+)
+
+// TestSlidingWindow: ten requests through a window of three per 150 ms take
+// at least three windows (three go at once, then three per window), and a
+// wait on a full window ends with its context.
+func TestSlidingWindow(t *testing.T) {
+	const n, window = 3, 150 * time.Millisecond
+	w := &slidingWindow{n: n, window: window}
+	start := time.Now()
+	var wg sync.WaitGroup
+	for range 10 {
+		wg.Go(func() {
+			if err := w.wait(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if took := time.Since(start); took < 3*window {
+		t.Errorf("10 requests through %d per %v took %v, want at least %v", n, window, took, 3*window)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	full := &slidingWindow{n: 1, window: time.Hour}
+	if err := full.wait(ctx); err != nil {
+		t.Fatalf("first wait = %v", err)
+	}
+	if err := full.wait(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("wait on a full window = %v, want its context's deadline", err)
+	}
+}
+
+// TestListWindow_AvoidsThrottling: a simulator that allows 3 list requests
+// per 300 ms throttles a client listing many pages without the window, and
+// none with it (the pacer alone, at 1,000/s, does not keep under it).
+func TestListWindow_AvoidsThrottling(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	list := func(window *slidingWindow) (pages, throttled int64) {
+		sim := graphsim.New(graphsim.Config{Seed: 3, Now: func() time.Time { return now }, RecordsPerDay: 150, Token: "tok",
+			Throttle: true, Limits: graphsim.Limits{Window: 300 * time.Millisecond, PerAppPerTenant: 1000, List: 3, PerRecord: 1000}})
+		srv := httptest.NewServer(sim)
+		defer srv.Close()
+		c, err := New(Config{BaseURL: srv.URL, Credential: StaticToken("tok"), MaxRPS: 1000, MaxRetries: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.listWindow = window
+		if err := c.ListCallRecords(context.Background(), now.Add(-4*24*time.Hour), now, func(ListedRecord) error { return nil }); err != nil {
+			t.Fatal(err)
+		}
+		st := c.Stats()
+		return st.Requests[endpointList], st.Throttled
+	}
+	if pages, throttled := list(nil); throttled == 0 {
+		t.Fatalf("without the window, %d list pages and none throttled: the simulator's limit did not bite, so the test proves nothing", pages)
+	}
+	pages, throttled := list(&slidingWindow{n: 3, window: 450 * time.Millisecond}) // a margin for the requests' latencies, as newListWindow has
+	if pages < 6 {
+		t.Fatalf("%d list pages: too few to meet the limit", pages)
+	}
+	if throttled != 0 {
+		t.Errorf("with the window: %d of %d list requests throttled, want none", throttled, pages)
+	}
+}
