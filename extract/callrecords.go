@@ -105,7 +105,7 @@ func (c *Client) ListCallRecords(ctx context.Context, from, to time.Time, fn fun
 	}
 	filter := "startDateTime ge " + graphTime(from) + " and startDateTime lt " + graphTime(to)
 	first := c.versionPath() + "/communications/callRecords?$filter=" + strings.ReplaceAll(url.QueryEscape(filter), "+", "%20")
-	err := c.pages(ctx, endpointList, first, func(pageURL string, values []json.RawMessage) error {
+	err := c.pages(ctx, c.listWindow, endpointList, first, func(pageURL string, values []json.RawMessage) error {
 		for i, v := range values {
 			var lj listedJSON
 			err := json.Unmarshal(v, &lj)
@@ -161,7 +161,7 @@ const (
 // item — is an error matching ErrPaging, and a page that still does not parse
 // after pageRetries fetches one matching ErrBadPage; both name the endpoint
 // and the page.
-func (c *Client) pages(ctx context.Context, endpoint, first string, fn func(pageURL string, values []json.RawMessage) error) error {
+func (c *Client) pages(ctx context.Context, window *slidingWindow, endpoint, first string, fn func(pageURL string, values []json.RawMessage) error) error {
 	seen := map[string]bool{}
 	items := map[uint64]bool{} // hashes of the items of the chain
 	seed := maphash.MakeSeed() // maphash: FNV's byte loop was 1.4% of a run's CPU
@@ -171,7 +171,7 @@ func (c *Client) pages(ctx context.Context, endpoint, first string, fn func(page
 			return fmt.Errorf("%s: next link %s repeats an earlier page: %w", endpoint, next, ErrPaging)
 		}
 		seen[next] = true
-		p, err := c.page(ctx, endpoint, next)
+		p, err := c.page(ctx, window, endpoint, next)
 		if err != nil {
 			return err
 		}
@@ -203,9 +203,9 @@ func (c *Client) pages(ctx context.Context, endpoint, first string, fn func(page
 }
 
 // page GETs one page of a collection, again if its body does not parse.
-func (c *Client) page(ctx context.Context, endpoint, u string) (page, error) {
+func (c *Client) page(ctx context.Context, window *slidingWindow, endpoint, u string) (page, error) {
 	for attempt := 0; ; attempt++ {
-		body, err := c.get(ctx, endpoint, u)
+		body, err := c.get(ctx, window, endpoint, u)
 		if err != nil {
 			return page{}, err
 		}
@@ -451,6 +451,11 @@ const (
 )
 
 func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage, error) {
+	// Graph limits the requests for one record apart from the others.
+	var window *slidingWindow
+	if c.recordWindow != nil {
+		window = c.recordWindow()
+	}
 	both := !c.singleExpand.Load()
 	recURL := c.recordURL(id) + expandSessions
 	if both {
@@ -460,14 +465,14 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 	var ms []member
 	for attempt := 0; ; attempt++ {
 		var err error
-		body, err = c.get(ctx, endpointGet, recURL)
+		body, err = c.get(ctx, window, endpointGet, recURL)
 		var ge *GraphError
 		if both && errors.As(err, &ge) && ge.Status == http.StatusBadRequest {
 			// Refused for the two expansions, or for the record? Ask
 			// for the sessions alone: if that is served, the run stops
 			// asking for both.
 			single := c.recordURL(id) + expandSessions
-			if body, err = c.get(ctx, endpointGet, single); err == nil {
+			if body, err = c.get(ctx, window, endpointGet, single); err == nil {
 				if !c.singleExpand.Swap(true) {
 					c.log.Warn("Graph refused to expand both sessions and participants_v2 of a call record; participants_v2 is fetched on its own from now on", "status", ge.Status)
 				}
@@ -538,7 +543,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 		if err != nil {
 			return nil, chain(fmt.Errorf("sessions of %s: %w", recURL, err))
 		}
-		err = c.pages(ctx, endpointSessions, link, func(_ string, values []json.RawMessage) error {
+		err = c.pages(ctx, window, endpointSessions, link, func(_ string, values []json.RawMessage) error {
 			sessions = append(sessions, values...)
 			return nil
 		})
@@ -547,7 +552,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 		}
 	}
 	for i, s := range sessions {
-		if s, err = c.completeSegments(ctx, recURL, s); err != nil {
+		if s, err = c.completeSegments(ctx, window, recURL, s); err != nil {
 			return nil, chain(fmt.Errorf("session %d: %w", i, err))
 		}
 		sessions[i] = s
@@ -565,7 +570,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 		}
 	}
 	if participantsURL != "" {
-		err = c.pages(ctx, endpointParticipants, participantsURL, func(_ string, values []json.RawMessage) error {
+		err = c.pages(ctx, window, endpointParticipants, participantsURL, func(_ string, values []json.RawMessage) error {
 			participants = append(participants, values...)
 			return nil
 		})
@@ -691,7 +696,7 @@ func encodeRecord(kept []member, sessions, participants []json.RawMessage) (json
 // completeSegments follows a session's segments@odata.nextLink, if any, and
 // returns the session with all its segments and without the link. Graph does
 // not document segment paging; this only guards against losing data if it appears.
-func (c *Client) completeSegments(ctx context.Context, from string, session json.RawMessage) (json.RawMessage, error) {
+func (c *Client) completeSegments(ctx context.Context, window *slidingWindow, from string, session json.RawMessage) (json.RawMessage, error) {
 	if !hasSegmentsLink(session) {
 		return session, nil
 	}
@@ -724,7 +729,7 @@ func (c *Client) completeSegments(ctx context.Context, from string, session json
 	if err != nil {
 		return nil, fmt.Errorf("segments: %w", err)
 	}
-	err = c.pages(ctx, endpointSessions, link, func(_ string, values []json.RawMessage) error {
+	err = c.pages(ctx, window, endpointSessions, link, func(_ string, values []json.RawMessage) error {
 		segments = append(segments, values...)
 		return nil
 	})

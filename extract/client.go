@@ -103,10 +103,13 @@ type Client struct {
 	hc         *http.Client
 	pacer      *rate.Limiter  // nil: no pacing
 	listWindow *slidingWindow // list requests, when paced
-	maxRetries int
-	log        *slog.Logger
-	prefer     string
-	now        func() time.Time
+	// recordWindow returns a new window for the requests of one call
+	// record, when paced (nil otherwise).
+	recordWindow func() *slidingWindow
+	maxRetries   int
+	log          *slog.Logger
+	prefer       string
+	now          func() time.Time
 
 	// Hooks, replaced by tests.
 	sleep  func(ctx context.Context, d time.Duration) error
@@ -177,7 +180,8 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxRPS > 0 {
 		c.pacer = newPacer(cfg.MaxRPS)
-		c.listWindow = newListWindow()
+		c.listWindow = newGraphWindow()
+		c.recordWindow = newGraphWindow
 	}
 	if cfg.IncludeUnknownEnumMembers {
 		c.prefer = "include-unknown-enum-members"
@@ -371,13 +375,13 @@ func portOf(u *url.URL) string {
 }
 
 // get sends GET rawURL with the bearer token and returns the 2xx body. It
-// paces every attempt, retries 429 (honouring Retry-After), 500/502/503/504
+// paces every attempt (through window too, if not nil), retries 429 (honouring Retry-After), 500/502/503/504
 // and connection errors with exponential backoff and full jitter up to
 // MaxRetries times, refreshes the token once after a 401, and returns a
 // *GraphError for any other response (inside an *AuthError that says what to
 // fix for 401 and 403).
-func (c *Client) get(ctx context.Context, endpoint, rawURL string) ([]byte, error) {
-	return c.do(ctx, request{endpoint: endpoint, method: http.MethodGet, url: rawURL, idempotent: true})
+func (c *Client) get(ctx context.Context, window *slidingWindow, endpoint, rawURL string) ([]byte, error) {
+	return c.do(ctx, request{endpoint: endpoint, method: http.MethodGet, url: rawURL, idempotent: true, window: window})
 }
 
 // request is one Graph call for do.
@@ -389,6 +393,9 @@ type request struct {
 	// idempotent is false for a request that must not be repeated once
 	// Graph may have acted on it (POST /subscriptions creates one each time).
 	idempotent bool
+	// window, if not nil, is the Graph limit of the request's kind that
+	// every attempt waits for (the list's, or its call record's).
+	window *slidingWindow
 }
 
 // do sends r through the same pacing, token and retry machinery as get and
@@ -480,11 +487,11 @@ type response struct {
 // (pacing cancelled, token, transport or body read failure).
 func (c *Client) attempt(ctx context.Context, r request, retry int) (response, error) {
 	verb := strings.ToLower(r.method)
-	// The list window first: a request it holds back does not take a
-	// place of the pacer's.
-	if r.endpoint == endpointList && c.listWindow != nil {
-		if err := c.listWindow.wait(ctx); err != nil {
-			return response{}, fmt.Errorf("%s %s: pace list requests: %w", verb, r.url, err)
+	// The request's window first: a request it holds back does not take
+	// a place of the pacer's.
+	if r.window != nil {
+		if err := r.window.wait(ctx); err != nil {
+			return response{}, fmt.Errorf("%s %s: pace %s requests: %w", verb, r.url, r.endpoint, err)
 		}
 	}
 	if c.pacer != nil {

@@ -17,12 +17,13 @@ func newPacer(rps float64) *rate.Limiter {
 	return rate.NewLimiter(rate.Limit(rps), max(1, int(math.Ceil(rps/10))))
 }
 
-// newListWindow returns Graph's documented limit on listing call records
-// (40 requests in any 20 s, reference §4.1), with half a second more for the
-// requests' different latencies (Graph counts them as they arrive). A run of
-// small days lists faster than that while it fetches, and a Retry-After from
-// Graph can be 10 s.
-func newListWindow() *slidingWindow {
+// newGraphWindow returns Graph's documented limit on listing call records,
+// and on the requests for one call record (40 in any 20 s each, reference
+// §4.1), with half a second more for the requests' different latencies
+// (Graph counts them as they arrive). A run of small days lists faster than
+// that while it fetches; a meeting with thousands of participants needs more
+// than 40 pages; and a Retry-After from Graph can be 10 s.
+func newGraphWindow() *slidingWindow {
 	return &slidingWindow{n: 40, window: 20*time.Second + 500*time.Millisecond}
 }
 

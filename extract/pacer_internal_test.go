@@ -2,9 +2,11 @@ package extract
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,11 +67,78 @@ func TestListWindow_AvoidsThrottling(t *testing.T) {
 	if pages, throttled := list(nil); throttled == 0 {
 		t.Fatalf("without the window, %d list pages and none throttled: the simulator's limit did not bite, so the test proves nothing", pages)
 	}
-	pages, throttled := list(&slidingWindow{n: 3, window: 450 * time.Millisecond}) // a margin for the requests' latencies, as newListWindow has
+	pages, throttled := list(&slidingWindow{n: 3, window: 450 * time.Millisecond}) // a margin for the requests' latencies, as newGraphWindow has
 	if pages < 6 {
 		t.Fatalf("%d list pages: too few to meet the limit", pages)
 	}
 	if throttled != 0 {
 		t.Errorf("with the window: %d of %d list requests throttled, want none", throttled, pages)
+	}
+}
+
+// TestRecordWindow_AvoidsThrottling: a simulator that allows 3 requests per
+// call record per 300 ms throttles a client fetching a day whose big meeting
+// needs more (its GET, then pages of sessions and participants_v2) without a
+// window per record, and none with one; every record is fetched whole either
+// way, each through a window of its own.
+func TestRecordWindow_AvoidsThrottling(t *testing.T) {
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	from, to := now.Add(-48*time.Hour), now.Add(-24*time.Hour)
+	fetch := func(window func() *slidingWindow) (records map[string]string, requests, throttled int64) {
+		sim := graphsim.New(graphsim.Config{Seed: 3, Now: func() time.Time { return now }, RecordsPerDay: 8, Token: "tok",
+			Throttle: true, Limits: graphsim.Limits{Window: 300 * time.Millisecond, PerAppPerTenant: 1000, List: 1000, PerRecord: 3}})
+		srv := httptest.NewServer(sim)
+		defer srv.Close()
+		c, err := New(Config{BaseURL: srv.URL, Credential: StaticToken("tok"), MaxRPS: 1000, MaxRetries: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.recordWindow = window
+		var ids []string
+		if err := c.ListCallRecords(context.Background(), from, to, func(r ListedRecord) error {
+			ids = append(ids, r.ID)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		records = map[string]string{}
+		err = c.GetCallRecords(context.Background(), ids, len(ids), Fetched{
+			Record: func(id string, raw json.RawMessage) error { records[id] = string(raw); return nil },
+			Bad:    func(e *RecordError) error { return e },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := c.Stats()
+		return records, st.Requests[endpointGet] + st.Requests[endpointSessions] + st.Requests[endpointParticipants], st.Throttled
+	}
+	unpaced, requests, throttled := fetch(nil)
+	if throttled == 0 {
+		t.Fatalf("without a window, %d requests for %d records and none throttled: the simulator's limit did not bite, so the test proves nothing", requests, len(unpaced))
+	}
+	t.Logf("without a window: %d requests for %d records, %d throttled", requests, len(unpaced), throttled)
+	var windows atomic.Int64
+	paced, requests, throttled := fetch(func() *slidingWindow {
+		windows.Add(1)
+		return &slidingWindow{n: 3, window: 450 * time.Millisecond} // a margin for the latencies, as newGraphWindow has
+	})
+	t.Logf("with a window per record: %d requests, %d throttled", requests, throttled)
+	if throttled != 0 {
+		t.Errorf("with a window per record: %d of %d requests throttled, want none", throttled, requests)
+	}
+	if requests < int64(len(paced))+3 {
+		t.Errorf("%d requests for %d records: no record needed more than the limit", requests, len(paced))
+	}
+	// One window for all would hold every record back for the big one.
+	if int(windows.Load()) != len(paced) {
+		t.Errorf("%d windows for %d records, want one each", windows.Load(), len(paced))
+	}
+	if len(paced) != len(unpaced) {
+		t.Fatalf("%d records fetched with the window, %d without", len(paced), len(unpaced))
+	}
+	for id, raw := range unpaced {
+		if paced[id] != raw {
+			t.Errorf("record %s differs with the window", id)
+		}
 	}
 }

@@ -75,7 +75,7 @@ func (c *Client) subscriptionURL(id string) string {
 // /v1.0/subscriptions, all @odata.nextLink pages), whatever their resource.
 func (c *Client) ListSubscriptions(ctx context.Context) ([]Subscription, error) {
 	var subs []Subscription
-	err := c.pages(ctx, endpointSubs, c.subscriptionsURL(), func(pageURL string, values []json.RawMessage) error {
+	err := c.pages(ctx, nil, endpointSubs, c.subscriptionsURL(), func(pageURL string, values []json.RawMessage) error {
 		for i, v := range values {
 			var s Subscription
 			if err := json.Unmarshal(v, &s); err != nil {

@@ -104,7 +104,7 @@ func (c *Client) listUsage(ctx context.Context, rep usageReport, from, to time.T
 // and passes on the rows that start in [from, to) or whose start is unknown.
 func (c *Client) listUsageChunk(ctx context.Context, rep usageReport, from, to time.Time, fn func(UsageRow) error) error {
 	var edge, outside int
-	err := c.pages(ctx, rep.endpoint, c.usageURL(rep, from, to), func(_ string, values []json.RawMessage) error {
+	err := c.pages(ctx, nil, rep.endpoint, c.usageURL(rep, from, to), func(_ string, values []json.RawMessage) error {
 		for _, v := range values {
 			row := decodeUsageRow(v)
 			if t := row.StartDateTime; !t.IsZero() && (t.Before(from) || !t.Before(to)) {
