@@ -215,82 +215,71 @@ func (r *runner) callRecordsDays(ctx context.Context, days []window, log *slog.L
 }
 
 // dayFetch is the Graph side of a day, started before the day is written:
-// each outcome waits in events until the day's writer takes it.
+// an outcome that comes before the day's writer is ready waits for it (its
+// fetch holding its place in the limit), then goes to the writer's callbacks.
 type dayFetch struct {
-	events chan fetchEvent // closed when the fetch has returned
+	to     extract.Fetched // the day writer's, set before ready is closed
+	ready  chan struct{}
+	done   chan struct{} // closed when the fetch has returned
 	cancel context.CancelFunc
-	err    error // the fetch's, once events is closed
-}
-
-// fetchEvent is one outcome of a day's fetch: a record, an id Graph did not
-// find, or a record it served that cannot be read.
-type fetchEvent struct {
-	id       string
-	raw      json.RawMessage
-	notFound bool
-	bad      *extract.RecordError
+	err    error // the fetch's, once done is closed
 }
 
 // startFetch starts fetching ids within limit; dispatched is called once
 // every fetch has started.
 func (r *runner) startFetch(ctx context.Context, ids []string, limit *extract.FetchLimit, dispatched func()) *dayFetch {
 	ctx, cancel := context.WithCancel(ctx)
-	f := &dayFetch{events: make(chan fetchEvent), cancel: cancel}
-	send := func(ev fetchEvent) error {
+	f := &dayFetch{ready: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
+	writer := func() (extract.Fetched, error) {
 		select {
-		case f.events <- ev:
-			return nil
+		case <-f.ready:
+			return f.to, nil
 		case <-ctx.Done():
-			return ctx.Err()
+			return extract.Fetched{}, ctx.Err()
 		}
 	}
 	go func() {
+		defer close(f.done)
 		f.err = r.graph.GetCallRecordsWithin(ctx, ids, limit, extract.Fetched{
-			Record:     func(id string, raw json.RawMessage) error { return send(fetchEvent{id: id, raw: raw}) },
-			NotFound:   func(id string) { _ = send(fetchEvent{id: id, notFound: true}) },
-			Bad:        func(e *extract.RecordError) error { return send(fetchEvent{id: e.ID, bad: e}) },
+			Record: func(id string, raw json.RawMessage) error {
+				to, err := writer()
+				if err != nil {
+					return err
+				}
+				return to.Record(id, raw)
+			},
+			NotFound: func(id string) {
+				if to, err := writer(); err == nil && to.NotFound != nil {
+					to.NotFound(id)
+				}
+			},
+			Bad: func(e *extract.RecordError) error {
+				to, err := writer()
+				if err != nil {
+					return err
+				}
+				return to.Bad(e)
+			},
 			Dispatched: dispatched,
 		})
-		close(f.events)
 	}()
 	return f
 }
 
-// each hands the fetch's outcomes to to, in the order they came, and returns
-// the first error of to (the fetches left are cancelled) or else the fetch's.
+// each hands the fetch's outcomes to to, once at a time, and returns the
+// fetch's error: the first of to's (the fetches left are then cancelled) or
+// of Graph's. It is called once.
 func (f *dayFetch) each(to extract.Fetched) error {
-	var err error
-	for ev := range f.events {
-		if err != nil {
-			continue // until the fetch has stopped
-		}
-		switch {
-		case ev.bad != nil:
-			err = to.Bad(ev.bad)
-		case ev.notFound:
-			if to.NotFound != nil {
-				to.NotFound(ev.id)
-			}
-		default:
-			if err = to.Record(ev.id, ev.raw); err != nil {
-				err = fmt.Errorf("call record %s: %w", ev.id, err)
-			}
-		}
-		if err != nil {
-			f.cancel()
-		}
-	}
-	if err != nil {
-		return err
-	}
+	f.to = to
+	close(f.ready)
+	<-f.done
 	return f.err
 }
 
 // stop cancels what is left of the fetch and waits for it to return.
 func (f *dayFetch) stop() {
 	f.cancel()
-	for range f.events {
-	}
+	<-f.done
 }
 
 // localError is an error of ours (the lake, the flattening) met inside a
