@@ -49,14 +49,7 @@ func TestSlidingWindow(t *testing.T) {
 func TestListWindow_AvoidsThrottling(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	list := func(window *slidingWindow) (pages, throttled int64) {
-		sim := graphsim.New(graphsim.Config{Seed: 3, Now: func() time.Time { return now }, RecordsPerDay: 150, Token: "tok",
-			Throttle: true, Limits: graphsim.Limits{Window: 300 * time.Millisecond, PerAppPerTenant: 1000, List: 3, PerRecord: 1000}})
-		srv := httptest.NewServer(sim)
-		defer srv.Close()
-		c, err := New(Config{BaseURL: srv.URL, Credential: StaticToken("tok"), MaxRPS: 1000, MaxRetries: 50})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := throttledClient(t, now, 150, graphsim.Limits{Window: 300 * time.Millisecond, PerAppPerTenant: 1000, List: 3, PerRecord: 1000})
 		c.listWindow = window
 		if err := c.ListCallRecords(context.Background(), now.Add(-4*24*time.Hour), now, func(ListedRecord) error { return nil }); err != nil {
 			t.Fatal(err)
@@ -85,14 +78,7 @@ func TestRecordWindow_AvoidsThrottling(t *testing.T) {
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	from, to := now.Add(-48*time.Hour), now.Add(-24*time.Hour)
 	fetch := func(window func() *slidingWindow) (records map[string]string, requests, throttled int64) {
-		sim := graphsim.New(graphsim.Config{Seed: 3, Now: func() time.Time { return now }, RecordsPerDay: 8, Token: "tok",
-			Throttle: true, Limits: graphsim.Limits{Window: 300 * time.Millisecond, PerAppPerTenant: 1000, List: 1000, PerRecord: 3}})
-		srv := httptest.NewServer(sim)
-		defer srv.Close()
-		c, err := New(Config{BaseURL: srv.URL, Credential: StaticToken("tok"), MaxRPS: 1000, MaxRetries: 50})
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := throttledClient(t, now, 8, graphsim.Limits{Window: 300 * time.Millisecond, PerAppPerTenant: 1000, List: 1000, PerRecord: 3})
 		c.recordWindow = window
 		var ids []string
 		if err := c.ListCallRecords(context.Background(), from, to, func(r ListedRecord) error {
@@ -102,7 +88,7 @@ func TestRecordWindow_AvoidsThrottling(t *testing.T) {
 			t.Fatal(err)
 		}
 		records = map[string]string{}
-		err = c.GetCallRecords(context.Background(), ids, len(ids), Fetched{
+		err := c.GetCallRecords(context.Background(), ids, len(ids), Fetched{
 			Record: func(id string, raw json.RawMessage) error { records[id] = string(raw); return nil },
 			Bad:    func(e *RecordError) error { return e },
 		})
@@ -141,4 +127,18 @@ func TestRecordWindow_AvoidsThrottling(t *testing.T) {
 			t.Errorf("record %s differs with the window", id)
 		}
 	}
+}
+
+// throttledClient returns a client of a simulator (perDay records a day) that
+// enforces limits, paced at 1,000 requests a second: far above them.
+func throttledClient(t *testing.T, now time.Time, perDay int, limits graphsim.Limits) *Client {
+	sim := graphsim.New(graphsim.Config{Seed: 3, Now: func() time.Time { return now }, RecordsPerDay: perDay, Token: "tok",
+		Throttle: true, Limits: limits})
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	c, err := New(Config{BaseURL: srv.URL, Credential: StaticToken("tok"), MaxRPS: 1000, MaxRetries: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
