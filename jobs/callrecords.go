@@ -230,35 +230,38 @@ type dayFetch struct {
 func (r *runner) startFetch(ctx context.Context, ids []string, limit *extract.FetchLimit, dispatched func()) *dayFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &dayFetch{ready: make(chan struct{}), done: make(chan struct{}), cancel: cancel}
-	writer := func() (extract.Fetched, error) {
+	// deliver calls one of the day writer's callbacks once the writer is
+	// ready; after an error of the writer's, nothing more reaches it.
+	deliver := func(call func(to extract.Fetched) error) error {
 		select {
 		case <-f.ready:
-			return f.to, nil
 		case <-ctx.Done():
-			return extract.Fetched{}, ctx.Err()
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		err := call(f.to)
+		if err != nil {
+			cancel()
+		}
+		return err
 	}
 	go func() {
 		defer close(f.done)
 		f.err = r.graph.GetCallRecordsWithin(ctx, ids, limit, extract.Fetched{
 			Record: func(id string, raw json.RawMessage) error {
-				to, err := writer()
-				if err != nil {
-					return err
-				}
-				return to.Record(id, raw)
+				return deliver(func(to extract.Fetched) error { return to.Record(id, raw) })
 			},
 			NotFound: func(id string) {
-				if to, err := writer(); err == nil && to.NotFound != nil {
-					to.NotFound(id)
-				}
+				_ = deliver(func(to extract.Fetched) error {
+					if to.NotFound != nil {
+						to.NotFound(id)
+					}
+					return nil
+				})
 			},
 			Bad: func(e *extract.RecordError) error {
-				to, err := writer()
-				if err != nil {
-					return err
-				}
-				return to.Bad(e)
+				return deliver(func(to extract.Fetched) error { return to.Bad(e) })
 			},
 			Dispatched: dispatched,
 		})
