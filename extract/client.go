@@ -375,11 +375,11 @@ func portOf(u *url.URL) string {
 }
 
 // get sends GET rawURL with the bearer token and returns the 2xx body. It
-// paces every attempt (through window too, if not nil), retries 429 (honouring Retry-After), 500/502/503/504
-// and connection errors with exponential backoff and full jitter up to
-// MaxRetries times, refreshes the token once after a 401, and returns a
-// *GraphError for any other response (inside an *AuthError that says what to
-// fix for 401 and 403).
+// paces every attempt (through window first, if not nil), retries 429
+// (honouring Retry-After), 500/502/503/504 and connection errors with
+// exponential backoff and full jitter up to MaxRetries times, refreshes the
+// token once after a 401, and returns a *GraphError for any other response
+// (inside an *AuthError that says what to fix for 401 and 403).
 func (c *Client) get(ctx context.Context, window *slidingWindow, endpoint, rawURL string) ([]byte, error) {
 	return c.do(ctx, request{endpoint: endpoint, method: http.MethodGet, url: rawURL, idempotent: true, window: window})
 }
