@@ -223,6 +223,10 @@ type dayFetch struct {
 	done   chan struct{} // closed when the fetch has returned
 	cancel context.CancelFunc
 	err    error // the fetch's, once done is closed
+	// toErr is the first error of the writer's callbacks: returned before
+	// the fetch's, which may be a fetch cancelled by it that the errgroup
+	// happened to record first.
+	toErr error
 }
 
 // startFetch starts fetching ids within limit; dispatched is called once
@@ -242,6 +246,7 @@ func (r *runner) startFetch(ctx context.Context, ids []string, limit *extract.Fe
 		}
 		err := call(f.to)
 		if err != nil {
+			f.toErr = err // callbacks are serialised: no lock needed
 			cancel()
 		}
 		return err
@@ -250,7 +255,12 @@ func (r *runner) startFetch(ctx context.Context, ids []string, limit *extract.Fe
 		defer close(f.done)
 		f.err = r.graph.GetCallRecordsWithin(ctx, ids, limit, extract.Fetched{
 			Record: func(id string, raw json.RawMessage) error {
-				return deliver(func(to extract.Fetched) error { return to.Record(id, raw) })
+				return deliver(func(to extract.Fetched) error {
+					if err := to.Record(id, raw); err != nil {
+						return fmt.Errorf("call record %s: %w", id, err)
+					}
+					return nil
+				})
 			},
 			NotFound: func(id string) {
 				_ = deliver(func(to extract.Fetched) error {
@@ -270,12 +280,15 @@ func (r *runner) startFetch(ctx context.Context, ids []string, limit *extract.Fe
 }
 
 // each hands the fetch's outcomes to to, once at a time, and returns the
-// fetch's error: the first of to's (the fetches left are then cancelled) or
-// of Graph's. It is called once.
+// first error of to's (the fetches left are then cancelled), else the
+// fetch's. It is called once.
 func (f *dayFetch) each(to extract.Fetched) error {
 	f.to = to
 	close(f.ready)
 	<-f.done
+	if f.toErr != nil {
+		return f.toErr
+	}
 	return f.err
 }
 
