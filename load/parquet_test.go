@@ -475,6 +475,150 @@ func TestFileWriterNullsWhateverTheBatch(t *testing.T) {
 	}
 }
 
+// nullKinds has one optional field of each kind parquet-go writes through
+// its bitmap search (a string, a map, a byte slice), and a time.
+type nullKinds struct {
+	S string          `parquet:"s,optional"`
+	M map[string]bool `parquet:"m,optional"`
+	B []byte          `parquet:"b,optional"`
+	T time.Time       `parquet:"t,optional,timestamp(microsecond)"`
+}
+
+// TestFileWriterNulls_LongRandomRuns: NULLs stay NULL and values values in
+// thousands of rows of random runs written in one Write (and in uneven
+// ones), with row groups cut by row count at offsets that are not multiples
+// of 64 and by Flush: the chunks handed to parquet-go keep their alignment.
+func TestFileWriterNulls_LongRandomRuns(t *testing.T) {
+	ts := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 8))
+	rows := make([]nullKinds, 20_000)
+	want := make([][4]bool, len(rows)) // value (not NULL) per field
+	for i := 0; i < len(rows); {
+		// Runs of 1 to 200 rows, sparse ones the most (a value, then
+		// NULLs to the end of parquet-go's word of 64 rows: what its
+		// search gets wrong).
+		n := min(1+rng.IntN(200), len(rows)-i)
+		density := []float64{0, 0.01, 0.03, 0.1, 0.5, 0.9, 1}[rng.IntN(7)]
+		for k := i; k < i+n; k++ {
+			for f := range 4 {
+				want[k][f] = rng.Float64() < density
+			}
+			if want[k][0] {
+				rows[k].S = "s"
+			}
+			if want[k][1] {
+				rows[k].M = map[string]bool{"m": true}
+			}
+			if want[k][2] {
+				rows[k].B = []byte("b")
+			}
+			if want[k][3] {
+				rows[k].T = ts
+			}
+		}
+		i += n
+	}
+	for _, tc := range []struct {
+		name  string
+		opts  load.ParquetOptions
+		split []int // Write calls of these sizes, a Flush after each
+	}{
+		{"one write", load.ParquetOptions{}, nil},
+		{"row groups of 37 rows", load.ParquetOptions{MaxRowsPerRowGroup: 37}, nil},
+		{"uneven writes and flushes", load.ParquetOptions{MaxRowsPerRowGroup: 997}, []int{1, 3, 63, 65, 130, 5000, 7}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.opts.TempDir = t.TempDir()
+			w := load.NewFileWriter[nullKinds](tc.opts)
+			rest := rows
+			for _, n := range tc.split {
+				if err := w.Write(rest[:n]); err != nil {
+					t.Fatal(err)
+				}
+				if err := w.Flush(); err != nil {
+					t.Fatal(err)
+				}
+				rest = rest[n:]
+			}
+			if err := w.Write(rest); err != nil {
+				t.Fatal(err)
+			}
+			f, err := w.Close()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer os.Remove(f.Path)
+			got := readNullness(t, f.Path, "s", "m", "b", "t")
+			if len(got) != len(rows) {
+				t.Fatalf("%d rows read, want %d", len(got), len(rows))
+			}
+			bad := 0
+			for i := range got {
+				if got[i] != want[i] {
+					if bad++; bad <= 5 {
+						t.Errorf("row %d: value (not NULL) per column %v, want %v", i, got[i], want[i])
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%d of %d rows with a NULL written as a value or the reverse", bad, len(rows))
+			}
+		})
+	}
+}
+
+// readNullness reads, per row of the file at path, whether each of the
+// named top-level fields holds a value (not NULL), from the definition level
+// of its first leaf column (a map's keys).
+func readNullness(t *testing.T, path string, fields ...string) [][4]bool {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	st, err := fh.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(fh, st.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	field := map[int]int{} // leaf column → field
+	seen := map[int]bool{}
+	for c, col := range pf.Schema().Columns() {
+		if f := slices.Index(fields, col[0]); f >= 0 && !seen[f] {
+			field[c], seen[f] = f, true
+		}
+	}
+	if len(field) != len(fields) {
+		t.Fatalf("columns %v: found %d of fields %v", pf.Schema().Columns(), len(field), fields)
+	}
+	var out [][4]bool
+	buf := make([]parquet.Row, 256)
+	for _, rg := range pf.RowGroups() {
+		rr := rg.Rows()
+		for {
+			k, err := rr.ReadRows(buf)
+			for _, row := range buf[:k] {
+				var r [4]bool
+				for _, v := range row {
+					if f, ok := field[v.Column()]; ok && v.DefinitionLevel() > 0 {
+						r[f] = true
+					}
+				}
+				out = append(out, r)
+			}
+			if err != nil {
+				break
+			}
+		}
+		rr.Close()
+	}
+	return out
+}
+
 // TestReadParquet_KeepsNulls: rows read back (what carry-over rewrites) keep
 // their NULLs: every pointer of a zero row of each table stays nil.
 // parquet-go v0.32.0's reader gave NULL columns of the wider tables non-nil
