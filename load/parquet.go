@@ -187,6 +187,12 @@ func (w *FileWriter[T]) write(rows []T) (err error) {
 	for len(rows) > 0 {
 		room := w.opts.MaxRowsPerRowGroup - w.groupRows%w.opts.MaxRowsPerRowGroup
 		n := int(min(int64(len(rows)), room))
+		if len(w.opts.BlobColumns) > 0 {
+			// parquet-go cuts a page only between calls: a call of large
+			// values (up to 8 MiB each) would be held whole in the column
+			// buffer, a second copy of them.
+			n = min(n, blobChunk)
+		}
 		n = w.chunks.safeRows(unsafe.Pointer(unsafe.SliceData(rows)), n)
 		written, err := w.w.Write(rows[:n])
 		w.rows += int64(written)
@@ -201,6 +207,11 @@ func (w *FileWriter[T]) write(rows []T) (err error) {
 	}
 	return nil
 }
+
+// blobChunk is the most rows of a table with BlobColumns handed to
+// parquet-go at once (two, as before chunks: what the raw archive's memory
+// and page sizes were measured with).
+const blobChunk = 2
 
 // zstdCodec is shared by every writer: a codec keeps a pool of encoders, and
 // a new codec per file made a new encoder (and its tables) for every file.

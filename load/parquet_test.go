@@ -567,6 +567,58 @@ func TestFileWriterNulls_LongRandomRuns(t *testing.T) {
 	}
 }
 
+type blobRow struct {
+	ID   int64  `parquet:"id"`
+	JSON []byte `parquet:"json,optional,json"`
+}
+
+// TestFileWriter_BlobPagesHoldTwoValues: rows of a table with blob columns
+// reach parquet-go two at a time, however many are written at once: it cuts
+// a page only between calls, and a call of many large values held them all
+// in its column buffer (a second copy of up to 16 raw records of 8 MiB in
+// carry-over). Other tables' rows go in longer chunks.
+func TestFileWriter_BlobPagesHoldTwoValues(t *testing.T) {
+	rows := make([]blobRow, 20)
+	for i := range rows {
+		rows[i] = blobRow{ID: int64(i), JSON: []byte(`"` + strings.Repeat(string(rune('a'+i)), 100_000) + `"`)}
+	}
+	pages := func(opts load.ParquetOptions) int {
+		opts.TempDir = t.TempDir()
+		w := load.NewFileWriter[blobRow](opts)
+		if err := w.Write(rows); err != nil {
+			t.Fatal(err)
+		}
+		f, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fh, err := os.Open(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fh.Close()
+		pf, err := parquet.OpenFile(fh, f.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, rg := range pf.RowGroups() {
+			idx, err := rg.ColumnChunks()[1].OffsetIndex()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += idx.NumPages()
+		}
+		return n
+	}
+	if got := pages(load.ParquetOptions{BlobColumns: []string{"json"}, PageBufferSize: 64 << 10}); got < len(rows)/2 {
+		t.Errorf("blob column: %d pages for %d values of 100 KB, want ≥ %d", got, len(rows), len(rows)/2)
+	}
+	if got := pages(load.ParquetOptions{PageBufferSize: 64 << 10}); got >= len(rows)/2 {
+		t.Errorf("without blob columns: %d pages for %d values, want fewer than %d (one chunk)", got, len(rows), len(rows)/2)
+	}
+}
+
 // readNullness reads, per row of the file at path, whether each of the
 // named top-level fields holds a value (not NULL), from the definition level
 // of its first leaf column (a map's keys).
