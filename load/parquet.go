@@ -106,6 +106,7 @@ type FileWriter[T any] struct {
 
 	groupRows int64    // rows written since the last flush of a row group
 	chunks    *chunker // how T's rows are cut for parquet-go
+	words     []uint64 // scratch for chunks
 
 	done   LocalFile // the finished file
 	err    error
@@ -193,7 +194,7 @@ func (w *FileWriter[T]) write(rows []T) (err error) {
 			// buffer, a second copy of them.
 			n = min(n, blobChunk)
 		}
-		n = w.chunks.safeRows(unsafe.Pointer(unsafe.SliceData(rows)), n)
+		n = w.chunks.safeRows(unsafe.Pointer(unsafe.SliceData(rows)), n, &w.words)
 		written, err := w.w.Write(rows[:n])
 		w.rows += int64(written)
 		w.groupRows += int64(written)

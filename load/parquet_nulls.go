@@ -19,11 +19,12 @@ import (
 // instead of NULL). "-x-" is written as NULL, "x", "".
 //
 // Such rows could be written two at a time (a pattern needs three), at the
-// cost of a call per pair for every column. Instead, chunks holds the
+// cost of a call per pair for every column. Instead, a chunker holds the
 // offsets of T's fields that take that path, and safeRows cuts the rows
-// into the longest runs, up to 64, that parquet-go writes right: it
-// replays parquet-go's search over each field's bitmap and ends a chunk
-// before the first row it would write wrong.
+// into the longest runs, up to 64, that parquet-go writes right: it finds,
+// in each field's bitmap, the first row the search would get wrong
+// (misWritten; its test compares it with parquet-go itself) and ends the
+// chunk before it.
 
 // nullField is a field written through parquet-go's bitmap search.
 type nullField struct {
@@ -105,107 +106,71 @@ const maxChunk = 64
 
 // safeRows returns how many of the n rows at base (at most maxChunk; 2 if
 // the type is not modelled) one call to parquet-go writes with every NULL
-// intact.
-func (c *chunker) safeRows(base unsafe.Pointer, n int) int {
+// intact. words is scratch space for the fields' bitmaps.
+func (c *chunker) safeRows(base unsafe.Pointer, n int, words *[]uint64) int {
 	if !c.ok {
 		return min(n, 2)
 	}
 	n = min(n, maxChunk)
+	*words = c.bitmaps(base, n, (*words)[:0])
 	for {
 		cut := n
-		for _, f := range c.fields {
-			if w := misWritten(c.bitmap(base, n, f), n); w >= 0 {
-				cut = min(cut, w)
+		for _, w := range *words {
+			if k := misWritten(w&(1<<n-1), n); k >= 0 {
+				cut = min(cut, k)
 			}
 		}
 		if cut == n {
 			return n
 		}
-		// Fewer rows change the search (bits past n are NULLs): look again.
+		// Fewer rows change what follows a run (rows past n are not
+		// there): look again.
 		n = cut
 	}
 }
 
-// bitmap is field f's values (1) and NULLs (0) in the first n ≤ 64 rows.
-func (c *chunker) bitmap(base unsafe.Pointer, n int, f nullField) uint64 {
-	var w uint64
+// bitmaps appends to words each field's values (1) and NULLs (0) in the
+// first n ≤ 64 rows, reading the rows in order.
+func (c *chunker) bitmaps(base unsafe.Pointer, n int, words []uint64) []uint64 {
+	words = append(words, make([]uint64, len(c.fields))...)
 	for i := range n {
-		p := unsafe.Add(base, uintptr(i)*c.size+f.offset)
-		var value bool
-		switch f.kind {
-		case reflect.String:
-			value = len(*(*string)(p)) != 0
-		case reflect.Map:
-			value = *(*unsafe.Pointer)(p) != nil
-		case reflect.Slice:
-			value = unsafe.SliceData(*(*[]byte)(p)) != nil
-		}
-		if value {
-			w |= 1 << uint(i)
+		row := unsafe.Add(base, uintptr(i)*c.size)
+		for k, f := range c.fields {
+			p := unsafe.Add(row, f.offset)
+			var value bool
+			switch f.kind {
+			case reflect.String:
+				value = len(*(*string)(p)) != 0
+			case reflect.Map:
+				value = *(*unsafe.Pointer)(p) != nil
+			case reflect.Slice:
+				value = unsafe.SliceData(*(*[]byte)(p)) != nil
+			}
+			if value {
+				words[k] |= 1 << uint(i)
+			}
 		}
 	}
-	return w
+	return words
 }
 
-// misWritten replays parquet-go v0.32.1's search (writeRowsFuncOfOptional)
-// over a word of n rows and returns the first row it writes as a value when
-// it is NULL or the reverse, or -1. The search is copied step by step, its
-// wrong test included (marked), so that the replay is what it does.
+// misWritten returns the first of n ≤ 64 rows, whose values are word's set
+// bits, that parquet-go v0.32.1 writes wrong in one call, or -1. Its search
+// gets a run of values wrong only when nothing but NULLs follow it in the
+// word (it tests "the rest of the word is values" against (1<<y)-1, y the
+// run's start): so only the last run [lo, hi], only when hi = 2lo-1, and
+// only if a NULL follows it before n, which it then writes as a value.
 func misWritten(word uint64, n int) int {
-	w := []uint64{word}
-	value := func(k int) bool { return word>>uint(k)&1 == 1 }
-	for i := 0; i < n; {
-		x, y := i/64, i%64
-		// A run of NULLs from i.
-		found := false
-		if y != 0 {
-			if b := w[x] >> uint(y); b == 0 {
-				x, y = x+1, 0
-			} else {
-				y += bits.TrailingZeros64(b)
-				found = true
-			}
-		}
-		if !found {
-			for x < len(w) && w[x] == 0 {
-				x++
-			}
-			if x < len(w) {
-				y = bits.TrailingZeros64(w[x]) % 64
-			}
-		}
-		j := min(x*64+y, n)
-		for k := i; k < j; k++ {
-			if value(k) {
-				return k
-			}
-		}
-		i = max(i, j)
-		// A run of values from i.
-		found = false
-		if y != 0 {
-			if b := w[x] >> uint(y); b == (1<<uint64(y))-1 { // the wrong test
-				x, y = x+1, 0
-			} else {
-				y += bits.TrailingZeros64(^b)
-				found = true
-			}
-		}
-		if !found {
-			for x < len(w) && w[x] == ^uint64(0) {
-				x++
-			}
-			if x < len(w) {
-				y = bits.TrailingZeros64(^w[x]) % 64
-			}
-		}
-		j = min(x*64+y, n)
-		for k := i; k < j; k++ {
-			if !value(k) {
-				return k
-			}
-		}
-		i = max(i, j)
+	if word == 0 {
+		return -1
+	}
+	hi := 63 - bits.LeadingZeros64(word)
+	lo := 0 // just above the last NULL below hi
+	if nulls := ^word & (1<<hi - 1); nulls != 0 {
+		lo = 64 - bits.LeadingZeros64(nulls)
+	}
+	if hi == 2*lo-1 && 2*lo < n { // lo ≥ 1: hi ≥ 0
+		return 2 * lo
 	}
 	return -1
 }

@@ -19,10 +19,10 @@ type optRowRead struct {
 	S *string `parquet:"s,optional"`
 }
 
-// TestMisWritten_IsWhatParquetGoDoes: the replay of parquet-go's search
-// names, for every pattern of NULLs and values of 1 to 12 rows and for
-// random ones of up to 64, the first row parquet-go itself writes wrong when
-// handed the pattern in one call (or none). If parquet-go is fixed, this
+// TestMisWritten_IsWhatParquetGoDoes: misWritten names, for every pattern of
+// NULLs and values of 1 to 12 rows and for random ones of up to 64, the
+// first row parquet-go itself writes wrong when handed the pattern in one
+// call (or none). If parquet-go is fixed, this
 // fails: the chunking can then go.
 func TestMisWritten_IsWhatParquetGoDoes(t *testing.T) {
 	var patterns []uint64
@@ -80,15 +80,15 @@ func TestMisWritten_IsWhatParquetGoDoes(t *testing.T) {
 			wrong++
 		}
 		if want := misWritten(p, lens[k]); first != want {
-			t.Errorf("pattern %0*b (row 0 rightmost): parquet-go writes row %d wrong first, the replay says %d", lens[k], p, first, want)
+			t.Errorf("pattern %0*b (row 0 rightmost): parquet-go writes row %d wrong first, misWritten says %d", lens[k], p, first, want)
 		}
 	}
 	if wrong == 0 {
-		t.Error("parquet-go wrote every pattern right: the replay's wrong test is gone upstream")
+		t.Error("parquet-go wrote every pattern right: its wrong test is gone upstream")
 	}
 }
 
-// TestChunkerOf_EveryTable: every table's row type is cut by the replay
+// TestChunkerOf_EveryTable: every table's row type is cut by misWritten
 // (not in pairs), and the fields it checks are the optional strings, maps
 // and byte slices, found through embedded structs.
 func TestChunkerOf_EveryTable(t *testing.T) {
