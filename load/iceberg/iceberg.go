@@ -163,7 +163,9 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 		// Tables and runs of several tenants commit at once: a transaction
 		// takes the write lock when it begins (a read lock upgraded later
 		// fails at once when another writer holds one) and waits for it.
-		props["uri"] = "file:" + file + "?_txlock=immediate&_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"
+		// Every commit is fsynced (synchronous FULL, SQLite's default, said
+		// here): the snapshot it names must survive a power loss.
+		props["uri"] = "file:" + file + "?_txlock=immediate&_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)"
 		props["init_catalog_tables"] = "true"
 	}
 	for _, o := range opts {
