@@ -70,7 +70,7 @@ func (c *chunker) collect(t reflect.Type, offset uintptr) bool {
 		}
 		tag := f.Tag.Get("parquet")
 		name, opts, _ := strings.Cut(tag, ",")
-		if name == "-" && opts == "" {
+		if name == "-" && tag != "-," { // "-," names a column "-"
 			continue
 		}
 		optional, list := false, false
