@@ -301,3 +301,56 @@ func TestLocalStoreTakesAHandedOverFile(t *testing.T) {
 		t.Errorf("temporary files left: %d", len(temps))
 	}
 }
+
+// TestLocalStoreLink: Link makes a new object of another's content without
+// copying it (the same file, in a folder it creates), which keeps that
+// content when the original is replaced; an existing object is replaced; a
+// missing original is ErrNotExist.
+func TestLocalStoreLink(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	s, err := load.NewLocalStore(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(ctx, "t/dt=2026-12-06/a.parquet", strings.NewReader("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Link(ctx, "t/dt=2026-12-06/a.parquet", "iceberg/t/data/dt=2026-12-06/a/1.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	src, err := os.Stat(filepath.Join(root, "t/dt=2026-12-06/a.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst, err := os.Stat(filepath.Join(root, "iceberg/t/data/dt=2026-12-06/a/1.parquet"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(src, dst) {
+		t.Error("the link is a copy, not the same file")
+	}
+	if err := s.Put(ctx, "t/dt=2026-12-06/a.parquet", strings.NewReader("two")); err != nil {
+		t.Fatal(err)
+	}
+	read := func(key string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(root, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if got := read("iceberg/t/data/dt=2026-12-06/a/1.parquet"); got != "one" {
+		t.Errorf("the link after its original was replaced holds %q, want %q", got, "one")
+	}
+	if err := s.Link(ctx, "t/dt=2026-12-06/a.parquet", "iceberg/t/data/dt=2026-12-06/a/1.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	if got := read("iceberg/t/data/dt=2026-12-06/a/1.parquet"); got != "two" {
+		t.Errorf("a link over an existing object holds %q, want %q", got, "two")
+	}
+	if err := s.Link(ctx, "t/dt=2026-12-07/a.parquet", "iceberg/t/data/dt=2026-12-07/a/1.parquet"); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Link of a missing object = %v, want ErrNotExist", err)
+	}
+}
