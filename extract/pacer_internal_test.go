@@ -43,13 +43,25 @@ func TestSlidingWindow(t *testing.T) {
 	}
 }
 
+// The simulator's window in the two tests below, and the client's: long
+// enough that the requests of an unpaced client fall in one window however
+// slowly a loaded machine serves them (at 300 ms, a race-instrumented
+// simulator serving a big meeting's pages beside other test binaries let
+// four requests of one record spread over more than a window: its limit did
+// not bite), with the margin for latencies newGraphWindow has.
+const (
+	simWindow    = 2 * time.Second
+	clientWindow = simWindow * 3 / 2
+)
+
 // TestListWindow_AvoidsThrottling: a simulator that allows 3 list requests
-// per 300 ms throttles a client listing many pages without the window, and
+// per window throttles a client listing many pages without the window, and
 // none with it (the pacer alone, at 1,000/s, does not keep under it).
 func TestListWindow_AvoidsThrottling(t *testing.T) {
+	t.Parallel() // mostly waiting out windows
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	list := func(window *slidingWindow) (pages, throttled int64) {
-		c := throttledClient(t, now, 150, graphsim.Limits{Window: 300 * time.Millisecond, PerAppPerTenant: 1000, List: 3, PerRecord: 1000})
+		c := throttledClient(t, now, 100, graphsim.Limits{Window: simWindow, PerAppPerTenant: 1000, List: 3, PerRecord: 1000})
 		c.listWindow = window
 		if err := c.ListCallRecords(context.Background(), now.Add(-4*24*time.Hour), now, func(ListedRecord) error { return nil }); err != nil {
 			t.Fatal(err)
@@ -60,7 +72,8 @@ func TestListWindow_AvoidsThrottling(t *testing.T) {
 	if pages, throttled := list(nil); throttled == 0 {
 		t.Fatalf("without the window, %d list pages and none throttled: the simulator's limit did not bite, so the test proves nothing", pages)
 	}
-	pages, throttled := list(&slidingWindow{n: 3, window: 450 * time.Millisecond}) // a margin for the requests' latencies, as newGraphWindow has
+	pages, throttled := list(&slidingWindow{n: 3, window: clientWindow})
+	t.Logf("with the window: %d list pages, %d throttled", pages, throttled)
 	if pages < 6 {
 		t.Fatalf("%d list pages: too few to meet the limit", pages)
 	}
@@ -70,15 +83,16 @@ func TestListWindow_AvoidsThrottling(t *testing.T) {
 }
 
 // TestRecordWindow_AvoidsThrottling: a simulator that allows 3 requests per
-// call record per 300 ms throttles a client fetching a day whose big meeting
+// call record per window throttles a client fetching a day whose big meeting
 // needs more (its GET, then pages of sessions and participants_v2) without a
 // window per record, and none with one; every record is fetched whole either
 // way, each through a window of its own.
 func TestRecordWindow_AvoidsThrottling(t *testing.T) {
+	t.Parallel() // mostly waiting out windows
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	from, to := now.Add(-48*time.Hour), now.Add(-24*time.Hour)
 	fetch := func(window func() *slidingWindow) (records map[string]string, requests, throttled int64) {
-		c := throttledClient(t, now, 8, graphsim.Limits{Window: 300 * time.Millisecond, PerAppPerTenant: 1000, List: 1000, PerRecord: 3})
+		c := throttledClient(t, now, 8, graphsim.Limits{Window: simWindow, PerAppPerTenant: 1000, List: 1000, PerRecord: 3})
 		c.recordWindow = window
 		var ids []string
 		if err := c.ListCallRecords(context.Background(), from, to, func(r ListedRecord) error {
@@ -106,7 +120,7 @@ func TestRecordWindow_AvoidsThrottling(t *testing.T) {
 	var windows atomic.Int64
 	paced, requests, throttled := fetch(func() *slidingWindow {
 		windows.Add(1)
-		return &slidingWindow{n: 3, window: 450 * time.Millisecond} // a margin for the latencies, as newGraphWindow has
+		return &slidingWindow{n: 3, window: clientWindow}
 	})
 	t.Logf("with a window per record: %d requests, %d throttled", requests, throttled)
 	if throttled != 0 {
