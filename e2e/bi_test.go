@@ -23,6 +23,7 @@ func biQueries(t *testing.T) map[string]string {
 // `schema --format duckdb` prints, runs every documented query, and checks the
 // totals against the simulator's.
 func TestBIQueries(t *testing.T) {
+	t.Parallel()
 	sim, url := newSim(t)
 	dest := t.TempDir()
 	runJob(t, url, dest, load.S3Config{})

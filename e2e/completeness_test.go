@@ -20,6 +20,7 @@ import (
 // day complete with every record of the simulator; incomplete_ids names the
 // two ids and why.
 func TestCompletenessQueries(t *testing.T) {
+	t.Parallel()
 	sim, url := newSimAt(t, now, 4)
 	dest := t.TempDir()
 	store, err := load.OpenStore(context.Background(), dest, load.StoreConfig{})

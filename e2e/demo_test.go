@@ -21,6 +21,7 @@ import (
 // that run (each one is run here and returns rows), the report's path last,
 // and no log flood.
 func TestDemo_OnATerminal(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
 	for _, b := range []struct{ dir, pkg, out string }{

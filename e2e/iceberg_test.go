@@ -92,6 +92,7 @@ func openIceberg(t *testing.T, dest string) *iceberg.Catalog {
 // truth; after an incremental run with new versions, each record is once,
 // at its new version.
 func TestLake_Iceberg(t *testing.T) {
+	t.Parallel()
 	sim, url := newSim(t)
 	dest := t.TempDir()
 	icebergFormat := func(c *jobs.Config) { c.TableFormat, c.IcebergOpener = jobs.TableFormatIceberg, iceberg.OpenCatalog }

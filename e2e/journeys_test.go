@@ -14,6 +14,7 @@ import (
 // docs/quality-queries.md as printed on the views of `schema --format
 // duckdb`, and compares their answers with the simulator's journeys.
 func TestJourneyQueries(t *testing.T) {
+	t.Parallel()
 	sim, url := newSimAt(t, now, 16)
 	dest := t.TempDir()
 	runJob(t, url, dest, load.S3Config{})

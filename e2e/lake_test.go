@@ -167,6 +167,7 @@ func truthAt(tb testing.TB, sim *graphsim.Simulator, at time.Time) expected {
 // are unique, types are what Athena/Spark/DuckDB need, and sample values match the
 // payloads.
 func TestLake_DuckDB(t *testing.T) {
+	t.Parallel()
 	sim, url := newSim(t)
 	dest := t.TempDir()
 	runJob(t, url, dest, load.S3Config{})
@@ -279,6 +280,7 @@ func checkCounts(t *testing.T, db *sql.DB, dest string, want expected) {
 // and checks the lake against the simulator's truth at each. At least one of
 // them must meet a list page that is empty but carries a nextLink.
 func TestLake_AtSeveralInstants(t *testing.T) {
+	t.Parallel()
 	db := openDuckDB(t)
 	empty := 0
 	for _, at := range []time.Time{
@@ -388,6 +390,7 @@ func TestLake_RerunAndS3(t *testing.T) {
 // same rows as one written fresh from Graph — NULL metrics stay NULL, empty
 // strings NULL, lists and maps whole — compared by DuckDB, not by our reader.
 func TestLake_CarryOverKeepsEveryValue(t *testing.T) {
+	t.Parallel()
 	clk := &settable{t: now}
 	sim := graphsim.New(graphsim.Config{Seed: 42, TenantID: tenant, Now: clk.Now, RecordsPerDay: 8, Token: "tok"})
 	srv := httptest.NewServer(sim)

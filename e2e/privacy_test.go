@@ -57,6 +57,7 @@ func rowsOf(t *testing.T, db *sql.DB, query string) []string {
 // prefix) and per subnet (grouped by its pseudonym); every documented query
 // runs and returns as many rows.
 func TestPrivacy_SameAggregates(t *testing.T) {
+	t.Parallel()
 	_, url := newSim(t)
 	clearDest, hashedDest := t.TempDir(), t.TempDir()
 	runJob(t, url, clearDest, load.S3Config{})

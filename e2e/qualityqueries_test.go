@@ -152,6 +152,7 @@ func queryCounts(t *testing.T, db *sql.DB, name, query string, keys int, withUnc
 // classification recomputed from the simulator's payloads; the report's
 // figures per day equal the query's.
 func TestQualityQueries(t *testing.T) {
+	t.Parallel()
 	sim, url := newSim(t)
 	dest := t.TempDir()
 	runJob(t, url, dest, load.S3Config{})

@@ -46,6 +46,7 @@ func chromiumPath(t *testing.T) string {
 // but itself, and shows every section with its charts drawn at a visible
 // size, one bar per day in the poor-stream chart.
 func TestReport_InHeadlessChromium(t *testing.T) {
+	t.Parallel()
 	bin := chromiumPath(t)
 	sim, url := newSim(t)
 	dest := t.TempDir()
