@@ -48,7 +48,9 @@ chromium:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver; }
 
 # Every test: lint, the unit, S3 and Azure tests with the race detector, and the DuckDB
-# read-back tests (a separate module: our binary stays CGO-free).
+# read-back tests (a separate module: our binary stays CGO-free). One after another:
+# side by side (make -j5) they took longer, 970 s against 842 s on 2 cores, and
+# 1,806 CPU-seconds against 1,425.
 test: lint $(BIN)/versitygw $(AZURITE) pushgateway chromium test-tools
 	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 60m ./...
 	cd e2e && VERSITYGW_BIN=$(BIN)/versitygw CGO_ENABLED=1 $(GO) test -count=1 -timeout 60m ./...
