@@ -118,6 +118,7 @@ func TestRun_Iceberg(t *testing.T) {
 	}
 	diffLakes(t, "first run", icebergRows(t, f.dest), want)
 	assertSnapshotsOfRun(t, icebergTables(t, f.dest), sum.RunID)
+	assertSortOrderIsKey(t, icebergTables(t, f.dest))
 	if sum.IcebergSnapshots == 0 {
 		t.Error("summary counts no Iceberg snapshot")
 	}
@@ -195,6 +196,43 @@ func assertSnapshotsOfRun(t *testing.T, tables map[string]*table.Table, runID st
 		}
 		if n := len(tbl.Metadata().Snapshots()); n != 1 {
 			t.Errorf("%s: %d snapshots after one run, want 1", name, n)
+		}
+	}
+}
+
+// assertSortOrderIsKey checks that every table declares its key (schemas)
+// as its sort order, ascending, for the engines that rewrite it, and that
+// no data file of the job claims that order: the job does not sort.
+func assertSortOrderIsKey(t *testing.T, tables map[string]*table.Table) {
+	t.Helper()
+	keys := map[string][]string{}
+	for _, tb := range slices.Concat(schemas.Tables, schemas.LedgerTables) {
+		keys[tb.Name] = tb.Key
+	}
+	for name, tbl := range tables {
+		order := tbl.SortOrder()
+		var cols []string
+		for _, f := range order.Fields() {
+			col, _ := tbl.Schema().FindColumnName(f.SourceIDs[0])
+			if f.Direction != table.SortASC || f.Transform.String() != "identity" {
+				t.Errorf("%s: sort field %s is %s %s, want identity asc", name, col, f.Transform, f.Direction)
+			}
+			cols = append(cols, col)
+		}
+		if order.OrderID() == 0 || !slices.Equal(cols, keys[name]) {
+			t.Errorf("%s: sort order %d %v, want its key %v", name, order.OrderID(), cols, keys[name])
+		}
+		if tbl.CurrentSnapshot() == nil {
+			continue
+		}
+		tasks, err := tbl.Scan().PlanFiles(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, task := range tasks {
+			if id := task.File.SortOrderID(); id != nil {
+				t.Errorf("%s: data file %s claims sort order %d; the job writes unsorted files", name, task.File.FilePath(), *id)
+			}
 		}
 	}
 }

@@ -14,7 +14,7 @@ const TableCallRecordLedger = "call_record_ledger"
 
 // LedgerTables lists the ledger's table, as Tables the fact tables.
 var LedgerTables = []Table{
-	{TableCallRecordLedger, DatasetCallRecords, LedgerRow{}, "completeness ledger: one row per call record id listed, committed or notified, in the day it started (a notified id Graph never listed: the day its notification arrived)"},
+	{TableCallRecordLedger, DatasetCallRecords, LedgerRow{}, []string{"tenant_id", "call_record_id"}, "completeness ledger: one row per call record id listed, committed or notified, in the day it started (a notified id Graph never listed: the day its notification arrived)"},
 }
 
 // LedgerRow is one row of call_record_ledger.

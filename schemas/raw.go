@@ -30,9 +30,9 @@ func RawTableOf(dataset string) string {
 
 // RawTables lists the raw archive's tables, as Tables the fact tables.
 var RawTables = []Table{
-	{TableRawCallRecords, DatasetCallRecords, RawCallRecordRow{}, "raw archive: one row per call record version fetched, as Graph sent it, or per piece of one of more than 8 MiB (replay rebuilds the tables from it)"},
-	{TableRawPstnCalls, DatasetPstn, RawUsageRow{}, "raw archive: one row per PSTN usage row id, the latest received, as Graph sent it"},
-	{TableRawDirectRoutingCalls, DatasetDirectRouting, RawUsageRow{}, "raw archive: one row per Direct Routing usage row id, the latest received, as Graph sent it"},
+	{TableRawCallRecords, DatasetCallRecords, RawCallRecordRow{}, []string{"tenant_id", "call_record_id", "version", "piece"}, "raw archive: one row per call record version fetched, as Graph sent it, or per piece of one of more than 8 MiB (replay rebuilds the tables from it)"},
+	{TableRawPstnCalls, DatasetPstn, RawUsageRow{}, []string{"tenant_id", "id"}, "raw archive: one row per PSTN usage row id, the latest received, as Graph sent it"},
+	{TableRawDirectRoutingCalls, DatasetDirectRouting, RawUsageRow{}, []string{"tenant_id", "id"}, "raw archive: one row per Direct Routing usage row id, the latest received, as Graph sent it"},
 }
 
 // RawCallRecordRow is one row of raw/call_records: one version of one call

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,34 @@ func TestParquetSchema_Contract(t *testing.T) {
 		}
 		if cols := schemas.Columns(tb.Row); cols[0].Name != "tenant_id" {
 			t.Errorf("%s: first column = %s, want tenant_id", tb.Name, cols[0].Name)
+		}
+	}
+}
+
+// TestKey_RequiredColumns checks that every table names its key (its grain,
+// and the Iceberg tables' sort order) by top-level columns that can never be
+// NULL: a key column that may be NULL identifies nothing.
+func TestKey_RequiredColumns(t *testing.T) {
+	for _, tb := range slices.Concat(schemas.Tables, schemas.RawTables, schemas.LedgerTables) {
+		if len(tb.Key) == 0 || tb.Key[0] != "tenant_id" {
+			t.Errorf("%s: key %v, want tenant_id first", tb.Name, tb.Key)
+		}
+		fields := map[string]parquet.Field{}
+		for _, f := range parquet.SchemaOf(tb.Row).Fields() {
+			fields[f.Name()] = f
+		}
+		seen := map[string]bool{}
+		for _, col := range tb.Key {
+			f, ok := fields[col]
+			switch {
+			case !ok:
+				t.Errorf("%s: key column %q is not a column of the table", tb.Name, col)
+			case !f.Leaf() || f.Optional() || f.Repeated():
+				t.Errorf("%s: key column %q is not a required value (leaf %v, optional %v, repeated %v)", tb.Name, col, f.Leaf(), f.Optional(), f.Repeated())
+			case seen[col]:
+				t.Errorf("%s: key column %q named twice", tb.Name, col)
+			}
+			seen[col] = true
 		}
 	}
 }

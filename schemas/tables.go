@@ -33,20 +33,24 @@ type Table struct {
 	Name    string
 	Dataset string
 	Row     any // a zero row value, for schema reflection
-	Doc     string
+	// Key is the columns that identify a row within a day: its grain
+	// (README, Tables), required and unique together in a partition. It is
+	// also the Iceberg tables' sort order.
+	Key []string
+	Doc string
 }
 
 // Tables lists every fact table in a stable order.
 var Tables = []Table{
-	{TableCallRecords, DatasetCallRecords, CallRecordRow{}, "one row per call record id, at its highest version"},
-	{TableSessions, DatasetCallRecords, SessionRow{}, "one row per session of a call record"},
-	{TableSegments, DatasetCallRecords, SegmentRow{}, "one row per segment of a session"},
-	{TableMedia, DatasetCallRecords, MediaRow{}, "one row per media line of a segment, with its networks and devices"},
-	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, "one row per media stream of a segment's media line, with the line's label, networks and devices repeated from media for convenience"},
-	{TableParticipants, DatasetCallRecords, ParticipantRow{}, "one row per participants_v2 entry of a call record"},
-	{TableCallJourneyHops, DatasetCallRecords, CallJourneyHopRow{}, "one row per hop of a call record's journey (auto attendant, call queue, voicemail, user, transfer), at its highest version (records without a service hop have none)"},
-	{TablePstnCalls, DatasetPstn, PstnCallRow{}, "one row per PSTN usage row id (calling plans, conferencing dial-in/out)"},
-	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, "one row per Direct Routing usage row id"},
+	{TableCallRecords, DatasetCallRecords, CallRecordRow{}, []string{"tenant_id", "call_record_id"}, "one row per call record id, at its highest version"},
+	{TableSessions, DatasetCallRecords, SessionRow{}, []string{"tenant_id", "call_record_id", "session_index"}, "one row per session of a call record"},
+	{TableSegments, DatasetCallRecords, SegmentRow{}, []string{"tenant_id", "call_record_id", "session_index", "segment_index"}, "one row per segment of a session"},
+	{TableMedia, DatasetCallRecords, MediaRow{}, []string{"tenant_id", "call_record_id", "session_index", "segment_index", "media_index"}, "one row per media line of a segment, with its networks and devices"},
+	{TableMediaStreams, DatasetCallRecords, MediaStreamRow{}, []string{"tenant_id", "call_record_id", "session_index", "segment_index", "media_index", "stream_index"}, "one row per media stream of a segment's media line, with the line's label, networks and devices repeated from media for convenience"},
+	{TableParticipants, DatasetCallRecords, ParticipantRow{}, []string{"tenant_id", "call_record_id", "participant_index"}, "one row per participants_v2 entry of a call record"},
+	{TableCallJourneyHops, DatasetCallRecords, CallJourneyHopRow{}, []string{"tenant_id", "call_record_id", "hop_index"}, "one row per hop of a call record's journey (auto attendant, call queue, voicemail, user, transfer), at its highest version (records without a service hop have none)"},
+	{TablePstnCalls, DatasetPstn, PstnCallRow{}, []string{"tenant_id", "id"}, "one row per PSTN usage row id (calling plans, conferencing dial-in/out)"},
+	{TableDirectRoutingCalls, DatasetDirectRouting, DirectRoutingCallRow{}, []string{"tenant_id", "id"}, "one row per Direct Routing usage row id"},
 }
 
 // TableNames lists the fact tables' names, in the order of Tables.

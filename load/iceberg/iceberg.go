@@ -84,14 +84,14 @@ func OpenCatalog(ctx context.Context, o icebergproc.Options) (icebergproc.Catalo
 	return c, nil
 }
 
-// rowOf is a zero row of a lake table, for its schema.
-func rowOf(lakeTable string) (any, error) {
+// lakeTableOf describes a lake table: its row, for the schema, and its key.
+func lakeTableOf(lakeTable string) (schemas.Table, error) {
 	for _, t := range slices.Concat(schemas.Tables, schemas.RawTables, schemas.LedgerTables) {
 		if t.Name == lakeTable {
-			return t.Row, nil
+			return t, nil
 		}
 	}
-	return nil, fmt.Errorf("iceberg: no lake table %q", lakeTable)
+	return schemas.Table{}, fmt.Errorf("iceberg: no lake table %q", lakeTable)
 }
 
 // Namespace holds the lake's Iceberg tables.
@@ -211,11 +211,11 @@ func (c *Catalog) Load(ctx context.Context, lakeTable string) (*table.Table, err
 // Hive objects of that table, in one snapshot whose summary names runID,
 // retrying a commit that lost to another writer.
 func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) (Published, error) {
-	row, err := rowOf(lakeTable)
+	lt, err := lakeTableOf(lakeTable)
 	if err != nil {
 		return Published{}, err
 	}
-	tbl, err := c.loadOrCreate(ctx, lakeTable, row)
+	tbl, err := c.loadOrCreate(ctx, lt)
 	if err != nil {
 		return Published{}, err
 	}
@@ -268,22 +268,29 @@ func lostToAnother(err error) bool {
 	return errors.Is(err, table.ErrCommitFailed) || strings.Contains(strings.ToLower(err.Error()), "requirement failed")
 }
 
-// loadOrCreate loads the Iceberg table of lakeTable, creating it with the
-// schema of row's type if it does not exist.
-func (c *Catalog) loadOrCreate(ctx context.Context, lakeTable string, row any) (*table.Table, error) {
+// loadOrCreate loads the Iceberg table of a lake table, creating it with
+// the schema of its row's type and its key as sort order if it does not
+// exist.
+func (c *Catalog) loadOrCreate(ctx context.Context, lt schemas.Table) (*table.Table, error) {
+	lakeTable := lt.Name
 	tbl, err := c.Load(ctx, lakeTable)
 	if err == nil || !errors.Is(err, catalog.ErrNoSuchTable) {
 		return tbl, err
 	}
-	sc, err := Schema(row)
+	sc, err := Schema(lt.Row)
 	if err != nil {
 		return nil, fmt.Errorf("iceberg %s: schema: %w", lakeTable, err)
+	}
+	order, err := sortOrder(sc, lt.Key)
+	if err != nil {
+		return nil, fmt.Errorf("iceberg %s: sort order: %w", lakeTable, err)
 	}
 	dt, _ := sc.FindFieldByName(dtColumn)
 	spec := icego.NewPartitionSpec(icego.PartitionField{
 		SourceIDs: []int{dt.ID}, FieldID: 1000, Name: dtColumn, Transform: icego.IdentityTransform{}})
 	opts := []catalog.CreateTableOpt{
 		catalog.WithPartitionSpec(&spec),
+		catalog.WithSortOrder(order),
 		catalog.WithProperties(icego.Properties{
 			"format-version": "2",
 			// The data files carry no field ids: readers map columns by name.
@@ -306,6 +313,25 @@ func (c *Catalog) loadOrCreate(ctx context.Context, lakeTable string, row any) (
 	return tbl, nil
 }
 
+// sortOrder is a table's default sort order: its key, ascending. It is what
+// an engine that rewrites the table sorts by (Spark's rewrite_data_files,
+// S3 Tables' sort compaction); the job's own data files claim no order (no
+// sort_order_id): a day's rows are in the order the job carried them over
+// and added new ones, which the spec allows a writer that cannot sort
+// cheaply.
+func sortOrder(sc *icego.Schema, key []string) (table.SortOrder, error) {
+	fields := make([]table.SortField, len(key))
+	for i, col := range key {
+		f, ok := sc.FindFieldByName(col)
+		if !ok {
+			return table.SortOrder{}, fmt.Errorf("no column %q", col)
+		}
+		fields[i] = table.SortField{SourceIDs: []int{f.ID}, Transform: icego.IdentityTransform{},
+			Direction: table.SortASC, NullOrder: table.NullsFirst}
+	}
+	return table.NewSortOrder(1, fields)
+}
+
 // table returns lakeTable's table as this process first loaded or created
 // it: for its location and IO, not its snapshots.
 func (c *Catalog) table(ctx context.Context, lakeTable string) (*table.Table, error) {
@@ -315,11 +341,11 @@ func (c *Catalog) table(ctx context.Context, lakeTable string) (*table.Table, er
 	if ok {
 		return tbl, nil
 	}
-	row, err := rowOf(lakeTable)
+	lt, err := lakeTableOf(lakeTable)
 	if err != nil {
 		return nil, err
 	}
-	if tbl, err = c.loadOrCreate(ctx, lakeTable, row); err != nil {
+	if tbl, err = c.loadOrCreate(ctx, lt); err != nil {
 		return nil, err
 	}
 	c.remember(lakeTable, tbl)

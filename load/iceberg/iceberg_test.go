@@ -120,6 +120,18 @@ func openAndPublish(t *testing.T, store load.Store, root, uri string, opts ...ic
 	if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt=2026-11-18:3]" {
 		t.Fatalf("published %v", got)
 	}
+	tbl, err := cat.Load(context.Background(), schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, f := range tbl.SortOrder().Fields() {
+		col, _ := tbl.Schema().FindColumnName(f.SourceIDs[0])
+		order = append(order, fmt.Sprintf("%s %s %s", col, f.Direction, f.NullOrder))
+	}
+	if fmt.Sprint(order) != "[tenant_id asc nulls-first id asc nulls-first]" {
+		t.Errorf("sort order as the catalog keeps it: %v, want the table's key", order)
+	}
 	return nil
 }
 
