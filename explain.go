@@ -40,7 +40,12 @@ var fieldFlags = map[string]string{
 	"PrivacyPolicyFile": "--privacy-policy",
 	"PrivacyKeyFile":    "--privacy-key-file",
 	"PrivacyKey":        privacyKeyEnv,
+	"TableFormat":       "--table-format",
 	"IcebergCatalog":    "--iceberg-catalog",
+	// maintain's settings.
+	"RetainLast":       "--retain-last",
+	"OlderThan":        "--older-than",
+	"OrphansOlderThan": "--orphans-older-than",
 	// A REST Iceberg catalog's settings.
 	"IcebergREST.Warehouse":       "--iceberg-warehouse",
 	"IcebergREST.Credential":      icebergCredentialEnv,

@@ -3,6 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -85,5 +90,53 @@ func TestExplain_EveryNameIsAFlag(t *testing.T) {
 		if !known[flag] {
 			t.Errorf("fieldFlags[%s] = %s: no such flag", field, flag)
 		}
+	}
+}
+
+// TestExplain_EveryConfigFieldHasAFlag reads package jobs for the fields its
+// configuration errors name and checks each has its flag in fieldFlags, so
+// that no error tells a user to fix a Go field.
+func TestExplain_EveryConfigFieldHasAFlag(t *testing.T) {
+	fset := token.NewFileSet()
+	files, err := filepath.Glob(filepath.Join("jobs", "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := 0
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			call, ok := n.(*ast.CallExpr)
+			if !ok || len(call.Args) < 2 {
+				return true
+			}
+			if id, ok := call.Fun.(*ast.Ident); !ok || id.Name != "configError" {
+				return true
+			}
+			for _, arg := range call.Args[1:] {
+				lit, ok := arg.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					continue // IcebergREST.<field>: every one is in fieldFlags
+				}
+				field, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				named++
+				if fieldFlags[field] == "" {
+					t.Errorf("%s: a configuration error names %s, which has no flag in fieldFlags", fset.Position(lit.Pos()), field)
+				}
+			}
+			return true
+		})
+	}
+	if named < 20 {
+		t.Fatalf("found %d fields named by configError in jobs: the scan misses them", named)
 	}
 }

@@ -269,6 +269,8 @@ func (c Config) validate(needGraph bool) error {
 		if err := c.IcebergREST.onlyForREST(uri); err != nil {
 			return err
 		}
+	} else if err := c.icebergSettingsUnused(); err != nil {
+		return err
 	}
 	for _, d := range c.Datasets {
 		if !slices.Contains(KnownDatasets, d) {

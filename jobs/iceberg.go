@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -76,6 +77,23 @@ func (c IcebergREST) onlyForREST(uri string) error {
 		{"Token", c.Token}, {"TokenFile", c.TokenFile}, {"SigV4Service", c.SigV4Service}, {"SigV4Region", c.SigV4Region}} {
 		if f.value != "" {
 			return configError(fmt.Sprintf("is only for a REST catalog (http://, https:// or rest://), not %q", uri), "IcebergREST."+f.field)
+		}
+	}
+	return nil
+}
+
+// icebergSettingsUnused is an error if an Iceberg setting is given to a run
+// of the Hive table format, which would ignore it: the user who sets a
+// catalog and forgets the format should hear of it before a run that writes
+// no Iceberg table.
+func (c Config) icebergSettingsUnused() error {
+	r := c.IcebergREST
+	for _, f := range []struct{ field, value string }{{"IcebergCatalog", c.IcebergCatalog}, {"IcebergREST.Warehouse", r.Warehouse},
+		{"IcebergREST.Credential", r.Credential}, {"IcebergREST.CredentialFile", r.CredentialFile}, {"IcebergREST.OAuth2ServerURI", r.OAuth2ServerURI},
+		{"IcebergREST.Scope", r.Scope}, {"IcebergREST.Token", r.Token}, {"IcebergREST.TokenFile", r.TokenFile},
+		{"IcebergREST.SigV4Service", r.SigV4Service}, {"IcebergREST.SigV4Region", r.SigV4Region}} {
+		if f.value != "" {
+			return configError(fmt.Sprintf("is only for the iceberg table format, and the table format is %s", cmp.Or(c.TableFormat, TableFormatHive)), f.field)
 		}
 	}
 	return nil

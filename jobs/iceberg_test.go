@@ -422,6 +422,10 @@ func TestConfig_TableFormat(t *testing.T) {
 	}{
 		{"delta", "/tmp/lake", "", "TableFormat"},
 		{jobs.TableFormatIceberg, "s3://bucket/lake", "", "IcebergCatalog"},
+		// A catalog with the Hive format (the default, or named) would be
+		// ignored: the user forgot the format.
+		{"", "/tmp/lake", "glue", "IcebergCatalog"},
+		{jobs.TableFormatHive, "/tmp/lake", "/tmp/lake/catalog.db", "IcebergCatalog"},
 	} {
 		cfg := jobs.DefaultConfig()
 		cfg.TenantID, cfg.Dest, cfg.TableFormat, cfg.IcebergCatalog = tenant, c.dest, c.format, c.catalog
@@ -429,6 +433,11 @@ func TestConfig_TableFormat(t *testing.T) {
 		if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("format %q dest %s: Validate = %v, want a configuration error naming %s", c.format, c.dest, err, c.want)
 		}
+	}
+	hiveWithREST := jobs.DefaultConfig()
+	hiveWithREST.TenantID, hiveWithREST.Dest, hiveWithREST.IcebergREST.Token = tenant, "/tmp/lake", "secret-token"
+	if err := hiveWithREST.Validate(); !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), "IcebergREST.Token") || strings.Contains(err.Error(), "secret-token") {
+		t.Errorf("a REST token with the Hive format: Validate = %v, want a configuration error naming the setting, not its value", err)
 	}
 	for _, cfg := range []jobs.Config{
 		{TableFormat: jobs.TableFormatIceberg, Dest: "/tmp/lake"},

@@ -177,6 +177,11 @@ func NewAzureStore(loc AzureLocation, cfg AzureConfig) (*AzureStore, error) {
 	}
 	service := loc.Service
 	if cfg.Endpoint != "" {
+		// Azure's SDK would fail only at the first request ("unsupported
+		// protocol scheme"); host:port without a scheme is the usual slip.
+		if u, err := url.Parse(cfg.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("new azure store: blob endpoint %q: want an http:// or https:// URL, such as https://account.privatelink.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1", cfg.Endpoint)
+		}
 		service = strings.TrimRight(cfg.Endpoint, "/")
 	}
 	containerURL := service + "/" + url.PathEscape(loc.Container)

@@ -109,6 +109,25 @@ func TestParseAzureURL(t *testing.T) {
 	}
 }
 
+// TestNewAzureStore_Endpoint: a blob endpoint that is not an http(s) URL is
+// refused when the store is made, naming it, not at the first request.
+func TestNewAzureStore_Endpoint(t *testing.T) {
+	loc, err := load.ParseAzureURL("abfss://fs@acct.dfs.core.windows.net/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, endpoint := range []string{"127.0.0.1:10000", "ftp://host/acct", "https://", "::bad"} {
+		if _, err := load.NewAzureStore(loc, load.AzureConfig{AccountKey: loadtest.AzureKey, Endpoint: endpoint}); err == nil || !strings.Contains(err.Error(), endpoint) {
+			t.Errorf("blob endpoint %q: %v, want an error naming it", endpoint, err)
+		}
+	}
+	for _, endpoint := range []string{"http://127.0.0.1:10000/acct", "https://acct.privatelink.blob.core.windows.net/"} {
+		if _, err := load.NewAzureStore(loc, load.AzureConfig{AccountKey: loadtest.AzureKey, Endpoint: endpoint}); err != nil {
+			t.Errorf("blob endpoint %q: %v", endpoint, err)
+		}
+	}
+}
+
 // TestOpenStoreAzure: an abfss:// destination opens an AzureStore whose
 // objects land under the URL's prefix in its container, with conditional
 // writes enforced; a connection string for another account is refused.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -92,6 +93,14 @@ func (c S3Config) Validate() error {
 	}
 	if c.MaxAttempts < 0 {
 		return fmt.Errorf("s3 config: max attempts %d is negative", c.MaxAttempts)
+	}
+	if c.Endpoint != "" {
+		// The SDK would say only that the endpoint "was not a valid URI",
+		// at the first request; host:port without a scheme is the usual slip.
+		u, err := url.Parse(c.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("s3 config: endpoint %q: want an http:// or https:// URL, such as https://s3.example.com or http://127.0.0.1:7070", c.Endpoint)
+		}
 	}
 	return nil
 }

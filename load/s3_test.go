@@ -134,6 +134,11 @@ func TestS3ConfigValidate(t *testing.T) {
 		{"no bucket", load.S3Config{}, false},
 		{"slash in bucket", load.S3Config{Bucket: "b/p"}, false},
 		{"tiny parts", load.S3Config{Bucket: "b", PartSize: 1 << 20}, false},
+		{"endpoint without a scheme", load.S3Config{Bucket: "b", Endpoint: "localhost:9000"}, false},
+		{"endpoint of another scheme", load.S3Config{Bucket: "b", Endpoint: "ftp://host"}, false},
+		{"endpoint without a host", load.S3Config{Bucket: "b", Endpoint: "https://"}, false},
+		{"endpoint not a URL", load.S3Config{Bucket: "b", Endpoint: "::bad"}, false},
+		{"https endpoint with a path", load.S3Config{Bucket: "b", Endpoint: "https://storage.example.com/s3"}, true},
 	}
 	for _, tt := range tests {
 		if err := tt.cfg.Validate(); (err == nil) != tt.ok {
