@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -312,6 +313,28 @@ func (r *runner) publishTable(ctx context.Context, table string) error {
 	return nil
 }
 
+// catalogExists is an error when cfg names a SQLite catalog that does not
+// exist: opening it would create an empty one, and maintenance of a
+// mistyped destination would report nothing to do instead of failing.
+func catalogExists(cfg Config) error {
+	uri, err := cfg.icebergCatalogURI()
+	if err != nil {
+		return err
+	}
+	file, ok := icebergproc.SQLiteFile(uri)
+	if !ok || file == "" {
+		return nil // a REST or Glue catalog; a bad URI is told when opened
+	}
+	if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+		field := "IcebergCatalog"
+		if cfg.IcebergCatalog == "" {
+			field = "Dest"
+		}
+		return configError(fmt.Sprintf(": no Iceberg catalog at %s (no run of the iceberg table format committed there)", file), field)
+	}
+	return nil
+}
+
 // IcebergMaintenance says what MaintainIceberg removes: snapshots older
 // than OlderThan except the last RetainLast of each table, and files no
 // snapshot references once OrphansOlderThan old (which must outlast a run,
@@ -333,6 +356,9 @@ func MaintainIceberg(ctx context.Context, cfg Config, m IcebergMaintenance) ([]M
 		return nil, configError(fmt.Sprintf("must be at least 1h (longer than a run), got %s", m.OrphansOlderThan), "OrphansOlderThan")
 	}
 	cfg.TableFormat = TableFormatIceberg
+	if err := catalogExists(cfg); err != nil {
+		return nil, err
+	}
 	r := &runner{cfg: cfg}
 	if err := r.openIceberg(ctx); err != nil {
 		return nil, err

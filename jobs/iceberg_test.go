@@ -413,6 +413,30 @@ func maintainToLastSnapshot(t *testing.T, cfg jobs.Config, tables func() map[str
 	}
 }
 
+// TestMaintainIceberg_NoCatalog: maintenance of a lake with no SQLite
+// catalog where the settings say (a mistyped destination or catalog path)
+// fails naming the setting, and creates nothing there, instead of opening a
+// new empty catalog and reporting nothing to do.
+func TestMaintainIceberg_NoCatalog(t *testing.T) {
+	dir := t.TempDir()
+	m := jobs.IcebergMaintenance{RetainLast: 1, OrphansOlderThan: 24 * time.Hour}
+	for _, c := range []struct{ dest, catalog, want string }{
+		{filepath.Join(dir, "typo"), "", "Dest"},
+		{dir, filepath.Join(dir, "typo.db"), "IcebergCatalog"},
+		{dir, "sqlite://" + filepath.Join(dir, "typo.db"), "IcebergCatalog"},
+	} {
+		cfg := jobs.DefaultConfig()
+		cfg.Dest, cfg.IcebergCatalog, cfg.Logger = c.dest, c.catalog, testLogger()
+		_, err := jobs.MaintainIceberg(context.Background(), cfg, m)
+		if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "no Iceberg catalog") {
+			t.Errorf("dest %s catalog %q: %v, want a configuration error naming %s", c.dest, c.catalog, err, c.want)
+		}
+	}
+	if entries, err := os.ReadDir(dir); err != nil || len(entries) != 0 {
+		t.Errorf("maintenance without a catalog left %v (%v)", entries, err)
+	}
+}
+
 // TestConfig_TableFormat: an unknown table format, and the Iceberg format
 // with an object-store destination but no catalog, are configuration errors
 // naming the setting.

@@ -151,8 +151,8 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 	case strings.HasPrefix(uri, "http://"), strings.HasPrefix(uri, "https://"):
 		props["type"], props["uri"] = "rest", uri
 	default:
-		file := strings.TrimPrefix(uri, "sqlite://")
-		if file == "" || strings.Contains(file, "://") {
+		file, _ := icebergproc.SQLiteFile(uri)
+		if file == "" {
 			return nil, fmt.Errorf("iceberg catalog %q: want a SQLite file's path, sqlite://path, http(s)://, rest:// or glue", uri)
 		}
 		if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {

@@ -100,6 +100,23 @@ type Maintained struct {
 	OrphansDeleted   int    `json:"orphan_files_deleted"`
 }
 
+// SQLiteFile is the file of a catalog URI that names a SQLite catalog (a
+// path, or sqlite://path), and whether it names one: not glue, not a REST
+// catalog's http://, https:// or rest://. The path is "" for a URI that
+// names nothing usable ("sqlite://", another scheme).
+func SQLiteFile(uri string) (path string, ok bool) {
+	switch {
+	case uri == "glue", strings.HasPrefix(uri, "glue://"), strings.HasPrefix(uri, "rest://"),
+		strings.HasPrefix(uri, "http://"), strings.HasPrefix(uri, "https://"):
+		return "", false
+	}
+	file := strings.TrimPrefix(uri, "sqlite://")
+	if strings.Contains(file, "://") {
+		return "", true
+	}
+	return file, true
+}
+
 // RootURI is the URI of a lake destination for Iceberg: file:// for a local
 // path, as is for the others.
 func RootURI(dest string) (string, error) {

@@ -291,3 +291,25 @@ func TestProcess_LongStderr(t *testing.T) {
 		t.Fatalf("the next Publish = %+v, %v", pub, err)
 	}
 }
+
+func TestSQLiteFile(t *testing.T) {
+	for _, c := range []struct {
+		uri, path string
+		ok        bool
+	}{
+		{"/data/lake/_etl/iceberg.db", "/data/lake/_etl/iceberg.db", true},
+		{"catalog.db", "catalog.db", true},
+		{"sqlite:///data/catalog.db", "/data/catalog.db", true},
+		{"sqlite://", "", true},
+		{"ftp://host/catalog.db", "", true},
+		{"glue", "", false},
+		{"glue://?region=eu-west-1", "", false},
+		{"https://catalog.example.com/api/catalog", "", false},
+		{"http://127.0.0.1:8181", "", false},
+		{"rest://catalog.example.com", "", false},
+	} {
+		if path, ok := icebergproc.SQLiteFile(c.uri); path != c.path || ok != c.ok {
+			t.Errorf("SQLiteFile(%q) = %q, %v; want %q, %v", c.uri, path, ok, c.path, c.ok)
+		}
+	}
+}
