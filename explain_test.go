@@ -26,11 +26,17 @@ func TestExplain_NamesFlags(t *testing.T) {
 		not  string
 	}{
 		{[]string{"run", "--dest", t.TempDir()}, "--tenant-id is required", "TenantID"},
-		{[]string{"run", "--tenant-id", "t", "--dest", t.TempDir(), "--concurrency", "0"}, "--concurrency must be at least 1", "Concurrency"},
-		{[]string{"run", "--tenant-id", "t", "--dest", t.TempDir(), "--from", "2026-01-02T00:00:00Z"}, "--from and --to go together", "From"},
-		{[]string{"run", "--tenant-id", "t", "--dest", t.TempDir(), "--datasets", "calls"}, `--datasets: unknown dataset "calls"`, "Datasets"},
-		{[]string{"run", "--tenant-id", "t", "--dest", t.TempDir(), "--cloud", "mars"}, "--cloud:", "Cloud"},
-		{[]string{"subscribe", "--tenant-id", "t", "--client-state", "s"}, "--notification-url is required", "NotificationURL"},
+		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--concurrency", "0"}, "--concurrency must be at least 1", "Concurrency"},
+		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--from", "2026-01-02T00:00:00Z"}, "--from and --to go together", "From"},
+		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--datasets", "calls"}, `--datasets: unknown dataset "calls"`, "Datasets"},
+		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--cloud", "mars"}, "--cloud:", "Cloud"},
+		{[]string{"subscribe", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--client-state", "s"}, "--notification-url is required", "NotificationURL"},
+		// The lake names a tenant's files by its id: a domain name or a
+		// path is refused; a GUID in capitals or with a newline (a
+		// Secret's) is taken in its one form, so the error is the next one.
+		{[]string{"run", "--tenant-id", "contoso.onmicrosoft.com", "--dest", t.TempDir()}, `--tenant-id: "contoso.onmicrosoft.com" is not a directory (tenant) ID`, "TenantID"},
+		{[]string{"import", "--tenant-id", "a/b", "--dest", t.TempDir()}, `--tenant-id: "a/b" is not a directory (tenant) ID`, "TenantID"},
+		{[]string{"run", "--tenant-id", "5B8F1D2E-3C4A-4B6D-8E9F-0A1B2C3D4E5F\n", "--dest", t.TempDir(), "--datasets", "calls"}, `--datasets: unknown dataset "calls"`, "tenant"},
 	}
 	for _, tc := range cases {
 		err := runQuiet(append([]string{"callrecords-etl"}, tc.args...))

@@ -327,7 +327,10 @@ func jobConfig(c *cli.Context, log *slog.Logger) (jobs.Config, error) {
 	if cfg.To, err = parseTime("to", c.String("to")); err != nil {
 		return cfg, err
 	}
-	cfg.TenantID, cfg.Dest, cfg.Cloud = c.String("tenant-id"), c.String("dest"), c.String("cloud")
+	// The lake names a tenant's files by its id: one way only, however it
+	// is typed (a GUID copied in capitals, a Secret's trailing newline).
+	cfg.TenantID = strings.ToLower(strings.TrimSpace(c.String("tenant-id")))
+	cfg.Dest, cfg.Cloud = c.String("dest"), c.String("cloud")
 	cfg.S3.Endpoint, cfg.S3.ForcePathStyle, cfg.S3.Region = c.String("s3-endpoint"), c.Bool("s3-path-style"), c.String("s3-region")
 	cfg.Azure.AccountKey, cfg.Azure.SASToken = c.String("azure-storage-key"), c.String("azure-storage-sas-token")
 	cfg.Azure.ConnectionString, cfg.Azure.Endpoint = c.String("azure-storage-connection-string"), c.String("azure-blob-endpoint")

@@ -45,7 +45,7 @@ func TestRun_UsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"callrecords-etl", "nosuch"},
 		{"callrecords-etl", "run", "--nosuch"},
-		{"callrecords-etl", "run", "--dest", "/tmp/x", "--tenant-id", "t", "--from", "yesterday", "--to", "today"},
+		{"callrecords-etl", "run", "--dest", "/tmp/x", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--from", "yesterday", "--to", "today"},
 		{"callrecords-etl", "schema", "--format", "oracle"},
 		{"callrecords-etl", "notifications", "serve", "--bogus"},
 		{"callrecords-etl", "get"},
@@ -117,7 +117,7 @@ func TestRun_DestinationRefusedExits2(t *testing.T) {
 			for i := 0; i+1 < len(tc.env); i += 2 {
 				t.Setenv(tc.env[i], tc.env[i+1])
 			}
-			err := runQuiet([]string{"callrecords-etl", "run", "--tenant-id", "t", "--graph-url", "http://127.0.0.1:1",
+			err := runQuiet([]string{"callrecords-etl", "run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--graph-url", "http://127.0.0.1:1",
 				"--dest", tc.dest, "--s3-endpoint", s3cfg.Endpoint, "--s3-path-style", "--s3-region", s3cfg.Region, "--log-level", "error"})
 			if got := exitCode(err); got != 2 || !strings.Contains(fmt.Sprint(err), "cannot be used as it is") {
 				t.Errorf("run --dest %s = exit %d (%v), want 2 saying the destination cannot be used", tc.dest, got, err)
@@ -165,7 +165,7 @@ func TestRun_PrivacyKeyMissing(t *testing.T) {
 	if err := os.WriteFile(policy, []byte("default: hash\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	err := runQuiet([]string{"callrecords-etl", "run", "--dest", t.TempDir(), "--tenant-id", "t", "--graph-url", "http://127.0.0.1:1", "--privacy-policy", policy})
+	err := runQuiet([]string{"callrecords-etl", "run", "--dest", t.TempDir(), "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--graph-url", "http://127.0.0.1:1", "--privacy-policy", policy})
 	msg := strings.Join(explain(err), "\n")
 	if got := exitCode(err); got != 2 || !strings.Contains(msg, privacyKeyEnv+" and --privacy-key-file") {
 		t.Errorf("run with a hash policy and no key = exit %d, %q; want 2 naming %s and --privacy-key-file", got, msg, privacyKeyEnv)
@@ -189,7 +189,7 @@ func TestRun_IcebergRESTSettingsWithoutRESTCatalog(t *testing.T) {
 		if c.env != "" {
 			t.Setenv(c.env, "a-token")
 		}
-		args := append([]string{"callrecords-etl", "run", "--dest", t.TempDir(), "--tenant-id", "t", "--graph-url", "http://127.0.0.1:1", "--table-format", "iceberg"}, c.flags...)
+		args := append([]string{"callrecords-etl", "run", "--dest", t.TempDir(), "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--graph-url", "http://127.0.0.1:1", "--table-format", "iceberg"}, c.flags...)
 		err := runQuiet(args)
 		msg := strings.Join(explain(err), "\n")
 		if got := exitCode(err); got != 2 || !strings.Contains(msg, c.want+" is only for a REST catalog") || strings.Contains(msg, "a-token") {

@@ -18,10 +18,10 @@ func TestReport_BadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"report", "--dest", dir, "--tenant-id", "t"}, "--out is required"},
-		{[]string{"report", "--dest", typo, "--tenant-id", "t", "--out", out}, "does not exist"},
-		{[]string{"report", "--dest", dir, "--tenant-id", "t", "--out", out}, "--tenant-id"},
-		{[]string{"report", "--dest", dir, "--tenant-id", "t", "--from", "2026-11-01", "--out", out}, "--to"},
+		{[]string{"report", "--dest", dir, "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f"}, "--out is required"},
+		{[]string{"report", "--dest", typo, "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--out", out}, "does not exist"},
+		{[]string{"report", "--dest", dir, "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--out", out}, "--tenant-id"},
+		{[]string{"report", "--dest", dir, "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--from", "2026-11-01", "--out", out}, "--to"},
 	} {
 		err := runQuiet(append([]string{"callrecords-etl"}, tc.args...))
 		if got, msg := exitCode(err), strings.Join(explain(err), "\n"); got != 2 || !strings.Contains(msg, tc.want) {

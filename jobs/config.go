@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -238,6 +239,11 @@ func (c Config) validate(needGraph bool) error {
 		return configError("is required", "TenantID")
 	case c.Dest == "":
 		return configError("is required", "Dest")
+	}
+	if err := checkTenantID(c.TenantID); err != nil {
+		return err
+	}
+	switch {
 	case needGraph && c.Concurrency < 1:
 		return configError(fmt.Sprintf("must be at least 1, got %d", c.Concurrency), "Concurrency")
 	case c.LockTTL < 3*time.Second:
@@ -278,6 +284,24 @@ func (c Config) validate(needGraph bool) error {
 		}
 	}
 	return nil
+}
+
+// tenantIDForm is a directory (tenant) ID as Entra and Graph write it.
+var tenantIDForm = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+
+// checkTenantID is an error unless id is a tenant's GUID in lowercase. The
+// lake names a tenant's files and rows by it, so one tenant given two ways
+// (its domain name, or the GUID in capitals) would be stored twice, and an
+// id with a slash would leave the layout.
+func checkTenantID(id string) error {
+	if tenantIDForm.MatchString(id) {
+		return nil
+	}
+	if lower := strings.ToLower(id); tenantIDForm.MatchString(lower) {
+		return configError(fmt.Sprintf(": %q: give it in lowercase, %s: the lake names a tenant's files by it, one way only", id, lower), "TenantID")
+	}
+	return configError(fmt.Sprintf(": %q is not a directory (tenant) ID: give its GUID, such as 72f988bf-86f1-41af-91ab-2d7cd011db47 "+
+		"(Entra admin center, Overview; az account show --query tenantId), not a domain name: the lake names a tenant's files by it, one way only", id), "TenantID")
 }
 
 // withGraph returns c with its Graph URL and credential resolved: the

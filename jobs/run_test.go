@@ -549,3 +549,34 @@ func TestRun_KeepsEvolvableEnumMembers(t *testing.T) {
 		t.Errorf("no session endpoint with productFamily azureCommunicationServices; families stored: %v", families)
 	}
 }
+
+// TestConfig_TenantID: the lake names a tenant's files and rows by its id,
+// so only the one form of it is taken: a GUID in lowercase. A domain name
+// (the same tenant under a second name: its data twice), capitals, or an id
+// that is not one path segment are configuration errors naming the setting;
+// a notifications receiver is held to the same.
+func TestConfig_TenantID(t *testing.T) {
+	for _, c := range []struct{ id, want string }{
+		{"contoso.onmicrosoft.com", "is not a directory (tenant) ID"},
+		{"5B8F1D2E-3C4A-4B6D-8E9F-0A1B2C3D4E5F", "give it in lowercase, " + tenant},
+		{"../" + tenant, "is not a directory (tenant) ID"},
+		{tenant + "/x", "is not a directory (tenant) ID"},
+		{"{" + tenant + "}", "is not a directory (tenant) ID"},
+	} {
+		cfg := jobs.DefaultConfig()
+		cfg.TenantID, cfg.Dest = c.id, t.TempDir()
+		err := cfg.Validate()
+		if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), "TenantID") || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("TenantID %q: Validate = %v, want a configuration error saying %q", c.id, err, c.want)
+		}
+		err = jobs.ServeNotifications(context.Background(), cfg, jobs.ServeOptions{ClientState: "s"})
+		if !errors.Is(err, jobs.ErrConfig) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("TenantID %q: ServeNotifications = %v, want a configuration error saying %q", c.id, err, c.want)
+		}
+	}
+	cfg := jobs.DefaultConfig()
+	cfg.TenantID, cfg.Dest = tenant, t.TempDir()
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("TenantID %q: %v", tenant, err)
+	}
+}

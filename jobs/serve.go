@@ -27,6 +27,9 @@ func ServeNotifications(ctx context.Context, cfg Config, opts ServeOptions) erro
 	case opts.ClientState == "":
 		return configError("is required", "ClientState")
 	}
+	if err := checkTenantID(cfg.TenantID); err != nil {
+		return err
+	}
 	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return err

@@ -446,7 +446,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	tests := [][]string{
 		{"run", "--log-format", "xml"},
 		{"run", "--log-format", "json", "--from", "yesterday"},
-		{"run", "--log-format", "json", "--tenant-id", "t", "--dest", "${TMP}/lake", "--datasets", "notifications,bogus"},
+		{"run", "--log-format", "json", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", "${TMP}/lake", "--datasets", "notifications,bogus"},
 		{"subscribe", "--log-format", "xml"},
 		{"subscribe", "--log-format", "json", "--notification-url", "https://a.example.com/notifications"}, // no client state
 		{"notifications", "serve", "--log-format", "json", "--listen", "127.0.0.1:0"},                      // no tenant, dest, client state
@@ -559,7 +559,7 @@ OPTIONS:
 	}{
 		{[]string{"run"}, false},
 		{[]string{"run", "--from", "2026-01-01T00:00:00Z", "--to=2026-01-02T00:00:00Z"}, false},
-		{[]string{"run", "--s3-path-style", "--tenant-id", "x"}, false},
+		{[]string{"run", "--s3-path-style", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f"}, false},
 		{[]string{"demo"}, true},
 		{[]string{"run", "--window=auto"}, true},
 		{[]string{"run", "--from"}, true},
