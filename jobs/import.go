@@ -1,8 +1,6 @@
 package jobs
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -22,7 +20,7 @@ import (
 )
 
 // Import loads whole call records (one JSON object per line, as `get` prints
-// them or as kept in a raw archive) into the lake, through the same partition
+// them or as kept in a raw archive; or the forms importInput reads) into the lake, through the same partition
 // rewrite and commit as a run: a record replaces the stored one only when its
 // version is at least as high. Records are spooled per start date on local disk
 // and each date's partition is rewritten once per spool-full (input in any order
@@ -46,8 +44,10 @@ func Import(ctx context.Context, cfg Config, src io.Reader) (*Summary, error) {
 func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 	const ds = schemas.DatasetCallRecords
 	log := r.cfg.Logger.With("dataset", ds, "import", true)
-	sc := bufio.NewScanner(src)
-	sc.Buffer(make([]byte, 1<<20), 256<<20)
+	in, err := newImportInput(src)
+	if err != nil {
+		return err
+	}
 	dir := filepath.Join(r.tmp, "import")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create import spool: %w", err)
@@ -96,18 +96,19 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 	}
 	var spooled int64
 	sorted, last := true, "" // whether the input's dates never went back, the latest
-	line := 0
-	for sc.Scan() {
-		line++
-		raw := bytes.TrimSpace(sc.Bytes())
-		if len(raw) == 0 {
-			continue
+	for {
+		raw, pos, err := in.next()
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			break
 		}
 		head, herr := peekRecord(raw)
 		if herr != nil {
 			id := head.ID
 			if id == "" {
-				id = fmt.Sprintf("line-%d", line)
+				id = fmt.Sprintf("%s-%d", in.unit(), pos)
 			}
 			r.sum.dataset(ds) // the dataset shows in the summary even if nothing loads
 			if err := r.quarantine(ctx, ds, id, raw, herr, log); err != nil {
@@ -145,9 +146,6 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			}
 			spooled = 0
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read import line %d: %w", line+1, err)
 	}
 	for _, date := range sortedKeys(chunks) {
 		if err := send(chunks[date]); err != nil {

@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,6 +66,92 @@ func TestImport_EqualsRun(t *testing.T) {
 	diffLakes(t, "re-import", lakeRows(t, dest), want)
 	if d := sum.Datasets[schemas.DatasetCallRecords]; d.New != truth.Records {
 		t.Errorf("import loaded %d new records, want %d", d.New, truth.Records)
+	}
+}
+
+// TestImport_OtherForms: records as other tools write them (a JSON array,
+// pretty-printed records one after another, CRLF lines, a UTF-8 byte order
+// mark, gzip) load as their JSON lines do; a record that is not one is
+// quarantined under its position; an input cut short in a record is an
+// error that names the record.
+func TestImport_OtherForms(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, noBigMeetings, nil)
+	watermark := f.clock.Now().Add(-24 * time.Hour)
+	f.seedCheckpoint(t, f.dest, watermark)
+	f.MustRun(t, nil)
+	want := lakeRows(t, f.dest)
+	truth := f.sim.Truth(watermark.Add(-jobs.DefaultConfig().Lookback), f.clock.Now())
+	var records []json.RawMessage
+	for _, id := range truth.IDs {
+		raw, _ := f.sim.Record(id)
+		records = append(records, raw)
+	}
+	if len(records) < 3 {
+		t.Fatalf("%d records: too few to tell the forms apart", len(records))
+	}
+	compact := func(raw []byte) []byte {
+		var b bytes.Buffer
+		json.Compact(&b, raw)
+		return b.Bytes()
+	}
+	var lines, pretty [][]byte
+	for _, raw := range records {
+		lines = append(lines, compact(raw))
+		indented, _ := json.MarshalIndent(raw, "", "  ")
+		pretty = append(pretty, indented)
+	}
+	array, _ := json.Marshal(records)
+	arrayIndented, _ := json.MarshalIndent(records, "", "    ")
+	bom := []byte{0xef, 0xbb, 0xbf}
+	gzipped := func(b []byte) []byte {
+		var out bytes.Buffer
+		zw := gzip.NewWriter(&out)
+		zw.Write(b)
+		zw.Close()
+		return out.Bytes()
+	}
+	import1 := func(input []byte) (*jobs.Summary, string, error) {
+		dest := t.TempDir()
+		cfg := f.config()
+		cfg.Dest, cfg.Credential, cfg.GraphURL = dest, nil, ""
+		sum, err := jobs.Import(context.Background(), cfg, bytes.NewReader(input))
+		return sum, dest, err
+	}
+	for name, input := range map[string][]byte{
+		"JSON lines":                     bytes.Join(lines, []byte("\n")),
+		"CRLF lines with a BOM":          append(slices.Clone(bom), bytes.Join(lines, []byte("\r\n\r\n"))...),
+		"an array":                       array,
+		"an indented array, BOM":         append(slices.Clone(bom), arrayIndented...),
+		"pretty records":                 bytes.Join(pretty, []byte("\n")),
+		"gzipped JSON lines":             gzipped(bytes.Join(lines, []byte("\n"))),
+		"a gzipped array with a BOM":     gzipped(append(slices.Clone(bom), arrayIndented...)),
+		"gzip members one after another": append(gzipped(bytes.Join(lines[:1], nil)), gzipped(append([]byte("\n"), bytes.Join(lines[1:], []byte("\n"))...))...),
+	} {
+		if _, dest, err := import1(input); err != nil {
+			t.Errorf("%s: %v", name, err)
+		} else {
+			diffLakes(t, name, lakeRows(t, dest), want)
+		}
+	}
+
+	withStranger := append(slices.Clone(records[:1]), append([]json.RawMessage{json.RawMessage(`{"kind": "not a call record"}`)}, records[1:]...)...)
+	strangers, _ := json.MarshalIndent(withStranger, "", " ")
+	sum, dest, err := import1(strangers)
+	if !errors.Is(err, jobs.ErrQuarantined) || len(sum.Quarantined) != 1 || sum.Quarantined[0] != "record-2" {
+		t.Errorf("an array with a value that is no call record: %v (quarantined %v), want record-2 quarantined", err, sum.Quarantined)
+	} else {
+		diffLakes(t, "array with a stranger", lakeRows(t, dest), want)
+	}
+
+	for name, input := range map[string][]byte{
+		"an array cut short":       arrayIndented[:len(arrayIndented)/2],
+		"pretty records cut short": bytes.Join(pretty, []byte("\n"))[:len(pretty[0])+len(pretty[1])/2],
+		"a value after the array":  append(slices.Clone(array), []byte(` {"id": "x"}`)...),
+	} {
+		if _, _, err := import1(input); err == nil || !strings.Contains(err.Error(), "read import") {
+			t.Errorf("%s: %v, want an error saying where the input broke", name, err)
+		}
 	}
 }
 
