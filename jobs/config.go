@@ -278,9 +278,13 @@ func (c Config) validate(needGraph bool) error {
 	} else if err := c.icebergSettingsUnused(); err != nil {
 		return err
 	}
-	for _, d := range c.Datasets {
+	for i, d := range c.Datasets {
 		if !slices.Contains(KnownDatasets, d) {
 			return configError(fmt.Sprintf(": unknown dataset %q (known: %v)", d, KnownDatasets), "Datasets")
+		}
+		if slices.Contains(c.Datasets[:i], d) {
+			// Two runs of one dataset at once would race for its partitions.
+			return configError(fmt.Sprintf(": %q is named twice", d), "Datasets")
 		}
 	}
 	return nil

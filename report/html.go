@@ -3,9 +3,11 @@ package report
 import (
 	"bufio"
 	_ "embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io"
+	"io/fs"
 	"maps"
 	"math/big"
 	"os"
@@ -60,7 +62,11 @@ func day(t time.Time, zero string) string {
 // WriteFile writes the page to path, whole or not at all: into a temporary
 // file beside it, renamed over path once complete.
 func (r *Report) WriteFile(path string, generated time.Time) error {
-	f, err := os.CreateTemp(filepath.Dir(path), ".report-*.html")
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".report-*.html")
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("write report %s: no folder %s", path, dir) // not the temporary file's name
+	}
 	if err != nil {
 		return fmt.Errorf("write report %s: %w", path, err)
 	}

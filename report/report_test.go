@@ -150,7 +150,8 @@ func TestReport_WriteFile(t *testing.T) {
 		t.Errorf("directory holds %v, want report.html only", entries)
 	}
 	missing := filepath.Join(dir, "no", "report.html")
-	if err := sample(t).WriteFile(missing, time.Now()); err == nil || !strings.Contains(err.Error(), missing) {
-		t.Errorf("WriteFile(%s) = %v, want an error naming it", missing, err)
+	if err := sample(t).WriteFile(missing, time.Now()); err == nil || !strings.Contains(err.Error(), missing) ||
+		!strings.Contains(err.Error(), "no folder "+filepath.Dir(missing)) || strings.Contains(err.Error(), ".report-") {
+		t.Errorf("WriteFile(%s) = %v, want an error naming it and its missing folder, not a temporary file", missing, err)
 	}
 }
