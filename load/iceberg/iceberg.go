@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path"
 	"path/filepath"
@@ -107,15 +108,47 @@ const (
 	PropTenant = "callrecords-etl.tenant"
 )
 
-// commitAttempts bounds the retries of a commit that lost to a concurrent one
-// (another tenant's run publishing the same table).
-const commitAttempts = 5
+// commitRetry is how a commit that lost to another writer (another tenant's
+// run publishing the same table) is retried: planned again over the
+// winner's snapshot after a wait that doubles from minWait up to maxWait,
+// drawn at random between minWait and that ceiling so that the losers do
+// not collide again, at most retries times and until total has passed.
+type commitRetry struct {
+	retries                 int
+	minWait, maxWait, total time.Duration
+}
+
+// defaultCommitRetry is the job's: every tenant of a lake publishes the same
+// tables in the same minute (Java's defaults, 4 retries, lose that race for
+// a dozen tenants), and a scheduled run must end.
+var defaultCommitRetry = commitRetry{retries: 20, minWait: 100 * time.Millisecond, maxWait: 10 * time.Second, total: 10 * time.Minute}
+
+// commitRetryOf is the retry of a commit to a table with props: none of the
+// job's own when the table sets the spec's commit.retry.num-retries, as
+// iceberg-go then retries inside the commit as the table says (Java does the
+// same); else c's.
+func (c *Catalog) commitRetryOf(props icego.Properties) commitRetry {
+	if _, ok := props[table.CommitNumRetriesKey]; ok {
+		return commitRetry{}
+	}
+	return c.retry
+}
+
+// wait is the pause before retry n (from 1).
+func (r commitRetry) wait(n int) time.Duration {
+	ceiling := max(r.maxWait, r.minWait)
+	if n < 32 && r.minWait<<(n-1) < ceiling {
+		ceiling = r.minWait << (n - 1)
+	}
+	return r.minWait + rand.N(ceiling-r.minWait+1)
+}
 
 // Catalog is the lake's Iceberg catalog, with the store the lake is in.
 type Catalog struct {
 	cat   catalog.Catalog
 	store load.Store
-	root  string // the lake root's URI, ending in /
+	root  string      // the lake root's URI, ending in /
+	retry commitRetry // of a commit that lost to another writer
 
 	mu sync.Mutex
 	// stagedRows: the row counts of the data files Stage wrote, which
@@ -185,7 +218,7 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 	if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		return nil, fmt.Errorf("iceberg catalog %s: create namespace %s: %w", uri, Namespace, err)
 	}
-	return &Catalog{cat: cat, store: store, root: root, stagedRows: map[string]int64{},
+	return &Catalog{cat: cat, store: store, root: root, retry: defaultCommitRetry, stagedRows: map[string]int64{},
 		tables: map[string]*table.Table{}, elsewhere: map[string][]stagedFile{}}, nil
 }
 
@@ -233,6 +266,7 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) 
 		staged = c.stagedElsewhere(lakeTable, tenant)
 	}
 	props := icego.Properties{PropRunID: runID, PropTenant: tenant}
+	retry, began := c.commitRetryOf(tbl.Properties()), time.Now()
 	for attempt := 1; ; attempt++ {
 		plan, err := c.plan(ctx, tbl, lakeTable, tenant, runID, hive, staged)
 		if err != nil {
@@ -249,8 +283,17 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) 
 		if err == nil {
 			return Published{Snapshot: next.CurrentSnapshot().SnapshotID, Days: plan.days, Rows: plan.rows}, nil
 		}
-		if !lostToAnother(err) || attempt == commitAttempts {
+		if !lostToAnother(err) || attempt > retry.retries {
 			return Published{}, fmt.Errorf("iceberg %s: commit: %w", lakeTable, err)
+		}
+		wait := retry.wait(attempt)
+		if time.Since(began)+wait > retry.total {
+			return Published{}, fmt.Errorf("iceberg %s: commit: lost to other writers for %s (%d attempts): %w", lakeTable, time.Since(began).Round(time.Second), attempt, err)
+		}
+		select {
+		case <-ctx.Done():
+			return Published{}, fmt.Errorf("iceberg %s: commit: %w", lakeTable, context.Cause(ctx))
+		case <-time.After(wait):
 		}
 		// Another writer committed first: plan again over its snapshot
 		// (the copies this attempt made are in staged).

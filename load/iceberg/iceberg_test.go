@@ -142,7 +142,12 @@ func openAndPublish(t *testing.T, store load.Store, root, uri string, opts ...ic
 func TestPublish_ConcurrentTenants(t *testing.T) {
 	dir := t.TempDir()
 	_, store := open(t, dir)
+	// Sixteen, as a partner's tenants whose runs start in the same minute:
+	// more than the five attempts (without a wait) that once failed here.
 	tenants := []string{"tenant-a", "tenant-b", "tenant-c", "tenant-d"}
+	for i := range 12 {
+		tenants = append(tenants, fmt.Sprintf("tenant-%02d", i))
+	}
 	want := map[string]int64{}
 	for i, tn := range tenants {
 		for d, day := range []string{"2026-11-18", "2026-11-19"} {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/iceberg-go/table"
 
@@ -45,6 +46,95 @@ func TestPublish_REST(t *testing.T) {
 	}})
 	open := func() (*iceberg.Catalog, load.Store) { return openREST(t, dir, srv) }
 	checkRacedPublishes(t, open, func(r func()) { racer = r }, srv.Conflicts.Load)
+}
+
+// TestPublish_GivesUpAfterItsRetries: a publish that loses every race (each
+// of its commits finds another tenant's snapshot committed first) retries,
+// waiting between attempts, then fails saying so: the retries are bounded.
+// The job's own retries first; then a table that sets the spec's
+// commit.retry.num-retries (as Spark's ALTER TABLE ... SET TBLPROPERTIES
+// would), which iceberg-go applies inside the commit instead, the job
+// adding none.
+func TestPublish_GivesUpAfterItsRetries(t *testing.T) {
+	for _, tableSetsRetries := range []bool{false, true} {
+		t.Run(fmt.Sprintf("table sets retries %v", tableSetsRetries), func(t *testing.T) {
+			dir := t.TempDir()
+			var racing atomic.Bool
+			var racer func()
+			var races atomic.Int64
+			srv := icebergtest.Start(t, t.TempDir(), icebergtest.Options{BeforeCommit: func(table.Identifier) {
+				if racer != nil && racing.CompareAndSwap(false, true) {
+					defer racing.Store(false)
+					races.Add(1)
+					racer()
+				}
+			}})
+			cat, store := openREST(t, dir, srv)
+			commitHive(t, store, "tenant-z", "2026-11-01", 1)
+			if _, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-z", "run-0"); err != nil {
+				t.Fatal(err)
+			}
+			if tableSetsRetries {
+				iceberg.SetCommitRetry(cat, 50, time.Millisecond, time.Millisecond, time.Minute) // must not apply
+				tbl, err := cat.Load(context.Background(), schemas.TablePstnCalls)
+				if err != nil {
+					t.Fatal(err)
+				}
+				txn := tbl.NewTransaction()
+				if err := txn.SetProperties(map[string]string{"commit.retry.num-retries": "2", "commit.retry.min-wait-ms": "50", "commit.retry.max-wait-ms": "80"}); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := txn.Commit(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				iceberg.SetCommitRetry(cat, 2, 50*time.Millisecond, 80*time.Millisecond, time.Minute)
+			}
+			commitHive(t, store, "tenant-a", "2026-11-18", 3)
+			n := 0
+			racer = func() {
+				// Another tenant's new day, committed before each of tenant-a's.
+				n++
+				tn := fmt.Sprintf("tenant-%d", n)
+				commitHive(t, store, tn, "2026-11-18", 1)
+				other, _ := openREST(t, dir, srv)
+				if _, err := other.Publish(context.Background(), schemas.TablePstnCalls, tn, "run-"+tn); err != nil {
+					t.Errorf("publish of %s: %v", tn, err)
+				}
+			}
+			began := time.Now()
+			_, err := cat.Publish(context.Background(), schemas.TablePstnCalls, "tenant-a", "run-a")
+			if err == nil || !strings.Contains(err.Error(), "commit") {
+				t.Fatalf("a publish that loses every race: %v, want it to fail", err)
+			}
+			if got := races.Load(); got != 3 {
+				t.Errorf("%d attempts, want 3 (2 retries)", got)
+			}
+			if waited := time.Since(began); waited < 100*time.Millisecond {
+				t.Errorf("the attempts came %s apart in all, want a wait of at least 50ms between them", waited)
+			}
+		})
+	}
+}
+
+// TestCommitRetryWait: the job's waits between retries start at 100ms,
+// double at most, never pass 10s, and are drawn at random (the losers of a
+// race must not meet again).
+func TestCommitRetryWait(t *testing.T) {
+	for n := 1; n <= 25; n++ {
+		ceiling := min(10*time.Second, 100*time.Millisecond<<min(n-1, 20))
+		seen := map[time.Duration]bool{}
+		for range 20 {
+			w := iceberg.CommitRetryWait(n)
+			if w < 100*time.Millisecond || w > ceiling {
+				t.Fatalf("wait before retry %d: %s, want within [100ms, %s]", n, w, ceiling)
+			}
+			seen[w] = true
+		}
+		if n > 1 && len(seen) < 2 {
+			t.Errorf("wait before retry %d: always %v", n, seen)
+		}
+	}
 }
 
 // TestOpen_RESTAuth: a REST catalog is opened with the warehouse it is
