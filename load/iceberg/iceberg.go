@@ -134,6 +134,26 @@ func (c *Catalog) commitRetryOf(props icego.Properties) commitRetry {
 	return c.retry
 }
 
+// again waits before retry n (from 1) of a commit that failed with err and
+// returns nil, or returns the error that ends the retries: err itself when
+// it is not a race lost to another writer or the retries are spent, or when
+// the time is up or ctx ends.
+func (r commitRetry) again(ctx context.Context, n int, began time.Time, err error) error {
+	if !lostToAnother(err) || n > r.retries {
+		return err
+	}
+	wait := r.wait(n)
+	if time.Since(began)+wait > r.total {
+		return fmt.Errorf("lost to other writers for %s (%d attempts): %w", time.Since(began).Round(time.Second), n, err)
+	}
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-time.After(wait):
+		return nil
+	}
+}
+
 // wait is the pause before retry n (from 1).
 func (r commitRetry) wait(n int) time.Duration {
 	ceiling := max(r.maxWait, r.minWait)
@@ -283,17 +303,8 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) 
 		if err == nil {
 			return Published{Snapshot: next.CurrentSnapshot().SnapshotID, Days: plan.days, Rows: plan.rows}, nil
 		}
-		if !lostToAnother(err) || attempt > retry.retries {
+		if err := retry.again(ctx, attempt, began, err); err != nil {
 			return Published{}, fmt.Errorf("iceberg %s: commit: %w", lakeTable, err)
-		}
-		wait := retry.wait(attempt)
-		if time.Since(began)+wait > retry.total {
-			return Published{}, fmt.Errorf("iceberg %s: commit: lost to other writers for %s (%d attempts): %w", lakeTable, time.Since(began).Round(time.Second), attempt, err)
-		}
-		select {
-		case <-ctx.Done():
-			return Published{}, fmt.Errorf("iceberg %s: commit: %w", lakeTable, context.Cause(ctx))
-		case <-time.After(wait):
 		}
 		// Another writer committed first: plan again over its snapshot
 		// (the copies this attempt made are in staged).
@@ -801,15 +812,28 @@ func (c *Catalog) Maintain(ctx context.Context, lakeTable string, mt Maintenance
 	if err != nil {
 		return m, fmt.Errorf("iceberg %s: %w", lakeTable, err)
 	}
-	before := len(tbl.Metadata().Snapshots())
-	txn := tbl.NewTransaction()
-	if err := txn.ExpireSnapshots(table.WithOlderThan(mt.OlderThan), table.WithRetainLast(mt.RetainLast)); err != nil {
-		return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
+	// A run may commit meanwhile (maintain and the hourly runs share the
+	// tables): the expiry is retried over its snapshot as a publish is.
+	retry, began := c.commitRetryOf(tbl.Properties()), time.Now()
+	for attempt := 1; ; attempt++ {
+		before := len(tbl.Metadata().Snapshots())
+		txn := tbl.NewTransaction()
+		if err := txn.ExpireSnapshots(table.WithOlderThan(mt.OlderThan), table.WithRetainLast(mt.RetainLast)); err != nil {
+			return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
+		}
+		next, err := txn.Commit(ctx)
+		if err == nil {
+			// The expired count: what this commit removed of the table it read.
+			m.SnapshotsExpired, tbl = max(0, before-len(next.Metadata().Snapshots())), next
+			break
+		}
+		if err := retry.again(ctx, attempt, began, err); err != nil {
+			return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
+		}
+		if tbl, err = c.Load(ctx, lakeTable); err != nil {
+			return m, fmt.Errorf("iceberg %s: reload after a conflict: %w", lakeTable, err)
+		}
 	}
-	if tbl, err = txn.Commit(ctx); err != nil {
-		return m, fmt.Errorf("iceberg %s: expire snapshots: %w", lakeTable, err)
-	}
-	m.SnapshotsExpired = before - len(tbl.Metadata().Snapshots())
 	res, err := tbl.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(mt.OrphansOlderThan))
 	if err != nil {
 		return m, fmt.Errorf("iceberg %s: delete orphan files: %w", lakeTable, err)

@@ -1,0 +1,124 @@
+package iceberg
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go/catalog"
+	"github.com/apache/iceberg-go/table"
+
+	"github.com/callrecords-etl/callrecords-etl/load"
+	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
+	"github.com/callrecords-etl/callrecords-etl/schemas"
+)
+
+// racingCatalog runs before ahead of the first commit made through it, as
+// another process committing in that instant would, and counts the commits
+// the catalog refused.
+type racingCatalog struct {
+	catalog.Catalog
+	before  func()
+	raced   atomic.Bool
+	refused atomic.Int64
+}
+
+// LoadTable returns the table bound to this catalog, so that its
+// transactions commit through CommitTable below.
+func (r *racingCatalog) LoadTable(ctx context.Context, ident table.Identifier) (*table.Table, error) {
+	tbl, err := r.Catalog.LoadTable(ctx, ident)
+	if err != nil {
+		return nil, err
+	}
+	return table.New(ident, tbl.Metadata(), tbl.MetadataLocation(), tbl.FS, r), nil
+}
+
+func (r *racingCatalog) CommitTable(ctx context.Context, ident table.Identifier, reqs []table.Requirement, updates []table.Update) (table.Metadata, string, error) {
+	if r.raced.CompareAndSwap(false, true) {
+		r.before()
+	}
+	meta, loc, err := r.Catalog.CommitTable(ctx, ident, reqs, updates)
+	if err != nil {
+		r.refused.Add(1)
+	}
+	return meta, loc, err
+}
+
+// TestMaintain_RetriesALostRace: a run that commits to a table while
+// maintain expires its snapshots makes maintain's commit lose the race (the
+// SQL catalog sees the table moved); maintain expires them again over the
+// run's snapshot instead of failing, and the run's snapshot stays current.
+func TestMaintain_RetriesALostRace(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := load.NewLocalStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := icebergproc.RootURI(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *Catalog {
+		c, err := Open(ctx, dir+"/_etl/iceberg.db", root, store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	put := func(tenant, day string) {
+		w := load.NewFileWriter[schemas.PstnCallRow](load.ParquetOptions{TempDir: t.TempDir()})
+		if err := w.Write([]schemas.PstnCallRow{{ID: tenant + "-" + day, TenantID: tenant}}); err != nil {
+			t.Fatal(err)
+		}
+		f, err := w.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := os.Open(f.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := store.Put(ctx, fmt.Sprintf("%s/dt=%s/%s.parquet", schemas.TablePstnCalls, day, tenant), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := open()
+	for _, day := range []string{"2026-11-17", "2026-11-18", "2026-11-19"} {
+		put("tenant-a", day)
+		if _, err := c.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-"+day); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var runSnapshot int64
+	racing := &racingCatalog{Catalog: c.cat, before: func() {
+		put("tenant-b", "2026-11-19")
+		pub, err := open().Publish(ctx, schemas.TablePstnCalls, "tenant-b", "run-b")
+		if err != nil {
+			t.Errorf("the racing run's publish: %v", err)
+		}
+		runSnapshot = pub.Snapshot
+	}}
+	c.cat = racing
+	c.retry = commitRetry{retries: 3, minWait: time.Millisecond, maxWait: 5 * time.Millisecond, total: time.Minute}
+	m, err := c.Maintain(ctx, schemas.TablePstnCalls, Maintenance{OlderThan: 0, RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
+	if err != nil {
+		t.Fatalf("maintain during a run's commit: %v", err)
+	}
+	if racing.refused.Load() == 0 || runSnapshot == 0 {
+		t.Fatalf("the race was not made: %d commits refused, the run's snapshot %d", racing.refused.Load(), runSnapshot)
+	}
+	tbl, err := open().Load(ctx, schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.SnapshotsExpired < 3 || tbl.CurrentSnapshot() == nil || tbl.CurrentSnapshot().SnapshotID != runSnapshot || len(tbl.Metadata().Snapshots()) != 1 {
+		t.Errorf("after maintain: %+v, current snapshot %v of %d, want the 3 earlier ones expired and the run's (%d) kept",
+			m, tbl.CurrentSnapshot(), len(tbl.Metadata().Snapshots()), runSnapshot)
+	}
+}
