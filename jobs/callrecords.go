@@ -48,6 +48,14 @@ func (r *runner) callRecords(ctx context.Context) error {
 	r.sum.update(func() { stats.From, stats.To = w.From, w.To })
 	log = log.With("window", w.String())
 	log.Info("window planned", "explicit", r.sum.Explicit)
+	if oldest := now.Add(-Retention); r.sum.Explicit && w.From.Before(oldest) {
+		// A backfill finds nothing of those days, which is no sign that
+		// there were no calls: say so.
+		log.Warn("the window starts before Graph's retention: call records that started before then are gone from Graph (replay rebuilds the tables from the raw archive)",
+			"retained_from", oldest.Format(time.RFC3339))
+	} else if r.sum.Explicit && !w.From.Before(now) {
+		log.Warn("the window has not begun: there is no call record to read in it yet", "now", now.Format(time.RFC3339))
+	}
 
 	failed, err := r.callRecordsDays(ctx, w.days(), log)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -302,6 +303,43 @@ func TestRun_RetentionGap(t *testing.T) {
 	}
 	if got := len(callRecords(t, f.dest)); got == 0 {
 		t.Error("the run did not carry on with what still exists")
+	}
+}
+
+// TestRun_BackfillPastRetention: a backfill whose window starts before
+// Graph's 30 days finds nothing of the older days; the run says why (a
+// warning naming where retention starts) instead of looking like days
+// without calls, and so does a window that has not begun.
+func TestRun_BackfillPastRetention(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, noBigMeetings, nil)
+	now := f.clock.Now()
+	for _, c := range []struct {
+		name     string
+		from, to time.Time
+		want     string
+	}{
+		{"past retention", now.Add(-40 * 24 * time.Hour), now.Add(-28 * 24 * time.Hour), "retained_from=" + now.Add(-jobs.Retention).UTC().Format(time.RFC3339)},
+		{"not begun", now.Add(24 * time.Hour), now.Add(48 * time.Hour), "the window has not begun"},
+		{"within retention", now.Add(-3 * 24 * time.Hour), now.Add(-2 * 24 * time.Hour), ""},
+	} {
+		var logs bytes.Buffer
+		sum, err := f.run(t, func(cfg *jobs.Config) {
+			cfg.From, cfg.To = c.from, c.to
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if c.want == "" {
+			if logs.Len() != 0 || sum.Datasets[schemas.DatasetCallRecords].New == 0 {
+				t.Errorf("%s: warned %q, loaded %+v; want records and no warning", c.name, logs.String(), sum.Datasets[schemas.DatasetCallRecords])
+			}
+			continue
+		}
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), c.want) {
+			t.Errorf("%s: logged %q, want a warning saying %q", c.name, logs.String(), c.want)
+		}
 	}
 }
 
