@@ -1,6 +1,10 @@
 package iceberg
 
-import "time"
+import (
+	"time"
+
+	"github.com/apache/iceberg-go/catalog"
+)
 
 // SetCommitRetry sets how c retries a commit that lost to another writer,
 // for tests that must not wait the job's minutes.
@@ -10,3 +14,7 @@ func SetCommitRetry(c *Catalog, retries int, minWait, maxWait, total time.Durati
 
 // CommitRetryWait is the pause before retry n of the job's own retries.
 func CommitRetryWait(n int) time.Duration { return defaultCommitRetry.wait(n) }
+
+// WrapCatalog puts wrap's catalog between c and the one it opened, for
+// tests that make a race at a commit.
+func WrapCatalog(c *Catalog, wrap func(catalog.Catalog) catalog.Catalog) { c.cat = wrap(c.cat) }

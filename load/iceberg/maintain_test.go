@@ -1,9 +1,7 @@
-package iceberg
+package iceberg_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,8 +9,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
-	"github.com/callrecords-etl/callrecords-etl/load"
-	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
+	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -49,71 +46,39 @@ func (r *racingCatalog) CommitTable(ctx context.Context, ident table.Identifier,
 
 // TestMaintain_RetriesALostRace: a run that commits to a table while
 // maintain expires its snapshots makes maintain's commit lose the race (the
-// SQL catalog sees the table moved); maintain expires them again over the
-// run's snapshot instead of failing, and the run's snapshot stays current.
+// table's branch moved); maintain expires them again over the run's
+// snapshot instead of failing, and the run's snapshot stays current.
 func TestMaintain_RetriesALostRace(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := load.NewLocalStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	root, err := icebergproc.RootURI(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	open := func() *Catalog {
-		c, err := Open(ctx, dir+"/_etl/iceberg.db", root, store)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		return c
-	}
-	put := func(tenant, day string) {
-		w := load.NewFileWriter[schemas.PstnCallRow](load.ParquetOptions{TempDir: t.TempDir()})
-		if err := w.Write([]schemas.PstnCallRow{{ID: tenant + "-" + day, TenantID: tenant}}); err != nil {
-			t.Fatal(err)
-		}
-		f, err := w.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := os.Open(f.Path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		if err := store.Put(ctx, fmt.Sprintf("%s/dt=%s/%s.parquet", schemas.TablePstnCalls, day, tenant), r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	c := open()
+	c, store := open(t, dir)
 	for _, day := range []string{"2026-11-17", "2026-11-18", "2026-11-19"} {
-		put("tenant-a", day)
+		commitHive(t, store, "tenant-a", day, 1)
 		if _, err := c.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-"+day); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var runSnapshot int64
-	racing := &racingCatalog{Catalog: c.cat, before: func() {
-		put("tenant-b", "2026-11-19")
-		pub, err := open().Publish(ctx, schemas.TablePstnCalls, "tenant-b", "run-b")
+	racing := &racingCatalog{before: func() {
+		commitHive(t, store, "tenant-b", "2026-11-19", 1)
+		other, _ := open(t, dir)
+		pub, err := other.Publish(ctx, schemas.TablePstnCalls, "tenant-b", "run-b")
 		if err != nil {
 			t.Errorf("the racing run's publish: %v", err)
 		}
 		runSnapshot = pub.Snapshot
 	}}
-	c.cat = racing
-	c.retry = commitRetry{retries: 3, minWait: time.Millisecond, maxWait: 5 * time.Millisecond, total: time.Minute}
-	m, err := c.Maintain(ctx, schemas.TablePstnCalls, Maintenance{OlderThan: 0, RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
+	iceberg.WrapCatalog(c, func(cat catalog.Catalog) catalog.Catalog { racing.Catalog = cat; return racing })
+	iceberg.SetCommitRetry(c, 3, time.Millisecond, 5*time.Millisecond, time.Minute)
+	m, err := c.Maintain(ctx, schemas.TablePstnCalls, iceberg.Maintenance{OlderThan: 0, RetainLast: 1, OrphansOlderThan: 24 * time.Hour})
 	if err != nil {
 		t.Fatalf("maintain during a run's commit: %v", err)
 	}
 	if racing.refused.Load() == 0 || runSnapshot == 0 {
 		t.Fatalf("the race was not made: %d commits refused, the run's snapshot %d", racing.refused.Load(), runSnapshot)
 	}
-	tbl, err := open().Load(ctx, schemas.TablePstnCalls)
+	check, _ := open(t, dir)
+	tbl, err := check.Load(ctx, schemas.TablePstnCalls)
 	if err != nil {
 		t.Fatal(err)
 	}
