@@ -511,6 +511,19 @@ func TestRun_PrivacyPolicyErrors(t *testing.T) {
 	f.MustRun(t, func(c *jobs.Config) {
 		c.PrivacyPolicyFile, c.PrivacyKeyFile = policyFile(t, "default: hash\n"), keyFile
 	})
+
+	// A policy file that keeps everything (an empty one: a ConfigMap key
+	// mounted empty) runs, and says so.
+	for _, text := range []string{"", "# nothing yet\n", "default: keep\n"} {
+		var logs bytes.Buffer
+		f.MustRun(t, func(c *jobs.Config) {
+			c.PrivacyPolicyFile = policyFile(t, text)
+			c.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		})
+		if !strings.Contains(logs.String(), "level=WARN") || !strings.Contains(logs.String(), "keeps every class of personal data in clear") {
+			t.Errorf("policy %q: logged %q, want a warning that it keeps everything", text, logs.String())
+		}
+	}
 }
 
 // lockedWriter serialises writes of the log handler's goroutines.

@@ -154,6 +154,10 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 	}
 	if priv.pseudonymiser != nil {
 		cfg.Logger.Info("privacy policy", "file", cfg.PrivacyPolicyFile, "digest", priv.digest)
+	} else if cfg.PrivacyPolicyFile != "" {
+		// An empty file (a ConfigMap key mounted empty) is such a policy:
+		// whoever gave one expects something of it.
+		cfg.Logger.Warn("the privacy policy keeps every class of personal data in clear (no class is hashed or dropped)", "file", cfg.PrivacyPolicyFile)
 	}
 
 	var graph *extract.Client
