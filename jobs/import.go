@@ -20,14 +20,14 @@ import (
 )
 
 // Import loads whole call records (one JSON object per line, as `get` prints
-// them or as kept in a raw archive; or the forms importInput reads) into the lake, through the same partition
-// rewrite and commit as a run: a record replaces the stored one only when its
-// version is at least as high. Records are spooled per start date on local disk
-// and each date's partition is rewritten once per spool-full (input in any order
-// is correct: a date seen again after a flush is merged in again). Input sorted
-// by date (a dump, an archive) is written as it is read: a date is loaded,
-// whole, as soon as the next one starts. It never touches Graph nor the
-// checkpoints.
+// them or as kept in a raw archive, or the other forms importInput reads)
+// into the lake, through the same partition rewrite and commit as a run: a
+// record replaces the stored one only when its version is at least as high.
+// Records are spooled per start date on local disk and each date's partition
+// is rewritten once per spool-full (input in any order is correct: a date
+// seen again after a flush is merged in again). Input sorted by date (a dump,
+// an archive) is written as it is read: a date is loaded, whole, as soon as
+// the next one starts. It never touches Graph nor the checkpoints.
 func Import(ctx context.Context, cfg Config, src io.Reader) (*Summary, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
