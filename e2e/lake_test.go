@@ -259,6 +259,7 @@ func checkCounts(t *testing.T, db *sql.DB, dest string, want expected) {
 			t.Errorf("%s: %d keys (%s) held twice", tb.Name, dup, strings.Join(tb.Key, ", "))
 		}
 	}
+	// Every stream belongs to a media line of its record.
 	if orphans := scan[int](t, db, "SELECT count(*) FROM "+table(dest, "media_streams")+" s ANTI JOIN "+table(dest, "media")+" m USING (call_record_id, session_index, segment_index, media_index, dt)"); orphans != 0 {
 		t.Errorf("%d streams without their media line", orphans)
 	}

@@ -25,7 +25,7 @@ const maxImportRecord = 256 << 20
 // next record starts.
 type importInput struct {
 	lines *bufio.Scanner // JSON lines, else
-	dec   *json.Decoder  // an array (inArray) or values one after another
+	dec   *json.Decoder  // an array (array set) or values one after another
 	array bool
 	n     int          // lines or values read
 	value bytes.Buffer // the last value, compacted to one line
