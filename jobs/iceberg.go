@@ -67,18 +67,24 @@ func isRESTCatalog(uri string) bool {
 	return strings.HasPrefix(uri, "http://") || strings.HasPrefix(uri, "https://") || strings.HasPrefix(uri, "rest://")
 }
 
-// onlyForREST is an error if a setting is given for a catalog at uri that
-// is not a REST catalog.
-func (c IcebergREST) onlyForREST(uri string) error {
-	if isRESTCatalog(uri) {
-		return nil
-	}
+// firstSet names the first of the settings that is given
+// ("IcebergREST.<field>", as configuration errors name it), "" if none is.
+func (c IcebergREST) firstSet() string {
 	for _, f := range []struct{ field, value string }{{"Warehouse", c.Warehouse}, {"Credential", c.Credential},
 		{"CredentialFile", c.CredentialFile}, {"OAuth2ServerURI", c.OAuth2ServerURI}, {"Scope", c.Scope},
 		{"Token", c.Token}, {"TokenFile", c.TokenFile}, {"SigV4Service", c.SigV4Service}, {"SigV4Region", c.SigV4Region}} {
 		if f.value != "" {
-			return configError(fmt.Sprintf("is only for a REST catalog (http://, https:// or rest://), not %q", uri), "IcebergREST."+f.field)
+			return "IcebergREST." + f.field
 		}
+	}
+	return ""
+}
+
+// onlyForREST is an error if a setting is given for a catalog at uri that
+// is not a REST catalog.
+func (c IcebergREST) onlyForREST(uri string) error {
+	if field := c.firstSet(); field != "" && !isRESTCatalog(uri) {
+		return configError(fmt.Sprintf("is only for a REST catalog (http://, https:// or rest://), not %q", uri), field)
 	}
 	return nil
 }
@@ -88,14 +94,12 @@ func (c IcebergREST) onlyForREST(uri string) error {
 // catalog and forgets the format should hear of it before a run that writes
 // no Iceberg table.
 func (c Config) icebergSettingsUnused() error {
-	r := c.IcebergREST
-	for _, f := range []struct{ field, value string }{{"IcebergCatalog", c.IcebergCatalog}, {"IcebergREST.Warehouse", r.Warehouse},
-		{"IcebergREST.Credential", r.Credential}, {"IcebergREST.CredentialFile", r.CredentialFile}, {"IcebergREST.OAuth2ServerURI", r.OAuth2ServerURI},
-		{"IcebergREST.Scope", r.Scope}, {"IcebergREST.Token", r.Token}, {"IcebergREST.TokenFile", r.TokenFile},
-		{"IcebergREST.SigV4Service", r.SigV4Service}, {"IcebergREST.SigV4Region", r.SigV4Region}} {
-		if f.value != "" {
-			return configError(fmt.Sprintf("is only for the iceberg table format, and the table format is %s", cmp.Or(c.TableFormat, TableFormatHive)), f.field)
-		}
+	field := c.IcebergREST.firstSet()
+	if c.IcebergCatalog != "" {
+		field = "IcebergCatalog"
+	}
+	if field != "" {
+		return configError(fmt.Sprintf("is only for the iceberg table format, and the table format is %s", cmp.Or(c.TableFormat, TableFormatHive)), field)
 	}
 	return nil
 }
