@@ -27,6 +27,7 @@ func TestExplain_NamesFlags(t *testing.T) {
 	}{
 		{[]string{"run", "--dest", t.TempDir()}, "--tenant-id is required", "TenantID"},
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--concurrency", "0"}, "--concurrency must be at least 1", "Concurrency"},
+		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--concurrency", "65"}, "--concurrency must be at most 64, got 65", "Concurrency"},
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--from", "2026-01-02T00:00:00Z"}, "--from and --to go together", "From"},
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--datasets", "calls"}, `--datasets: unknown dataset "calls"`, "Datasets"},
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--datasets", "callrecords,pstn,callrecords"}, `--datasets: "callrecords" is named twice`, "Datasets"},

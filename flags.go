@@ -63,7 +63,7 @@ var (
 	}
 	hiddenNowFlag = &cli.StringFlag{Name: nowFlag.Name, Usage: nowFlag.Usage, EnvVars: nowFlag.EnvVars, Hidden: true}
 	graphTuning   = []cli.Flag{
-		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: "parallel Graph detail requests", EnvVars: []string{"CALLRECORDS_CONCURRENCY"}},
+		&cli.IntFlag{Name: "concurrency", Value: jobs.DefaultConfig().Concurrency, Usage: fmt.Sprintf("parallel Graph detail requests (1 to %d)", jobs.MaxConcurrency), EnvVars: []string{"CALLRECORDS_CONCURRENCY"}},
 		&cli.Float64Flag{Name: "graph-max-rps", Value: jobs.DefaultConfig().MaxRPS, Usage: "client-side pacing of Graph requests per second (0: off)", EnvVars: []string{"CALLRECORDS_GRAPH_MAX_RPS"}},
 	}
 	// tableFormatFlags: run, import and replay commit in either format.
@@ -186,7 +186,7 @@ func newCommands() *cli.App {
 					&cli.IntFlag{Name: "records-per-day", Value: 48, Usage: "simulated call records per day"},
 					&cli.Int64Flag{Name: "seed", Value: 1, Usage: "simulator seed"},
 					badNetworkDayFlag,
-					&cli.IntFlag{Name: "concurrency", Value: 8, Usage: "parallel Graph detail requests"},
+					&cli.IntFlag{Name: "concurrency", Value: 8, Usage: fmt.Sprintf("parallel Graph detail requests (1 to %d)", jobs.MaxConcurrency)},
 					nowFlag,
 				}, logFlags),
 				Action: demoAction,

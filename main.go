@@ -232,12 +232,16 @@ func getAction(c *cli.Context) error {
 	if c.String("id") == "" {
 		return usageError("get: --id is required (the id of the call record to look up)")
 	}
+	id, err := jobs.CallRecordID(c.String("id"))
+	if err != nil {
+		return usageError("get: --id: %v", err)
+	}
 	cfg, done, err := configured(c)
 	defer done()
 	if err != nil {
 		return err
 	}
-	raw, err := jobs.GetCallRecord(c.Context, cfg, c.String("id"))
+	raw, err := jobs.GetCallRecord(c.Context, cfg, id)
 	if err != nil {
 		return err
 	}
@@ -245,7 +249,7 @@ func getAction(c *cli.Context) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(raw); err != nil {
-		return fmt.Errorf("get call record %s: %w", c.String("id"), err)
+		return fmt.Errorf("get call record %s: %w", id, err)
 	}
 	return nil
 }

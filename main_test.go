@@ -5,12 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/callrecords-etl/callrecords-etl/extract"
+	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
 	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
 )
@@ -72,6 +77,44 @@ func TestGet_WithoutID(t *testing.T) {
 	}
 	if out.Len() != 0 {
 		t.Errorf("get without --id printed %q on stdout, want nothing", out.String())
+	}
+}
+
+// TestGet_ID: `get --id` takes a call record's GUID in any case, with spaces
+// around it (pasted), and asks Graph for it in lowercase; anything else is a
+// usage error naming --id, and no request is made (an id with a slash or a
+// dot-dot would otherwise be asked of another URL).
+func TestGet_ID(t *testing.T) {
+	now := time.Date(2026, 11, 20, 15, 0, 0, 0, time.UTC)
+	sim := graphsim.New(graphsim.Config{Seed: 2, TenantID: "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", Now: func() time.Time { return now }, RecordsPerDay: 2, Token: "tok"})
+	var requests atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		sim.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	t.Setenv("CALLRECORDS_GRAPH_TOKEN", "tok")
+	get := func(id string) (string, error) {
+		var out strings.Builder
+		err := run(context.Background(), []string{"callrecords-etl", "get", "--id", id, "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f",
+			"--graph-url", srv.URL, "--log-level", "error"}, &out)
+		return out.String(), err
+	}
+
+	id := sim.Truth(now.Add(-48*time.Hour), now).IDs[0]
+	out, err := get("  " + strings.ToUpper(id) + "\n")
+	if err != nil || !strings.Contains(out, `"id": "`+id+`"`) {
+		t.Errorf("get --id %q (its id in capitals, pasted): %v; printed %.200q, want the record", strings.ToUpper(id), err, out)
+	}
+	for _, bad := range []string{"..", "../../subscriptions", id + "/sessions", id[:35], "e523d2ed-2966-4b6b-925b-754a88034cgg", id + "?$select=id"} {
+		requests.Store(0)
+		out, err := get(bad)
+		if exitCode(err) != 2 || !strings.Contains(fmt.Sprint(err), "--id") || !strings.Contains(fmt.Sprint(err), "not a call record id") {
+			t.Errorf("get --id %q = exit %d, %v; want 2 and an error naming --id", bad, exitCode(err), err)
+		}
+		if n := requests.Load(); n != 0 || out != "" {
+			t.Errorf("get --id %q: %d requests to Graph, printed %q; want none and nothing", bad, n, out)
+		}
 	}
 }
 

@@ -223,6 +223,11 @@ func (c Config) clock() func() time.Time {
 	return time.Now
 }
 
+// MaxConcurrency bounds Concurrency. Each request in flight holds its call
+// record in memory, and Graph throttles a tenant's application at a few
+// hundred requests a minute: more requests at once buy nothing but memory.
+const MaxConcurrency = 64
+
 // KnownDatasets lists the datasets Datasets may name.
 var KnownDatasets = []string{schemas.DatasetCallRecords, schemas.DatasetPstn, schemas.DatasetDirectRouting, DatasetNotifications}
 
@@ -246,6 +251,8 @@ func (c Config) validate(needGraph bool) error {
 	switch {
 	case needGraph && c.Concurrency < 1:
 		return configError(fmt.Sprintf("must be at least 1, got %d", c.Concurrency), "Concurrency")
+	case needGraph && c.Concurrency > MaxConcurrency:
+		return configError(fmt.Sprintf("must be at most %d, got %d", MaxConcurrency, c.Concurrency), "Concurrency")
 	case c.LockTTL < 3*time.Second:
 		return configError(fmt.Sprintf("must be at least 3s, got %s", c.LockTTL), "LockTTL")
 	case c.MaxRPS < 0:
@@ -290,7 +297,8 @@ func (c Config) validate(needGraph bool) error {
 	return nil
 }
 
-// tenantIDForm is a directory (tenant) ID as Entra and Graph write it.
+// tenantIDForm is a directory (tenant) ID as Entra and Graph write it, and
+// a call record's id.
 var tenantIDForm = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
 
 // checkTenantID is an error unless id is a tenant's GUID in lowercase. The
