@@ -262,6 +262,7 @@ func startAzurite(t testing.TB, bin, addr string, tlsFiles []string, client *htt
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	cmd.Dir = t.TempDir()
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		return err
 	}

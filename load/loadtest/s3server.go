@@ -162,6 +162,7 @@ func startVersitygw(t *testing.T, bin, addr, root string) error {
 	var out syncBuffer
 	cmd := exec.Command(bin, "--port", addr, "--quiet", "posix", root)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+S3AccessKey, "ROOT_SECRET_KEY="+S3SecretKey)
+	dieWithTest(cmd)
 	cmd.Stdout = &out
 	cmd.Stderr = &out
 	if err := cmd.Start(); err != nil {
