@@ -48,6 +48,7 @@ func (c *settable) Add(d time.Duration) {
 // clean run does not write; once the attempts succeed the lake equals a clean
 // run's, table by table.
 func TestLake_ReaderViewUnderS3Faults(t *testing.T) {
+	t.Parallel() // StartS3 finds the AWS variables TestMain set
 	s3cfg, root := loadtest.StartS3(t)
 	proxy := loadtest.StartFaultProxy(t, s3cfg.Endpoint, nil)
 	faulty := s3cfg

@@ -364,6 +364,7 @@ func fingerprint(tb testing.TB, db *sql.DB, root string) map[string]string {
 // server (versitygw, read back through its root directory): all three give
 // identical query results.
 func TestLake_RerunAndS3(t *testing.T) {
+	t.Parallel() // StartS3 finds the AWS variables TestMain set
 	_, url := newSim(t)
 	db := openDuckDB(t)
 

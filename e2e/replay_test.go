@@ -23,6 +23,7 @@ import (
 // runs' (same bit_xor(hash(row)) per table). The same with the lake on a
 // real S3 server (versitygw), its tables deleted through S3.
 func TestLake_Replay(t *testing.T) {
+	t.Parallel() // StartS3 finds the AWS variables TestMain set
 	clk := &settable{t: now}
 	sim := graphsim.New(graphsim.Config{Seed: 42, TenantID: tenant, Now: clk.Now, RecordsPerDay: 4, Token: "tok"})
 	srv := httptest.NewServer(sim)

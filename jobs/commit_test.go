@@ -413,7 +413,7 @@ func TestRun_RefusesStoreWithoutConditionalWrites(t *testing.T) {
 // a run out (ErrLocked), as on the local directory. (The e2e module checks with
 // DuckDB that the S3 lake's rows equal the local lake's.)
 func TestRun_S3(t *testing.T) {
-	// Not parallel: StartS3 sets the AWS variables of the process.
+	t.Parallel() // StartS3 finds the AWS variables TestMain set
 	s3cfg, _ := loadtest.StartS3(t)
 	f := newFixture(t, nil)
 	f.seedCheckpoint(t, f.dest, f.clock.Now().Add(-24*time.Hour)) // the local twin

@@ -70,7 +70,7 @@ func TestRun_IcebergGlue(t *testing.T) {
 // metadata that the Glue tables point at is on S3 (versitygw), written
 // through the store's settings, while Glue is reached at its own endpoint.
 func TestRun_IcebergS3Glue(t *testing.T) {
-	// Not parallel: StartS3 and AWS_ENDPOINT_URL_GLUE set the process's AWS variables.
+	// Not parallel: AWS_ENDPOINT_URL_GLUE is set in the process's environment.
 	s3cfg, _ := loadtest.StartS3(t)
 	proxy := loadtest.StartFaultProxy(t, s3cfg.Endpoint, nil)
 	s3cfg.Endpoint = proxy.URL

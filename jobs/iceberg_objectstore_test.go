@@ -32,7 +32,7 @@ import (
 // fault proxy) with a SQLite catalog: iceberg-go's IO is configured from the
 // store's settings (endpoint, path-style addressing, region).
 func TestRun_IcebergS3(t *testing.T) {
-	// Not parallel: StartS3 sets the AWS variables of the process.
+	t.Parallel() // StartS3 finds the AWS variables TestMain set
 	s3cfg, _ := loadtest.StartS3(t)
 	proxy := loadtest.StartFaultProxy(t, s3cfg.Endpoint, nil)
 	s3cfg.Endpoint = proxy.URL
@@ -338,7 +338,7 @@ func bumpRecent(t *testing.T, f *fixture, ids []string, n int) {
 // environment: the region iceberg-go uses comes from --s3-region), then
 // `maintain`: the Iceberg tables hold the Hive layout's rows.
 func TestCommand_IcebergObjectStores(t *testing.T) {
-	// Not parallel: StartS3 sets the AWS variables of the process.
+	t.Parallel() // StartS3 finds the AWS variables TestMain set
 	s3cfg, _ := loadtest.StartS3(t)
 	az := loadtest.StartAzuriteAnyVersion(t)
 	p := newProcessFixture(t, 0)

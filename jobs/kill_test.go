@@ -16,6 +16,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/load/icebergproc"
+	"github.com/callrecords-etl/callrecords-etl/load/loadtest"
 )
 
 // builtBinaries holds the real command and, next to it, the Iceberg binary it
@@ -57,6 +58,7 @@ func buildBinary(t *testing.T) string {
 
 // TestMain removes the binaries built for the tests.
 func TestMain(m *testing.M) {
+	loadtest.SetS3Environment() // the tests on versitygw run in parallel
 	code := m.Run()
 	if builtBinaries.dir != "" {
 		os.RemoveAll(builtBinaries.dir)

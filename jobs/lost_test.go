@@ -60,7 +60,7 @@ type remoteLake struct {
 // lake holds the new versions once, the checkpoint moved and the lease is
 // released.
 func TestRun_LostResponses(t *testing.T) {
-	// Not parallel: StartS3 sets the AWS variables of the process.
+	t.Parallel() // StartS3 finds the AWS variables TestMain set
 	s3cfg, root := loadtest.StartS3(t)
 	proxy := loadtest.StartFaultProxy(t, s3cfg.Endpoint, nil)
 	s3cfg.Endpoint = proxy.URL

@@ -68,12 +68,45 @@ func mustNotSkip() bool {
 	return os.Getenv("CI") == "true" || os.Getenv("CALLRECORDS_TEST_DISALLOW_SKIP") == "1"
 }
 
+// s3Environment is what the AWS SDK must find in the environment to reach a
+// server StartS3 starts: its keys and region, and nothing of the developer's
+// own AWS configuration. Every server has the same keys.
+var s3Environment = [][2]string{
+	{"AWS_ACCESS_KEY_ID", S3AccessKey},
+	{"AWS_SECRET_ACCESS_KEY", S3SecretKey},
+	{"AWS_SESSION_TOKEN", ""},
+	{"AWS_REGION", S3Region},
+	{"AWS_PROFILE", ""},
+	{"AWS_CONFIG_FILE", os.DevNull},
+	{"AWS_SHARED_CREDENTIALS_FILE", os.DevNull},
+	{"AWS_ENDPOINT_URL", ""},
+	{"AWS_ENDPOINT_URL_S3", ""},
+	{"AWS_EC2_METADATA_DISABLED", "true"},
+	// The server speaks plain http. A CA bundle named in the environment (CI
+	// machines name the system's) is read and parsed again at every config
+	// load, iceberg-go's at every table load: a third of the Iceberg S3
+	// tests' time under -race.
+	{"AWS_CA_BUNDLE", ""},
+}
+
+// SetS3Environment sets the AWS variables StartS3 needs for the whole test
+// binary (from TestMain, before any test runs), so that tests calling
+// StartS3 may run in parallel: it sets none of them itself then. A test
+// that changes one of them with t.Setenv runs alone, and puts it back.
+func SetS3Environment() {
+	for _, kv := range s3Environment {
+		os.Setenv(kv[0], kv[1])
+	}
+}
+
 // StartS3 starts a versitygw server with a POSIX backend on a free loopback
 // port, rooted in a fresh t.TempDir(), and stops it when t ends. It creates
-// the bucket S3Bucket and sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-// AWS_REGION with t.Setenv (so t and its parents cannot be parallel). It
-// returns a config for the bucket (path-style, no prefix) and the server's
-// root directory: objects are the files root/<bucket>/<key>.
+// the bucket S3Bucket and sets AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_REGION and the rest of the AWS variables the SDK reads with t.Setenv
+// (so t and its parents cannot be parallel) unless SetS3Environment set
+// them already. It returns a config for the bucket (path-style, no prefix)
+// and the server's root directory: objects are the files
+// root/<bucket>/<key>.
 //
 // Without a binary (see VersitygwPath) the test is skipped with a loud
 // message, or fails when CI=true or CALLRECORDS_TEST_DISALLOW_SKIP=1.
@@ -93,22 +126,11 @@ func StartS3(t *testing.T) (cfg load.S3Config, root string) {
 	if err := os.Mkdir(filepath.Join(root, S3Bucket), 0o755); err != nil {
 		t.Fatalf("create bucket directory: %v", err)
 	}
-	// Keep the SDK away from the developer's own AWS configuration.
-	t.Setenv("AWS_ACCESS_KEY_ID", S3AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", S3SecretKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_REGION", S3Region)
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(root, "no-aws-config"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(root, "no-aws-credentials"))
-	t.Setenv("AWS_ENDPOINT_URL", "")
-	t.Setenv("AWS_ENDPOINT_URL_S3", "")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	// The server speaks plain http. A CA bundle named in the environment (CI
-	// machines name the system's) is read and parsed again at every config
-	// load, iceberg-go's at every table load: a third of the Iceberg S3
-	// tests' time under -race.
-	t.Setenv("AWS_CA_BUNDLE", "")
+	for _, kv := range s3Environment {
+		if v, ok := os.LookupEnv(kv[0]); !ok || v != kv[1] {
+			t.Setenv(kv[0], kv[1])
+		}
+	}
 
 	var lastErr error
 	for range 3 { // the free port may be taken between probe and bind
