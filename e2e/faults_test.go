@@ -56,6 +56,7 @@ func TestLake_ReaderViewUnderS3Faults(t *testing.T) {
 	// some requests fail for good and attempts fail part-way, which is what
 	// the reader's view must survive.
 	faulty.Endpoint, faulty.MaxAttempts = proxy.URL, 2
+	faulty.MaxBackoff = 20 * time.Millisecond // what is checked is what readers see, not how long a retry waits
 	lake := filepath.Join(root, s3cfg.Bucket, "lake")
 	testReaderViewUnderFaults(t, proxy, faultyLake{
 		dest:      "s3://" + s3cfg.Bucket + "/lake",
@@ -73,7 +74,8 @@ func TestLake_ReaderViewUnderAzureFaults(t *testing.T) {
 	az := loadtest.StartAzurite(t)
 	server, _ := strings.CutSuffix(az.Endpoint, "/"+loadtest.AzureAccount)
 	proxy := loadtest.StartFaultProxy(t, server, nil)
-	faulty := load.AzureConfig{ConnectionString: az.ConnectionString(proxy.URL + "/" + loadtest.AzureAccount), MaxRetries: 1}
+	faulty := load.AzureConfig{ConnectionString: az.ConnectionString(proxy.URL + "/" + loadtest.AzureAccount), MaxRetries: 1,
+		RetryDelay: 5 * time.Millisecond}
 	dest := az.Dest("lake")
 	direct, err := load.OpenStore(context.Background(), dest, load.StoreConfig{Azure: az.Config()})
 	if err != nil {

@@ -66,6 +66,9 @@ type AzureConfig struct {
 	Endpoint string
 	// MaxRetries bounds the retries of one request; 0 means DefaultMaxAttempts-1.
 	MaxRetries int
+	// RetryDelay is the first wait before a retry, doubled (with jitter) up
+	// to 50 times it; 0 means 200 ms. Tests that inject faults shorten it.
+	RetryDelay time.Duration
 	// HTTPClient sends the requests (a private CA, a proxy); nil: the SDK's.
 	HTTPClient *http.Client
 }
@@ -156,18 +159,27 @@ type AzureStore struct {
 
 var _ Store = (*AzureStore)(nil)
 
+// azureRetry retries a request as cfg says.
+func azureRetry(cfg AzureConfig) policy.RetryOptions {
+	retries := cfg.MaxRetries
+	if retries == 0 {
+		retries = DefaultMaxAttempts - 1
+	}
+	delay := cfg.RetryDelay
+	if delay <= 0 {
+		delay = 200 * time.Millisecond
+	}
+	return policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: delay, MaxRetryDelay: 50 * delay}
+}
+
 // NewAzureStore returns a store for the container and prefix of loc. It does
 // not contact the service.
 func NewAzureStore(loc AzureLocation, cfg AzureConfig) (*AzureStore, error) {
 	if loc.Container == "" {
 		return nil, errors.New("new azure store: no container")
 	}
-	retries := cfg.MaxRetries
-	if retries == 0 {
-		retries = DefaultMaxAttempts - 1
-	}
 	opts := &container.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Retry:           policy.RetryOptions{MaxRetries: int32(retries), RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 10 * time.Second},
+		Retry:           azureRetry(cfg),
 		PerCallPolicies: []policy.Policy{pinServiceVersion{}},
 		// Counts the attempts of a conditional write's commit, inside the retry loop.
 		PerRetryPolicies: []policy.Policy{countCommitAttempts{}},

@@ -78,6 +78,10 @@ type S3Config struct {
 	// MaxAttempts bounds the attempts of one request; 0 means
 	// DefaultMaxAttempts.
 	MaxAttempts int
+	// MaxBackoff bounds the wait before a retry (drawn at random, up to 2^n
+	// seconds before the n-th); 0 means the SDK's 20 s. Tests that inject
+	// faults shorten it.
+	MaxBackoff time.Duration
 }
 
 // Validate reports a configuration that cannot work.
@@ -90,6 +94,9 @@ func (c S3Config) Validate() error {
 	}
 	if c.PartSize != 0 && c.PartSize < minPartSize {
 		return fmt.Errorf("s3 config: part size %d is below the 5 MiB minimum", c.PartSize)
+	}
+	if c.MaxBackoff < 0 {
+		return fmt.Errorf("s3 config: max backoff %s is negative", c.MaxBackoff)
 	}
 	if c.MaxAttempts < 0 {
 		return fmt.Errorf("s3 config: max attempts %d is negative", c.MaxAttempts)
@@ -121,35 +128,40 @@ type S3Store struct {
 
 var _ Store = (*S3Store)(nil)
 
+// s3Retryer retries a request as cfg says. A batch job would rather wait
+// out a flaky service than fail: more attempts, and no client-side retry
+// quota that gives up on a burst of errors.
+func s3Retryer(cfg S3Config) aws.Retryer {
+	attempts := cfg.MaxAttempts
+	if attempts == 0 {
+		attempts = DefaultMaxAttempts
+	}
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = attempts
+		o.RateLimiter = ratelimit.None
+		if cfg.MaxBackoff > 0 {
+			o.Backoff = retry.NewExponentialJitterBackoff(cfg.MaxBackoff)
+		}
+		// A response cut short (a list, an upload's reply) fails to
+		// decode: as transient as the broken connection it is.
+		o.Retryables = append(o.Retryables, retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return aws.TrueTernary
+			}
+			return aws.UnknownTernary
+		}))
+	})
+}
+
 // NewS3Store returns a store for cfg. It does not contact the service.
 func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new s3 store: %w", err)
 	}
-	attempts := cfg.MaxAttempts
-	if attempts == 0 {
-		attempts = DefaultMaxAttempts
-	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
-		// A batch job would rather wait out a flaky service than fail: more
-		// attempts, and no client-side retry quota that gives up on a
-		// burst of errors.
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = attempts
-				o.RateLimiter = ratelimit.None
-				// A response cut short (a list, an upload's reply) fails
-				// to decode: as transient as the broken connection it is.
-				o.Retryables = append(o.Retryables, retry.IsErrorRetryableFunc(func(err error) aws.Ternary {
-					if errors.Is(err, io.ErrUnexpectedEOF) {
-						return aws.TrueTernary
-					}
-					return aws.UnknownTernary
-				}))
-			})
-		}),
+		config.WithRetryer(func() aws.Retryer { return s3Retryer(cfg) }),
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
