@@ -297,7 +297,7 @@ func newCommands() *cli.App {
 				Name:  "status",
 				Usage: "checkpoints per tenant and dataset: watermark, lag and time left before unread data expires",
 				Flags: flags([]cli.Flag{destFlag, hiddenNowFlag, &cli.StringFlag{Name: "tenant-id", Usage: "only this tenant", EnvVars: []string{"CALLRECORDS_TENANT_ID"}},
-					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, storeFlags),
+					&cli.BoolFlag{Name: "json", Usage: "machine-readable output"}}, storeFlags, logFlags),
 				Action: statusAction,
 			},
 		},

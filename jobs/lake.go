@@ -132,9 +132,14 @@ func PrintStatus(w io.Writer, st []lake.Status) {
 		return
 	}
 	for _, s := range st {
-		fmt.Fprintf(w, "%s %s: watermark %s (lag %s), last success %s, unread data starts expiring in %s\n",
+		expiry := "unread data starts expiring in " + time.Duration(s.ExpiresInSeconds*float64(time.Second)).Round(time.Minute).String()
+		if s.ExpiresInSeconds <= 0 {
+			expiry = "UNREAD DATA EXPIRING for " + time.Duration(-s.ExpiresInSeconds*float64(time.Second)).Round(time.Minute).String() +
+				" (Graph keeps call records 30 days): run the job now"
+		}
+		fmt.Fprintf(w, "%s %s: watermark %s (lag %s), last success %s, %s\n",
 			s.Tenant, s.Dataset, s.Watermark.Format(time.RFC3339), time.Duration(s.LagSeconds*float64(time.Second)).Round(time.Second),
-			s.LastSuccess.Format(time.RFC3339), time.Duration(s.ExpiresInSeconds*float64(time.Second)).Round(time.Minute))
+			s.LastSuccess.Format(time.RFC3339), expiry)
 		for _, g := range s.Gaps {
 			fmt.Fprintf(w, "  RETENTION GAP %s .. %s (found by run %s)\n", g.From.Format(time.RFC3339), g.To.Format(time.RFC3339), g.RunID)
 		}

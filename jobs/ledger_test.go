@@ -142,3 +142,20 @@ func TestCompletenessLedger(t *testing.T) {
 		t.Errorf("status:\n%s\nwant a warning for %s only", s, bumpedDay)
 	}
 }
+
+// TestPrintStatus_Expiring: a watermark older than Graph's retention is told
+// as data expiring for so long, in capitals, not as expiry "in" a negative
+// duration.
+func TestPrintStatus_Expiring(t *testing.T) {
+	now := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	var out bytes.Buffer
+	jobs.PrintStatus(&out, []lake.Status{
+		{Checkpoint: lake.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetCallRecords, Watermark: now.Add(-31 * 24 * time.Hour)}, ExpiresInSeconds: -24 * 3600},
+		{Checkpoint: lake.Checkpoint{Tenant: tenant, Dataset: schemas.DatasetPstn, Watermark: now.Add(-time.Hour)}, ExpiresInSeconds: (30*24 - 1) * 3600},
+	})
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], "UNREAD DATA EXPIRING for 24h0m0s") || strings.Contains(lines[0], "in -") ||
+		!strings.Contains(lines[1], "unread data starts expiring in 719h0m0s") {
+		t.Errorf("status:\n%s\nwant the first expiring for 24h, the second expiring in 719h", out.String())
+	}
+}
