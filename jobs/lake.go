@@ -135,7 +135,7 @@ func PrintStatus(w io.Writer, st []lake.Status) {
 		expiry := "unread data starts expiring in " + time.Duration(s.ExpiresInSeconds*float64(time.Second)).Round(time.Minute).String()
 		if s.ExpiresInSeconds <= 0 {
 			expiry = "UNREAD DATA EXPIRING for " + time.Duration(-s.ExpiresInSeconds*float64(time.Second)).Round(time.Minute).String() +
-				" (Graph keeps call records 30 days): run the job now"
+				" (30-day retention): run the job now"
 		}
 		fmt.Fprintf(w, "%s %s: watermark %s (lag %s), last success %s, %s\n",
 			s.Tenant, s.Dataset, s.Watermark.Format(time.RFC3339), time.Duration(s.LagSeconds*float64(time.Second)).Round(time.Second),
