@@ -120,7 +120,7 @@ func TestGet_ID(t *testing.T) {
 
 // TestStatus_MissingDestination: `status` on a destination that does not
 // exist (a typo) says so and exits 2, creating nothing; on an existing lake
-// without checkpoints it reports none.
+// without checkpoints it reports none (an empty list in JSON).
 func TestStatus_MissingDestination(t *testing.T) {
 	typo := filepath.Join(t.TempDir(), "lakke")
 	err := runQuiet([]string{"callrecords-etl", "status", "--dest", typo})
@@ -133,6 +133,10 @@ func TestStatus_MissingDestination(t *testing.T) {
 	var out strings.Builder
 	if err := run(context.Background(), []string{"callrecords-etl", "status", "--dest", t.TempDir()}, &out); err != nil || !strings.Contains(out.String(), "no checkpoints yet") {
 		t.Errorf("status on an empty lake = %v, %q", err, out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), []string{"callrecords-etl", "status", "--dest", t.TempDir(), "--json"}, &out); err != nil || strings.TrimSpace(out.String()) != "[]" {
+		t.Errorf("status --json on an empty lake = %v, %q; want an empty list, []", err, out.String())
 	}
 }
 

@@ -107,7 +107,7 @@ func ReadStatus(ctx context.Context, store load.Store, tenant string, now time.T
 	if err != nil {
 		return nil, fmt.Errorf("list checkpoints: %w", err)
 	}
-	var out []Status
+	out := []Status{} // not nil: `status --json` prints [] for a lake without checkpoints
 	for _, key := range keys {
 		var cp Checkpoint
 		if _, _, err := readJSON(ctx, store, key, &cp); err != nil {
