@@ -91,9 +91,14 @@ func TestDrainInbox(t *testing.T) {
 	if before < jobs.MaxInboxAttempts {
 		t.Errorf("%d run summaries after %d drains with work", before, jobs.MaxInboxAttempts)
 	}
-	f.MustRun(t, drain)
+	empty := f.MustRun(t, drain)
 	if n := summaries(); n != before {
 		t.Errorf("a drain of an empty inbox wrote a run summary (%d, was %d)", n, before)
+	}
+	var printed strings.Builder
+	empty.Print(&printed)
+	if want := "tenant " + tenant + ": the change-notification inbox is empty, nothing to drain\n"; printed.String() != want {
+		t.Errorf("a drain of an empty inbox printed %q, want %q", printed.String(), want)
 	}
 	f.MustRun(t, nil) // a scheduled run always leaves one
 	if n := summaries(); n != before+1 {

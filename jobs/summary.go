@@ -162,6 +162,10 @@ func (s *Summary) addFile(table string, rows, bytes int64) {
 func (s *Summary) Print(w io.Writer) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.RunID == "" { // a drain that found the inbox empty: no run
+		fmt.Fprintf(w, "tenant %s: the change-notification inbox is empty, nothing to drain\n", s.Tenant)
+		return
+	}
 	fmt.Fprintf(w, "run %s for tenant %s: %.1fs\n", s.RunID, s.Tenant, s.Seconds)
 	partitions := "partitions"
 	if s.DryRun {
