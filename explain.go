@@ -36,6 +36,7 @@ var fieldFlags = map[string]string{
 	"TempDir":           "--temp-dir",
 	"Tables":            "--tables",
 	"NotificationURL":   "--notification-url",
+	"LifecycleURL":      "--lifecycle-url",
 	"ClientState":       "--client-state",
 	"PrivacyPolicyFile": "--privacy-policy",
 	"PrivacyKeyFile":    "--privacy-key-file",

@@ -33,6 +33,10 @@ func TestExplain_NamesFlags(t *testing.T) {
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--datasets", "callrecords,pstn,callrecords"}, `--datasets: "callrecords" is named twice`, "Datasets"},
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--cloud", "mars"}, "--cloud:", "Cloud"},
 		{[]string{"subscribe", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--client-state", "s"}, "--notification-url is required", "NotificationURL"},
+		// Graph refuses these; a scheduler would retry an exit 1 for ever.
+		{[]string{"subscribe", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--client-state", "s", "--notification-url", "http://etl.contoso.com/notify"}, `--notification-url: "http://etl.contoso.com/notify": Graph sends notifications to https URLs only`, "NotificationURL"},
+		{[]string{"subscribe", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--client-state", "s", "--notification-url", "etl.contoso.com/notify"}, `--notification-url: "etl.contoso.com/notify" is not an https URL`, "NotificationURL"},
+		{[]string{"subscribe", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--client-state", "s", "--notification-url", "https://etl.contoso.com/notify", "--lifecycle-url", "http://etl.contoso.com/lifecycle"}, `--lifecycle-url: "http://etl.contoso.com/lifecycle": Graph sends`, "LifecycleURL"},
 		// The lake names a tenant's files by its id: a domain name or a
 		// path is refused; a GUID in capitals or with a newline (a
 		// Secret's) is taken in its one form, so the error is the next one.
