@@ -260,7 +260,11 @@ func schemaAction(c *cli.Context) error {
 	default:
 		return usageError("--format %q: want athena, spark, duckdb or json", f)
 	}
-	return schemas.WriteDDL(c.App.Writer, c.String("format"), c.String("dest"), c.String("database"))
+	err := schemas.WriteDDL(c.App.Writer, c.String("format"), c.String("dest"), c.String("database"))
+	if errors.Is(err, schemas.ErrDatabaseName) {
+		return usageError("--database: %v", err)
+	}
+	return err
 }
 
 func statusAction(c *cli.Context) error {

@@ -52,6 +52,7 @@ func TestRun_UsageErrors(t *testing.T) {
 		{"callrecords-etl", "run", "--nosuch"},
 		{"callrecords-etl", "run", "--dest", "/tmp/x", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--from", "yesterday", "--to", "today"},
 		{"callrecords-etl", "schema", "--format", "oracle"},
+		{"callrecords-etl", "schema", "--database", "my-lake"},
 		{"callrecords-etl", "notifications", "serve", "--bogus"},
 		{"callrecords-etl", "get"},
 	} {

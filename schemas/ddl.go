@@ -2,8 +2,10 @@ package schemas
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strings"
 )
@@ -15,6 +17,13 @@ const (
 	FormatDuckDB = "duckdb"
 	FormatJSON   = "json"
 )
+
+// ErrDatabaseName: WriteDDL was given a database name the engines would not
+// take unquoted.
+var ErrDatabaseName = errors.New("database name")
+
+// databaseName is a database name Athena and Spark take unquoted.
+var databaseName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // WriteDDL prints, for every table, what an engine needs to read the lake rooted at
 // location (an s3:// URL or a local path): Athena DDL with partition projection on
@@ -40,9 +49,19 @@ func WriteDDL(w io.Writer, format, location, database string) error {
 	default:
 		return fmt.Errorf("unknown schema format %q (want athena, spark, duckdb or json)", format)
 	}
+	if format != FormatDuckDB && !databaseName.MatchString(database) {
+		return fmt.Errorf("%w %q: want letters, digits and underscores, not starting with a digit (Athena's rule)", ErrDatabaseName, database)
+	}
+	// Locations are SQL string literals: a quote in a path ends one. Hive's
+	// dialect (Athena's DDL, Spark SQL) escapes with a backslash, DuckDB
+	// doubles the quote.
+	literal := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace
+	if format == FormatDuckDB {
+		literal = strings.NewReplacer(`'`, `''`).Replace
+	}
 	var b strings.Builder
 	for _, t := range slices.Concat(Tables, RawTables, LedgerTables) {
-		loc := location + "/" + t.Name
+		loc := literal(location + "/" + t.Name)
 		name := t.SQLName()
 		fmt.Fprintf(&b, "-- %s: %s\n", t.Name, t.Doc)
 		switch format {

@@ -2,6 +2,7 @@ package schemas_test
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -134,6 +135,31 @@ func TestWriteDDL_Golden(t *testing.T) {
 	}
 	if err := schemas.WriteDDL(&bytes.Buffer{}, "oracle", "x", "y"); err == nil {
 		t.Error("WriteDDL(oracle) = nil, want an error naming the format")
+	}
+}
+
+// TestWriteDDL_QuotesAndNames: a quote or a backslash in the lake's location
+// stays inside its string literal, in each dialect's escaping (DuckDB's is
+// also run by the e2e views, on a lake whose path has quotes); a database
+// name Athena would refuse is an error.
+func TestWriteDDL_QuotesAndNames(t *testing.T) {
+	for format, want := range map[string]string{
+		schemas.FormatAthena: `LOCATION 's3://b/o\'brien\\x/call_records/'`,
+		schemas.FormatSpark:  `LOCATION 's3://b/o\'brien\\x/call_records/'`,
+		schemas.FormatDuckDB: `read_parquet('s3://b/o''brien\x/call_records/*/*.parquet'`,
+	} {
+		var b bytes.Buffer
+		if err := schemas.WriteDDL(&b, format, `s3://b/o'brien\x`, "teams_lake"); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("%s: the location is not written %s:\n%.400s", format, want, b.String())
+		}
+	}
+	for _, name := range []string{"my-db", "1lake", "lake; DROP TABLE x", ""} {
+		if err := schemas.WriteDDL(&bytes.Buffer{}, schemas.FormatAthena, "s3://b/l", name); !errors.Is(err, schemas.ErrDatabaseName) {
+			t.Errorf("database %q: %v, want ErrDatabaseName", name, err)
+		}
 	}
 }
 
