@@ -138,22 +138,38 @@ func configured(c *cli.Context) (cfg jobs.Config, done func(), err error) {
 // that make demo builds next to this binary (DuckDB through its Go driver),
 // else the DuckDB CLI's commands with where to get it.
 func printNextSteps(w io.Writer, dest string) {
+	lake := strings.ReplaceAll(dest, "'", "''") // inside SQL string literals
 	queries := []string{
-		fmt.Sprintf("SELECT dt, count(*) AS calls, round(avg(duration_seconds)) AS avg_s FROM read_parquet('%s/call_records/*/*.parquet', hive_partitioning=true) GROUP BY dt ORDER BY dt", dest),
-		fmt.Sprintf("SELECT stream_direction, round(avg(average_jitter_ms),1) AS jitter_ms, round(avg(average_packet_loss_rate),4) AS loss FROM read_parquet('%s/media_streams/*/*.parquet') GROUP BY 1", dest),
+		fmt.Sprintf("SELECT dt, count(*) AS calls, round(avg(duration_seconds)) AS avg_s FROM read_parquet('%s/call_records/*/*.parquet', hive_partitioning=true) GROUP BY dt ORDER BY dt", lake),
+		fmt.Sprintf("SELECT stream_direction, round(avg(average_jitter_ms),1) AS jitter_ms, round(avg(average_packet_loss_rate),4) AS loss FROM read_parquet('%s/media_streams/*/*.parquet') GROUP BY 1", lake),
 	}
 	command, how := "duckdb -c", "with the DuckDB CLI"
 	if _, err := exec.LookPath("duckdb"); err != nil {
 		if helper := queryHelper(); helper != "" {
-			command, how = helper, "with DuckDB (the query helper make demo built)"
+			command, how = shellWord(helper), "with DuckDB (the query helper make demo built)"
 		} else {
 			how = "with the DuckDB CLI (https://duckdb.org/docs/installation/; or run make demo, which builds bin/query)"
 		}
 	}
 	fmt.Fprintf(w, "Query it %s:\n\n", how)
 	for _, q := range queries {
-		fmt.Fprintf(w, "  %s \"%s\"\n", command, q)
+		fmt.Fprintf(w, "  %s %s\n", command, shellQuoted(q))
 	}
+}
+
+// shellWord is s as one word of a shell command line: as it is when it
+// holds nothing the shell would read otherwise.
+func shellWord(s string) string {
+	if strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./-") == "" {
+		return s
+	}
+	return shellQuoted(s)
+}
+
+// shellQuoted is s as one word of a POSIX shell command line, in double
+// quotes (the SQL's own single quotes stay readable).
+func shellQuoted(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`").Replace(s) + `"`
 }
 
 // queryHelper is the path of the query helper beside this executable (as

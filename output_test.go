@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -43,5 +45,42 @@ func TestIsTerminal(t *testing.T) {
 	}
 	if isTerminal(&bytes.Buffer{}) {
 		t.Error("isTerminal(a buffer) = true, want false")
+	}
+}
+
+// TestPrintNextSteps_QuotesTheLake: the demo's suggested queries run as
+// printed, in a POSIX shell, whatever the lake's path holds (quotes, a
+// dollar, a backquote, spaces): the shell hands DuckDB the SQL with the path
+// in one string literal.
+func TestPrintNextSteps_QuotesTheLake(t *testing.T) {
+	bin := t.TempDir()
+	got := filepath.Join(t.TempDir(), "sql")
+	// A stand-in for the DuckDB CLI that keeps the SQL it is given.
+	script := "#!/bin/sh\nprintf '%s\\n' \"$2\" >> '" + got + "'\n"
+	if err := os.WriteFile(filepath.Join(bin, "duckdb"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dest := "/srv/o'brien's \"lake\" $HOME `x` \\n"
+	var out strings.Builder
+	printNextSteps(&out, dest)
+	var steps int
+	for _, line := range strings.Split(out.String(), "\n") {
+		if step := strings.TrimSpace(line); strings.HasPrefix(step, "duckdb -c ") {
+			steps++
+			if b, err := exec.Command("sh", "-c", step).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", step, err, b)
+			}
+		}
+	}
+	b, err := os.ReadFile(got)
+	if err != nil || steps != 2 {
+		t.Fatalf("%d steps run (%v), want 2:\n%s", steps, err, out.String())
+	}
+	literal := "'" + strings.ReplaceAll(dest, "'", "''") + "/"
+	for i, sql := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if !strings.Contains(sql, "read_parquet("+literal) {
+			t.Errorf("step %d gave DuckDB %q, want the lake as the literal %s…", i+1, sql, literal)
+		}
 	}
 }
