@@ -32,6 +32,7 @@ func TestExplain_NamesFlags(t *testing.T) {
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--datasets", "calls"}, `--datasets: unknown dataset "calls"`, "Datasets"},
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--datasets", "callrecords,pstn,callrecords"}, `--datasets: "callrecords" is named twice`, "Datasets"},
 		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--cloud", "mars"}, "--cloud:", "Cloud"},
+		{[]string{"run", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--dest", t.TempDir(), "--temp-dir", "/nonexistent/tmp"}, "--temp-dir: ", "TempDir"},
 		{[]string{"subscribe", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--client-state", "s"}, "--notification-url is required", "NotificationURL"},
 		// Graph refuses these; a scheduler would retry an exit 1 for ever.
 		{[]string{"subscribe", "--tenant-id", "5b8f1d2e-3c4a-4b6d-8e9f-0a1b2c3d4e5f", "--client-state", "s", "--notification-url", "http://etl.contoso.com/notify"}, `--notification-url: "http://etl.contoso.com/notify": Graph sends notifications to https URLs only`, "NotificationURL"},

@@ -181,7 +181,9 @@ func execute(ctx context.Context, cfg Config, withGraph bool, work func(context.
 		cfg.Logger.Info("storage identity", "dest", cfg.Dest, "aws", id)
 	}
 	tmp, err := os.MkdirTemp(cfg.TempDir, "callrecords-etl-")
-	if err != nil {
+	if err != nil && cfg.TempDir != "" { // a folder that is not there, or not ours: fix, not retry
+		return nil, configError(fmt.Sprintf(": %v", err), "TempDir")
+	} else if err != nil {
 		return nil, fmt.Errorf("create temp dir: %w", err)
 	}
 	defer os.RemoveAll(tmp)
