@@ -133,6 +133,21 @@ func (c *Client) CreateSubscription(ctx context.Context, s Subscription) (Subscr
 	return got, nil
 }
 
+// CheckNotificationURL refuses a notification (or lifecycle) URL Graph
+// would refuse: Graph sends notifications to https URLs only. Plain http is
+// let through to a loopback host, where only a Graph simulator can listen
+// (the rule of the client's own base URL).
+func CheckNotificationURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%q is not an https URL", raw)
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return fmt.Errorf("%q: Graph sends notifications to https URLs only", raw)
+	}
+	return nil
+}
+
 // checkSubscription validates what can be checked before asking Graph.
 func checkSubscription(s Subscription, now time.Time) error {
 	switch {
@@ -144,6 +159,14 @@ func checkSubscription(s Subscription, now time.Time) error {
 		return errors.New("notification url is required")
 	case len([]rune(s.ClientState)) > maxClientState:
 		return fmt.Errorf("client state is %d characters, more than %d", len([]rune(s.ClientState)), maxClientState)
+	}
+	if err := CheckNotificationURL(s.NotificationURL); err != nil {
+		return fmt.Errorf("notification url: %w", err)
+	}
+	if s.LifecycleNotificationURL != "" {
+		if err := CheckNotificationURL(s.LifecycleNotificationURL); err != nil {
+			return fmt.Errorf("lifecycle notification url: %w", err)
+		}
 	}
 	return checkExpiration(s.ExpirationDateTime, now)
 }

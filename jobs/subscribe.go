@@ -3,8 +3,6 @@ package jobs
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/url"
 	"strings"
 	"time"
 
@@ -55,26 +53,6 @@ func graphClient(cfg Config) (*extract.Client, error) {
 	return c, nil
 }
 
-// checkNotificationURL refuses a URL Graph would refuse (a scheduler would
-// retry that error for ever): Graph sends notifications to https URLs only.
-// Plain http is let through to a loopback host, where only a Graph
-// simulator can be listening.
-func checkNotificationURL(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return fmt.Errorf("%q is not an https URL", raw)
-	}
-	if h := u.Hostname(); u.Scheme == "http" && h != "localhost" && !isLoopback(h) {
-		return fmt.Errorf("%q: Graph sends notifications to https URLs only", raw)
-	}
-	return nil
-}
-
-func isLoopback(host string) bool {
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // Subscribe makes sure exactly one subscription for opts.NotificationURL and the
 // resource exists and lives as long as allowed: it renews the existing one (or
 // creates it), so a CronJob can run it every few hours. It returns the
@@ -90,10 +68,11 @@ func Subscribe(ctx context.Context, cfg Config, opts SubscribeOptions) ([]extrac
 		return nil, configError("is longer than Graph's 128 characters", "ClientState")
 	}
 	if !opts.Delete {
-		if err := checkNotificationURL(opts.NotificationURL); err != nil {
+		// Refused by Graph, and a scheduler would retry that error for ever.
+		if err := extract.CheckNotificationURL(opts.NotificationURL); err != nil {
 			return nil, configError(": "+err.Error(), "NotificationURL")
 		}
-		if err := checkNotificationURL(opts.LifecycleURL); opts.LifecycleURL != "" && err != nil {
+		if err := extract.CheckNotificationURL(opts.LifecycleURL); opts.LifecycleURL != "" && err != nil {
 			return nil, configError(": "+err.Error(), "LifecycleURL")
 		}
 	}
