@@ -164,6 +164,10 @@ type Config struct {
 	// (default 4 GiB). Loading it in parts would rewrite its partition once
 	// per part, carrying the rows of the parts before over each time.
 	ImportDayBytes int64
+	// ImportRecordBytes bounds one record of an import's input, a line or a
+	// value (default 256 MiB): a longer one is quarantined without its
+	// bytes, which are read past, not held.
+	ImportRecordBytes int
 }
 
 // Defaults of the memory bounds.
@@ -171,6 +175,7 @@ const (
 	defaultSpillRecords     = 1500
 	defaultImportSpoolBytes = 256 << 20
 	defaultImportDayBytes   = 4 << 30
+	defaultImportRecord     = 256 << 20
 )
 
 func (c Config) settleRuns() int {
@@ -186,6 +191,10 @@ func (c Config) spillRecords() int {
 
 func (c Config) importSpoolBytes() int64 {
 	return orDefault(c.ImportSpoolBytes, defaultImportSpoolBytes)
+}
+
+func (c Config) importRecordBytes() int {
+	return orDefault(c.ImportRecordBytes, defaultImportRecord)
 }
 
 func (c Config) importDayBytes() int64 {

@@ -44,7 +44,7 @@ func Import(ctx context.Context, cfg Config, src io.Reader) (*Summary, error) {
 func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 	const ds = schemas.DatasetCallRecords
 	log := r.cfg.Logger.With("dataset", ds, "import", true)
-	in, err := newImportInput(src)
+	in, err := newImportInput(src, r.cfg.importRecordBytes())
 	if err != nil {
 		return err
 	}
@@ -98,13 +98,18 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 	sorted, last := true, "" // whether the input's dates never went back, the latest
 	for {
 		raw, pos, err := in.next()
-		if err != nil {
+		var tooLong *errTooLong
+		if err != nil && !errors.As(err, &tooLong) {
 			return err
 		}
-		if raw == nil {
+		if raw == nil && tooLong == nil {
 			break
 		}
-		head, herr := peekRecord(raw)
+		var head transform.CallRecordHead
+		herr := err
+		if tooLong == nil {
+			head, herr = peekRecord(raw)
+		}
 		if herr != nil {
 			id := head.ID
 			if id == "" {

@@ -105,10 +105,12 @@ func TestImport_OtherForms(t *testing.T) {
 		zw.Close()
 		return out.Bytes()
 	}
+	recordBytes := 0 // the default
 	import1 := func(input []byte) (*jobs.Summary, string, error) {
 		dest := t.TempDir()
 		cfg := f.config()
 		cfg.Dest, cfg.Credential, cfg.GraphURL = dest, nil, ""
+		cfg.ImportRecordBytes = recordBytes
 		sum, err := jobs.Import(context.Background(), cfg, bytes.NewReader(input))
 		return sum, dest, err
 	}
@@ -144,6 +146,35 @@ func TestImport_OtherForms(t *testing.T) {
 	} else {
 		diffLakes(t, "array with a stranger", lakeRows(t, dest), want)
 	}
+
+	// A record that is not JSON, or longer than a record may be, is
+	// quarantined under its position, in every form, and the ones after it
+	// are read.
+	longest := 0
+	for _, raw := range lines {
+		longest = max(longest, len(raw))
+	}
+	recordBytes = longest
+	tooLong := fmt.Appendf(nil, `{"id": "%s"}`, strings.Repeat("x", longest))
+	notJSON := []byte(`{"id": tru, "version": 1}`)
+	for name, tc := range map[string]struct {
+		input []byte
+		want  string
+	}{
+		"an array, not JSON":   {bytes.Join([][]byte{[]byte("["), records[0], []byte(",\n"), notJSON, []byte(",\n"), bytes.Join(lines[1:], []byte(",")), []byte("]")}, nil), "record-2"},
+		"an array, too long":   {bytes.Join([][]byte{[]byte("["), records[0], []byte(",\n"), tooLong, []byte(",\n"), bytes.Join(lines[1:], []byte(",")), []byte("]")}, nil), "record-2"},
+		"pretty, not JSON":     {bytes.Join(slices.Insert(slices.Clone(pretty), 1, []byte("{\n  \"id\": tru\n}")), []byte("\n")), "record-2"},
+		"pretty, too long":     {bytes.Join(slices.Insert(slices.Clone(pretty), 1, tooLong), []byte("\n")), "record-2"},
+		"JSON lines, too long": {bytes.Join(slices.Insert(slices.Clone(lines), 1, tooLong), []byte("\n")), "line-2"},
+	} {
+		sum, dest, err := import1(tc.input)
+		if !errors.Is(err, jobs.ErrQuarantined) || len(sum.Quarantined) != 1 || sum.Quarantined[0] != tc.want {
+			t.Errorf("%s: %v (quarantined %v), want %s quarantined", name, err, sum.Quarantined, tc.want)
+		} else {
+			diffLakes(t, name, lakeRows(t, dest), want)
+		}
+	}
+	recordBytes = 0
 
 	for name, input := range map[string][]byte{
 		"an array cut short":       arrayIndented[:len(arrayIndented)/2],

@@ -4,15 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 )
-
-// maxImportRecord bounds one record of an import's input: a line, or a value
-// of an array.
-const maxImportRecord = 256 << 20
 
 // importInput reads the records of an import: JSON lines, as get prints
 // them and the raw archive keeps them; or, as other tools write call records
@@ -20,18 +14,43 @@ const maxImportRecord = 256 << 20
 // or records pretty-printed one after another. Any of them may be gzipped
 // and may start with a UTF-8 byte order mark (PowerShell 5 writes one).
 //
-// JSON lines keep a bad record to its line: the lines after it are read. In
-// the other forms a syntax error ends the input, as nothing says where the
-// next record starts.
+// A record is a line, or a value found by its brackets and quotes, so a bad
+// record (not JSON, or longer than the limit) stays a record of its own and
+// the ones after it are read. Only what lies between values (a missing
+// comma, something after the array) or an input that ends inside a value
+// ends the input. Memory holds one record of up to the limit: a longer one
+// is read past.
 type importInput struct {
-	lines *bufio.Scanner // JSON lines, else
-	dec   *json.Decoder  // an array (array set) or values one after another
-	array bool
-	n     int          // lines or values read
-	value bytes.Buffer // the last value, compacted to one line
+	r      *bufio.Reader
+	form   int // formLines, formArray or formValues
+	limit  int
+	n      int   // lines or values read
+	read   int64 // bytes of the input (unzipped) read
+	value  bytes.Buffer
+	opened bool // the array's opening bracket is read
 }
 
-func newImportInput(src io.Reader) (*importInput, error) {
+const (
+	formLines = iota
+	formArray
+	formValues
+)
+
+// errTooLong is a record longer than the limit: quarantined without its
+// bytes, which stay in the input.
+type errTooLong struct {
+	unit        string
+	pos         int
+	start, size int64
+	limit       int
+}
+
+func (e *errTooLong) Error() string {
+	return fmt.Sprintf("%s %d of the input (bytes %d to %d) is %d bytes long, more than the %d a record may have; it is left in the input, not kept here",
+		e.unit, e.pos, e.start, e.start+e.size, e.size, e.limit)
+}
+
+func newImportInput(src io.Reader, limit int) (*importInput, error) {
 	br := bufio.NewReaderSize(src, 64<<10)
 	if magic, _ := br.Peek(2); bytes.Equal(magic, []byte{0x1f, 0x8b}) {
 		zr, err := gzip.NewReader(br)
@@ -43,81 +62,270 @@ func newImportInput(src io.Reader) (*importInput, error) {
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xef, 0xbb, 0xbf}) {
 		br.Discard(3)
 	}
-	in := &importInput{}
+	in := &importInput{limit: limit}
 	head, _ := br.Peek(br.Size()) // as much as is there: the form shows at the start
 	head = bytes.TrimLeft(head, " \t\r\n")
 	first, _, _ := bytes.Cut(head, []byte("\n"))
 	switch {
 	case len(head) > 0 && head[0] == '[':
-		in.dec, in.array = json.NewDecoder(br), true
-		if _, err := in.dec.Token(); err != nil {
-			return nil, fmt.Errorf("read input: %w", err)
-		}
+		in.form = formArray
 	case string(bytes.TrimSpace(first)) == "{": // a pretty-printed object
-		in.dec = json.NewDecoder(br)
-	default:
-		in.lines = bufio.NewScanner(br)
-		in.lines.Buffer(make([]byte, 1<<20), maxImportRecord)
+		in.form = formValues
 	}
+	// A line that fits is handed out of the buffer, not copied.
+	in.r = bufio.NewReaderSize(br, 1<<20)
 	return in, nil
 }
 
 // unit is what a position counts: "line" or "record".
 func (in *importInput) unit() string {
-	if in.lines != nil {
+	if in.form == formLines {
 		return "line"
 	}
 	return "record"
 }
 
-// next returns the next record, trimmed, and its position (in unit()s from
-// 1); nil at the end of the input. An empty line is skipped. The record is
-// valid until the next call.
+// next returns the next record, trimmed (a line) or without its
+// insignificant space (a value), and its position (in unit()s from 1); nil
+// at the end of the input. An empty line is skipped. The record is valid
+// until the next call. An *errTooLong is a record read past: the input goes
+// on after it.
 func (in *importInput) next() ([]byte, int, error) {
-	if in.lines != nil {
-		for in.lines.Scan() {
-			in.n++
-			if raw := bytes.TrimSpace(in.lines.Bytes()); len(raw) > 0 {
-				return raw, in.n, nil
+	if in.form == formLines {
+		return in.nextLine()
+	}
+	return in.nextValue()
+}
+
+func (in *importInput) nextLine() ([]byte, int, error) {
+	for {
+		start := in.read
+		in.value.Reset()
+		var line []byte
+		var size int64
+		for {
+			chunk, err := in.r.ReadSlice('\n')
+			in.read += int64(len(chunk))
+			size += int64(len(chunk))
+			switch {
+			case size > int64(in.limit)+2: // its \r\n aside
+			case line == nil && in.value.Len() == 0 && err != bufio.ErrBufferFull:
+				line = chunk // whole in the buffer
+			default:
+				in.value.Write(chunk)
+			}
+			if err == bufio.ErrBufferFull {
+				continue
+			}
+			if err != nil && err != io.EOF {
+				return nil, in.n + 1, fmt.Errorf("read import line %d: %w", in.n+1, err)
+			}
+			if size == 0 { // io.EOF
+				return nil, in.n, nil
+			}
+			break
+		}
+		in.n++
+		if line == nil {
+			line = in.value.Bytes()
+		}
+		if raw := bytes.TrimSpace(line); len(raw) > in.limit || size > int64(in.limit)+2 {
+			return nil, in.n, &errTooLong{unit: "line", pos: in.n, start: start, size: size, limit: in.limit}
+		} else if len(raw) > 0 {
+			return raw, in.n, nil
+		}
+	}
+}
+
+// nextValue returns the next value of an array or of values one after
+// another.
+func (in *importInput) nextValue() ([]byte, int, error) {
+	c, err := in.skipSpace()
+	if in.form == formArray {
+		if !in.opened { // newImportInput saw the bracket
+			in.opened = true
+			in.consume(1)
+			if c, err = in.skipSpace(); err == nil && c == ']' {
+				return in.closeArray()
+			}
+		} else { // after a value: a comma, or the end of the array
+			if err == nil && c == ']' {
+				return in.closeArray()
+			}
+			if err == nil && c != ',' {
+				return nil, in.n + 1, fmt.Errorf("read import: byte %d of the input: %q after record %d, where a comma or the array's end belongs", in.read, c, in.n)
+			}
+			if err == nil {
+				in.consume(1)
+				c, err = in.skipSpace()
 			}
 		}
-		if err := in.lines.Err(); err != nil {
-			return nil, in.n + 1, fmt.Errorf("read import line %d: %w", in.n+1, err)
+		if err != nil {
+			return nil, in.n + 1, fmt.Errorf("read import record %d: the array is not closed (byte %d of the input): %w", in.n+1, in.read, unexpectedEOF(err))
 		}
+	}
+	if err == io.EOF {
 		return nil, in.n, nil
 	}
-	if !in.dec.More() {
-		if in.array {
-			// The closing bracket, then nothing but space.
-			if _, err := in.dec.Token(); err != nil {
-				return nil, in.n + 1, fmt.Errorf("read import record %d (byte %d of the input): %w", in.n+1, in.dec.InputOffset(), err)
-			}
-			if _, err := in.dec.Token(); err != io.EOF {
-				return nil, in.n + 1, fmt.Errorf("read import: something follows the array at byte %d of the input", in.dec.InputOffset())
-			}
-		}
-		return nil, in.n, nil
+	if err != nil {
+		return nil, in.n + 1, fmt.Errorf("read import record %d: %w", in.n+1, err)
+	}
+	if c == ',' || c == ':' || c == ']' || c == '}' {
+		return nil, in.n + 1, fmt.Errorf("read import: byte %d of the input: %q where record %d belongs", in.read, c, in.n+1)
 	}
 	in.n++
-	start := in.dec.InputOffset()
-	var raw json.RawMessage
-	if err := in.dec.Decode(&raw); err != nil {
-		var syntax *json.SyntaxError
-		switch {
-		case errors.As(err, &syntax):
-			return nil, in.n, fmt.Errorf("read import record %d: byte %d of the input: %w", in.n, syntax.Offset, err)
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return nil, in.n, fmt.Errorf("read import record %d: the input ends inside it (it starts after byte %d): %w", in.n, start, err)
-		}
-		return nil, in.n, fmt.Errorf("read import record %d: %w", in.n, err)
+	start := in.read
+	over, err := in.scanValue()
+	if err != nil {
+		return nil, in.n, fmt.Errorf("read import record %d: the input ends inside it (it starts at byte %d): %w", in.n, start, err)
 	}
-	if len(raw) > maxImportRecord {
-		return nil, in.n, fmt.Errorf("read import record %d: %d bytes, more than the %d a record may have", in.n, len(raw), maxImportRecord)
-	}
-	// The spool holds a record per line.
-	in.value.Reset()
-	if err := json.Compact(&in.value, raw); err != nil {
-		return nil, in.n, fmt.Errorf("read import record %d: %w", in.n, err)
+	if over {
+		return nil, in.n, &errTooLong{unit: "record", pos: in.n, start: start, size: in.read - start, limit: in.limit}
 	}
 	return in.value.Bytes(), in.n, nil
+}
+
+func (in *importInput) closeArray() ([]byte, int, error) {
+	in.consume(1)
+	if _, err := in.skipSpace(); err == nil {
+		return nil, in.n + 1, fmt.Errorf("read import: something follows the array at byte %d of the input", in.read)
+	} else if err != io.EOF {
+		return nil, in.n + 1, fmt.Errorf("read import: %w", err)
+	}
+	return nil, in.n, nil
+}
+
+func unexpectedEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func (in *importInput) consume(n int) {
+	in.r.Discard(n)
+	in.read += int64(n)
+}
+
+// skipSpace reads past JSON's white space and returns the next byte, left
+// unread.
+func (in *importInput) skipSpace() (byte, error) {
+	for {
+		buf, err := in.r.Peek(1)
+		if err != nil {
+			return 0, err
+		}
+		if c := buf[0]; !isSpace(c) {
+			return c, nil
+		}
+		in.consume(1)
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// scanValue reads one value into in.value, ending it where its brackets
+// close (or, for a bare scalar, at the next space or punctuation). Space
+// outside strings is dropped, except one between two bytes of literals or
+// numbers, so that what was not JSON does not become JSON. over: the value
+// is longer than the limit; its bytes past the limit are read, not kept.
+func (in *importInput) scanValue() (over bool, err error) {
+	in.value.Reset()
+	depth, inString, escaped := 0, false, false
+	space, scalarBefore := false, false // a space was dropped; the last byte kept is of a literal
+	emit := func(b []byte) {
+		if over = over || in.value.Len()+len(b) > in.limit; !over {
+			in.value.Write(b)
+		}
+	}
+	for {
+		if _, err := in.r.Peek(1); err != nil { // fills the buffer
+			if err == io.EOF && depth == 0 && !inString {
+				return over, nil // a scalar at the very end
+			}
+			return over, unexpectedEOF(err)
+		}
+		buf, _ := in.r.Peek(in.r.Buffered())
+		i := 0
+		done := false
+	scan:
+		for ; i < len(buf); i++ {
+			c := buf[i]
+			if inString {
+				// The run of string bytes up to a quote or backslash at once.
+				j := i
+				for j < len(buf) && buf[j] != '"' && buf[j] != '\\' {
+					j++
+				}
+				if escaped && j == i {
+					j++ // the escaped quote or backslash
+				}
+				if j > i {
+					emit(buf[i:j])
+					escaped = false
+					i = j - 1
+					continue
+				}
+				emit(buf[i : i+1])
+				if c == '\\' {
+					escaped = true
+				} else { // the closing quote
+					inString = false
+					if depth == 0 {
+						i++
+						done = true
+						break scan
+					}
+				}
+				continue
+			}
+			switch c {
+			case ' ', '\t', '\r', '\n':
+				if depth == 0 {
+					done = true // a scalar's end
+					break scan
+				}
+				space = true
+				continue
+			case '"':
+				if depth == 0 && scalarBefore {
+					done = true
+					break scan
+				}
+				inString = true
+			case '{', '[':
+				if depth == 0 && scalarBefore {
+					done = true
+					break scan
+				}
+				depth++
+			case '}', ']', ',', ':':
+				if depth == 0 {
+					done = true // a scalar's end, left for the caller
+					break scan
+				}
+				if c == '}' || c == ']' {
+					depth--
+				}
+			default:
+				if space && scalarBefore {
+					emit([]byte{' '})
+				}
+				emit(buf[i : i+1])
+				space, scalarBefore = false, true
+				continue
+			}
+			emit(buf[i : i+1])
+			space, scalarBefore = false, false
+			if depth == 0 && (c == '}' || c == ']') {
+				i++
+				done = true
+				break scan
+			}
+		}
+		in.consume(i)
+		if done {
+			return over, nil
+		}
+	}
 }

@@ -68,7 +68,7 @@ func (c Config) privacyOf() (privacy, error) {
 // quarantinePayload is raw as the quarantine keeps it under ps: JSON
 // pseudonymised; anything else, which cannot be, only as its digest.
 func quarantinePayload(ps *transform.Pseudonymiser, raw []byte) (kept []byte, digest string) {
-	if ps == nil {
+	if ps == nil || raw == nil { // nil: a payload not kept (too long)
 		return raw, ""
 	}
 	if json.Valid(raw) { // the scanner checks the structure, not every literal
