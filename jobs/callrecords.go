@@ -616,7 +616,7 @@ func carryOverInto[T any, K comparable](ctx context.Context, priv privacy, part 
 		if w == nil {
 			return nil
 		}
-		return carryOver(ctx, priv, part, table, w, key, keep)
+		return carryOver(ctx, priv, part, table, w, key, func(k K, _ *T) bool { return keep(k) })
 	}
 }
 
@@ -1093,7 +1093,7 @@ func storedVersions(ctx context.Context, p *lake.Partition) (map[string]int64, e
 
 // carryOver copies the committed rows of table whose record is kept into
 // w, under the run's privacy policy.
-func carryOver[T any, K comparable](ctx context.Context, priv privacy, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) K, keep func(K) bool) error {
+func carryOver[T any, K comparable](ctx context.Context, priv privacy, p *lake.Partition, table string, w *load.FileWriter[T], id func(*T) K, keep func(K, *T) bool) error {
 	keys, err := p.Files(ctx, table)
 	if err != nil {
 		return err
@@ -1110,7 +1110,7 @@ func carryOver[T any, K comparable](ctx context.Context, priv privacy, p *lake.P
 		err = load.ReadParquet(path, carryBatch[T](), func(rows []T) error {
 			kept := rows[:0] // the writer copies what it is given
 			for i := range rows {
-				if keep(id(&rows[i])) {
+				if keep(id(&rows[i]), &rows[i]) {
 					kept = append(kept, rows[i])
 				}
 			}

@@ -140,9 +140,15 @@ func TestImportInput_TooLongIsNotHeld(t *testing.T) {
 	const size = 16 << 20
 	big := func() io.Reader { return io.LimitReader(repeatByte('x'), size) }
 	for name, input := range map[string]func() io.Reader{
-		"array":  func() io.Reader { return io.MultiReader(strings.NewReader(`[{"a":"`), big(), strings.NewReader(`"}, {"b":2}]`)) },
-		"pretty": func() io.Reader { return io.MultiReader(strings.NewReader("{\n}\n{\n\"a\": \""), big(), strings.NewReader("\"\n}\n{\"b\":2}")) },
-		"lines":  func() io.Reader { return io.MultiReader(strings.NewReader(`{"a":"`), big(), strings.NewReader("\"}\n{\"b\":2}\n")) },
+		"array": func() io.Reader {
+			return io.MultiReader(strings.NewReader(`[{"a":"`), big(), strings.NewReader(`"}, {"b":2}]`))
+		},
+		"pretty": func() io.Reader {
+			return io.MultiReader(strings.NewReader("{\n}\n{\n\"a\": \""), big(), strings.NewReader("\"\n}\n{\"b\":2}"))
+		},
+		"lines": func() io.Reader {
+			return io.MultiReader(strings.NewReader(`{"a":"`), big(), strings.NewReader("\"}\n{\"b\":2}\n"))
+		},
 	} {
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)

@@ -172,7 +172,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	archive := newWriterIf[schemas.RawUsageRow](part.Has(rawTable), rawOptions(r.parquetOptions()))
 	defer abortIf(archive)
 
-	seen := map[string]bool{}
+	seen := map[string]uint64{} // the digest of each row received
 	var failed int
 	err := each(func(raw []byte) error {
 		row, rep, err := ds.row(r.cfg.TenantID, raw)
@@ -185,10 +185,9 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 			return r.quarantineUnder(ctx, ps, ds.name, rowID(probe.ID, raw), raw, err, log)
 		}
 		id := ds.id(&row)
-		if seen[id] {
+		if _, ok := seen[id]; ok {
 			return nil // the same row on two pages or in overlapping requests
 		}
-		seen[id] = true
 		if archive != nil {
 			raw, err := ps.JSON(raw)
 			if err == nil {
@@ -201,23 +200,30 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		r.addReport(ds.name, rep, log)
 		rows := []T{row}
 		transform.Rows(ps, rows)
+		seen[id] = load.RowDigest(&rows[0])
 		return w.Write(rows)
 	})
 	if err != nil {
 		return fmt.Errorf("%s partition %s: %w", ds.name, date, err)
 	}
-	var replaced int
-	keep := func(id string) bool {
-		if seen[id] {
-			replaced++
-			return false
+	// A stored row received again is replaced; it is updated only if a
+	// value changed (the lookback re-reads days whose rows mostly did not).
+	var replaced, unchanged int
+	keep := func(id string, stored *T) bool {
+		digest, ok := seen[id]
+		if !ok {
+			return true
 		}
-		return true
+		replaced++
+		if load.RowDigest(stored) == digest {
+			unchanged++
+		}
+		return false
 	}
 	if err := carryOver(ctx, r.privacy, part, ds.table, w, ds.id, keep); err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
 	}
-	err = carryOverInto(ctx, r.privacy, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { return !seen[id] })()
+	err = carryOverInto(ctx, r.privacy, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { _, ok := seen[id]; return !ok })()
 	if err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", rawTable, date, err)
 	}
@@ -237,7 +243,8 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	r.sum.update(func() {
 		stats.Partitions++
 		stats.New += len(seen) - replaced
-		stats.Updated += replaced
+		stats.Updated += replaced - unchanged
+		stats.Unchanged += unchanged
 		stats.Failed += failed
 	})
 	log.Info("partition committed", "rows_received", len(seen), "rows", part.Rows())

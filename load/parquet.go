@@ -1,8 +1,10 @@
 package load
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"maps"
 	"os"
@@ -386,6 +388,26 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// RowDigest is a digest of row's values as a file stores them (times to
+// the microsecond, NULLs apart from empty values): two rows that differ in
+// no stored value have the same digest, which tells a row read again from
+// its source and unchanged from one that changed.
+func RowDigest[T any](row *T) uint64 {
+	h := fnv.New64a()
+	var buf []byte
+	for _, v := range parquet.SchemaOf(row).Deconstruct(nil, row) {
+		null := byte(0)
+		if v.IsNull() {
+			null = 1
+		}
+		b := v.Bytes()
+		buf = append(buf[:0], byte(v.Kind()), byte(v.RepetitionLevel()), byte(v.DefinitionLevel()), null)
+		buf = binary.LittleEndian.AppendUint32(buf, uint32(len(b)))
+		h.Write(append(buf, b...))
+	}
+	return h.Sum64()
 }
 
 // ReadParquet streams the rows of the Parquet file at path into fn, batch

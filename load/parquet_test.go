@@ -744,3 +744,35 @@ func TestFileWriterFlush(t *testing.T) {
 		}
 	}
 }
+
+// TestRowDigest: rows a file stores alike have one digest (times below the
+// microsecond are not stored); any stored difference, a NULL against an
+// empty value included, changes it.
+func TestRowDigest(t *testing.T) {
+	type row struct {
+		ID    string    `parquet:"id"`
+		Start time.Time `parquet:"start,timestamp(microsecond)"`
+		Name  *string   `parquet:"name,optional"`
+		N     int64     `parquet:"n"`
+	}
+	empty, other := "", "x"
+	base := row{ID: "a", Start: time.Date(2026, 11, 1, 10, 0, 0, 123456000, time.UTC), N: 7}
+	same := base
+	same.Start = same.Start.Add(789 * time.Nanosecond)
+	if load.RowDigest(&base) != load.RowDigest(&same) {
+		t.Error("a time differing below the microsecond changed the digest")
+	}
+	for name, change := range map[string]func(*row){
+		"id":                  func(r *row) { r.ID = "b" },
+		"a microsecond later": func(r *row) { r.Start = r.Start.Add(time.Microsecond) },
+		"NULL to empty":       func(r *row) { r.Name = &empty },
+		"NULL to a value":     func(r *row) { r.Name = &other },
+		"a number":            func(r *row) { r.N = 8 },
+	} {
+		changed := base
+		change(&changed)
+		if load.RowDigest(&changed) == load.RowDigest(&base) {
+			t.Errorf("%s: same digest", name)
+		}
+	}
+}
