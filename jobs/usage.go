@@ -106,13 +106,6 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	}
 	r.sum.update(func() { stats.Listed += listed })
 	dates := sortedKeys(spool)
-	if r.cfg.DryRun {
-		for _, date := range dates {
-			log.Info("dry run: would rewrite the partition", "dt", date)
-		}
-		r.sum.update(func() { stats.Partitions += len(dates) })
-		return nil
-	}
 	for _, date := range dates {
 		part, err := r.openPartition(ctx, ds.name, date)
 		if err != nil {
@@ -126,7 +119,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 		}
 		r.progress(ds.name, len(dates))
 	}
-	if r.sum.Explicit {
+	if r.sum.Explicit || r.cfg.DryRun {
 		return nil
 	}
 	if err := r.lake.Advance(ctx, &cp, ds.name, w.To, r.cfg.RunID, nil); err != nil {
@@ -162,7 +155,8 @@ func (r *runner) planUsage(cp lake.Checkpoint, now time.Time) window {
 
 // usageDay rewrites a report partition: the rows each hands over replace the
 // stored rows of their ids (and are archived, if part has the raw archive).
-// ps brings them under the run's privacy policy (nil: they are already).
+// ps brings them under the run's privacy policy (nil: they are already). A
+// dry run reads the partition to count what would change, and writes nothing.
 func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *lake.Partition, ps *transform.Pseudonymiser, each func(fn func(raw []byte) error) error, log *slog.Logger) error {
 	stats := r.sum.dataset(ds.name)
 	date := part.Date()
@@ -172,6 +166,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	archive := newWriterIf[schemas.RawUsageRow](part.Has(rawTable), rawOptions(r.parquetOptions()))
 	defer abortIf(archive)
 
+	dry := r.cfg.DryRun
 	seen := map[string]uint64{} // the digest of each row received
 	var failed int
 	err := each(func(raw []byte) error {
@@ -188,7 +183,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		if _, ok := seen[id]; ok {
 			return nil // the same row on two pages or in overlapping requests
 		}
-		if archive != nil {
+		if archive != nil && !dry {
 			raw, err := ps.JSON(raw)
 			if err == nil {
 				err = archive.Write([]schemas.RawUsageRow{{TenantID: r.cfg.TenantID, ID: id, FetchedAt: r.cfg.Now().UTC(), JSON: raw}})
@@ -201,6 +196,9 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		rows := []T{row}
 		transform.Rows(ps, rows)
 		seen[id] = load.RowDigest(&rows[0])
+		if dry {
+			return nil
+		}
 		return w.Write(rows)
 	})
 	if err != nil {
@@ -212,7 +210,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	keep := func(id string, stored *T) bool {
 		digest, ok := seen[id]
 		if !ok {
-			return true
+			return !dry
 		}
 		replaced++
 		if load.RowDigest(stored) == digest {
@@ -222,6 +220,18 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	}
 	if err := carryOver(ctx, r.privacy, part, ds.table, w, ds.id, keep); err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
+	}
+	count := func() {
+		stats.Partitions++
+		stats.New += len(seen) - replaced
+		stats.Updated += replaced - unchanged
+		stats.Unchanged += unchanged
+		stats.Failed += failed
+	}
+	if dry {
+		r.sum.update(count)
+		log.Info("dry run: would rewrite the partition", "rows_received", len(seen), "new", len(seen)-replaced, "updated", replaced-unchanged)
+		return nil
 	}
 	err = carryOverInto(ctx, r.privacy, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { _, ok := seen[id]; return !ok })()
 	if err != nil {
@@ -240,13 +250,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	if err := r.commit(ctx, part, files); err != nil {
 		return err
 	}
-	r.sum.update(func() {
-		stats.Partitions++
-		stats.New += len(seen) - replaced
-		stats.Updated += replaced - unchanged
-		stats.Unchanged += unchanged
-		stats.Failed += failed
-	})
+	r.sum.update(count)
 	log.Info("partition committed", "rows_received", len(seen), "rows", part.Rows())
 	return nil
 }
