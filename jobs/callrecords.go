@@ -871,11 +871,11 @@ func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, caus
 
 // quarantineUnder is quarantine of a payload that ps brings under the
 // run's privacy policy (nil: replay's payloads from an archive already
-// under it).
+// under it). log is the dataset's: it names the dataset.
 func (r *runner) quarantineUnder(ctx context.Context, ps *transform.Pseudonymiser, ds, id string, raw []byte, cause error, log *slog.Logger) error {
 	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id) })
 	if r.cfg.DryRun {
-		log.Warn("dry run: would quarantine a payload that cannot be processed", "dataset", ds, "id", id, "err", cause)
+		log.Warn("dry run: would quarantine a payload that cannot be processed", "id", id, "err", cause)
 		return nil
 	}
 	doc := struct {
@@ -909,7 +909,7 @@ func (r *runner) quarantineUnder(ctx context.Context, ps *transform.Pseudonymise
 	if err != nil {
 		return err
 	}
-	log.Error("quarantined: could not be processed; the payload is kept and a later run tries again", "dataset", ds, "id", id, "key", key, "err", cause)
+	log.Error("quarantined: could not be processed; the payload is kept and a later run tries again", "id", id, "key", key, "err", cause)
 	return nil
 }
 

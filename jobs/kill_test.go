@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -60,6 +62,11 @@ func buildBinary(t *testing.T) string {
 func TestMain(m *testing.M) {
 	loadtest.SetS3Environment() // the tests on versitygw run in parallel
 	code := m.Run()
+	if len(repeatedKeys.lines) > 0 {
+		slices.Sort(repeatedKeys.lines)
+		fmt.Fprintf(os.Stderr, "FAIL: log lines with a key twice:\n%s\n", strings.Join(slices.Compact(repeatedKeys.lines), "\n"))
+		code = max(code, 1)
+	}
 	if builtBinaries.dir != "" {
 		os.RemoveAll(builtBinaries.dir)
 	}
