@@ -98,7 +98,7 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 	sorted, last := true, "" // whether the input's dates never went back, the latest
 	for {
 		raw, pos, err := in.next()
-		var tooLong *errTooLong
+		var tooLong *tooLongError
 		if err != nil && !errors.As(err, &tooLong) {
 			return err
 		}

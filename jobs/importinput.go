@@ -36,16 +36,16 @@ const (
 	formValues
 )
 
-// errTooLong is a record longer than the limit: quarantined without its
+// tooLongError is a record longer than the limit: quarantined without its
 // bytes, which stay in the input.
-type errTooLong struct {
+type tooLongError struct {
 	unit        string
 	pos         int
 	start, size int64
 	limit       int
 }
 
-func (e *errTooLong) Error() string {
+func (e *tooLongError) Error() string {
 	return fmt.Sprintf("%s %d of the input (bytes %d to %d) is %d bytes long, more than the %d a record may have; it is left in the input, not kept here",
 		e.unit, e.pos, e.start, e.start+e.size, e.size, e.limit)
 }
@@ -88,7 +88,7 @@ func (in *importInput) unit() string {
 // next returns the next record, trimmed (a line) or without its
 // insignificant space (a value), and its position (in unit()s from 1); nil
 // at the end of the input. An empty line is skipped. The record is valid
-// until the next call. An *errTooLong is a record read past: the input goes
+// until the next call. A *tooLongError is a record read past: the input goes
 // on after it.
 func (in *importInput) next() ([]byte, int, error) {
 	if in.form == formLines {
@@ -130,7 +130,7 @@ func (in *importInput) nextLine() ([]byte, int, error) {
 			line = in.value.Bytes()
 		}
 		if raw := bytes.TrimSpace(line); len(raw) > in.limit || size > int64(in.limit)+2 {
-			return nil, in.n, &errTooLong{unit: "line", pos: in.n, start: start, size: size, limit: in.limit}
+			return nil, in.n, &tooLongError{unit: "line", pos: in.n, start: start, size: size, limit: in.limit}
 		} else if len(raw) > 0 {
 			return raw, in.n, nil
 		}
@@ -180,7 +180,7 @@ func (in *importInput) nextValue() ([]byte, int, error) {
 		return nil, in.n, fmt.Errorf("read import record %d: the input ends inside it (it starts at byte %d): %w", in.n, start, err)
 	}
 	if over {
-		return nil, in.n, &errTooLong{unit: "record", pos: in.n, start: start, size: in.read - start, limit: in.limit}
+		return nil, in.n, &tooLongError{unit: "record", pos: in.n, start: start, size: in.read - start, limit: in.limit}
 	}
 	return in.value.Bytes(), in.n, nil
 }

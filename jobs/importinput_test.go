@@ -24,7 +24,7 @@ func readAll(t *testing.T, input io.Reader, limit int) []string {
 	var out []string
 	for {
 		raw, pos, err := in.next()
-		var tooLong *errTooLong
+		var tooLong *tooLongError
 		switch {
 		case errors.As(err, &tooLong):
 			out = append(out, fmt.Sprintf("too long: %s %d", tooLong.unit, pos))
