@@ -115,7 +115,8 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			if id == "" {
 				id = fmt.Sprintf("%s-%d", in.unit(), pos)
 			}
-			r.sum.dataset(ds) // the dataset shows in the summary even if nothing loads
+			stats := r.sum.dataset(ds)
+			r.sum.update(func() { stats.Listed++; stats.Failed++ })
 			if err := r.quarantine(ctx, ds, id, raw, herr, log); err != nil {
 				return err
 			}

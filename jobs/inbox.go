@@ -68,17 +68,24 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		}
 	}()
 	var done, missing []lake.InboxItem
+	stats := r.sum.dataset(ds)
+	// quarantine keeps a record fetched but not spooled; it counts in the
+	// summary as those the spool's chunks fail to load do.
+	quarantine := func(id string, raw []byte, cause error) error {
+		r.sum.update(func() { stats.Failed++ })
+		return r.quarantine(ctx, ds, id, raw, cause, log)
+	}
 	err = r.graph.GetCallRecords(ctx, ids, r.cfg.Concurrency, extract.Fetched{
 		Record: func(id string, raw json.RawMessage) error {
 			done = append(done, byID[id])
 			head, herr := peekRecord(raw)
 			if herr != nil {
-				return r.quarantine(ctx, ds, id, raw, herr, log)
+				return quarantine(id, raw, herr)
 			}
 			if pseudonymise {
 				out, err := ps.JSON(raw)
 				if err != nil {
-					return r.quarantine(ctx, ds, id, raw, err, log)
+					return quarantine(id, raw, err)
 				}
 				raw = out
 			}
@@ -89,7 +96,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		// again while it is in the lookback.
 		Bad: func(e *extract.RecordError) error {
 			done = append(done, byID[e.ID])
-			return r.quarantine(ctx, ds, e.ID, e.Raw, e.Err, log)
+			return quarantine(e.ID, e.Raw, e.Err)
 		},
 	})
 	if err != nil {

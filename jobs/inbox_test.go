@@ -1,6 +1,7 @@
 package jobs_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -126,5 +127,42 @@ func TestReceiver_LostAcknowledgement(t *testing.T) {
 	f.MustRun(t, func(c *jobs.Config) { c.Datasets = []string{jobs.DatasetNotifications} })
 	if rows := callRecords(t, f.dest); len(rows) != 1 || rows[0].CallRecordID != id {
 		t.Errorf("lake = %d rows, want record %s once", len(rows), id)
+	}
+}
+
+// TestDrainInbox_BadRecords: a notified record Graph answers with a body
+// that is no call record, or with a record without a start, is quarantined
+// alone and counted as such; the others are stored and every entry leaves
+// the inbox (the scheduled window lists a quarantined record again).
+func TestDrainInbox_BadRecords(t *testing.T) {
+	t.Parallel()
+	var broken, noStart string
+	wrap := hostile(func(r *http.Request, body []byte) []byte {
+		switch {
+		case isDetail(r, broken):
+			return []byte(`{"id":"` + broken + `","version":1,"sessions":[{"id":`)
+		case isDetail(r, noStart):
+			return []byte(`{"id":"` + noStart + `","version":1}`)
+		}
+		return body
+	})
+	f := newFixtureWith(t, noBigMeetings, wrap)
+	ids := f.sim.Truth(f.clock.Now().Add(-jobs.Retention), f.clock.Now()).IDs
+	broken, noStart = ids[1], ids[2] // before the fixture serves a request
+	h := notify.NewReceiver(notify.Config{TenantID: tenant, ClientState: clientState, Store: mustLocal(t, f.dest), Logger: testLogger()})
+	if rec := post(t, h, "/n", notificationBody(clientState, tenant, ids[0], broken, noStart)); rec.Code != 202 {
+		t.Fatalf("receiver: %d", rec.Code)
+	}
+	sum, err := f.run(t, func(c *jobs.Config) { c.Datasets = []string{jobs.DatasetNotifications} })
+	if !errors.Is(err, jobs.ErrQuarantined) || len(sum.Quarantined) != 2 {
+		t.Fatalf("drain = %v, quarantined %v; want the two bad records quarantined", err, sum.Quarantined)
+	}
+	checkQuarantined(t, f.dest, "callrecords", broken)
+	checkQuarantined(t, f.dest, "callrecords", noStart)
+	if rows := callRecords(t, f.dest); len(rows) != 1 || rows[0].CallRecordID != ids[0] {
+		t.Errorf("lake = %d rows, want record %s alone", len(rows), ids[0])
+	}
+	if left := inboxIDs(t, f.dest); len(left) != 0 {
+		t.Errorf("inbox after the drain = %v, want empty", left)
 	}
 }

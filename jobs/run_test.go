@@ -111,7 +111,25 @@ func (f *fixture) run(t *testing.T, edit func(*jobs.Config)) (*jobs.Summary, err
 	if edit != nil {
 		edit(&cfg)
 	}
-	return jobs.Run(context.Background(), cfg)
+	sum, err := jobs.Run(context.Background(), cfg)
+	checkQuarantineCounts(t, sum)
+	return sum, err
+}
+
+// checkQuarantineCounts: a summary's quarantined per dataset add up to the
+// records it lists as quarantined.
+func checkQuarantineCounts(t *testing.T, sum *jobs.Summary) {
+	t.Helper()
+	if sum == nil {
+		return
+	}
+	total := 0
+	for _, d := range sum.Datasets {
+		total += d.Failed
+	}
+	if total != len(sum.Quarantined) {
+		t.Errorf("the summary counts %d quarantined over its datasets, and lists %d: %v", total, len(sum.Quarantined), sum.Quarantined)
+	}
 }
 
 // MustRun runs the job and fails the test on error.

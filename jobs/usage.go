@@ -79,7 +79,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	defer os.RemoveAll(dir)
 	spool := spoolDates{}
 	defer spool.remove()
-	var listed int
+	var listed, bad int
 	err = ds.list(ctx, w.From, w.To, func(row extract.UsageRow) error {
 		listed++
 		if row.ID == "" || row.StartDateTime.IsZero() {
@@ -87,12 +87,14 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 			if err == nil {
 				err = errors.New("no id or no start date")
 			}
+			bad++
 			return r.quarantine(ctx, ds.name, rowID(row.ID, row.Raw), row.Raw, err, log)
 		}
 		// Spooled under the policy: no personal value reaches the disk in
 		// clear, and the rows are made from the JSON as the archive keeps it.
 		raw, err := ps.JSON(row.Raw)
 		if err != nil {
+			bad++
 			return r.quarantine(ctx, ds.name, rowID(row.ID, row.Raw), row.Raw, err, log)
 		}
 		f, err := spool.file(dir, schemas.PartitionDate(row.StartDateTime))
@@ -104,7 +106,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	if err != nil {
 		return fmt.Errorf("list %s %s .. %s: %w", ds.name, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339), err)
 	}
-	r.sum.update(func() { stats.Listed += listed })
+	r.sum.update(func() { stats.Listed += listed; stats.Failed += bad })
 	dates := sortedKeys(spool)
 	for _, date := range dates {
 		part, err := r.openPartition(ctx, ds.name, date)
