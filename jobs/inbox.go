@@ -103,6 +103,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		return fmt.Errorf("fetch notified call records: %w", err)
 	}
 	r.ledger.noteInbox(items, missing)
+	r.sum.update(func() { stats.NotFound += len(missing) })
 	for _, date := range sortedKeys(chunks) {
 		if err := r.importChunk(ctx, chunks[date], log); err != nil {
 			return err

@@ -69,6 +69,9 @@ func TestDrainInbox(t *testing.T) {
 	if left := inboxIDs(t, f.dest); len(left) != 1 || left[0] != "00000000-dead-beef-0000-000000000000" {
 		t.Errorf("inbox after drain = %v, want only the unknown id", left)
 	}
+	if d := sum.Datasets["callrecords"]; d == nil || d.NotFound != 1 || d.New != len(notified) {
+		t.Errorf("drain summary: %+v, want %d new and the unknown id not found", d, len(notified))
+	}
 	if sum.Graph.Requests["list"] != 0 {
 		t.Errorf("a drain-only run listed call records (%d requests)", sum.Graph.Requests["list"])
 	}
