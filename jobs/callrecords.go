@@ -383,7 +383,7 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 	if err != nil {
 		return nil, &dayError{day, fmt.Errorf("list: %w", err)}
 	}
-	r.sum.update(func() { stats.Failed += bad })
+	r.sum.update(func() { stats.Listed += bad; stats.Failed += bad })
 
 	part, err := r.openPartition(ctx, ds, date)
 	if err != nil {

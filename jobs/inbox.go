@@ -70,9 +70,11 @@ func (r *runner) drainInbox(ctx context.Context) error {
 	var done, missing []lake.InboxItem
 	stats := r.sum.dataset(ds)
 	// quarantine keeps a record fetched but not spooled; it counts in the
-	// summary as those the spool's chunks fail to load do.
+	// summary as those the spool's chunks fail to load do. (The chunks count
+	// the records they load as listed; these and the missing ones are
+	// counted here.)
 	quarantine := func(id string, raw []byte, cause error) error {
-		r.sum.update(func() { stats.Failed++ })
+		r.sum.update(func() { stats.Listed++; stats.Failed++ })
 		return r.quarantine(ctx, ds, id, raw, cause, log)
 	}
 	err = r.graph.GetCallRecords(ctx, ids, r.cfg.Concurrency, extract.Fetched{
@@ -103,7 +105,7 @@ func (r *runner) drainInbox(ctx context.Context) error {
 		return fmt.Errorf("fetch notified call records: %w", err)
 	}
 	r.ledger.noteInbox(items, missing)
-	r.sum.update(func() { stats.NotFound += len(missing) })
+	r.sum.update(func() { stats.Listed += len(missing); stats.NotFound += len(missing) })
 	for _, date := range sortedKeys(chunks) {
 		if err := r.importChunk(ctx, chunks[date], log); err != nil {
 			return err

@@ -112,20 +112,27 @@ func (f *fixture) run(t *testing.T, edit func(*jobs.Config)) (*jobs.Summary, err
 		edit(&cfg)
 	}
 	sum, err := jobs.Run(context.Background(), cfg)
-	checkQuarantineCounts(t, sum)
+	checkSummaryCounts(t, sum, err)
 	return sum, err
 }
 
-// checkQuarantineCounts: a summary's quarantined per dataset add up to the
-// records it lists as quarantined.
-func checkQuarantineCounts(t *testing.T, sum *jobs.Summary) {
+// checkSummaryCounts: a summary's quarantined per dataset add up to the
+// records it lists as quarantined; and once the run completed, each dataset
+// accounts for every record or row it listed: new, updated, unchanged, not
+// found or quarantined.
+func checkSummaryCounts(t *testing.T, sum *jobs.Summary, err error) {
 	t.Helper()
 	if sum == nil {
 		return
 	}
+	completed := err == nil || errors.Is(err, jobs.ErrQuarantined) || errors.Is(err, jobs.ErrRetentionGap)
 	total := 0
-	for _, d := range sum.Datasets {
+	for name, d := range sum.Datasets {
 		total += d.Failed
+		if accounted := d.New + d.Updated + d.Unchanged + d.NotFound + d.Failed; completed && d.Listed != accounted {
+			t.Errorf("%s: listed %d, but new %d + updated %d + unchanged %d + not found %d + quarantined %d = %d",
+				name, d.Listed, d.New, d.Updated, d.Unchanged, d.NotFound, d.Failed, accounted)
+		}
 	}
 	if total != len(sum.Quarantined) {
 		t.Errorf("the summary counts %d quarantined over its datasets, and lists %d: %v", total, len(sum.Quarantined), sum.Quarantined)
