@@ -54,6 +54,7 @@ func TestImport_EqualsRun(t *testing.T) {
 	cfg := f.config()
 	cfg.Dest, cfg.Credential, cfg.GraphURL = dest, nil, ""
 	sum, err := jobs.Import(context.Background(), cfg, bytes.NewReader(bytes.Join(lines, []byte("\n"))))
+	checkSummaryCounts(t, sum, err)
 	if !errors.Is(err, jobs.ErrQuarantined) || len(sum.Quarantined) != 1 || sum.Quarantined[0] != "broken-1" {
 		t.Fatalf("Import = %v (quarantined %v), want the broken line quarantined", err, sum.Quarantined)
 	}
@@ -234,6 +235,7 @@ func TestImport_SortedInput(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
+		checkSummaryCounts(t, sum, err)
 		if got := sum.Datasets[schemas.DatasetCallRecords].Partitions; tc.loads > 0 && got != tc.loads {
 			t.Errorf("%s: %d partition loads, want %d (%d dates, then the late records)", tc.name, got, tc.loads, len(dates))
 		}

@@ -287,8 +287,10 @@ func replayUsageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], d
 	if err != nil {
 		return err
 	}
+	stats := r.sum.dataset(ds.name)
 	return usageDay(ctx, r, ds, part, ps, func(fn func([]byte) error) error {
 		return load.ReadParquet(path, carryBatch[schemas.RawUsageRow](), func(rows []schemas.RawUsageRow) error {
+			r.sum.update(func() { stats.Listed += len(rows) }) // what the archive lists
 			for _, row := range rows {
 				if err := fn(row.JSON); err != nil {
 					return err

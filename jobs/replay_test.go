@@ -132,6 +132,7 @@ func TestReplay_RebuildsTheTables(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Replay: %v", err)
 	}
+	checkSummaryCounts(t, sum, err)
 	diffLakes(t, "replay", lakeRows(t, f.dest), want)
 	assertReaderView(t, "replay", f.dest)
 	if d := sum.Datasets[schemas.DatasetCallRecords]; d.New != len(callRecords(t, f.dest)) {
