@@ -170,7 +170,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 
 	dry := r.cfg.DryRun
 	seen := map[string]uint64{} // the digest of each row received
-	var failed int
+	var failed, dups int
 	err := each(func(raw []byte) error {
 		row, rep, err := ds.row(r.cfg.TenantID, raw)
 		if err != nil {
@@ -183,7 +183,8 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		}
 		id := ds.id(&row)
 		if _, ok := seen[id]; ok {
-			return nil // the same row on two pages or in overlapping requests
+			dups++ // the same row on two pages or in overlapping requests
+			return nil
 		}
 		if archive != nil && !dry {
 			raw, err := ps.JSON(raw)
@@ -224,6 +225,7 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
 	}
 	count := func() {
+		stats.Listed -= dups // listed as they came, counted once
 		stats.Partitions++
 		stats.New += len(seen) - replaced
 		stats.Updated += replaced - unchanged

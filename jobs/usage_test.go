@@ -1,7 +1,9 @@
 package jobs_test
 
 import (
+	"encoding/json"
 	"math/big"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -174,4 +176,33 @@ func TestUsage_Backfill120Days(t *testing.T) {
 	g.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = a, mid })
 	g.MustRun(t, func(c *jobs.Config) { usageOnly(c); c.From, c.To = mid, b })
 	diffLakes(t, "two adjacent windows", lakeRows(t, g.dest), lakeRows(t, whole.dest))
+}
+
+// TestUsage_RowSentTwice: a row Graph sends twice in a run (on two pages, or
+// in two overlapping requests) is stored once and counted once.
+func TestUsage_RowSentTwice(t *testing.T) {
+	t.Parallel()
+	twice := hostile(func(r *http.Request, body []byte) []byte {
+		if !strings.Contains(r.URL.Path, "getPstnCalls") && !strings.Contains(r.URL.Path, "getDirectRoutingCalls") {
+			return body
+		}
+		var page map[string]any
+		if json.Unmarshal(body, &page) != nil {
+			return body
+		}
+		if items, _ := page["value"].([]any); len(items) > 0 {
+			page["value"] = append(items, items[0])
+		}
+		out, _ := json.Marshal(page)
+		return out
+	})
+	f := newFixtureWith(t, thinUsage, twice)
+	start := f.clock.Now()
+	sum := f.MustRun(t, usageOnly) // f.run checks the counts add up
+	checkUsageLake(t, f, start.Add(-jobs.DefaultConfig().UsageHistory), start)
+	for _, ds := range []string{schemas.DatasetPstn, schemas.DatasetDirectRouting} {
+		if d := sum.Datasets[ds]; d.Listed != d.New {
+			t.Errorf("%s: listed %d, new %d: a row sent twice counted twice", ds, d.Listed, d.New)
+		}
+	}
 }
