@@ -62,11 +62,13 @@ func buildBinary(t *testing.T) string {
 func TestMain(m *testing.M) {
 	loadtest.SetS3Environment() // the tests on versitygw run in parallel
 	code := m.Run()
+	repeatedKeys.Lock() // a test's goroutine may still log
 	if len(repeatedKeys.lines) > 0 {
 		slices.Sort(repeatedKeys.lines)
 		fmt.Fprintf(os.Stderr, "FAIL: log lines with a key twice:\n%s\n", strings.Join(slices.Compact(repeatedKeys.lines), "\n"))
 		code = max(code, 1)
 	}
+	repeatedKeys.Unlock()
 	if builtBinaries.dir != "" {
 		os.RemoveAll(builtBinaries.dir)
 	}
