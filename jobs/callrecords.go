@@ -383,7 +383,7 @@ func (r *runner) planCallRecordsDay(ctx context.Context, day window, log *slog.L
 	if err != nil {
 		return nil, &dayError{day, fmt.Errorf("list: %w", err)}
 	}
-	r.sum.update(func() { stats.Listed += bad; stats.Failed += bad })
+	r.sum.update(func() { stats.Listed += bad })
 
 	part, err := r.openPartition(ctx, ds, date)
 	if err != nil {
@@ -510,7 +510,6 @@ func (r *runner) fetchCallRecordsDay(ctx, commitCtx context.Context, pl *dayPlan
 		}
 		r.sum.update(func() {
 			stats.NotFound += notFound
-			stats.Failed += failed
 			stats.countNewOrUpdated(maps.Keys(replaced), stored)
 			if len(replaced) > 0 {
 				stats.Partitions++
@@ -871,9 +870,11 @@ func (r *runner) quarantine(ctx context.Context, ds, id string, raw []byte, caus
 
 // quarantineUnder is quarantine of a payload that ps brings under the
 // run's privacy policy (nil: replay's payloads from an archive already
-// under it). log is the dataset's: it names the dataset.
+// under it). log is the dataset's: it names the dataset. The summary counts
+// the record here, whatever found it bad.
 func (r *runner) quarantineUnder(ctx context.Context, ps *transform.Pseudonymiser, ds, id string, raw []byte, cause error, log *slog.Logger) error {
-	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id) })
+	stats := r.sum.dataset(ds)
+	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id); stats.Failed++ })
 	if r.cfg.DryRun {
 		log.Warn("dry run: would quarantine a payload that cannot be processed", "id", id, "err", cause)
 		return nil

@@ -116,7 +116,7 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 				id = fmt.Sprintf("%s-%d", in.unit(), pos)
 			}
 			stats := r.sum.dataset(ds)
-			r.sum.update(func() { stats.Listed++; stats.Failed++ })
+			r.sum.update(func() { stats.Listed++ })
 			if err := r.quarantine(ctx, ds, id, raw, herr, log); err != nil {
 				return err
 			}
@@ -249,7 +249,7 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 	if c.pseudonymised {
 		ps = nil
 	}
-	replaced, failed, write, err := r.writeCallRecords(ctx, part, ps, len(take), func(add func(string, []byte) error) error {
+	replaced, _, write, err := r.writeCallRecords(ctx, part, ps, len(take), func(add func(string, []byte) error) error {
 		// Each record is read on its own (the spool holds every copy of a
 		// record; only the best is loaded) into a buffer the writer keeps.
 		for _, l := range take {
@@ -276,7 +276,6 @@ func (r *runner) writeImportChunk(ctx context.Context, c *importChunk, part *lak
 		r.sum.update(func() {
 			stats.Listed += records
 			stats.Unchanged += unchanged
-			stats.Failed += failed
 			stats.countNewOrUpdated(maps.Keys(replaced), stored)
 			if len(replaced) > 0 {
 				stats.Partitions++

@@ -69,12 +69,11 @@ func (r *runner) drainInbox(ctx context.Context) error {
 	}()
 	var done, missing []lake.InboxItem
 	stats := r.sum.dataset(ds)
-	// quarantine keeps a record fetched but not spooled; it counts in the
-	// summary as those the spool's chunks fail to load do. (The chunks count
+	// quarantine keeps a record fetched but not spooled. (The chunks count
 	// the records they load as listed; these and the missing ones are
 	// counted here.)
 	quarantine := func(id string, raw []byte, cause error) error {
-		r.sum.update(func() { stats.Listed++; stats.Failed++ })
+		r.sum.update(func() { stats.Listed++ })
 		return r.quarantine(ctx, ds, id, raw, cause, log)
 	}
 	err = r.graph.GetCallRecords(ctx, ids, r.cfg.Concurrency, extract.Fetched{

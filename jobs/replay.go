@@ -241,7 +241,6 @@ func (r *runner) replayCallRecordsDay(ctx context.Context, date string, tables [
 		stats := r.sum.dataset(ds)
 		r.sum.update(func() {
 			stats.Listed += len(replaced) + failed
-			stats.Failed += failed
 			stats.countNewOrUpdated(maps.Keys(replaced), stored)
 			if len(replaced) > 0 {
 				stats.Partitions++

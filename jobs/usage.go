@@ -79,7 +79,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	defer os.RemoveAll(dir)
 	spool := spoolDates{}
 	defer spool.remove()
-	var listed, bad int
+	var listed int
 	err = ds.list(ctx, w.From, w.To, func(row extract.UsageRow) error {
 		listed++
 		if row.ID == "" || row.StartDateTime.IsZero() {
@@ -87,14 +87,12 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 			if err == nil {
 				err = errors.New("no id or no start date")
 			}
-			bad++
 			return r.quarantine(ctx, ds.name, rowID(row.ID, row.Raw), row.Raw, err, log)
 		}
 		// Spooled under the policy: no personal value reaches the disk in
 		// clear, and the rows are made from the JSON as the archive keeps it.
 		raw, err := ps.JSON(row.Raw)
 		if err != nil {
-			bad++
 			return r.quarantine(ctx, ds.name, rowID(row.ID, row.Raw), row.Raw, err, log)
 		}
 		f, err := spool.file(dir, schemas.PartitionDate(row.StartDateTime))
@@ -106,7 +104,7 @@ func runUsage[T any](ctx context.Context, r *runner, ds usageDataset[T]) error {
 	if err != nil {
 		return fmt.Errorf("list %s %s .. %s: %w", ds.name, w.From.Format(time.RFC3339), w.To.Format(time.RFC3339), err)
 	}
-	r.sum.update(func() { stats.Listed += listed; stats.Failed += bad })
+	r.sum.update(func() { stats.Listed += listed })
 	dates := sortedKeys(spool)
 	for _, date := range dates {
 		part, err := r.openPartition(ctx, ds.name, date)
@@ -170,11 +168,10 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 
 	dry := r.cfg.DryRun
 	seen := map[string]uint64{} // the digest of each row received
-	var failed, dups int
+	var dups int
 	err := each(func(raw []byte) error {
 		row, rep, err := ds.row(r.cfg.TenantID, raw)
 		if err != nil {
-			failed++
 			var probe struct {
 				ID string `json:"id"`
 			}
@@ -230,7 +227,6 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 		stats.New += len(seen) - replaced
 		stats.Updated += replaced - unchanged
 		stats.Unchanged += unchanged
-		stats.Failed += failed
 	}
 	if dry {
 		r.sum.update(count)
