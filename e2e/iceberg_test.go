@@ -36,7 +36,7 @@ func icebergFiles(t *testing.T, cat *iceberg.Catalog, name string) string {
 	if len(files) == 0 {
 		t.Fatalf("%s: no data file in the current snapshot", name)
 	}
-	return fmt.Sprintf("read_parquet([%s], hive_partitioning = true)", strings.Join(files, ", "))
+	return fmt.Sprintf("read_parquet([%s])", strings.Join(files, ", "))
 }
 
 // icebergScanRows counts the rows an iceberg-go scan of a table reads, and

@@ -158,7 +158,7 @@ func (l objectStoreLake) icebergRows(t *testing.T) map[string][]string {
 			if n, err := load.ParquetRows(local); err != nil || n != task.File.Count() {
 				t.Fatalf("%s: data file %s has %d rows (%v), its metadata says %d", tb.Name, loc, n, err, task.File.Count())
 			}
-			renderFile(t, tb, local, filepath.Base(filepath.Dir(filepath.Dir(loc))), out)
+			renderFile(t, tb, local, partitionDt(t, task.File), out)
 		}
 		sort.Strings(out[tb.Name])
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	icego "github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	"github.com/apache/iceberg-go/table"
 
@@ -93,15 +94,27 @@ func icebergTableRowsIn(t *testing.T, dest, catalogURI string, tables []schemas.
 		}
 		for _, task := range tasks {
 			path := strings.TrimPrefix(task.File.FilePath(), "file://")
-			dt := filepath.Base(filepath.Dir(filepath.Dir(path)))
 			if n, err := load.ParquetRows(path); err != nil || n != task.File.Count() {
 				t.Fatalf("%s: data file %s has %d rows (%v), its metadata says %d", tb.Name, path, n, err, task.File.Count())
 			}
-			renderFile(t, tb, path, dt, out)
+			renderFile(t, tb, path, partitionDt(t, task.File), out)
 		}
 		sort.Strings(out[tb.Name])
 	}
 	return out
+}
+
+// partitionDt is a data file's dt as its partition says, as the Hive
+// layout's folder names it ("dt=YYYY-MM-DD"): readers take it from there.
+func partitionDt(t *testing.T, f icego.DataFile) string {
+	t.Helper()
+	for _, v := range f.Partition() {
+		if d, ok := v.(icego.Date); ok {
+			return "dt=" + time.Unix(int64(d)*86400, 0).UTC().Format(time.DateOnly)
+		}
+	}
+	t.Fatalf("data file %s: no day in its partition %v", f.FilePath(), f.Partition())
+	return ""
 }
 
 // TestRun_Iceberg: an Iceberg run commits one snapshot per table, naming the

@@ -169,8 +169,17 @@ func (s *LocalStore) Put(ctx context.Context, key string, r io.Reader) error {
 
 // Link makes dst a new object with src's content, as a hard link: no byte
 // is copied, and dst keeps that content when src is replaced (a write renames
-// a new file over src) or deleted. An existing dst is replaced.
+// a new file over src) or deleted. dst must not exist (else ErrPrecondition):
+// a link is made in one step, with no temporary name and no lock.
+//
+// The new name is durable once [LocalStore.SyncLinks] of dst has returned: a
+// caller that links many objects into a few folders, and needs them durable
+// only before it names them elsewhere, syncs each folder once. (src's
+// content is durable already: every write fsyncs it.)
 func (s *LocalStore) Link(ctx context.Context, src, dst string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	from, err := s.path(src)
 	if err != nil {
 		return fmt.Errorf("link: %w", err)
@@ -179,21 +188,69 @@ func (s *LocalStore) Link(ctx context.Context, src, dst string) error {
 	if err != nil {
 		return fmt.Errorf("link: %w", err)
 	}
-	dir := filepath.Join(s.root, filepath.FromSlash(tempDirName))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("link %s: %w", src, refused(err))
-	}
-	tmp, err := linkNew(from, dir, tempPrefix, "")
-	if err != nil {
-		if isNotExist(err) {
+	err = os.Link(from, to)
+	if isNotExist(err) {
+		// The original is missing, or dst's folder is.
+		if _, serr := os.Lstat(from); isNotExist(serr) {
 			return fmt.Errorf("link %s: %w", src, ErrNotExist)
 		}
-		return fmt.Errorf("link %s: %w", src, refused(err))
+		if err := mkdirs(filepath.Dir(to)); err != nil {
+			return fmt.Errorf("link %s to %s: %w", src, dst, refused(err))
+		}
+		err = os.Link(from, to)
 	}
-	if err := s.commit(dst, tmp, to, nil); err != nil {
-		return fmt.Errorf("link %s to %s: %w", src, dst, err)
+	switch {
+	case errors.Is(err, fs.ErrExist):
+		return fmt.Errorf("link %s to %s: %w", src, dst, ErrPrecondition)
+	case isNotExist(err):
+		return fmt.Errorf("link %s: %w", src, ErrNotExist)
+	case err != nil:
+		return fmt.Errorf("link %s to %s: %w", src, dst, refused(err))
 	}
 	return nil
+}
+
+// SyncLinks makes the names Link gave keys durable: it fsyncs each of their
+// folders once.
+func (s *LocalStore) SyncLinks(ctx context.Context, keys ...string) error {
+	synced := map[string]bool{}
+	for _, key := range keys {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		path, err := s.path(key)
+		if err != nil {
+			return fmt.Errorf("sync links: %w", err)
+		}
+		if dir := filepath.Dir(path); !synced[dir] {
+			if err := syncDir(dir); err != nil {
+				return fmt.Errorf("sync links: %w", refused(err))
+			}
+			synced[dir] = true
+		}
+	}
+	return nil
+}
+
+// mkdirs makes dir and the missing folders above it, each durable: the
+// folder above a new one is fsynced once the new one is in it.
+func mkdirs(dir string) error {
+	err := os.Mkdir(dir, 0o755)
+	if isNotExist(err) {
+		if err = mkdirs(filepath.Dir(dir)); err == nil {
+			err = os.Mkdir(dir, 0o755)
+		}
+	}
+	if errors.Is(err, fs.ErrExist) {
+		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
+			return nil // made meanwhile, by another writer that syncs it
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(dir))
 }
 
 // commit renames tmp to path under the key's lock after check (if not nil)

@@ -303,9 +303,10 @@ func TestLocalStoreTakesAHandedOverFile(t *testing.T) {
 }
 
 // TestLocalStoreLink: Link makes a new object of another's content without
-// copying it (the same file, in a folder it creates), which keeps that
-// content when the original is replaced; an existing object is replaced; a
-// missing original is ErrNotExist.
+// copying it (the same file, in folders it creates), which keeps that
+// content when the original is replaced; an existing object is not replaced
+// (ErrPrecondition); a missing original is ErrNotExist; SyncLinks syncs the
+// links' folders.
 func TestLocalStoreLink(t *testing.T) {
 	ctx := context.Background()
 	root := t.TempDir()
@@ -316,14 +317,15 @@ func TestLocalStoreLink(t *testing.T) {
 	if err := s.Put(ctx, "t/dt=2026-12-06/a.parquet", strings.NewReader("one")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Link(ctx, "t/dt=2026-12-06/a.parquet", "iceberg/t/data/dt=2026-12-06/a/1.parquet"); err != nil {
+	const link = "iceberg/t/data/a/2026-12-06_1.parquet"
+	if err := s.Link(ctx, "t/dt=2026-12-06/a.parquet", link); err != nil {
 		t.Fatal(err)
 	}
 	src, err := os.Stat(filepath.Join(root, "t/dt=2026-12-06/a.parquet"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dst, err := os.Stat(filepath.Join(root, "iceberg/t/data/dt=2026-12-06/a/1.parquet"))
+	dst, err := os.Stat(filepath.Join(root, link))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,16 +343,25 @@ func TestLocalStoreLink(t *testing.T) {
 		}
 		return string(b)
 	}
-	if got := read("iceberg/t/data/dt=2026-12-06/a/1.parquet"); got != "one" {
+	if got := read(link); got != "one" {
 		t.Errorf("the link after its original was replaced holds %q, want %q", got, "one")
 	}
-	if err := s.Link(ctx, "t/dt=2026-12-06/a.parquet", "iceberg/t/data/dt=2026-12-06/a/1.parquet"); err != nil {
+	if err := s.Link(ctx, "t/dt=2026-12-06/a.parquet", link); !errors.Is(err, load.ErrPrecondition) {
+		t.Errorf("Link over an existing object = %v, want ErrPrecondition", err)
+	}
+	if got := read(link); got != "one" {
+		t.Errorf("a refused link changed the object: it holds %q, want %q", got, "one")
+	}
+	if err := s.Link(ctx, "t/dt=2026-12-07/a.parquet", "iceberg/t/data/a/2026-12-07_1.parquet"); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Link of a missing original = %v, want ErrNotExist", err)
+	}
+	if err := s.Link(ctx, "t/dt=2026-12-06/a.parquet", "iceberg/t/data/a/2026-12-06_2.parquet"); err != nil {
 		t.Fatal(err)
 	}
-	if got := read("iceberg/t/data/dt=2026-12-06/a/1.parquet"); got != "two" {
-		t.Errorf("a link over an existing object holds %q, want %q", got, "two")
+	if err := s.SyncLinks(ctx, link, "iceberg/t/data/a/2026-12-06_2.parquet"); err != nil {
+		t.Errorf("SyncLinks = %v", err)
 	}
-	if err := s.Link(ctx, "t/dt=2026-12-07/a.parquet", "iceberg/t/data/dt=2026-12-07/a/1.parquet"); !errors.Is(err, load.ErrNotExist) {
-		t.Errorf("Link of a missing object = %v, want ErrNotExist", err)
+	if err := s.SyncLinks(ctx, "iceberg/u/data/a/2026-12-06_1.parquet"); err == nil {
+		t.Error("SyncLinks of a key in no folder = nil, want an error")
 	}
 }

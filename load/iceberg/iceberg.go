@@ -14,7 +14,13 @@
 // Layout, under the lake's root:
 //
 //	iceberg/<table>/metadata/...                                   Iceberg metadata (written by iceberg-go)
-//	iceberg/<table>/data/dt=YYYY-MM-DD/<tenant>/<stamp>-<run>.parquet  the data files
+//	iceberg/<table>/data/<tenant>/YYYY-MM-DD_<stamp>-<run>.parquet    the data files
+//
+// A tenant's data files of a table share one folder (readers take the day
+// from the manifests, never from a path), so that in a local lake a publish
+// makes its new names durable with one fsync per table, not one per day.
+// Data files written before that layout, under data/dt=YYYY-MM-DD/<tenant>/,
+// stay where they are and are read as before.
 //
 // A catalog that chooses each table's location itself (S3 Tables, a managed
 // warehouse) gets the same layout under its location, written through the
@@ -37,7 +43,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-	"path"
+
 	"path/filepath"
 	"slices"
 	"strings"
@@ -295,6 +301,9 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) 
 		if len(plan.remove) == 0 && len(plan.add) == 0 {
 			return Published{}, nil
 		}
+		if err := c.syncLinks(ctx, plan.add); err != nil {
+			return Published{}, fmt.Errorf("iceberg %s: %w", lakeTable, err)
+		}
 		txn := tbl.NewTransaction()
 		if err := txn.ReplaceDataFilesWithDataFiles(ctx, plan.remove, plan.add, props); err != nil {
 			return Published{}, fmt.Errorf("iceberg %s: %w", lakeTable, err)
@@ -460,7 +469,10 @@ func mustNameMapping(sc *icego.Schema) string {
 
 func tableLocation(lakeTable string) string { return "iceberg/" + lakeTable }
 
-func dataPrefix(lakeTable string) string { return tableLocation(lakeTable) + "/data/" }
+// tenantDataPrefix is the folder of the tenant's data files of lakeTable.
+func tenantDataPrefix(lakeTable, tenant string) string {
+	return tableLocation(lakeTable) + "/data/" + tenant + "/"
+}
 
 // dataKey is the key of a new data file of lakeTable's day for tenant.
 func dataKey(lakeTable, day, tenant, runID string, now time.Time) string {
@@ -468,25 +480,49 @@ func dataKey(lakeTable, day, tenant, runID string, now time.Time) string {
 }
 
 // dataName is the name of a new data file of a day for tenant under a
-// table's location. The stamp orders a day's files by when they were
-// written.
+// table's location.
 func dataName(tableLocation, day, tenant, runID string, now time.Time) string {
-	return fmt.Sprintf("%s/data/dt=%s/%s/%s-%s.parquet", strings.TrimSuffix(tableLocation, "/"), day, tenant,
-		now.UTC().Format("20060102T150405.000000000"), runID)
+	return fmt.Sprintf("%s/data/%s/%s_%s-%s.parquet", strings.TrimSuffix(tableLocation, "/"), tenant, day,
+		now.UTC().Format(stampLayout), runID)
 }
 
-// dayOf is the day of a data file's key or location, "" if it is not one.
-func dayOf(key string) string {
-	i := strings.Index(key, "/data/dt=")
-	if i < 0 {
-		return ""
+// stampLayout is the time a data file was written, in its name: the names
+// of a day's files sort as they were written.
+const stampLayout = "20060102T150405.000000000"
+
+// dataFileName is what a data file's key or location says of it.
+type dataFileName struct {
+	day, tenant string
+	// written orders a tenant's files of a day by when they were written:
+	// its stamp and run.
+	written string
+}
+
+// parseDataFile reads a data file's key or location, in the layout of
+// dataName or in the one before it (data/dt=<day>/<tenant>/<stamp>-<run>);
+// ok is false if it is neither.
+func parseDataFile(loc string) (f dataFileName, ok bool) {
+	if !strings.HasSuffix(loc, ".parquet") {
+		return f, false
 	}
-	day, _, _ := strings.Cut(key[i+len("/data/dt="):], "/")
-	return day
+	parts := strings.Split(loc, "/")
+	n := len(parts)
+	if n >= 4 && parts[n-3] == "data" {
+		day, written, ok := strings.Cut(parts[n-1], "_")
+		if ok && isDay(day) {
+			return dataFileName{day: day, tenant: parts[n-2], written: written}, true
+		}
+	}
+	if n >= 5 && parts[n-4] == "data" && strings.HasPrefix(parts[n-3], "dt=") && isDay(parts[n-3][len("dt="):]) {
+		return dataFileName{day: parts[n-3][len("dt="):], tenant: parts[n-2], written: parts[n-1]}, true
+	}
+	return f, false
 }
 
-// tenantOf is the tenant of a data file's key or location.
-func tenantOf(key string) string { return path.Base(path.Dir(key)) }
+func isDay(s string) bool {
+	_, err := time.Parse(time.DateOnly, s)
+	return err == nil
+}
 
 // hiveObject is the size of the tenant's committed Hive object of a day.
 type hiveObject struct{ size int64 }
@@ -508,26 +544,33 @@ func (c *Catalog) hiveObjects(ctx context.Context, lakeTable, tenant string) (ma
 	return out, nil
 }
 
+// newStaged describes the data file at loc.
+func newStaged(loc string, size, rows int64) stagedFile {
+	name, _ := parseDataFile(loc)
+	return stagedFile{loc: loc, written: name.written, size: size, rows: rows}
+}
+
 // stagedFile is a data file written for the tenant, committed or not.
 type stagedFile struct {
-	loc  string // its location
-	size int64
-	rows int64 // -1: not read yet
+	loc     string // its location
+	written string // its dataFileName's
+	size    int64
+	rows    int64 // -1: not read yet
 }
 
 // stagedFiles lists the tenant's data files of lakeTable, by day, oldest first.
 func (c *Catalog) stagedFiles(ctx context.Context, lakeTable, tenant string) (map[string][]stagedFile, error) {
 	out := map[string][]stagedFile{}
-	prefix := dataPrefix(lakeTable)
+	prefix := tenantDataPrefix(lakeTable, tenant)
 	err := c.store.List(ctx, prefix, func(o load.Object) error {
-		if day := dayOf(o.Key); day != "" && tenantOf(o.Key) == tenant && strings.HasSuffix(o.Key, ".parquet") {
+		if name, ok := parseDataFile(o.Key); ok && name.tenant == tenant {
 			c.mu.Lock()
 			rows, ok := c.stagedRows[o.Key]
 			c.mu.Unlock()
 			if !ok {
 				rows = -1
 			}
-			out[day] = append(out[day], stagedFile{loc: c.root + o.Key, size: o.Size, rows: rows})
+			out[name.day] = append(out[name.day], newStaged(c.root+o.Key, o.Size, rows))
 		}
 		return nil
 	})
@@ -544,8 +587,8 @@ func (c *Catalog) stagedElsewhere(lakeTable, tenant string) map[string][]stagedF
 	out := map[string][]stagedFile{}
 	c.mu.Lock()
 	for _, f := range c.elsewhere[lakeTable] {
-		if tenantOf(f.loc) == tenant {
-			out[dayOf(f.loc)] = append(out[dayOf(f.loc)], f)
+		if name, _ := parseDataFile(f.loc); name.tenant == tenant {
+			out[name.day] = append(out[name.day], f)
 		}
 	}
 	c.mu.Unlock()
@@ -556,7 +599,7 @@ func (c *Catalog) stagedElsewhere(lakeTable, tenant string) map[string][]stagedF
 // sortStaged orders each day's files oldest first.
 func sortStaged(byDay map[string][]stagedFile) {
 	for _, files := range byDay {
-		slices.SortFunc(files, func(a, b stagedFile) int { return strings.Compare(path.Base(a.loc), path.Base(b.loc)) })
+		slices.SortFunc(files, func(a, b stagedFile) int { return strings.Compare(a.written, b.written) })
 	}
 }
 
@@ -578,8 +621,8 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 			return plan{}, fmt.Errorf("iceberg %s: plan files: %w", lakeTable, err)
 		}
 		for _, t := range tasks {
-			if p := t.File.FilePath(); tenantOf(p) == tenant && dayOf(p) != "" {
-				current[dayOf(p)] = append(current[dayOf(p)], t.File)
+			if name, ok := parseDataFile(t.File.FilePath()); ok && name.tenant == tenant {
+				current[name.day] = append(current[name.day], t.File)
 			}
 		}
 	}
@@ -599,13 +642,14 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 			pl.days++
 			continue
 		}
-		var newest string // the current file's name, to find those staged after it
+		var newest string // when the current file was written, to find those staged after it
 		for _, f := range cur {
-			newest = max(newest, path.Base(f.FilePath()))
+			name, _ := parseDataFile(f.FilePath())
+			newest = max(newest, name.written)
 		}
 		pick := -1
 		for i, f := range staged[day] {
-			if path.Base(f.loc) > newest && f.size == obj.size {
+			if f.written > newest && f.size == obj.size {
 				pick = i
 			}
 		}
@@ -617,7 +661,7 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 			f = staged[day][pick]
 		} else {
 			var err error
-			if f, err = c.copyHive(ctx, tbl, lakeTable, day, tenant, runID); err != nil {
+			if f, err = c.copyHive(ctx, tbl, lakeTable, day, tenant, runID, obj.size); err != nil {
 				return plan{}, err
 			}
 			staged[day] = append(staged[day], f)
@@ -636,7 +680,8 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 
 // Stage copies the tenant's Hive object of lakeTable's day, just committed
 // from local (its rows), to a new data file: the next publish finds it there
-// instead of copying the object then. A local store links it instead.
+// instead of copying the object then. A local store links it instead (the
+// link made durable by the publish that names it).
 func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID string, local load.LocalFile) error {
 	tbl, err := c.table(ctx, lakeTable)
 	if err != nil {
@@ -668,10 +713,29 @@ func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID strin
 	return nil
 }
 
-// linker is a store that copies an object without copying its bytes, the
-// copy unchanged when the original is replaced ([load.LocalStore]).
+// linker is a store that copies an object to a new key without copying its
+// bytes, the copy unchanged when the original is replaced, and whose copies
+// are durable once synced ([load.LocalStore]).
 type linker interface {
 	Link(ctx context.Context, src, dst string) error
+	SyncLinks(ctx context.Context, keys ...string) error
+}
+
+// syncLinks makes the data files of a linker store that a snapshot is
+// about to name durable (the folder of a tenant's data files of a table,
+// once): before the snapshot, not at each link.
+func (c *Catalog) syncLinks(ctx context.Context, files []icego.DataFile) error {
+	l, ok := c.store.(linker)
+	if !ok {
+		return nil
+	}
+	var keys []string
+	for _, f := range files {
+		if key, ok := strings.CutPrefix(f.FilePath(), c.root); ok {
+			keys = append(keys, key)
+		}
+	}
+	return l.SyncLinks(ctx, keys...)
 }
 
 func putFile(ctx context.Context, store load.Store, key, path string) error {
@@ -711,16 +775,16 @@ func (c *Catalog) writeElsewhere(ctx context.Context, lakeTable string, tbl *tab
 	if err != nil {
 		return stagedFile{}, fmt.Errorf("write %s: %w", loc, err)
 	}
-	f := stagedFile{loc: loc, size: n, rows: rows}
+	f := newStaged(loc, n, rows)
 	c.mu.Lock()
 	c.elsewhere[lakeTable] = append(c.elsewhere[lakeTable], f)
 	c.mu.Unlock()
 	return f, nil
 }
 
-// copyHive copies the tenant's Hive object of a day to a new data file of
-// tbl.
-func (c *Catalog) copyHive(ctx context.Context, tbl *table.Table, lakeTable, day, tenant, runID string) (stagedFile, error) {
+// copyHive copies the tenant's Hive object of a day, listed with size, to a
+// new data file of tbl.
+func (c *Catalog) copyHive(ctx context.Context, tbl *table.Table, lakeTable, day, tenant, runID string, size int64) (stagedFile, error) {
 	src := hiveKey(lakeTable, day, tenant)
 	if !c.inLake(lakeTable, tbl) {
 		r, err := c.store.Open(ctx, src)
@@ -739,7 +803,9 @@ func (c *Catalog) copyHive(ctx context.Context, tbl *table.Table, lakeTable, day
 		if err := l.Link(ctx, src, key); err != nil {
 			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
 		}
-		return c.stagedSize(ctx, key)
+		// The link is the object listed (no other run writes the tenant's
+		// objects while this one holds its lease): its size.
+		return newStaged(c.root+key, size, -1), nil
 	}
 	r, err := c.store.Open(ctx, src)
 	if err != nil {
@@ -750,7 +816,7 @@ func (c *Catalog) copyHive(ctx context.Context, tbl *table.Table, lakeTable, day
 	if err := c.store.Put(ctx, key, cr); err != nil {
 		return stagedFile{}, fmt.Errorf("copy %s to %s: %w", src, key, err)
 	}
-	return stagedFile{loc: c.root + key, size: cr.n, rows: -1}, nil
+	return newStaged(c.root+key, cr.n, -1), nil
 }
 
 // dataFile describes a staged file to the table, reading its row count
@@ -840,22 +906,4 @@ func (c *Catalog) Maintain(ctx context.Context, lakeTable string, mt Maintenance
 	}
 	m.OrphansDeleted = len(res.DeletedFiles)
 	return m, nil
-}
-
-// stagedSize describes a data file just linked, its size listed.
-func (c *Catalog) stagedSize(ctx context.Context, key string) (stagedFile, error) {
-	f := stagedFile{loc: c.root + key, size: -1, rows: -1}
-	err := c.store.List(ctx, key, func(o load.Object) error {
-		if o.Key == key {
-			f.size = o.Size
-		}
-		return nil
-	})
-	if err == nil && f.size < 0 {
-		err = load.ErrNotExist
-	}
-	if err != nil {
-		return stagedFile{}, fmt.Errorf("copy to %s: %w", key, err)
-	}
-	return f, nil
 }

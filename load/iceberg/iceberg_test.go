@@ -7,8 +7,12 @@ import (
 	"path"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	icego "github.com/apache/iceberg-go"
 
 	"github.com/callrecords-etl/callrecords-etl/load"
 	"github.com/callrecords-etl/callrecords-etl/load/iceberg"
@@ -56,8 +60,13 @@ func currentFiles(t *testing.T, cat *iceberg.Catalog) map[string]int64 {
 	}
 	out := map[string]int64{}
 	for _, task := range tasks {
-		p := task.File.FilePath()
-		out[path.Base(path.Dir(p))+"/"+path.Base(path.Dir(path.Dir(p)))] += task.File.Count()
+		// The tenant from the file's folder, the day from its partition
+		// (as readers take it).
+		var day string
+		for _, v := range task.File.Partition() {
+			day = time.Unix(int64(v.(icego.Date))*86400, 0).UTC().Format(time.DateOnly)
+		}
+		out[path.Base(path.Dir(task.File.FilePath()))+"/dt="+day] += task.File.Count()
 	}
 	return out
 }
@@ -199,4 +208,158 @@ func sorted(m map[string]int64) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestPublish_EarlierLayout: a table whose snapshot names a data file in the
+// layout before the tenant's folder (data/dt=<day>/<tenant>/<stamp>-<run>)
+// is read as before: that day is unchanged while its Hive object is, and
+// replaced by one new file when the object changes.
+func TestPublish_EarlierLayout(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	cat, store := open(t, dir)
+	commitHive(t, store, "tenant-a", "2026-11-18", 3)
+	if _, err := cat.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	// Day 2026-11-19, committed by an earlier version of the job.
+	commitHive(t, store, "tenant-a", "2026-11-19", 2)
+	const old = "iceberg/" + schemas.TablePstnCalls + "/data/dt=2026-11-19/tenant-a/20261119T100000.000000000-run-0.parquet"
+	if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, old)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(dir, schemas.TablePstnCalls, "dt=2026-11-19", "tenant-a.parquet"), filepath.Join(dir, old)); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl, err := cat.Load(ctx, schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := tbl.Spec()
+	b, err := icego.NewDataFileBuilder(spec, icego.EntryContentData, "file://"+filepath.ToSlash(dir)+"/"+old, icego.ParquetFile,
+		map[int]any{spec.Field(0).FieldID: icego.Date(time.Date(2026, 11, 19, 0, 0, 0, 0, time.UTC).Unix() / 86400)},
+		nil, nil, 2, fi.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn := tbl.NewTransaction()
+	if err := txn.AddDataFiles(ctx, []icego.DataFile{b.Build()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := txn.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := "map[tenant-a/dt=2026-11-18:3 tenant-a/dt=2026-11-19:2]"
+	if got := currentFiles(t, cat); fmt.Sprint(got) != want {
+		t.Fatalf("before: %v, want %v", got, want)
+	}
+
+	p, err := cat.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Snapshot != 0 {
+		t.Errorf("a publish with no Hive object changed committed snapshot %d (%d days), want none", p.Snapshot, p.Days)
+	}
+
+	commitHive(t, store, "tenant-a", "2026-11-19", 5)
+	p, err = cat.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Days != 1 || p.Rows != 5 {
+		t.Errorf("published %d days, %d rows; want the changed day, 5 rows", p.Days, p.Rows)
+	}
+	want = "map[tenant-a/dt=2026-11-18:3 tenant-a/dt=2026-11-19:5]"
+	if got := currentFiles(t, cat); fmt.Sprint(got) != want {
+		t.Errorf("after the day changed: %v, want %v", got, want)
+	}
+	tbl, err = cat.Load(ctx, schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var locs []string
+	for _, task := range tasks {
+		locs = append(locs, strings.TrimPrefix(task.File.FilePath(), "file://"+filepath.ToSlash(dir)+"/"))
+	}
+	sort.Strings(locs)
+	if len(locs) != 2 || !strings.HasPrefix(locs[0], "iceberg/"+schemas.TablePstnCalls+"/data/tenant-a/2026-11-18_") ||
+		!strings.HasPrefix(locs[1], "iceberg/"+schemas.TablePstnCalls+"/data/tenant-a/2026-11-19_") {
+		t.Errorf("data files %v, want one per day in the tenant's folder", locs)
+	}
+}
+
+// syncRecorder is a local store that records what SyncLinks was given, and
+// whether the table had a snapshot then.
+type syncRecorder struct {
+	*load.LocalStore
+	cat             func() *iceberg.Catalog
+	synced          []string
+	snapshotAtSync  bool
+	linked, syncedN int
+}
+
+func (s *syncRecorder) Link(ctx context.Context, src, dst string) error {
+	s.linked++
+	return s.LocalStore.Link(ctx, src, dst)
+}
+
+func (s *syncRecorder) SyncLinks(ctx context.Context, keys ...string) error {
+	s.syncedN++
+	s.synced = append(s.synced, keys...)
+	if tbl, err := s.cat().Load(ctx, schemas.TablePstnCalls); err == nil && tbl.CurrentSnapshot() != nil {
+		s.snapshotAtSync = true
+	}
+	return s.LocalStore.SyncLinks(ctx, keys...)
+}
+
+// TestPublish_SyncsLinksFirst: in a local lake, the data files a publish
+// names (staged links, and the copy of a day not staged) are synced before
+// the snapshot that names them is committed, in one call.
+func TestPublish_SyncsLinksFirst(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	local, root := localLake(t, dir)
+	rec := &syncRecorder{LocalStore: local.(*load.LocalStore)}
+	cat, err := iceberg.Open(ctx, filepath.Join(dir, "_etl", "iceberg.db"), root, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cat.Close()
+	rec.cat = func() *iceberg.Catalog { return cat }
+	for i, day := range []string{"2026-11-18", "2026-11-19"} {
+		path := commitHive(t, rec, "tenant-a", day, 2+i)
+		if err := cat.Stage(ctx, schemas.TablePstnCalls, day, "tenant-a", "run-1", load.LocalFile{Path: path, Rows: int64(2 + i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	commitHive(t, rec, "tenant-a", "2026-11-20", 4) // not staged: the publish copies it
+	if _, err := cat.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	if rec.linked != 3 {
+		t.Errorf("%d links, want 3 (two staged, one copied at publish)", rec.linked)
+	}
+	if rec.syncedN != 1 || len(rec.synced) != 3 {
+		t.Errorf("SyncLinks called %d times with %v, want once with the 3 data files", rec.syncedN, rec.synced)
+	}
+	for _, key := range rec.synced {
+		if !strings.HasPrefix(key, "iceberg/"+schemas.TablePstnCalls+"/data/tenant-a/") {
+			t.Errorf("synced %s, not a data file of the table", key)
+		}
+	}
+	if rec.snapshotAtSync {
+		t.Error("the snapshot was committed before its data files were synced")
+	}
+	if got, want := fmt.Sprint(currentFiles(t, cat)), "map[tenant-a/dt=2026-11-18:2 tenant-a/dt=2026-11-19:3 tenant-a/dt=2026-11-20:4]"; got != want {
+		t.Errorf("published %v, want %v", got, want)
+	}
 }

@@ -375,7 +375,7 @@ func testServerLocations(t *testing.T, store load.Store, sc load.StoreConfig, ro
 	files := func() []string {
 		t.Helper()
 		var names []string
-		if err := at.List(ctx, "data/dt="+day+"/tenant-a/", func(o load.Object) error {
+		if err := at.List(ctx, "data/tenant-a/"+day+"_", func(o load.Object) error {
 			names = append(names, path.Base(o.Key))
 			return nil
 		}); err != nil {
