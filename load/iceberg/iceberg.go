@@ -175,6 +175,9 @@ type Catalog struct {
 	store load.Store
 	root  string      // the lake root's URI, ending in /
 	retry commitRetry // of a commit that lost to another writer
+	// placesTables: the catalog may put a table elsewhere than the job
+	// asks (a REST server); the SQL and Glue catalogs put it there.
+	placesTables bool
 
 	mu sync.Mutex
 	// stagedRows: the row counts of the data files Stage wrote, which
@@ -244,7 +247,7 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 	if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		return nil, fmt.Errorf("iceberg catalog %s: create namespace %s: %w", uri, Namespace, err)
 	}
-	return &Catalog{cat: cat, store: store, root: root, retry: defaultCommitRetry, stagedRows: map[string]int64{},
+	return &Catalog{cat: cat, store: store, root: root, retry: defaultCommitRetry, placesTables: props["type"] == "rest", stagedRows: map[string]int64{},
 		tables: map[string]*table.Table{}, elsewhere: map[string][]stagedFile{}}, nil
 }
 
@@ -682,12 +685,19 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 // from local (its rows), to a new data file: the next publish finds it there
 // instead of copying the object then. A local store links it instead (the
 // link made durable by the publish that names it).
+//
+// Only with a catalog that may place the table elsewhere is the table
+// loaded (or created) here, to learn where: else the data file goes under
+// the lake's location for it, and the publish loads the table.
 func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID string, local load.LocalFile) error {
-	tbl, err := c.table(ctx, lakeTable)
-	if err != nil {
-		return fmt.Errorf("stage %s: %w", lakeTable, err)
+	var tbl *table.Table
+	var err error
+	if c.placesTables {
+		if tbl, err = c.table(ctx, lakeTable); err != nil {
+			return fmt.Errorf("stage %s: %w", lakeTable, err)
+		}
 	}
-	if !c.inLake(lakeTable, tbl) {
+	if tbl != nil && !c.inLake(lakeTable, tbl) {
 		f, err := os.Open(local.Path)
 		if err != nil {
 			return fmt.Errorf("stage %s: %w", lakeTable, err)
