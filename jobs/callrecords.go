@@ -1166,6 +1166,9 @@ func (r *runner) openPartition(ctx context.Context, dataset, date string) (*lake
 
 // commit commits a partition's new files and counts them.
 func (r *runner) commit(ctx context.Context, part *lake.Partition, files map[string]load.LocalFile) error {
+	if err := r.icebergCommittable(ctx); err != nil {
+		return err
+	}
 	if err := part.Commit(ctx, files); err != nil {
 		return err
 	}

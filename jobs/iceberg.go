@@ -137,8 +137,12 @@ func (c IcebergREST) rest(uri string) (icebergproc.REST, error) {
 // the job's process (tests, programs that link package iceberg anyway).
 type IcebergOpener func(ctx context.Context, o icebergproc.Options) (icebergproc.Catalog, error)
 
-// openIceberg opens the Iceberg catalog of an Iceberg run (nil otherwise):
-// with Config.IcebergOpener, else in the Iceberg binary's process.
+// openIceberg begins to open the Iceberg catalog of an Iceberg run (nothing
+// otherwise): with Config.IcebergOpener, else in the Iceberg binary's
+// process, which takes a few tenths of a second to start and open it. The
+// run goes on meanwhile; it waits for the catalog (icebergReady) before it
+// commits a partition, so that a catalog that cannot be opened still fails
+// the run before it writes any table. Its settings are checked at once.
 func (r *runner) openIceberg(ctx context.Context) error {
 	if r.cfg.TableFormat != TableFormatIceberg || r.cfg.DryRun {
 		return nil
@@ -147,16 +151,66 @@ func (r *runner) openIceberg(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.cfg.IcebergOpener != nil {
-		r.ice, err = r.cfg.IcebergOpener(ctx, o)
-	} else {
-		r.ice, err = startIceberg(ctx, r.cfg, o)
+	opened := make(chan struct{})
+	r.iceOpened = opened
+	go func() {
+		defer close(opened)
+		var ice icebergproc.Catalog
+		var err error
+		if r.cfg.IcebergOpener != nil {
+			ice, err = r.cfg.IcebergOpener(ctx, o)
+		} else {
+			ice, err = startIceberg(ctx, r.cfg, o)
+		}
+		if err != nil {
+			r.iceErr = fmt.Errorf("%w: %v", ErrConfig, err)
+			return
+		}
+		r.ice = ice
+	}()
+	return nil
+}
+
+// icebergReady waits for the catalog openIceberg began to open, and
+// returns it (nil in the Hive table format), or why it could not be opened.
+func (r *runner) icebergReady(ctx context.Context) (icebergproc.Catalog, error) {
+	if r.iceOpened == nil {
+		return nil, nil
 	}
-	if err != nil {
-		r.ice = nil // not a typed nil
-		return fmt.Errorf("%w: %v", ErrConfig, err)
+	select {
+	case <-r.iceOpened:
+		return r.ice, r.iceErr
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+// errIcebergNotOpen is what a commit returns when the catalog could not be
+// opened: the run's publish says why.
+var errIcebergNotOpen = fmt.Errorf("%w: the Iceberg catalog could not be opened; nothing committed", ErrConfig)
+
+// icebergCommittable is nil when the run may commit a partition: in the
+// Hive table format, or once the Iceberg catalog is open.
+func (r *runner) icebergCommittable(ctx context.Context) error {
+	if _, err := r.icebergReady(ctx); err != nil {
+		if errors.Is(err, ErrConfig) {
+			return errIcebergNotOpen
+		}
+		return err
 	}
 	return nil
+}
+
+// closeIceberg closes the catalog, once its opening has ended (whatever
+// the run's context).
+func (r *runner) closeIceberg() {
+	if r.iceOpened == nil {
+		return
+	}
+	<-r.iceOpened
+	if r.ice != nil {
+		r.ice.Close()
+	}
 }
 
 // icebergOptions are the catalog's options for cfg, its settings checked.
@@ -241,7 +295,8 @@ func ServeIceberg(ctx context.Context, in io.Reader, out io.Writer, open Iceberg
 // data files, which the run's publish then commits. A copy that fails costs
 // only time: publish copies the committed object instead.
 func (r *runner) stageIceberg(ctx context.Context, date string, files map[string]load.LocalFile) {
-	if r.ice == nil {
+	ice, err := r.icebergReady(ctx)
+	if ice == nil || err != nil {
 		return
 	}
 	var wg sync.WaitGroup
@@ -250,7 +305,7 @@ func (r *runner) stageIceberg(ctx context.Context, date string, files map[string
 			continue
 		}
 		wg.Go(func() {
-			if err := r.ice.Stage(ctx, table, date, r.cfg.TenantID, r.cfg.RunID, f); err != nil {
+			if err := ice.Stage(ctx, table, date, r.cfg.TenantID, r.cfg.RunID, f); err != nil {
 				r.cfg.Logger.Warn("iceberg data file not staged; the publish copies the partition instead", "table", table, "dt", date, "err", err)
 			}
 		})
@@ -265,10 +320,13 @@ func (r *runner) stageIceberg(ctx context.Context, date string, files map[string
 // what they committed is published, and what a killed or failed run left
 // unpublished is published by the next.
 func (r *runner) publishIceberg(ctx context.Context, datasets []string) error {
-	if r.ice == nil {
+	if r.iceOpened == nil {
 		return nil
 	}
-	defer r.ice.Close()
+	defer r.closeIceberg()
+	if _, err := r.icebergReady(ctx); err != nil {
+		return err
+	}
 	var errs []error
 	for _, ds := range datasets {
 		tables := schemas.TablesOf(ds)
@@ -367,7 +425,10 @@ func MaintainIceberg(ctx context.Context, cfg Config, m IcebergMaintenance) ([]M
 	if err := r.openIceberg(ctx); err != nil {
 		return nil, err
 	}
-	defer r.ice.Close()
+	defer r.closeIceberg()
+	if _, err := r.icebergReady(ctx); err != nil {
+		return nil, err
+	}
 	var out []MaintainedTable
 	for _, tb := range slices.Concat(schemas.Tables, schemas.RawTables, schemas.LedgerTables) {
 		done, err := r.ice.Maintain(ctx, tb.Name, m)

@@ -232,6 +232,9 @@ func (r *runner) updateLedger(ctx context.Context, date string, merge func(map[s
 		defer os.Remove(f.Path)
 	}
 	files := map[string]load.LocalFile{table: f}
+	if err := r.icebergCommittable(ctx); err != nil {
+		return err
+	}
 	if err := part.Commit(ctx, files); err != nil {
 		return err
 	}

@@ -40,8 +40,11 @@ type runner struct {
 	ledger ledgerRun
 	// privacy is the policy everything written follows.
 	privacy privacy
-	// ice: the Iceberg catalog, in the Iceberg table format.
-	ice icebergproc.Catalog
+	// ice: the Iceberg catalog, in the Iceberg table format, once
+	// iceOpened is closed (else iceErr says why it could not be opened).
+	ice       icebergproc.Catalog
+	iceErr    error
+	iceOpened chan struct{}
 }
 
 // Run runs the job once: for every enabled dataset, from its checkpoint (or the
