@@ -242,12 +242,12 @@ func mkdirs(dir string) error {
 		}
 	}
 	if errors.Is(err, fs.ErrExist) {
-		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
-			return nil // made meanwhile, by another writer that syncs it
+		// Made meanwhile by another writer, whose fsync of the folder
+		// above may not have happened yet: this one's too.
+		if fi, serr := os.Stat(dir); serr != nil || !fi.IsDir() {
+			return err
 		}
-		return err
-	}
-	if err != nil {
+	} else if err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(dir))
