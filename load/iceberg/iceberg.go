@@ -43,7 +43,6 @@ import (
 	"maps"
 	"math/rand/v2"
 	"os"
-
 	"path/filepath"
 	"slices"
 	"strings"
