@@ -232,6 +232,15 @@ func (s *LocalStore) SyncLinks(ctx context.Context, keys ...string) error {
 	return nil
 }
 
+// makeDir makes dir, if it is missing, as mkdirs does: an object renamed
+// or linked into a new folder is durable only once the folder is.
+func makeDir(dir string) error {
+	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
+		return nil
+	}
+	return mkdirs(dir)
+}
+
 // mkdirs makes dir and the missing folders above it, each durable: the
 // folder above a new one is fsynced once the new one is in it.
 func mkdirs(dir string) error {
@@ -258,7 +267,7 @@ func mkdirs(dir string) error {
 func (s *LocalStore) commit(key, tmp, path string, check func() error) (err error) {
 	defer func() { err = refused(err) }()
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := makeDir(dir); err != nil {
 		os.Remove(tmp)
 		return err
 	}

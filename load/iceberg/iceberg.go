@@ -572,7 +572,7 @@ func (c *Catalog) stagedFiles(ctx context.Context, lakeTable, tenant string) (ma
 			if !ok {
 				rows = -1
 			}
-			out[name.day] = append(out[name.day], newStaged(c.root+o.Key, o.Size, rows))
+			out[name.day] = append(out[name.day], stagedFile{loc: c.root + o.Key, written: name.written, size: o.Size, rows: rows})
 		}
 		return nil
 	})
