@@ -77,10 +77,11 @@ func TestRun_IcebergS3Glue(t *testing.T) {
 	srv := icebergtest.StartGlue(t, icebergtest.GlueOptions{})
 	t.Setenv("AWS_ENDPOINT_URL_GLUE", srv.URL)
 	testIcebergOnStore(t, objectStoreLake{
-		proxy:   proxy,
-		dest:    "s3://" + s3cfg.Bucket + "/lake",
-		catalog: "glue",
-		sc:      load.StoreConfig{S3: s3cfg},
+		proxy:        proxy,
+		dest:         "s3://" + s3cfg.Bucket + "/lake",
+		catalog:      "glue",
+		sc:           load.StoreConfig{S3: s3cfg},
+		serverCopies: true,
 	})
 	if n := srv.Unsigned.Load(); n != 0 {
 		t.Errorf("the server refused %d unsigned requests", n)

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,10 +38,11 @@ func TestRun_IcebergS3(t *testing.T) {
 	proxy := loadtest.StartFaultProxy(t, s3cfg.Endpoint, nil)
 	s3cfg.Endpoint = proxy.URL
 	testIcebergOnStore(t, objectStoreLake{
-		proxy:   proxy,
-		dest:    "s3://" + s3cfg.Bucket + "/lake",
-		catalog: filepath.Join(t.TempDir(), "iceberg.db"),
-		sc:      load.StoreConfig{S3: s3cfg},
+		proxy:        proxy,
+		dest:         "s3://" + s3cfg.Bucket + "/lake",
+		catalog:      filepath.Join(t.TempDir(), "iceberg.db"),
+		sc:           load.StoreConfig{S3: s3cfg},
+		serverCopies: true,
 	})
 }
 
@@ -68,6 +70,9 @@ type objectStoreLake struct {
 	dest    string
 	catalog string
 	sc      load.StoreConfig
+	// serverCopies: the store copies each data file from its Hive object
+	// (S3's CopyObject) rather than the run uploading it again.
+	serverCopies bool
 }
 
 func (l objectStoreLake) edit(c *jobs.Config) {
@@ -218,10 +223,25 @@ func testIcebergOnStore(t *testing.T, l objectStoreLake) {
 	if _, err := l.store(t).PutIfAbsent(context.Background(), "_etl/state/"+tenant+"/callrecords.json", bytes.NewReader(data)); err != nil {
 		t.Fatal(err)
 	}
+	var uploads, copies atomic.Int32 // of data files
+	l.proxy.SetFaults(func(r *http.Request, _ int) loadtest.Fault {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/iceberg/") && strings.Contains(r.URL.Path, "/data/") {
+			if r.Header.Get("X-Amz-Copy-Source") != "" {
+				copies.Add(1)
+			} else {
+				uploads.Add(1)
+			}
+		}
+		return loadtest.Pass
+	})
 	sum := f.MustRun(t, l.edit)
+	l.proxy.SetFaults(nil)
 	want := l.hiveRows(t)
 	if len(want[schemas.TableCallRecords]) == 0 {
 		t.Fatal("the run wrote no call records")
+	}
+	if l.serverCopies && (uploads.Load() != 0 || copies.Load() == 0) {
+		t.Errorf("the run uploaded %d data files and had the store copy %d, want every data file a copy of its Hive object made by the store", uploads.Load(), copies.Load())
 	}
 	diffLakes(t, "first run", l.icebergRows(t), want)
 	assertSnapshotsOfRun(t, l.tables(t), sum.RunID)

@@ -124,6 +124,7 @@ type S3Store struct {
 	creds    aws.CredentialsProvider
 	bucket   string
 	prefix   string // "" or ending in "/"
+	maxCopy  int64  // the largest object Copy copies in the bucket
 }
 
 var _ Store = (*S3Store)(nil)
@@ -195,7 +196,7 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	if prefix != "" {
 		prefix += "/"
 	}
-	return &S3Store{client: client, uploader: uploader, creds: awsCfg.Credentials, bucket: cfg.Bucket, prefix: prefix}, nil
+	return &S3Store{client: client, uploader: uploader, creds: awsCfg.Credentials, bucket: cfg.Bucket, prefix: prefix, maxCopy: maxCopySize}, nil
 }
 
 // Identity says which AWS credentials the store uses — the provider that found
@@ -280,6 +281,60 @@ func (s *S3Store) Put(ctx context.Context, key string, r io.Reader) error {
 	})
 	if err != nil {
 		return fmt.Errorf("put %s: %w", key, translate(err))
+	}
+	return nil
+}
+
+// maxCopySize is the largest object one CopyObject request copies.
+const maxCopySize = 5 << 30
+
+// Copy implements [Copier]: the service copies the object in the bucket
+// (CopyObject), with none of src's user metadata. An object over 5 GiB,
+// more than one CopyObject takes, is read and uploaded instead, as is every
+// object on a service that answers NotImplemented.
+func (s *S3Store) Copy(ctx context.Context, src, dst string, size int64) error {
+	sk, err := s.key(src)
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	dk, err := s.key(dst)
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	if size > s.maxCopy {
+		return s.copyThrough(ctx, src, dst)
+	}
+	// The source is URL-encoded, "+" too: some services decode it as a
+	// space.
+	segments := strings.Split(s.bucket+"/"+sk, "/")
+	for i, seg := range segments {
+		segments[i] = strings.ReplaceAll(url.PathEscape(seg), "+", "%2B")
+	}
+	_, err = s.client.CopyObject(ctx, &s3.CopyObjectInput{
+		Bucket:            aws.String(s.bucket),
+		Key:               aws.String(dk),
+		CopySource:        aws.String(strings.Join(segments, "/")),
+		MetadataDirective: types.MetadataDirectiveReplace,
+	})
+	var ae smithy.APIError
+	if errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented" {
+		return s.copyThrough(ctx, src, dst) // a service without CopyObject
+	}
+	if err != nil {
+		return fmt.Errorf("copy %s to %s: %w", src, dst, translate(err))
+	}
+	return nil
+}
+
+// copyThrough copies src to dst through this process: read, then uploaded.
+func (s *S3Store) copyThrough(ctx context.Context, src, dst string) error {
+	r, err := s.Open(ctx, src)
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	defer r.Close()
+	if err := s.Put(ctx, dst, r); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
 }

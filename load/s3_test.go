@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -94,6 +95,87 @@ func TestS3StoreFailedMultipartAborted(t *testing.T) {
 	}
 	if len(out.Uploads) != 0 {
 		t.Errorf("ListMultipartUploads after a failed Put = %d uploads, want 0 (aborted)", len(out.Uploads))
+	}
+}
+
+// TestS3Store_Copy checks that Copy has the server copy an object (one
+// CopyObject, the bytes never downloaded) without the source's metadata,
+// reads and uploads an object over the CopyObject limit, or on a service
+// without CopyObject, instead, and says when the source is missing.
+func TestS3Store_Copy(t *testing.T) {
+	cfg, _ := loadtest.StartS3(t)
+	var copies atomic.Int32
+	var refuseCopies atomic.Int32 // the fault answered to a copy, if not 0
+	proxy := loadtest.StartFaultProxy(t, cfg.Endpoint, func(r *http.Request, _ int) loadtest.Fault {
+		if r.Header.Get("X-Amz-Copy-Source") == "" {
+			return loadtest.Pass
+		}
+		copies.Add(1)
+		return loadtest.Fault(refuseCopies.Load())
+	})
+	cfg.Endpoint, cfg.Prefix = proxy.URL, "lake/"
+	s := MustS3Store(t, cfg)
+	ctx := context.Background()
+
+	data := make([]byte, 3<<20)
+	rand.NewChaCha8([32]byte{4}).Read(data)
+	src, dst := "media/dt=2026-06-01/t 1+x.parquet", "iceberg/media/data/t/2026-06-01_1.parquet"
+	if _, err := s.PutIfAbsent(ctx, src, bytes.NewReader(data)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Copy(ctx, src, dst, int64(len(data))); err != nil {
+		t.Fatalf("Copy = %v", err)
+	}
+	if n := copies.Load(); n != 1 {
+		t.Errorf("Copy sent %d CopyObject requests, want 1", n)
+	}
+	for _, key := range []string{src, dst} {
+		got, _, err := s.Get(ctx, key)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Errorf("Get(%s) = %d bytes, %v; want the %d bytes put", key, len(got), err, len(data))
+		}
+	}
+	head, err := rawClient(cfg).HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(cfg.Bucket), Key: aws.String("lake/" + dst)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(head.Metadata) != 0 {
+		t.Errorf("the copy's user metadata = %v, want none (not the source's write token)", head.Metadata)
+	}
+
+	if err := s.Copy(ctx, "media/dt=2026-06-02/none.parquet", "iceberg/media/data/t/x.parquet", 10); !errors.Is(err, load.ErrNotExist) {
+		t.Errorf("Copy of a missing object = %v, want ErrNotExist", err)
+	}
+
+	// Over the limit (lowered here from 5 GiB), with the server refusing
+	// every copy: the bytes go through the store.
+	refuseCopies.Store(int32(loadtest.Status403))
+	copies.Store(0)
+	load.SetMaxCopy(s, 1<<20)
+	big := "iceberg/media/data/t/2026-06-01_2.parquet"
+	if err := s.Copy(ctx, src, big, int64(len(data))); err != nil {
+		t.Fatalf("Copy over the limit = %v", err)
+	}
+	if got, _, err := s.Get(ctx, big); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("Get(%s) = %d bytes, %v; want the %d bytes put", big, len(got), err, len(data))
+	}
+	if n := copies.Load(); n != 0 {
+		t.Errorf("Copy over the limit sent %d CopyObject requests, want 0", n)
+	}
+	load.SetMaxCopy(s, 5<<30)
+	if err := s.Copy(ctx, src, "iceberg/media/data/t/2026-06-01_3.parquet", int64(len(data))); !errors.Is(err, load.ErrDestination) {
+		t.Errorf("Copy refused by the server = %v, want ErrDestination", err)
+	}
+
+	// A service without CopyObject: the bytes go through the store.
+	refuseCopies.Store(int32(loadtest.Status501))
+	copies.Store(0)
+	other := "iceberg/media/data/t/2026-06-01_4.parquet"
+	if err := s.Copy(ctx, src, other, int64(len(data))); err != nil {
+		t.Fatalf("Copy on a service without CopyObject = %v", err)
+	}
+	if got, _, err := s.Get(ctx, other); err != nil || !bytes.Equal(got, data) || copies.Load() != 1 {
+		t.Errorf("Get(%s) = %d bytes, %v after %d CopyObject requests; want the %d bytes put after 1", other, len(got), err, copies.Load(), len(data))
 	}
 }
 

@@ -118,6 +118,14 @@ type Conditional interface {
 	DeleteIfMatch(ctx context.Context, key string, etag string) error
 }
 
+// Copier is a store that copies an object to a new key itself, without its
+// bytes passing through this process ([S3Store]).
+type Copier interface {
+	// Copy copies src, of size bytes, to dst. The error matches ErrNotExist
+	// when src is absent.
+	Copy(ctx context.Context, src, dst string, size int64) error
+}
+
 // Store is everything the lake needs: a Sink that can also list, delete and
 // compare-and-swap. Both real stores implement it.
 type Store interface {

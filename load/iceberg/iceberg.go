@@ -58,6 +58,9 @@ import (
 	icebergio "github.com/apache/iceberg-go/io"
 	_ "github.com/apache/iceberg-go/io/gocloud" // s3://, abfs:// and gs:// table locations
 	"github.com/apache/iceberg-go/table"
+	"github.com/apache/iceberg-go/utils"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/parquet-go/parquet-go"
 	_ "modernc.org/sqlite" // the SQL catalog's SQLite, without cgo
 
@@ -177,6 +180,12 @@ type Catalog struct {
 	// placesTables: the catalog may put a table elsewhere than the job
 	// asks (a REST server); the SQL and Glue catalogs put it there.
 	placesTables bool
+	// awsConfig is the AWS configuration of the tables' S3 IO (nil for a
+	// lake elsewhere), loaded once: iceberg-go loads one for every table it
+	// loads unless the context carries one, each time parsing the CA bundle
+	// the environment names and starting a new credential chain
+	// (ioContext).
+	awsConfig *aws.Config
 
 	mu sync.Mutex
 	// stagedRows: the row counts of the data files Stage wrote, which
@@ -232,6 +241,16 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 	for _, o := range opts {
 		o(props)
 	}
+	var awsConfig *aws.Config
+	if strings.HasPrefix(root, "s3://") {
+		// The table properties (region, endpoint, addressing, a REST
+		// catalog's vended keys) still apply over it.
+		cfg, err := config.LoadDefaultConfig(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("iceberg S3 IO: load aws config: %w", err)
+		}
+		awsConfig = &cfg
+	}
 	var cat catalog.Catalog
 	var err error
 	if props["type"] == "glue" {
@@ -246,8 +265,17 @@ func Open(ctx context.Context, uri, rootURI string, store load.Store, opts ...Op
 	if err != nil && !errors.Is(err, catalog.ErrNamespaceAlreadyExists) {
 		return nil, fmt.Errorf("iceberg catalog %s: create namespace %s: %w", uri, Namespace, err)
 	}
-	return &Catalog{cat: cat, store: store, root: root, retry: defaultCommitRetry, placesTables: props["type"] == "rest", stagedRows: map[string]int64{},
-		tables: map[string]*table.Table{}, elsewhere: map[string][]stagedFile{}}, nil
+	return &Catalog{cat: cat, store: store, root: root, retry: defaultCommitRetry, placesTables: props["type"] == "rest", awsConfig: awsConfig,
+		stagedRows: map[string]int64{}, tables: map[string]*table.Table{}, elsewhere: map[string][]stagedFile{}}, nil
+}
+
+// ioContext is ctx for iceberg-go's calls: with the AWS configuration of
+// the tables' S3 IO, which iceberg-go would otherwise load again for each.
+func (c *Catalog) ioContext(ctx context.Context) context.Context {
+	if c.awsConfig == nil {
+		return ctx
+	}
+	return utils.WithAwsConfig(ctx, c.awsConfig)
 }
 
 // Close releases the catalog's connections (the SQL catalog's database).
@@ -265,13 +293,14 @@ func Identifier(lakeTable string) table.Identifier {
 
 // Load returns the Iceberg table of a lake table, as last committed.
 func (c *Catalog) Load(ctx context.Context, lakeTable string) (*table.Table, error) {
-	return c.cat.LoadTable(ctx, Identifier(lakeTable))
+	return c.cat.LoadTable(c.ioContext(ctx), Identifier(lakeTable))
 }
 
 // Publish makes the Iceberg table of lakeTable hold the tenant's committed
 // Hive objects of that table, in one snapshot whose summary names runID,
 // retrying a commit that lost to another writer.
 func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) (Published, error) {
+	ctx = c.ioContext(ctx)
 	lt, err := lakeTableOf(lakeTable)
 	if err != nil {
 		return Published{}, err
@@ -689,6 +718,7 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 // loaded (or created) here, to learn where: else the data file goes under
 // the lake's location for it, and the publish loads the table.
 func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID string, local load.LocalFile) error {
+	ctx = c.ioContext(ctx)
 	var tbl *table.Table
 	var err error
 	if c.placesTables {
@@ -708,9 +738,12 @@ func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID strin
 		return nil
 	}
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
-	if l, ok := c.store.(linker); ok {
-		err = l.Link(ctx, hiveKey(lakeTable, day, tenant), key)
-	} else {
+	switch st := c.store.(type) {
+	case linker:
+		err = st.Link(ctx, hiveKey(lakeTable, day, tenant), key)
+	case load.Copier:
+		err = st.Copy(ctx, hiveKey(lakeTable, day, tenant), key, local.Bytes)
+	default:
 		err = putFile(ctx, c.store, key, local.Path)
 	}
 	if err != nil {
@@ -816,6 +849,12 @@ func (c *Catalog) copyHive(ctx context.Context, tbl *table.Table, lakeTable, day
 		// objects while this one holds its lease): its size.
 		return newStaged(c.root+key, size, -1), nil
 	}
+	if cp, ok := c.store.(load.Copier); ok {
+		if err := cp.Copy(ctx, src, key, size); err != nil {
+			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
+		}
+		return newStaged(c.root+key, size, -1), nil
+	}
 	r, err := c.store.Open(ctx, src)
 	if err != nil {
 		return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
@@ -879,6 +918,7 @@ func (c *countingReader) Read(p []byte) (int, error) {
 // mt.OrphansOlderThan (which must outlast a run: a run's data files are
 // unreferenced until it publishes). A table not created yet is left alone.
 func (c *Catalog) Maintain(ctx context.Context, lakeTable string, mt Maintenance) (Maintained, error) {
+	ctx = c.ioContext(ctx)
 	m := Maintained{Table: lakeTable}
 	tbl, err := c.Load(ctx, lakeTable)
 	if errors.Is(err, catalog.ErrNoSuchTable) {

@@ -36,10 +36,13 @@ const (
 	// Status403 answers 403 AccessDenied without forwarding: an error no
 	// client retries (RandomFaults never draws it).
 	Status403
+	// Status501 answers 501 NotImplemented without forwarding, as a service
+	// that lacks the operation does (RandomFaults never draws it).
+	Status501
 )
 
 func (f Fault) String() string {
-	return [...]string{"pass", "500", "503", "reset", "lost response", "truncated body", "403"}[f]
+	return [...]string{"pass", "500", "503", "reset", "lost response", "truncated body", "403", "501"}[f]
 }
 
 // FaultProxy is an HTTP proxy in front of an S3-compatible server that
@@ -126,6 +129,9 @@ func (p *FaultProxy) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	case Status403:
 		s3Error(w, http.StatusForbidden, "AccessDenied", "Access Denied")
+		return
+	case Status501:
+		s3Error(w, http.StatusNotImplemented, "NotImplemented", "A header you provided implies functionality that is not implemented.")
 		return
 	case Reset:
 		hijack(w, nil)
