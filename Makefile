@@ -120,9 +120,9 @@ bench-privacy: build
 
 # What --table-format iceberg costs an import (issue 16): Hive and Iceberg
 # alternating. About 4 minutes.
-bench-iceberg: build
+bench-iceberg: build $(BIN)/versitygw
 	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
-	$(BIN)/bench -bin $(BIN)/callrecords-etl -run tableformat -markdown $(CURDIR)/BENCHMARKS.md -section iceberg $(BENCH_FLAGS)
+	$(BIN)/bench -bin $(BIN)/callrecords-etl -run tableformat -versitygw $(BIN)/versitygw -markdown $(CURDIR)/BENCHMARKS.md -section iceberg $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(BIN) ./lake

@@ -56,6 +56,7 @@ type options struct {
 	wholeDay      int
 	policy        string
 	privacyRepeat int
+	versitygw     string
 }
 
 func main() {
@@ -82,6 +83,7 @@ func main() {
 	flag.StringVar(&o.policy, "privacy-policy", "deploy/privacy-policy.yaml", "privacy: the policy measured against none")
 	flag.IntVar(&o.privacyRepeat, "privacy-repeat", 8, "privacy, tableformat: pairs of runs (per mode)")
 	flag.StringVar(&which, "run", "flatten,scale,extract,bigrecord,wholerun", "benchmarks to run (also privacy and tableformat: make bench-privacy, make bench-iceberg)")
+	flag.StringVar(&o.versitygw, "versitygw", "", "tableformat: a versitygw binary, to measure into S3 too (versitygw on loopback)")
 	flag.IntVar(&o.duckdbThread, "duckdb-threads", runtime.NumCPU(), "flatten: DuckDB threads (default: the cores, like ours)")
 	flag.Parse()
 	o.benchmarks = strings.Split(which, ",")
