@@ -119,7 +119,8 @@ bench-privacy: build
 	$(BIN)/bench -bin $(BIN)/callrecords-etl -run privacy -records-per-day 150 -markdown $(CURDIR)/BENCHMARKS.md -section privacy $(BENCH_FLAGS)
 
 # What --table-format iceberg costs an import (issue 16): Hive and Iceberg
-# alternating. About 4 minutes.
+# alternating, into a local lake and then into S3 (versitygw on loopback).
+# About 8 minutes.
 bench-iceberg: build $(BIN)/versitygw
 	cd e2e && CGO_ENABLED=1 $(GO) build -o $(BIN)/bench ./cmd/bench
 	$(BIN)/bench -bin $(BIN)/callrecords-etl -run tableformat -versitygw $(BIN)/versitygw -markdown $(CURDIR)/BENCHMARKS.md -section iceberg $(BENCH_FLAGS)
