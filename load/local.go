@@ -63,7 +63,10 @@ type LocalStore struct {
 	now func() time.Time
 }
 
-var _ Store = (*LocalStore)(nil)
+var (
+	_ Store  = (*LocalStore)(nil)
+	_ Copier = (*LocalStore)(nil)
+)
 
 // NewLocalStore returns a LocalStore rooted at root. It creates nothing: the
 // directory is made by the first write.
@@ -208,6 +211,12 @@ func (s *LocalStore) Link(ctx context.Context, src, dst string) error {
 		return fmt.Errorf("link %s to %s: %w", src, dst, refused(err))
 	}
 	return nil
+}
+
+// Copy implements [Copier] with Link: dst must not exist, and is durable
+// once SyncLinks of it has returned.
+func (s *LocalStore) Copy(ctx context.Context, src, dst string, _ int64) error {
+	return s.Link(ctx, src, dst)
 }
 
 // SyncLinks makes the names Link gave keys durable: it fsyncs each of their

@@ -127,7 +127,10 @@ type S3Store struct {
 	maxCopy  int64  // the largest object Copy copies in the bucket
 }
 
-var _ Store = (*S3Store)(nil)
+var (
+	_ Store  = (*S3Store)(nil)
+	_ Copier = (*S3Store)(nil)
+)
 
 // s3Retryer retries a request as cfg says. A batch job would rather wait
 // out a flaky service than fail: more attempts, and no client-side retry

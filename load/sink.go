@@ -119,7 +119,8 @@ type Conditional interface {
 }
 
 // Copier is a store that copies an object to a new key itself, without its
-// bytes passing through this process ([S3Store]).
+// bytes passing through this process: S3's CopyObject ([S3Store]), a hard
+// link ([LocalStore], durable once synced).
 type Copier interface {
 	// Copy copies src, of size bytes, to dst. The error matches ErrNotExist
 	// when src is absent.

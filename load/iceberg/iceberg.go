@@ -711,8 +711,9 @@ func (c *Catalog) plan(ctx context.Context, tbl *table.Table, lakeTable, tenant,
 
 // Stage copies the tenant's Hive object of lakeTable's day, just committed
 // from local (its rows), to a new data file: the next publish finds it there
-// instead of copying the object then. A local store links it instead (the
-// link made durable by the publish that names it).
+// instead of copying the object then. A store that copies objects itself
+// does so (a local store's link is made durable by the publish that names
+// it; S3 copies in the bucket).
 //
 // Only with a catalog that may place the table elsewhere is the table
 // loaded (or created) here, to learn where: else the data file goes under
@@ -738,12 +739,9 @@ func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID strin
 		return nil
 	}
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
-	switch st := c.store.(type) {
-	case linker:
-		err = st.Link(ctx, hiveKey(lakeTable, day, tenant), key)
-	case load.Copier:
-		err = st.Copy(ctx, hiveKey(lakeTable, day, tenant), key, local.Bytes)
-	default:
+	if cp, ok := c.store.(load.Copier); ok {
+		err = cp.Copy(ctx, hiveKey(lakeTable, day, tenant), key, local.Bytes)
+	} else {
 		err = putFile(ctx, c.store, key, local.Path)
 	}
 	if err != nil {
@@ -755,19 +753,17 @@ func (c *Catalog) Stage(ctx context.Context, lakeTable, day, tenant, runID strin
 	return nil
 }
 
-// linker is a store that copies an object to a new key without copying its
-// bytes, the copy unchanged when the original is replaced, and whose copies
-// are durable once synced ([load.LocalStore]).
-type linker interface {
-	Link(ctx context.Context, src, dst string) error
+// linkSyncer is a store whose copies (hard links) are durable only once
+// synced ([load.LocalStore]).
+type linkSyncer interface {
 	SyncLinks(ctx context.Context, keys ...string) error
 }
 
-// syncLinks makes the data files of a linker store that a snapshot is
+// syncLinks makes the data files of a linkSyncer store that a snapshot is
 // about to name durable (the folder of a tenant's data files of a table,
 // once): before the snapshot, not at each link.
 func (c *Catalog) syncLinks(ctx context.Context, files []icego.DataFile) error {
-	l, ok := c.store.(linker)
+	l, ok := c.store.(linkSyncer)
 	if !ok {
 		return nil
 	}
@@ -841,18 +837,12 @@ func (c *Catalog) copyHive(ctx context.Context, tbl *table.Table, lakeTable, day
 		return f, nil
 	}
 	key := dataKey(lakeTable, day, tenant, runID, time.Now())
-	if l, ok := c.store.(linker); ok {
-		if err := l.Link(ctx, src, key); err != nil {
-			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
-		}
-		// The link is the object listed (no other run writes the tenant's
-		// objects while this one holds its lease): its size.
-		return newStaged(c.root+key, size, -1), nil
-	}
 	if cp, ok := c.store.(load.Copier); ok {
 		if err := cp.Copy(ctx, src, key, size); err != nil {
 			return stagedFile{}, fmt.Errorf("copy %s: %w", src, err)
 		}
+		// The copy is the object listed (no other run writes the tenant's
+		// objects while this one holds its lease): its size.
 		return newStaged(c.root+key, size, -1), nil
 	}
 	r, err := c.store.Open(ctx, src)

@@ -307,9 +307,10 @@ type syncRecorder struct {
 	linked, syncedN int
 }
 
-func (s *syncRecorder) Link(ctx context.Context, src, dst string) error {
+// Copy counts the store's own copies: in a local store, links.
+func (s *syncRecorder) Copy(ctx context.Context, src, dst string, size int64) error {
 	s.linked++
-	return s.LocalStore.Link(ctx, src, dst)
+	return s.LocalStore.Copy(ctx, src, dst, size)
 }
 
 func (s *syncRecorder) SyncLinks(ctx context.Context, keys ...string) error {
