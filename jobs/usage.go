@@ -156,7 +156,13 @@ func (r *runner) planUsage(cp lake.Checkpoint, now time.Time) window {
 // usageDay rewrites a report partition: the rows each hands over replace the
 // stored rows of their ids (and are archived, if part has the raw archive).
 // ps brings them under the run's privacy policy (nil: they are already). A
-// dry run reads the partition to count what would change, and writes nothing.
+// partition the rewrite would leave as it is (every row received stored
+// already, unchanged, its JSON archived as received, its files in today's
+// schema and under the run's policy) is not rewritten: the lookback re-reads
+// days whose rows mostly did not change, and a rewrite of the same rows
+// would replace the day's files (and commit an Iceberg snapshot) for nothing.
+// A dry run reads the partition to count what would change, and writes
+// nothing.
 func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *lake.Partition, ps *transform.Pseudonymiser, each func(fn func(raw []byte) error) error, log *slog.Logger) error {
 	stats := r.sum.dataset(ds.name)
 	date := part.Date()
@@ -167,7 +173,8 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	defer abortIf(archive)
 
 	dry := r.cfg.DryRun
-	seen := map[string]uint64{} // the digest of each row received
+	seen := map[string]uint64{}       // the digest of each row received
+	archived := map[string][32]byte{} // the digest of each received row's JSON as archived
 	var dups int
 	err := each(func(raw []byte) error {
 		row, rep, err := ds.row(r.cfg.TenantID, raw)
@@ -183,14 +190,15 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 			dups++ // the same row on two pages or in overlapping requests
 			return nil
 		}
-		if archive != nil && !dry {
+		if archive != nil {
 			raw, err := ps.JSON(raw)
-			if err == nil {
+			if err == nil && !dry {
 				err = archive.Write([]schemas.RawUsageRow{{TenantID: r.cfg.TenantID, ID: id, FetchedAt: r.cfg.Now().UTC(), JSON: raw}})
 			}
 			if err != nil {
 				return err
 			}
+			archived[id] = sha256.Sum256(raw)
 		}
 		r.addReport(ds.name, rep, log)
 		rows := []T{row}
@@ -204,8 +212,16 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	if err != nil {
 		return fmt.Errorf("%s partition %s: %w", ds.name, date, err)
 	}
+	// Before the carry-over, which lets go of the stored files' local copies.
+	current, err := filesCurrent[T](ctx, r.privacy, part, ds.table)
+	if err == nil && current && archive != nil {
+		current, err = filesCurrent[schemas.RawUsageRow](ctx, r.privacy, part, rawTable)
+	}
+	if err != nil {
+		return fmt.Errorf("%s partition %s: %w", ds.name, date, err)
+	}
 	// A stored row received again is replaced; it is updated only if a
-	// value changed (the lookback re-reads days whose rows mostly did not).
+	// value changed.
 	var replaced, unchanged int
 	keep := func(id string, stored *T) bool {
 		digest, ok := seen[id]
@@ -221,21 +237,43 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	if err := carryOver(ctx, r.privacy, part, ds.table, w, ds.id, keep); err != nil {
 		return fmt.Errorf("carry over %s partition %s: %w", ds.name, date, err)
 	}
+	rawSame, rawChanged := map[string]bool{}, false
+	keepRaw := func(id string, stored *schemas.RawUsageRow) bool {
+		digest, ok := archived[id]
+		if !ok {
+			return !dry
+		}
+		if sha256.Sum256(stored.JSON) == digest {
+			rawSame[id] = true
+		} else {
+			rawChanged = true
+		}
+		return false
+	}
+	if archive != nil {
+		if err := carryOver(ctx, r.privacy, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, keepRaw); err != nil {
+			return fmt.Errorf("carry over %s partition %s: %w", rawTable, date, err)
+		}
+	}
+	same := current && replaced == len(seen) && unchanged == replaced && !rawChanged && len(rawSame) == len(archived)
 	count := func() {
 		stats.Listed -= dups // listed as they came, counted once
-		stats.Partitions++
+		if !same {
+			stats.Partitions++
+		}
 		stats.New += len(seen) - replaced
 		stats.Updated += replaced - unchanged
 		stats.Unchanged += unchanged
 	}
-	if dry {
+	switch {
+	case same:
+		r.sum.update(count)
+		log.Info("partition unchanged: not rewritten", "rows_received", len(seen))
+		return nil
+	case dry:
 		r.sum.update(count)
 		log.Info("dry run: would rewrite the partition", "rows_received", len(seen), "new", len(seen)-replaced, "updated", replaced-unchanged)
 		return nil
-	}
-	err = carryOverInto(ctx, r.privacy, part, rawTable, archive, func(r *schemas.RawUsageRow) string { return r.ID }, func(id string) bool { _, ok := seen[id]; return !ok })()
-	if err != nil {
-		return fmt.Errorf("carry over %s partition %s: %w", rawTable, date, err)
 	}
 	file, err := w.Close()
 	if err != nil {
@@ -253,6 +291,33 @@ func usageDay[T any](ctx context.Context, r *runner, ds usageDataset[T], part *l
 	r.sum.update(count)
 	log.Info("partition committed", "rows_received", len(seen), "rows", part.Rows())
 	return nil
+}
+
+// filesCurrent reports whether the partition's stored files of table are
+// as a rewrite would write them: no files of an earlier version of the job,
+// today's schema, written under the run's privacy policy.
+func filesCurrent[T any](ctx context.Context, priv privacy, part *lake.Partition, table string) (bool, error) {
+	if part.Legacy() {
+		return false, nil
+	}
+	keys, err := part.Files(ctx, table)
+	if err != nil {
+		return false, err
+	}
+	for _, key := range keys {
+		path, err := part.Local(ctx, key)
+		if err != nil {
+			return false, err
+		}
+		ok, err := priv.wroteFile(path)
+		if err == nil && ok {
+			ok, err = load.HasSchemaOf[T](path)
+		}
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	return true, nil
 }
 
 // compactLine is raw on one line, for the spool: a report row may contain

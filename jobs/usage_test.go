@@ -1,11 +1,16 @@
 package jobs_test
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"math/big"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,5 +209,191 @@ func TestUsage_RowSentTwice(t *testing.T) {
 		if d := sum.Datasets[ds]; d.Listed != d.New {
 			t.Errorf("%s: listed %d, new %d: a row sent twice counted twice", ds, d.Listed, d.New)
 		}
+	}
+}
+
+// usageFiles digests every file of the report tables and their raw archive
+// in a local lake, by path: a rewritten file differs (its footer names the
+// run that wrote it) even when its rows do not.
+func usageFiles(t *testing.T, dest string) map[string][32]byte {
+	t.Helper()
+	out := map[string][32]byte{}
+	for _, table := range []string{schemas.TablePstnCalls, schemas.TableDirectRoutingCalls, schemas.TableRawPstnCalls, schemas.TableRawDirectRoutingCalls} {
+		files, _ := filepath.Glob(filepath.Join(dest, table, "dt=*", "*.parquet"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rel, _ := filepath.Rel(dest, f)
+			out[rel] = sha256.Sum256(b)
+		}
+	}
+	return out
+}
+
+// rewritten lists the files of after that are new or differ from before.
+func rewritten(before, after map[string][32]byte) []string {
+	var out []string
+	for f, d := range after {
+		if before[f] != d {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestUsage_UnchangedPartitionsKept: the lookback re-reads days whose rows
+// did not change; their partitions keep their files (no Iceberg snapshot
+// either), while a day with a late row, a row whose JSON changed only where
+// no column reads it (the raw archive keeps it), or a file in another schema
+// is rewritten.
+func TestUsage_UnchangedPartitionsKept(t *testing.T) {
+	t.Parallel()
+	var noted atomic.Pointer[string] // the PSTN row that gains a property
+	f := newFixtureWith(t, thinUsage, hostile(func(r *http.Request, body []byte) []byte {
+		id := noted.Load()
+		if id == nil || !strings.Contains(r.URL.Path, "getPstnCalls") {
+			return body
+		}
+		// Only that row's bytes: the others stay as Graph sent them.
+		re := regexp.MustCompile(`"id"\s*:\s*"` + regexp.QuoteMeta(*id) + `"`)
+		return re.ReplaceAll(body, []byte(`${0},"someNewProperty":"added by Graph"`))
+	}))
+	usage := func(c *jobs.Config) { usageOnly(c); icebergFormat(c) }
+	start := f.clock.Now()
+	f.MustRun(t, usage)
+
+	// The same instant again: every row comes back as it is.
+	files, rows := usageFiles(t, f.dest), lakeRows(t, f.dest)
+	sum := f.MustRun(t, usage)
+	for _, ds := range []string{schemas.DatasetPstn, schemas.DatasetDirectRouting} {
+		if d := sum.Datasets[ds]; d.Partitions != 0 || d.Unchanged == 0 || d.New+d.Updated != 0 {
+			t.Errorf("rerun, %s: partitions %d, new %d, updated %d, unchanged %d; want nothing rewritten, rows unchanged",
+				ds, d.Partitions, d.New, d.Updated, d.Unchanged)
+		}
+	}
+	if got := rewritten(files, usageFiles(t, f.dest)); len(got) > 0 {
+		t.Errorf("rerun rewrote %v", got)
+	}
+	if sum.IcebergSnapshots != 0 {
+		t.Errorf("rerun committed %d Iceberg snapshots, want none", sum.IcebergSnapshots)
+	}
+	diffLakes(t, "rerun", lakeRows(t, f.dest), rows)
+
+	// Late rows: the days they start on are rewritten, and only those.
+	f.clock.Add(20 * time.Hour)
+	files = usageFiles(t, f.dest)
+	byDay := func(rows map[string][]string) map[string]string {
+		out := map[string]string{}
+		for _, table := range []string{schemas.TablePstnCalls, schemas.TableDirectRoutingCalls} {
+			for _, row := range rows[table] {
+				dt, _, _ := strings.Cut(row, " ")
+				out[table+"/"+dt] += row + "\n"
+			}
+		}
+		return out
+	}
+	was := byDay(lakeRows(t, f.dest))
+	sum = f.MustRun(t, usage)
+	checkUsageLake(t, f, start.Add(-jobs.DefaultConfig().UsageHistory), f.clock.Now())
+	now := byDay(lakeRows(t, f.dest))
+	after := usageFiles(t, f.dest)
+	var kept, changed int
+	for _, table := range []string{schemas.TablePstnCalls, schemas.TableDirectRoutingCalls} {
+		for key := range after {
+			if !strings.HasPrefix(key, table+"/") {
+				continue
+			}
+			day := table + "/" + filepath.Base(filepath.Dir(key))
+			rowsChanged, fileChanged := was[day] != now[day], files[key] != after[key]
+			if rowsChanged != fileChanged {
+				t.Errorf("%s: rows changed %v, file rewritten %v", day, rowsChanged, fileChanged)
+			}
+			if rowsChanged {
+				changed++
+			} else {
+				kept++
+			}
+		}
+	}
+	if changed == 0 || kept == 0 {
+		t.Fatalf("late rows: %d days changed and %d kept; the test needs both", changed, kept)
+	}
+	if sum.IcebergSnapshots == 0 {
+		t.Error("late rows committed no Iceberg snapshot")
+	}
+
+	// A row whose JSON gained a property no column reads: its day is
+	// rewritten, for the raw archive, and no other.
+	var row schemas.PstnCallRow
+	for _, r := range readTable[schemas.PstnCallRow](t, f.dest, schemas.TablePstnCalls) {
+		if r.StartDateTime.After(f.clock.Now().Add(-40*time.Hour)) && r.StartDateTime.Before(f.clock.Now().Add(-30*time.Hour)) {
+			row = r
+			break
+		}
+	}
+	if row.ID == "" {
+		t.Fatal("no PSTN row in the lookback to change")
+	}
+	noted.Store(&row.ID)
+	files = usageFiles(t, f.dest)
+	sum = f.MustRun(t, usage)
+	dt := schemas.PartitionDate(row.StartDateTime)
+	want := []string{
+		filepath.Join(schemas.TablePstnCalls, "dt="+dt, tenant+".parquet"),
+		filepath.Join(schemas.TableRawPstnCalls, "dt="+dt, tenant+".parquet"),
+	}
+	if got := rewritten(files, usageFiles(t, f.dest)); !slices.Equal(got, want) {
+		t.Errorf("a row's JSON changed: rewrote %v, want %v", got, want)
+	}
+	var archived string
+	for _, r := range readTable[schemas.RawUsageRow](t, f.dest, schemas.TableRawPstnCalls) {
+		if r.ID == row.ID {
+			archived = string(r.JSON)
+		}
+	}
+	if !strings.Contains(archived, "someNewProperty") {
+		t.Errorf("raw archive of %s: %s, want the new property kept", row.ID, archived)
+	}
+	if d := sum.Datasets[schemas.DatasetPstn]; d.Partitions != 1 || d.Updated != 0 {
+		t.Errorf("a row's JSON changed: partitions %d, updated %d; want 1 partition, no row updated", d.Partitions, d.Updated)
+	}
+
+	// A file written in another schema (a column since dropped) is
+	// rewritten in today's, though its rows are the same.
+	key := filepath.Join(f.dest, schemas.TablePstnCalls, "dt="+dt, tenant+".parquet")
+	var stored []schemas.PstnCallRow
+	if err := load.ReadParquet(key, 100, func(rows []schemas.PstnCallRow) error { stored = append(stored, rows...); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	type withDroppedColumn struct {
+		schemas.PstnCallRow
+		Dropped string `parquet:"dropped_column"`
+	}
+	w := load.NewFileWriter[withDroppedColumn](load.ParquetOptions{})
+	for _, r := range stored {
+		if err := w.Write([]withDroppedColumn{{PstnCallRow: r, Dropped: "x"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(old.Path, key); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := load.HasSchemaOf[schemas.PstnCallRow](key); err != nil || ok {
+		t.Fatalf("HasSchemaOf of a file with an extra column = %v, %v; want false", ok, err)
+	}
+	files = usageFiles(t, f.dest)
+	f.MustRun(t, usage)
+	if got := rewritten(files, usageFiles(t, f.dest)); !slices.Equal(got, want) {
+		t.Errorf("a file in another schema: rewrote %v, want %v", got, want)
+	}
+	if ok, err := load.HasSchemaOf[schemas.PstnCallRow](key); err != nil || !ok {
+		t.Errorf("after the rewrite, HasSchemaOf = %v, %v; want true", ok, err)
 	}
 }

@@ -500,3 +500,23 @@ func ParquetMetadata(path string) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// HasSchemaOf reports whether the Parquet file at path has the schema a
+// FileWriter[T] writes today (columns, their order, types and repetition),
+// so that its rows need no rewrite to follow it.
+func HasSchemaOf[T any](path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("read parquet %s: %w", path, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return false, fmt.Errorf("read parquet %s: %w", path, err)
+	}
+	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
+	if err != nil {
+		return false, fmt.Errorf("read parquet %s: %w", path, err)
+	}
+	return parquet.EqualNodes(pf.Schema(), parquet.SchemaOf(new(T))), nil
+}

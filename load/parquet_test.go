@@ -776,3 +776,56 @@ func TestRowDigest(t *testing.T) {
 		}
 	}
 }
+
+// TestHasSchemaOf: a file is in T's schema when a FileWriter[T] wrote it,
+// not when a column was added, dropped or retyped since.
+func TestHasSchemaOf(t *testing.T) {
+	type extra struct {
+		testRow
+		Dropped string `parquet:"dropped"`
+	}
+	type fewer struct {
+		ID string `parquet:"id"`
+	}
+	type retyped struct { // testRow with kind an integer
+		ID      string    `parquet:"id"`
+		Kind    int64     `parquet:"kind"`
+		Start   time.Time `parquet:"start_time,timestamp(microsecond)"`
+		End     time.Time `parquet:"end_time,optional,timestamp(microsecond)"`
+		Count   int64     `parquet:"count"`
+		Jitter  *float64  `parquet:"jitter_ms,optional"`
+		Tags    []string  `parquet:"tags,list" parquet-element:",dict"`
+		Payload string    `parquet:"payload"`
+	}
+	dir := t.TempDir()
+	same := writeAll(t, load.NewFileWriter[testRow](load.ParquetOptions{TempDir: dir}), makeRows(0, 3, 10), 3)
+	if ok, err := load.HasSchemaOf[testRow](same.Path); err != nil || !ok {
+		t.Errorf("a file of testRow: HasSchemaOf = %v, %v; want true", ok, err)
+	}
+	for name, path := range map[string]string{
+		"a column more":    writeOne(t, dir, extra{}),
+		"columns fewer":    writeOne(t, dir, fewer{ID: "a"}),
+		"a column retyped": writeOne(t, dir, retyped{}),
+	} {
+		if ok, err := load.HasSchemaOf[testRow](path); err != nil || ok {
+			t.Errorf("%s: HasSchemaOf = %v, %v; want false", name, ok, err)
+		}
+	}
+	if _, err := load.HasSchemaOf[testRow](filepath.Join(dir, "missing.parquet")); err == nil {
+		t.Error("a missing file: no error")
+	}
+}
+
+// writeOne writes a file of one row and returns its path.
+func writeOne[T any](t *testing.T, dir string, row T) string {
+	t.Helper()
+	w := load.NewFileWriter[T](load.ParquetOptions{TempDir: dir})
+	if err := w.Write([]T{row}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := w.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f.Path
+}

@@ -95,6 +95,10 @@ func (p *Partition) Has(table string) bool {
 	return ok
 }
 
+// Legacy reports whether the partition holds files of an earlier version of
+// the job, which only a rewrite (Commit) removes.
+func (p *Partition) Legacy() bool { return p.legacy != nil || p.legacyLeft }
+
 // Rows is the number of rows of the parent table as committed: for call
 // records, the number of records.
 func (p *Partition) Rows() int64 { return p.rows }
