@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -879,19 +880,7 @@ func (r *runner) quarantineUnder(ctx context.Context, ps *transform.Pseudonymise
 		log.Warn("dry run: would quarantine a payload that cannot be processed", "id", id, "err", cause)
 		return nil
 	}
-	doc := struct {
-		ID      string          `json:"id"`
-		Dataset string          `json:"dataset"`
-		Error   string          `json:"error"`
-		RunID   string          `json:"run_id"`
-		Payload json.RawMessage `json:"payload,omitempty"`    // as received, when it is JSON
-		Raw     string          `json:"raw,omitempty"`        // as received, when it is text but not JSON
-		Bytes   []byte          `json:"raw_base64,omitempty"` // as received, otherwise
-		// Under a privacy policy: the digest of a payload that is not JSON
-		// (so cannot be pseudonymised) instead of the payload.
-		Digest        string `json:"raw_sha256,omitempty"`
-		PrivacyPolicy string `json:"privacy_policy,omitempty"`
-	}{ID: id, Dataset: ds, Error: cause.Error(), RunID: r.cfg.RunID, PrivacyPolicy: r.privacy.digest}
+	doc := quarantineDoc{ID: id, Dataset: ds, Error: cause.Error(), RunID: r.cfg.RunID, PrivacyPolicy: r.privacy.digest}
 	raw, doc.Digest = quarantinePayload(ps, raw)
 	switch {
 	case raw == nil:
@@ -902,16 +891,64 @@ func (r *runner) quarantineUnder(ctx context.Context, ps *transform.Pseudonymise
 	default:
 		doc.Bytes = raw
 	}
+	return r.writeQuarantine(ctx, doc, cause, log)
+}
+
+// quarantineDoc is what the quarantine keeps of a payload.
+type quarantineDoc struct {
+	ID      string          `json:"id"`
+	Dataset string          `json:"dataset"`
+	Error   string          `json:"error"`
+	RunID   string          `json:"run_id"`
+	Payload json.RawMessage `json:"payload,omitempty"`    // as received, when it is JSON
+	Raw     string          `json:"raw,omitempty"`        // as received, when it is text but not JSON
+	Bytes   []byte          `json:"raw_base64,omitempty"` // as received, otherwise
+	// PayloadObject holds the payload, as received, when it is too long to
+	// hold in memory (PayloadBytes long).
+	PayloadObject string `json:"payload_object,omitempty"`
+	PayloadBytes  int64  `json:"payload_bytes,omitempty"`
+	// Digest: the payload's SHA-256 when it is too long, and, under a
+	// privacy policy, instead of a payload that cannot be pseudonymised
+	// (not JSON, or too long).
+	Digest        string `json:"raw_sha256,omitempty"`
+	PrivacyPolicy string `json:"privacy_policy,omitempty"`
+}
+
+func (r *runner) writeQuarantine(ctx context.Context, doc quarantineDoc, cause error, log *slog.Logger) error {
 	data, err := json.Marshal(doc)
 	if err != nil {
-		return fmt.Errorf("quarantine %s: %w", id, err)
+		return fmt.Errorf("quarantine %s: %w", doc.ID, err)
 	}
-	key, err := r.lake.Quarantine(ctx, ds, id, data)
+	key, err := r.lake.Quarantine(ctx, doc.Dataset, doc.ID, data)
 	if err != nil {
 		return err
 	}
-	log.Error("quarantined: could not be processed; the payload is kept and a later run tries again", "id", id, "key", key, "err", cause)
+	log.Error("quarantined: could not be processed; the payload is kept and a later run tries again", "id", doc.ID, "key", key, "err", cause)
 	return nil
+}
+
+// quarantineLong quarantines a record of an import too long to hold in
+// memory: its bytes (read past into a local file, unless a privacy policy
+// applies: they cannot be pseudonymised a part at a time) go to an object
+// of their own, named by the quarantine's, with their size and SHA-256.
+func (r *runner) quarantineLong(ctx context.Context, ds, id string, e *tooLongError, log *slog.Logger) error {
+	defer e.kept.remove()
+	stats := r.sum.dataset(ds)
+	r.sum.update(func() { r.sum.Quarantined = append(r.sum.Quarantined, id); stats.Failed++ })
+	if r.cfg.DryRun {
+		log.Warn("dry run: would quarantine a payload that cannot be processed", "id", id, "err", e)
+		return nil
+	}
+	doc := quarantineDoc{ID: id, Dataset: ds, Error: e.Error(), RunID: r.cfg.RunID, PrivacyPolicy: r.privacy.digest,
+		PayloadBytes: e.kept.size, Digest: "sha256:" + hex.EncodeToString(e.kept.Sum())}
+	if e.kept.file != nil {
+		key, err := r.lake.QuarantinePayload(ctx, ds, id, e.kept.file)
+		if err != nil {
+			return err
+		}
+		doc.PayloadObject = key
+	}
+	return r.writeQuarantine(ctx, doc, e, log)
 }
 
 // callRecordWriters holds one Parquet writer per call-record table a

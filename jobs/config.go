@@ -165,8 +165,8 @@ type Config struct {
 	// per part, carrying the rows of the parts before over each time.
 	ImportDayBytes int64
 	// ImportRecordBytes bounds one record of an import's input, a line or a
-	// value (default 256 MiB): a longer one is quarantined without its
-	// bytes, which are read past, not held.
+	// value (default 256 MiB): a longer one is read past, not held, and
+	// quarantined with its bytes in an object of their own.
 	ImportRecordBytes int
 }
 

@@ -53,6 +53,12 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 		return fmt.Errorf("create import spool: %w", err)
 	}
 	defer os.RemoveAll(dir)
+	if r.privacy.pseudonymiser == nil && !r.cfg.DryRun {
+		// A record too long to hold goes to the quarantine as it is read;
+		// under a privacy policy only its digest does: it would wait on
+		// disk in clear, and cannot be pseudonymised a part at a time.
+		in.longDir = dir
+	}
 
 	// The chunks are written by another goroutine while the input is read:
 	// reading, checking and spooling the input is one core's work that
@@ -117,7 +123,12 @@ func (r *runner) importCallRecords(ctx context.Context, src io.Reader) error {
 			}
 			stats := r.sum.dataset(ds)
 			r.sum.update(func() { stats.Listed++ })
-			if err := r.quarantine(ctx, ds, id, raw, herr, log); err != nil {
+			if tooLong != nil {
+				err = r.quarantineLong(ctx, ds, id, tooLong, log)
+			} else {
+				err = r.quarantine(ctx, ds, id, raw, herr, log)
+			}
+			if err != nil {
 				return err
 			}
 			continue

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -16,6 +20,7 @@ import (
 
 	"github.com/callrecords-etl/callrecords-etl/graphsim"
 	"github.com/callrecords-etl/callrecords-etl/jobs"
+	"github.com/callrecords-etl/callrecords-etl/load/lake"
 	"github.com/callrecords-etl/callrecords-etl/schemas"
 )
 
@@ -309,4 +314,67 @@ func sortedImportFixture(t *testing.T, edit func(*graphsim.Config)) (f *fixture,
 		dates = append(dates, r.start[:10])
 	}
 	return f, lakeRows(t, f.dest), lines, dates
+}
+
+// TestImport_TooLongRecordKept: a record longer than a record may be, read
+// from a pipe (nothing left to point into), is quarantined with its bytes in
+// an object of their own, as the input had them; under a privacy policy with
+// their SHA-256 only. The records around it are imported.
+func TestImport_TooLongRecordKept(t *testing.T) {
+	t.Parallel()
+	f := newFixtureWith(t, noBigMeetings, nil)
+	truth := f.sim.Truth(f.clock.Now().Add(-48*time.Hour), f.clock.Now())
+	var lines [][]byte
+	for _, id := range truth.IDs[:2] {
+		raw, _ := f.sim.Record(id)
+		var b bytes.Buffer
+		json.Compact(&b, raw)
+		lines = append(lines, b.Bytes())
+	}
+	long := fmt.Appendf(nil, `{"id": "long", "note": "%s"}`, strings.Repeat("x", 3<<20))
+	input := bytes.Join([][]byte{lines[0], long, lines[1]}, []byte("\r\n"))
+	sha := func(b []byte) string { s := sha256.Sum256(b); return "sha256:" + hex.EncodeToString(s[:]) }
+
+	for _, policy := range []bool{false, true} {
+		cfg := f.config()
+		cfg.Dest, cfg.Credential, cfg.GraphURL = t.TempDir(), nil, ""
+		cfg.ImportRecordBytes = 1 << 20
+		if policy {
+			cfg.PrivacyPolicyFile, cfg.PrivacyKey = policyFile(t, "default: hash\n"), privacyKey
+		}
+		pr, pw := io.Pipe()
+		go func() { _, err := pw.Write(input); pw.CloseWithError(err) }()
+		sum, err := jobs.Import(context.Background(), cfg, pr)
+		checkSummaryCounts(t, sum, err)
+		if !errors.Is(err, jobs.ErrQuarantined) || !slices.Equal(sum.Quarantined, []string{"line-2"}) {
+			t.Fatalf("policy %v: %v, quarantined %v; want line-2 quarantined", policy, err, sum.Quarantined)
+		}
+		if got := countRows[schemas.CallRecordRow](t, cfg.Dest, schemas.TableCallRecords); got != 2 {
+			t.Errorf("policy %v: %d call records imported, want the 2 around the long one", policy, got)
+		}
+		var doc struct {
+			Error         string `json:"error"`
+			PayloadObject string `json:"payload_object"`
+			PayloadBytes  int64  `json:"payload_bytes"`
+			Digest        string `json:"raw_sha256"`
+		}
+		data, err := os.ReadFile(filepath.Join(cfg.Dest, lake.QuarantineKey(tenant, schemas.DatasetCallRecords, "line-2")))
+		if err == nil {
+			err = json.Unmarshal(data, &doc)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if doc.PayloadBytes != int64(len(long)) || doc.Digest != sha(long) || !strings.Contains(doc.Error, "line 2 of the input") {
+			t.Errorf("policy %v: quarantine %+v, want %d bytes, %s, the line named", policy, doc, len(long), sha(long))
+		}
+		payload := filepath.Join(cfg.Dest, lake.QuarantinePayloadKey(tenant, schemas.DatasetCallRecords, "line-2"))
+		kept, err := os.ReadFile(payload)
+		switch {
+		case policy && (doc.PayloadObject != "" || err == nil):
+			t.Errorf("under a policy: payload object %q (%v), want none: only the digest", doc.PayloadObject, err)
+		case !policy && (doc.PayloadObject != lake.QuarantinePayloadKey(tenant, schemas.DatasetCallRecords, "line-2") || !bytes.Equal(kept, long)):
+			t.Errorf("payload object %q holds %d bytes (%v), want the %d of the line", doc.PayloadObject, len(kept), err, len(long))
+		}
+	}
 }

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
 	"fmt"
+	"hash"
 	"io"
+	"os"
 )
 
 // importInput reads the records of an import: JSON lines, as get prints
@@ -19,15 +22,78 @@ import (
 // the ones after it are read. Only what lies between values (a missing
 // comma, something after the array) or an input that ends inside a value
 // ends the input. Memory holds one record of up to the limit: a longer one
-// is read past.
+// is read past, its bytes going to a file in longDir as they are read (for
+// the quarantine), or only to its SHA-256 when longDir is empty.
 type importInput struct {
-	r      *bufio.Reader
-	form   int // formLines, formArray or formValues
-	limit  int
-	n      int   // lines or values read
-	read   int64 // bytes of the input (unzipped) read
-	value  bytes.Buffer
-	opened bool // the array's opening bracket is read
+	r       *bufio.Reader
+	form    int // formLines, formArray or formValues
+	limit   int
+	n       int   // lines or values read
+	read    int64 // bytes of the input (unzipped) read
+	value   bytes.Buffer
+	opened  bool // the array's opening bracket is read
+	longDir string
+	long    *longRecord // the record being read past
+}
+
+// longRecord is what is kept of a record longer than the limit: its size,
+// its SHA-256 and, when kept, its bytes in a file.
+type longRecord struct {
+	file *os.File // nil: not kept
+	hash hash.Hash
+	size int64
+	err  error // the first write to file that failed
+}
+
+// keep appends b to the record.
+func (l *longRecord) keep(b []byte) {
+	l.size += int64(len(b))
+	l.hash.Write(b)
+	if l.file != nil && l.err == nil {
+		_, l.err = l.file.Write(b)
+	}
+}
+
+// Sum is the record's SHA-256.
+func (l *longRecord) Sum() []byte { return l.hash.Sum(nil) }
+
+// remove deletes the file of the record's bytes, if any.
+func (l *longRecord) remove() {
+	if l != nil && l.file != nil {
+		l.file.Close()
+		os.Remove(l.file.Name())
+	}
+}
+
+// overflow keeps b, a part of a record past the limit; the first call opens
+// the record's file and keeps held, what the record had before.
+func (in *importInput) overflow(held, b []byte) {
+	if in.long == nil {
+		in.long = &longRecord{hash: sha256.New()}
+		if in.longDir != "" {
+			in.long.file, in.long.err = os.CreateTemp(in.longDir, "long-record-*")
+		}
+		in.long.keep(held)
+	}
+	in.long.keep(b)
+}
+
+// tooLong ends the record being read past: its error, or an error if its
+// bytes could not be kept.
+func (in *importInput) tooLong(start, size int64) error {
+	l := in.long
+	in.long = nil
+	if l == nil { // nothing kept yet
+		l = &longRecord{hash: sha256.New()}
+	}
+	if l.err == nil && l.file != nil {
+		_, l.err = l.file.Seek(0, io.SeekStart)
+	}
+	if l.err != nil {
+		l.remove()
+		return fmt.Errorf("read import %s %d: keep the bytes of a record longer than %d bytes: %w", in.unit(), in.n, in.limit, l.err)
+	}
+	return &tooLongError{unit: in.unit(), pos: in.n, start: start, size: size, limit: in.limit, kept: l}
 }
 
 const (
@@ -36,17 +102,18 @@ const (
 	formValues
 )
 
-// tooLongError is a record longer than the limit: quarantined without its
-// bytes, which stay in the input.
+// tooLongError is a record longer than the limit, read past: its bytes
+// are in kept (the caller removes them), or only their digest.
 type tooLongError struct {
 	unit        string
 	pos         int
 	start, size int64
 	limit       int
+	kept        *longRecord
 }
 
 func (e *tooLongError) Error() string {
-	return fmt.Sprintf("%s %d of the input (bytes %d to %d) is %d bytes long, more than the %d a record may have; it is left in the input, not kept here",
+	return fmt.Sprintf("%s %d of the input (bytes %d to %d) is %d bytes long, more than the %d a record may have",
 		e.unit, e.pos, e.start, e.start+e.size, e.size, e.limit)
 }
 
@@ -109,6 +176,10 @@ func (in *importInput) nextLine() ([]byte, int, error) {
 			size += int64(len(chunk))
 			switch {
 			case size > int64(in.limit)+2: // its \r\n aside
+				if err == nil { // the line's last part: its ending is not the record's
+					chunk = bytes.TrimSuffix(bytes.TrimSuffix(chunk, []byte("\n")), []byte("\r"))
+				}
+				in.overflow(in.value.Bytes(), chunk)
 			case line == nil && in.value.Len() == 0 && err != bufio.ErrBufferFull:
 				line = chunk // whole in the buffer
 			default:
@@ -118,6 +189,8 @@ func (in *importInput) nextLine() ([]byte, int, error) {
 				continue
 			}
 			if err != nil && err != io.EOF {
+				in.long.remove()
+				in.long = nil
 				return nil, in.n + 1, fmt.Errorf("read import line %d: %w", in.n+1, err)
 			}
 			if size == 0 { // io.EOF
@@ -130,7 +203,10 @@ func (in *importInput) nextLine() ([]byte, int, error) {
 			line = in.value.Bytes()
 		}
 		if raw := bytes.TrimSpace(line); len(raw) > in.limit || size > int64(in.limit)+2 {
-			return nil, in.n, &tooLongError{unit: "line", pos: in.n, start: start, size: size, limit: in.limit}
+			if in.long == nil { // just over: all of it in memory
+				in.overflow(nil, raw)
+			}
+			return nil, in.n, in.tooLong(start, size)
 		} else if len(raw) > 0 {
 			return raw, in.n, nil
 		}
@@ -177,10 +253,12 @@ func (in *importInput) nextValue() ([]byte, int, error) {
 	start := in.read
 	over, err := in.scanValue()
 	if err != nil {
+		in.long.remove()
+		in.long = nil
 		return nil, in.n, fmt.Errorf("read import record %d: the input ends inside it (it starts at byte %d): %w", in.n, start, err)
 	}
 	if over {
-		return nil, in.n, &tooLongError{unit: "record", pos: in.n, start: start, size: in.read - start, limit: in.limit}
+		return nil, in.n, in.tooLong(start, in.read-start)
 	}
 	return in.value.Bytes(), in.n, nil
 }
@@ -228,13 +306,19 @@ func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\
 // close (or, for a bare scalar, at the next space or punctuation). Space
 // outside strings is dropped, except one between two bytes of literals or
 // numbers, so that what was not JSON does not become JSON. over: the value
-// is longer than the limit; its bytes past the limit are read, not kept.
+// is longer than the limit; its bytes go to in.overflow instead.
 func (in *importInput) scanValue() (over bool, err error) {
 	in.value.Reset()
 	depth, inString, escaped := 0, false, false
 	space, scalarBefore := false, false // a space was dropped; the last byte kept is of a literal
 	emit := func(b []byte) {
-		if over = over || in.value.Len()+len(b) > in.limit; !over {
+		switch {
+		case over:
+			in.overflow(nil, b)
+		case in.value.Len()+len(b) > in.limit:
+			over = true
+			in.overflow(in.value.Bytes(), b)
+		default:
 			in.value.Write(b)
 		}
 	}

@@ -2,12 +2,15 @@ package jobs
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -175,4 +178,80 @@ func (b repeatByte) Read(p []byte) (int, error) {
 		p[i] = byte(b)
 	}
 	return len(p), nil
+}
+
+// TestImportInput_TooLongIsKept reads a record of 16 MiB in each form with a
+// limit of 64 KiB: its bytes, as the form hands records out (a line without
+// its ending, a value without insignificant space), go to a file as they
+// are read, without what the reading allocates growing with them; without a
+// directory, only their digest is kept.
+func TestImportInput_TooLongIsKept(t *testing.T) {
+	const size = 16 << 20
+	big := func() io.Reader { return io.LimitReader(repeatByte('x'), size) }
+	want := sha256.New()
+	io.Copy(want, io.MultiReader(strings.NewReader(`{"a":"`), big(), strings.NewReader(`"}`)))
+	for name, input := range map[string]func() io.Reader{
+		"array": func() io.Reader {
+			return io.MultiReader(strings.NewReader(`[{"a":"`), big(), strings.NewReader(`"}, {"b":2}]`))
+		},
+		"pretty": func() io.Reader {
+			return io.MultiReader(strings.NewReader("{\n\"a\": \""), big(), strings.NewReader("\"\n}\n{\"b\":2}"))
+		},
+		"lines": func() io.Reader {
+			return io.MultiReader(strings.NewReader(`{"a":"`), big(), strings.NewReader("\"}\r\n{\"b\":2}\n"))
+		},
+		"a last line": func() io.Reader {
+			return io.MultiReader(strings.NewReader("{\"b\":2}\n{\"a\":\""), big(), strings.NewReader(`"}`))
+		},
+	} {
+		for _, dir := range []string{t.TempDir(), ""} {
+			in, err := newImportInput(input(), 64<<10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in.longDir = dir
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			var kept *longRecord
+			var next []string
+			for {
+				raw, _, err := in.next()
+				var tooLong *tooLongError
+				if errors.As(err, &tooLong) {
+					kept = tooLong.kept
+					continue
+				}
+				if err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+				if raw == nil {
+					break
+				}
+				next = append(next, string(raw))
+			}
+			runtime.ReadMemStats(&after)
+			if kept == nil || !slices.Equal(next, []string{`{"b":2}`}) {
+				t.Fatalf("%s: kept %v, read %q; want the long record kept and the other read", name, kept, next)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 4<<20 {
+				t.Errorf("%s: keeping a record of %d MiB allocated %d MiB", name, size>>20, alloc>>20)
+			}
+			if !bytes.Equal(kept.Sum(), want.Sum(nil)) || kept.size != size+8 {
+				t.Errorf("%s: kept %d bytes, SHA-256 %x; want %d, %x", name, kept.size, kept.Sum(), size+8, want.Sum(nil))
+			}
+			switch {
+			case dir == "" && kept.file != nil:
+				t.Errorf("%s: without a directory, a file was written", name)
+			case dir != "":
+				got := sha256.New()
+				if n, err := io.Copy(got, kept.file); err != nil || n != size+8 || !bytes.Equal(got.Sum(nil), want.Sum(nil)) {
+					t.Errorf("%s: the file holds %d bytes (%v), SHA-256 %x; want the record's", name, n, err, got.Sum(nil))
+				}
+				kept.remove()
+				if left, _ := os.ReadDir(dir); len(left) > 0 {
+					t.Errorf("%s: %d files left after remove", name, len(left))
+				}
+			}
+		}
+	}
 }

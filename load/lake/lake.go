@@ -14,6 +14,7 @@
 //	_etl/locks/<tenant>.json                       lease: one run per tenant at a time
 //	_etl/runs/<tenant>/<run>.json                  run summaries
 //	_etl/quarantine/<tenant>/<dataset>/<hash>.json payloads that could not be processed
+//	_etl/quarantine/<tenant>/<dataset>/<hash>.payload the bytes of one too long to hold in it
 //	_etl/inbox/<tenant>/<id>.json                  notified call record ids
 //	_etl/probe/                                    the start-up check of conditional writes
 package lake
@@ -26,6 +27,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -99,6 +101,22 @@ func runKey(tenant, runID string) string {
 func QuarantineKey(tenant, dataset, id string) string {
 	sum := sha256.Sum256([]byte(id))
 	return fmt.Sprintf("%squarantine/%s/%s/%s.json", etlPrefix, tenant, dataset, hex.EncodeToString(sum[:16]))
+}
+
+// QuarantinePayloadKey is where the bytes of a payload too long to hold in
+// the quarantine's object are kept, next to it.
+func QuarantinePayloadKey(tenant, dataset, id string) string {
+	return strings.TrimSuffix(QuarantineKey(tenant, dataset, id), ".json") + ".payload"
+}
+
+// QuarantinePayload keeps the bytes r reads under QuarantinePayloadKey, as
+// they are read (a payload too long to hold in memory), and returns the key.
+func (l *Lake) QuarantinePayload(ctx context.Context, dataset, id string, r io.Reader) (string, error) {
+	key := QuarantinePayloadKey(l.tenant, dataset, id)
+	if err := l.store.Put(ctx, key, r); err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", id, err)
+	}
+	return key, nil
 }
 
 // WriteRun stores a run's summary (once: a run id is never reused).
