@@ -321,6 +321,7 @@ func (c *Catalog) Publish(ctx context.Context, lakeTable, tenant, runID string) 
 		}
 	} else {
 		staged = c.stagedElsewhere(lakeTable, tenant)
+		c.dropStagedInLake(ctx, lakeTable, tenant)
 	}
 	props := icego.Properties{PropRunID: runID, PropTenant: tenant}
 	retry, began := c.commitRetryOf(tbl.Properties()), time.Now()
@@ -610,6 +611,28 @@ func (c *Catalog) stagedFiles(ctx context.Context, lakeTable, tenant string) (ma
 	}
 	sortStaged(out)
 	return out, nil
+}
+
+// dropStagedInLake deletes the tenant's data files of lakeTable that Stage
+// put in the lake while the table is elsewhere (a SQL or Glue table created
+// at another location: Stage does not load those tables to learn where they
+// are). No snapshot names them: the table's files are at its location, and
+// the lake's folder is not, so maintain would never find them. Best effort:
+// a file that cannot be deleted stays, as a killed run's would.
+func (c *Catalog) dropStagedInLake(ctx context.Context, lakeTable, tenant string) {
+	prefix := tenantDataPrefix(lakeTable, tenant)
+	c.mu.Lock()
+	var keys []string
+	for key := range c.stagedRows {
+		if strings.HasPrefix(key, prefix) {
+			keys = append(keys, key)
+			delete(c.stagedRows, key)
+		}
+	}
+	c.mu.Unlock()
+	for _, key := range keys {
+		c.store.Delete(ctx, key)
+	}
 }
 
 // stagedElsewhere is what stagedFiles is for a table outside the lake: the

@@ -364,3 +364,56 @@ func TestPublish_SyncsLinksFirst(t *testing.T) {
 		t.Errorf("published %v, want %v", got, want)
 	}
 }
+
+// TestPublish_SQLTableElsewhere: a SQL catalog's table created at another
+// location than the lake's (by another lake's run, or by hand) gets the
+// day's data file there, and the copy Stage made in the lake, which no
+// snapshot names and maintain would never find, is deleted.
+func TestPublish_SQLTableElsewhere(t *testing.T) {
+	ctx := context.Background()
+	dir, other := t.TempDir(), t.TempDir()
+	uri := filepath.Join(dir, "_etl", "iceberg.db")
+	if err := os.MkdirAll(filepath.Dir(uri), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Another lake's run creates the table, at its own location.
+	first, otherStore := openCatalog(t, other, uri)
+	commitHive(t, otherStore, "tenant-b", "2026-11-17", 2)
+	if _, err := first.Publish(ctx, schemas.TablePstnCalls, "tenant-b", "run-1"); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+
+	cat, store := openCatalog(t, dir, uri)
+	const day = "2026-11-18"
+	local := commitHive(t, store, "tenant-a", day, 3)
+	if err := cat.Stage(ctx, schemas.TablePstnCalls, day, "tenant-a", "run-2", load.LocalFile{Path: local, Rows: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cat.Publish(ctx, schemas.TablePstnCalls, "tenant-a", "run-2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := currentFiles(t, cat); fmt.Sprint(got) != "map[tenant-a/dt="+day+":3 tenant-b/dt=2026-11-17:2]" {
+		t.Fatalf("published %v", got)
+	}
+	tbl, err := cat.Load(ctx, schemas.TablePstnCalls)
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherRoot, _ := icebergproc.RootURI(other)
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range tasks {
+		if !strings.HasPrefix(task.File.FilePath(), otherRoot) {
+			t.Errorf("data file %s, want it at the table's location under %s", task.File.FilePath(), otherRoot)
+		}
+	}
+	if err := store.List(ctx, "iceberg/", func(o load.Object) error {
+		t.Errorf("left in the lake's iceberg/: %s", o.Key)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
