@@ -56,10 +56,11 @@ func TestRun_IcebergAzure(t *testing.T) {
 	server, _ := strings.CutSuffix(az.Endpoint, "/"+loadtest.AzureAccount)
 	proxy := loadtest.StartFaultProxy(t, server, nil)
 	testIcebergOnStore(t, objectStoreLake{
-		proxy:   proxy,
-		dest:    az.Dest("lake"),
-		catalog: filepath.Join(t.TempDir(), "iceberg.db"),
-		sc:      load.StoreConfig{Azure: load.AzureConfig{AccountKey: loadtest.AzureKey, Endpoint: proxy.URL + "/" + loadtest.AzureAccount}},
+		proxy:        proxy,
+		dest:         az.Dest("lake"),
+		catalog:      filepath.Join(t.TempDir(), "iceberg.db"),
+		sc:           load.StoreConfig{Azure: load.AzureConfig{AccountKey: loadtest.AzureKey, Endpoint: proxy.URL + "/" + loadtest.AzureAccount}},
+		serverCopies: true,
 	})
 }
 
@@ -71,7 +72,8 @@ type objectStoreLake struct {
 	catalog string
 	sc      load.StoreConfig
 	// serverCopies: the store copies each data file from its Hive object
-	// (S3's CopyObject) rather than the run uploading it again.
+	// (S3's CopyObject, Azure's Copy Blob) rather than the run uploading
+	// it again.
 	serverCopies bool
 }
 
@@ -226,7 +228,7 @@ func testIcebergOnStore(t *testing.T, l objectStoreLake) {
 	var uploads, copies atomic.Int32 // of data files
 	l.proxy.SetFaults(func(r *http.Request, _ int) loadtest.Fault {
 		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/iceberg/") && strings.Contains(r.URL.Path, "/data/") {
-			if r.Header.Get("X-Amz-Copy-Source") != "" {
+			if r.Header.Get("X-Amz-Copy-Source") != "" || r.Header.Get("X-Ms-Copy-Source") != "" {
 				copies.Add(1)
 			} else {
 				uploads.Add(1)

@@ -436,3 +436,112 @@ func TestAzureStore_KeyAndSAS(t *testing.T) {
 		})
 	}
 }
+
+// copyRecorder counts the requests that ask the service for a copy (Copy
+// Blob) and those that upload a blob's bytes; refuse answers each copy
+// request 403 as a service does whose copy source the identity may not read.
+type copyRecorder struct {
+	next            http.RoundTripper
+	refuse          bool
+	mu              sync.Mutex
+	copies, uploads int
+}
+
+func (c *copyRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
+	// The SDK sets its x-ms- headers in lower case, not canonical: Get
+	// does not find them.
+	isCopy := false
+	for k := range r.Header {
+		isCopy = isCopy || strings.EqualFold(k, "x-ms-copy-source")
+	}
+	c.mu.Lock()
+	switch comp := r.URL.Query().Get("comp"); {
+	case isCopy:
+		c.copies++
+	case r.Method == http.MethodPut && (comp == "block" || comp == ""):
+		c.uploads++ // a block, or a blob in one request
+	}
+	c.mu.Unlock()
+	if c.refuse && isCopy {
+		return &http.Response{StatusCode: http.StatusForbidden, Status: "403 Forbidden", Request: r, ProtoMajor: 1, ProtoMinor: 1,
+			Header: http.Header{"X-Ms-Error-Code": {"CannotVerifyCopySource"}}, Body: http.NoBody}, nil
+	}
+	return c.next.RoundTrip(r)
+}
+
+func (c *copyRecorder) counts() (copies, uploads int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.copies, c.uploads
+}
+
+// TestAzureStore_Copy: with each of the store's credentials the service
+// copies a blob (one Copy Blob, no bytes uploaded); a missing source is
+// ErrNotExist; a service that refuses the copy gets the bytes through the
+// job, and is not asked again.
+func TestAzureStore_Copy(t *testing.T) {
+	t.Parallel()
+	a, oauth := loadtest.StartAzurite(t), loadtest.StartAzuriteOAuth(t)
+	cred, err := container.NewSharedKeyCredential(loadtest.AzureAccount, loadtest.AzureKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed, err := container.NewClientWithSharedKeyCredential(a.Endpoint+"/"+loadtest.AzureContainer, cred, loadtest.ClientOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sasURL, err := keyed.GetSASURL(sas.ContainerPermissions{Read: true, Add: true, Create: true, Write: true, Delete: true, List: true}, time.Now().Add(time.Hour), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sasToken, _ := strings.Cut(sasURL, "?")
+	entra := &loadtest.EntraToken{Tenant: "0b3c1d2e-aaaa-4bbb-8ccc-0123456789ab", Audience: "https://storage.azure.com"}
+	ctx := context.Background()
+	data := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB
+	for _, tc := range []struct {
+		name   string
+		server loadtest.Azurite
+		cfg    load.AzureConfig
+		refuse bool
+	}{
+		{"connection string", a, load.AzureConfig{ConnectionString: a.ConnectionString(a.Endpoint)}, false},
+		{"key", a, load.AzureConfig{AccountKey: loadtest.AzureKey, Endpoint: a.Endpoint}, false},
+		{"sas", a, load.AzureConfig{SASToken: sasToken, Endpoint: a.Endpoint}, false},
+		{"entra", oauth, load.AzureConfig{Credential: entra, Endpoint: oauth.Endpoint}, false},
+		{"copy refused", a, load.AzureConfig{AccountKey: loadtest.AzureKey, Endpoint: a.Endpoint}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			next := http.DefaultTransport
+			if tc.server.HTTPClient != nil {
+				next = tc.server.HTTPClient.Transport
+			}
+			rec := &copyRecorder{next: next, refuse: tc.refuse}
+			tc.cfg.HTTPClient = &http.Client{Transport: rec}
+			s := azureStoreWith(t, tc.server, "copy-"+strings.ReplaceAll(tc.name, " ", "-"), tc.cfg)
+			if err := s.Put(ctx, "hive/dt=2026-11-18/t.parquet", bytes.NewReader(data)); err != nil {
+				t.Fatal(err)
+			}
+			_, uploadsBefore := rec.counts()
+			for _, dst := range []string{"iceberg/data/a.parquet", "iceberg/data/b+c d.parquet"} {
+				if err := s.Copy(ctx, "hive/dt=2026-11-18/t.parquet", dst, int64(len(data))); err != nil {
+					t.Fatalf("Copy to %s = %v", dst, err)
+				}
+				got, _, err := s.Get(ctx, dst)
+				if err != nil || !bytes.Equal(got, data) {
+					t.Fatalf("the copy %s: %d bytes (%v), want the %d of the source", dst, len(got), err, len(data))
+				}
+			}
+			copies, uploads := rec.counts()
+			uploads -= uploadsBefore
+			switch {
+			case !tc.refuse && (copies != 2 || uploads != 0):
+				t.Errorf("%d Copy Blob requests, %d uploads; want 2 copies by the service, nothing uploaded", copies, uploads)
+			case tc.refuse && (copies != 1 || uploads == 0):
+				t.Errorf("refused: %d Copy Blob requests, %d uploads; want one refused copy, then the bytes uploaded", copies, uploads)
+			}
+			if err := s.Copy(ctx, "hive/missing.parquet", "iceberg/data/m.parquet", 1); !errors.Is(err, load.ErrNotExist) {
+				t.Errorf("Copy of a missing source = %v, want ErrNotExist", err)
+			}
+		})
+	}
+}
