@@ -184,7 +184,7 @@ func (s *AzureStore) Copy(ctx context.Context, src, dst string, size int64) erro
 		return fmt.Errorf("copy: %w", err)
 	}
 	if s.copyRefused.Load() {
-		return s.copyThrough(ctx, src, dst)
+		return copyThrough(ctx, s, src, dst)
 	}
 	// No metadata given: the copy has the source's (its write token,
 	// which no conditional write of the copy's key reads).
@@ -198,7 +198,7 @@ func (s *AzureStore) Copy(ctx context.Context, src, dst string, size int64) erro
 			// Refused: what goes through the job does not depend on
 			// how the service authorises a copy's source.
 			s.copyRefused.Store(true)
-			return s.copyThrough(ctx, src, dst)
+			return copyThrough(ctx, s, src, dst)
 		}
 	}
 	status := resp.CopyStatus
@@ -220,19 +220,6 @@ func (s *AzureStore) Copy(ctx context.Context, src, dst string, size int64) erro
 			}
 			return fmt.Errorf("copy %s to %s: the service's copy ended %s%s", src, dst, *status, desc)
 		}
-	}
-	return nil
-}
-
-// copyThrough copies src to dst through this process: read, then uploaded.
-func (s *AzureStore) copyThrough(ctx context.Context, src, dst string) error {
-	r, err := s.Open(ctx, src)
-	if err != nil {
-		return fmt.Errorf("copy: %w", err)
-	}
-	defer r.Close()
-	if err := s.Put(ctx, dst, r); err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
 }

@@ -405,12 +405,10 @@ func TestAzureStore_Entra(t *testing.T) {
 	}
 }
 
-// TestAzureStore_KeyAndSAS: the account's shared key and a container SAS
-// token (read, add, create, write, delete, list) each authenticate every
-// operation of the contract.
-func TestAzureStore_KeyAndSAS(t *testing.T) {
-	t.Parallel()
-	a := loadtest.StartAzurite(t)
+// containerSAS is a SAS token (without "?") for the Azurite container with
+// the permissions the store needs: read, add, create, write, delete, list.
+func containerSAS(t *testing.T, a loadtest.Azurite) string {
+	t.Helper()
 	cred, err := container.NewSharedKeyCredential(loadtest.AzureAccount, loadtest.AzureKey)
 	if err != nil {
 		t.Fatal(err)
@@ -424,10 +422,19 @@ func TestAzureStore_KeyAndSAS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, sasToken, _ := strings.Cut(sasURL, "?")
+	_, token, _ := strings.Cut(sasURL, "?")
+	return token
+}
+
+// TestAzureStore_KeyAndSAS: the account's shared key and a container SAS
+// token (read, add, create, write, delete, list) each authenticate every
+// operation of the contract.
+func TestAzureStore_KeyAndSAS(t *testing.T) {
+	t.Parallel()
+	a := loadtest.StartAzurite(t)
 	for name, cfg := range map[string]load.AzureConfig{
 		"key": {AccountKey: loadtest.AzureKey, Endpoint: a.Endpoint},
-		"sas": {SASToken: "?" + sasToken, Endpoint: a.Endpoint},
+		"sas": {SASToken: "?" + containerSAS(t, a), Endpoint: a.Endpoint},
 	} {
 		t.Run(name, func(t *testing.T) {
 			loadtest.RunStoreTests(t, func(t *testing.T) load.Store {
@@ -482,19 +489,7 @@ func (c *copyRecorder) counts() (copies, uploads int) {
 func TestAzureStore_Copy(t *testing.T) {
 	t.Parallel()
 	a, oauth := loadtest.StartAzurite(t), loadtest.StartAzuriteOAuth(t)
-	cred, err := container.NewSharedKeyCredential(loadtest.AzureAccount, loadtest.AzureKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyed, err := container.NewClientWithSharedKeyCredential(a.Endpoint+"/"+loadtest.AzureContainer, cred, loadtest.ClientOptions())
-	if err != nil {
-		t.Fatal(err)
-	}
-	sasURL, err := keyed.GetSASURL(sas.ContainerPermissions{Read: true, Add: true, Create: true, Write: true, Delete: true, List: true}, time.Now().Add(time.Hour), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, sasToken, _ := strings.Cut(sasURL, "?")
+	sasToken := containerSAS(t, a)
 	entra := &loadtest.EntraToken{Tenant: "0b3c1d2e-aaaa-4bbb-8ccc-0123456789ab", Audience: "https://storage.azure.com"}
 	ctx := context.Background()
 	data := bytes.Repeat([]byte("0123456789abcdef"), 64<<10) // 1 MiB

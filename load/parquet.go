@@ -293,21 +293,29 @@ func (w *FileWriter[T]) finish() error {
 
 // ParquetRows returns the number of rows of the Parquet file at path, from
 // its footer.
-func ParquetRows(path string) (int64, error) {
+func ParquetRows(path string) (rows int64, err error) {
+	err = readFooter(path, func(pf *parquet.File) { rows = pf.NumRows() })
+	return rows, err
+}
+
+// readFooter opens the Parquet file at path, reads its footer (not its page
+// indexes nor bloom filters) and hands it to fn.
+func readFooter(path string, fn func(*parquet.File)) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, fmt.Errorf("read parquet %s: %w", path, err)
+		return fmt.Errorf("read parquet %s: %w", path, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return 0, fmt.Errorf("read parquet %s: %w", path, err)
+		return fmt.Errorf("read parquet %s: %w", path, err)
 	}
 	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
-		return 0, fmt.Errorf("read parquet %s: %w", path, err)
+		return fmt.Errorf("read parquet %s: %w", path, err)
 	}
-	return pf.NumRows(), nil
+	fn(pf)
+	return nil
 }
 
 // verifyParquet reopens a finished file and checks its footer's row count.
@@ -481,22 +489,14 @@ func readRows[T any](r *parquet.GenericReader[T], buf []T) (n int, err error) {
 
 // ParquetMetadata is the footer's key/value metadata of the Parquet file at path.
 func ParquetMetadata(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: %w", path, err)
-	}
-	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: %w", path, err)
-	}
 	out := map[string]string{}
-	for _, kv := range pf.Metadata().KeyValueMetadata {
-		out[kv.Key] = kv.Value
+	err := readFooter(path, func(pf *parquet.File) {
+		for _, kv := range pf.Metadata().KeyValueMetadata {
+			out[kv.Key] = kv.Value
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -504,19 +504,7 @@ func ParquetMetadata(path string) (map[string]string, error) {
 // HasSchemaOf reports whether the Parquet file at path has the schema a
 // FileWriter[T] writes today (columns, their order, types and repetition),
 // so that its rows need no rewrite to follow it.
-func HasSchemaOf[T any](path string) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, fmt.Errorf("read parquet %s: %w", path, err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return false, fmt.Errorf("read parquet %s: %w", path, err)
-	}
-	pf, err := parquet.OpenFile(f, fi.Size(), parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
-	if err != nil {
-		return false, fmt.Errorf("read parquet %s: %w", path, err)
-	}
-	return parquet.EqualNodes(pf.Schema(), parquet.SchemaOf(new(T))), nil
+func HasSchemaOf[T any](path string) (same bool, err error) {
+	err = readFooter(path, func(pf *parquet.File) { same = parquet.EqualNodes(pf.Schema(), parquet.SchemaOf(new(T))) })
+	return same, err
 }

@@ -305,7 +305,7 @@ func (s *S3Store) Copy(ctx context.Context, src, dst string, size int64) error {
 		return fmt.Errorf("copy: %w", err)
 	}
 	if size > s.maxCopy {
-		return s.copyThrough(ctx, src, dst)
+		return copyThrough(ctx, s, src, dst)
 	}
 	// The source is URL-encoded, "+" too: some services decode it as a
 	// space.
@@ -321,23 +321,10 @@ func (s *S3Store) Copy(ctx context.Context, src, dst string, size int64) error {
 	})
 	var ae smithy.APIError
 	if errors.As(err, &ae) && ae.ErrorCode() == "NotImplemented" {
-		return s.copyThrough(ctx, src, dst) // a service without CopyObject
+		return copyThrough(ctx, s, src, dst) // a service without CopyObject
 	}
 	if err != nil {
 		return fmt.Errorf("copy %s to %s: %w", src, dst, translate(err))
-	}
-	return nil
-}
-
-// copyThrough copies src to dst through this process: read, then uploaded.
-func (s *S3Store) copyThrough(ctx context.Context, src, dst string) error {
-	r, err := s.Open(ctx, src)
-	if err != nil {
-		return fmt.Errorf("copy: %w", err)
-	}
-	defer r.Close()
-	if err := s.Put(ctx, dst, r); err != nil {
-		return fmt.Errorf("copy %s: %w", src, err)
 	}
 	return nil
 }

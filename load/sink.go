@@ -127,6 +127,20 @@ type Copier interface {
 	Copy(ctx context.Context, src, dst string, size int64) error
 }
 
+// copyThrough copies src to dst through this process: read, then stored;
+// what a Copier does when the service will not copy.
+func copyThrough(ctx context.Context, s Sink, src, dst string) error {
+	r, err := s.Open(ctx, src)
+	if err != nil {
+		return fmt.Errorf("copy: %w", err)
+	}
+	defer r.Close()
+	if err := s.Put(ctx, dst, r); err != nil {
+		return fmt.Errorf("copy %s: %w", src, err)
+	}
+	return nil
+}
+
 // Store is everything the lake needs: a Sink that can also list, delete and
 // compare-and-swap. Both real stores implement it.
 type Store interface {
