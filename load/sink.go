@@ -119,11 +119,12 @@ type Conditional interface {
 }
 
 // Copier is a store that copies an object to a new key itself, without its
-// bytes passing through this process: S3's CopyObject ([S3Store]), a hard
-// link ([LocalStore], durable once synced).
+// bytes passing through this process: S3's CopyObject ([S3Store]), Azure's
+// Copy Blob ([AzureStore]), a hard link ([LocalStore], durable once synced).
 type Copier interface {
-	// Copy copies src, of size bytes, to dst. The error matches ErrNotExist
-	// when src is absent.
+	// Copy copies src, of size bytes, to dst, a new key: the object stores
+	// replace an object already there, a local store refuses it
+	// (ErrPrecondition). The error matches ErrNotExist when src is absent.
 	Copy(ctx context.Context, src, dst string, size int64) error
 }
 
