@@ -174,7 +174,7 @@ var (
 // copy (one without Copy Blob, or an identity it will not let read the
 // source this way) gets the bytes through the job instead, and so does
 // every later copy.
-func (s *AzureStore) Copy(ctx context.Context, src, dst string, size int64) error {
+func (s *AzureStore) Copy(ctx context.Context, src, dst string, _ int64) error {
 	sk, err := s.key(src)
 	if err != nil {
 		return fmt.Errorf("copy: %w", err)
