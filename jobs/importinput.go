@@ -34,6 +34,9 @@ type importInput struct {
 	opened  bool // the array's opening bracket is read
 	longDir string
 	long    *longRecord // the record being read past
+	// cr: the part of a line last kept ended with a \r, held back: the
+	// line's ending if a \n follows, else a byte of the line.
+	cr bool
 }
 
 // longRecord is what is kept of a record longer than the limit: its size,
@@ -170,16 +173,30 @@ func (in *importInput) nextLine() ([]byte, int, error) {
 		in.value.Reset()
 		var line []byte
 		var size int64
+		in.cr = false
 		for {
 			chunk, err := in.r.ReadSlice('\n')
 			in.read += int64(len(chunk))
 			size += int64(len(chunk))
 			switch {
 			case size > int64(in.limit)+2: // its \r\n aside
-				if err == nil { // the line's last part: its ending is not the record's
-					chunk = bytes.TrimSuffix(bytes.TrimSuffix(chunk, []byte("\n")), []byte("\r"))
+				// What is kept is the line without its ending, \n or \r\n,
+				// whichever part of the buffer the \r fell in.
+				held := in.value.Bytes()           // kept by the first call only
+				if err == nil && len(chunk) == 1 { // a lone \n: a \r before it is the ending's
+					held, in.cr = bytes.TrimSuffix(held, []byte("\r")), false
 				}
-				in.overflow(in.value.Bytes(), chunk)
+				if in.cr {
+					in.overflow(held, []byte("\r"))
+					in.cr = false
+				}
+				switch {
+				case err == nil: // the line's last part
+					chunk = lineContent(chunk)
+				case err == bufio.ErrBufferFull && chunk[len(chunk)-1] == '\r':
+					chunk, in.cr = chunk[:len(chunk)-1], true
+				}
+				in.overflow(held, chunk)
 			case line == nil && in.value.Len() == 0 && err != bufio.ErrBufferFull:
 				line = chunk // whole in the buffer
 			default:
@@ -204,7 +221,7 @@ func (in *importInput) nextLine() ([]byte, int, error) {
 		}
 		if raw := bytes.TrimSpace(line); len(raw) > in.limit || size > int64(in.limit)+2 {
 			if in.long == nil { // just over: all of it in memory
-				in.overflow(nil, raw)
+				in.overflow(nil, lineContent(line))
 			}
 			return nil, in.n, in.tooLong(start, size)
 		} else if len(raw) > 0 {
@@ -298,6 +315,14 @@ func (in *importInput) skipSpace() (byte, error) {
 		}
 		in.consume(1)
 	}
+}
+
+// lineContent is a line without its ending, \n or \r\n.
+func lineContent(line []byte) []byte {
+	if c, ok := bytes.CutSuffix(line, []byte("\n")); ok {
+		return bytes.TrimSuffix(c, []byte("\r"))
+	}
+	return line
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -255,3 +255,89 @@ func TestImportInput_TooLongIsKept(t *testing.T) {
 		}
 	}
 }
+
+// TestImportInput_TooLongLineKeptExactly: the bytes kept of a line past the
+// limit are the line without its ending, \n or \r\n, wherever the 1 MiB read
+// buffer cuts it: a \r at a buffer's end that a \n follows is the ending's,
+// any other \r (whitespace between tokens, or the input's last byte) is the
+// line's; spaces around the record are the line's too.
+func TestImportInput_TooLongLineKeptExactly(t *testing.T) {
+	const buffer = 1 << 20
+	record := func(size int, cr int) []byte { // a JSON line of size bytes, a \r at cr if cr ≥ 0
+		b := bytes.Repeat([]byte(" "), size)
+		copy(b, `{"a":`)
+		copy(b[size-len(`"x"}`):], `"x"}`)
+		if cr >= 0 {
+			b[cr] = '\r'
+		}
+		return b
+	}
+	padded := append(append([]byte(" \t"), record(2*buffer-5, -1)...), " \t"...)
+	cases := []struct {
+		name  string
+		line  []byte
+		end   string
+		limit int
+	}{
+		{"\\r\\n cut after the \\r", record(2*buffer-1, -1), "\r\n", 64 << 10},
+		{"\\r\\n cut before the \\r", record(2*buffer, -1), "\r\n", 64 << 10},
+		{"\\r\\n in one buffer", record(2*buffer-2, -1), "\r\n", 64 << 10},
+		{"\\n after a full buffer", record(2*buffer, -1), "\n", 64 << 10},
+		{"a \\r of the line at a buffer's end", record(2*buffer+9, buffer-1), "\r\n", 64 << 10},
+		{"a \\r at the input's end", append(record(2*buffer-1, -1), '\r'), "", 64 << 10},
+		{"spaces around the record", padded, "\r\n", 64 << 10},
+		{"a \\r\\n line over the limit, read past", record(2*buffer-1, -1), "\r\n", 2*buffer - 2},
+		{"a \\n line of the limit and a byte, held", record(buffer+1, -1), "\n", buffer},
+		{"a \\r of the line held, then read past", record(buffer+8, buffer-1), "\r\n", buffer},
+	}
+	for _, c := range cases {
+		input := append(append(slices.Clone(c.line), c.end...), "{\"b\":2}\n"...)
+		if c.end == "" {
+			input = c.line
+		}
+		in, err := newImportInput(bytes.NewReader(input), c.limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in.longDir = t.TempDir()
+		var kept []byte
+		var next []string
+		for {
+			raw, _, err := in.next()
+			var tooLong *tooLongError
+			if errors.As(err, &tooLong) {
+				if tooLong.kept.file == nil {
+					t.Fatalf("%s: nothing kept", c.name)
+				}
+				if kept, err = io.ReadAll(tooLong.kept.file); err != nil {
+					t.Fatal(err)
+				}
+				if want := sha256.Sum256(c.line); !bytes.Equal(tooLong.kept.Sum(), want[:]) || tooLong.kept.size != int64(len(c.line)) {
+					t.Errorf("%s: the record's size %d, SHA-256 %x; want %d, %x", c.name, tooLong.kept.size, tooLong.kept.Sum(), len(c.line), want)
+				}
+				tooLong.kept.remove()
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", c.name, err)
+			}
+			if raw == nil {
+				break
+			}
+			next = append(next, string(raw))
+		}
+		wantNext := []string{`{"b":2}`}
+		if c.end == "" {
+			wantNext = nil
+		}
+		if !slices.Equal(next, wantNext) {
+			t.Errorf("%s: read %q after the long line, want %q", c.name, next, wantNext)
+		}
+		if !bytes.Equal(kept, c.line) {
+			t.Errorf("%s: kept %d bytes (%q…%q), want the line's %d (%q…%q)", c.name, len(kept), head(kept), tail(kept), len(c.line), head(c.line), tail(c.line))
+		}
+	}
+}
+
+func head(b []byte) []byte { return b[:min(len(b), 8)] }
+func tail(b []byte) []byte { return b[max(0, len(b)-8):] }
