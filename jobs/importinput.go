@@ -34,9 +34,6 @@ type importInput struct {
 	opened  bool // the array's opening bracket is read
 	longDir string
 	long    *longRecord // the record being read past
-	// cr: the part of a line last kept ended with a \r, held back: the
-	// line's ending if a \n follows, else a byte of the line.
-	cr bool
 }
 
 // longRecord is what is kept of a record longer than the limit: its size,
@@ -173,7 +170,9 @@ func (in *importInput) nextLine() ([]byte, int, error) {
 		in.value.Reset()
 		var line []byte
 		var size int64
-		in.cr = false
+		// cr: the part of the line last kept ended with a \r, held back:
+		// the line's ending if a \n follows, else a byte of the line.
+		cr := false
 		for {
 			chunk, err := in.r.ReadSlice('\n')
 			in.read += int64(len(chunk))
@@ -184,17 +183,17 @@ func (in *importInput) nextLine() ([]byte, int, error) {
 				// whichever part of the buffer the \r fell in.
 				held := in.value.Bytes()           // kept by the first call only
 				if err == nil && len(chunk) == 1 { // a lone \n: a \r before it is the ending's
-					held, in.cr = bytes.TrimSuffix(held, []byte("\r")), false
+					held, cr = bytes.TrimSuffix(held, []byte("\r")), false
 				}
-				if in.cr {
+				if cr {
 					in.overflow(held, []byte("\r"))
-					in.cr = false
+					cr = false
 				}
 				switch {
 				case err == nil: // the line's last part
 					chunk = lineContent(chunk)
 				case err == bufio.ErrBufferFull && chunk[len(chunk)-1] == '\r':
-					chunk, in.cr = chunk[:len(chunk)-1], true
+					chunk, cr = chunk[:len(chunk)-1], true
 				}
 				in.overflow(held, chunk)
 			case line == nil && in.value.Len() == 0 && err != bufio.ErrBufferFull:
