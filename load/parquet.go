@@ -109,6 +109,7 @@ type FileWriter[T any] struct {
 	groupRows int64    // rows written since the last flush of a row group
 	chunks    *chunker // how T's rows are cut for parquet-go
 	words     []uint64 // scratch for chunks
+	shelf     *writerShelf[T]
 
 	done   LocalFile // the finished file
 	err    error
@@ -117,7 +118,8 @@ type FileWriter[T any] struct {
 
 // NewFileWriter returns a writer; it creates no file until rows arrive.
 func NewFileWriter[T any](opts ParquetOptions) *FileWriter[T] {
-	return &FileWriter[T]{opts: opts.withDefaults(), chunks: chunkerOf(reflect.TypeFor[T]())}
+	opts = opts.withDefaults()
+	return &FileWriter[T]{opts: opts, chunks: chunkerOf(reflect.TypeFor[T]()), shelf: shelfFor[T](opts)}
 }
 
 var errWriterClosed = errors.New("parquet writer is closed")
@@ -237,6 +239,31 @@ func (w *FileWriter[T]) open() (err error) {
 	if err != nil {
 		return fmt.Errorf("create parquet file: %w", err)
 	}
+	defer func() {
+		if r := recover(); r != nil {
+			f.Close()
+			os.Remove(f.Name())
+			err = fmt.Errorf("create parquet writer: parquet-go panic: %v", r)
+		}
+	}()
+	cw := &countingWriter{w: f}
+	if pw := w.shelf.take(); pw != nil {
+		pw.Reset(cw)
+		for k, v := range w.opts.Metadata {
+			pw.SetKeyValueMetadata(k, v)
+		}
+		w.w = pw
+	} else {
+		w.w = parquet.NewGenericWriter[T](cw, w.writerOptions()...)
+	}
+	w.f, w.cw, w.rows, w.groupRows = f, cw, 0, 0
+	return nil
+}
+
+// writerOptions are the options of a new parquet-go writer. Writers are
+// shared between FileWriters whose options differ only in what shelfFor
+// leaves out of its key.
+func (w *FileWriter[T]) writerOptions() []parquet.WriterOption {
 	options := []parquet.WriterOption{
 		parquet.Compression(zstdCodec),
 		parquet.MaxRowsPerRowGroup(w.opts.MaxRowsPerRowGroup),
@@ -256,23 +283,14 @@ func (w *FileWriter[T]) open() (err error) {
 	for _, k := range slices.Sorted(maps.Keys(w.opts.Metadata)) {
 		options = append(options, parquet.KeyValueMetadata(k, w.opts.Metadata[k]))
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			f.Close()
-			os.Remove(f.Name())
-			err = fmt.Errorf("create parquet writer: parquet-go panic: %v", r)
-		}
-	}()
-	cw := &countingWriter{w: f}
-	w.w = parquet.NewGenericWriter[T](cw, options...)
-	w.f, w.cw, w.rows, w.groupRows = f, cw, 0, 0
-	return nil
+	return options
 }
 
 // finish closes the file, verifies it and records it.
 func (w *FileWriter[T]) finish() error {
 	name := w.f.Name()
-	err := w.w.Close()
+	pw := w.w
+	err := pw.Close()
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
@@ -282,10 +300,13 @@ func (w *FileWriter[T]) finish() error {
 		os.Remove(name)
 		return fmt.Errorf("close parquet %s: %w", name, err)
 	}
-	lf, err := verifyParquet(name, rows)
+	lf, data, err := verifyParquet(name, rows)
 	if err != nil {
 		os.Remove(name)
 		return err
+	}
+	if data <= shelfMaxData {
+		w.shelf.put(pw)
 	}
 	w.done = lf
 	return nil
@@ -319,19 +340,26 @@ func readFooter(path string, fn func(*parquet.File)) error {
 }
 
 // verifyParquet reopens a finished file and checks its footer's row count.
-func verifyParquet(name string, want int64) (LocalFile, error) {
-	got, err := ParquetRows(name)
+// It also returns the size of the file's data uncompressed, from the footer.
+func verifyParquet(name string, want int64) (lf LocalFile, data int64, err error) {
+	var got int64
+	err = readFooter(name, func(pf *parquet.File) {
+		got = pf.NumRows()
+		for _, rg := range pf.Metadata().RowGroups {
+			data += rg.TotalByteSize
+		}
+	})
 	if err != nil {
-		return LocalFile{}, fmt.Errorf("verify: %w", err)
+		return LocalFile{}, 0, fmt.Errorf("verify: %w", err)
 	}
 	if got != want {
-		return LocalFile{}, fmt.Errorf("verify parquet %s: footer has %d rows, wrote %d", name, got, want)
+		return LocalFile{}, 0, fmt.Errorf("verify parquet %s: footer has %d rows, wrote %d", name, got, want)
 	}
 	fi, err := os.Stat(name)
 	if err != nil {
-		return LocalFile{}, fmt.Errorf("verify parquet %s: %w", name, err)
+		return LocalFile{}, 0, fmt.Errorf("verify parquet %s: %w", name, err)
 	}
-	return LocalFile{Path: name, Rows: want, Bytes: fi.Size()}, nil
+	return LocalFile{Path: name, Rows: want, Bytes: fi.Size()}, data, nil
 }
 
 // Close finishes the file and returns it; a LocalFile with no Path if no
