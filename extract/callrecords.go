@@ -9,6 +9,7 @@ import (
 	"hash/maphash"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,7 +227,7 @@ func (c *Client) page(ctx context.Context, window *slidingWindow, endpoint, u st
 // decodePage reads a page: its value array and nextLink. The items are slices
 // of body, not copies.
 func decodePage(body []byte) (page, error) {
-	ms, err := splitObject(body)
+	ms, err := splitObject(body, "value")
 	if err != nil {
 		return page{}, err
 	}
@@ -234,7 +235,7 @@ func decodePage(body []byte) (page, error) {
 	for _, m := range ms {
 		switch m.key {
 		case "value":
-			if p.Value, err = splitArray(m.value); err != nil {
+			if p.Value, err = m.array(); err != nil {
 				return page{}, fmt.Errorf("value: %w", err)
 			}
 		case "@odata.nextLink":
@@ -246,18 +247,30 @@ func decodePage(body []byte) (page, error) {
 	return p, nil
 }
 
-// member is one key of a JSON object with its value verbatim.
+// member is one key of a JSON object with its value verbatim, and the
+// value's elements if splitObject was asked to split it.
 type member struct {
 	key   string
 	value json.RawMessage
+	elems []json.RawMessage
+	split bool // elems holds the value's elements
+}
+
+// array returns the elements of the member's value, a JSON array or null.
+func (m member) array() ([]json.RawMessage, error) {
+	if m.split {
+		return m.elems, nil
+	}
+	return splitArray(m.value)
 }
 
 // splitObject checks that data is one JSON object and splits it into its
 // members in document order, in one pass: bytes from the network are
 // scanned once. The values are slices of data, not copies: a record of any
 // size is split without a second copy of it (they stay valid while data is
-// not changed).
-func splitObject(data []byte) ([]member, error) {
+// not changed). The members named in arrays whose values are arrays are split
+// into their elements in the same pass (member.array), not scanned again.
+func splitObject(data []byte, arrays ...string) ([]member, error) {
 	i := jsonscan.SkipSpace(data, 0)
 	if i == len(data) || data[i] != '{' {
 		if !jsonscan.Valid(data) {
@@ -286,10 +299,18 @@ func splitObject(data []byte) ([]member, error) {
 				return nil, &jsonscan.Error{Offset: i, Msg: "want : after an object key"}
 			}
 			i = jsonscan.SkipSpace(data, i+1)
-			if end, err = jsonscan.Skip(data, i, 1); err != nil {
+			m := member{key: key}
+			if i < len(data) && data[i] == '[' && slices.Contains(arrays, key) {
+				m.elems, end, err = jsonscan.Elements(data, i, 1, []json.RawMessage(nil))
+				m.split = true
+			} else {
+				end, err = jsonscan.Skip(data, i, 1)
+			}
+			if err != nil {
 				return nil, err
 			}
-			ms = append(ms, member{key: key, value: data[i:end]})
+			m.value = data[i:end]
+			ms = append(ms, m)
 			if i = jsonscan.SkipSpace(data, end); i < len(data) && data[i] == ',' {
 				i = jsonscan.SkipSpace(data, i+1)
 				continue
@@ -319,7 +340,8 @@ func keyOf(tok []byte) (string, error) {
 }
 
 // splitArray splits a JSON array (or null) that splitObject checked, a
-// member's value, into its elements: slices of raw, not copies.
+// member's value it did not split, into its elements: slices of raw, not
+// copies.
 func splitArray(raw json.RawMessage) ([]json.RawMessage, error) {
 	i := jsonscan.SkipSpace(raw, 0)
 	switch {
@@ -482,7 +504,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 		if err != nil {
 			return nil, err
 		}
-		if ms, err = splitObject(body); err == nil {
+		if ms, err = splitObject(body, "sessions", "participants_v2"); err == nil {
 			break
 		}
 		if attempt == pageRetries {
@@ -506,7 +528,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 	for _, m := range ms {
 		switch {
 		case m.key == "sessions":
-			if sessions, err = splitArray(m.value); err != nil {
+			if sessions, err = m.array(); err != nil {
 				return nil, bad(fmt.Errorf("decode sessions of %s: %w", recURL, err))
 			}
 			kept = append(kept, m)
@@ -515,7 +537,7 @@ func (c *Client) getCallRecord(ctx context.Context, id string) (json.RawMessage,
 				return nil, bad(fmt.Errorf("decode sessions@odata.nextLink of %s: %w", recURL, err))
 			}
 		case m.key == "participants_v2":
-			if participants, err = splitArray(m.value); err != nil {
+			if participants, err = m.array(); err != nil {
 				return nil, bad(fmt.Errorf("decode participants_v2 of %s: %w", recURL, err))
 			}
 			haveParticipants = true
@@ -700,7 +722,7 @@ func (c *Client) completeSegments(ctx context.Context, window *slidingWindow, fr
 	if !hasSegmentsLink(session) {
 		return session, nil
 	}
-	ms, err := splitObject(session)
+	ms, err := splitObject(session, "segments")
 	if err != nil {
 		return nil, fmt.Errorf("decode: %v: %w", err, ErrBadRecord)
 	}
@@ -710,7 +732,7 @@ func (c *Client) completeSegments(ctx context.Context, window *slidingWindow, fr
 	for _, m := range ms {
 		switch m.key {
 		case "segments":
-			if segments, err = splitArray(m.value); err != nil {
+			if segments, err = m.array(); err != nil {
 				return nil, fmt.Errorf("decode segments: %v: %w", err, ErrBadRecord)
 			}
 			kept = append(kept, m)

@@ -1,7 +1,9 @@
 package extract
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -99,5 +101,41 @@ func TestDecodeEncodeObject_KeepsOrderAndNumbers(t *testing.T) {
 	}
 	if !json.Valid(out) {
 		t.Fatalf("output is not valid JSON: %s", out)
+	}
+}
+
+// The members splitObject is asked to split come with the elements a second
+// scan (splitArray) would find; the others, and values that are not arrays,
+// are split by member.array as before; invalid JSON inside a split array
+// fails the split as it fails without.
+func TestSplitObject_SplitsNamedArraysInOnePass(t *testing.T) {
+	in := `{"value":[ {"id":"a","x":[1,2]} ,"s",3, null ,[]],"other":[1,2],"n":null,"e":[],"o":{"value":[9]}}`
+	ms, err := splitObject([]byte(in), "value", "n", "e", "o")
+	if err != nil {
+		t.Fatalf("splitObject: %v", err)
+	}
+	for _, m := range ms {
+		want, werr := splitArray(m.value)
+		got, err := m.array()
+		if m.split != (m.key == "value" || m.key == "e") {
+			t.Errorf("%s: split = %t", m.key, m.split)
+		}
+		if fmt.Sprint(err) != fmt.Sprint(werr) || len(got) != len(want) {
+			t.Errorf("%s: array() = %q, %v; splitArray says %q, %v", m.key, got, err, want, werr)
+			continue
+		}
+		for i := range want {
+			if !bytes.Equal(got[i], want[i]) {
+				t.Errorf("%s: element %d = %s, want %s", m.key, i, got[i], want[i])
+			}
+		}
+	}
+	if got, _ := ms[0].array(); len(got) != 5 || string(got[0]) != `{"id":"a","x":[1,2]}` {
+		t.Errorf("value's elements = %q", got)
+	}
+	for _, bad := range []string{`{"value":[1,]}`, `{"value":[1 2]}`, `{"value":[1,{"a":tru}]}`, `{"value":[1`, `{"value":[]]}`} {
+		if _, err := splitObject([]byte(bad), "value"); err == nil {
+			t.Errorf("splitObject(%s, value) = nil error, want an error", bad)
+		}
 	}
 }

@@ -40,6 +40,39 @@ func Skip(b []byte, i, depth int) (int, error) {
 	return end, nil
 }
 
+// Elements checks the JSON array that starts at b[i] (its '['), found inside
+// depth arrays and objects, exactly as Skip does, and appends each element's
+// bytes to elems: one pass where Skip and then a split would scan the array
+// twice. It returns the index just past the array.
+func Elements[E ~[]byte](b []byte, i, depth int, elems []E) ([]E, int, error) {
+	s := scanner{b: b}
+	if i >= len(b) || b[i] != '[' {
+		return nil, 0, &Error{Offset: i, Msg: "want an array"}
+	}
+	if depth++; depth > MaxDepth {
+		return nil, 0, &Error{Offset: i, Msg: "exceeded max depth"}
+	}
+	i = SkipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return elems, i + 1, nil
+	}
+	for {
+		end := s.value(i, depth)
+		if s.err != nil {
+			return nil, 0, s.err
+		}
+		elems = append(elems, E(b[i:end]))
+		switch i = SkipSpace(b, end); {
+		case i < len(b) && b[i] == ',':
+			i = SkipSpace(b, i+1)
+		case i < len(b) && b[i] == ']':
+			return elems, i + 1, nil
+		default:
+			return nil, 0, &Error{Offset: i, Msg: "want , or ] after an array element"}
+		}
+	}
+}
+
 // SkipSpace returns the index of the first byte at or after i that is not
 // JSON whitespace.
 func SkipSpace(b []byte, i int) int {

@@ -3,6 +3,7 @@ package jsonscan_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -80,33 +81,7 @@ func TestSkip_EndsWhereTheValueEnds(t *testing.T) {
 // random edits of the simulator's call records: bytes that matter to the
 // grammar inserted, deleted or replaced.
 func TestValid_Mutations(t *testing.T) {
-	now := time.Date(2026, 11, 20, 15, 30, 0, 0, time.UTC)
-	sim := graphsim.New(graphsim.Config{Seed: 5, Now: func() time.Time { return now }, RecordsPerDay: 1})
-	// Records' first kilobytes, cut where a value ends (mutating a whole
-	// record at a time costs minutes for the same coverage).
-	var docs [][]byte
-	for _, id := range sim.Truth(now.Add(-5*24*time.Hour), now).IDs {
-		raw, _ := sim.Record(id)
-		var v map[string]json.RawMessage
-		if err := json.Unmarshal(raw, &v); err != nil {
-			t.Fatal(err)
-		}
-		for _, part := range v {
-			if len(part) > 20 && len(part) < 4096 {
-				docs = append(docs, part)
-			}
-		}
-		var sessions []json.RawMessage
-		json.Unmarshal(v["sessions"], &sessions)
-		for _, s := range sessions {
-			if len(s) < 16384 {
-				docs = append(docs, s)
-			}
-		}
-	}
-	if len(docs) < 10 {
-		t.Fatalf("%d pieces of simulator records", len(docs))
-	}
+	docs := simulatorPieces(t)
 	rng := rand.New(rand.NewPCG(7, 8))
 	special := []byte(`{}[],:"\-+.eE0123456789tfnul ` + "\x00\x1f\x7f\x80\xff\n")
 	valid := 0
@@ -134,6 +109,110 @@ func TestValid_Mutations(t *testing.T) {
 	}
 	if valid == 0 || valid == 20000 {
 		t.Fatalf("%d of the mutations valid: the check compares nothing", valid)
+	}
+}
+
+// simulatorPieces returns pieces of the simulator's call records: their
+// members and sessions of up to a few kilobytes (mutating a whole record at
+// a time costs minutes for the same coverage).
+func simulatorPieces(t *testing.T) [][]byte {
+	t.Helper()
+	now := time.Date(2026, 11, 20, 15, 30, 0, 0, time.UTC)
+	sim := graphsim.New(graphsim.Config{Seed: 5, Now: func() time.Time { return now }, RecordsPerDay: 1})
+	var docs [][]byte
+	for _, id := range sim.Truth(now.Add(-5*24*time.Hour), now).IDs {
+		raw, _ := sim.Record(id)
+		var v map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &v); err != nil {
+			t.Fatal(err)
+		}
+		for _, part := range v {
+			if len(part) > 20 && len(part) < 4096 {
+				docs = append(docs, part)
+			}
+		}
+		var sessions []json.RawMessage
+		json.Unmarshal(v["sessions"], &sessions)
+		for _, s := range sessions {
+			if len(s) < 16384 {
+				docs = append(docs, s)
+			}
+		}
+	}
+	if len(docs) < 10 {
+		t.Fatalf("%d pieces of simulator records", len(docs))
+	}
+	return docs
+}
+
+// TestElements_SameAsSkip: Elements accepts and rejects what Skip does, with
+// the same error at the same offset and the same end, and its elements are
+// those encoding/json finds; on the grammar's edge cases inside arrays and
+// on random edits of arrays of simulator pieces.
+func TestElements_SameAsSkip(t *testing.T) {
+	var docs [][]byte
+	for _, c := range cases {
+		docs = append(docs, []byte("["+c+"]"), []byte("[ "+c+" ,\n"+c+" ]"), []byte(c))
+	}
+	pieces := simulatorPieces(t)
+	rng := rand.New(rand.NewPCG(9, 10))
+	special := []byte(`{}[],:"\-+.eE0123456789tfnul ` + "\x00\x1f\n")
+	for range 5000 {
+		doc := []byte("[")
+		for k := range rng.IntN(4) {
+			if k > 0 {
+				doc = append(doc, ", "[:1+rng.IntN(2)]...)
+			}
+			doc = append(doc, pieces[rng.IntN(len(pieces))]...)
+		}
+		doc = append(doc, ']')
+		for range rng.IntN(3) {
+			at := 1 + rng.IntN(len(doc)-1)
+			doc = append(doc[:at], append([]byte{special[rng.IntN(len(special))]}, doc[at:]...)...)
+		}
+		docs = append(docs, doc)
+	}
+	valid := 0
+	for _, doc := range docs {
+		elems, end, err := jsonscan.Elements(doc, 0, 0, []json.RawMessage(nil))
+		if len(doc) == 0 || doc[0] != '[' {
+			if err == nil {
+				t.Errorf("Elements(%q) of a non-array: no error", doc)
+			}
+			continue
+		}
+		wantEnd, wantErr := jsonscan.Skip(doc, 0, 0)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || end != wantEnd {
+			t.Fatalf("Elements(%q) = %d, %v; Skip says %d, %v", doc, end, err, wantEnd, wantErr)
+		}
+		if err != nil {
+			continue
+		}
+		valid++
+		var want []json.RawMessage
+		if err := json.Unmarshal(doc[:end], &want); err != nil {
+			t.Fatalf("encoding/json rejects %q: %v", doc[:end], err)
+		}
+		if len(elems) != len(want) {
+			t.Fatalf("Elements(%q) = %d elements, encoding/json finds %d", doc, len(elems), len(want))
+		}
+		for i := range want {
+			if !bytes.Equal(elems[i], want[i]) {
+				t.Fatalf("Elements(%q): element %d is %q, encoding/json says %q", doc, i, elems[i], want[i])
+			}
+		}
+	}
+	if valid < 100 || valid == len(docs) {
+		t.Fatalf("%d of %d arrays valid: the mutations compare too little", valid, len(docs))
+	}
+	// The depth of what holds the array counts, as in Skip.
+	deep := []byte(strings.Repeat("[", 5) + "1" + strings.Repeat("]", 5))
+	for _, depth := range []int{jsonscan.MaxDepth - 5, jsonscan.MaxDepth - 4} {
+		_, end, err := jsonscan.Elements(deep, 0, depth, [][]byte(nil))
+		wantEnd, wantErr := jsonscan.Skip(deep, 0, depth)
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || end != wantEnd {
+			t.Errorf("5 levels at depth %d: Elements = %d, %v; Skip says %d, %v", depth, end, err, wantEnd, wantErr)
+		}
 	}
 }
 
