@@ -12,7 +12,8 @@ import (
 // configuration for the next file. Building a writer compiles its row writer
 // for the type (reflection over every field, a schema lookup per column) and
 // allocates every column's buffers: for a run's ~250 files (one per table and
-// day) that was about 4% of its CPU, and the garbage a tenth more. A writer
+// day), with the garbage collections that garbage caused, about 9% of its CPU
+// (BENCHMARKS.md, fourteenth round). A writer
 // goes back on the shelf only after a clean Close and a verified file, and
 // Reset starts the next file with it; the footer's metadata values are set
 // again for each file.

@@ -25,7 +25,7 @@ func TestFileWriter_ReusedWriterWritesTheSameFile(t *testing.T) {
 	}{
 		{"several row groups", 0, 2600, 40, "first"},
 		{"one small row group", 9000, 37, 0, "second"},
-		{"no optional values", 4, 1, 3, "a run id of another length"},
+		{"a single row", 4, 1, 3, "a run id of another length"},
 		{"a new dictionary", 3000, 900, 10, "fourth"},
 	}
 	if load.TakeShelvedWriter[testRow](opts("")) {
